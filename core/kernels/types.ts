@@ -1,0 +1,188 @@
+/**
+ * The kernel contract: the hot loops of Lattice behind one interface with two
+ * implementations (`wasm`, built from `asm/`, and `js`, plain TypeScript).
+ *
+ * Both implementations must return bit-identical results for every input,
+ * including ties, NaN, empty inputs and `k` larger than the data. The exact
+ * arithmetic is specified here so that either side can be checked against it.
+ *
+ * @module
+ */
+
+/** Which implementation a kernel set runs on. */
+export type KernelName = "wasm-simd" | "wasm" | "js";
+
+/** Where `sha256`/`sha256Batch` are computed. `native` is the runtime's own hash (node:crypto). */
+export type HashBackend = "native" | "wasm" | "js";
+
+/** Similarity / distance measure for vector kernels. */
+export type Metric = "dot" | "cosine" | "l2";
+
+/** Length in bytes of an id (peer id digest, soul key): a SHA-256 digest. */
+export const ID_BYTES = 32;
+
+/**
+ * A resident table of 32-byte ids (peer ids, keys) kept inside the kernel's
+ * memory so that repeated searches do not copy them.
+ *
+ * Slots: `add` reuses the most recently freed slot first, otherwise takes the
+ * next never-used slot (0, 1, 2, ...). Both implementations share this rule,
+ * so slot numbers agree.
+ *
+ * XOR order: id `x` is closer to `t` than id `y` when the bytes of `x ^ t`,
+ * read as a 256-bit big-endian unsigned integer, are smaller than those of
+ * `y ^ t`. Equal distances (duplicate ids) are ordered by lower slot first.
+ */
+export interface IdTable {
+  /** Number of live ids. */
+  readonly size: number;
+  /** Adds a 32-byte id and returns its slot. Throws `RangeError` if `id.length !== 32`. */
+  add(id: Uint8Array): number;
+  /** Frees a slot. Throws `RangeError` if the slot is not live. */
+  remove(slot: number): void;
+  /** Returns a copy of the id in a live slot. Throws `RangeError` if the slot is not live. */
+  get(slot: number): Uint8Array;
+  /**
+   * Slots of the `k` live ids closest to `target` by XOR distance, nearest
+   * first. Returns `min(k, size)` slots. `k` must be a non-negative integer.
+   */
+  closest(target: Uint8Array, k: number): Uint32Array;
+  /**
+   * Batch replica placement: for each of the M keys packed in `keys`
+   * (`keys.length === M * 32`), the `r` closest live ids. Returns
+   * `M * min(r, size)` slots, row-major (key 0's replicas first, nearest first).
+   */
+  place(keys: Uint8Array, r: number): Uint32Array;
+  /** Releases the table's memory. Any later call throws. */
+  dispose(): void;
+}
+
+/**
+ * One side of a batch of HAM merge inputs, as six columns of unsigned 32-bit
+ * words, one entry per field:
+ * - `hlcHi`, `hlcLo`: the 64-bit hybrid logical clock (48-bit ms, 16-bit counter)
+ *   as `hi = floor(ms / 65536)`, `lo = (ms % 65536) * 65536 + counter`;
+ * - `hashHi`, `hashLo`: the first 8 bytes of SHA-256 of the encoded value, big-endian;
+ * - `actorHi`, `actorLo`: the writer's 64-bit actor id, big-endian.
+ */
+export interface MergeColumns {
+  readonly hlcHi: Uint32Array;
+  readonly hlcLo: Uint32Array;
+  readonly hashHi: Uint32Array;
+  readonly hashLo: Uint32Array;
+  readonly actorHi: Uint32Array;
+  readonly actorLo: Uint32Array;
+}
+
+/**
+ * A reusable batch for {@link Kernels.merge}. Its typed arrays may live in
+ * WASM memory: fill them in place, then call `merge`. They stay valid until
+ * `dispose`.
+ */
+export interface MergeBatch {
+  /** Maximum number of pairs. */
+  readonly capacity: number;
+  /** The current (incumbent) state of each field. */
+  readonly a: MergeColumns;
+  /** The incoming state of each field. */
+  readonly b: MergeColumns;
+  /** Output of `merge`: `out[i] === 1` when `b` wins pair `i`, else `0`. */
+  readonly out: Uint8Array;
+  /** Releases the batch's memory. */
+  dispose(): void;
+}
+
+/** Result of a top-k vector search. */
+export interface TopK {
+  /** Slots of the best rows, best first. */
+  readonly slots: Uint32Array;
+  /** The score of each returned slot (similarity for dot/cosine, distance for l2). */
+  readonly scores: Float32Array;
+}
+
+/**
+ * A resident f32 matrix of `dim`-dimensional vectors for exact top-k search.
+ * Rows are added, replaced and removed one at a time without re-copying the
+ * matrix. Slots follow the same reuse rule as {@link IdTable}.
+ */
+export interface VectorIndex {
+  readonly dim: number;
+  /** Number of live rows. */
+  readonly size: number;
+  /** Adds a row (`v.length === dim`, else `RangeError`) and returns its slot. */
+  add(v: Float32Array): number;
+  /** Replaces the row in a live slot. */
+  set(slot: number, v: Float32Array): void;
+  /** Frees a live slot. */
+  remove(slot: number): void;
+  /**
+   * The `k` best live rows for `query` under `metric`: highest score first for
+   * `dot` and `cosine`, lowest distance first for `l2`. NaN scores rank after
+   * every number; equal scores rank lower slot first. Returns `min(k, size)` rows.
+   */
+  topK(query: Float32Array, k: number, metric: Metric): TopK;
+  /** Releases the index's memory. */
+  dispose(): void;
+}
+
+/**
+ * The kernel set. Every method is synchronous and batch-shaped: one call
+ * handles a whole array.
+ *
+ * Float arithmetic (dot, cosine, l2, top-k), identical in every implementation:
+ * - every product and sum is rounded to f32 (no fused multiply-add);
+ * - element `i` accumulates into lane `i & 3` of four f32 accumulators, in
+ *   increasing `i` (`acc[i & 3] = f32(acc[i & 3] + f32(a[i] * b[i]))`);
+ * - the lanes reduce as `f32(f32(acc0 + acc1) + f32(acc2 + acc3))`;
+ * - `dot(a, b)` is that sum of products; `l2(a, b)` is
+ *   `f32(sqrt(sum of f32(a[i] - b[i]) squared))`;
+ * - `cosine(a, b)` is `f32(dot / sqrt(f64(|a|²) * f64(|b|²)))` computed in f64
+ *   from the f32 lane sums, and `0` when either squared norm is `0`;
+ * - a NaN result is returned as NaN (`Number.isNaN`).
+ */
+export interface Kernels {
+  /** The implementation in use. */
+  readonly name: KernelName;
+  /** Where SHA-256 runs for `sha256`/`sha256Batch`. */
+  readonly hashBackend: HashBackend;
+
+  // ---- XOR distance (Kademlia) ----
+  /** Indices `0..N-1` of the N ids packed in `ids` ordered by XOR distance to `target` (ties: lower index first). */
+  xorSort(ids: Uint8Array, target: Uint8Array): Uint32Array;
+  /** For each packed id, the length in bits (0..256) of its common prefix with `self`: its k-bucket index. */
+  bucketIndex(ids: Uint8Array, self: Uint8Array): Uint16Array;
+  /** A new, empty resident id table. */
+  createIdTable(): IdTable;
+
+  // ---- SHA-256 ----
+  /** SHA-256 of one input. */
+  sha256(data: Uint8Array): Uint8Array;
+  /**
+   * SHA-256 of many inputs in one call. Input `i` is
+   * `data.subarray(i === 0 ? 0 : ends[i - 1], ends[i])`; `ends` must be
+   * non-decreasing and end within `data`. Returns (or fills `out`, which must
+   * hold `32 * ends.length` bytes) the digests back to back.
+   */
+  sha256Batch(data: Uint8Array, ends: Uint32Array, out?: Uint8Array): Uint8Array;
+
+  // ---- HAM merge ----
+  /** A reusable batch of `capacity` field pairs. */
+  createMergeBatch(capacity: number): MergeBatch;
+  /**
+   * Decides the first `length` pairs of `batch`: `b` wins pair `i` when its
+   * `(hlcHi, hlcLo, hashHi, hashLo, actorHi, actorLo)` is lexicographically
+   * greater (unsigned) than `a`'s; an equal tuple keeps `a`. Fills and
+   * returns `batch.out.subarray(0, length)`.
+   */
+  merge(batch: MergeBatch, length: number): Uint8Array;
+
+  // ---- Vectors ----
+  /** Dot product (see the arithmetic rules above). Throws `RangeError` on a length mismatch. */
+  dot(a: Float32Array, b: Float32Array): number;
+  /** Cosine similarity (0 when either vector is all zeros). */
+  cosine(a: Float32Array, b: Float32Array): number;
+  /** Euclidean distance. */
+  l2(a: Float32Array, b: Float32Array): number;
+  /** A new, empty resident vector index of dimension `dim` (a positive integer). */
+  createVectorIndex(dim: number): VectorIndex;
+}
