@@ -1,0 +1,604 @@
+/**
+ * The Database: the graph on top of a {@link Store}, with HAM merge on hybrid
+ * logical clocks, group commit, deferred future ops, watches and queries.
+ * Runtime-free: the store and kernels are injected (see `open` in mod.ts).
+ *
+ * Every mutation — local `put`/`delete` and foreign `applyOps` — goes through
+ * one ordered write queue. The queue is drained in one store transaction per
+ * drain (group commit), so concurrent writers share a commit while each
+ * caller's promise still resolves only after its own data is committed.
+ *
+ * @module
+ */
+import { Clock, type Hlc } from "./clock.ts";
+import type { Kernels } from "./kernels/types.ts";
+import { checkOp, decodeOps, encodeOps, isHex64, type Op } from "./op.ts";
+import {
+  checkField,
+  checkSoul,
+  decodeValue,
+  encodeValue,
+  flatten,
+  isLink,
+  isTombstone,
+  type NodeData,
+  TOMBSTONE,
+  type Value,
+} from "./value.ts";
+import type { FieldRecord, Store, StoredRecord } from "../storage/store.ts";
+import { KERNEL_MERGE_MIN, mergeBatch, wins } from "./merge.ts";
+import { compareCodePoints } from "../storage/_order.ts";
+
+/** Options of {@link Database.create}. */
+export interface DatabaseOptions {
+  readonly store: Store;
+  readonly kernels: Kernels;
+  /** Wall clock in ms (default `Date.now`). */
+  readonly now?: () => number;
+  /** States further ahead of the wall clock than this are deferred (default 10 min). */
+  readonly maxDrift?: number;
+}
+
+/** A change seen by a watcher: the fields of one node that changed, `null` meaning deleted. */
+export interface Change {
+  readonly soul: string;
+  readonly changes: NodeData;
+  /** `local` for this replica's writes, `remote` for merged foreign ops. */
+  readonly source: "local" | "remote";
+}
+
+/** What `watch` listens to: one soul, or every soul under a prefix. */
+export type WatchTarget = string | { readonly prefix: string };
+
+/** Result of a write. */
+export interface WriteResult {
+  readonly soul: string;
+  /** The state (HLC) the write was stamped with. */
+  readonly state: Hlc;
+}
+
+/** Result of {@link Database.applyOps}. */
+export interface ApplyResult {
+  /** Ops that won their field and were stored. */
+  readonly applied: number;
+  /** Ops that lost to (or equalled) the stored state. */
+  readonly ignored: number;
+  /** Ops too far in the future, kept until their time comes. */
+  readonly deferred: number;
+}
+
+/** A node in list and query results. */
+export interface Entry {
+  readonly soul: string;
+  readonly data: NodeData;
+}
+
+/** A `where` condition on one field. */
+export interface Condition {
+  eq?: Value;
+  lt?: number | string;
+  gt?: number | string;
+  prefix?: string;
+}
+
+/** A graph query: start at `from`, follow `path`, keep nodes matching `where`. */
+export interface Query {
+  /** Start soul(s). */
+  readonly from: string | readonly string[];
+  /** Fields to follow in turn; `"*"` follows every link of a node. */
+  readonly path?: readonly string[];
+  /** Conditions on the fields of the nodes reached (all must hold). A bare value means `{ eq: value }`. */
+  readonly where?: Readonly<Record<string, Condition | Value>>;
+  /** At most this many results (default 1000). */
+  readonly limit?: number;
+}
+
+/** Options of {@link Database.list}. */
+export interface ListOptions {
+  readonly prefix?: string;
+  readonly limit?: number;
+  /** Start after this soul (the last soul of the previous page). */
+  readonly cursor?: string;
+}
+
+const DEFAULT_LIMIT = 1000;
+
+interface Job {
+  readonly local: boolean;
+  readonly records: readonly FieldRecord[];
+  readonly defer: readonly { due: number; op: Uint8Array }[];
+  readonly undefer: readonly number[];
+  readonly resolve: (r: { applied: number; ignored: number }) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+const keyOf = (soul: string, field: string): string => soul + "\u0000" + field;
+
+/** Hex state → its two 32-bit halves. */
+function hexWords(hex: string): [number, number] {
+  return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
+}
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
+
+/** A stored record → the op it represents. */
+export function recordToOp(r: FieldRecord): Op {
+  const op = { soul: r.soul, field: r.field, value: decodeValue(r.value), state: hex8(r.sh) + hex8(r.sl), actor: hex8(r.ah) + hex8(r.al) };
+  return r.sig ? { ...op, sig: r.sig } : op;
+}
+
+/** An op → a record to store. */
+export function opToRecord(op: Op): FieldRecord {
+  const [sh, sl] = hexWords(op.state), [ah, al] = hexWords(op.actor);
+  const r = { soul: op.soul, field: op.field, value: encodeValue(op.value), sh, sl, ah, al };
+  return op.sig ? { ...r, sig: op.sig } : r;
+}
+
+/** The embedded graph database. */
+export class Database {
+  readonly store: Store;
+  readonly kernels: Kernels;
+  readonly clock: Clock;
+  /** This replica's 64-bit actor id, 16 hex digits. */
+  readonly actor: string;
+  #ah: number;
+  #al: number;
+  #queue: Job[] = [];
+  #draining: Promise<void> | undefined;
+  #watchers = new Set<{ target: WatchTarget; cb: (c: Change) => void }>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = Infinity;
+  #closed = false;
+
+  private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string) {
+    this.store = store;
+    this.kernels = kernels;
+    this.clock = clock;
+    this.actor = actor;
+    [this.#ah, this.#al] = hexWords(actor);
+  }
+
+  /** Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops. */
+  static async create(options: DatabaseOptions): Promise<Database> {
+    const { store, kernels } = options;
+    let actor = await store.getMeta("actor");
+    if (!isHex64(actor)) {
+      const b = crypto.getRandomValues(new Uint8Array(8));
+      actor = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+      await store.commit({ meta: { actor } });
+    }
+    const last = await store.getMeta("clock");
+    const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
+    const db = new Database(store, kernels, clock, actor);
+    await db.#scheduleDeferred();
+    return db;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error("The database is closed");
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Merges the fields of `data` into node `soul`; nested objects become linked
+   * child nodes (`soul/field`). Resolves after the write is committed.
+   */
+  async put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
+    this.#check();
+    const nodes = flatten(soul, data);
+    const state = this.clock.tick();
+    const [sh, sl] = hexWords(state);
+    const records: FieldRecord[] = [];
+    for (const [s, node] of nodes) {
+      for (const field of Object.keys(node)) {
+        records.push({ soul: s, field, value: encodeValue(node[field]), sh, sl, ah: this.#ah, al: this.#al });
+      }
+    }
+    await this.#enqueue(true, records, [], []);
+    return { soul, state };
+  }
+
+  /** Deletes field `field` of `soul`, or every field of the node, by writing tombstones. */
+  async delete(soul: string, field?: string): Promise<WriteResult> {
+    this.#check();
+    checkSoul(soul);
+    if (field !== undefined) checkField(field);
+    const fields = field !== undefined
+      ? [field]
+      : (await this.store.readNode(soul)).filter((r) => !isTombstone(r.value)).map((r) => r.field);
+    const state = this.clock.tick();
+    const [sh, sl] = hexWords(state);
+    const records = fields.map((f) => ({ soul, field: f, value: TOMBSTONE, sh, sl, ah: this.#ah, al: this.#al }));
+    if (records.length > 0) await this.#enqueue(true, records, [], []);
+    return { soul, state };
+  }
+
+  /**
+   * Validates, merges and commits a batch of foreign ops atomically. A batch
+   * with any invalid op is rejected whole (`TypeError`/`RangeError`/
+   * `SyntaxError`) and nothing is stored. Ops more than `maxDrift` ahead of
+   * the wall clock are stored aside and applied when their time comes.
+   */
+  async applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
+    this.#check();
+    const list = ops instanceof Uint8Array ? decodeOps(ops) : ops;
+    if (!(ops instanceof Uint8Array)) {
+      if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
+      list.forEach((op, i) => {
+        try {
+          checkOp(op);
+        } catch (e) {
+          (e as Error).message = `Op ${i} is invalid: ${(e as Error).message}`;
+          throw e;
+        }
+      });
+    }
+    const now: FieldRecord[] = [];
+    const defer: { due: number; op: Uint8Array }[] = [];
+    for (const op of list) {
+      if (this.clock.isFuture(op.state)) defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
+      else now.push(opToRecord(op));
+    }
+    const r = await this.#enqueue(false, now, defer, []);
+    if (defer.length > 0) await this.#scheduleDeferred();
+    return { applied: r.applied, ignored: r.ignored, deferred: defer.length };
+  }
+
+  #enqueue(
+    local: boolean,
+    records: readonly FieldRecord[],
+    defer: readonly { due: number; op: Uint8Array }[],
+    undefer: readonly number[],
+  ): Promise<{ applied: number; ignored: number }> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ local, records, defer, undefer, resolve, reject });
+      this.#draining ??= Promise.resolve().then(() => this.#drain());
+    });
+  }
+
+  /** Commits everything queued, one store transaction per round, until the queue is empty. */
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const jobs = this.#queue.splice(0);
+      try {
+        const events = await this.#commitJobs(jobs);
+        this.#emit(events);
+      } catch (e) {
+        for (const job of jobs) job.reject(e);
+      }
+    }
+    this.#draining = undefined;
+  }
+
+  async #commitJobs(jobs: Job[]): Promise<Change[]> {
+    // Current winners of every key a foreign op touches.
+    const foreignKeys = new Map<string, readonly [string, string]>();
+    for (const job of jobs) {
+      if (job.local) continue;
+      for (const r of job.records) foreignKeys.set(keyOf(r.soul, r.field), [r.soul, r.field]);
+    }
+    const current = new Map<string, FieldRecord>();
+    if (foreignKeys.size > 0) {
+      const keys = [...foreignKeys.values()];
+      const found = await this.store.readFields(keys);
+      found.forEach((r, i) => r && current.set(keyOf(keys[i][0], keys[i][1]), r));
+    }
+    const winners = new Map<string, FieldRecord>();
+    const counts: { applied: number; ignored: number }[] = [];
+    const events: Change[] = [];
+    let maxState: FieldRecord | undefined;
+    for (const job of jobs) {
+      let applied = 0;
+      const won = job.local ? job.records : this.#mergeForeign(job.records, current);
+      for (const r of won) {
+        const k = keyOf(r.soul, r.field);
+        winners.delete(k); // keep commit order = decision order
+        winners.set(k, r);
+        current.set(k, r);
+        applied++;
+        if (!job.local && (!maxState || r.sh > maxState.sh || (r.sh === maxState.sh && r.sl > maxState.sl))) {
+          maxState = r;
+        }
+      }
+      counts.push({ applied, ignored: job.records.length - applied });
+      if (won.length > 0) events.push(...groupChanges(won, job.local ? "local" : "remote"));
+    }
+    if (maxState) this.clock.observe(hex8(maxState.sh) + hex8(maxState.sl));
+    await this.store.commit({
+      records: [...winners.values()],
+      defer: jobs.flatMap((j) => j.defer),
+      undefer: jobs.flatMap((j) => j.undefer),
+      meta: { clock: this.clock.last },
+    });
+    jobs.forEach((job, i) => job.resolve(counts[i]));
+    return events;
+  }
+
+  /**
+   * The records of one foreign batch that beat what is stored (or already won
+   * earlier in this drain). Within the batch, the greatest op per key is
+   * taken first; large batches are then decided by the merge kernel.
+   */
+  #mergeForeign(records: readonly FieldRecord[], current: Map<string, FieldRecord>): FieldRecord[] {
+    const best = new Map<string, FieldRecord>();
+    for (const r of records) {
+      const k = keyOf(r.soul, r.field);
+      const prev = best.get(k);
+      if (!prev || this.#wins(r, prev)) best.set(k, r);
+    }
+    const out: FieldRecord[] = [];
+    const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
+    for (const r of best.values()) {
+      const cur = current.get(keyOf(r.soul, r.field));
+      if (!cur) out.push(r); // nothing stored yet: the op wins outright
+      else contested.push([r, cur]);
+    }
+    if (contested.length < KERNEL_MERGE_MIN) {
+      for (const [r, cur] of contested) if (this.#wins(r, cur)) out.push(r);
+    } else {
+      const decided = mergeBatch(this.kernels, contested);
+      for (let i = 0; i < contested.length; i++) if (decided[i] === 1) out.push(contested[i][0]);
+    }
+    return out;
+  }
+
+  #wins(b: FieldRecord, a: FieldRecord): boolean {
+    return wins(b, a, this.kernels);
+  }
+
+  // ---------------------------------------------------------------- deferred ops
+
+  async #scheduleDeferred(): Promise<void> {
+    if (this.#closed) return;
+    const pending = await this.store.deferred();
+    if (pending.length === 0) return;
+    const now = this.clock.now();
+    const due = pending.filter((d) => d.due <= now);
+    if (due.length > 0) {
+      const ops = due.flatMap((d) => decodeOps(d.op));
+      const stillFuture = ops.filter((op) => this.clock.isFuture(op.state));
+      if (stillFuture.length === 0) {
+        await this.#enqueue(false, ops.map(opToRecord), [], due.map((d) => d.id));
+      }
+    }
+    const next = pending.find((d) => d.due > now)?.due;
+    if (next !== undefined && next < this.#timerDue) {
+      clearTimeout(this.#timer);
+      this.#timerDue = next;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#timerDue = Infinity;
+        this.#scheduleDeferred().catch((e) => reportError(e));
+      }, Math.min(Math.max(0, next - now), 2 ** 31 - 1));
+    }
+  }
+
+  /**
+   * Applies deferred ops whose time has come. The database does this by
+   * itself on a timer; tests with an injected clock call it directly.
+   */
+  async processDeferred(): Promise<void> {
+    this.#check();
+    await this.#scheduleDeferred();
+    await this.#draining;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The node's live fields as a plain object (links as `{ "#": soul }`), or `undefined`. */
+  async get(soul: string): Promise<NodeData | undefined> {
+    this.#check();
+    checkSoul(soul);
+    return nodeData(await this.store.readNode(soul));
+  }
+
+  /**
+   * Nodes in soul order (UTF-8 byte order), skipping deleted ones. Options are
+   * checked at once (`TypeError`/`RangeError`), nodes are read page by page.
+   */
+  list(options: ListOptions = {}): AsyncGenerator<Entry> {
+    this.#check();
+    const { prefix = "", cursor } = options;
+    const limit = options.limit ?? Infinity;
+    if (typeof prefix !== "string") throw new TypeError("list prefix must be a string");
+    if (cursor !== undefined && typeof cursor !== "string") throw new TypeError("list cursor must be a soul");
+    if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
+      throw new RangeError(`list limit must be a non-negative integer, got ${limit}`);
+    }
+    return this.#list(prefix, cursor, limit);
+  }
+
+  async *#list(prefix: string, cursor: string | undefined, limit: number): AsyncGenerator<Entry> {
+    let after = cursor, given = 0;
+    while (given < limit) {
+      this.#check();
+      const page = await this.store.list({ prefix, after, limit: Math.min(256, limit - given) });
+      if (page.length === 0) return;
+      for (const soul of page) {
+        const data = nodeData(await this.store.readNode(soul));
+        if (data && given < limit) {
+          given++;
+          yield { soul, data };
+        }
+      }
+      after = page[page.length - 1];
+    }
+  }
+
+  /** Follows links from `from` along `path` and returns the nodes reached that satisfy `where`. */
+  async query(q: Query): Promise<Entry[]> {
+    this.#check();
+    if (typeof q !== "object" || q === null) throw new TypeError("A query must be an object");
+    const from = typeof q.from === "string" ? [q.from] : q.from;
+    if (!Array.isArray(from) || from.length === 0) throw new TypeError("query.from must be a soul or a list of souls");
+    from.forEach((s) => checkSoul(s));
+    const path = q.path ?? [];
+    if (!Array.isArray(path)) throw new TypeError("query.path must be an array of field names");
+    path.forEach((f) => f === "*" || checkField(f));
+    const where = compileWhere(q.where);
+    const limit = q.limit ?? DEFAULT_LIMIT;
+    if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`query.limit must be a non-negative integer`);
+    let level = [...new Set(from)];
+    for (const step of path) {
+      const next = new Set<string>();
+      for (const soul of level) {
+        const data = nodeData(await this.store.readNode(soul));
+        if (!data) continue;
+        for (const field of step === "*" ? Object.keys(data) : [step]) {
+          const v = data[field];
+          if (isLink(v)) next.add(v["#"]);
+        }
+      }
+      level = [...next];
+    }
+    const out: Entry[] = [];
+    for (const soul of level) {
+      if (out.length >= limit) break;
+      const data = nodeData(await this.store.readNode(soul));
+      if (data && where(data)) out.push({ soul, data });
+    }
+    return out;
+  }
+
+  /** Calls `cb` for each committed change to `target` (local writes and merged foreign ops). Returns unsubscribe. */
+  watch(target: WatchTarget, cb: (change: Change) => void): () => void {
+    this.#check();
+    if (typeof target === "string") checkSoul(target);
+    else if (typeof target !== "object" || target === null || typeof target.prefix !== "string") {
+      throw new TypeError("watch takes a soul or { prefix }");
+    }
+    if (typeof cb !== "function") throw new TypeError("watch needs a callback");
+    const entry = { target, cb };
+    this.#watchers.add(entry);
+    return () => this.#watchers.delete(entry);
+  }
+
+  #emit(events: Change[]): void {
+    if (this.#watchers.size === 0) return;
+    for (const ev of events) {
+      for (const { target, cb } of this.#watchers) {
+        const hit = typeof target === "string" ? ev.soul === target : ev.soul.startsWith(target.prefix);
+        if (!hit) continue;
+        try {
+          cb(ev);
+        } catch (e) {
+          reportError(e);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  /** The ops this replica holds that were committed after `after` (a seq), in commit order. */
+  async exportOps(options: { after?: number; limit?: number } = {}): Promise<{ ops: Op[]; seq: number }> {
+    this.#check();
+    const after = options.after ?? 0, limit = options.limit ?? 10_000;
+    const records = await this.store.since(after, limit);
+    return {
+      ops: records.map(recordToOp),
+      seq: records.length > 0 ? records[records.length - 1].seq : await this.store.lastSeq(),
+    };
+  }
+
+  /** SHA-256 (hex) of the replica's whole state, independent of the order ops arrived in. */
+  async stateHash(): Promise<string> {
+    this.#check();
+    await this.#draining;
+    const all: StoredRecord[] = [];
+    for (let after = 0;;) {
+      const page = await this.store.since(after, 10_000);
+      if (page.length === 0) break;
+      all.push(...page);
+      after = page[page.length - 1].seq;
+    }
+    all.sort((a, b) => compareCodePoints(a.soul, b.soul) || compareCodePoints(a.field, b.field));
+    const parts = all.map((r) =>
+      encodeOps([{ soul: r.soul, field: r.field, value: decodeValue(r.value), state: hex8(r.sh) + hex8(r.sl), actor: hex8(r.ah) + hex8(r.al) }])
+    );
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    const buf = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) buf.set(p, (at += p.length) - p.length);
+    return Array.from(this.kernels.sha256(buf), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** Finishes queued writes, stops timers and closes the store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#draining;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#watchers.clear();
+    await this.store.close();
+  }
+}
+
+function nodeData(records: readonly StoredRecord[]): NodeData | undefined {
+  let data: NodeData | undefined;
+  for (const r of records) {
+    if (isTombstone(r.value)) continue;
+    data ??= {};
+    Object.defineProperty(data, r.field, { value: decodeValue(r.value), enumerable: true, writable: true, configurable: true });
+  }
+  return data;
+}
+
+function groupChanges(records: readonly FieldRecord[], source: "local" | "remote"): Change[] {
+  const bySoul = new Map<string, NodeData>();
+  for (const r of records) {
+    let c = bySoul.get(r.soul);
+    if (!c) bySoul.set(r.soul, c = {});
+    Object.defineProperty(c, r.field, { value: decodeValue(r.value), enumerable: true, writable: true, configurable: true });
+  }
+  return [...bySoul].map(([soul, changes]) => ({ soul, changes, source }));
+}
+
+const CONDITION_KEYS = new Set(["eq", "lt", "gt", "prefix"]);
+
+function compileWhere(where: Query["where"]): (data: NodeData) => boolean {
+  if (where === undefined) return () => true;
+  if (typeof where !== "object" || where === null || Array.isArray(where)) {
+    throw new TypeError("query.where must be an object of field conditions");
+  }
+  const tests: ((data: NodeData) => boolean)[] = [];
+  for (const field of Object.keys(where)) {
+    checkField(field);
+    const raw = where[field] as unknown;
+    const isCond = typeof raw === "object" && raw !== null && !(raw instanceof Uint8Array) && !isLink(raw);
+    const cond = (isCond ? raw : { eq: raw }) as Condition;
+    for (const k of Object.keys(cond)) {
+      if (!CONDITION_KEYS.has(k)) throw new RangeError(`Unknown condition "${k}" on ${field}: use eq, lt, gt or prefix`);
+    }
+    if (cond.prefix !== undefined && typeof cond.prefix !== "string") throw new TypeError(`prefix on ${field} must be a string`);
+    for (const k of ["lt", "gt"] as const) {
+      const v = cond[k];
+      if (v !== undefined && typeof v !== "number" && typeof v !== "string") {
+        throw new TypeError(`${k} on ${field} must be a number or a string`);
+      }
+    }
+    tests.push((data) => {
+      const v = data[field];
+      if (v === undefined) return false;
+      if ("eq" in cond && !sameValue(v, cond.eq as Value)) return false;
+      if (cond.lt !== undefined && !(typeof v === typeof cond.lt && (v as number | string) < cond.lt)) return false;
+      if (cond.gt !== undefined && !(typeof v === typeof cond.gt && (v as number | string) > cond.gt)) return false;
+      if (cond.prefix !== undefined && !(typeof v === "string" && v.startsWith(cond.prefix))) return false;
+      return true;
+    });
+  }
+  return (data) => tests.every((t) => t(data));
+}
+
+function sameValue(a: Value, b: Value): boolean {
+  if (isLink(a) && isLink(b)) return a["#"] === b["#"];
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  return a === b;
+}
+
+/** Errors from callbacks and timers must not stop the database: they are logged. */
+function reportError(e: unknown): void {
+  console.error("lattice:", e);
+}

@@ -1,0 +1,176 @@
+/**
+ * The graph data model: souls, field names, field values and links, their
+ * limits and checks, and how a nested object given to `put` becomes nodes.
+ *
+ * @example
+ * ```ts
+ * import { flatten } from "./value.ts";
+ * const nodes = flatten("alice", { name: "Alice", pet: { name: "Rex" } });
+ * console.log([...nodes]); // [["alice", { name: "Alice", pet: { "#": "alice/pet" } }], ["alice/pet", { name: "Rex" }]]
+ * ```
+ *
+ * @module
+ */
+import { decode, encode, type MsgValue } from "./msgpack.ts";
+
+/** A link to another node. */
+export interface Link {
+  readonly "#": string;
+}
+
+/** A field value: `null` is a tombstone (deleted field). */
+export type Value = null | boolean | number | string | Uint8Array | Link;
+
+/** A node as `get` returns it: field name → value. */
+export type NodeData = Record<string, Value>;
+
+/** Longest soul and field name, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 512;
+/** Largest string or byte value, in bytes. */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+/** Deepest nesting of objects in one `put` (the root object is depth 1). */
+export const MAX_PUT_DEPTH = 32;
+
+const FORBIDDEN_FIELDS = new Set(["__proto__", "constructor", "prototype"]);
+const utf8 = new TextEncoder();
+
+/** UTF-8 length of `s` when it may exceed `max` (cheap bounds first: UTF-8 takes 1–3 bytes per UTF-16 unit). */
+function utf8Over(s: string, max: number): number | undefined {
+  if (s.length * 3 <= max) return undefined;
+  const n = s.length > max ? s.length : utf8.encode(s).length;
+  return n > max ? n : undefined;
+}
+
+function checkKey(s: unknown, what: "soul" | "field"): asserts s is string {
+  if (typeof s !== "string") throw new TypeError(`A ${what} must be a string, got ${describe(s)}`);
+  if (s.length === 0) throw new RangeError(`A ${what} must not be empty`);
+  if (!s.isWellFormed()) throw new RangeError(`The ${what} ${JSON.stringify(s)} contains a lone surrogate`);
+  const over = utf8Over(s, MAX_KEY_BYTES);
+  if (over !== undefined) {
+    throw new RangeError(`A ${what} may be at most ${MAX_KEY_BYTES} bytes of UTF-8, got ${over}`);
+  }
+}
+
+/** Throws unless `soul` is a valid soul: a well-formed string of 1–512 UTF-8 bytes. */
+export function checkSoul(soul: unknown): asserts soul is string {
+  checkKey(soul, "soul");
+}
+
+/** Throws unless `field` is a valid field name (as a soul, and not `__proto__`, `constructor`, `prototype`). */
+export function checkField(field: unknown): asserts field is string {
+  checkKey(field, "field");
+  if (FORBIDDEN_FIELDS.has(field)) {
+    throw new RangeError(`The field name ${JSON.stringify(field)} is reserved`);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;
+}
+
+/** Whether `v` is a link `{ "#": soul }` (exactly one key). */
+export function isLink(v: unknown): v is Link {
+  if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === "#" && typeof (v as Link)["#"] === "string";
+}
+
+/** Throws unless `v` is a storable scalar value or link; `where` names it in the message. */
+export function checkValue(v: unknown, where: string): asserts v is Value {
+  if (v === null || typeof v === "boolean") return;
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new RangeError(`${where}: numbers must be finite, got ${v}`);
+    return;
+  }
+  if (typeof v === "string") {
+    if (utf8Over(v, MAX_VALUE_BYTES) !== undefined) {
+      throw new RangeError(`${where}: string is longer than ${MAX_VALUE_BYTES} bytes of UTF-8`);
+    }
+    if (!v.isWellFormed()) throw new RangeError(`${where}: string contains a lone surrogate`);
+    return;
+  }
+  if (v instanceof Uint8Array) {
+    if (v.length > MAX_VALUE_BYTES) throw new RangeError(`${where}: bytes are longer than ${MAX_VALUE_BYTES}`);
+    return;
+  }
+  if (isLink(v)) {
+    checkSoul(v["#"]);
+    return;
+  }
+  throw new TypeError(`${where}: cannot store ${describe(v)}; use null, boolean, number, string, Uint8Array or a link`);
+}
+
+/**
+ * Splits an object given to `put` into nodes: scalar fields stay, nested plain
+ * objects become child nodes with the derived soul `parent/field` and the
+ * field becomes a link to it. Fields set to `undefined` are ignored, as in
+ * JSON. Throws (and returns nothing) on any invalid soul, field or value.
+ */
+export function flatten(soul: string, data: unknown): Map<string, NodeData> {
+  checkSoul(soul);
+  const nodes = new Map<string, NodeData>();
+  walk(soul, data, 1, nodes);
+  return nodes;
+}
+
+function walk(soul: string, data: unknown, depth: number, nodes: Map<string, NodeData>): void {
+  if (typeof data !== "object" || data === null || Array.isArray(data) || data instanceof Uint8Array) {
+    throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
+  }
+  const proto = Object.getPrototypeOf(data);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
+  }
+  if (depth > MAX_PUT_DEPTH) {
+    throw new RangeError(`Objects may nest at most ${MAX_PUT_DEPTH} levels deep (at ${JSON.stringify(soul)})`);
+  }
+  const node: NodeData = nodes.get(soul) ?? Object.create(null);
+  nodes.set(soul, node);
+  for (const field of Object.keys(data)) {
+    checkField(field);
+    const v = (data as Record<string, unknown>)[field];
+    if (v === undefined) continue;
+    if (typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)) {
+      const child = `${soul}/${field}`;
+      checkSoul(child);
+      node[field] = { "#": child };
+      walk(child, v, depth + 1, nodes);
+    } else {
+      checkValue(v, `${soul}.${field}`);
+      node[field] = v;
+    }
+  }
+}
+
+/** The canonical encoding of a value (MessagePack; a link is the map `{"#": soul}`). */
+export function encodeValue(v: Value): Uint8Array {
+  return encode(v as MsgValue);
+}
+
+/** The encoding of a tombstone (`null`). */
+export const TOMBSTONE: Uint8Array = encode(null);
+
+/** Whether encoded value bytes are a tombstone. */
+export function isTombstone(encoded: Uint8Array): boolean {
+  return encoded.length === 1 && encoded[0] === 0xc0;
+}
+
+/**
+ * Converts a decoded MessagePack value to a {@link Value}; throws
+ * `SyntaxError` for anything that is not a field value.
+ */
+export function valueFromMsg(raw: MsgValue): Value {
+  if (raw === null || typeof raw !== "object" || raw instanceof Uint8Array) return raw;
+  if (!Array.isArray(raw)) {
+    const keys = Object.keys(raw);
+    if (keys.length === 1 && keys[0] === "#" && typeof raw["#"] === "string") return { "#": raw["#"] };
+  }
+  throw new SyntaxError("A field value must be null, boolean, number, string, bytes or a link");
+}
+
+/** Decodes value bytes written by {@link encodeValue}. */
+export function decodeValue(encoded: Uint8Array): Value {
+  return valueFromMsg(decode(encoded, { maxDepth: 1, maxBytes: MAX_VALUE_BYTES + 16 }));
+}

@@ -1,0 +1,122 @@
+/**
+ * The in-memory engine: for tests, caches and browser tabs that keep nothing.
+ * Not durable.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "./memory.ts";
+ * const store = new MemoryStore();
+ * await store.commit({ meta: { actor: "00000000000000ff" } });
+ * console.log(await store.getMeta("actor")); // "00000000000000ff"
+ * ```
+ *
+ * @module
+ */
+import { compareCodePoints } from "./_order.ts";
+import type { CommitBatch, DeferredOp, ListOptions, Store, StoredRecord } from "./store.ts";
+
+/** A {@link Store} kept in memory. */
+export class MemoryStore implements Store {
+  readonly engine = "memory";
+  readonly durable = false;
+  #nodes = new Map<string, Map<string, StoredRecord>>();
+  #bySeq = new Map<number, StoredRecord>();
+  #sorted: string[] | undefined;
+  #seq = 0;
+  #deferred = new Map<number, DeferredOp>();
+  #deferId = 0;
+  #meta = new Map<string, string>();
+  #closed = false;
+
+  #open(): void {
+    if (this.#closed) throw new Error("The store is closed");
+  }
+
+  readNode(soul: string): Promise<StoredRecord[]> {
+    this.#open();
+    const node = this.#nodes.get(soul);
+    if (!node) return Promise.resolve([]);
+    return Promise.resolve([...node.values()].sort((a, b) => compareCodePoints(a.field, b.field)));
+  }
+
+  readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
+    this.#open();
+    return Promise.resolve(keys.map(([soul, field]) => this.#nodes.get(soul)?.get(field)));
+  }
+
+  commit(batch: CommitBatch): Promise<number> {
+    this.#open();
+    for (const r of batch.records ?? []) {
+      let node = this.#nodes.get(r.soul);
+      if (!node) {
+        node = new Map();
+        this.#nodes.set(r.soul, node);
+        this.#sorted = undefined;
+      }
+      const old = node.get(r.field);
+      if (old) this.#bySeq.delete(old.seq);
+      const stored: StoredRecord = { ...r, seq: ++this.#seq };
+      node.set(r.field, stored);
+      this.#bySeq.set(stored.seq, stored);
+    }
+    for (const d of batch.defer ?? []) {
+      const id = ++this.#deferId;
+      this.#deferred.set(id, { id, due: d.due, op: d.op });
+    }
+    for (const id of batch.undefer ?? []) this.#deferred.delete(id);
+    for (const [k, v] of Object.entries(batch.meta ?? {})) this.#meta.set(k, v);
+    return Promise.resolve(this.#seq);
+  }
+
+  list(options: ListOptions): Promise<string[]> {
+    this.#open();
+    this.#sorted ??= [...this.#nodes.keys()].sort(compareCodePoints);
+    const souls = this.#sorted;
+    const { prefix = "", after, limit } = options;
+    // Binary search for the first soul past both the cursor and the prefix start.
+    const from = after !== undefined && compareCodePoints(after, prefix) >= 0 ? after : prefix;
+    let lo = 0, hi = souls.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareCodePoints(souls[mid], from);
+      if (c < 0 || (c === 0 && from === after)) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < souls.length && out.length < limit; i++) {
+      if (!souls[i].startsWith(prefix)) break;
+      out.push(souls[i]);
+    }
+    return Promise.resolve(out);
+  }
+
+  since(after: number, limit: number): Promise<StoredRecord[]> {
+    this.#open();
+    const out: StoredRecord[] = [];
+    for (const r of this.#bySeq.values()) {
+      if (r.seq <= after) continue;
+      out.push(r);
+      if (out.length >= limit) break;
+    }
+    return Promise.resolve(out);
+  }
+
+  lastSeq(): Promise<number> {
+    return Promise.resolve(this.#seq);
+  }
+
+  deferred(): Promise<DeferredOp[]> {
+    this.#open();
+    return Promise.resolve([...this.#deferred.values()].sort((a, b) => a.due - b.due || a.id - b.id));
+  }
+
+  getMeta(key: string): Promise<string | undefined> {
+    this.#open();
+    return Promise.resolve(this.#meta.get(key));
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Chooses and opens a storage engine. Engines with runtime-specific code are
+ * loaded with dynamic `import()` so a browser bundle never pulls them in.
+ *
+ * - `memory`: {@link MemoryStore}, nothing kept.
+ * - `sqlite`: a directory holding `lattice.db` (+ WAL) and a `LOCK` file;
+ *   through the runtime's native driver (`bun:sqlite` on Bun, `node:sqlite`
+ *   on Deno and Node ≥ 22.5), else SQLite-WASM on a file-backed VFS.
+ * - `auto`: `sqlite` when a path is given, else `memory`.
+ * - `opfs`: not available yet (browsers use `memory` for now).
+ *
+ * @module
+ */
+import { MemoryStore } from "./memory.ts";
+import type { Store } from "./store.ts";
+
+/** Which engine to use. */
+export type StorageChoice = "auto" | "memory" | "sqlite" | "opfs";
+
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** Database directory (created when missing). */
+  readonly path?: string;
+  /** Engine (default `auto`). */
+  readonly storage?: StorageChoice;
+  /** Force a SQLite driver: `native` or `wasm` (default: native when the runtime has one). */
+  readonly sqliteDriver?: "native" | "wasm";
+}
+
+/** Opens the store `options` ask for. Throws `RangeError` for an unknown engine or a missing path. */
+export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+  const storage = options.storage ?? "auto";
+  switch (storage) {
+    case "memory":
+      return new MemoryStore();
+    case "auto":
+      if (options.path === undefined) return new MemoryStore();
+      return await openSqlite(options.path, options.sqliteDriver);
+    case "sqlite":
+      if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
+      return await openSqlite(options.path, options.sqliteDriver);
+    case "opfs":
+      throw new RangeError('storage "opfs" is not available yet; use "memory" in browsers');
+    default:
+      throw new RangeError(`Unknown storage ${JSON.stringify(storage)}: use "auto", "memory", "sqlite" or "opfs"`);
+  }
+}
+
+async function openSqlite(path: string, driver?: "native" | "wasm"): Promise<Store> {
+  if (typeof path !== "string" || path === "") throw new TypeError("path must be a non-empty string");
+  const { SqliteStore } = await import("./sqlite.ts");
+  return await SqliteStore.open(path, { driver });
+}

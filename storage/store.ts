@@ -1,0 +1,94 @@
+/**
+ * The storage contract. Every engine (memory, SQLite through a native
+ * driver, SQLite-WASM on a file, OPFS) implements {@link Store} and passes
+ * the same conformance suite (tests/store.test.ts).
+ *
+ * Engines keep the current winning record of each (soul, field) — superseded
+ * records are pruned — plus ops deferred for being too far in the future and
+ * a few metadata strings. `commit` is atomic: after it resolves, all of it is
+ * on disk (for durable engines) and none of it is partially visible.
+ *
+ * @module
+ */
+
+/**
+ * A stored field: the winning write of one (soul, field). States and actor
+ * ids are 64-bit numbers split in two unsigned 32-bit halves.
+ */
+export interface FieldRecord {
+  readonly soul: string;
+  readonly field: string;
+  /** The canonical encoding of the value (core/value.ts `encodeValue`). */
+  readonly value: Uint8Array;
+  /** Hybrid logical clock, high and low 32 bits. */
+  readonly sh: number;
+  readonly sl: number;
+  /** Actor id, high and low 32 bits. */
+  readonly ah: number;
+  readonly al: number;
+  readonly sig?: Uint8Array;
+}
+
+/** A field record with the local commit sequence number the store gave it. */
+export interface StoredRecord extends FieldRecord {
+  /** Position in this replica's commit order (1, 2, ...); rises on every overwrite. */
+  readonly seq: number;
+}
+
+/** An op waiting for its time to come (its state was too far ahead of the local clock). */
+export interface DeferredOp {
+  /** Store-assigned id. */
+  readonly id: number;
+  /** Wall-clock ms from which it may be applied. */
+  readonly due: number;
+  /** The op, encoded with core/op.ts `encodeOps`. */
+  readonly op: Uint8Array;
+}
+
+/** One atomic unit of writes. */
+export interface CommitBatch {
+  /** Records to upsert, in order (a later record for the same key replaces an earlier one). */
+  readonly records?: readonly FieldRecord[];
+  /** Ops to defer. */
+  readonly defer?: readonly { readonly due: number; readonly op: Uint8Array }[];
+  /** Deferred op ids to drop (applied now). */
+  readonly undefer?: readonly number[];
+  /** Metadata to set. */
+  readonly meta?: Readonly<Record<string, string>>;
+}
+
+/** Options of {@link Store.list}. */
+export interface ListOptions {
+  /** Only souls starting with this string. */
+  readonly prefix?: string;
+  /** Only souls sorting strictly after this one (a cursor). */
+  readonly after?: string;
+  /** At most this many souls. */
+  readonly limit: number;
+}
+
+/** A storage engine. */
+export interface Store {
+  /** Engine name, e.g. `memory`, `sqlite (node:sqlite)`, `sqlite-wasm`. */
+  readonly engine: string;
+  /** Whether committed data survives the process. */
+  readonly durable: boolean;
+  /** Every stored field of `soul` (tombstones included), in field order. */
+  readNode(soul: string): Promise<StoredRecord[]>;
+  /** The stored record of each key, or `undefined`, in the order given. */
+  readFields(keys: readonly (readonly [soul: string, field: string])[]): Promise<(StoredRecord | undefined)[]>;
+  /** Applies a batch atomically; resolves with the highest seq after it. */
+  commit(batch: CommitBatch): Promise<number>;
+  /** Souls with at least one stored field, in UTF-8 byte order of the soul. */
+  list(options: ListOptions): Promise<string[]>;
+  /** Records with `seq > after`, in seq order, at most `limit`. */
+  since(after: number, limit: number): Promise<StoredRecord[]>;
+  /** The highest seq committed so far (0 when empty). */
+  lastSeq(): Promise<number>;
+  /** All deferred ops, earliest due first. */
+  deferred(): Promise<DeferredOp[]>;
+  /** A metadata value. */
+  getMeta(key: string): Promise<string | undefined>;
+  /** Flushes and releases everything (the lock included). Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,173 @@
+/** MessagePack subset and op encoding: round trips, frozen fixtures, hostile input. */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { decode, encode, type MsgValue } from "../core/msgpack.ts";
+import { decodeOps, encodeOps, type Op } from "../core/op.ts";
+import { fcParams } from "./_seed.ts";
+
+const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+// Frozen: written by encodeOps in format version 1. Never regenerate; a change here breaks stored data and peers.
+const FIXTURE_HEX = "980195a5616c696365a46e616d65a5416c696365c408018bcfe568000001c4080123456789abcdef95a5616c696365" +
+  "a36167652ac408018bcfe568000001c4080123456789abcdef95a5616c696365a370657481a123a9616c6963652f706574c408018bcf" +
+  "e568000002c4080123456789abcdef95a9616c6963652f706574a4676f6e65c0c408018bcfe568010000c408fedcba987654321096a3" +
+  "62696ea162c4030001ffc4080000000000000000c4080000000000000000c402090995aac3bc6ec3af2ff09f9880a2cf80cbbff80000" +
+  "00000000c408ffffffffffffffffc408ffffffffffffffff95a174a3796573c3c408018bcfe568000003c4080123456789abcdef";
+const FIXTURE_OPS: Op[] = [
+  { soul: "alice", field: "name", value: "Alice", state: "018bcfe568000001", actor: "0123456789abcdef" },
+  { soul: "alice", field: "age", value: 42, state: "018bcfe568000001", actor: "0123456789abcdef" },
+  { soul: "alice", field: "pet", value: { "#": "alice/pet" }, state: "018bcfe568000002", actor: "0123456789abcdef" },
+  { soul: "alice/pet", field: "gone", value: null, state: "018bcfe568010000", actor: "fedcba9876543210" },
+  {
+    soul: "bin",
+    field: "b",
+    value: new Uint8Array([0, 1, 255]),
+    state: "0000000000000000",
+    actor: "0000000000000000",
+    sig: new Uint8Array([9, 9]),
+  },
+  { soul: "ünï/😀", field: "π", value: -1.5, state: "ffffffffffffffff", actor: "ffffffffffffffff" },
+  { soul: "t", field: "yes", value: true, state: "018bcfe568000003", actor: "0123456789abcdef" },
+];
+
+const msgArb: fc.Arbitrary<MsgValue> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.double(),
+    fc.string({ unit: "grapheme" }),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.array(tie("value"), { maxLength: 5 }),
+    fc.dictionary(fc.string().filter((k) => k !== "__proto__"), tie("value"), { maxKeys: 5 }),
+  ),
+})).value as fc.Arbitrary<MsgValue>;
+
+/** Plain-object view of decoded maps (they decode with a null prototype). */
+function plain(v: MsgValue): unknown {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object" && !(v instanceof Uint8Array)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+describe("msgpack", () => {
+  it("round-trips random values, canonically", () => {
+    fc.assert(
+      fc.property(msgArb, (v) => {
+        const bytes = encode(v);
+        const back = decode(bytes);
+        assert.deepStrictEqual(plain(back), plain(v));
+        assert.deepEqual(encode(back), bytes);
+      }),
+      fcParams(2_000),
+    );
+  });
+
+  it("keeps -0, uses the shortest integer forms, and limits safe integers", () => {
+    assert.ok(Object.is(decode(encode(-0)), -0));
+    assert.equal(encode(5).length, 1);
+    assert.equal(encode(-5).length, 1);
+    assert.equal(encode(300).length, 3);
+    assert.equal(decode(encode(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
+    assert.throws(() => decode(fromHex("cfffffffffffffffff")), /safe range/);
+  });
+
+  it("rejects hostile input with clear errors", () => {
+    const cases: [string, RegExp][] = [
+      ["", /truncated/],
+      ["c1", /unsupported type byte 0xc1/],
+      ["d4000000", /unsupported type byte 0xd4/], // fixext: extension types are refused
+      ["c7000000", /unsupported type byte 0xc7/],
+      ["a3616263ff", /1 trailing bytes/],
+      ["a5616263", /truncated/],
+      ["c4ff00", /truncated/],
+      ["ddffffffff", /exceeds the input/],
+      ["dfffffffff", /exceeds the input/],
+      ["81a95f5f70726f746f5f5f01", /__proto__/],
+      ["82a16101a16102", /duplicate map key "a"/],
+      ["8101c0", /not a string/],
+      ["a2c328", /invalid UTF-8/],
+    ];
+    for (const [hex, re] of cases) assert.throws(() => decode(fromHex(hex)), re, hex);
+    assert.throws(() => decode(fromHex("91".repeat(100) + "c0")), /nesting deeper than 32/);
+    assert.throws(() => decode(new Uint8Array(100), { maxBytes: 10 }), RangeError);
+    assert.throws(() => encode(undefined as unknown as MsgValue), TypeError);
+  });
+
+  it("never returns objects with a polluted prototype", () => {
+    const v = decode(fromHex("81ab636f6e7374727563746f7201")) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(v), null);
+    assert.equal(v.constructor, 1);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});
+
+describe("op encoding", () => {
+  it("decodes the frozen version-1 fixture and re-encodes it byte for byte", () => {
+    const bytes = fromHex(FIXTURE_HEX);
+    assert.deepStrictEqual(decodeOps(bytes), FIXTURE_OPS);
+    assert.equal(toHex(encodeOps(FIXTURE_OPS)), FIXTURE_HEX);
+    const shifted = new Uint8Array(bytes.length + 3);
+    shifted.set(bytes, 3);
+    assert.deepStrictEqual(decodeOps(shifted.subarray(3)), FIXTURE_OPS, "at a non-zero byte offset");
+  });
+
+  it("rejects every truncation of a valid encoding", () => {
+    const bytes = fromHex(FIXTURE_HEX);
+    for (let n = 0; n < bytes.length; n++) assert.throws(() => decodeOps(bytes.subarray(0, n)), SyntaxError);
+  });
+
+  it("rejects wrong versions, shapes and invalid ops, returning nothing", () => {
+    const op = (t: MsgValue[]) => encode([1, t]);
+    const st = fromHex("018bcfe568000001"), ac = fromHex("0123456789abcdef");
+    const cases: [Uint8Array, RegExp][] = [
+      [encode([2]), /unsupported format version 2/],
+      [encode({ v: 1 } as MsgValue), /not a versioned op list/],
+      [encode([1, "x"]), /not an op tuple/],
+      [op(["s", "f", 1, st]), /not an op tuple/],
+      [op(["s", "f", 1, st.subarray(0, 7), ac]), /state is not 8 bytes/],
+      [op(["s", "f", 1, st, "actor"]), /actor is not 8 bytes/],
+      [op(["", "f", 1, st, ac]), /soul must not be empty/],
+      [op(["s", "__proto__", 1, st, ac]), /reserved/],
+      [op(["s", "constructor", 1, st, ac]), /reserved/],
+      [op(["s", "f", [1, 2], st, ac]), /field value must be/],
+      [op(["s", "f", { "#": 5 } as MsgValue, st, ac]), /not .*link|field value/],
+      [op(["s", "f", { a: 1 } as MsgValue, st, ac]), /field value/],
+      [op(["x".repeat(513), "f", 1, st, ac]), /at most 512 bytes/],
+      [op(["s", "f", 1, st, ac, "sig"]), /sig is not bytes/],
+    ];
+    for (const [bytes, re] of cases) assert.throws(() => decodeOps(bytes), re);
+    assert.throws(() => decodeOps(new Uint8Array(2048), 1024), RangeError);
+  });
+
+  it("round-trips random ops", () => {
+    const hex16 = fc.uint8Array({ minLength: 8, maxLength: 8 }).map(toHex);
+    const valueArb = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string(),
+      fc.uint8Array(),
+      fc.string({ minLength: 1 }).map((s) => ({ "#": s })),
+    );
+    const opArb = fc.record({
+      soul: fc.string({ minLength: 1, maxLength: 20 }),
+      field: fc.string({ minLength: 1, maxLength: 10 }).filter((f) => !["__proto__", "constructor", "prototype"].includes(f)),
+      value: valueArb,
+      state: hex16,
+      actor: hex16,
+    });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 8 }), (ops) => {
+        assert.deepStrictEqual(decodeOps(encodeOps(ops)), ops.map((op) => ({ ...op })));
+      }),
+      fcParams(2_000),
+    );
+  });
+});

@@ -1,0 +1,261 @@
+/** The Database on the memory engine: graph API, watch, query, replication ops, deferral, bad input. */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type Change, Database, open } from "../mod.ts";
+import { selectKernels } from "../core/kernels/mod.ts";
+import { MemoryStore } from "../storage/memory.ts";
+import type { CommitBatch } from "../storage/store.ts";
+import type { Op } from "../core/op.ts";
+import { encodeOps } from "../core/op.ts";
+
+const kernels = await selectKernels({ kernels: "auto" });
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+describe("database", () => {
+  it("puts and gets nodes, nested objects as linked children, bytes and links", async () => {
+    const db = await open({ storage: "memory" });
+    const res = await db.put("alice", {
+      name: "Alice",
+      age: 30,
+      admin: false,
+      photo: new Uint8Array([1, 2, 3]),
+      friend: { "#": "bob" },
+      pet: { name: "Rex", toy: { kind: "ball" } },
+      skip: undefined,
+    });
+    assert.equal(res.soul, "alice");
+    assert.match(res.state, /^[0-9a-f]{16}$/);
+    assert.deepStrictEqual(await db.get("alice"), {
+      admin: false,
+      age: 30,
+      friend: { "#": "bob" },
+      name: "Alice",
+      pet: { "#": "alice/pet" },
+      photo: new Uint8Array([1, 2, 3]),
+    });
+    assert.deepStrictEqual(await db.get("alice/pet"), { name: "Rex", toy: { "#": "alice/pet/toy" } });
+    assert.deepStrictEqual(await db.get("alice/pet/toy"), { kind: "ball" });
+    assert.equal(await db.get("nobody"), undefined);
+    await db.put("alice", { age: 31 });
+    assert.equal((await db.get("alice"))?.age, 31, "put merges fields");
+    assert.equal((await db.get("alice"))?.name, "Alice");
+    await db.close();
+    await assert.rejects(db.get("alice"), /closed/);
+  });
+
+  it("deletes a field or a whole node with tombstones", async () => {
+    const db = await open({ storage: "memory" });
+    await db.put("n", { a: 1, b: 2 });
+    await db.delete("n", "a");
+    assert.deepStrictEqual(await db.get("n"), { b: 2 });
+    await db.delete("n");
+    assert.equal(await db.get("n"), undefined);
+    const { ops } = await db.exportOps();
+    assert.deepEqual(ops.filter((o) => o.soul === "n").map((o) => [o.field, o.value]), [["a", null], ["b", null]]);
+    await db.put("n", { a: 3 });
+    assert.deepStrictEqual(await db.get("n"), { a: 3 }, "a node can come back after delete");
+    await db.close();
+  });
+
+  it("lists in soul order with prefix, limit and cursor, skipping deleted nodes", async () => {
+    const db = await open({ storage: "memory" });
+    for (const s of ["b/2", "a", "b/1", "c", "b/3", "ü", "😀", "\uffff"]) await db.put(s, { v: s });
+    await db.delete("b/2");
+    assert.deepEqual((await collect(db.list())).map((e) => e.soul), ["a", "b/1", "b/3", "c", "ü", "\uffff", "😀"]);
+    assert.deepEqual((await collect(db.list({ prefix: "b/" }))).map((e) => e.soul), ["b/1", "b/3"]);
+    assert.deepEqual((await collect(db.list({ limit: 2 }))).map((e) => e.soul), ["a", "b/1"]);
+    assert.deepEqual((await collect(db.list({ cursor: "b/1", limit: 2 }))).map((e) => e.soul), ["b/3", "c"]);
+    assert.deepStrictEqual((await collect(db.list({ prefix: "c" })))[0], { soul: "c", data: { v: "c" } });
+    assert.throws(() => db.list({ limit: -1 }), RangeError);
+    await db.close();
+  });
+
+  it("watches a soul or a prefix for local and merged changes", async () => {
+    const a = await open({ storage: "memory" }), b = await open({ storage: "memory" });
+    const seen: Change[] = [], prefixed: Change[] = [];
+    const off = b.watch("x", (c) => seen.push(c));
+    b.watch({ prefix: "p/" }, (c) => prefixed.push(c));
+    await b.put("x", { n: 1 });
+    await a.put("x", { n: 2 });
+    await a.put("p/1", { m: true });
+    await b.applyOps((await a.exportOps()).ops);
+    assert.deepStrictEqual(seen, [
+      { soul: "x", changes: { n: 1 }, source: "local" },
+      { soul: "x", changes: { n: 2 }, source: "remote" },
+    ]);
+    assert.deepStrictEqual(prefixed, [{ soul: "p/1", changes: { m: true }, source: "remote" }]);
+    off();
+    await b.put("x", { n: 3 });
+    assert.equal(seen.length, 2, "unsubscribed");
+    b.watch("x", () => {
+      throw new Error("a broken watcher must not break writes");
+    });
+    await b.put("x", { n: 4 });
+    assert.equal((await b.get("x"))?.n, 4);
+    await a.close();
+    await b.close();
+  });
+
+  it("queries by walking links with where and limit", async () => {
+    const db = await open({ storage: "memory" });
+    await db.put("alice", { name: "Alice", friend: { "#": "bob" }, likes: { "#": "carol" } });
+    await db.put("bob", { name: "Bob", age: 25, friend: { "#": "carol" }, posts: { "#": "bob/posts" } });
+    await db.put("carol", { name: "Carol", age: 35, friend: { "#": "alice" } });
+    await db.put("bob/posts", { p1: { "#": "post1" }, p2: { "#": "post2" } });
+    await db.put("post1", { title: "Hello", stars: 3 });
+    await db.put("post2", { title: "World", stars: 9 });
+    const souls = (r: { soul: string }[]) => r.map((e) => e.soul);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend"] })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"] })), ["post1", "post2"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"] })), ["bob", "carol"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { gt: 30 } } })), ["carol"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { lt: 30 } } })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: { prefix: "C" } } })), ["carol"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: "Bob" } })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: { eq: "Bob" } } })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: ["bob", "carol"], path: ["friend"] })), ["carol", "alice"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"], limit: 1 })), ["post1"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "friend", "friend", "friend"] })), ["bob"]);
+    assert.deepEqual(await db.query({ from: "nobody", path: ["x"] }), []);
+    await assert.rejects(db.query({ from: "" }), RangeError);
+    await assert.rejects(db.query({ from: "a", where: { age: { near: 3 } as never } }), /Unknown condition "near"/);
+    await assert.rejects(db.query({ from: "a", limit: -2 }), RangeError);
+    await assert.rejects(db.query({ from: "a", path: "friend" as never }), TypeError);
+    await db.close();
+  });
+
+  it("exports ops in commit order and applies them on another replica", async () => {
+    const a = await open({ storage: "memory" }), b = await open({ storage: "memory" });
+    await a.put("s", { x: 1, y: 2 });
+    const first = await a.exportOps();
+    await a.put("s", { x: 3 });
+    const next = await a.exportOps({ after: first.seq });
+    assert.deepEqual(next.ops.map((o) => [o.field, o.value]), [["x", 3]]);
+    assert.equal(next.ops[0].actor, a.actor);
+    assert.deepEqual(await b.applyOps(first.ops), { applied: 2, ignored: 0, deferred: 0 });
+    assert.deepEqual(await b.applyOps(encodeOps(next.ops)), { applied: 1, ignored: 0, deferred: 0 });
+    assert.deepEqual(await b.applyOps(first.ops), { applied: 0, ignored: 2, deferred: 0 }, "stale ops lose");
+    assert.deepStrictEqual(await b.get("s"), { x: 3, y: 2 });
+    assert.equal(await b.stateHash(), await a.stateHash());
+    await b.put("s", { x: 4 });
+    await a.applyOps((await b.exportOps()).ops);
+    assert.equal((await a.get("s"))?.x, 4, "a write made after seeing another wins everywhere");
+    await a.close();
+    await b.close();
+  });
+
+  it("group-commits concurrent writers into few transactions", async () => {
+    const store = new MemoryStore();
+    let commits = 0;
+    const commit = store.commit.bind(store);
+    store.commit = (batch: CommitBatch) => {
+      commits++;
+      return commit(batch);
+    };
+    const db = await Database.create({ store, kernels });
+    commits = 0;
+    await Promise.all(Array.from({ length: 500 }, (_, i) => db.put(`k${i}`, { i })));
+    assert.ok(commits <= 2, `500 concurrent puts took ${commits} commits`);
+    assert.equal((await collect(db.list())).length, 500);
+    await db.close();
+  });
+
+  it("a failed commit rejects the writes and stores nothing", async () => {
+    const store = new MemoryStore();
+    const db = await Database.create({ store, kernels });
+    const commit = store.commit.bind(store);
+    store.commit = () => Promise.reject(new Error("disk full"));
+    await assert.rejects(db.put("x", { a: 1 }), /disk full/);
+    store.commit = commit;
+    assert.equal(await db.get("x"), undefined);
+    await db.put("x", { a: 2 });
+    assert.deepStrictEqual(await db.get("x"), { a: 2 });
+    await db.close();
+  });
+
+  it("defers ops from the future until their time, never applying them early", async () => {
+    let now = 1_700_000_000_000;
+    const db = await Database.create({ store: new MemoryStore(), kernels, now: () => now, maxDrift: 60_000 });
+    const future = (now + 3_600_000).toString(16).padStart(12, "0") + "0000";
+    const op: Op = { soul: "f", field: "v", value: "from the future", state: future, actor: "00000000000000aa" };
+    assert.deepEqual(await db.applyOps([op]), { applied: 0, ignored: 0, deferred: 1 });
+    assert.equal(await db.get("f"), undefined);
+    now += 3_600_000 - 61_000;
+    await db.processDeferred();
+    assert.equal(await db.get("f"), undefined, "still more than maxDrift ahead");
+    now += 2_000;
+    await db.processDeferred();
+    assert.deepStrictEqual(await db.get("f"), { v: "from the future" });
+    assert.deepEqual(await db.store.deferred(), []);
+    const mine = await db.put("f", { v: "later" });
+    assert.ok(mine.state > future, "a local write after the deferred op is stamped later");
+    await db.close();
+  });
+});
+
+describe("bad input", () => {
+  it("rejects invalid souls, fields and values with clear errors, storing nothing", async () => {
+    const db = await open({ storage: "memory" });
+    await db.put("ok", { v: 1 });
+    const before = await db.stateHash();
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 100; i++) deep = { child: deep };
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => db.put("", { a: 1 }), /soul must not be empty/],
+      [() => db.put("x".repeat(513), { a: 1 }), /at most 512 bytes/],
+      [() => db.put("é".repeat(257), { a: 1 }), /at most 512 bytes of UTF-8, got 514/],
+      [() => db.put("\ud800", { a: 1 }), /lone surrogate/],
+      [() => db.put(42 as unknown as string, { a: 1 }), /soul must be a string/],
+      [() => db.put("s", JSON.parse('{"ok": 1, "__proto__": {"polluted": true}}')), /"__proto__" is reserved/],
+      [() => db.put("s", { ok: 1, constructor: "x" }), /"constructor" is reserved/],
+      [() => db.put("s", { ok: 1, big: "x".repeat(1024 * 1024 + 1) }), /longer than 1048576 bytes/],
+      [() => db.put("s", { ok: 1, big: new Uint8Array(1024 * 1024 + 1) }), /longer than 1048576/],
+      [() => db.put("s", { ok: 1, n: NaN }), /finite/],
+      [() => db.put("s", { ok: 1, n: Infinity }), /finite/],
+      [() => db.put("s", { ok: 1, list: [1, 2] }), /cannot store an array/],
+      [() => db.put("s", { ok: 1, d: new Date() }), /plain object, got Date/],
+      [() => db.put("s", { ok: 1, f: () => 1 }), /cannot store function/],
+      [() => db.put("s", deep), /nest at most 32 levels/],
+      [() => db.put("s", { ok: 1, "": 2 }), /field must not be empty/],
+      [() => db.put("s", null as never), /plain object, got null/],
+      [() => db.put("s", { link: { "#": "" } }), /soul must not be empty/],
+      [() => db.delete("s", "__proto__"), /reserved/],
+      [() => db.get(""), /soul must not be empty/],
+    ];
+    for (const [fn, re] of cases) await assert.rejects(fn(), re);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined, "no prototype pollution");
+    assert.equal(await db.stateHash(), before, "nothing stored");
+    assert.deepStrictEqual(await db.get("ok"), { v: 1 }, "still usable");
+    await db.put("ok", { v: 2 });
+    assert.deepStrictEqual(await db.get("ok"), { v: 2 });
+    await db.close();
+  });
+
+  it("rejects a foreign batch with any invalid op whole", async () => {
+    const db = await open({ storage: "memory" });
+    const good: Op = { soul: "g", field: "f", value: 1, state: "018bcfe568000000", actor: "0000000000000001" };
+    const before = await db.stateHash();
+    const bad: unknown[] = [
+      { ...good, soul: "" },
+      { ...good, field: "__proto__" },
+      { ...good, state: "xyz" },
+      { ...good, actor: "0000000000000001ff" },
+      { ...good, value: [1] },
+      { ...good, value: NaN },
+      { ...good, sig: "nope" },
+      null,
+    ];
+    for (const b of bad) await assert.rejects(db.applyOps([good, b as Op]), /Op 1 is invalid/);
+    await assert.rejects(db.applyOps(new Uint8Array([0x91, 0x01, 0xff])), SyntaxError);
+    await assert.rejects(db.applyOps(encodeOps([good]).subarray(0, 10)), SyntaxError);
+    await assert.rejects(db.applyOps("ops" as never), TypeError);
+    assert.equal(await db.stateHash(), before);
+    assert.deepEqual(await db.applyOps([good]), { applied: 1, ignored: 0, deferred: 0 });
+    await db.close();
+  });
+});
