@@ -42,7 +42,9 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     case "opfs":
       throw new RangeError('storage "opfs" is not available yet; use "memory" in browsers');
     default:
-      throw new RangeError(`Unknown storage ${JSON.stringify(storage)}: use "auto", "memory", "sqlite" or "opfs"`);
+      throw new RangeError(
+        `Unknown storage ${JSON.stringify(storage)}: use "auto", "memory", "sqlite" or "opfs"`,
+      );
   }
 }
 

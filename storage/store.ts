@@ -76,7 +76,9 @@ export interface Store {
   /** Every stored field of `soul` (tombstones included), in field order. */
   readNode(soul: string): Promise<StoredRecord[]>;
   /** The stored record of each key, or `undefined`, in the order given. */
-  readFields(keys: readonly (readonly [soul: string, field: string])[]): Promise<(StoredRecord | undefined)[]>;
+  readFields(
+    keys: readonly (readonly [soul: string, field: string])[],
+  ): Promise<(StoredRecord | undefined)[]>;
   /** Applies a batch atomically; resolves with the highest seq after it. */
   commit(batch: CommitBatch): Promise<number>;
   /** Souls with at least one stored field, in UTF-8 byte order of the soul. */

@@ -1,0 +1,37 @@
+/**
+ * Loads the kernel set for this runtime: honours `LATTICE_KERNELS` and plugs
+ * in the native SHA-256 where there is one.
+ *
+ * @module
+ */
+import { type KernelChoice, parseKernelChoice, selectKernels } from "../core/kernels/mod.ts";
+import type { Kernels } from "../core/kernels/types.ts";
+import { getEnv } from "./env.ts";
+import { loadNativeSha256 } from "./native_hash.ts";
+
+/** Options of {@link loadKernels}. */
+export interface LoadKernelsOptions {
+  /** `"auto"`, `"wasm"` or `"js"`; defaults to `LATTICE_KERNELS`, else `"auto"`. */
+  kernels?: KernelChoice;
+  /** Use the runtime's native SHA-256 for large inputs when it has one (default `true`). */
+  nativeHash?: boolean;
+}
+
+/**
+ * The kernel set for this runtime, chosen once: WASM-SIMD, then scalar WASM,
+ * then JS, unless forced by `options.kernels` or `LATTICE_KERNELS`.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels } from "../mod.ts";
+ * const kernels = await loadKernels();
+ * console.log(kernels.name); // "wasm-simd" on Deno, Bun and Chromium
+ * ```
+ */
+export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Kernels> {
+  const fromEnv = getEnv("LATTICE_KERNELS");
+  const kernels = options.kernels ??
+    (fromEnv ? parseKernelChoice(fromEnv, "LATTICE_KERNELS") : "auto");
+  const nativeSha256 = options.nativeHash === false ? undefined : await loadNativeSha256();
+  return await selectKernels({ kernels, nativeSha256 });
+}
