@@ -27,6 +27,14 @@ export interface OpenOptions {
   readonly storage?: StorageChoice;
   /** Kernel implementation (default `LATTICE_KERNELS`, else `auto`). */
   readonly kernels?: KernelChoice;
+  /**
+   * `process` (default): a resolved write survives the process being killed;
+   * `power`: it also survives power loss (one fsync per commit, shared by
+   * concurrent writers).
+   */
+  readonly durability?: "process" | "power";
+  /** How this process is named in the directory's LOCK file (default: its command line). */
+  readonly lockCommand?: string;
   /** Networking; not available yet: only `false` (the default) is accepted. */
   readonly network?: false;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
@@ -43,7 +51,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     throw new RangeError("Networking is not available yet in this version; open with network: false");
   }
   const kernels = await loadKernels({ kernels: options.kernels });
-  const store = await openStore({ path: options.path, storage: options.storage });
+  const store = await openStore({
+    path: options.path,
+    storage: options.storage,
+    durability: options.durability,
+    lockCommand: options.lockCommand,
+  });
   try {
     return await Database.create({ store, kernels, maxDrift: options.maxDrift });
   } catch (e) {
@@ -66,6 +79,7 @@ export {
 export type { Link, NodeData, Value } from "./core/value.ts";
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
+export { type LockHolder, LockedError } from "./storage/lock.ts";
 export { type LoadKernelsOptions, loadKernels } from "./runtime/kernels.ts";
 export type {
   HashBackend,

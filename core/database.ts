@@ -112,7 +112,8 @@ interface Job {
   readonly reject: (e: unknown) => void;
 }
 
-const keyOf = (soul: string, field: string): string => soul + "\u0000" + field;
+/** A map key for (soul, field): the soul's length first, so no two pairs share a key. */
+const keyOf = (soul: string, field: string): string => `${soul.length}:${soul}${field}`;
 
 /** Hex state → its two 32-bit halves. */
 function hexWords(hex: string): [number, number] {
@@ -122,7 +123,13 @@ const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
 
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
-  const op = { soul: r.soul, field: r.field, value: decodeValue(r.value), state: hex8(r.sh) + hex8(r.sl), actor: hex8(r.ah) + hex8(r.al) };
+  const op = {
+    soul: r.soul,
+    field: r.field,
+    value: decodeValue(r.value),
+    state: hex8(r.sh) + hex8(r.sl),
+    actor: hex8(r.ah) + hex8(r.al),
+  };
   return r.sig ? { ...op, sig: r.sig } : op;
 }
 
@@ -208,7 +215,15 @@ export class Database {
       : (await this.store.readNode(soul)).filter((r) => !isTombstone(r.value)).map((r) => r.field);
     const state = this.clock.tick();
     const [sh, sl] = hexWords(state);
-    const records = fields.map((f) => ({ soul, field: f, value: TOMBSTONE, sh, sl, ah: this.#ah, al: this.#al }));
+    const records = fields.map((f) => ({
+      soul,
+      field: f,
+      value: TOMBSTONE,
+      sh,
+      sl,
+      ah: this.#ah,
+      al: this.#al,
+    }));
     if (records.length > 0) await this.#enqueue(true, records, [], []);
     return { soul, state };
   }
@@ -301,7 +316,9 @@ export class Database {
         }
       }
       counts.push({ applied, ignored: job.records.length - applied });
-      if (won.length > 0) events.push(...groupChanges(won, job.local ? "local" : "remote"));
+      if (won.length > 0 && this.#watchers.size > 0) {
+        events.push(...groupChanges(won, job.local ? "local" : "remote"));
+      }
     }
     if (maxState) this.clock.observe(hex8(maxState.sh) + hex8(maxState.sl));
     await this.store.commit({
@@ -430,14 +447,18 @@ export class Database {
     this.#check();
     if (typeof q !== "object" || q === null) throw new TypeError("A query must be an object");
     const from = typeof q.from === "string" ? [q.from] : q.from;
-    if (!Array.isArray(from) || from.length === 0) throw new TypeError("query.from must be a soul or a list of souls");
+    if (!Array.isArray(from) || from.length === 0) {
+      throw new TypeError("query.from must be a soul or a list of souls");
+    }
     from.forEach((s) => checkSoul(s));
     const path = q.path ?? [];
     if (!Array.isArray(path)) throw new TypeError("query.path must be an array of field names");
     path.forEach((f) => f === "*" || checkField(f));
     const where = compileWhere(q.where);
     const limit = q.limit ?? DEFAULT_LIMIT;
-    if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`query.limit must be a non-negative integer`);
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new RangeError(`query.limit must be a non-negative integer`);
+    }
     let level = [...new Set(from)];
     for (const step of path) {
       const next = new Set<string>();
@@ -514,7 +535,13 @@ export class Database {
     }
     all.sort((a, b) => compareCodePoints(a.soul, b.soul) || compareCodePoints(a.field, b.field));
     const parts = all.map((r) =>
-      encodeOps([{ soul: r.soul, field: r.field, value: decodeValue(r.value), state: hex8(r.sh) + hex8(r.sl), actor: hex8(r.ah) + hex8(r.al) }])
+      encodeOps([{
+        soul: r.soul,
+        field: r.field,
+        value: decodeValue(r.value),
+        state: hex8(r.sh) + hex8(r.sl),
+        actor: hex8(r.ah) + hex8(r.al),
+      }])
     );
     const total = parts.reduce((n, p) => n + p.length, 0);
     const buf = new Uint8Array(total);
@@ -534,12 +561,19 @@ export class Database {
   }
 }
 
+/** Sets `obj[field]` as an own data property, even for a field named `__proto__` in corrupt input. */
+function setField(obj: NodeData, field: string, value: Value): void {
+  if (field === "__proto__") {
+    Object.defineProperty(obj, field, { value, enumerable: true, writable: true, configurable: true });
+  } else obj[field] = value;
+}
+
 function nodeData(records: readonly StoredRecord[]): NodeData | undefined {
   let data: NodeData | undefined;
   for (const r of records) {
     if (isTombstone(r.value)) continue;
     data ??= {};
-    Object.defineProperty(data, r.field, { value: decodeValue(r.value), enumerable: true, writable: true, configurable: true });
+    setField(data, r.field, decodeValue(r.value));
   }
   return data;
 }
@@ -549,7 +583,7 @@ function groupChanges(records: readonly FieldRecord[], source: "local" | "remote
   for (const r of records) {
     let c = bySoul.get(r.soul);
     if (!c) bySoul.set(r.soul, c = {});
-    Object.defineProperty(c, r.field, { value: decodeValue(r.value), enumerable: true, writable: true, configurable: true });
+    setField(c, r.field, decodeValue(r.value));
   }
   return [...bySoul].map(([soul, changes]) => ({ soul, changes, source }));
 }
@@ -568,9 +602,13 @@ function compileWhere(where: Query["where"]): (data: NodeData) => boolean {
     const isCond = typeof raw === "object" && raw !== null && !(raw instanceof Uint8Array) && !isLink(raw);
     const cond = (isCond ? raw : { eq: raw }) as Condition;
     for (const k of Object.keys(cond)) {
-      if (!CONDITION_KEYS.has(k)) throw new RangeError(`Unknown condition "${k}" on ${field}: use eq, lt, gt or prefix`);
+      if (!CONDITION_KEYS.has(k)) {
+        throw new RangeError(`Unknown condition "${k}" on ${field}: use eq, lt, gt or prefix`);
+      }
     }
-    if (cond.prefix !== undefined && typeof cond.prefix !== "string") throw new TypeError(`prefix on ${field} must be a string`);
+    if (cond.prefix !== undefined && typeof cond.prefix !== "string") {
+      throw new TypeError(`prefix on ${field} must be a string`);
+    }
     for (const k of ["lt", "gt"] as const) {
       const v = cond[k];
       if (v !== undefined && typeof v !== "number" && typeof v !== "string") {
@@ -581,8 +619,12 @@ function compileWhere(where: Query["where"]): (data: NodeData) => boolean {
       const v = data[field];
       if (v === undefined) return false;
       if ("eq" in cond && !sameValue(v, cond.eq as Value)) return false;
-      if (cond.lt !== undefined && !(typeof v === typeof cond.lt && (v as number | string) < cond.lt)) return false;
-      if (cond.gt !== undefined && !(typeof v === typeof cond.gt && (v as number | string) > cond.gt)) return false;
+      if (cond.lt !== undefined && !(typeof v === typeof cond.lt && (v as number | string) < cond.lt)) {
+        return false;
+      }
+      if (cond.gt !== undefined && !(typeof v === typeof cond.gt && (v as number | string) > cond.gt)) {
+        return false;
+      }
       if (cond.prefix !== undefined && !(typeof v === "string" && v.startsWith(cond.prefix))) return false;
       return true;
     });

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Kernels } from "./kernels/types.ts";
+import type { Kernels, MergeBatch } from "./kernels/types.ts";
 import type { FieldRecord } from "../storage/store.ts";
 
 /** Batches of at least this many contested fields are decided by the merge kernel; smaller ones in plain JS. */
@@ -55,23 +55,39 @@ export function merge(a: FieldRecord, b: FieldRecord, kernels: Kernels): FieldRe
  * when the incoming write of pair `i` wins. Value hashes are computed only
  * for pairs with equal states, the only ones they can decide.
  */
-export function mergeBatch(kernels: Kernels, pairs: readonly (readonly [FieldRecord, FieldRecord])[]): Uint8Array {
-  const batch = kernels.createMergeBatch(pairs.length);
-  try {
-    const { a, b } = batch;
-    for (let i = 0; i < pairs.length; i++) {
-      const [r, cur] = pairs[i];
-      a.hlcHi[i] = cur.sh, a.hlcLo[i] = cur.sl, a.actorHi[i] = cur.ah, a.actorLo[i] = cur.al;
-      b.hlcHi[i] = r.sh, b.hlcLo[i] = r.sl, b.actorHi[i] = r.ah, b.actorLo[i] = r.al;
-      if (cur.sh === r.sh && cur.sl === r.sl) {
-        [a.hashHi[i], a.hashLo[i]] = valueHash(kernels, cur.value);
-        [b.hashHi[i], b.hashLo[i]] = valueHash(kernels, r.value);
-      } else {
-        a.hashHi[i] = a.hashLo[i] = b.hashHi[i] = b.hashLo[i] = 0;
-      }
+export function mergeBatch(
+  kernels: Kernels,
+  pairs: readonly (readonly [FieldRecord, FieldRecord])[],
+): Uint8Array {
+  const batch = reusableBatch(kernels, pairs.length);
+  const { a, b } = batch;
+  for (let i = 0; i < pairs.length; i++) {
+    const [r, cur] = pairs[i];
+    a.hlcHi[i] = cur.sh, a.hlcLo[i] = cur.sl, a.actorHi[i] = cur.ah, a.actorLo[i] = cur.al;
+    b.hlcHi[i] = r.sh, b.hlcLo[i] = r.sl, b.actorHi[i] = r.ah, b.actorLo[i] = r.al;
+    if (cur.sh === r.sh && cur.sl === r.sl) {
+      [a.hashHi[i], a.hashLo[i]] = valueHash(kernels, cur.value);
+      [b.hashHi[i], b.hashLo[i]] = valueHash(kernels, r.value);
+    } else {
+      a.hashHi[i] =
+        a.hashLo[i] =
+        b.hashHi[i] =
+        b.hashLo[i] =
+          0;
     }
-    return kernels.merge(batch, pairs.length).slice();
-  } finally {
-    batch.dispose();
   }
+  return kernels.merge(batch, pairs.length).slice();
+}
+
+/** One merge batch per kernel set, replaced by a larger one when a bigger batch comes. */
+const batches = new WeakMap<Kernels, MergeBatch>();
+
+function reusableBatch(kernels: Kernels, n: number): MergeBatch {
+  let batch = batches.get(kernels);
+  if (!batch || batch.capacity < n) {
+    batch?.dispose();
+    batch = kernels.createMergeBatch(Math.max(n, 2 * (batch?.capacity ?? 0), 1024));
+    batches.set(kernels, batch);
+  }
+  return batch;
 }

@@ -75,7 +75,15 @@ class Writer {
   }
 }
 
-function writeLength(w: Writer, n: number, fix: number, fixMax: number, t8: number, t16: number, t32: number): void {
+function writeLength(
+  w: Writer,
+  n: number,
+  fix: number,
+  fixMax: number,
+  t8: number,
+  t16: number,
+  t32: number,
+): void {
   if (n <= fixMax && fix >= 0) w.u8(fix | n);
   else if (n < 0x100 && t8 >= 0) w.head(t8, n, 1);
   else if (n < 0x10000) w.head(t16, n, 2);
@@ -158,10 +166,20 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
 
 /** Encodes `value` as MessagePack. Throws `TypeError` for values outside {@link MsgValue}. */
 export function encode(value: MsgValue): Uint8Array {
-  const w = new Writer();
-  writeValue(w, value, 0);
-  return w.buf.slice(0, w.pos);
+  // One scratch writer serves every call (encoding is synchronous); the result is a copy.
+  const w = scratch;
+  w.pos = 0;
+  try {
+    writeValue(w, value, 0);
+    return w.buf.slice(0, w.pos);
+  } finally {
+    if (w.buf.length > SCRATCH_KEEP) scratch = new Writer();
+  }
 }
+
+/** Scratch writers that grew past this are dropped after use rather than kept. */
+const SCRATCH_KEEP = 1 << 20;
+let scratch = new Writer();
 
 /** Reads one value at a time from hostile input. */
 class Reader {
@@ -195,6 +213,15 @@ class Reader {
   }
   str(n: number): string {
     this.need(n);
+    if (n <= 32) { // short ASCII strings: skip the decoder call
+      const { buf } = this, end = this.pos + n;
+      let s = "", i = this.pos;
+      for (; i < end && buf[i] < 0x80; i++) s += String.fromCharCode(buf[i]);
+      if (i === end) {
+        this.pos = end;
+        return s;
+      }
+    }
     const bytes = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     try {
@@ -325,7 +352,9 @@ class Reader {
  * anything malformed, unsupported or followed by trailing bytes.
  */
 export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): MsgValue {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError("Cannot decode MessagePack: input is not a Uint8Array");
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError("Cannot decode MessagePack: input is not a Uint8Array");
+  }
   const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024;
   if (bytes.length > maxBytes) {
     throw new RangeError(`Cannot decode MessagePack: ${bytes.length} bytes exceed the limit of ${maxBytes}`);

@@ -69,15 +69,25 @@ export function checkOp(op: unknown): asserts op is Op {
   checkField(o.field);
   checkValue(o.value, `${o.soul}.${o.field}`);
   if (!isHlc(o.state)) throw new RangeError(`Op state must be 16 hex digits, got ${JSON.stringify(o.state)}`);
-  if (!isHex64(o.actor)) throw new RangeError(`Op actor must be 16 hex digits, got ${JSON.stringify(o.actor)}`);
-  if (o.sig !== undefined && !(o.sig instanceof Uint8Array)) throw new TypeError("Op sig must be a Uint8Array");
+  if (!isHex64(o.actor)) {
+    throw new RangeError(`Op actor must be 16 hex digits, got ${JSON.stringify(o.actor)}`);
+  }
+  if (o.sig !== undefined && !(o.sig instanceof Uint8Array)) {
+    throw new TypeError("Op sig must be a Uint8Array");
+  }
 }
 
 /** Encodes ops for storage or the wire. */
 export function encodeOps(ops: readonly Op[]): Uint8Array {
   const out: MsgValue[] = [OPS_FORMAT_VERSION];
   for (const op of ops) {
-    const t: MsgValue[] = [op.soul, op.field, op.value as MsgValue, hex64ToBytes(op.state), hex64ToBytes(op.actor)];
+    const t: MsgValue[] = [
+      op.soul,
+      op.field,
+      op.value as MsgValue,
+      hex64ToBytes(op.state),
+      hex64ToBytes(op.actor),
+    ];
     if (op.sig) t.push(op.sig);
     out.push(t);
   }
@@ -92,7 +102,9 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
  */
 export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): Op[] {
   const root = decode(bytes, { maxBytes, maxDepth: 4 });
-  if (!Array.isArray(root) || root.length === 0) throw new SyntaxError("Cannot decode ops: not a versioned op list");
+  if (!Array.isArray(root) || root.length === 0) {
+    throw new SyntaxError("Cannot decode ops: not a versioned op list");
+  }
   if (root[0] !== OPS_FORMAT_VERSION) {
     throw new SyntaxError(`Cannot decode ops: unsupported format version ${JSON.stringify(root[0])}`);
   }
@@ -117,8 +129,21 @@ function opFromTuple(t: MsgValue, index: number): Op {
     return bad((e as Error).message);
   }
   const op: Op = sig === undefined
-    ? { soul: soul as string, field: field as string, value, state: bytesToHex64(state), actor: bytesToHex64(actor) }
-    : { soul: soul as string, field: field as string, value, state: bytesToHex64(state), actor: bytesToHex64(actor), sig };
+    ? {
+      soul: soul as string,
+      field: field as string,
+      value,
+      state: bytesToHex64(state),
+      actor: bytesToHex64(actor),
+    }
+    : {
+      soul: soul as string,
+      field: field as string,
+      value,
+      state: bytesToHex64(state),
+      actor: bytesToHex64(actor),
+      sig,
+    };
   try {
     checkOp(op);
   } catch (e) {

@@ -92,14 +92,18 @@ export function checkValue(v: unknown, where: string): asserts v is Value {
     return;
   }
   if (v instanceof Uint8Array) {
-    if (v.length > MAX_VALUE_BYTES) throw new RangeError(`${where}: bytes are longer than ${MAX_VALUE_BYTES}`);
+    if (v.length > MAX_VALUE_BYTES) {
+      throw new RangeError(`${where}: bytes are longer than ${MAX_VALUE_BYTES}`);
+    }
     return;
   }
   if (isLink(v)) {
     checkSoul(v["#"]);
     return;
   }
-  throw new TypeError(`${where}: cannot store ${describe(v)}; use null, boolean, number, string, Uint8Array or a link`);
+  throw new TypeError(
+    `${where}: cannot store ${describe(v)}; use null, boolean, number, string, Uint8Array or a link`,
+  );
 }
 
 /**
@@ -124,7 +128,9 @@ function walk(soul: string, data: unknown, depth: number, nodes: Map<string, Nod
     throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
   }
   if (depth > MAX_PUT_DEPTH) {
-    throw new RangeError(`Objects may nest at most ${MAX_PUT_DEPTH} levels deep (at ${JSON.stringify(soul)})`);
+    throw new RangeError(
+      `Objects may nest at most ${MAX_PUT_DEPTH} levels deep (at ${JSON.stringify(soul)})`,
+    );
   }
   const node: NodeData = nodes.get(soul) ?? Object.create(null);
   nodes.set(soul, node);
@@ -132,7 +138,9 @@ function walk(soul: string, data: unknown, depth: number, nodes: Map<string, Nod
     checkField(field);
     const v = (data as Record<string, unknown>)[field];
     if (v === undefined) continue;
-    if (typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)) {
+    if (
+      typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)
+    ) {
       const child = `${soul}/${field}`;
       checkSoul(child);
       node[field] = { "#": child };

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { checkBatch } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
 import type { CommitBatch, DeferredOp, ListOptions, Store, StoredRecord } from "./store.ts";
 
@@ -32,20 +33,21 @@ export class MemoryStore implements Store {
     if (this.#closed) throw new Error("The store is closed");
   }
 
-  readNode(soul: string): Promise<StoredRecord[]> {
+  async readNode(soul: string): Promise<StoredRecord[]> {
     this.#open();
     const node = this.#nodes.get(soul);
-    if (!node) return Promise.resolve([]);
-    return Promise.resolve([...node.values()].sort((a, b) => compareCodePoints(a.field, b.field)));
+    if (!node) return [];
+    return [...node.values()].sort((a, b) => compareCodePoints(a.field, b.field));
   }
 
-  readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
+  async readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
     this.#open();
-    return Promise.resolve(keys.map(([soul, field]) => this.#nodes.get(soul)?.get(field)));
+    return keys.map(([soul, field]) => this.#nodes.get(soul)?.get(field));
   }
 
-  commit(batch: CommitBatch): Promise<number> {
+  async commit(batch: CommitBatch): Promise<number> {
     this.#open();
+    checkBatch(batch); // everything is checked before anything changes: commits are atomic
     for (const r of batch.records ?? []) {
       let node = this.#nodes.get(r.soul);
       if (!node) {
@@ -65,10 +67,10 @@ export class MemoryStore implements Store {
     }
     for (const id of batch.undefer ?? []) this.#deferred.delete(id);
     for (const [k, v] of Object.entries(batch.meta ?? {})) this.#meta.set(k, v);
-    return Promise.resolve(this.#seq);
+    return this.#seq;
   }
 
-  list(options: ListOptions): Promise<string[]> {
+  async list(options: ListOptions): Promise<string[]> {
     this.#open();
     this.#sorted ??= [...this.#nodes.keys()].sort(compareCodePoints);
     const souls = this.#sorted;
@@ -87,36 +89,37 @@ export class MemoryStore implements Store {
       if (!souls[i].startsWith(prefix)) break;
       out.push(souls[i]);
     }
-    return Promise.resolve(out);
+    return out;
   }
 
-  since(after: number, limit: number): Promise<StoredRecord[]> {
+  async since(after: number, limit: number): Promise<StoredRecord[]> {
     this.#open();
     const out: StoredRecord[] = [];
+    if (limit <= 0) return out;
     for (const r of this.#bySeq.values()) {
       if (r.seq <= after) continue;
       out.push(r);
       if (out.length >= limit) break;
     }
-    return Promise.resolve(out);
+    return out;
   }
 
-  lastSeq(): Promise<number> {
-    return Promise.resolve(this.#seq);
+  async lastSeq(): Promise<number> {
+    return this.#seq;
   }
 
-  deferred(): Promise<DeferredOp[]> {
+  async deferred(): Promise<DeferredOp[]> {
     this.#open();
-    return Promise.resolve([...this.#deferred.values()].sort((a, b) => a.due - b.due || a.id - b.id));
+    return [...this.#deferred.values()].sort((a, b) => a.due - b.due || a.id - b.id);
   }
 
-  getMeta(key: string): Promise<string | undefined> {
+  async getMeta(key: string): Promise<string | undefined> {
     this.#open();
-    return Promise.resolve(this.#meta.get(key));
+    return this.#meta.get(key);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
-    return Promise.resolve();
+    return;
   }
 }

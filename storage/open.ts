@@ -25,6 +25,13 @@ export interface OpenStoreOptions {
   readonly storage?: StorageChoice;
   /** Force a SQLite driver: `native` or `wasm` (default: native when the runtime has one). */
   readonly sqliteDriver?: "native" | "wasm";
+  /**
+   * `process` (default): a resolved commit survives the process being killed;
+   * `power`: it also survives power loss (one fsync per commit).
+   */
+  readonly durability?: "process" | "power";
+  /** How this process is named in the directory's LOCK file (default: its command line). */
+  readonly lockCommand?: string;
 }
 
 /** Opens the store `options` ask for. Throws `RangeError` for an unknown engine or a missing path. */
@@ -35,10 +42,10 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
       return new MemoryStore();
     case "auto":
       if (options.path === undefined) return new MemoryStore();
-      return await openSqlite(options.path, options.sqliteDriver);
+      return await openSqlite(options.path, options);
     case "sqlite":
       if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
-      return await openSqlite(options.path, options.sqliteDriver);
+      return await openSqlite(options.path, options);
     case "opfs":
       throw new RangeError('storage "opfs" is not available yet; use "memory" in browsers');
     default:
@@ -48,8 +55,12 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
   }
 }
 
-async function openSqlite(path: string, driver?: "native" | "wasm"): Promise<Store> {
+async function openSqlite(path: string, options: OpenStoreOptions): Promise<Store> {
   if (typeof path !== "string" || path === "") throw new TypeError("path must be a non-empty string");
   const { SqliteStore } = await import("./sqlite.ts");
-  return await SqliteStore.open(path, { driver });
+  return await SqliteStore.open(path, {
+    driver: options.sqliteDriver,
+    durability: options.durability,
+    lockCommand: options.lockCommand,
+  });
 }

@@ -120,8 +120,8 @@ function refRank(scores: { slot: number; score: number }[], metric: Metric, k: n
   });
   const top = scores.slice(0, k);
   // Canonical NaN: hardware NaNs may carry a sign bit, and typed arrays compare byte for byte.
-  const scores = Float32Array.from(top, (s) => Number.isNaN(s.score) ? NaN : s.score);
-  return { slots: Uint32Array.from(top, (s) => s.slot), scores };
+  const canonical = Float32Array.from(top, (s) => Number.isNaN(s.score) ? NaN : s.score);
+  return { slots: Uint32Array.from(top, (s) => s.slot), scores: canonical };
 }
 
 // ---------- arbitraries ----------
@@ -390,6 +390,8 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
     const cols = ["hlcHi", "hlcLo", "hashHi", "hashLo", "actorHi", "actorLo"] as const;
 
     it("b wins exactly when its tuple is greater (unsigned, lexicographic)", () => {
+      // One reusable batch per implementation, as the batches are meant to be used.
+      const batches = new Map(impls.map((k) => [k, k.createMergeBatch(40)]));
       fc.assert(
         fc.property(fc.array(fc.tuple(tuple, tuple), { maxLength: 33 }), (pairs) => {
           const want = Uint8Array.from(pairs, ([a, b]) => {
@@ -397,24 +399,21 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
             return 0;
           });
           agree((k) => {
-            const batch = k.createMergeBatch(40);
-            try {
-              pairs.forEach(([a, b], i) =>
-                cols.forEach((c, j) => {
-                  batch.a[c][i] = a[j];
-                  batch.b[c][i] = b[j];
-                })
-              );
-              const out = k.merge(batch, pairs.length);
-              assert.deepEqual(out, want);
-              return Array.from(out);
-            } finally {
-              batch.dispose();
-            }
+            const batch = batches.get(k)!;
+            pairs.forEach(([a, b], i) =>
+              cols.forEach((c, j) => {
+                batch.a[c][i] = a[j];
+                batch.b[c][i] = b[j];
+              })
+            );
+            const out = k.merge(batch, pairs.length);
+            assert.deepEqual(out, want);
+            return Array.from(out);
           });
         }),
         fcParams(RUNS),
       );
+      for (const batch of batches.values()) batch.dispose();
     });
 
     it("handles an empty batch and rejects a length over capacity", () => {

@@ -1,0 +1,25 @@
+// Entry point of the Lattice kernels module (see core/kernels/wasm.ts).
+// Every export takes pointers and lengths into linear memory; the caller lays
+// out memory (resident data from `heapBase()`, scratch behind it). No managed
+// objects, no allocator, no imports.
+
+export {
+  bucketIndex,
+  idClosest,
+  idClosestIx,
+  idIndex,
+  idLoad,
+  idPlace,
+  idPlaceIx,
+  idSetLive,
+  idStore,
+  xorSort,
+} from "./xor";
+export { sha256, sha256Batch, sha256Blocks, sha256Final, sha256Init } from "./sha256";
+export { merge } from "./merge";
+export { cosine, dot, l2, vecCommit, vecKill, vecTopK } from "./vector";
+
+/** First byte after the static data: where callers may start their own layout. */
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,44 @@
+/**
+ * Checks every engine applies to what it is asked to commit, so that all
+ * engines refuse the same malformed batches with the same errors.
+ *
+ * @module
+ */
+import type { CommitBatch, FieldRecord } from "./store.ts";
+
+/** Throws unless record `i` of a batch is well formed. */
+export function checkRecord(r: FieldRecord, i: number): void {
+  if (typeof r.soul !== "string" || typeof r.field !== "string") {
+    throw new TypeError(`Record ${i}: soul and field must be strings`);
+  }
+  if (!(r.value instanceof Uint8Array)) {
+    throw new TypeError(`Record ${i} (${r.soul}/${r.field}): value must be a Uint8Array`);
+  }
+  if ((r.sh >>> 0) !== r.sh || (r.sl >>> 0) !== r.sl || (r.ah >>> 0) !== r.ah || (r.al >>> 0) !== r.al) {
+    throw new RangeError(
+      `Record ${i} (${r.soul}/${r.field}): state and actor halves must be unsigned 32-bit integers`,
+    );
+  }
+  if (r.sig !== undefined && !(r.sig instanceof Uint8Array)) {
+    throw new TypeError(`Record ${i} (${r.soul}/${r.field}): sig must be a Uint8Array`);
+  }
+}
+
+/** Throws unless a deferred op is well formed. */
+export function checkDeferred(d: { readonly due: number; readonly op: Uint8Array }): void {
+  if (!Number.isFinite(d.due) || !(d.op instanceof Uint8Array)) {
+    throw new TypeError("A deferred op needs a finite due time and its encoding as a Uint8Array");
+  }
+}
+
+/** Throws unless a metadata value is a string. */
+export function checkMeta(key: string, value: unknown): void {
+  if (typeof value !== "string") throw new TypeError(`Meta value of ${key} must be a string`);
+}
+
+/** Checks a whole batch up front (for engines that cannot roll back). */
+export function checkBatch(batch: CommitBatch): void {
+  batch.records?.forEach(checkRecord);
+  batch.defer?.forEach(checkDeferred);
+  for (const key of Object.keys(batch.meta ?? {})) checkMeta(key, batch.meta![key]);
+}

@@ -1,0 +1,598 @@
+/**
+ * Store conformance: one suite, run against every engine this runtime has —
+ * memory everywhere; SQLite through the native driver on Deno, Bun and Node;
+ * SQLite-WASM on a file wherever it loads. Engines must agree with each other
+ * and with a plain reference model (sorting by code point = UTF-8 byte order).
+ *
+ * The SQLite engines need a file system: they are found at run time, so this
+ * file also runs in the browser (memory only). Lock and schema checks that
+ * only make sense on a server live in store_sqlite.test.ts.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { compareCodePoints } from "../storage/_order.ts";
+import { importRuntimeModule, isServerRuntime, runtimeName } from "../storage/_runtime.ts";
+import { MemoryStore } from "../storage/memory.ts";
+import type { FieldRecord, Store, StoredRecord } from "../storage/store.ts";
+import { prng, SEED } from "./_seed.ts";
+
+// ---------------------------------------------------------------- engines
+
+interface Opened {
+  readonly store: Store;
+  /** Closes and opens the same database again (durable engines only). */
+  readonly reopen?: () => Promise<Store>;
+}
+
+interface Engine {
+  readonly name: string;
+  readonly durable: boolean;
+  /** Whether a malformed record makes `commit` fail (and roll back). */
+  open(): Promise<Opened>;
+}
+
+interface Fs {
+  mkdtempSync(prefix: string): string;
+  rmSync(path: string, options: { recursive: boolean; force: boolean }): void;
+  existsSync(path: string | URL): boolean;
+}
+
+const engines: Engine[] = [{
+  name: "memory",
+  durable: false,
+  open: () => Promise.resolve({ store: new MemoryStore() }),
+}];
+
+const cleanups: (() => void)[] = [];
+after(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+if (isServerRuntime()) {
+  const fs = await importRuntimeModule<Fs>("node:fs");
+  const { tmpdir } = await importRuntimeModule<{ tmpdir(): string }>("node:os");
+  const { join } = await importRuntimeModule<{ join(...p: string[]): string }>("node:path");
+  const { SqliteStore } = await import("../storage/sqlite.ts");
+  const root = fs.mkdtempSync(join(tmpdir(), "lattice-store-test-"));
+  cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
+  let n = 0;
+  const sqlite = (driver: "native" | "wasm"): Engine => ({
+    name: driver === "native" ? `sqlite native (${runtimeName()})` : "sqlite-wasm",
+    durable: true,
+    async open() {
+      const dir = join(root, `db${++n}`);
+      let store = await SqliteStore.open(dir, { driver });
+      const opened: Opened = {
+        get store() {
+          return store;
+        },
+        async reopen() {
+          await store.close();
+          store = await SqliteStore.open(dir, { driver });
+          return store;
+        },
+      };
+      cleanups.unshift(() => void store.close());
+      return opened;
+    },
+  });
+  if (runtimeName() === "bun" || runtimeName() === "deno" || await hasNodeSqlite()) {
+    engines.push(sqlite("native"));
+  }
+  if (fs.existsSync(new URL("../storage/sqlite_wasm.ts", import.meta.url))) engines.push(sqlite("wasm"));
+}
+
+async function hasNodeSqlite(): Promise<boolean> {
+  try {
+    await importRuntimeModule("node:sqlite");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function rec(
+  soul: string,
+  field: string,
+  value: Uint8Array = utf8(soul + "." + field),
+  sl = 1,
+  extra?: Partial<FieldRecord>,
+) {
+  return {
+    soul,
+    field,
+    value,
+    sh: 0x0190_0000,
+    sl,
+    ah: 0xdead_beef,
+    al: 0x0000_0001,
+    ...extra,
+  } as FieldRecord;
+}
+
+/** The record as stored, without its seq. */
+function plain(r: StoredRecord | FieldRecord): FieldRecord {
+  const { soul, field, value, sh, sl, ah, al, sig } = r;
+  return sig === undefined
+    ? { soul, field, value, sh, sl, ah, al }
+    : { soul, field, value, sh, sl, ah, al, sig };
+}
+
+async function allSince(store: Store, page = 1000): Promise<StoredRecord[]> {
+  const out: StoredRecord[] = [];
+  for (let after = 0;;) {
+    const got = await store.since(after, page);
+    if (got.length === 0) return out;
+    out.push(...got);
+    after = got[got.length - 1].seq;
+  }
+}
+
+/** The reference `list`: souls sorted by code point, filtered by prefix and cursor. */
+function refList(
+  souls: readonly string[],
+  prefix: string,
+  after: string | undefined,
+  limit: number,
+): string[] {
+  return [...new Set(souls)].sort(compareCodePoints)
+    .filter((s) => s.startsWith(prefix) && (after === undefined || compareCodePoints(s, after) > 0))
+    .slice(0, limit);
+}
+
+/** Characters chosen to break UTF-16 order and naive upper bounds. */
+const ALPHABET = [
+  "a",
+  "b",
+  "z",
+  "A",
+  "/",
+  "~",
+  "\u007f",
+  "é",
+  "ÿ",
+  "\u0100",
+  "中",
+  "\ud7ff",
+  "\ue000",
+  "\uffef",
+  "\ufffd",
+  "\uffff",
+  "😀",
+  "\u{10000}",
+  "\u{10ffff}",
+];
+
+function randomSoul(rand: () => number): string {
+  let s = "";
+  const n = 1 + Math.floor(rand() * 4);
+  for (let i = 0; i < n; i++) s += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+  return s;
+}
+
+// ---------------------------------------------------------------- the suite
+
+for (const engine of engines) {
+  describe(`store conformance: ${engine.name}`, () => {
+    it("starts empty", async () => {
+      const { store } = await engine.open();
+      assert.equal(store.durable, engine.durable);
+      assert.equal(typeof store.engine, "string");
+      assert.deepEqual(await store.readNode("a"), []);
+      assert.deepEqual(await store.readFields([["a", "b"]]), [undefined]);
+      assert.deepEqual(await store.readFields([]), []);
+      assert.deepEqual(await store.list({ limit: 10 }), []);
+      assert.deepEqual(await store.since(0, 10), []);
+      assert.equal(await store.lastSeq(), 0);
+      assert.deepEqual(await store.deferred(), []);
+      assert.equal(await store.getMeta("actor"), undefined);
+      assert.equal(await store.commit({}), 0, "an empty commit returns the current seq");
+      await store.close();
+    });
+
+    it("upserts: a key keeps one record, each write takes the next seq", async () => {
+      const { store } = await engine.open();
+      assert.equal(await store.commit({ records: [rec("n", "a"), rec("n", "b"), rec("m", "a")] }), 3);
+      assert.deepEqual(
+        (await store.since(0, 10)).map((r) => [r.soul, r.field, r.seq]),
+        [["n", "a", 1], ["n", "b", 2], ["m", "a", 3]],
+      );
+      // Overwrite n.a: it moves to seq 4 and leaves seq 1 behind.
+      const newer = rec("n", "a", utf8("new"), 2);
+      assert.equal(await store.commit({ records: [newer] }), 4);
+      const [got] = await store.readFields([["n", "a"]]);
+      assert.deepEqual(got, { ...newer, seq: 4 });
+      assert.deepEqual((await store.since(0, 10)).map((r) => r.seq), [2, 3, 4]);
+      assert.equal(await store.lastSeq(), 4);
+      // Within one batch a later record for the same key replaces the earlier one.
+      assert.equal(
+        await store.commit({
+          records: [rec("x", "f", utf8("first")), rec("y", "f"), rec("x", "f", utf8("second"))],
+        }),
+        7,
+      );
+      const x = (await store.readFields([["x", "f"]]))[0]!;
+      assert.deepEqual([x.value, x.seq], [utf8("second"), 7]);
+      assert.deepEqual((await store.since(0, 10)).map((r) => r.seq), [2, 3, 4, 6, 7]);
+      assert.equal(await store.commit({ meta: { k: "v" } }), 7, "a commit without records keeps the seq");
+      // A long batch cycling over a few keys: the last record of each key wins, with its own seq.
+      const cycle = Array.from({ length: 53 }, (_, i) => rec(`cyc${i % 7}`, `f${i % 2}`, bytes(i)));
+      assert.equal(await store.commit({ records: cycle }), 7 + 53);
+      const last = new Map(cycle.map((r, i) => [`${r.soul}.${r.field}`, i]));
+      const got2 = await store.readFields([...last.keys()].map((k) => k.split(".") as [string, string]));
+      assert.deepEqual(
+        got2.map((r) => [r!.value[0], r!.seq]),
+        [...last.values()].map((i) => [i, 7 + i + 1]),
+      );
+      await store.close();
+    });
+
+    it("keeps every part of a record: states, actor, signature, empty and large values", async () => {
+      const { store } = await engine.open();
+      const big = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 0xff);
+      const records = [
+        rec("v", "empty", new Uint8Array(0)),
+        rec("v", "big", big),
+        rec("v", "max", bytes(0xc0), 0xffff_ffff, { sh: 0xffff_ffff, ah: 0xffff_ffff, al: 0xffff_ffff }),
+        rec("v", "zero", bytes(0), 0, { sh: 0, ah: 0, al: 0 }),
+        rec("v", "signed", bytes(1, 2), 5, { sig: new Uint8Array(64).fill(9) }),
+        rec("v", "emptysig", bytes(1), 5, { sig: new Uint8Array(0) }),
+      ];
+      await store.commit({ records });
+      const got = await store.readFields(records.map((r) => [r.soul, r.field] as const));
+      assert.deepEqual(got.map((r) => r && plain(r)), records);
+      for (const r of got) {
+        assert.equal(Object.getPrototypeOf(r!.value), Uint8Array.prototype, "values are plain Uint8Arrays");
+        if (r!.sig) assert.equal(Object.getPrototypeOf(r!.sig), Uint8Array.prototype);
+        for (const k of ["sh", "sl", "ah", "al", "seq"] as const) assert.equal(typeof r![k], "number");
+      }
+      assert.equal("sig" in got[0]!, false, "no sig key when none was given");
+      assert.deepEqual(
+        (await store.readNode("v")).map(plain),
+        [...records].sort((a, b) => compareCodePoints(a.field, b.field)),
+      );
+      await store.close();
+    });
+
+    it("readFields answers in the order asked, with undefined for misses", async () => {
+      const { store } = await engine.open();
+      await store.commit({ records: [rec("a", "1"), rec("a", "2"), rec("b", "1")] });
+      const got = await store.readFields([["b", "1"], ["a", "3"], ["a", "1"], ["c", "1"], ["b", "1"], [
+        "a",
+        "2",
+      ]]);
+      assert.deepEqual(got.map((r) => r && `${r.soul}.${r.field}`), [
+        "b.1",
+        undefined,
+        "a.1",
+        undefined,
+        "b.1",
+        "a.2",
+      ]);
+      await store.close();
+    });
+
+    it("readNode returns fields in UTF-8 byte order, tombstones included", async () => {
+      const { store } = await engine.open();
+      const fields = [
+        "b",
+        "a",
+        "B",
+        "é",
+        "z",
+        "\uffff",
+        "😀",
+        "\ue000",
+        "\ud7ff",
+        "aa",
+        "a b",
+        "中",
+        "\u{10ffff}",
+        "_",
+      ];
+      await store.commit({ records: fields.map((f, i) => rec("node", f, bytes(i))) });
+      await store.commit({ records: [rec("node", "z", bytes(0xc0), 9), rec("other", "a")] }); // a tombstone
+      const got = await store.readNode("node");
+      const want = [...fields].sort(compareCodePoints);
+      assert.deepEqual(got.map((r) => r.field), want);
+      assert.ok(
+        compareCodePoints("\uffff", "😀") < 0 && "\uffff" > "😀",
+        "the test covers where UTF-16 order differs",
+      );
+      assert.deepEqual(got.find((r) => r.field === "z")!.value, bytes(0xc0));
+      assert.ok(got.every((r) => r.soul === "node"));
+      assert.deepEqual(await store.readNode("nod"), []);
+      assert.deepEqual(await store.readNode("node/"), []);
+      await store.close();
+    });
+
+    it("lists souls in UTF-8 byte order with prefix, cursor and limit (seeded random souls)", async () => {
+      const { store } = await engine.open();
+      const rand = prng(SEED ^ 0x5eed);
+      const souls = Array.from({ length: 400 }, () => randomSoul(rand));
+      // A soul with several fields is listed once.
+      await store.commit({
+        records: souls.flatMap((s, i) => i % 3 === 0 ? [rec(s, "a"), rec(s, "b")] : [rec(s, "a")]),
+      });
+      const prefixes = [
+        "",
+        ...ALPHABET,
+        ...Array.from({ length: 40 }, () => Array.from(randomSoul(rand)).slice(0, 2).join("")),
+      ];
+      for (const prefix of prefixes) {
+        const want = refList(souls, prefix, undefined, Infinity);
+        assert.deepEqual(
+          await store.list({ prefix, limit: 10_000 }),
+          want,
+          `prefix ${JSON.stringify(prefix)} (seed ${SEED})`,
+        );
+        // Page through with small limits and cursors.
+        const paged: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.list({ prefix, after, limit: 7 });
+          paged.push(...page);
+          if (page.length < 7) break;
+          after = page[page.length - 1];
+        }
+        assert.deepEqual(paged, want, `paging prefix ${JSON.stringify(prefix)} (seed ${SEED})`);
+        // Cursors that are not souls, before and past the prefix range.
+        for (let i = 0; i < 5; i++) {
+          const after = randomSoul(rand);
+          const limit = 1 + Math.floor(rand() * 20);
+          assert.deepEqual(
+            await store.list({ prefix, after, limit }),
+            refList(souls, prefix, after, limit),
+            `prefix ${JSON.stringify(prefix)} after ${JSON.stringify(after)} limit ${limit} (seed ${SEED})`,
+          );
+        }
+      }
+      assert.deepEqual(await store.list({ limit: 0 }), []);
+      await store.close();
+    });
+
+    it("list handles prefixes at the top of the code space", async () => {
+      const { store } = await engine.open();
+      const souls = [
+        "p",
+        "p\uffff",
+        "p\uffffx",
+        "p\uffff\u{10ffff}",
+        "p\u{10000}",
+        "p\u{10ffff}",
+        "p\u{10ffff}a",
+        "p\u{10ffff}\u{10ffff}",
+        "q",
+        "\u{10ffff}",
+        "\u{10ffff}\u{10ffff}",
+        "\ud7ff",
+        "\ud7ffa",
+        "\ue000",
+        "\u007f",
+        "\u0080",
+        "a\u0000b",
+        "a",
+        "a\u0001",
+      ];
+      await store.commit({ records: souls.map((s) => rec(s, "f")) });
+      for (
+        const prefix of [
+          "p\uffff",
+          "p\u{10ffff}",
+          "\u{10ffff}",
+          "\ud7ff",
+          "\u007f",
+          "p",
+          "a",
+          "a\u0000",
+          "\uffff",
+        ]
+      ) {
+        assert.deepEqual(
+          await store.list({ prefix, limit: 100 }),
+          refList(souls, prefix, undefined, 100),
+          JSON.stringify(prefix),
+        );
+      }
+      assert.deepEqual(await store.list({ limit: 100 }), refList(souls, "", undefined, 100));
+      assert.deepEqual(
+        await store.list({ prefix: "p", after: "p\uffff", limit: 100 }),
+        refList(souls, "p", "p\uffff", 100),
+      );
+      assert.deepEqual(await store.list({ prefix: "p", after: "q", limit: 100 }), []);
+      assert.deepEqual(await store.list({ prefix: "p\uffff", after: "a", limit: 2 }), [
+        "p\uffff",
+        "p\uffffx",
+      ]);
+      await store.close();
+    });
+
+    it("since pages through current records in seq order", async () => {
+      const { store } = await engine.open();
+      const rand = prng(SEED ^ 0x51ce);
+      const live = new Map<string, FieldRecord>();
+      for (let round = 0; round < 30; round++) {
+        const batch: FieldRecord[] = [];
+        for (let i = 0; i < 1 + Math.floor(rand() * 10); i++) {
+          const r = rec(`s${Math.floor(rand() * 15)}`, `f${Math.floor(rand() * 3)}`, bytes(round, i), round);
+          batch.push(r);
+          live.set(`${r.soul}\u0000${r.field}`, r);
+        }
+        await store.commit({ records: batch });
+      }
+      const all = await allSince(store, 1 + Math.floor(rand() * 5));
+      assert.equal(all.length, live.size);
+      for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].seq < all[i].seq, "seq order");
+      assert.equal(all[all.length - 1].seq, await store.lastSeq());
+      for (const r of all) assert.deepEqual(plain(r), live.get(`${r.soul}\u0000${r.field}`));
+      assert.deepEqual(await store.since(await store.lastSeq(), 10), []);
+      const mid = all[Math.floor(all.length / 2)].seq;
+      assert.deepEqual(await store.since(mid, 3), all.filter((r) => r.seq > mid).slice(0, 3));
+      await store.close();
+    });
+
+    it("keeps deferred ops: earliest due first, ids unique and never reused", async () => {
+      const { store } = await engine.open();
+      await store.commit({
+        defer: [{ due: 30, op: bytes(3) }, { due: 10, op: bytes(1) }, { due: 20, op: bytes(2) }],
+      });
+      await store.commit({
+        defer: [{ due: 10, op: bytes(4) }, { due: 1.7e12, op: new Uint8Array(5000).fill(5) }],
+      });
+      let d = await store.deferred();
+      assert.deepEqual(d.map((x) => x.due), [10, 10, 20, 30, 1.7e12]);
+      assert.deepEqual(d.map((x) => x.op[0]), [1, 4, 2, 3, 5]);
+      assert.equal(new Set(d.map((x) => x.id)).size, 5);
+      assert.ok(d.every((x) => Number.isSafeInteger(x.id) && x.id > 0));
+      assert.ok(d[0].id < d[1].id, "equal dues keep insertion order");
+      assert.equal(d[4].op.length, 5000);
+      const maxId = Math.max(...d.map((x) => x.id));
+      // Drop two (the newest among them), add one in the same commit.
+      await store.commit({ undefer: [d[1].id, d[4].id], defer: [{ due: 15, op: bytes(6) }] });
+      d = await store.deferred();
+      assert.deepEqual(d.map((x) => x.op[0]), [1, 6, 2, 3]);
+      assert.ok(d[1].id > maxId, "a removed id is not handed out again");
+      await store.commit({ undefer: [123456789] }); // unknown ids are ignored
+      assert.equal((await store.deferred()).length, 4);
+      assert.equal(await store.lastSeq(), 0, "deferring does not take seqs");
+      await store.close();
+    });
+
+    it("keeps metadata", async () => {
+      const { store } = await engine.open();
+      await store.commit({
+        meta: { actor: "00000000000000ff", clock: "1", "ключ": "значение 😀", empty: "" },
+      });
+      await store.commit({ meta: { clock: "2" } });
+      assert.equal(await store.getMeta("actor"), "00000000000000ff");
+      assert.equal(await store.getMeta("clock"), "2");
+      assert.equal(await store.getMeta("ключ"), "значение 😀");
+      assert.equal(await store.getMeta("empty"), "");
+      assert.equal(await store.getMeta("missing"), undefined);
+      await store.close();
+    });
+
+    it("commits large batches", async () => {
+      const { store } = await engine.open();
+      const records = Array.from(
+        { length: 20_000 },
+        (_, i) => rec(`bulk/${i % 5000}`, `f${(i / 5000) | 0}`, bytes(i & 0xff)),
+      );
+      assert.equal(await store.commit({ records }), 20_000);
+      assert.equal((await allSince(store, 4096)).length, 20_000);
+      assert.equal((await store.list({ prefix: "bulk/", limit: 10_000 })).length, 5000);
+      assert.equal((await store.readNode("bulk/42")).length, 4);
+      await store.close();
+    });
+
+    it("commits atomically: a failing batch leaves nothing behind", async () => {
+      const { store } = await engine.open();
+      await store.commit({
+        records: [rec("keep", "a")],
+        meta: { m: "before" },
+        defer: [{ due: 1, op: bytes(1) }],
+      });
+      const deferredBefore = await store.deferred();
+      const bad = [
+        { ...rec("bad", "value"), value: "not bytes" as unknown as Uint8Array },
+        { ...rec("bad", "state"), sl: -1 },
+        { ...rec("bad", "actor"), ah: 2 ** 32 },
+        { ...rec("bad", "sig"), sig: [1, 2] as unknown as Uint8Array },
+      ];
+      for (const b of bad) {
+        await assert.rejects(
+          store.commit({
+            records: [rec("keep", "a", utf8("changed"), 2), rec("new", "x"), b, rec("new", "y")],
+            defer: [{ due: 2, op: bytes(2) }],
+            undefer: [deferredBefore[0].id],
+            meta: { m: "after" },
+          }),
+          (e: Error) => e instanceof TypeError || e instanceof RangeError,
+          b.field,
+        );
+        assert.equal(await store.lastSeq(), 1);
+        assert.deepEqual((await store.readFields([["keep", "a"]]))[0]?.value, utf8("keep.a"));
+        assert.deepEqual(await store.readNode("new"), []);
+        assert.deepEqual(await store.list({ limit: 10 }), ["keep"]);
+        assert.deepEqual(await store.deferred(), deferredBefore);
+        assert.equal(await store.getMeta("m"), "before");
+        assert.equal((await store.since(0, 10)).length, 1);
+      }
+      await assert.rejects(store.commit({ meta: { m: 5 as unknown as string } }), TypeError);
+      // The store is still usable and seqs go on without a gap.
+      assert.equal(await store.commit({ records: [rec("new", "x")] }), 2);
+      assert.equal(await store.getMeta("m"), "before");
+      await store.close();
+    });
+
+    it("closes: idempotent, later calls reject", async () => {
+      const { store } = await engine.open();
+      await store.commit({ records: [rec("a", "b")] });
+      await store.close();
+      await store.close();
+      for (
+        const call of [
+          () => store.readNode("a"),
+          () => store.readFields([["a", "b"]]),
+          () => store.commit({ records: [rec("a", "c")] }),
+          () => store.list({ limit: 1 }),
+          () => store.since(0, 1),
+          () => store.deferred(),
+          () => store.getMeta("x"),
+        ]
+      ) {
+        await assert.rejects(async () => await call(), /closed/);
+      }
+    });
+
+    if (engine.durable) {
+      it("keeps everything across close and reopen", async () => {
+        const opened = await engine.open();
+        const big = new Uint8Array(300_000).map((_, i) => i % 251);
+        await opened.store.commit({
+          records: [
+            rec("p", "a"),
+            rec("p", "b", big),
+            rec("q", "é", new Uint8Array(0), 7, { sig: bytes(1, 2, 3) }),
+          ],
+          defer: [{ due: 5, op: bytes(5) }, { due: 6, op: bytes(6) }],
+          meta: { actor: "0123456789abcdef" },
+        });
+        await opened.store.commit({
+          records: [rec("p", "a", utf8("v2"), 3)],
+          undefer: [(await opened.store.deferred())[1].id],
+        });
+        const before = {
+          all: await allSince(opened.store),
+          p: await opened.store.readNode("p"),
+          list: await opened.store.list({ limit: 10 }),
+          deferred: await opened.store.deferred(),
+          seq: await opened.store.lastSeq(),
+        };
+        const store = await opened.reopen!();
+        assert.deepEqual(await allSince(store), before.all);
+        assert.deepEqual(await store.readNode("p"), before.p);
+        assert.deepEqual(await store.list({ limit: 10 }), before.list);
+        assert.deepEqual(await store.deferred(), before.deferred);
+        assert.equal(await store.lastSeq(), before.seq);
+        assert.equal(await store.getMeta("actor"), "0123456789abcdef");
+        // Seqs and deferred ids go on from where they were.
+        assert.equal(
+          await store.commit({ records: [rec("r", "a")], defer: [{ due: 1, op: bytes(7) }] }),
+          before.seq + 1,
+        );
+        const ids = (await store.deferred()).map((d) => d.id);
+        assert.ok(
+          ids[0] > Math.max(...before.deferred.map((d) => d.id)),
+          "deferred ids are not reused after reopen",
+        );
+        await store.close();
+      });
+    }
+  });
+}

@@ -1,0 +1,280 @@
+// @server-only: files, locks and child processes
+/**
+ * What only the SQLite engine has: the directory lock (same process, child
+ * processes, stale locks of dead, rebooted-away or foreign holders), the
+ * schema marks and version checks, pragmas, and opening through
+ * `openStore`/`open`. The engine's Store behaviour is in store.test.ts.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { open } from "../mod.ts";
+import { runtimeName } from "../storage/_runtime.ts";
+import { DirectoryLock, LockedError, type LockHolder } from "../storage/lock.ts";
+import { openStore } from "../storage/open.ts";
+import { DB_FILE, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
+import type { SqlDriver } from "../storage/sqlite_driver.ts";
+import { childCommand } from "./_crash_child.ts";
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const freshDir = (): string => path.join(root, `d${++dirs}`);
+const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+/** Runs the child script; resolves with its stdout lines once it printed `until` (then kills it) or exited. */
+function runChild(
+  args: string[],
+  until?: string,
+): Promise<{ lines: string[]; kill: () => Promise<void>; pid: number }> {
+  const [cmd, argv] = childCommand(args);
+  const child = spawn(cmd, argv, { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  let out = "", err = "";
+  child.stdout!.setEncoding("utf8");
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (d: string) => err += d);
+  const kill = async () => {
+    child.kill("SIGKILL");
+    await closed;
+  };
+  return new Promise((resolve, reject) => {
+    const done = () => resolve({ lines: out.split("\n").filter((l) => l !== ""), kill, pid: child.pid! });
+    child.stdout!.on("data", (d: string) => {
+      out += d;
+      if (until !== undefined && out.split("\n").includes(until)) done();
+    });
+    child.on("error", reject);
+    closed.then(() =>
+      until === undefined ? done() : reject(new Error(`child ended before "${until}": ${err}`))
+    );
+  });
+}
+
+function writeLock(dir: string, holder: Partial<LockHolder>): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const full = {
+    pid: process.pid,
+    host: os.hostname(),
+    command: "test",
+    since: new Date().toISOString(),
+    ...holder,
+  };
+  fs.writeFileSync(path.join(dir, "LOCK"), JSON.stringify(full));
+}
+
+const readLock = (dir: string): LockHolder => JSON.parse(fs.readFileSync(path.join(dir, "LOCK"), "utf8"));
+
+/** The pid of a process that has exited (and been reaped). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["--version"], { stdio: "ignore" });
+  await new Promise((resolve) => child.on("close", resolve));
+  return child.pid!;
+}
+
+async function rawDriver(file: string): Promise<SqlDriver> {
+  if (runtimeName() === "bun") return await (await import("../storage/sqlite_bun.ts")).openBunSqlite(file);
+  return await (await import("../storage/sqlite_node.ts")).openNodeSqlite(file);
+}
+
+describe("directory lock", () => {
+  it("a second open in the same process gets LockedError naming the holder", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir, { lockCommand: "lattice serve" });
+    const lock = readLock(dir);
+    assert.equal(lock.pid, process.pid);
+    assert.equal(lock.host, os.hostname());
+    assert.equal(lock.command, "lattice serve");
+    assert.match(lock.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    for (
+      const attempt of [
+        () => SqliteStore.open(dir),
+        () => open({ path: dir }),
+        () => DirectoryLock.acquire(dir),
+      ]
+    ) {
+      const e = await attempt().then(() => assert.fail("opened twice"), (e: unknown) => e as LockedError);
+      assert.ok(e instanceof LockedError);
+      assert.equal(e.name, "LockedError");
+      assert.equal(
+        e.message,
+        `Database directory ${dir} is in use by process ${process.pid} (lattice serve, since ${lock.since})`,
+      );
+      assert.deepEqual(e.holder, lock);
+      assert.equal(e.dir, dir);
+    }
+    await store.close();
+    assert.equal(fs.existsSync(path.join(dir, "LOCK")), false, "close removes the LOCK file");
+    const again = await SqliteStore.open(dir);
+    await again.close();
+  });
+
+  it("a child process gets LockedError naming this process", async () => {
+    const dir = freshDir();
+    const db = await open({ path: dir });
+    try {
+      const { lines } = await runChild(["probe", dir]);
+      const got = JSON.parse(lines[lines.length - 1]);
+      assert.equal(got.name, "LockedError");
+      assert.equal(got.holder.pid, process.pid);
+      assert.match(
+        got.message,
+        new RegExp(`^Database directory .* is in use by process ${process.pid} \\(.*, since `),
+      );
+    } finally {
+      await db.close();
+    }
+    const { lines } = await runChild(["probe", dir]);
+    assert.deepEqual(JSON.parse(lines[lines.length - 1]), { ok: true });
+  });
+
+  it("a live child's lock is refused; once the child is killed it is taken over", async () => {
+    const dir = freshDir();
+    const child = await runChild(["hold", dir], "ready");
+    try {
+      const e = await SqliteStore.open(dir).then(
+        () => assert.fail("opened a held directory"),
+        (e) => e as LockedError,
+      );
+      assert.equal(e.name, "LockedError");
+      assert.equal(e.holder.pid, child.pid);
+      assert.match(e.holder.command, /_crash_child\.ts hold /);
+      assert.match(e.message, new RegExp(`in use by process ${child.pid} \\(_crash_child\\.ts hold `));
+    } finally {
+      await child.kill();
+    }
+    const db = await open({ path: dir }); // SIGKILL left the LOCK behind: stale now
+    assert.equal(readLock(dir).pid, process.pid);
+    await db.close();
+  });
+
+  it("takes over stale locks: dead pid, before boot, our own pid from a previous process, unreadable", async () => {
+    const cases: [string, Partial<LockHolder> | string][] = [
+      ["dead pid", { pid: await deadPid() }],
+      ["taken before this host booted", { pid: 1, since: "2000-01-01T00:00:00Z" }],
+      ["this pid, not held by this process", { pid: process.pid }],
+      ["empty file", ""],
+      ["not JSON", "{garbage"],
+    ];
+    for (const [what, content] of cases) {
+      const dir = freshDir();
+      if (typeof content === "string") {
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, "LOCK"), content);
+      } else {
+        writeLock(dir, content);
+      }
+      const store = await SqliteStore.open(dir).catch((e) => assert.fail(`${what}: ${e}`));
+      assert.equal(readLock(dir).pid, process.pid, what);
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.startsWith("LOCK")),
+        ["LOCK"],
+        `${what}: no leftovers`,
+      );
+      await store.close();
+    }
+  });
+
+  it("never takes over a live process's lock or one from another host", async () => {
+    const since = "2099-01-01T00:00:00Z";
+    const dir = freshDir();
+    writeLock(dir, { pid: process.ppid > 1 ? process.ppid : 1, command: "lattice serve", since });
+    await assert.rejects(SqliteStore.open(dir), { name: "LockedError" });
+    const other = freshDir();
+    writeLock(other, { pid: await deadPid(), host: "elsewhere.example", command: "lattice serve", since });
+    await assert.rejects(SqliteStore.open(other), (e: LockedError) => {
+      assert.equal(e.name, "LockedError");
+      assert.match(e.message, /in use by process \d+ on host elsewhere\.example \(lattice serve, since 2099/);
+      return true;
+    });
+    assert.equal(readLock(other).host, "elsewhere.example", "left in place");
+  });
+
+  it("only one of many concurrent opens wins", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    writeLock(dir, { pid: await deadPid() });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => DirectoryLock.acquire(dir)));
+    const won = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<DirectoryLock>[];
+    assert.equal(won.length, 1);
+    for (const r of results) if (r.status === "rejected") assert.equal(r.reason.name, "LockedError");
+    won[0].value.release();
+    won[0].value.release(); // idempotent
+    assert.equal(fs.existsSync(path.join(dir, "LOCK")), false);
+  });
+});
+
+describe("sqlite engine", () => {
+  it("creates missing directories and marks the file as Lattice's, schema version 1", async () => {
+    const dir = path.join(freshDir(), "a", "b");
+    const store = await SqliteStore.open(dir);
+    const info = await store.info();
+    assert.equal(info.schemaVersion, SCHEMA_VERSION);
+    assert.equal(info.journalMode, "wal");
+    assert.equal(info.synchronous, "normal");
+    assert.equal(info.lockingMode, "exclusive");
+    assert.equal(store.durability, "process");
+    assert.deepEqual(await store.integrityCheck(), ["ok"]);
+    await store.close();
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      assert.equal(raw.prepare("PRAGMA user_version").get()?.user_version, SCHEMA_VERSION);
+      assert.equal(raw.prepare("PRAGMA application_id").get()?.application_id, 0x4c746331);
+      const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
+      assert.deepEqual(tables.map((t) => t.name), ["deferred", "fields", "meta", "sqlite_sequence"]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("durability power runs synchronous=FULL", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir, { durability: "power" });
+    assert.equal((await store.info()).synchronous, "full");
+    await store.commit({ meta: { a: "b" } });
+    await store.close();
+    await assert.rejects(SqliteStore.open(dir, { durability: "disk" as "power" }), RangeError);
+    await assert.rejects(SqliteStore.open(dir, { driver: "fast" as "native" }), RangeError);
+    await assert.rejects(SqliteStore.open(""), TypeError);
+  });
+
+  it("refuses files that are not Lattice databases, or are newer, and leaves them unlocked", async () => {
+    const foreign = freshDir();
+    fs.mkdirSync(foreign);
+    let raw = await rawDriver(path.join(foreign, DB_FILE));
+    raw.exec("CREATE TABLE photos (id INTEGER PRIMARY KEY)");
+    raw.close();
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(SqliteStore.open(foreign), /is not a Lattice database/);
+    }
+    assert.equal(fs.existsSync(path.join(foreign, "LOCK")), false);
+
+    const newer = freshDir();
+    await (await SqliteStore.open(newer)).close();
+    raw = await rawDriver(path.join(newer, DB_FILE));
+    raw.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    await assert.rejects(SqliteStore.open(newer), /schema version 2, written by a newer Lattice/);
+    assert.equal(fs.existsSync(path.join(newer, "LOCK")), false);
+  });
+
+  it("is what openStore and open() pick for a path", async () => {
+    const dir = freshDir();
+    const store = await openStore({ path: dir });
+    assert.equal(store.engine, runtimeName() === "bun" ? "sqlite (bun:sqlite)" : "sqlite (node:sqlite)");
+    assert.equal(store.durable, true);
+    await store.close();
+    const db = await open({ path: dir });
+    await db.put("alice", { name: "Alice", pet: { name: "Rex" } });
+    await db.close();
+    const again = await open({ path: dir });
+    assert.deepEqual(await again.get("alice"), { name: "Alice", pet: { "#": "alice/pet" } });
+    assert.deepEqual(await again.get("alice/pet"), { name: "Rex" });
+    await again.close();
+  });
+});
