@@ -79,8 +79,8 @@ export {
 export type { Link, NodeData, Value } from "./core/value.ts";
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
-export { type LockHolder, LockedError } from "./storage/lock.ts";
-export { type LoadKernelsOptions, loadKernels } from "./runtime/kernels.ts";
+export { LockedError, type LockHolder } from "./storage/lock.ts";
+export { loadKernels, type LoadKernelsOptions } from "./runtime/kernels.ts";
 export type {
   HashBackend,
   IdTable,

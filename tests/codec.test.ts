@@ -10,7 +10,8 @@ const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [],
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 // Frozen: written by encodeOps in format version 1. Never regenerate; a change here breaks stored data and peers.
-const FIXTURE_HEX = "980195a5616c696365a46e616d65a5416c696365c408018bcfe568000001c4080123456789abcdef95a5616c696365" +
+const FIXTURE_HEX =
+  "980195a5616c696365a46e616d65a5416c696365c408018bcfe568000001c4080123456789abcdef95a5616c696365" +
   "a36167652ac408018bcfe568000001c4080123456789abcdef95a5616c696365a370657481a123a9616c6963652f706574c408018bcf" +
   "e568000002c4080123456789abcdef95a9616c6963652f706574a4676f6e65c0c408018bcfe568010000c408fedcba987654321096a3" +
   "62696ea162c4030001ffc4080000000000000000c4080000000000000000c402090995aac3bc6ec3af2ff09f9880a2cf80cbbff80000" +
@@ -18,7 +19,13 @@ const FIXTURE_HEX = "980195a5616c696365a46e616d65a5416c696365c408018bcfe56800000
 const FIXTURE_OPS: Op[] = [
   { soul: "alice", field: "name", value: "Alice", state: "018bcfe568000001", actor: "0123456789abcdef" },
   { soul: "alice", field: "age", value: 42, state: "018bcfe568000001", actor: "0123456789abcdef" },
-  { soul: "alice", field: "pet", value: { "#": "alice/pet" }, state: "018bcfe568000002", actor: "0123456789abcdef" },
+  {
+    soul: "alice",
+    field: "pet",
+    value: { "#": "alice/pet" },
+    state: "018bcfe568000002",
+    actor: "0123456789abcdef",
+  },
   { soul: "alice/pet", field: "gone", value: null, state: "018bcfe568010000", actor: "fedcba9876543210" },
   {
     soul: "bin",
@@ -158,7 +165,9 @@ describe("op encoding", () => {
     );
     const opArb = fc.record({
       soul: fc.string({ minLength: 1, maxLength: 20 }),
-      field: fc.string({ minLength: 1, maxLength: 10 }).filter((f) => !["__proto__", "constructor", "prototype"].includes(f)),
+      field: fc.string({ minLength: 1, maxLength: 10 }).filter((f) =>
+        !["__proto__", "constructor", "prototype"].includes(f)
+      ),
       value: valueArb,
       state: hex16,
       actor: hex16,

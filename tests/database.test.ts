@@ -56,7 +56,10 @@ describe("database", () => {
     await db.delete("n");
     assert.equal(await db.get("n"), undefined);
     const { ops } = await db.exportOps();
-    assert.deepEqual(ops.filter((o) => o.soul === "n").map((o) => [o.field, o.value]), [["a", null], ["b", null]]);
+    assert.deepEqual(ops.filter((o) => o.soul === "n").map((o) => [o.field, o.value]), [["a", null], [
+      "b",
+      null,
+    ]]);
     await db.put("n", { a: 3 });
     assert.deepStrictEqual(await db.get("n"), { a: 3 }, "a node can come back after delete");
     await db.close();
@@ -66,7 +69,15 @@ describe("database", () => {
     const db = await open({ storage: "memory" });
     for (const s of ["b/2", "a", "b/1", "c", "b/3", "ü", "😀", "\uffff"]) await db.put(s, { v: s });
     await db.delete("b/2");
-    assert.deepEqual((await collect(db.list())).map((e) => e.soul), ["a", "b/1", "b/3", "c", "ü", "\uffff", "😀"]);
+    assert.deepEqual((await collect(db.list())).map((e) => e.soul), [
+      "a",
+      "b/1",
+      "b/3",
+      "c",
+      "ü",
+      "\uffff",
+      "😀",
+    ]);
     assert.deepEqual((await collect(db.list({ prefix: "b/" }))).map((e) => e.soul), ["b/1", "b/3"]);
     assert.deepEqual((await collect(db.list({ limit: 2 }))).map((e) => e.soul), ["a", "b/1"]);
     assert.deepEqual((await collect(db.list({ cursor: "b/1", limit: 2 }))).map((e) => e.soul), ["b/3", "c"]);
@@ -111,19 +122,39 @@ describe("database", () => {
     await db.put("post2", { title: "World", stars: 9 });
     const souls = (r: { soul: string }[]) => r.map((e) => e.soul);
     assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend"] })), ["bob"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"] })), ["post1", "post2"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"] })), [
+      "post1",
+      "post2",
+    ]);
     assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"] })), ["bob", "carol"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { gt: 30 } } })), ["carol"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { lt: 30 } } })), ["bob"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: { prefix: "C" } } })), ["carol"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { gt: 30 } } })), [
+      "carol",
+    ]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { age: { lt: 30 } } })), [
+      "bob",
+    ]);
+    assert.deepEqual(
+      souls(await db.query({ from: "alice", path: ["*"], where: { name: { prefix: "C" } } })),
+      ["carol"],
+    );
     assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: "Bob" } })), ["bob"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: { eq: "Bob" } } })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["*"], where: { name: { eq: "Bob" } } })), [
+      "bob",
+    ]);
     assert.deepEqual(souls(await db.query({ from: ["bob", "carol"], path: ["friend"] })), ["carol", "alice"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"], limit: 1 })), ["post1"]);
-    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "friend", "friend", "friend"] })), ["bob"]);
+    assert.deepEqual(souls(await db.query({ from: "alice", path: ["friend", "posts", "*"], limit: 1 })), [
+      "post1",
+    ]);
+    assert.deepEqual(
+      souls(await db.query({ from: "alice", path: ["friend", "friend", "friend", "friend"] })),
+      ["bob"],
+    );
     assert.deepEqual(await db.query({ from: "nobody", path: ["x"] }), []);
     await assert.rejects(db.query({ from: "" }), RangeError);
-    await assert.rejects(db.query({ from: "a", where: { age: { near: 3 } as never } }), /Unknown condition "near"/);
+    await assert.rejects(
+      db.query({ from: "a", where: { age: { near: 3 } as never } }),
+      /Unknown condition "near"/,
+    );
     await assert.rejects(db.query({ from: "a", limit: -2 }), RangeError);
     await assert.rejects(db.query({ from: "a", path: "friend" as never }), TypeError);
     await db.close();
@@ -182,7 +213,13 @@ describe("database", () => {
     let now = 1_700_000_000_000;
     const db = await Database.create({ store: new MemoryStore(), kernels, now: () => now, maxDrift: 60_000 });
     const future = (now + 3_600_000).toString(16).padStart(12, "0") + "0000";
-    const op: Op = { soul: "f", field: "v", value: "from the future", state: future, actor: "00000000000000aa" };
+    const op: Op = {
+      soul: "f",
+      field: "v",
+      value: "from the future",
+      state: future,
+      actor: "00000000000000aa",
+    };
     assert.deepEqual(await db.applyOps([op]), { applied: 0, ignored: 0, deferred: 1 });
     assert.equal(await db.get("f"), undefined);
     now += 3_600_000 - 61_000;
@@ -211,7 +248,10 @@ describe("bad input", () => {
       [() => db.put("é".repeat(257), { a: 1 }), /at most 512 bytes of UTF-8, got 514/],
       [() => db.put("\ud800", { a: 1 }), /lone surrogate/],
       [() => db.put(42 as unknown as string, { a: 1 }), /soul must be a string/],
-      [() => db.put("s", JSON.parse('{"ok": 1, "__proto__": {"polluted": true}}')), /"__proto__" is reserved/],
+      [
+        () => db.put("s", JSON.parse('{"ok": 1, "__proto__": {"polluted": true}}')),
+        /"__proto__" is reserved/,
+      ],
       [() => db.put("s", { ok: 1, constructor: "x" }), /"constructor" is reserved/],
       [() => db.put("s", { ok: 1, big: "x".repeat(1024 * 1024 + 1) }), /longer than 1048576 bytes/],
       [() => db.put("s", { ok: 1, big: new Uint8Array(1024 * 1024 + 1) }), /longer than 1048576/],
@@ -238,7 +278,13 @@ describe("bad input", () => {
 
   it("rejects a foreign batch with any invalid op whole", async () => {
     const db = await open({ storage: "memory" });
-    const good: Op = { soul: "g", field: "f", value: 1, state: "018bcfe568000000", actor: "0000000000000001" };
+    const good: Op = {
+      soul: "g",
+      field: "f",
+      value: 1,
+      state: "018bcfe568000000",
+      actor: "0000000000000001",
+    };
     const before = await db.stateHash();
     const bad: unknown[] = [
       { ...good, soul: "" },

@@ -175,7 +175,10 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
         "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1",
       ],
-      [new Uint8Array(1_000_000).fill(0x61), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"],
+      [
+        new Uint8Array(1_000_000).fill(0x61),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+      ],
     ];
 
     it("matches the NIST known-answer vectors, single and batched", () => {
@@ -216,16 +219,20 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
 
     it("agrees across implementations on random batches", () => {
       fc.assert(
-        fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 12 }), offsetArb, (inputs, off) => {
-          const ends = new Uint32Array(inputs.length);
-          let total = 0;
-          inputs.forEach((b, i) => ends[i] = total += b.length);
-          const data = new Uint8Array(total);
-          inputs.forEach((b, i) => data.set(b, i === 0 ? 0 : ends[i - 1]));
-          const batch = agree((k) => k.sha256Batch(atOffset(data, off), ends));
-          assert.equal(batch.length, 32 * inputs.length);
-          inputs.forEach((b, i) => assert.deepEqual(batch.subarray(32 * i, 32 * i + 32), js.sha256(b)));
-        }),
+        fc.property(
+          fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 12 }),
+          offsetArb,
+          (inputs, off) => {
+            const ends = new Uint32Array(inputs.length);
+            let total = 0;
+            inputs.forEach((b, i) => ends[i] = total += b.length);
+            const data = new Uint8Array(total);
+            inputs.forEach((b, i) => data.set(b, i === 0 ? 0 : ends[i - 1]));
+            const batch = agree((k) => k.sha256Batch(atOffset(data, off), ends));
+            assert.equal(batch.length, 32 * inputs.length);
+            inputs.forEach((b, i) => assert.deepEqual(batch.subarray(32 * i, 32 * i + 32), js.sha256(b)));
+          },
+        ),
         fcParams(RUNS),
       );
     });
@@ -262,7 +269,10 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
       fc.assert(
         fc.property(idsArb(20), idArb, offsetArb, (ids, self, off) => {
           const got = agree((k) => k.bucketIndex(atOffset(ids, off), self));
-          assert.deepEqual(got, Uint16Array.from({ length: ids.length / 32 }, (_, i) => refCpl(idAt(ids, i), self)));
+          assert.deepEqual(
+            got,
+            Uint16Array.from({ length: ids.length / 32 }, (_, i) => refCpl(idAt(ids, i), self)),
+          );
         }),
         fcParams(RUNS),
       );
@@ -279,7 +289,11 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
         { weight: 2, arbitrary: fc.nat().map((pick) => ({ op: "remove" as const, pick })) },
         {
           weight: 2,
-          arbitrary: fc.record({ op: fc.constant("closest" as const), target: idArb, k: fc.nat({ max: 40 }) }),
+          arbitrary: fc.record({
+            op: fc.constant("closest" as const),
+            target: idArb,
+            k: fc.nat({ max: 40 }),
+          }),
         },
         {
           weight: 1,
@@ -307,15 +321,16 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
               } else {
                 const live = [...model.entries()];
                 const rank = (target: Uint8Array, k: number) =>
-                  live.slice().sort(([sa, a], [sb, b]) => xorCmp(a, b, target) || sa - sb).slice(0, k).map(([s]) =>
-                    s
-                  );
+                  live.slice().sort(([sa, a], [sb, b]) => xorCmp(a, b, target) || sa - sb).slice(0, k).map((
+                    [s],
+                  ) => s);
                 if (op.op === "closest") {
                   const want = Uint32Array.from(rank(op.target, op.k));
                   for (const t of tables) assert.deepEqual(t.closest(op.target, op.k), want);
                 } else {
                   const want = Uint32Array.from(
-                    Array.from({ length: op.keys.length / 32 }, (_, i) => rank(idAt(op.keys, i), op.r)).flat(),
+                    Array.from({ length: op.keys.length / 32 }, (_, i) => rank(idAt(op.keys, i), op.r))
+                      .flat(),
                   );
                   for (const t of tables) assert.deepEqual(t.place(atOffset(op.keys, 2), op.r), want);
                 }
@@ -385,7 +400,11 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
   });
 
   describe("merge", () => {
-    const word = fc.oneof(fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff), fc.nat({ max: 3 }), fc.nat());
+    const word = fc.oneof(
+      fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff),
+      fc.nat({ max: 3 }),
+      fc.nat(),
+    );
     const tuple = fc.array(word, { minLength: 6, maxLength: 6 });
     const cols = ["hlcHi", "hlcLo", "hashHi", "hashLo", "actorHi", "actorLo"] as const;
 
@@ -466,11 +485,19 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
         const vec = fc.array(f32Arb, { minLength: dim, maxLength: dim }).map((a) => Float32Array.from(a));
         const op = fc.oneof(
           { weight: 5, arbitrary: vec.map((v) => ({ op: "add" as const, v })) },
-          { weight: 1, arbitrary: fc.tuple(fc.nat(), vec).map(([pick, v]) => ({ op: "set" as const, pick, v })) },
+          {
+            weight: 1,
+            arbitrary: fc.tuple(fc.nat(), vec).map(([pick, v]) => ({ op: "set" as const, pick, v })),
+          },
           { weight: 1, arbitrary: fc.nat().map((pick) => ({ op: "remove" as const, pick })) },
           {
             weight: 2,
-            arbitrary: fc.record({ op: fc.constant("topK" as const), q: vec, k: fc.nat({ max: 25 }), metric: metricArb }),
+            arbitrary: fc.record({
+              op: fc.constant("topK" as const),
+              q: vec,
+              k: fc.nat({ max: 25 }),
+              metric: metricArb,
+            }),
           },
         );
         return fc.tuple(fc.constant(dim), fc.array(op, { maxLength: 25 }));
@@ -501,7 +528,9 @@ describe(`kernels conformance (${impls.map((k) => k.name).join(", ")})`, () => {
                   op.metric,
                   op.k,
                 );
-                for (const x of indexes) assert.deepStrictEqual(x.topK(f32AtOffset(op.q, 2), op.k, op.metric), want);
+                for (const x of indexes) {
+                  assert.deepStrictEqual(x.topK(f32AtOffset(op.q, 2), op.k, op.metric), want);
+                }
               }
               for (const x of indexes) assert.equal(x.size, model.size);
             }

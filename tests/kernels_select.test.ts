@@ -48,7 +48,10 @@ describe("kernel selection", () => {
   });
 
   it("rejects unknown choices with a clear error", async () => {
-    assert.throws(() => parseKernelChoice("fast", "LATTICE_KERNELS"), /LATTICE_KERNELS must be "auto", "wasm" or "js", got "fast"/);
+    assert.throws(
+      () => parseKernelChoice("fast", "LATTICE_KERNELS"),
+      /LATTICE_KERNELS must be "auto", "wasm" or "js", got "fast"/,
+    );
     // deno-lint-ignore no-explicit-any
     await assert.rejects(selectKernels({ kernels: "gpu" as any }), RangeError);
   });

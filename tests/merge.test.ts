@@ -90,7 +90,10 @@ describe("convergence", () => {
         const j = Math.floor(rand() * (i + 1));
         [delivery[i], delivery[j]] = [delivery[j], delivery[i]];
       }
-      const db = await Database.create({ store: new MemoryStore(), kernels: kernelSets[round % kernelSets.length] });
+      const db = await Database.create({
+        store: new MemoryStore(),
+        kernels: kernelSets[round % kernelSets.length],
+      });
       for (let at = 0; at < delivery.length;) {
         const size = 1 + Math.floor(rand() * (rand() < 0.3 ? 150 : 10)); // some batches reach the kernel path
         await db.applyOps(delivery.slice(at, at += size));
@@ -121,7 +124,10 @@ describe("convergence", () => {
         for (let r = 0; r < dbs.length; r++) {
           for (const op of (await dbs[r].exportOps({ limit: 1e6 })).ops) {
             if (op.actor === dbs[r].actor) continue;
-            assert.ok(hlcMs(op.state) <= t + offsets[r] + MAX_DRIFT, `replica ${r} applied a future state early`);
+            assert.ok(
+              hlcMs(op.state) <= t + offsets[r] + MAX_DRIFT,
+              `replica ${r} applied a future state early`,
+            );
           }
         }
       };
@@ -166,7 +172,10 @@ describe("convergence", () => {
         for (const [id, f] of fieldOfWrite) {
           if (f !== field) continue;
           assert.ok(final !== undefined, `trial ${trial}: field ${field} was written but is missing`);
-          assert.ok(!precedes(final, id), `trial ${trial} (seed ${SEED}): ${final} won over the causally later ${id}`);
+          assert.ok(
+            !precedes(final, id),
+            `trial ${trial} (seed ${SEED}): ${final} won over the causally later ${id}`,
+          );
         }
       }
       for (const db of dbs) await db.close();
