@@ -152,6 +152,7 @@ export class Database {
   #queue: Job[] = [];
   #draining: Promise<void> | undefined;
   #watchers = new Set<{ target: WatchTarget; cb: (c: Change) => void }>();
+  #commitListeners = new Set<(records: readonly FieldRecord[], local: boolean) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerDue = Infinity;
   #closed = false;
@@ -276,8 +277,17 @@ export class Database {
     while (this.#queue.length > 0) {
       const jobs = this.#queue.splice(0);
       try {
-        const events = await this.#commitJobs(jobs);
+        const { events, committed } = await this.#commitJobs(jobs);
         this.#emit(events);
+        for (const listener of this.#commitListeners) {
+          for (const c of committed) {
+            try {
+              listener(c.records, c.local);
+            } catch (e) {
+              reportError(e);
+            }
+          }
+        }
       } catch (e) {
         for (const job of jobs) job.reject(e);
       }
@@ -285,7 +295,9 @@ export class Database {
     this.#draining = undefined;
   }
 
-  async #commitJobs(jobs: Job[]): Promise<Change[]> {
+  async #commitJobs(
+    jobs: Job[],
+  ): Promise<{ events: Change[]; committed: { records: readonly FieldRecord[]; local: boolean }[] }> {
     // Current winners of every key a foreign op touches.
     const foreignKeys = new Map<string, readonly [string, string]>();
     for (const job of jobs) {
@@ -301,6 +313,7 @@ export class Database {
     const winners = new Map<string, FieldRecord>();
     const counts: { applied: number; ignored: number }[] = [];
     const events: Change[] = [];
+    const committed: { records: readonly FieldRecord[]; local: boolean }[] = [];
     let maxState: FieldRecord | undefined;
     for (const job of jobs) {
       let applied = 0;
@@ -316,6 +329,7 @@ export class Database {
         }
       }
       counts.push({ applied, ignored: job.records.length - applied });
+      if (won.length > 0 && this.#commitListeners.size > 0) committed.push({ records: won, local: job.local });
       if (won.length > 0 && this.#watchers.size > 0) {
         events.push(...groupChanges(won, job.local ? "local" : "remote"));
       }
@@ -328,7 +342,7 @@ export class Database {
       meta: { clock: this.clock.last },
     });
     jobs.forEach((job, i) => job.resolve(counts[i]));
-    return events;
+    return { events, committed };
   }
 
   /**
@@ -494,6 +508,17 @@ export class Database {
     return () => this.#watchers.delete(entry);
   }
 
+  /**
+   * Low-level hook for replication: `listener` gets the records of every
+   * committed write, after the commit, with `local` true for this replica's
+   * own writes. Convert with {@link recordToOp}. Returns unsubscribe.
+   */
+  onCommit(listener: (records: readonly FieldRecord[], local: boolean) => void): () => void {
+    this.#check();
+    this.#commitListeners.add(listener);
+    return () => this.#commitListeners.delete(listener);
+  }
+
   #emit(events: Change[]): void {
     if (this.#watchers.size === 0) return;
     for (const ev of events) {
@@ -557,6 +582,7 @@ export class Database {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#watchers.clear();
+    this.#commitListeners.clear();
     await this.store.close();
   }
 }

@@ -180,6 +180,22 @@ describe("database", () => {
     await b.close();
   });
 
+  it("reports committed records to onCommit listeners, local and remote", async () => {
+    const a = await open({ storage: "memory" }), b = await open({ storage: "memory" });
+    const seen: [string, string, boolean][] = [];
+    const off = b.onCommit((records, local) => records.forEach((r) => seen.push([r.soul, r.field, local])));
+    await b.put("mine", { x: 1 });
+    await a.put("theirs", { y: 2 });
+    await b.applyOps((await a.exportOps()).ops);
+    await b.applyOps((await a.exportOps()).ops); // nothing new: no records
+    assert.deepEqual(seen, [["mine", "x", true], ["theirs", "y", false]]);
+    off();
+    await b.put("mine", { x: 2 });
+    assert.equal(seen.length, 2);
+    await a.close();
+    await b.close();
+  });
+
   it("group-commits concurrent writers into few transactions", async () => {
     const store = new MemoryStore();
     let commits = 0;
