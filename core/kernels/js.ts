@@ -123,11 +123,31 @@ function bucketIndex(ids: Uint8Array, self: Uint8Array): Uint16Array {
 }
 
 /**
+ * Searches (one per key) served by full scans since the last change before the
+ * search index is built: the rule of the WASM kernels (`ID_INDEX_AFTER` in
+ * `wasm.ts`), so both do the same work. A build costs a few scans, so a table
+ * that changes between every query stays on the scan, and repeated queries
+ * over a stable table go through the index.
+ */
+const INDEX_AFTER = 8;
+
+/** Most prefix bits of the search index (a table of 2^22 + 1 offsets). */
+const INDEX_MAX_BITS = 22;
+
+/**
  * Resident id table. Ids are kept by slot as big-endian words in one growable
  * Int32Array. Beside it, the first word of every live id sits in a dense
- * column (`#first`, with `#slotAt` naming each entry's slot): a search streams
+ * column (`#first`, with `#slotAt` naming each entry's slot): a scan streams
  * through that column and reads a whole id only when the first words tie,
  * which for ids that are hashes is rare.
+ *
+ * A table queried repeatedly without changes gets a search index, the same
+ * as the WASM kernels' (`idIndex` in `asm/xor.ts`): the live ids sorted by id
+ * then slot (`#ixWords`, `#ixFirst`, `#ixSlot`: one record per id), and
+ * `#prefix[p]`, the first record whose top `#bits` bits are `>= p`. If the
+ * ids sharing the top L bits with the target number at least k, the k nearest
+ * are among them (every other id differs within those bits, so it is
+ * farther), so a query runs the heap over the deepest such range alone.
  */
 class JsIdTable implements IdTable {
   #slots = new Slots();
@@ -143,6 +163,20 @@ class JsIdTable implements IdTable {
   #heap = new Uint32Array(16);
   /** Sign-flipped first distance word of each heap entry (see `nearest`). */
   #heapKey = new Int32Array(16);
+  /** Whether the search index describes the live ids. */
+  #indexed = false;
+  /** Searches served by scans since the last change. */
+  #scans = 0;
+  /** Prefix bits of the index. */
+  #bits = 0;
+  /** `#prefix[p]`: first index record whose top `#bits` bits are `>= p` (2^bits + 1 entries). */
+  #prefix = new Uint32Array(0);
+  /** Index records, sorted by id then slot: the id's words, ... */
+  #ixWords = new Int32Array(0);
+  /** ... its first word with the sign bit flipped (compares signed as the word does unsigned), ... */
+  #ixFirst = new Int32Array(0);
+  /** ... and its slot. */
+  #ixSlot = new Uint32Array(0);
   #disposed = false;
 
   get size(): number {
@@ -153,6 +187,7 @@ class JsIdTable implements IdTable {
     this.#alive();
     checkId(id);
     const slot = this.#slots.take();
+    this.#changed();
     if (slot >= this.#entry.length) this.#grow();
     readId(id, 0, this.#words, slot * ID_WORDS);
     const e = this.#slots.size - 1;
@@ -165,6 +200,7 @@ class JsIdTable implements IdTable {
   remove(slot: number): void {
     this.#alive();
     this.#slots.release(slot);
+    this.#changed();
     // Move the last dense entry into the freed one.
     const e = this.#entry[slot];
     const last = this.#slots.size;
@@ -195,7 +231,7 @@ class JsIdTable implements IdTable {
     checkCount(k);
     const n = Math.min(k, this.#slots.size);
     const out = new Uint32Array(n);
-    if (n > 0) this.#select(target, 0, n, out, 0);
+    if (n > 0) this.#select(this.#useIndex(1), target, 1, n, out);
     return out;
   }
 
@@ -205,24 +241,32 @@ class JsIdTable implements IdTable {
     checkCount(r, "r");
     const n = Math.min(r, this.#slots.size);
     const out = new Uint32Array(m * n);
-    if (n > 0) {
-      for (let i = 0; i < m; i++) this.#select(keys, i * ID_BYTES, n, out, i * n);
-    }
+    if (n > 0 && m > 0) this.#select(this.#useIndex(m), keys, m, n, out);
     return out;
   }
 
   dispose(): void {
     this.#disposed = true;
+    this.#indexed = false;
     this.#words = new Int32Array(0);
     this.#first = new Int32Array(0);
     this.#slotAt = new Uint32Array(0);
     this.#entry = new Uint32Array(0);
     this.#heap = new Uint32Array(0);
     this.#heapKey = new Int32Array(0);
+    this.#prefix = new Uint32Array(0);
+    this.#ixWords = new Int32Array(0);
+    this.#ixFirst = new Int32Array(0);
+    this.#ixSlot = new Uint32Array(0);
   }
 
   #alive(): void {
     if (this.#disposed) throw disposed("id table");
+  }
+
+  #changed(): void {
+    this.#indexed = false;
+    this.#scans = 0;
   }
 
   /** Doubles every per-slot array, keeping its contents. */
@@ -243,27 +287,67 @@ class JsIdTable implements IdTable {
   }
 
   /**
-   * Writes the slots of the `n` (1 ≤ n ≤ size) live ids closest to the id at
-   * `src[off..off + 32)` to `out[at..at + n)`, nearest first.
+   * Whether a call doing `searches` searches goes through the index, building
+   * it now if the scans it would otherwise cost (with those since the last
+   * change) reach INDEX_AFTER.
    */
-  #select(src: Uint8Array, off: number, n: number, out: Uint32Array, at: number): void {
-    readId(src, off, this.#target, 0);
+  #useIndex(searches: number): boolean {
+    if (this.#indexed) return true;
+    if (this.#scans + searches < INDEX_AFTER) {
+      this.#scans += searches;
+      return false;
+    }
+    const live = this.#slots.size;
+    // About one id per prefix bucket (live >= 1 here).
+    const bits = Math.min(INDEX_MAX_BITS, Math.max(1, 31 - Math.clz32(live)));
+    if (this.#prefix.length < (1 << bits) + 1) this.#prefix = new Uint32Array((1 << bits) + 1);
+    if (this.#ixSlot.length < live) {
+      // Per-slot capacity: a power of two at least `live`.
+      const cap = this.#entry.length;
+      this.#ixWords = new Int32Array(cap * ID_WORDS);
+      this.#ixFirst = new Int32Array(cap);
+      this.#ixSlot = new Uint32Array(cap);
+    }
+    buildIndex(
+      this.#words,
+      this.#slots.flags(),
+      bits,
+      this.#prefix,
+      this.#ixWords,
+      this.#ixFirst,
+      this.#ixSlot,
+    );
+    this.#bits = bits;
+    this.#indexed = true;
+    return true;
+  }
+
+  /**
+   * For each of the `m` ids packed in `src`, writes the slots of the `n`
+   * (1 ≤ n ≤ size) live ids closest to it to `out` (row `i` at `i * n`),
+   * nearest first: through the index when `indexed` (it must then be
+   * current), else by scans.
+   */
+  #select(indexed: boolean, src: Uint8Array, m: number, n: number, out: Uint32Array): void {
     if (this.#heap.length < n) {
       this.#heap = new Uint32Array(n);
       this.#heapKey = new Int32Array(n);
     }
-    nearest(
-      this.#words,
-      this.#first,
-      this.#slotAt,
-      this.#slots.size,
-      this.#target,
-      n,
-      this.#heap,
-      this.#heapKey,
-      out,
-      at,
-    );
+    const t = this.#target, heap = this.#heap, key = this.#heapKey;
+    if (indexed) {
+      const prefix = this.#prefix, bits = this.#bits;
+      const ixWords = this.#ixWords, ixFirst = this.#ixFirst, ixSlot = this.#ixSlot;
+      for (let i = 0; i < m; i++) {
+        readId(src, i * ID_BYTES, t, 0);
+        nearestIndexed(prefix, bits, ixWords, ixFirst, ixSlot, t, n, heap, key, out, i * n);
+      }
+    } else {
+      const words = this.#words, first = this.#first, slotAt = this.#slotAt, size = this.#slots.size;
+      for (let i = 0; i < m; i++) {
+        readId(src, i * ID_BYTES, t, 0);
+        nearest(words, first, slotAt, size, t, n, heap, key, out, i * n);
+      }
+    }
   }
 }
 
@@ -301,6 +385,28 @@ function siftDownFarthest(
   key[i] = ks;
 }
 
+/** Inserts slot `s` (sign-flipped first distance word `d0`) as entry `count` of the max-heap, sifting it up. */
+function pushFarthest(
+  words: Int32Array,
+  t: Int32Array,
+  heap: Uint32Array,
+  key: Int32Array,
+  count: number,
+  s: number,
+  d0: number,
+): void {
+  let i = count;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!farther(words, t, d0, s, key[p], heap[p])) break;
+    heap[i] = heap[p];
+    key[i] = key[p];
+    i = p;
+  }
+  heap[i] = s;
+  key[i] = d0;
+}
+
 /**
  * The `n` ids nearest to target words `t` among the `size` dense entries
  * (`first`, `slotAt`) of a table, written as slots to `out[at..at + n)`,
@@ -323,20 +429,7 @@ function nearest(
   // flipped: that orders them as unsigned and keeps them small integers.
   const t0 = t[0] ^ 0x80000000;
   let e = 0;
-  for (; e < n; e++) {
-    const s = slotAt[e];
-    const d0 = first[e] ^ t0;
-    let i = e;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!farther(words, t, d0, s, key[p], heap[p])) break;
-      heap[i] = heap[p];
-      key[i] = key[p];
-      i = p;
-    }
-    heap[i] = s;
-    key[i] = d0;
-  }
+  for (; e < n; e++) pushFarthest(words, t, heap, key, e, slotAt[e], first[e] ^ t0);
   // Most entries are rejected on their first word alone.
   let top = key[0];
   for (; e < size; e++) {
@@ -355,6 +448,151 @@ function nearest(
     heap[0] = heap[count];
     key[0] = key[count];
     siftDownFarthest(words, t, heap, key, count);
+  }
+}
+
+/**
+ * Builds the search index of the live ids (`live[s] !== 0`, words by slot in
+ * `words`) with `bits` prefix bits: fills `prefix` (`2^bits + 1` entries) and
+ * one record per live id in `ixWords`, `ixFirst`, `ixSlot`, sorted by id,
+ * then slot. A counting sort on the top bits (scattering in slot order), then
+ * an insertion sort, which for about one id per bucket is one comparison per
+ * record and never moves a record past its bucket.
+ */
+function buildIndex(
+  words: Int32Array,
+  live: Uint8Array,
+  bits: number,
+  prefix: Uint32Array,
+  ixWords: Int32Array,
+  ixFirst: Int32Array,
+  ixSlot: Uint32Array,
+): void {
+  const buckets = 1 << bits, shift = 32 - bits, high = live.length;
+  // Count ids per prefix, shifted by one so the prefix sum gives starts.
+  prefix.fill(0, 0, buckets + 1);
+  for (let s = 0; s < high; s++) if (live[s] !== 0) prefix[(words[s * ID_WORDS] >>> shift) + 1]++;
+  for (let b = 1; b <= buckets; b++) prefix[b] += prefix[b - 1];
+  let count = 0;
+  for (let s = 0; s < high; s++) {
+    if (live[s] === 0) continue;
+    const o = s * ID_WORDS, w0 = words[o];
+    const e = prefix[w0 >>> shift]++;
+    for (let w = 0, r = e * ID_WORDS; w < ID_WORDS; w++) ixWords[r + w] = words[o + w];
+    ixFirst[e] = w0 ^ 0x80000000;
+    ixSlot[e] = s;
+    count++;
+  }
+  // prefix[b] is now the end of bucket b: shift to starts.
+  prefix.copyWithin(1, 0, buckets);
+  prefix[0] = 0;
+  // Stable, so equal ids stay in slot order.
+  for (let i = 1; i < count; i++) {
+    for (let j = i; j > 0 && recordLess(ixWords, ixFirst, j, j - 1); j--) {
+      swapRecords(ixWords, ixFirst, ixSlot, j, j - 1);
+    }
+  }
+}
+
+/** Whether the id of index record `a` is less than that of record `b`. */
+function recordLess(ixWords: Int32Array, ixFirst: Int32Array, a: number, b: number): boolean {
+  const fa = ixFirst[a], fb = ixFirst[b];
+  if (fa !== fb) return fa < fb;
+  for (let w = 1, ao = a * ID_WORDS, bo = b * ID_WORDS; w < ID_WORDS; w++) {
+    const x = ixWords[ao + w], y = ixWords[bo + w];
+    if (x !== y) return (x >>> 0) < (y >>> 0);
+  }
+  return false;
+}
+
+function swapRecords(
+  ixWords: Int32Array,
+  ixFirst: Int32Array,
+  ixSlot: Uint32Array,
+  a: number,
+  b: number,
+): void {
+  for (let w = 0, ao = a * ID_WORDS, bo = b * ID_WORDS; w < ID_WORDS; w++) {
+    const x = ixWords[ao + w];
+    ixWords[ao + w] = ixWords[bo + w];
+    ixWords[bo + w] = x;
+  }
+  const f = ixFirst[a];
+  ixFirst[a] = ixFirst[b];
+  ixFirst[b] = f;
+  const s = ixSlot[a];
+  ixSlot[a] = ixSlot[b];
+  ixSlot[b] = s;
+}
+
+/**
+ * Like {@link nearest}, through the index built by {@link buildIndex}. The
+ * heap holds record numbers: records of equal ids sit in slot order, so they
+ * break ties as slots do; `out` gets their slots.
+ */
+function nearestIndexed(
+  prefix: Uint32Array,
+  bits: number,
+  ixWords: Int32Array,
+  ixFirst: Int32Array,
+  ixSlot: Uint32Array,
+  t: Int32Array,
+  n: number,
+  heap: Uint32Array,
+  key: Int32Array,
+  out: Uint32Array,
+  at: number,
+): void {
+  // The deepest prefix of the target (at most `bits` bits, `bits - sh` of
+  // them) whose range holds at least n records.
+  const top = t[0] >>> (32 - bits);
+  let lo = 0, hi = 0, sh = 0;
+  for (;;) {
+    const p = (top >>> sh) << sh;
+    lo = prefix[p];
+    hi = prefix[p + (1 << sh)];
+    if (hi - lo >= n || sh === bits) break;
+    sh++;
+  }
+  // Clustered ids: keep splitting on deeper bits (binary search) while the
+  // range is large. Its records share the bits above `bit` and are sorted.
+  if (sh === 0) {
+    const limit = 2 * n + 32;
+    for (let bit = bits; hi - lo > limit && bit < 256; bit++) {
+      const w = bit >>> 5, b = 31 - (bit & 31);
+      let a = lo, z = hi;
+      while (a < z) {
+        const mid = (a + z) >>> 1;
+        if (((ixWords[mid * ID_WORDS + w] >>> b) & 1) === 0) a = mid + 1;
+        else z = mid;
+      }
+      const one = ((t[w] >>> b) & 1) !== 0;
+      const nlo = one ? a : lo, nhi = one ? hi : a;
+      if (nhi - nlo < n) break;
+      lo = nlo;
+      hi = nhi;
+    }
+  }
+  // The records' first words are stored sign-flipped: XOR with the plain
+  // target word gives the sign-flipped distance word, as in `nearest`.
+  const t0 = t[0];
+  let e = lo;
+  for (const end = lo + n; e < end; e++) pushFarthest(ixWords, t, heap, key, e - lo, e, ixFirst[e] ^ t0);
+  let top0 = key[0];
+  for (; e < hi; e++) {
+    const d0 = ixFirst[e] ^ t0;
+    if (d0 > top0) continue;
+    if (!farther(ixWords, t, top0, heap[0], d0, e)) continue;
+    heap[0] = e;
+    key[0] = d0;
+    siftDownFarthest(ixWords, t, heap, key, n);
+    top0 = key[0];
+  }
+  for (let count = n; count > 0;) {
+    out[at + --count] = ixSlot[heap[0]];
+    heap[0] = heap[count];
+    key[0] = key[count];
+    siftDownFarthest(ixWords, t, heap, key, count);
   }
 }
 
