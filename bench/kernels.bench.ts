@@ -265,6 +265,26 @@ async function setup(): Promise<BenchSetup> {
     targets: [{ over: "js", atLeast: 2.5 }],
   });
 
+  // The same search on a table that changes between queries (one id leaves and
+  // comes back each time): the derived search index is never built, so this
+  // measures the resident scan, the path of a routing table under churn.
+  const churnImpls: Record<string, () => unknown> = {};
+  for (const [impl, t] of tables) {
+    const target = cycle(targets);
+    let slot = 0;
+    churnImpls[impl] = () => {
+      const id = t.get(slot);
+      t.remove(slot);
+      slot = t.add(id);
+      return t.closest(target(), CLOSEST_K);
+    };
+  }
+  cases.push({
+    name: "closest-20 of 10k under churn",
+    subject: SUBJECT,
+    impls: churnImpls,
+  });
+
   // ---- batch placement: 10k keys x R=3 over 1,000 resident peers ----
   const peers = randomBytes(next, PLACE_PEERS * ID_BYTES);
   const keys = randomBytes(next, PLACE_KEYS * ID_BYTES);
