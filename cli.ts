@@ -27,6 +27,8 @@ import type { Database } from "./core/database.ts";
 import { fromJson, toJson } from "./core/json.ts";
 import { checkField, checkSoul, flatten } from "./core/value.ts";
 import { DB_FILE } from "./storage/sqlite.ts";
+import { connect, type RemoteDatabase } from "./net/client.ts";
+import { DEFAULT_HTTP, parseHostPort, serve } from "./net/serve.ts";
 import { VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------- the runtime
@@ -229,13 +231,18 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
     usage: "serve [options]",
     args: [],
     flags: ["http", "listen", "bootstrap", "space", "replication", "memory"],
-    unavailable: true,
     summary: "run a node: storage, peer-to-peer network, HTTP API and inspector",
-    details: `Usage when available:
-  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
+    details:
+      `  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
                 [--replication N] [--memory]
-Runs a node in space --space (default "default") until SIGINT or SIGTERM. When ready it prints
-"ready <http-url> <peer-id> <multiaddr>...".`,
+Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
+--space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
+  --http HOST:PORT   HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
+When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
+has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...]}.
+The HTTP API allows requests from any web origin: keep it on 127.0.0.1. Logs go to stderr;
+LATTICE_LOG=debug|info|warn|error sets how much (default warn).
+Other commands reach the node with --url http://HOST:PORT.`,
   },
   search: {
     usage: "search --vector JSON --k N",
@@ -247,11 +254,11 @@ Runs a node in space --space (default "default") until SIGINT or SIGTERM. When r
 Prints the N nodes whose vectors are most similar to the JSON array of numbers given.`,
   },
   peers: {
-    usage: "peers",
+    usage: "peers --url URL",
     args: [],
-    unavailable: true,
     summary: "list the connected peers and their sync state",
-    details: "Lists the peers a running node is connected to, with their addresses and sync state.",
+    details: `Lists the peers a running node (--url) is connected to, with their addresses and sync state.
+With --json, one peer object per line.`,
   },
   bench: {
     usage: "bench [SUITE] [--filter REGEXP]",
@@ -283,7 +290,7 @@ ${GLOBAL_HELP}`;
 
 const GLOBAL_HELP = `Options of every command:
   --path DIR   database directory (default: $LATTICE_PATH, else ./.lattice)
-  --url URL    send the command to a running node's HTTP API (not available yet in this version)
+  --url URL    send the command to a running node's HTTP API (lattice serve) instead of opening --path
   --json       machine-readable output: one JSON value per line
   -h, --help   show help
   --version    print the version`;
@@ -452,6 +459,8 @@ interface Context {
   readonly json: boolean;
   /** Absolute database directory. */
   readonly path: string;
+  /** The running node to talk to (`--url`), instead of opening `path`. */
+  readonly url?: string;
 }
 
 /**
@@ -512,16 +521,24 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
     await out.line(topic === undefined || topic === "help" ? generalHelp() : commandHelp(topic));
     return EXIT_OK;
   }
-  if (p.flags.has("url")) {
-    throw new CliError(
-      `Talking to a running node with --url is not available yet in this version of Lattice (${VERSION}); ` +
-        "without --url, commands open the --path directory directly.",
-      EXIT_ERROR,
-    );
+  const url = p.flags.get("url") as string | undefined;
+  if (url !== undefined) {
+    if (name === "init" || name === "serve") {
+      throw new UsageError(`${name} works on a directory (--path), not on a running node (--url)`, name);
+    }
+    if (!/^https?:\/\/[^/]/.test(url)) {
+      throw new UsageError(
+        `option --url must be an http:// URL such as http://127.0.0.1:7420, got ${JSON.stringify(url)}`,
+        name,
+      );
+    }
+  } else if (name === "peers") {
+    throw new UsageError("peers asks a running node: give its --url", name);
   }
   const given = p.flags.get("path") as string | undefined;
   const path = host.resolvePath(given ?? (host.env("LATTICE_PATH") || "./.lattice"));
-  const ctx: Context = { host, out, json, path };
+  const ctx: Context = { host, out, json, path, url };
+  if (name === "serve") return await serveCommand(ctx, p);
   const [a, b] = p.positionals;
   switch (name) {
     case "init":
@@ -543,6 +560,8 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
       return await query(ctx, a);
     case "status":
       return await status(ctx);
+    case "peers":
+      return await peers(ctx);
   }
   throw new Error(`Command ${name} has no implementation`);
 }
@@ -573,9 +592,12 @@ async function openDatabase(ctx: Context): Promise<Database> {
   }
 }
 
-/** Opens the database at `ctx.path`, runs `use`, and closes the database whatever happens. */
-async function withDatabase<T>(ctx: Context, use: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(ctx);
+/** What commands use of a database: the local `Database` or a running node's (`--url`). */
+type Db = Pick<Database, "put" | "get" | "delete" | "list" | "query" | "close">;
+
+/** Opens the database at `ctx.path` (or connects to `ctx.url`), runs `use`, and closes it whatever happens. */
+async function withDatabase<T>(ctx: Context, use: (db: Db) => Promise<T>): Promise<T> {
+  const db: Db = ctx.url !== undefined ? connect(ctx.url) : await openDatabase(ctx);
   let result: T;
   try {
     result = await use(db);
@@ -589,6 +611,7 @@ async function withDatabase<T>(ctx: Context, use: (db: Database) => Promise<T>):
 
 /** Fails unless `ctx.path` holds a database: commands other than init never create one. */
 function requireDatabase(ctx: Context): void {
+  if (ctx.url !== undefined) return; // the node has its database
   const kind = ctx.host.pathKind(ctx.path);
   if (kind === "file") throw new CliError(`${ctx.path} is a file, not a database directory.`, EXIT_ERROR);
   if (kind === "missing" || ctx.host.pathKind(join(ctx.path, DB_FILE)) !== "file") {
@@ -604,7 +627,7 @@ async function init(ctx: Context): Promise<number> {
   if (kind === "file") throw new CliError(`${ctx.path} is a file, not a database directory.`, EXIT_ERROR);
   const created = kind === "missing" || ctx.host.pathKind(join(ctx.path, DB_FILE)) !== "file";
   // Opening creates the directory (and its parents).
-  const { storage, actor } = await withDatabase(
+  const { storage, actor } = await withLocalDatabase(
     ctx,
     (db) => Promise.resolve({ storage: db.store.engine, actor: db.actor }),
   );
@@ -701,8 +724,9 @@ async function query(ctx: Context, text: string): Promise<number> {
 }
 
 async function status(ctx: Context): Promise<number> {
+  if (ctx.url !== undefined) return await remoteStatus(ctx);
   requireDatabase(ctx);
-  const s = await withDatabase(ctx, async (db) => {
+  const s = await withLocalDatabase(ctx, async (db) => {
     let nodes = 0;
     for await (const _ of db.list()) nodes++;
     return {
@@ -725,6 +749,84 @@ async function status(ctx: Context): Promise<number> {
     await ctx.out.line(`version:  ${s.version}`);
     await ctx.out.line(`nodes:    ${s.nodes}`);
   }
+  return EXIT_OK;
+}
+
+/** Opens the database at `ctx.path` (never a remote one), runs `use`, and closes it. */
+async function withLocalDatabase<T>(ctx: Context, use: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(ctx);
+  try {
+    return await use(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function withNode<T>(ctx: Context, use: (node: RemoteDatabase) => Promise<T>): Promise<T> {
+  const node = connect(ctx.url as string);
+  try {
+    return await use(node);
+  } finally {
+    await node.close();
+  }
+}
+
+async function remoteStatus(ctx: Context): Promise<number> {
+  const s = await withNode(ctx, (node) => node.status());
+  if (ctx.json) {
+    await ctx.out.line(JSON.stringify({ url: ctx.url, ...s }));
+  } else {
+    await ctx.out.line(`url:      ${ctx.url}`);
+    await ctx.out.line(`peer id:  ${s.peerId ?? "-"}`);
+    await ctx.out.line(`space:    ${s.space}`);
+    await ctx.out.line(`peers:    ${s.peers}`);
+    await ctx.out.line(`storage:  ${s.storage}`);
+    await ctx.out.line(`kernels:  ${s.kernels}`);
+    await ctx.out.line(`version:  ${s.version}`);
+    await ctx.out.line(`nodes:    ${s.nodes}`);
+    for (const a of s.addrs) await ctx.out.line(`address:  ${a}`);
+  }
+  return EXIT_OK;
+}
+
+async function peers(ctx: Context): Promise<number> {
+  const list = await withNode(ctx, (node) => node.peers());
+  for (const peer of list) {
+    await ctx.out.line(ctx.json ? JSON.stringify(peer) : [peer.id, ...peer.addrs].join(" "));
+  }
+  return EXIT_OK;
+}
+
+/** Runs a node until SIGINT/SIGTERM (see net/serve.ts). */
+async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
+  const http = (p.flags.get("http") as string | undefined) ?? DEFAULT_HTTP;
+  try {
+    parseHostPort(http);
+  } catch (e) {
+    throw new UsageError((e as Error).message, "serve");
+  }
+  const replication = p.flags.has("replication")
+    ? parseCount("serve", "replication", p.flags.get("replication") as string)
+    : undefined;
+  const memory = p.flags.has("memory");
+  let node: Awaited<ReturnType<typeof serve>>;
+  try {
+    node = await serve({
+      path: memory ? undefined : ctx.path,
+      memory,
+      http,
+      json: ctx.json,
+      space: p.flags.get("space") as string | undefined,
+      listen: (p.flags.get("listen") as string[] | undefined) ?? [],
+      bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
+      replication,
+      stdout: (line) => ctx.host.stdout(line + "\n"),
+    });
+  } catch (e) {
+    if (isValidationError(e)) throw new CliError(`Cannot start the node: ${e.message}`, EXIT_ERROR);
+    throw e; // LockedError, EADDRINUSE, …: report() words them
+  }
+  await node.done;
   return EXIT_OK;
 }
 
@@ -774,8 +876,9 @@ async function report(e: unknown, host: CliHost): Promise<number> {
     message = `lattice: ${sentence(err.message)}`;
   } else if (err.name === "LockedError") {
     message = `lattice: ${sentence(err.message, false)}; stop that process to use the directory here, ` +
-      "or if it is a running node (lattice serve), send commands to it with --url http://host:port " +
-      "(not available yet in this version).";
+      "or if it is a running node (lattice serve), send commands to it with --url http://host:port.";
+  } else if (["ConnectionError", "RemoteError", "TimeoutError"].includes(err.name)) {
+    message = `lattice: ${sentence(err.message)}`;
   } else if (isSystemError(err)) {
     message = `lattice: ${sentence(err.message)}`;
   } else {

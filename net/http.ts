@@ -1,0 +1,731 @@
+/**
+ * The HTTP API of a running node (DESIGN.md "HTTP API"), on `node:http`,
+ * which Deno, Bun and Node all provide. `node:http` is loaded with a dynamic
+ * `import()` of a variable, so a browser bundle that reaches this file never
+ * pulls it in.
+ *
+ * Routes: `GET /v1/status`, `PUT|GET|DELETE /v1/nodes/{soul}`,
+ * `GET /v1/nodes?prefix=&limit=&cursor=`, `POST /v1/query`, `POST /v1/search`
+ * (501 until vector search exists), `GET /v1/watch?soul=|prefix=` (Server-Sent
+ * Events), `GET /v1/peers`, `GET /` (the inspector page, `web/index.html`).
+ * Values travel as in `core/json.ts` (bytes as `{"$bytes": base64}`).
+ *
+ * Errors are `{"error": {"code", "message"}}` with these codes (stable: the
+ * client maps them back to error classes):
+ *
+ * | status | code | when |
+ * |---|---|---|
+ * | 400 | `bad_request` | not HTTP/1.1 (answered on the raw socket, which is then closed), or the client left mid-body |
+ * | 400 | `invalid_json` | body is not UTF-8 JSON (or empty, or nested too deep to parse) |
+ * | 400 | `invalid_argument` | a `TypeError` of the database (wrong type of soul, value, option) |
+ * | 400 | `out_of_range` | a `RangeError` of the database (too long, too deep, bad limit, unknown parameter value) |
+ * | 400 | `invalid_syntax` | a `SyntaxError` of the database (e.g. `$bytes` that is not base64) |
+ * | 400 | `invalid_path` | malformed percent-encoding in the path or query, or an unknown query parameter |
+ * | 404 | `not_found` | `GET /v1/nodes/{soul}` of a node that does not exist |
+ * | 404 | `unknown_route` | no such path |
+ * | 405 | `method_not_allowed` | the path exists, not with that method (`Allow` lists the methods) |
+ * | 408 | `timeout` | the request body did not arrive within `bodyTimeoutMs` |
+ * | 431 | `headers_too_large` | request headers over the runtime's limit (16 KiB on Node) |
+ * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading) |
+ * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
+ * | 501 | `not_implemented` | `POST /v1/search` in this version |
+ * | 503 | `unavailable` | the node is shutting down or its database is closed |
+ *
+ * CORS: every response allows any origin (`Access-Control-Allow-Origin: *`)
+ * for GET, HEAD, PUT, POST and DELETE, and preflight `OPTIONS` answers 204.
+ * This is a local development API: anything that can reach the port (any web
+ * page open in a browser on this machine) can read and write the database.
+ * Keep it on 127.0.0.1 (the default) unless it sits behind an authenticating
+ * proxy.
+ *
+ * @example
+ * ```ts
+ * import { open } from "../mod.ts";
+ * import { startHttpApi } from "./http.ts";
+ *
+ * const db = await open({ storage: "memory" });
+ * const api = await startHttpApi(db, {
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   info: () => ({ peerId: null, addrs: [], space: "default", peers: [] }),
+ * });
+ * const res = await fetch(`${api.url}/v1/nodes/alice`, { method: "PUT", body: '{"name":"Alice"}' });
+ * console.log(res.status); // 200
+ * await api.close();
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Change, Database, Query } from "../core/database.ts";
+import { fromJson, toJson } from "../core/json.ts";
+import { VERSION } from "../version.ts";
+import { type Logger, silentLogger } from "./log.ts";
+
+/** A connected peer as `GET /v1/peers` lists it; networking may add fields (sync state, latency, …). */
+export interface PeerInfo {
+  /** The peer id. */
+  readonly id: string;
+  /** Its known multiaddrs. */
+  readonly addrs: readonly string[];
+  readonly [key: string]: unknown;
+}
+
+/** What the HTTP API cannot learn from the database: networking facts, supplied by the caller. */
+export interface StatusExtras {
+  /** This node's peer id, or `null` without networking. */
+  readonly peerId: string | null;
+  /** The multiaddrs it listens on. */
+  readonly addrs: readonly string[];
+  /** The space it serves. */
+  readonly space: string;
+  /** The connected peers. */
+  readonly peers: readonly PeerInfo[];
+}
+
+/** Options of {@link startHttpApi}. */
+export interface HttpApiOptions {
+  /** Interface to listen on (default `127.0.0.1`). */
+  readonly host?: string;
+  /** Port (default 0: a free port). */
+  readonly port?: number;
+  /** Networking facts for `/v1/status` and `/v1/peers`; called on each such request. */
+  readonly info: () => StatusExtras | Promise<StatusExtras>;
+  /** Aborting it closes the API, as `close()` does. */
+  readonly signal?: AbortSignal;
+  /** Largest request body, in bytes (default {@link DEFAULT_MAX_BODY_BYTES}). */
+  readonly maxBodyBytes?: number;
+  /** Time allowed for a request body to arrive, in ms (default 30 s). */
+  readonly bodyTimeoutMs?: number;
+  /** Interval of the comment lines that keep an event stream open, in ms (default 15 s). */
+  readonly heartbeatMs?: number;
+  /** Where requests and problems are logged (default: nowhere). */
+  readonly logger?: Logger;
+  /** The inspector page (default: the file `web/index.html` next to this module's directory). */
+  readonly inspectorHtml?: string;
+}
+
+/** A running HTTP API. */
+export interface HttpApi {
+  /** Its base URL, e.g. `http://127.0.0.1:7420` (no trailing slash). */
+  readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
+  /**
+   * Stops accepting connections, ends event streams, waits (up to 10 s) for
+   * requests in progress — so an acknowledged write is acknowledged — and
+   * closes every connection. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Number of open event streams (`/v1/watch`). */
+  openStreams(): number;
+}
+
+/**
+ * Default body limit: 2 MiB. The largest value (1 MiB of UTF-8 text, or
+ * 1 MiB of bytes as 1.34 MiB of base64) fits with room for other fields.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** Most nodes one `GET /v1/nodes` page returns; also the default page size is {@link DEFAULT_PAGE}. */
+export const MAX_PAGE = 1000;
+/** Nodes per `GET /v1/nodes` page when `limit` is not given. */
+export const DEFAULT_PAGE = 100;
+/** An event stream whose client reads slower than this many buffered bytes is closed. */
+const MAX_STREAM_BUFFER = 8 * 1024 * 1024;
+const CLOSE_GRACE_MS = 10_000;
+
+const CORS_HEADERS: Readonly<Record<string, string>> = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, HEAD, PUT, POST, DELETE, OPTIONS",
+  "access-control-allow-headers": "content-type, accept, last-event-id",
+  "access-control-max-age": "600",
+};
+
+/** An error answered with `status` and `{"error": {code, message}}`. */
+class HttpError extends Error {
+  override name = "HttpError";
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+type NodeHttp = typeof import("node:http");
+
+/**
+ * Starts the HTTP API over `db`. Resolves once listening. The API does not
+ * own `db`: close the API first, then the database.
+ */
+export async function startHttpApi(db: Database, options: HttpApiOptions): Promise<HttpApi> {
+  if (typeof options !== "object" || options === null || typeof options.info !== "function") {
+    throw new TypeError("startHttpApi needs options with an info() function");
+  }
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`The HTTP port must be an integer from 0 to 65535, got ${port}`);
+  }
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBody) || maxBody < 1) {
+    throw new RangeError(`maxBodyBytes must be a positive integer, got ${maxBody}`);
+  }
+  const log = options.logger ?? silentLogger;
+  const specifier = "node:http"; // a variable, so bundlers leave it out
+  const http = await import(specifier) as NodeHttp;
+
+  const ctx: Context = {
+    db,
+    info: options.info,
+    maxBody,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    log,
+    streams: new Set(),
+    closing: false,
+    inspector: options.inspectorHtml,
+  };
+  const inflight = new Set<Promise<void>>();
+  const sockets = new Set<Socket>();
+
+  const server: Server = http.createServer((req, res) => {
+    const started = Date.now();
+    // A client that resets mid-request is not an error of the node.
+    req.on("error", () => {});
+    res.on("error", () => {});
+    const p = handle(ctx, req, res)
+      .catch((e) => sendError(ctx, req, res, e))
+      .catch((e) => {
+        log.error("http", "cannot answer a request", { error: String(e) });
+        destroy(res);
+      })
+      .finally(() => {
+        inflight.delete(p);
+        log.debug("http", `${req.method} ${req.url}`, { status: res.statusCode, ms: Date.now() - started });
+      });
+    inflight.add(p);
+  });
+  // Node's defaults are 60 s for headers and 300 s per request; a stalled client should not hold a socket that long.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0; // event streams are long requests; bodies have their own timeout
+  server.keepAliveTimeout = 5_000;
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {}); // resets by clients are their business
+  });
+  server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
+    log.debug("http", "malformed request", { error: err.code ?? err.message });
+    if (!socket.writable) return socket.destroy();
+    const [status, code, message] = err.code === "HPE_HEADER_OVERFLOW"
+      ? ["431 Request Header Fields Too Large", "headers_too_large", "The request headers are too large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? ["408 Request Timeout", "timeout", "The request did not arrive in time"]
+      : ["400 Bad Request", "bad_request", "The request is not valid HTTP/1.1"];
+    const body = JSON.stringify({ error: { code, message } });
+    try {
+      socket.end(
+        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+          `content-length: ${body.length}\r\n\r\n${body}`,
+      );
+    } catch {
+      socket.destroy();
+    }
+  });
+  server.on("error", (e: Error) => log.error("http", "server error", { error: e.message }));
+
+  await new Promise<void>((resolve, reject) => {
+    const fail = (e: Error) => reject(e);
+    server.once("error", fail);
+    server.listen(port, host, () => {
+      server.off("error", fail);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  const url = `http://${urlHost(host)}:${boundPort}`;
+  log.info("http", "listening", { url });
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      ctx.closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const end of [...ctx.streams]) end();
+      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...inflight]),
+        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      for (const s of sockets) s.destroy();
+      await stopped;
+      log.info("http", "closed", { url });
+    })();
+    return closed;
+  };
+  if (options.signal) {
+    if (options.signal.aborted) await close();
+    else options.signal.addEventListener("abort", () => void close(), { once: true });
+  }
+  return { url, port: boundPort, close, openStreams: () => ctx.streams.size };
+}
+
+/** A host for a URL: IPv6 in brackets; the wildcard addresses become loopback, which is reachable. */
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+interface Context {
+  readonly db: Database;
+  readonly info: () => StatusExtras | Promise<StatusExtras>;
+  readonly maxBody: number;
+  readonly bodyTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly log: Logger;
+  /** Ends each open event stream. */
+  readonly streams: Set<() => void>;
+  closing: boolean;
+  inspector: string | undefined;
+}
+
+// ---------------------------------------------------------------- routing
+
+type Route = "status" | "peers" | "list" | "node" | "query" | "search" | "watch" | "inspector";
+
+const METHODS: Readonly<Record<Route, readonly string[]>> = {
+  inspector: ["GET", "HEAD"],
+  status: ["GET", "HEAD"],
+  peers: ["GET", "HEAD"],
+  list: ["GET", "HEAD"],
+  node: ["GET", "HEAD", "PUT", "DELETE"],
+  query: ["POST"],
+  search: ["POST"],
+  watch: ["GET"],
+};
+
+const PARAMS: Readonly<Record<string, readonly string[]>> = {
+  list: ["prefix", "limit", "cursor"],
+  "node:PUT": ["consistency"],
+  "node:GET": [],
+  "node:HEAD": [],
+  "node:DELETE": ["field"],
+  watch: ["soul", "prefix"],
+};
+
+async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { path, query } = splitTarget(req.url ?? "");
+  let route: Route;
+  let soul: string | undefined;
+  if (path === "/" || path === "/index.html") route = "inspector";
+  else if (path === "/v1/status") route = "status";
+  else if (path === "/v1/peers") route = "peers";
+  else if (path === "/v1/nodes") route = "list";
+  else if (path.startsWith("/v1/nodes/")) {
+    route = "node";
+    soul = decodeComponent(path.slice("/v1/nodes/".length), "The soul in the path");
+  } else if (path === "/v1/query") route = "query";
+  else if (path === "/v1/search") route = "search";
+  else if (path === "/v1/watch") route = "watch";
+  else throw new HttpError(404, "unknown_route", `There is no route ${path}; the API is under /v1/`);
+
+  const method = req.method ?? "GET";
+  if (method === "OPTIONS") {
+    res.writeHead(204, { ...CORS_HEADERS, "content-length": "0" });
+    res.end();
+    return;
+  }
+  if (!METHODS[route].includes(method)) {
+    const allow = METHODS[route].join(", ");
+    throw new HttpError(405, "method_not_allowed", `${path} does not take ${method}; use ${allow}`, {
+      allow,
+    });
+  }
+  if (ctx.closing) throw new HttpError(503, "unavailable", "The node is shutting down");
+  const paramsKey = route === "node" ? `node:${method}` : route;
+  const params = parseQuery(
+    query,
+    PARAMS[paramsKey] ?? [],
+    `${method} ${route === "node" ? "/v1/nodes/{soul}" : path}`,
+  );
+
+  switch (route) {
+    case "inspector":
+      return await sendInspector(ctx, res);
+    case "status":
+      return send(res, 200, await status(ctx));
+    case "peers": {
+      const extras = await ctx.info();
+      return send(res, 200, { peers: extras.peers });
+    }
+    case "list":
+      return send(res, 200, await list(ctx, params));
+    case "node":
+      return await node(ctx, req, res, soul as string, method, params);
+    case "query": {
+      const q = fromJson(await readJson(ctx, req)) as Query;
+      const results = await ctx.db.query(q);
+      return send(res, 200, { nodes: results.map((e) => ({ soul: e.soul, data: toJson(e.data) })) });
+    }
+    case "search":
+      throw new HttpError(
+        501,
+        "not_implemented",
+        `Vector search is not available yet in this version of Lattice (${VERSION})`,
+      );
+    case "watch":
+      return watch(ctx, res, params);
+  }
+}
+
+async function status(ctx: Context): Promise<unknown> {
+  const extras = await ctx.info();
+  let nodes = 0;
+  for await (const _ of ctx.db.list()) nodes++;
+  return {
+    peerId: extras.peerId,
+    addrs: extras.addrs,
+    peers: extras.peers.length,
+    space: extras.space,
+    storage: ctx.db.store.engine,
+    kernels: ctx.db.kernels.name,
+    nodes,
+    version: VERSION,
+  };
+}
+
+async function list(ctx: Context, params: Map<string, string>): Promise<unknown> {
+  const limitText = params.get("limit");
+  let limit = DEFAULT_PAGE;
+  if (limitText !== undefined) {
+    limit = /^\d{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= MAX_PAGE)) {
+      throw new RangeError(
+        `limit must be an integer from 1 to ${MAX_PAGE}, got ${JSON.stringify(limitText)}`,
+      );
+    }
+  }
+  const cursor = params.get("cursor");
+  const nodes: { soul: string; data: unknown }[] = [];
+  // One more than asked tells whether another page follows.
+  for await (const e of ctx.db.list({ prefix: params.get("prefix") ?? "", cursor, limit: limit + 1 })) {
+    nodes.push({ soul: e.soul, data: toJson(e.data) });
+  }
+  const more = nodes.length > limit;
+  if (more) nodes.pop();
+  return { nodes, cursor: more ? nodes[nodes.length - 1].soul : null };
+}
+
+async function node(
+  ctx: Context,
+  req: IncomingMessage,
+  res: ServerResponse,
+  soul: string,
+  method: string,
+  params: Map<string, string>,
+): Promise<void> {
+  if (method === "GET" || method === "HEAD") {
+    const data = await ctx.db.get(soul);
+    if (data === undefined) throw new HttpError(404, "not_found", `Node ${JSON.stringify(soul)} not found`);
+    return send(res, 200, toJson(data));
+  }
+  if (method === "PUT") {
+    const consistency = params.get("consistency");
+    if (consistency !== undefined && !["one", "quorum", "all"].includes(consistency)) {
+      throw new RangeError(`consistency must be one, quorum or all, got ${JSON.stringify(consistency)}`);
+    }
+    const body = await readJson(ctx, req);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new TypeError(`The body of PUT must be a JSON object, got ${describeJson(body)}`);
+    }
+    const r = await ctx.db.put(soul, fromJson(body) as Record<string, unknown>);
+    return send(res, 200, { soul: r.soul, state: r.state });
+  }
+  const field = params.get("field");
+  const r = await ctx.db.delete(soul, field);
+  return send(res, 200, { soul: r.soul, field: field ?? null, state: r.state });
+}
+
+function watch(ctx: Context, res: ServerResponse, params: Map<string, string>): void {
+  const soul = params.get("soul"), prefix = params.get("prefix");
+  if ((soul === undefined) === (prefix === undefined)) {
+    throw new TypeError("watch takes exactly one of the query parameters soul and prefix");
+  }
+  const target = soul !== undefined ? soul : { prefix: prefix as string };
+  // Set once subscribed and streaming; `end` may run before either.
+  const live: { unsubscribe?: () => void; heartbeat?: ReturnType<typeof setInterval> } = {};
+  const end = () => {
+    if (!ctx.streams.delete(end)) return;
+    live.unsubscribe?.();
+    clearInterval(live.heartbeat);
+    if (!res.writableEnded) res.end();
+  };
+  const write = (text: string) => {
+    if (res.writableEnded || res.destroyed) return end();
+    res.write(text);
+    if (res.writableLength > MAX_STREAM_BUFFER) {
+      ctx.log.warn("http", "closing an event stream whose client does not keep up");
+      end();
+      res.destroy();
+    }
+  };
+  // Subscribe first: a bad soul is a 400 before any header is sent.
+  live.unsubscribe = ctx.db.watch(target, (c: Change) => {
+    let line: string;
+    try {
+      line = JSON.stringify({ soul: c.soul, changes: toJson(c.changes), source: c.source });
+    } catch (e) {
+      ctx.log.error("http", "cannot encode a change", { error: (e as Error).message });
+      return;
+    }
+    write(`data: ${line}\n\n`);
+  });
+  ctx.streams.add(end);
+  res.on("close", end);
+  res.on("error", end);
+  res.writeHead(200, {
+    ...CORS_HEADERS,
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-store",
+    "x-accel-buffering": "no",
+    "x-content-type-options": "nosniff",
+  });
+  // The first comment tells the client that the subscription is live.
+  res.write(": watching\n\n");
+  live.heartbeat = setInterval(() => write(": heartbeat\n\n"), ctx.heartbeatMs);
+}
+
+// ---------------------------------------------------------------- the inspector
+
+async function sendInspector(ctx: Context, res: ServerResponse): Promise<void> {
+  ctx.inspector ??= await loadInspector();
+  const body = new TextEncoder().encode(ctx.inspector);
+  res.writeHead(200, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": String(body.length),
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy":
+      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; " +
+      "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  });
+  res.end(body);
+}
+
+async function loadInspector(): Promise<string> {
+  const url = new URL("../web/index.html", import.meta.url);
+  if (url.protocol === "file:") {
+    const specifier = "node:fs/promises";
+    const fs = await import(specifier) as typeof import("node:fs/promises");
+    return await fs.readFile(url, "utf8");
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`Cannot load the inspector page from ${url}: HTTP ${res.status}`);
+  return await res.text();
+}
+
+// ---------------------------------------------------------------- requests
+
+/** Splits a request target into its path and query; an absolute-form target keeps only those. */
+function splitTarget(target: string): { path: string; query: string } {
+  let t = target;
+  if (!t.startsWith("/")) {
+    try {
+      const u = new URL(t);
+      t = u.pathname + u.search;
+    } catch {
+      throw new HttpError(400, "invalid_path", "The request target is not a path");
+    }
+  }
+  const q = t.indexOf("?");
+  return q < 0 ? { path: t, query: "" } : { path: t.slice(0, q), query: t.slice(q + 1) };
+}
+
+const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
+/** Decodes a percent-encoded component strictly: a stray `%` or bytes that are not UTF-8 are a 400. */
+function decodeComponent(text: string, what: string): string {
+  if (!BAD_PERCENT.test(text)) {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      // not UTF-8: fall through
+    }
+  }
+  throw new HttpError(400, "invalid_path", `${what} is not valid percent-encoded UTF-8`);
+}
+
+/** Parses `a=1&b=2` strictly: known names only, each at most once, `+` as space. */
+function parseQuery(query: string, allowed: readonly string[], where: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (query === "") return out;
+  for (const part of query.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? "" : part.slice(eq + 1);
+    const name = decodeComponent(rawName.replaceAll("+", " "), "A query parameter name");
+    const value = decodeComponent(rawValue.replaceAll("+", " "), `The query parameter ${name}`);
+    if (!allowed.includes(name)) {
+      const known = allowed.length ? `; it takes ${allowed.join(", ")}` : "; it takes none";
+      throw new HttpError(
+        400,
+        "invalid_path",
+        `Unknown query parameter ${JSON.stringify(name)} for ${where}${known}`,
+      );
+    }
+    if (out.has(name)) throw new HttpError(400, "invalid_path", `The query parameter ${name} is given twice`);
+    out.set(name, value);
+  }
+  return out;
+}
+
+/** Reads the body, at most `ctx.maxBody` bytes, within `ctx.bodyTimeoutMs`. */
+function readBody(ctx: Context, req: IncomingMessage): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new HttpError(413, "payload_too_large", `The request body exceeds the limit of ${ctx.maxBody} bytes`, {
+      connection: "close",
+    });
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > ctx.maxBody) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const timer = setTimeout(() => {
+      finish(
+        new HttpError(408, "timeout", `The request body did not arrive within ${ctx.bodyTimeoutMs} ms`, {
+          connection: "close",
+        }),
+      );
+    }, ctx.bodyTimeoutMs);
+    const onData = (chunk: Uint8Array | string) => {
+      const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+      total += bytes.length;
+      if (total > ctx.maxBody) return finish(tooLarge());
+      chunks.push(bytes);
+    };
+    const onEnd = () => finish();
+    const onAbort = () =>
+      finish(new HttpError(400, "bad_request", "The client went away before the body arrived"));
+    const finish = (e?: Error) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("aborted", onAbort);
+      req.off("error", onAbort);
+      req.off("close", onClose);
+      if (e) {
+        req.pause();
+        return reject(e);
+      }
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      resolve(out);
+    };
+    const onClose = () => {
+      if (!req.complete) onAbort();
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("aborted", onAbort);
+    req.on("error", onAbort);
+    req.on("close", onClose);
+  });
+}
+
+/** Reads and parses a JSON body. */
+async function readJson(ctx: Context, req: IncomingMessage): Promise<unknown> {
+  const bytes = await readBody(ctx, req);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "invalid_json", "The request body is not valid UTF-8");
+  }
+  if (text.trim() === "") throw new HttpError(400, "invalid_json", "The request body is empty; send JSON");
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const why = e instanceof SyntaxError ? e.message : "it nests too deep";
+    throw new HttpError(400, "invalid_json", `The request body is not valid JSON: ${why}`);
+  }
+}
+
+function describeJson(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return `a ${typeof v}`;
+}
+
+// ---------------------------------------------------------------- responses
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(body));
+  res.writeHead(status, {
+    ...CORS_HEADERS,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(bytes.length),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...headers,
+  });
+  res.end(bytes);
+}
+
+/** Maps an error to its status and code (see the table in the module doc). */
+function classify(e: unknown): HttpError | undefined {
+  if (e instanceof HttpError) return e;
+  if (e instanceof TypeError) return new HttpError(400, "invalid_argument", e.message);
+  if (e instanceof RangeError) return new HttpError(400, "out_of_range", e.message);
+  if (e instanceof SyntaxError) return new HttpError(400, "invalid_syntax", e.message);
+  if (e instanceof Error && e.message === "The database is closed") {
+    return new HttpError(503, "unavailable", "The database is closed");
+  }
+  return undefined;
+}
+
+function sendError(ctx: Context, req: IncomingMessage, res: ServerResponse, e: unknown): void {
+  let err = classify(e);
+  if (!err) {
+    ctx.log.error("http", "internal error", {
+      request: `${req.method} ${req.url}`,
+      error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+    });
+    err = new HttpError(500, "internal", "Internal error; the node's log has the details");
+  }
+  if (res.headersSent) return destroy(res);
+  send(res, err.status, { error: { code: err.code, message: err.message } }, { ...err.headers });
+  if (err.headers.connection === "close") {
+    // The rest of the body is not read; close once the answer is out instead of draining it.
+    res.on("finish", () => setTimeout(() => req.destroy(), 100));
+  }
+}
+
+function destroy(res: ServerResponse): void {
+  try {
+    res.destroy();
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Logging of a running node: one line per event on standard error, filtered
+ * by level. The level comes from `LATTICE_LOG=debug|info|warn|error|silent`
+ * and defaults to `warn`, so a node is quiet except for warnings and errors
+ * (the `ready` line of `lattice serve` goes to standard output and is not a
+ * log line).
+ *
+ * A line reads `2026-01-02T03:04:05.678Z warn http: message key=value …`;
+ * values with spaces or quotes are JSON-quoted so a line stays one line.
+ *
+ * @example
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "info", write: (line) => lines.push(line) });
+ * log.info("http", "listening", { url: "http://127.0.0.1:7420" });
+ * log.debug("http", "not shown");
+ * console.log(lines.length); // 1
+ * ```
+ *
+ * @module
+ */
+import { getEnv } from "../runtime/env.ts";
+
+/** Log levels, from the most verbose; `silent` logs nothing. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+
+/** Extra facts of a log line. */
+export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+/** Writes log lines of one node. */
+export interface Logger {
+  /** The lowest level written. */
+  readonly level: LogLevel;
+  debug(scope: string, message: string, fields?: LogFields): void;
+  info(scope: string, message: string, fields?: LogFields): void;
+  warn(scope: string, message: string, fields?: LogFields): void;
+  error(scope: string, message: string, fields?: LogFields): void;
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** Lowest level written (default: `LATTICE_LOG`, else `warn`). */
+  readonly level?: LogLevel;
+  /** Where a line goes (default: standard error through `console.error`). */
+  readonly write?: (line: string) => void;
+}
+
+/** Whether `s` names a log level. */
+export function isLogLevel(s: unknown): s is LogLevel {
+  return typeof s === "string" && Object.hasOwn(RANK, s);
+}
+
+/**
+ * The level set by `LATTICE_LOG`, or `warn`. Throws `RangeError` for a value
+ * that is not a level, so a typo does not silently hide logs.
+ */
+export function levelFromEnv(): LogLevel {
+  const v = getEnv("LATTICE_LOG");
+  if (v === undefined || v === "") return "warn";
+  const level = v.toLowerCase();
+  if (!isLogLevel(level)) {
+    throw new RangeError(`LATTICE_LOG must be debug, info, warn, error or silent, got ${JSON.stringify(v)}`);
+  }
+  return level;
+}
+
+/** Creates a {@link Logger}. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? levelFromEnv();
+  const min = RANK[level];
+  const write = options.write ?? ((line: string) => console.error(line));
+  const at = (l: Exclude<LogLevel, "silent">) => (scope: string, message: string, fields?: LogFields) => {
+    if (RANK[l] < min) return;
+    try {
+      write(formatLine(l, scope, message, fields));
+    } catch {
+      // A closed stderr must not take the node down.
+    }
+  };
+  return { level, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** One log line, without the line break. */
+export function formatLine(level: string, scope: string, message: string, fields?: LogFields): string {
+  let line = `${new Date().toISOString()} ${level} ${scope}: ${message.replace(/\s*\n\s*/g, " ")}`;
+  if (fields) {
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      const s = String(v);
+      line += ` ${k}=${/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s)}`;
+    }
+  }
+  return line;
+}
+
+/** A logger that writes nothing. */
+export const silentLogger: Logger = createLogger({ level: "silent" });

@@ -1,0 +1,219 @@
+/**
+ * `lattice serve`: runs a node — storage, networking (once it exists: see
+ * {@link ServeOptions.startNetwork}), the HTTP API and the inspector — until
+ * SIGINT or SIGTERM, then shuts down cleanly: stops accepting requests, ends
+ * event streams, lets requests in progress finish, stops networking, flushes
+ * and closes the database.
+ *
+ * When ready it prints one line on standard output, as DESIGN.md says:
+ * `ready <http-url> <peer-id> <multiaddr>...` or, with `json`,
+ * `{"ready":true,"http":…,"peerId":…,"addrs":[…]}`. Without networking the
+ * peer id is printed as `-` (`null` in JSON) and there are no multiaddrs.
+ *
+ * @example
+ * ```ts ignore
+ * import { serve } from "./serve.ts";
+ * const node = await serve({ memory: true, http: "127.0.0.1:0" });
+ * console.log(node.url);
+ * await node.close();
+ * ```
+ *
+ * @module
+ */
+import { open } from "../mod.ts";
+import type { Database } from "../core/database.ts";
+import { type PeerInfo, startHttpApi, type StatusExtras } from "./http.ts";
+import { createLogger, type Logger } from "./log.ts";
+
+/** What the networking part hands back once it runs; `serve` prints and serves it. */
+export interface NetworkHandle {
+  /** This node's peer id. */
+  readonly peerId: string;
+  /** The multiaddrs it listens on (as printed on the ready line). */
+  readonly addrs: readonly string[];
+  /** The connected peers, for `/v1/status` and `/v1/peers`. */
+  peers(): readonly PeerInfo[] | Promise<readonly PeerInfo[]>;
+  /** Leaves the network; called before the database closes. */
+  stop(): Promise<void>;
+}
+
+/** Networking options of `serve`, passed to {@link ServeOptions.startNetwork} as given. */
+export interface NetworkOptions {
+  readonly listen: readonly string[];
+  readonly bootstrap: readonly string[];
+  readonly space: string;
+  readonly replication?: number;
+  readonly logger: Logger;
+}
+
+/** Options of {@link serve} (the flags of `lattice serve`). */
+export interface ServeOptions {
+  /** Database directory (`--path`); ignored with `memory`. */
+  readonly path?: string;
+  /** Keep data in memory only (`--memory`). */
+  readonly memory?: boolean;
+  /** `HOST:PORT` of the HTTP API (`--http`, default `127.0.0.1:7420`; port 0 picks a free one). */
+  readonly http?: string;
+  /** Print the ready line as JSON (`--json`). */
+  readonly json?: boolean;
+  /** Space to serve (`--space`, default `default`). */
+  readonly space?: string;
+  /** libp2p listen multiaddrs (`--listen`). */
+  readonly listen?: readonly string[];
+  /** Peers to join through (`--bootstrap`). */
+  readonly bootstrap?: readonly string[];
+  /** Replication factor (`--replication`) for sharded spaces. */
+  readonly replication?: number;
+  /**
+   * The networking hook: starts libp2p, DHT, gossip and sync for `db`. Until
+   * it is provided the node runs without networking (peer id `-`).
+   */
+  readonly startNetwork?: (db: Database, options: NetworkOptions) => Promise<NetworkHandle>;
+  /** Writes the ready line (default: standard output). */
+  readonly stdout?: (line: string) => void | Promise<void>;
+  /** Stop on SIGINT/SIGTERM of this process (default true). */
+  readonly handleSignals?: boolean;
+  /** Aborting it stops the node, as a signal does. */
+  readonly signal?: AbortSignal;
+  /** Logger (default: `LATTICE_LOG` level to standard error). */
+  readonly logger?: Logger;
+}
+
+/** A running node. */
+export interface ServeHandle {
+  /** The HTTP API's base URL. */
+  readonly url: string;
+  /** Peer id, or `null` without networking. */
+  readonly peerId: string | null;
+  /** Listening multiaddrs. */
+  readonly addrs: readonly string[];
+  /** The database it serves. */
+  readonly db: Database;
+  /** Resolves once the node has shut down (after a signal, `signal` or `close()`). */
+  readonly done: Promise<void>;
+  /** Shuts the node down cleanly. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The default `--http`. */
+export const DEFAULT_HTTP = "127.0.0.1:7420";
+
+/**
+ * Parses `HOST:PORT` (`[::1]:7420` for IPv6; `:PORT` means 127.0.0.1).
+ * Throws `RangeError` for anything else.
+ */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new RangeError(
+      `--http must be HOST:PORT (e.g. 127.0.0.1:7420, :0 for a free port), got ${JSON.stringify(text)}`,
+    );
+  }
+  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/**
+ * Starts a node and resolves once it is ready (after printing the ready
+ * line). Use `done` to wait for its end: `lattice serve` does
+ * `await (await serve(options)).done` and exits 0.
+ */
+export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
+  const log = options.logger ?? createLogger();
+  const { host, port } = parseHostPort(options.http ?? DEFAULT_HTTP);
+  const space = options.space ?? "default";
+  const db = await open({
+    path: options.memory ? undefined : options.path,
+    storage: options.memory ? "memory" : "auto",
+    lockCommand: "lattice serve",
+  });
+  let network: NetworkHandle | undefined;
+  let api: Awaited<ReturnType<typeof startHttpApi>> | undefined;
+  try {
+    if (
+      !options.startNetwork && ((options.listen?.length ?? 0) > 0 || (options.bootstrap?.length ?? 0) > 0)
+    ) {
+      log.warn("serve", "networking is not available in this version: --listen and --bootstrap are ignored");
+    }
+    if (options.startNetwork) {
+      network = await options.startNetwork(db, {
+        listen: options.listen ?? [],
+        bootstrap: options.bootstrap ?? [],
+        space,
+        replication: options.replication,
+        logger: log,
+      });
+    }
+    const net = network;
+    const info = async (): Promise<StatusExtras> => ({
+      peerId: net?.peerId ?? null,
+      addrs: net?.addrs ?? [],
+      space,
+      peers: net ? await net.peers() : [],
+    });
+    api = await startHttpApi(db, { host, port, info, logger: log });
+  } catch (e) {
+    await network?.stop().catch(() => {});
+    await db.close().catch(() => {});
+    throw e;
+  }
+  const http = api;
+
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => finished = resolve);
+  let closing: Promise<void> | undefined;
+  const proc = options.handleSignals === false ? undefined : await processModule();
+  let signals = 0;
+  const onSignal = (name: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn("serve", `second ${name} during shutdown: exiting at once`);
+      proc?.exit(1);
+    }
+    log.info("serve", `${name}: shutting down`);
+    void close();
+  };
+  const onInt = () => onSignal("SIGINT"), onTerm = () => onSignal("SIGTERM");
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      try {
+        await http.close();
+        await network?.stop().catch((e) =>
+          log.warn("serve", "stopping the network failed", { error: String(e) })
+        );
+        await db.close();
+        log.info("serve", "stopped");
+      } finally {
+        proc?.off("SIGINT", onInt);
+        proc?.off("SIGTERM", onTerm);
+        finished();
+      }
+    })();
+    return closing;
+  };
+  proc?.on("SIGINT", onInt);
+  proc?.on("SIGTERM", onTerm);
+  if (options.signal) {
+    if (options.signal.aborted) void close();
+    else options.signal.addEventListener("abort", () => void close(), { once: true });
+  }
+
+  const peerId = network?.peerId ?? null;
+  const addrs = [...(network?.addrs ?? [])];
+  const line = options.json
+    ? JSON.stringify({ ready: true, http: http.url, peerId, addrs })
+    : ["ready", http.url, peerId ?? "-", ...addrs].join(" ");
+  const write = options.stdout ?? (async (text: string) => {
+    const p = await processModule();
+    await new Promise<void>((resolve) => p.stdout.write(text + "\n", () => resolve()));
+  });
+  await write(line);
+  return { url: http.url, peerId, addrs, db, done, close };
+}
+
+type ProcessModule = typeof import("node:process");
+
+async function processModule(): Promise<ProcessModule> {
+  const specifier = "node:process";
+  return (await import(specifier) as { default: ProcessModule }).default;
+}
