@@ -329,7 +329,9 @@ export class Database {
         }
       }
       counts.push({ applied, ignored: job.records.length - applied });
-      if (won.length > 0 && this.#commitListeners.size > 0) committed.push({ records: won, local: job.local });
+      if (won.length > 0 && this.#commitListeners.size > 0) {
+        committed.push({ records: won, local: job.local });
+      }
       if (won.length > 0 && this.#watchers.size > 0) {
         events.push(...groupChanges(won, job.local ? "local" : "remote"));
       }

@@ -7,12 +7,15 @@
  * input outside the timed code and returns cases; each case maps implementation
  * names (`wasm`, `wasm-scalar`, `js`, or a peer package such as `hash-wasm`) to
  * the function timed for one iteration. The runner does the mitata plumbing.
+ * Figures mitata cannot take as the runner drives it (one-shot runs, work in
+ * other processes, memory) a case gives as `measured` values instead.
  *
  * Output: mitata's table, then one line per case with the speed-ups of the
  * case's subject over every other implementation, checked against the targets
  * the case declares. With `--json`, only one JSON object per line:
  * `{"suite","case","impl","ns"}`, `ns` being the mean time of one iteration in
- * nanoseconds (with `--rounds n`, the median of the n rounds' means).
+ * nanoseconds (with `--rounds n`, the median of the n rounds' means); a case
+ * measuring memory or a count gives `bytes` or `count` in place of `ns`.
  *
  * @example
  * ```ts ignore
@@ -45,7 +48,15 @@ export interface BenchSuite {
   /** One line saying what the suite measures (shown by `--help`). */
   readonly description: string;
   /** Builds the inputs and implementations, outside any timing. */
-  setup(): BenchSetup | Promise<BenchSetup>;
+  setup(context: SetupContext): BenchSetup | Promise<BenchSetup>;
+}
+
+/** What the runner tells a suite's setup, so that one measuring in setup can skip unwanted cases. */
+export interface SetupContext {
+  /** Whether only JSON result lines will be printed (setup should print nothing to stdout). */
+  readonly json: boolean;
+  /** `--filter`: only the cases whose name matches will be reported. */
+  readonly filter?: RegExp;
 }
 
 /** What a suite's setup hands to the runner. */
@@ -65,13 +76,30 @@ export interface BenchCase {
   /**
    * Implementation name → one timed iteration. Return the result so that the
    * work cannot be optimised away. Names: `wasm`, `wasm-scalar`, `js`, or the
-   * peer's package name.
+   * peer's package name. A returned promise is awaited, and the time includes
+   * it settling.
    */
   readonly impls: Readonly<Record<string, () => unknown>>;
-  /** The implementation whose speed-ups are summarised; defaults to the first of `impls`. */
+  /**
+   * Implementation name → a figure the suite measured itself, per iteration
+   * in the case's `unit`: for what mitata cannot time here (one-shot runs,
+   * work in another process, memory). Reported with mitata's means.
+   */
+  readonly measured?: Readonly<Record<string, number>>;
+  /** What the figures are: `ns` (default) per iteration, `bytes`, or a `count`. */
+  readonly unit?: "ns" | "bytes" | "count";
+  /** The implementation whose speed-ups are summarised; defaults to the first of `impls`, then of `measured`. */
   readonly subject?: string;
-  /** Speed-ups the subject must reach over other implementations. */
+  /** Speed-ups the subject must reach over other implementations (for `bytes`: how much less it may hold). */
   readonly targets?: readonly SpeedTarget[];
+  /** Absolute bounds on the subject's own figure, in the case's unit. */
+  readonly limits?: readonly Limit[];
+}
+
+/** A bound on the subject's figure: e.g. `{ atMost: 100_000 }` ns is at least 10,000 per second. */
+export interface Limit {
+  readonly atMost?: number;
+  readonly atLeast?: number;
 }
 
 /** A required speed-up: the subject takes at most `1 / atLeast` of the time of `over`. */
@@ -88,7 +116,11 @@ export interface BenchResult {
   readonly case: string;
   readonly impl: string;
   /** Mean nanoseconds per iteration (with several rounds, the median of the rounds' means). */
-  readonly ns: number;
+  readonly ns?: number;
+  /** For a case with unit `bytes`, in place of `ns`. */
+  readonly bytes?: number;
+  /** For a case with unit `count`, in place of `ns`. */
+  readonly count?: number;
 }
 
 const BENCH_DIR = new URL("../bench/", import.meta.url);
@@ -189,15 +221,32 @@ const WARM_UP_MS = 100;
  * a case (the subject of the ratios) is timed partly before the JIT settles:
  * two copies of the same code measured 1.4× apart.
  */
-function warmUp(cases: readonly BenchCase[]): void {
+async function warmUp(cases: readonly BenchCase[]): Promise<void> {
   for (const c of cases) {
     for (const fn of Object.values(c.impls)) {
       const start = performance.now();
       for (let i = 0; i < 10_000 && (i < 3 || performance.now() - start < WARM_UP_MS); i++) {
-        do_not_optimize(fn());
+        const r = fn();
+        do_not_optimize(r instanceof Promise ? await r : r);
       }
     }
   }
+}
+
+/**
+ * The function mitata times for `fn`. mitata awaits an iteration only when
+ * the function returns a promise, so an async impl must hand its promise
+ * over rather than `do_not_optimize`'s undefined: else mitata times only the
+ * synchronous start of the work and leaves the rest running.
+ */
+function timed(fn: () => unknown): () => unknown {
+  let async: boolean | undefined;
+  return () => {
+    const r = fn();
+    async ??= r instanceof Promise;
+    if (!async) return do_not_optimize(r);
+    return (r as Promise<unknown>).then(do_not_optimize);
+  };
 }
 
 /**
@@ -220,7 +269,7 @@ async function runRound(
       summary(() => {
         for (const impl of [...impls.slice(turn), ...impls.slice(0, turn)]) {
           const fn = c.impls[impl];
-          const b = bench(impl, () => do_not_optimize(fn()));
+          const b = bench(impl, timed(fn));
           if (impl === subject) b.baseline(true);
           order.push({ c, impl });
         }
@@ -252,7 +301,12 @@ async function runRound(
 }
 
 function subjectOf(c: BenchCase): string {
-  return c.subject ?? Object.keys(c.impls)[0];
+  return c.subject ?? Object.keys(c.impls)[0] ?? Object.keys(c.measured ?? {})[0];
+}
+
+/** Every implementation of a case: those mitata times, then those the suite measured. */
+function implsOf(c: BenchCase): string[] {
+  return [...Object.keys(c.impls), ...Object.keys(c.measured ?? {})];
 }
 
 function median(xs: readonly number[]): number {
@@ -271,15 +325,16 @@ async function measure(
   quiet: boolean,
   rounds: number,
 ): Promise<{ measured: Measured[]; errors: string[] }> {
-  warmUp(cases);
+  const timedCases = cases.filter((c) => Object.keys(c.impls).length > 0);
+  await warmUp(timedCases);
   const samples = new Map<BenchCase, Map<string, number[]>>(cases.map((c) => [c, new Map()]));
   const failed = new Set<string>();
   const errors: string[] = [];
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < (timedCases.length ? rounds : 0); round++) {
     if (!quiet && rounds > 1) console.log(`${round ? "\n" : ""}Round ${round + 1} of ${rounds}`);
-    const result = await runRound(cases, quiet, round);
+    const result = await runRound(timedCases, quiet, round);
     errors.push(...result.errors);
-    for (const c of cases) {
+    for (const c of timedCases) {
       for (const impl of Object.keys(c.impls)) {
         const ns = result.ns.get(c)!.get(impl);
         if (ns === undefined) failed.add(`${c.name}\0${impl}`);
@@ -290,11 +345,12 @@ async function measure(
   const measured = cases.map((c) => ({
     case: c,
     subject: subjectOf(c),
-    ns: new Map(
-      Object.keys(c.impls)
+    ns: new Map([
+      ...Object.keys(c.impls)
         .filter((impl) => !failed.has(`${c.name}\0${impl}`))
-        .map((impl) => [impl, median(samples.get(c)!.get(impl)!)]),
-    ),
+        .map((impl) => [impl, median(samples.get(c)!.get(impl)!)] as const),
+      ...Object.entries(c.measured ?? {}),
+    ]),
   }));
   return { measured, errors };
 }
@@ -316,6 +372,30 @@ function formatRatio(r: number): string {
   return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
 }
 
+/** A figure in its unit: `12.3 µs`, `88.5 MB`, `10000`. */
+function formatFigure(value: number, unit: BenchCase["unit"] = "ns"): string {
+  if (unit === "bytes") return `${(value / 1e6).toFixed(1)} MB`;
+  if (unit === "count") return String(value);
+  for (const [scale, suffix] of [[1e9, "s"], [1e6, "ms"], [1e3, "µs"]] as const) {
+    if (value >= scale) return `${(value / scale).toFixed(2)} ${suffix}`;
+  }
+  return `${value.toFixed(2)} ns`;
+}
+
+/** The figures the suite measured itself, as lines for the table. */
+function measuredTable(measured: readonly Measured[]): string[] {
+  const lines: string[] = [];
+  for (const m of measured) {
+    const own = Object.keys(m.case.measured ?? {});
+    if (own.length === 0) continue;
+    lines.push(`  ${m.case.name}`);
+    for (const impl of own) {
+      lines.push(`    ${impl.padEnd(14)} ${formatFigure(m.ns.get(impl)!, m.case.unit)}`);
+    }
+  }
+  return lines.length ? ["", "Measured by the suite (not by mitata):", ...lines] : [];
+}
+
 /**
  * One line per case: `closest-20 of 10k: wasm 2.71× js [target ≥ 2.5×: met], 40.1× k-bucket`.
  * Returns the lines and how many targets were met out of how many.
@@ -327,7 +407,8 @@ function ratioSummary(measured: readonly Measured[]): { lines: string[]; met: nu
   for (const m of measured) {
     const own = m.ns.get(m.subject);
     const targets = m.case.targets ?? [];
-    total += targets.length;
+    const limits = m.case.limits ?? [];
+    total += targets.length + limits.length;
     if (own === undefined) {
       lines.push(
         `${m.case.name}: no ${m.subject} result to compare${targets.length ? " (targets not met)" : ""}`,
@@ -335,8 +416,20 @@ function ratioSummary(measured: readonly Measured[]): { lines: string[]; met: nu
       continue;
     }
     const parts: string[] = [];
-    for (const impl of Object.keys(m.case.impls)) {
-      if (impl === m.subject) continue;
+    // A figure the suite measured is shown itself, followed by its check against the case's limits.
+    const head: string[] = m.case.measured?.[m.subject] !== undefined ? [formatFigure(own, m.case.unit)] : [];
+    for (const l of limits) {
+      const ok = (l.atMost === undefined || own <= l.atMost) && (l.atLeast === undefined || own >= l.atLeast);
+      if (ok) met++;
+      const bounds = [
+        l.atMost !== undefined ? `≤ ${formatFigure(l.atMost, m.case.unit)}` : "",
+        l.atLeast !== undefined ? `≥ ${formatFigure(l.atLeast, m.case.unit)}` : "",
+      ];
+      head.push(`[target ${bounds.filter(Boolean).join(", ")}: ${ok ? "met" : "MISSED"}]`);
+    }
+    if (head.length > 0) parts.push(head.join(" "));
+    for (const impl of implsOf(m.case)) {
+      if (impl === m.subject || m.case.unit === "count") continue;
       const other = m.ns.get(impl);
       const target = targets.find((t) => t.over === impl);
       if (other === undefined) {
@@ -353,7 +446,9 @@ function ratioSummary(measured: readonly Measured[]): { lines: string[]; met: nu
       parts.push(part);
     }
     for (const t of targets) {
-      if (!(t.over in m.case.impls)) parts.push(`[target ≥ ${t.atLeast}× over ${t.over}: ${t.over} not run]`);
+      if (!implsOf(m.case).includes(t.over)) {
+        parts.push(`[target ≥ ${t.atLeast}× over ${t.over}: ${t.over} not run]`);
+      }
     }
     lines.push(`${m.case.name}: ${m.subject} ${parts.join(", ")}`);
   }
@@ -386,7 +481,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
 
   const suite = await loadSuite(opts.suite);
-  const setup = await suite.setup();
+  const setup = await suite.setup({ json: opts.json, filter: opts.filter });
   try {
     const filter = opts.filter;
     const cases = filter ? setup.cases.filter((c) => filter.test(c.name)) : setup.cases;
@@ -400,17 +495,18 @@ async function main(args: readonly string[]): Promise<number> {
 
     if (opts.json) {
       for (const m of measured) {
-        for (const [impl, ns] of m.ns) {
+        for (const [impl, value] of m.ns) {
           const result: BenchResult = {
             suite: opts.suite,
             case: m.case.name,
             impl,
-            ns: Math.round(ns * 1000) / 1000,
+            [m.case.unit ?? "ns"]: Math.round(value * 1000) / 1000,
           };
           console.log(JSON.stringify(result));
         }
       }
     } else {
+      for (const l of measuredTable(measured)) console.log(l);
       const { lines, met, total } = ratioSummary(measured);
       const basis = opts.rounds > 1 ? `median of ${opts.rounds} rounds' means` : "mean";
       console.log(

@@ -1,0 +1,285 @@
+/**
+ * Child process of the `local` suite (bench/local.bench.ts), for what must be
+ * measured in a fresh process: open time, resident memory, and what survives
+ * the process being killed. Prints one JSON object on its last stdout line.
+ *
+ * Modes:
+ * - `open <dir> [read]`: times `open({ path: dir })` from call to resolved;
+ *   reports RSS before and after, and with `read`, after reading every node
+ *   once (`list` over the whole database).
+ * - `gun-rss <nodes> <fields>`: RSS of a GUN instance holding that many nodes
+ *   in its in-memory graph (radisk off).
+ * - `durable-write <lattice|gun> <dir> <n>`: `n` concurrent puts to durable
+ *   storage, all acknowledged, then the process kills itself (SIGKILL).
+ * - `durable-count <lattice|gun> <dir> <n>`: how many of those puts are there.
+ *
+ * RSS is read after a forced garbage collection (Deno needs
+ * `--v8-flags=--expose-gc`, Bun has `Bun.gc`), so it is what the process
+ * holds, not garbage it has not collected yet.
+ *
+ * @module
+ */
+import { readdirSync, readFileSync, readlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { open } from "../mod.ts";
+
+/** The small part of GUN's chain API this suite uses. */
+export interface GunChain {
+  get(key: string): GunChain;
+  put(data: Record<string, unknown>, ack?: (ack: { err?: string; ok?: unknown }) => void): GunChain;
+  once(cb: (data: Record<string, unknown> | undefined) => void, opt?: { wait?: number }): GunChain;
+}
+
+/** GUN's options as this suite sets them: local storage only, no network of any kind. */
+export interface GunOptions {
+  file?: string;
+  radisk?: boolean;
+  multicast: false;
+  stats: false;
+  axe: false;
+  localStorage: false;
+}
+
+/**
+ * Loads GUN (`gun`, its Node entry: radisk on the file system, no peers) with
+ * `console.log` sent to stderr meanwhile, so its welcome line does not land
+ * in stdout, which `--json` keeps for results.
+ */
+export async function loadGun(): Promise<(opt: GunOptions) => GunChain> {
+  const log = console.log;
+  console.log = console.error;
+  try {
+    const mod = await import("gun");
+    return mod.default as unknown as (opt: GunOptions) => GunChain;
+  } finally {
+    console.log = log;
+  }
+}
+
+/**
+ * The options every GUN instance of the suite gets: storage in `file`, and
+ * everything that could touch the network or write outside it switched off
+ * (UDP multicast discovery on port 8765, the stats file GUN otherwise writes
+ * into its package directory, AXE relay logic). No `peers` are given.
+ */
+export function gunOptions(file: string | undefined): GunOptions {
+  const base = { multicast: false, stats: false, axe: false, localStorage: false } as const;
+  return file === undefined ? { ...base, radisk: false } : { ...base, file };
+}
+
+/**
+ * Awaits `p` while a timer keeps the event loop alive: on Deno, GUN's radisk
+ * acknowledgements otherwise arrive after the loop has decided nothing is
+ * pending ("Top-level await promise never resolved").
+ */
+export async function keepAlive<T>(p: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Puts `data` under `key` and resolves on GUN's acknowledgement (rejects on an error ack). */
+export function gunPut(gun: GunChain, key: string, data: Record<string, unknown>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    gun.get(key).put(data, (ack) => (ack.err ? reject(new Error(`GUN put ${key}: ${ack.err}`)) : resolve()));
+  });
+}
+
+/**
+ * Internet (TCP/UDP, IPv4/IPv6) sockets this process holds, or `undefined`
+ * where that cannot be read (Linux only: the socket inodes in /proc/self/fd
+ * found in /proc/self/net/{tcp,tcp6,udp,udp6}). Unix sockets are left out:
+ * runtimes use socket pairs internally, and stdio pipes may be sockets. So
+ * are sockets to port 53: name lookups by the runtime itself (Deno looks up
+ * dl.deno.land for its update check unless DENO_NO_UPDATE_CHECK is set);
+ * GUN reaching a peer would show as a TCP or UDP socket elsewhere.
+ */
+export function openSockets(): number | undefined {
+  try {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync("/proc/self/fd")) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        // closed between readdir and readlink
+      }
+    }
+    let n = 0;
+    for (const table of ["tcp", "tcp6", "udp", "udp6"]) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/self/net/${table}`, "utf8");
+      } catch {
+        continue; // no IPv6 here
+      }
+      for (const line of text.split("\n").slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        const remotePort = parseInt(cols[2]?.split(":")[1] ?? "", 16);
+        if (cols[9] !== undefined && inodes.has(cols[9]) && remotePort !== 53) n++;
+      }
+    }
+    return n;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collects garbage if the runtime lets us; returns whether it did. */
+function collectGarbage(): boolean {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.Bun) g.Bun.gc(true);
+  else if (g.gc) g.gc();
+  else return false;
+  return true;
+}
+
+function rss(): number {
+  collectGarbage();
+  return process.memoryUsage().rss;
+}
+
+/** The small node the durability check writes: key `d<i>`. */
+export function durableNode(i: number): Record<string, unknown> {
+  return { i, name: `durable ${i}` };
+}
+
+/** Writes the result line with a synchronous write, so that it is out before the process dies. */
+function report(result: Record<string, unknown>): void {
+  writeSync(1, JSON.stringify(result) + "\n");
+}
+
+async function openMode(dir: string, read: boolean): Promise<Record<string, unknown>> {
+  const gcs = collectGarbage();
+  const rssBefore = rss();
+  const t0 = performance.now();
+  const db = await open({ path: dir });
+  const openNs = (performance.now() - t0) * 1e6;
+  const rssOpen = rss();
+  const result: Record<string, unknown> = { engine: db.store.engine, openNs, rssBefore, rssOpen, gc: gcs };
+  if (read) {
+    let nodes = 0, fields = 0;
+    const t1 = performance.now();
+    for await (const { data } of db.list()) {
+      nodes++;
+      fields += Object.keys(data).length;
+    }
+    Object.assign(result, { nodes, fields, readNs: (performance.now() - t1) * 1e6, rssRead: rss() });
+  }
+  await db.close();
+  return result;
+}
+
+/** Sockets opened since `before` was counted, or `undefined` where they cannot be counted. */
+function newSockets(before: number | undefined): number | undefined {
+  const now = openSockets();
+  return now === undefined || before === undefined ? undefined : now - before;
+}
+
+async function gunRssMode(nodes: number, fields: number): Promise<Record<string, unknown>> {
+  const socketsBefore = openSockets();
+  const Gun = await loadGun();
+  const rssBefore = rss();
+  const gun = Gun(gunOptions(undefined));
+  for (let i = 0; i < nodes; i++) {
+    const data: Record<string, number> = {};
+    for (let f = 0; f < fields; f++) data[`f${f}`] = i * fields + f;
+    gun.get(nodeSoul(i)).put(data);
+  }
+  // Let GUN finish what it schedules after a put before memory is read.
+  await new Promise((r) => setTimeout(r, 500));
+  // Read one back, so the graph is certainly built.
+  const last = await new Promise<Record<string, unknown> | undefined>((r) =>
+    gun.get(nodeSoul(nodes - 1)).once(r, { wait: 1 })
+  );
+  if (last?.[`f${fields - 1}`] !== nodes * fields - 1) throw new Error("GUN did not keep the nodes put");
+  return { rssBefore, rssHeld: rss(), sockets: newSockets(socketsBefore) };
+}
+
+/** Soul of node `i` in the apply / open / RSS data set (sorts in numeric order). */
+export function nodeSoul(i: number): string {
+  return `n${String(i).padStart(7, "0")}`;
+}
+
+async function durableWrite(impl: string, dir: string, n: number): Promise<void> {
+  const socketsBefore = openSockets();
+  let t0: number;
+  if (impl === "lattice") {
+    const db = await open({ path: dir });
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: n }, (_, i) => db.put(`d${i}`, durableNode(i))));
+  } else {
+    const Gun = await loadGun();
+    const gun = Gun(gunOptions(join(dir, "radata")));
+    t0 = performance.now();
+    await keepAlive(Promise.all(Array.from({ length: n }, (_, i) => gunPut(gun, `d${i}`, durableNode(i)))));
+  }
+  report({ acked: n, ns: (performance.now() - t0) * 1e6, sockets: newSockets(socketsBefore) });
+  // Die at once: no close, no exit handlers, nothing flushed after the acknowledgements.
+  process.kill(process.pid, "SIGKILL");
+}
+
+/**
+ * How many `d<i>` nodes a GUN radisk directory holds, read from its files:
+ * each is a JSON radix tree whose leaves are `soul ESC field → {":": value}`.
+ * GUN's own `once` was not usable here: on reopening, some reads never call
+ * back (seen for about 1 key in 300), which would hang the count.
+ */
+function countGunFiles(dir: string, n: number): number {
+  const values = new Map<string, unknown>();
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const k of Object.keys(node)) {
+      const v = node[k];
+      if (k === "") values.set(prefix, (v as { ":"?: unknown })[":"]);
+      else if (typeof v === "object" && v !== null) walk(v as Record<string, unknown>, prefix + k);
+    }
+  };
+  for (const file of readdirSync(dir)) {
+    const text = readFileSync(join(dir, file), "utf8");
+    try {
+      walk(JSON.parse(text), "");
+    } catch {
+      // not a radix file (or not JSON): nothing countable in it
+    }
+  }
+  let present = 0;
+  for (let i = 0; i < n; i++) if (values.get(`d${i}\u001bi`) === i) present++;
+  return present;
+}
+
+async function durableCount(impl: string, dir: string, n: number): Promise<Record<string, unknown>> {
+  if (impl === "gun") return { present: countGunFiles(join(dir, "radata"), n) };
+  const db = await open({ path: dir });
+  let present = 0;
+  for (let i = 0; i < n; i++) {
+    const data = await db.get(`d${i}`);
+    if (data?.i === i) present++;
+  }
+  await db.close();
+  return { present };
+}
+
+async function main(args: readonly string[]): Promise<void> {
+  const [mode, a, b, c] = args;
+  switch (mode) {
+    case "open":
+      return report(await openMode(a, b === "read"));
+    case "gun-rss":
+      return report(await gunRssMode(Number(a), Number(b)));
+    case "durable-write":
+      return await durableWrite(a, b, Number(c));
+    case "durable-count":
+      return report(await durableCount(a, b, Number(c)));
+    default:
+      throw new Error(`Unknown mode ${JSON.stringify(mode)}`);
+  }
+}
+
+if (import.meta.main) {
+  await main(process.argv.slice(2));
+  process.exit(0);
+}
