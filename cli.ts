@@ -29,6 +29,7 @@ import { checkField, checkSoul, flatten } from "./core/value.ts";
 import { DB_FILE } from "./storage/sqlite.ts";
 import { connect, type RemoteDatabase } from "./net/client.ts";
 import { DEFAULT_HTTP, parseHostPort, serve } from "./net/serve.ts";
+import { startNetwork } from "./net/network.ts";
 import { VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------- the runtime
@@ -820,6 +821,7 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       listen: (p.flags.get("listen") as string[] | undefined) ?? [],
       bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
       replication,
+      startNetwork,
       stdout: (line) => ctx.host.stdout(line + "\n"),
     });
   } catch (e) {

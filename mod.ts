@@ -80,6 +80,16 @@ export type { Link, NodeData, Value } from "./core/value.ts";
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
 export { LockedError, type LockHolder } from "./storage/lock.ts";
+export {
+  type CallOptions,
+  connect,
+  ConnectionError,
+  type ConnectOptions,
+  type NodeStatus,
+  type RemoteDatabase,
+  RemoteError,
+  type Unsubscribe,
+} from "./net/client.ts";
 export { loadKernels, type LoadKernelsOptions } from "./runtime/kernels.ts";
 export type {
   HashBackend,

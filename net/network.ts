@@ -1,0 +1,145 @@
+/**
+ * A full-mode replica on the network: the libp2p node of the space, live
+ * gossip of every local commit, and anti-entropy sync
+ * (`/lattice/sync/1.0.0`) with each peer when it connects and every
+ * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
+ * through its `startNetwork` hook.
+ *
+ * @module
+ */
+import type { Database } from "../core/database.ts";
+import { SyncIndex } from "../core/sync/index.ts";
+import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
+import type { Logger } from "./log.ts";
+import { createNetNode, type NetNode } from "./node.ts";
+import { startReplication } from "./replicate.ts";
+import type { NetworkHandle, NetworkOptions } from "./serve.ts";
+
+/** Listen address when none is given: TCP on loopback, a free port. */
+export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
+/** Anti-entropy period with each connected peer. */
+export const SYNC_INTERVAL_MS = 30_000;
+/** A sync session that takes longer than this is aborted. */
+export const SYNC_TIMEOUT_MS = 60_000;
+
+/** Per-peer sync state, as `/v1/peers` shows it. */
+export interface PeerSync {
+  /** When the last sync session with this peer completed (ms since the epoch). */
+  asOf?: number;
+  /** What the last session exchanged. */
+  last?: Pick<SyncStats, "bytesSent" | "bytesReceived" | "recordsSent" | "recordsReceived" | "durationMs">;
+  /** The last failure, if the latest session failed. */
+  error?: string;
+}
+
+/** Options beyond {@link NetworkOptions}. */
+export interface StartNetworkOptions {
+  /** Anti-entropy period in ms (default {@link SYNC_INTERVAL_MS}). */
+  readonly syncInterval?: number;
+}
+
+/** Starts networking for `db` in `options.space`. */
+export async function startNetwork(
+  db: Database,
+  options: NetworkOptions & StartNetworkOptions,
+): Promise<NetworkHandle & { node: NetNode; syncWith(peer: string): Promise<void> }> {
+  const log: Logger = options.logger;
+  const node = await createNetNode({
+    space: options.space,
+    listen: options.listen.length > 0 ? [...options.listen] : [DEFAULT_LISTEN],
+    bootstrap: [...options.bootstrap],
+    log: (msg: string) => log.debug("net", msg),
+  });
+  const index = await SyncIndex.build(db);
+  const state = new Map<string, PeerSync>();
+  const running = new Map<string, Promise<void>>();
+  let stopped = false;
+
+  /** Runs `fn` with a signal that aborts after the sync timeout (an unref'd timer, so exit is not held up). */
+  async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error("sync session timed out")), SYNC_TIMEOUT_MS);
+    (timer as { unref?: () => void }).unref?.();
+    try {
+      return await fn(ac.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function record(peer: string, stats: SyncStats): void {
+    const { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs } = stats;
+    state.set(peer, {
+      asOf: Date.now(),
+      last: { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs },
+    });
+    log.debug("sync", `${peer}: ${recordsReceived} in, ${recordsSent} out, ${bytesSent + bytesReceived} B`);
+  }
+
+  function fail(peer: string, e: unknown): void {
+    state.set(peer, { ...state.get(peer), error: (e as Error).message });
+    if (!stopped) log.debug("sync", `${peer}: ${(e as Error).message}`);
+  }
+
+  await node.handle(SYNC_PROTOCOL, async (channel, peer) => {
+    try {
+      record(
+        peer,
+        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal })),
+      );
+    } catch (e) {
+      fail(peer, e);
+      channel.close();
+    }
+  });
+
+  /** One initiated session with `peer` at a time; resolves when it ends (never rejects). */
+  function syncWith(peer: string): Promise<void> {
+    const busy = running.get(peer);
+    if (busy || stopped) return busy ?? Promise.resolve();
+    const session = (async () => {
+      try {
+        const channel = await node.open(peer, SYNC_PROTOCOL);
+        record(
+          peer,
+          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal })),
+        );
+      } catch (e) {
+        fail(peer, e);
+      } finally {
+        running.delete(peer);
+      }
+    })();
+    running.set(peer, session);
+    return session;
+  }
+
+  const replication = startReplication(db, node, {
+    space: options.space,
+    onPeerConnected: (peer) => syncWith(peer),
+    log: (msg: string) => log.debug("gossip", msg),
+  });
+  const interval = options.syncInterval ?? SYNC_INTERVAL_MS;
+  const timer = setInterval(() => {
+    for (const p of node.peers()) void syncWith(p.id);
+  }, interval);
+  (timer as { unref?: () => void }).unref?.();
+
+  return {
+    node,
+    syncWith,
+    peerId: node.peerId,
+    addrs: node.addrs(),
+    peers: () =>
+      node.peers().map((p) => ({ id: p.id, addrs: p.addrs, since: p.since, sync: state.get(p.id) ?? {} })),
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      await replication.flush();
+      replication.stop();
+      await Promise.allSettled(running.values());
+      index.close();
+      await node.stop();
+    },
+  };
+}

@@ -1,0 +1,761 @@
+/**
+ * The one libp2p factory of Lattice, behind our own small {@link NetNode}
+ * interface: nothing outside `net/` sees a libp2p type. Peer ids and
+ * multiaddrs cross this boundary as plain strings.
+ *
+ * A node joins one space: it subscribes to the space's gossip topic, provides
+ * the space's CID in the DHT (`/lattice/kad/1.0.0`) and periodically looks up
+ * the other providers and dials them. Members it has seen are redialed with a
+ * capped, jittered exponential backoff after they disconnect.
+ *
+ * @module
+ */
+import { createLibp2p, type Libp2p } from "libp2p";
+import { noise, pureJsCrypto } from "@libp2p/noise";
+import { yamux } from "@libp2p/yamux";
+import { identify } from "@libp2p/identify";
+import { ping } from "@libp2p/ping";
+import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import type { Connection, PeerId, Stream } from "@libp2p/interface";
+
+/** DHT protocol id: a private DHT, so Lattice nodes never join the public IPFS one. */
+export const DHT_PROTOCOL = "/lattice/kad/1.0.0";
+/** Largest frame a {@link Channel} sends or accepts by default (4 MiB). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** Largest gossip message {@link NetNode.publish} accepts (1 MiB). */
+export const MAX_GOSSIP_BYTES = 1024 * 1024;
+
+const RAW_CODEC = 0x55;
+const DEFAULT_OPEN_TIMEOUT = 10_000;
+
+/** A framed, bidirectional byte channel over one libp2p stream. */
+export interface Channel {
+  /** Sends one frame (length-prefixed on the wire); waits while the stream is congested. */
+  send(frame: Uint8Array): Promise<void>;
+  /** Frames from the remote side, in order; ends when the remote closes its side. */
+  readonly frames: AsyncIterable<Uint8Array>;
+  /** Closes both directions; safe to call twice. */
+  close(): void;
+}
+
+/** A connected peer as seen by {@link NetNode.peers}. */
+export interface NetPeer {
+  readonly id: string;
+  readonly addrs: string[];
+  /** `Date.now()` when the first current connection was opened. */
+  readonly since: number;
+}
+
+/** Events of {@link NetNode.onPeer}. */
+export type PeerEvent = "connect" | "disconnect";
+
+/** Lattice's view of a libp2p node in one space. */
+export interface NetNode {
+  readonly peerId: string;
+  readonly space: string;
+  /** The gossip topic of the space: `/lattice/1/space/<hex sha256(space)>`. */
+  readonly topic: string;
+  /** Listen addresses, each ending in `/p2p/<peerId>`. */
+  addrs(): string[];
+  peers(): NetPeer[];
+  /** Peers subscribed to the space topic. */
+  topicPeers(): string[];
+  /** This node's private key (libp2p protobuf encoding), to restart with the same id. */
+  exportKey(): Uint8Array;
+  /** Dials a multiaddr (with `/p2p/<id>`); resolves with the peer id. */
+  dial(addr: string, options?: { signal?: AbortSignal }): Promise<string>;
+  publish(bytes: Uint8Array): Promise<void>;
+  onMessage(cb: (bytes: Uint8Array, from: string) => void): () => void;
+  handle(protocol: string, handler: (channel: Channel, peer: string) => void | Promise<void>): Promise<void>;
+  open(peer: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Channel>;
+  onPeer(cb: (event: PeerEvent, peer: string) => void): () => void;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link createNetNode}. */
+export interface NetNodeOptions {
+  /** Listen multiaddrs (default `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/tcp/0/ws` on servers). */
+  listen?: string[];
+  /** Multiaddrs (with `/p2p/<id>`) dialed at start and retried with backoff until connected once. */
+  bootstrap?: string[];
+  space: string;
+  /** Private key in libp2p protobuf encoding (from {@link NetNode.exportKey}); default: a new Ed25519 key. */
+  privateKey?: Uint8Array;
+  /** Aborting it stops the node. */
+  signal?: AbortSignal;
+  /** Milliseconds between DHT provider lookups for the space (default 10 s; the first runs at once). */
+  discoveryInterval?: number;
+  /** Most members dialed from discovery (default 32). */
+  maxMembers?: number;
+  /** Reconnect backoff: first delay (default 250 ms), cap (default 30 s). */
+  backoff?: { initial?: number; max?: number };
+  /** Largest channel frame (default {@link MAX_FRAME_BYTES}). */
+  maxFrameBytes?: number;
+  /** Debug log sink (default: none). */
+  log?: (msg: string) => void;
+}
+
+/**
+ * The gossip topic of a space.
+ *
+ * @example
+ * ```ts
+ * const t = await spaceTopic("default");
+ * console.assert(t.startsWith("/lattice/1/space/"));
+ * ```
+ */
+export async function spaceTopic(space: string): Promise<string> {
+  const d = await sha256.digest(new TextEncoder().encode(space));
+  return "/lattice/1/space/" + Array.from(d.digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The DHT provider key of a space: CID v1, raw codec, sha2-256 of the UTF-8 name.
+ *
+ * @example
+ * ```ts
+ * console.assert((await spaceCid("default")).startsWith("bafkrei"));
+ * ```
+ */
+export async function spaceCid(space: string): Promise<string> {
+  return (await spaceCidObject(space)).toString();
+}
+
+async function spaceCidObject(space: string): Promise<CID> {
+  return CID.createV1(RAW_CODEC, await sha256.digest(new TextEncoder().encode(space)));
+}
+
+// ------------------------------------------------------------------ records
+
+/** `/lattice/` records: non-empty, at most 64 KiB. */
+function validateRecord(key: Uint8Array, value: Uint8Array): void {
+  if (!new TextDecoder().decode(key).startsWith("/lattice/")) {
+    throw new TypeError("Cannot accept DHT record: key is outside the /lattice/ namespace");
+  }
+  if (value.length === 0 || value.length > 64 * 1024) {
+    throw new RangeError(`Cannot accept DHT record: value length ${value.length} is outside 1..65536`);
+  }
+}
+
+/** Deterministic choice among valid records: the greatest by bytes, so every peer picks the same one. */
+function selectRecord(_key: Uint8Array, records: Uint8Array[]): number {
+  let best = 0;
+  for (let i = 1; i < records.length; i++) if (compareBytes(records[i], records[best]) > 0) best = i;
+  return best;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+// ------------------------------------------------------------------ runtime adapter
+
+type Runtime = "deno" | "bun" | "node" | "browser";
+
+function detectRuntime(): Runtime {
+  const g = globalThis as Record<string, unknown>;
+  if (g.Deno !== undefined) return "deno";
+  if (g.Bun !== undefined) return "bun";
+  if (typeof g.process === "object" && g.process !== null) return "node";
+  return "browser";
+}
+
+let bunShimmed = false;
+
+/**
+ * Two Bun quirks, patched once per process:
+ * - `http.Server.close()` on a server that never listened never emits
+ *   `close`; the WebSockets listener feeds sockets to such a server and awaits
+ *   that event on stop, so `libp2p.stop()` would hang.
+ * - `net.connect({ signal })` emits an `AbortError` on abort even after the
+ *   caller removed its `error` listener and destroyed the socket, which
+ *   crashes the process. `@libp2p/tcp` passes the dial signal through and
+ *   handles aborts itself, so the shim drops `signal` before Bun sees it.
+ */
+async function shimBun(): Promise<void> {
+  if (bunShimmed) return;
+  bunShimmed = true;
+  const http = await import("node:http");
+  type Closable = { listening: boolean; emit(ev: string): void };
+  const proto = http.Server.prototype as unknown as { close: (this: Closable, cb?: unknown) => unknown };
+  const close = proto.close;
+  proto.close = function (this: Closable, cb?: unknown) {
+    const listening = this.listening;
+    const r = close.call(this, cb);
+    if (!listening) queueMicrotask(() => this.emit("close"));
+    return r;
+  };
+  const net = (await import("node:net")).default as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ["connect", "createConnection"]) {
+    const original = net[name];
+    net[name] = function (this: unknown, ...args: unknown[]) {
+      const o = args[0];
+      if (typeof o === "object" && o !== null && "signal" in o) {
+        const { signal: _signal, ...rest } = o as Record<string, unknown>;
+        args[0] = rest;
+      }
+      return original.apply(this, args);
+    };
+  }
+}
+
+let denoShimmed = false;
+
+/**
+ * Two Deno behaviours that keep a process alive after every node stopped:
+ * - libp2p's peer store locks (mortice) open one process-wide
+ *   BroadcastChannel and call `unref?.()` on it; Deno's BroadcastChannel has
+ *   no `unref`, so the process would never exit. Deno has an internal ref
+ *   switch: expose it as `unref`.
+ * - Deno keeps an `AbortSignal.timeout` timer referenced once the signal has
+ *   a listener, and libp2p arms many (dial 5–10 s, stream negotiation, close),
+ *   so the process lingered ~10 s after `stop()`. Node and Bun never hold the
+ *   process for these timers; the shim gives Deno the same behaviour.
+ */
+function shimDeno(): void {
+  if (denoShimmed) return;
+  denoShimmed = true;
+  const deno = (globalThis as unknown as { Deno: { unrefTimer?(id: number): void } }).Deno;
+  const proto = globalThis.BroadcastChannel?.prototype as unknown as Record<PropertyKey, unknown> | undefined;
+  if (proto && typeof proto.unref !== "function") {
+    const ref = Object.getOwnPropertySymbols(proto).find((s) => s.description === "refBroadcastChannel");
+    if (ref && typeof proto[ref] === "function") {
+      proto.unref = function (this: Record<PropertyKey, (on: boolean) => void>) {
+        this[ref](false);
+      };
+    }
+  }
+  if (typeof deno.unrefTimer === "function") {
+    const unrefTimer = deno.unrefTimer;
+    AbortSignal.timeout = (ms: number): AbortSignal => {
+      const ac = new AbortController();
+      const id = setTimeout(() => ac.abort(new DOMException("The operation timed out.", "TimeoutError")), ms);
+      unrefTimer(id as unknown as number);
+      return ac.signal;
+    };
+  }
+}
+
+/** The only place that chooses transports per runtime; node-only ones load lazily. */
+// deno-lint-ignore no-explicit-any
+async function runtimeParts(runtime: Runtime): Promise<{ transports: any[]; listen: string[]; noise: any }> {
+  const { webSockets } = await import("@libp2p/websockets");
+  if (runtime === "browser") {
+    return { transports: [webSockets()], listen: [], noise: noise() };
+  }
+  const { tcp } = await import("@libp2p/tcp");
+  if (runtime === "bun") await shimBun();
+  if (runtime === "deno") shimDeno();
+  return {
+    transports: [tcp(), webSockets()],
+    listen: ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"],
+    // Bun's node:crypto lacks chacha20-poly1305: frames ≥ 1200 bytes fail with native crypto.
+    noise: runtime === "bun" ? noise({ crypto: pureJsCrypto }) : noise(),
+  };
+}
+
+// ------------------------------------------------------------------ deadlines
+
+/**
+ * Runs `fn` with a signal that aborts after `ms` or when any parent aborts.
+ * Unlike `AbortSignal.timeout`, the timer is cleared as soon as `fn` settles,
+ * so finished calls leave no timer holding the process open.
+ */
+async function withDeadline<T>(
+  ms: number,
+  parents: (AbortSignal | undefined)[],
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const ac = new AbortController();
+  const live = parents.filter((p): p is AbortSignal => p !== undefined);
+  const onAbort = (ev: Event) => ac.abort((ev.target as AbortSignal).reason);
+  for (const p of live) {
+    if (p.aborted) ac.abort(p.reason);
+    else p.addEventListener("abort", onAbort, { once: true });
+  }
+  const timer = setTimeout(() => ac.abort(new DOMException(`Timed out after ${ms} ms`, "TimeoutError")), ms);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    clearTimeout(timer);
+    for (const p of live) p.removeEventListener("abort", onAbort);
+  }
+}
+
+// ------------------------------------------------------------------ framing
+
+/** Unsigned LEB128 length prefix. */
+function encodeFrame(frame: Uint8Array): Uint8Array {
+  let n = frame.length, len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  const out = new Uint8Array(len + frame.length);
+  n = frame.length;
+  let i = 0;
+  while (n >= 0x80) {
+    out[i++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[i++] = n;
+  out.set(frame, i);
+  return out;
+}
+
+/** Splits a byte stream into frames; rejects lengths above `max` before buffering them. */
+async function* decodeFrames(
+  source: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>,
+  max: number,
+): AsyncGenerator<Uint8Array> {
+  let buf: Uint8Array = new Uint8Array(0);
+  for await (const chunk of source) {
+    const raw = chunk instanceof Uint8Array ? chunk : chunk.subarray();
+    // A plain view: on Node-compatible runtimes chunks are Buffers, whose slice() does not copy.
+    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (buf.length === 0) buf = bytes;
+    else {
+      const b = new Uint8Array(buf.length + bytes.length);
+      b.set(buf);
+      b.set(bytes, buf.length);
+      buf = b;
+    }
+    for (;;) {
+      let len = 0, shift = 1, i = 0, done = false;
+      while (i < buf.length && i < 5) {
+        const byte = buf[i++];
+        len += (byte & 0x7f) * shift;
+        shift *= 128;
+        if ((byte & 0x80) === 0) {
+          done = true;
+          break;
+        }
+      }
+      if (!done) {
+        if (i >= 5) throw new RangeError("Cannot decode frame: length prefix is longer than 5 bytes");
+        break;
+      }
+      if (len > max) throw new RangeError(`Cannot decode frame: length ${len} exceeds limit ${max}`);
+      if (buf.length - i < len) break;
+      yield buf.slice(i, i + len);
+      buf = buf.subarray(i + len);
+    }
+  }
+  if (buf.length > 0) throw new SyntaxError("Cannot decode frame: stream ended inside a frame");
+}
+
+function makeChannel(stream: Stream, max: number): Channel {
+  let closed = false;
+  return {
+    async send(frame: Uint8Array): Promise<void> {
+      if (closed) throw new Error("Cannot send frame: the channel is closed");
+      if (frame.length > max) {
+        throw new RangeError(`Cannot send frame: length ${frame.length} exceeds limit ${max}`);
+      }
+      if (!stream.send(encodeFrame(frame))) await stream.onDrain();
+    },
+    frames: decodeFrames(stream, max),
+    close(): void {
+      if (closed) return;
+      closed = true;
+      stream.close().catch((e: Error) => stream.abort(e));
+    },
+  };
+}
+
+// ------------------------------------------------------------------ factory
+
+/**
+ * Starts a libp2p node in `options.space`.
+ *
+ * @example
+ * ```ts ignore
+ * const a = await createNetNode({ space: "demo" });
+ * const b = await createNetNode({ space: "demo", bootstrap: a.addrs() });
+ * b.onMessage((bytes, from) => console.log(from, bytes));
+ * await a.publish(new Uint8Array([1, 2, 3]));
+ * await Promise.all([a.stop(), b.stop()]);
+ * ```
+ */
+export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
+  if (typeof options?.space !== "string" || options.space.length === 0) {
+    throw new TypeError("createNetNode needs a non-empty space name");
+  }
+  options.signal?.throwIfAborted();
+  const log = options.log ?? (() => {});
+  const runtime = detectRuntime();
+  const parts = await runtimeParts(runtime);
+  const maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  const privateKey = options.privateKey
+    ? privateKeyFromProtobuf(options.privateKey)
+    : await generateKeyPair("Ed25519");
+  const topic = await spaceTopic(options.space);
+  const cid = await spaceCidObject(options.space);
+  const discoveryInterval = options.discoveryInterval ?? 10_000;
+  const maxMembers = options.maxMembers ?? 32;
+  const backoffInitial = options.backoff?.initial ?? 250;
+  const backoffMax = options.backoff?.max ?? 30_000;
+
+  const libp2p: Libp2p<{ dht: KadDHT; pubsub: GossipSub }> = await createLibp2p({
+    privateKey,
+    addresses: { listen: options.listen ?? parts.listen },
+    transports: parts.transports,
+    connectionEncrypters: [parts.noise],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      // Every peer of a local test shares 127.0.0.1: the default (5/s per IP) resets connections.
+      inboundConnectionThreshold: 1000,
+      maxConnections: 300,
+    },
+    services: {
+      identify: identify(),
+      ping: ping({ maxOutboundStreams: 4 }),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        // The default mapper drops private addresses, which makes loopback and LAN spaces unreachable.
+        peerInfoMapper: passthroughMapper,
+        validators: { lattice: validateRecord },
+        selectors: { lattice: selectRecord },
+        initialQuerySelfInterval: 200,
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        floodPublish: true,
+        heartbeatInterval: 500,
+        maxInboundDataLength: MAX_GOSSIP_BYTES + 64 * 1024,
+        scoreParams: {
+          // Members of a space often share an IP (one host, a LAN, loopback tests): no colocation penalty.
+          IPColocationFactorWeight: 0,
+          // The default (-10 per squared broken IWANT promise) graylists a peer after 3 late replies,
+          // which a busy but honest peer produces under load; then its messages are ignored for good.
+          behaviourPenaltyWeight: -1,
+          behaviourPenaltyThreshold: 5,
+        },
+      }),
+    },
+  });
+
+  let stopped = false;
+  /** Aborted by stop(): cancels discovery and every dial in flight. */
+  const life = new AbortController();
+  const since = new Map<string, number>();
+  const peerListeners = new Set<(event: PeerEvent, peer: string) => void>();
+  const messageListeners = new Set<(bytes: Uint8Array, from: string) => void>();
+  /** Members we want to stay connected to: peer id → reconnect state. */
+  const members = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>();
+  /** Bootstrap addresses not yet reached: addr → retry state. */
+  const pendingBootstrap = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const self = libp2p.peerId.toString();
+
+  function later(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopped) fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  }
+
+  /** Full jitter over a capped exponential: uniform in [d/2, d]. */
+  function backoffDelay(attempt: number): number {
+    const d = Math.min(backoffMax, backoffInitial * 2 ** Math.min(attempt, 30));
+    return d / 2 + Math.random() * d / 2;
+  }
+
+  function emitPeer(event: PeerEvent, peer: string): void {
+    for (const cb of peerListeners) {
+      try {
+        cb(event, peer);
+      } catch (e) {
+        log(`peer listener threw: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  function scheduleReconnect(id: string): void {
+    const m = members.get(id);
+    if (!m || m.timer || stopped) return;
+    const delay = backoffDelay(m.attempt++);
+    log(`reconnect ${id} in ${Math.round(delay)} ms (attempt ${m.attempt})`);
+    m.timer = later(delay, () => {
+      m.timer = undefined;
+      if (libp2p.getConnections(peerIdFromString(id)).length > 0) return;
+      withDeadline(
+        DEFAULT_OPEN_TIMEOUT,
+        [life.signal],
+        (signal) => libp2p.dial(peerIdFromString(id), { signal }),
+      )
+        .catch((e) => {
+          log(`reconnect ${id} failed: ${(e as Error).message}`);
+          scheduleReconnect(id);
+        });
+    });
+  }
+
+  function dialBootstrap(addr: string): void {
+    const st = pendingBootstrap.get(addr);
+    if (!st || stopped) return;
+    withDeadline(DEFAULT_OPEN_TIMEOUT, [life.signal], (signal) => libp2p.dial(multiaddr(addr), { signal }))
+      .then((conn) => {
+        pendingBootstrap.delete(addr);
+        remember(conn.remotePeer.toString());
+      }, (e) => {
+        if (stopped) return;
+        const delay = backoffDelay(st.attempt++);
+        log(`bootstrap ${addr} failed (${(e as Error).message}); retry in ${Math.round(delay)} ms`);
+        st.timer = later(delay, () => dialBootstrap(addr));
+      });
+  }
+
+  function remember(id: string): void {
+    if (id === self || members.has(id)) return;
+    if (members.size >= maxMembers * 4) return; // bound memory against provider floods
+    members.set(id, { attempt: 0 });
+  }
+
+  const onConnect = (ev: CustomEvent<PeerId>) => {
+    const id = ev.detail.toString();
+    since.set(id, Date.now());
+    const m = members.get(id);
+    if (m) {
+      m.attempt = 0;
+      if (m.timer) {
+        clearTimeout(m.timer);
+        timers.delete(m.timer);
+        m.timer = undefined;
+      }
+    }
+    emitPeer("connect", id);
+    hurryDiscovery();
+  };
+  const onDisconnect = (ev: CustomEvent<PeerId>) => {
+    const id = ev.detail.toString();
+    since.delete(id);
+    emitPeer("disconnect", id);
+    if (!stopped) scheduleReconnect(id);
+  };
+  const onGossip = (ev: CustomEvent<{ topic: string; data: Uint8Array; type: string; from?: PeerId }>) => {
+    const msg = ev.detail;
+    if (msg.topic !== topic) return;
+    const from = msg.type === "signed" && msg.from ? msg.from.toString() : "";
+    for (const cb of messageListeners) {
+      try {
+        cb(msg.data, from);
+      } catch (e) {
+        log(`message listener threw: ${(e as Error).message}`);
+      }
+    }
+  };
+  libp2p.addEventListener("peer:connect", onConnect);
+  libp2p.addEventListener("peer:disconnect", onDisconnect);
+  // deno-lint-ignore no-explicit-any
+  libp2p.services.pubsub.addEventListener("message", onGossip as any);
+  libp2p.services.pubsub.subscribe(topic);
+
+  let discovering: Promise<void> | undefined;
+
+  async function provideOnce(signal: AbortSignal): Promise<void> {
+    try {
+      for await (const ev of libp2p.services.dht.provide(cid, { signal })) {
+        if (ev.name === "QUERY_ERROR") log(`provide: ${ev.error.message}`);
+      }
+    } catch (e) {
+      if (!stopped) log(`provide failed: ${(e as Error).message}`);
+    }
+  }
+
+  async function findOnce(signal: AbortSignal): Promise<void> {
+    try {
+      for await (const ev of libp2p.services.dht.findProviders(cid, { signal })) {
+        if (ev.name !== "PROVIDER" && ev.name !== "PEER_RESPONSE") continue;
+        for (const p of ev.providers) {
+          const id = p.id.toString();
+          if (id === self || stopped) continue;
+          remember(id);
+          if (providers.size < maxMembers * 4) providers.add(id);
+          if (libp2p.getConnections(p.id).length > 0) continue;
+          if (libp2p.getConnections().length >= maxMembers) continue;
+          if (p.multiaddrs.length > 0) {
+            await libp2p.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {});
+          }
+          withDeadline(DEFAULT_OPEN_TIMEOUT, [life.signal], (signal) => libp2p.dial(p.id, { signal })).catch(
+            (e) => {
+              log(`dial provider ${id} failed: ${(e as Error).message}`);
+              scheduleReconnect(id);
+            },
+          );
+        }
+      }
+    } catch (e) {
+      if (!stopped) log(`findProviders failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Announces this node and looks up the others at the same time (a lookup needs no announcement). */
+  async function discoverOnce(): Promise<void> {
+    await withDeadline(
+      DEFAULT_OPEN_TIMEOUT,
+      [life.signal],
+      (signal) => Promise.all([provideOnce(signal), findOnce(signal)]),
+    );
+    healGossip();
+  }
+
+  /** Members found as providers: connected ones are expected to subscribe to the topic. */
+  const providers = new Set<string>();
+  /** Connected providers missing from the topic's subscribers: id → first noticed (ms). */
+  const unsubscribed = new Map<string, number>();
+
+  /**
+   * When duplicate connections to a peer race (both sides dial at once, as
+   * after a restart) gossipsub can lose its stream to that peer while the
+   * peer stays connected, and nothing re-creates it: the two stop exchanging
+   * messages for good. A provider that stays connected but unsubscribed for
+   * several rounds is hung up on; the reconnect (with backoff) starts fresh.
+   */
+  function healGossip(): void {
+    const subscribed = new Set(libp2p.services.pubsub.getSubscribers(topic).map((p) => p.toString()));
+    const now = Date.now();
+    const grace = Math.max(5_000, 3 * discoveryInterval);
+    for (const peer of libp2p.getPeers()) {
+      const id = peer.toString();
+      if (!providers.has(id) || subscribed.has(id)) {
+        unsubscribed.delete(id);
+        continue;
+      }
+      const first = unsubscribed.get(id);
+      if (first === undefined) unsubscribed.set(id, now);
+      else if (now - first > grace) {
+        unsubscribed.delete(id);
+        log(`${id} is connected but not subscribed to ${topic} for ${now - first} ms; reconnecting`);
+        remember(id);
+        libp2p.hangUp(peer).catch(() => {});
+      }
+    }
+  }
+
+  let nextDiscovery: { timer: ReturnType<typeof setTimeout>; at: number } | undefined;
+
+  function discoveryLoop(delay: number): void {
+    const timer = later(delay, () => {
+      nextDiscovery = undefined;
+      discovering = discoverOnce().finally(() => {
+        discovering = undefined;
+        if (!stopped) discoveryLoop(discoveryInterval);
+      });
+    });
+    nextDiscovery = { timer, at: Date.now() + delay };
+  }
+
+  /**
+   * A new connection widens what our lookups can reach: pull the next round
+   * forward to at most min(interval / 4, 250 ms) away; a running round is
+   * never doubled (the next one is only scheduled when it ends).
+   */
+  function hurryDiscovery(): void {
+    if (stopped || !nextDiscovery || libp2p.getConnections().length >= maxMembers) return;
+    const soon = Math.min(discoveryInterval / 4, 250);
+    if (nextDiscovery.at - Date.now() <= soon) return;
+    clearTimeout(nextDiscovery.timer);
+    timers.delete(nextDiscovery.timer);
+    discoveryLoop(soon);
+  }
+
+  for (const addr of options.bootstrap ?? []) {
+    pendingBootstrap.set(addr, { attempt: 0 });
+    dialBootstrap(addr);
+  }
+  discoveryLoop(0);
+
+  const node: NetNode = {
+    peerId: self,
+    space: options.space,
+    topic,
+    addrs: () => libp2p.getMultiaddrs().map((a) => a.toString()),
+    peers: () =>
+      libp2p.getPeers().map((p) => {
+        const id = p.toString();
+        return {
+          id,
+          addrs: libp2p.getConnections(p).map((c) => c.remoteAddr.toString()),
+          since: since.get(id) ?? Date.now(),
+        };
+      }),
+    topicPeers: () => libp2p.services.pubsub.getSubscribers(topic).map((p) => p.toString()),
+    exportKey: () => privateKeyToProtobuf(privateKey),
+    async dial(addr, opts) {
+      const conn = await withDeadline(
+        DEFAULT_OPEN_TIMEOUT,
+        [opts?.signal, life.signal],
+        (signal) => libp2p.dial(multiaddr(addr), { signal }),
+      );
+      const id = conn.remotePeer.toString();
+      remember(id);
+      return id;
+    },
+    async publish(bytes) {
+      if (!(bytes instanceof Uint8Array)) throw new TypeError("publish takes a Uint8Array");
+      if (bytes.length > MAX_GOSSIP_BYTES) {
+        throw new RangeError(
+          `Cannot publish: message length ${bytes.length} exceeds limit ${MAX_GOSSIP_BYTES}`,
+        );
+      }
+      await libp2p.services.pubsub.publish(topic, bytes);
+    },
+    onMessage(cb) {
+      messageListeners.add(cb);
+      return () => messageListeners.delete(cb);
+    },
+    async handle(protocol, handler) {
+      await libp2p.handle(protocol, (stream: Stream, conn: Connection) => {
+        const channel = makeChannel(stream, maxFrame);
+        Promise.resolve()
+          .then(() => handler(channel, conn.remotePeer.toString()))
+          .catch((e: Error) => {
+            log(`handler for ${protocol} failed: ${e.message}`);
+            stream.abort(e);
+          });
+      }, { maxInboundStreams: 64 });
+    },
+    async open(peer, protocol, opts) {
+      const stream = await withDeadline(
+        DEFAULT_OPEN_TIMEOUT,
+        [opts?.signal, life.signal],
+        (signal) => libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal }),
+      );
+      return makeChannel(stream, maxFrame);
+    },
+    onPeer(cb) {
+      peerListeners.add(cb);
+      return () => peerListeners.delete(cb);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      options.signal?.removeEventListener("abort", onAbort);
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      life.abort();
+      await discovering?.catch(() => {});
+      libp2p.removeEventListener("peer:connect", onConnect);
+      libp2p.removeEventListener("peer:disconnect", onDisconnect);
+      // deno-lint-ignore no-explicit-any
+      libp2p.services.pubsub.removeEventListener("message", onGossip as any);
+      await libp2p.stop();
+    },
+  };
+  const onAbort = () => void node.stop();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  return node;
+}

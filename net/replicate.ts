@@ -1,0 +1,131 @@
+/**
+ * Full-mode replication over gossip: every local commit is published on the
+ * space topic; every message received on it is merged with `applyOps`.
+ * Anti-entropy (sync on connect) is a separate protocol plugged in through
+ * {@link ReplicationOptions.onPeerConnected}.
+ *
+ * @module
+ */
+import { type Database, recordToOp } from "../core/database.ts";
+import { encodeOps, type Op } from "../core/op.ts";
+import { MAX_GOSSIP_BYTES, type NetNode } from "./node.ts";
+
+/** Options of {@link startReplication}. */
+export interface ReplicationOptions {
+  /** The space being replicated; must be the node's space. */
+  space: string;
+  /**
+   * Called when a peer connects (and once for every peer already connected at
+   * start). This is where anti-entropy sync (`syncSession`) is wired in.
+   * Errors and rejections are logged, never thrown.
+   */
+  onPeerConnected?: (peer: string, node: NetNode) => void | Promise<void>;
+  /** Debug log sink (default: none). */
+  log?: (msg: string) => void;
+}
+
+/** A running replication; see {@link startReplication}. */
+export interface Replication {
+  stop(): void;
+  /** Resolves when every commit seen so far has been handed to gossip. */
+  flush(): Promise<void>;
+}
+
+/** Ops per gossip message before size-based splitting. */
+const OPS_PER_MESSAGE = 2_000;
+
+/**
+ * Replicates `db` in `node`'s space in full mode.
+ *
+ * @example
+ * ```ts ignore
+ * const rep = startReplication(db, node, { space: "demo" });
+ * await db.put("a", { x: 1 }); // reaches every member by gossip
+ * rep.stop();
+ * ```
+ */
+export function startReplication(db: Database, node: NetNode, options: ReplicationOptions): Replication {
+  if (options.space !== node.space) {
+    throw new RangeError(`Cannot replicate space "${options.space}": the node is in space "${node.space}"`);
+  }
+  const log = options.log ?? (() => {});
+  let stopped = false;
+  let pending: Op[] = [];
+  let publishing: Promise<void> | undefined;
+
+  async function publishOps(ops: Op[]): Promise<void> {
+    for (let i = 0; i < ops.length; i += OPS_PER_MESSAGE) {
+      await publishChunk(ops.slice(i, i + OPS_PER_MESSAGE));
+    }
+  }
+
+  async function publishChunk(ops: Op[]): Promise<void> {
+    const bytes = encodeOps(ops);
+    if (bytes.length > MAX_GOSSIP_BYTES && ops.length > 1) {
+      const half = ops.length >> 1;
+      await publishChunk(ops.slice(0, half));
+      await publishChunk(ops.slice(half));
+      return;
+    }
+    if (bytes.length > MAX_GOSSIP_BYTES) {
+      log(
+        `op on ${ops[0].soul}/${ops[0].field} is too large for gossip (${bytes.length} bytes); left to sync`,
+      );
+      return;
+    }
+    try {
+      await node.publish(bytes);
+    } catch (e) {
+      log(`publish failed: ${(e as Error).message}`);
+    }
+  }
+
+  // Commits that arrive while a publish is in flight are coalesced into the next message.
+  async function drain(): Promise<void> {
+    while (pending.length > 0 && !stopped) {
+      const ops = pending;
+      pending = [];
+      await publishOps(ops);
+    }
+  }
+
+  const offCommit = db.onCommit((records, local) => {
+    if (!local || stopped || records.length === 0) return;
+    for (const r of records) pending.push(recordToOp(r));
+    if (!publishing) {
+      publishing = drain().finally(() => publishing = undefined);
+    }
+  });
+
+  const offMessage = node.onMessage((bytes, from) => {
+    if (stopped) return;
+    db.applyOps(bytes).catch((e: Error) => {
+      log(`dropped gossip message from ${from || "unknown"}: ${e.name}: ${e.message}`);
+    });
+  });
+
+  function peerConnected(peer: string): void {
+    const hook = options.onPeerConnected;
+    if (!hook || stopped) return;
+    Promise.resolve()
+      .then(() => hook(peer, node))
+      .catch((e: Error) => log(`onPeerConnected(${peer}) failed: ${e.message}`));
+  }
+  const offPeer = node.onPeer((event, peer) => {
+    if (event === "connect") peerConnected(peer);
+  });
+  for (const p of node.peers()) peerConnected(p.id);
+
+  return {
+    stop(): void {
+      if (stopped) return;
+      stopped = true;
+      offCommit();
+      offMessage();
+      offPeer();
+    },
+    async flush(): Promise<void> {
+      while (publishing) await publishing;
+    },
+  };
+}
