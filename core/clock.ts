@@ -42,6 +42,20 @@ export function hlcCounter(h: Hlc): number {
   return parseInt(h.slice(12), 16);
 }
 
+/** The two 32-bit words (high, low) of a state, as stores keep it. */
+export function hlcWords(h: Hlc): [number, number] {
+  return [parseInt(h.slice(0, 8), 16), parseInt(h.slice(8, 16), 16)];
+}
+
+/** The state whose high and low 32-bit words are `sh` and `sl`. */
+export function hlcFromWords(sh: number, sl: number): Hlc {
+  return HEX_BYTE[sh >>> 24] + HEX_BYTE[(sh >>> 16) & 0xff] + HEX_BYTE[(sh >>> 8) & 0xff] +
+    HEX_BYTE[sh & 0xff] +
+    HEX_BYTE[sl >>> 24] + HEX_BYTE[(sl >>> 16) & 0xff] + HEX_BYTE[(sl >>> 8) & 0xff] + HEX_BYTE[sl & 0xff];
+}
+
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 /** Whether `h` is a well-formed state. */
 export function isHlc(h: unknown): h is Hlc {
   return typeof h === "string" && HLC_RE.test(h);
@@ -75,8 +89,24 @@ export class Clock {
     return formatHlc(this.#ms, this.#counter);
   }
 
+  /** The latest state issued or observed, as its high and low 32-bit words. */
+  get lastWords(): [number, number] {
+    return [Math.floor(this.#ms / 0x10000), ((this.#ms % 0x10000) * 0x10000 + this.#counter) >>> 0];
+  }
+
   /** A new state, later than every state issued or observed before. */
   tick(): Hlc {
+    this.#advance();
+    return formatHlc(this.#ms, this.#counter);
+  }
+
+  /** As {@link tick}, but the new state as its high and low 32-bit words (no formatting). */
+  tickWords(): [number, number] {
+    this.#advance();
+    return [Math.floor(this.#ms / 0x10000), ((this.#ms % 0x10000) * 0x10000 + this.#counter) >>> 0];
+  }
+
+  #advance(): void {
     const wall = Math.min(Math.floor(this.now()), MAX_MS);
     if (wall > this.#ms) {
       this.#ms = wall;
@@ -87,7 +117,6 @@ export class Clock {
       this.#ms++; // counter exhausted within one ms: borrow the next ms
       this.#counter = 0;
     }
-    return formatHlc(this.#ms, this.#counter);
   }
 
   /** Whether `h` is more than `maxDrift` ahead of the wall clock (must be deferred). */
@@ -100,9 +129,22 @@ export class Clock {
     return hlcMs(h) - this.maxDrift;
   }
 
+  /** {@link isFuture} for a state given as its high and low 32-bit words. */
+  isFutureWords(sh: number, sl: number): boolean {
+    return sh * 0x10000 + (sl >>> 16) > this.now() + this.maxDrift;
+  }
+
   /** Moves the clock past a merged state so later local writes are stamped after it. */
   observe(h: Hlc): void {
-    const ms = hlcMs(h), counter = hlcCounter(h);
+    this.#observe(hlcMs(h), hlcCounter(h));
+  }
+
+  /** {@link observe} for a state given as its high and low 32-bit words. */
+  observeWords(sh: number, sl: number): void {
+    this.#observe(sh * 0x10000 + (sl >>> 16), sl & 0xffff);
+  }
+
+  #observe(ms: number, counter: number): void {
     if (ms > this.#ms || (ms === this.#ms && counter > this.#counter)) {
       this.#ms = ms;
       this.#counter = counter;

@@ -10,15 +10,16 @@
  *
  * @module
  */
-import { Clock, type Hlc } from "./clock.ts";
+import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
-import { checkOp, decodeOps, encodeOps, isHex64, type Op } from "./op.ts";
+import { checkOp, decodeOpRecords, decodeOps, encodeOps, isHex64, type Op } from "./op.ts";
 import {
   checkField,
   checkSoul,
   decodeValue,
   encodeValue,
   flatten,
+  flattenFields,
   isLink,
   isTombstone,
   type NodeData,
@@ -116,10 +117,41 @@ interface Job {
 const keyOf = (soul: string, field: string): string => `${soul.length}:${soul}${field}`;
 
 /** Hex state → its two 32-bit halves. */
-function hexWords(hex: string): [number, number] {
-  return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
+const hexWords = hlcWords;
+/** The 32-bit word of 8 lowercase hex digits at `at` of `s`, which {@link checkOp} has validated. */
+function hexWord(s: string, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    n = n * 16 + (c < 58 ? c - 48 : c - 87);
+  }
+  return n;
 }
 const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
+
+/**
+ * How far ahead of the clock the persisted clock bound (`meta.clock`) is set.
+ *
+ * Writing the clock with every commit costs a metadata upsert per
+ * transaction. Instead the store keeps a high-water mark: a state at least as
+ * late as every state issued or observed by a commit that is durable. A
+ * commit whose clock has passed the mark (or would pass it) raises it to the
+ * clock plus this many ms, in the same transaction as its records, so the
+ * mark is rewritten about once per this interval under steady writes.
+ *
+ * Why a restart never issues a state ≤ one issued before: a state is only
+ * given out (put/delete resolve, onCommit, exportOps) after the commit that
+ * stores it, and that commit either found the clock — which is ≥ every state
+ * in it — at or below the persisted mark, or wrote a new mark above it in the
+ * same transaction. So every durable state is ≤ the durable mark, and on open
+ * the clock starts at the mark: its next tick is later than all of them. (A
+ * write whose commit failed or never ran gave out no state, except `delete`
+ * of a node with no fields, which writes nothing — as before, such a state is
+ * not persisted.) The cost: after a restart local states may run up to this
+ * much ahead of the wall clock, until the wall clock catches up.
+ */
+const CLOCK_MARK_AHEAD_MS = 1000;
+const MAX_HLC_MS = 2 ** 48 - 1;
 
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
@@ -140,6 +172,75 @@ export function opToRecord(op: Op): FieldRecord {
   return op.sig ? { ...r, sig: op.sig } : r;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * Whether some (soul, field) occurs twice in `records`. Cheap for the usual
+ * shape of a batch — each soul's fields together — without building keys:
+ * souls go in a set, fields are compared within each run of one soul. A soul
+ * that comes back after another counts as a repeat (the caller then dedupes).
+ */
+function repeatsKeys(records: readonly FieldRecord[]): boolean {
+  if (records.length < 2) return false;
+  const souls = new Set<string>();
+  for (let i = 0; i < records.length;) {
+    const soul = records[i].soul;
+    if (souls.has(soul)) return true;
+    souls.add(soul);
+    let end = i + 1;
+    while (end < records.length && records[end].soul === soul) end++;
+    if (end - i <= 16) {
+      for (let a = i; a < end; a++) {
+        for (let b = a + 1; b < end; b++) if (records[a].field === records[b].field) return true;
+      }
+    } else {
+      const fields = new Set<string>();
+      for (let a = i; a < end; a++) {
+        if (fields.has(records[a].field)) return true;
+        fields.add(records[a].field);
+      }
+    }
+    i = end;
+  }
+  return false;
+}
+
+/**
+ * The records of a drain of several jobs in commit order: each key once, at
+ * the place of its last winning write (the decision order). When no soul is
+ * written by two jobs, no key can repeat and the records are simply joined.
+ */
+function commitOrder(jobs: readonly Job[], won: readonly (readonly FieldRecord[])[]): readonly FieldRecord[] {
+  const owner = new Map<string, number>();
+  let repeats = false, total = 0;
+  for (let i = 0; i < jobs.length && !repeats; i++) {
+    for (const r of won[i]) {
+      const prev = owner.get(r.soul);
+      if (prev !== undefined && prev !== i) {
+        repeats = true;
+        break;
+      }
+      owner.set(r.soul, i);
+    }
+  }
+  if (!repeats) {
+    for (const w of won) total += w.length;
+    const out: FieldRecord[] = new Array(total);
+    let at = 0;
+    for (const w of won) for (const r of w) out[at++] = r;
+    return out;
+  }
+  const winners = new Map<string, FieldRecord>();
+  for (const w of won) {
+    for (const r of w) {
+      const k = keyOf(r.soul, r.field);
+      winners.delete(k); // keep commit order = decision order
+      winners.set(k, r);
+    }
+  }
+  return [...winners.values()];
+}
+
 /** The embedded graph database. */
 export class Database {
   readonly store: Store;
@@ -149,6 +250,9 @@ export class Database {
   readonly actor: string;
   #ah: number;
   #al: number;
+  /** The persisted clock bound (`meta.clock`) as words: see {@link CLOCK_MARK_AHEAD_MS}. */
+  #markH = 0;
+  #markL = 0;
   #queue: Job[] = [];
   #draining: Promise<void> | undefined;
   #watchers = new Set<{ target: WatchTarget; cb: (c: Change) => void }>();
@@ -177,6 +281,7 @@ export class Database {
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
     const db = new Database(store, kernels, clock, actor);
+    if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
     await db.#scheduleDeferred();
     return db;
   }
@@ -193,17 +298,35 @@ export class Database {
    */
   async put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.#check();
-    const nodes = flatten(soul, data);
-    const state = this.clock.tick();
-    const [sh, sl] = hexWords(state);
+    const fields = flattenFields(soul, data);
+    const nodes = fields === undefined ? flatten(soul, data) : undefined; // two paths to one soul: merge
+    const [sh, sl] = this.clock.tickWords();
+    const ah = this.#ah, al = this.#al;
     const records: FieldRecord[] = [];
-    for (const [s, node] of nodes) {
-      for (const field of Object.keys(node)) {
-        records.push({ soul: s, field, value: encodeValue(node[field]), sh, sl, ah: this.#ah, al: this.#al });
+    if (fields !== undefined) {
+      for (const node of fields) {
+        const s = node[0] as string;
+        for (let i = 1; i < node.length; i += 2) {
+          records.push({
+            soul: s,
+            field: node[i] as string,
+            value: encodeValue(node[i + 1] as Value),
+            sh,
+            sl,
+            ah,
+            al,
+          });
+        }
+      }
+    } else {
+      for (const [s, node] of nodes!) {
+        for (const field in node) { // null-prototype nodes: own keys only
+          records.push({ soul: s, field, value: encodeValue(node[field]), sh, sl, ah, al });
+        }
       }
     }
-    await this.#enqueue(true, records, [], []);
-    return { soul, state };
+    await this.#enqueue(true, records, NONE, NONE);
+    return { soul, state: hlcFromWords(sh, sl) };
   }
 
   /** Deletes field `field` of `soul`, or every field of the node, by writing tombstones. */
@@ -214,8 +337,8 @@ export class Database {
     const fields = field !== undefined
       ? [field]
       : (await this.store.readNode(soul)).filter((r) => !isTombstone(r.value)).map((r) => r.field);
-    const state = this.clock.tick();
-    const [sh, sl] = hexWords(state);
+    const [sh, sl] = this.clock.tickWords();
+    const state = hlcFromWords(sh, sl);
     const records = fields.map((f) => ({
       soul,
       field: f,
@@ -237,8 +360,20 @@ export class Database {
    */
   async applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
-    const list = ops instanceof Uint8Array ? decodeOps(ops) : ops;
-    if (!(ops instanceof Uint8Array)) {
+    const now: FieldRecord[] = [];
+    const defer: { due: number; op: Uint8Array }[] = [];
+    if (ops instanceof Uint8Array) {
+      // Encoded input: decoded and checked as decodeOps does, straight into records.
+      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+      for (const r of decodeOpRecords(ops)) {
+        if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
+        else {
+          const op = recordToOp(r);
+          defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
+        }
+      }
+    } else {
+      const list = ops;
       if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
       list.forEach((op, i) => {
         try {
@@ -248,14 +383,29 @@ export class Database {
           throw e;
         }
       });
+      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+      let actor = "", ah = 0, al = 0; // ops of one batch mostly share an actor: parse it once
+      for (const op of list) {
+        const state = op.state;
+        const sh = hexWord(state, 0), sl = hexWord(state, 8);
+        if (sh * 0x10000 + (sl >>> 16) > limit) {
+          defer.push({ due: this.clock.dueAt(state), op: encodeOps([op]) });
+          continue;
+        }
+        if (op.actor !== actor) {
+          actor = op.actor;
+          ah = hexWord(actor, 0);
+          al = hexWord(actor, 8);
+        }
+        const value = encodeValue(op.value);
+        now.push(
+          op.sig
+            ? { soul: op.soul, field: op.field, value, sh, sl, ah, al, sig: op.sig }
+            : { soul: op.soul, field: op.field, value, sh, sl, ah, al },
+        );
+      }
     }
-    const now: FieldRecord[] = [];
-    const defer: { due: number; op: Uint8Array }[] = [];
-    for (const op of list) {
-      if (this.clock.isFuture(op.state)) defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
-      else now.push(opToRecord(op));
-    }
-    const r = await this.#enqueue(false, now, defer, []);
+    const r = await this.#enqueue(false, now, defer, NONE);
     if (defer.length > 0) await this.#scheduleDeferred();
     return { applied: r.applied, ignored: r.ignored, deferred: defer.length };
   }
@@ -298,37 +448,23 @@ export class Database {
   async #commitJobs(
     jobs: Job[],
   ): Promise<{ events: Change[]; committed: { records: readonly FieldRecord[]; local: boolean }[] }> {
-    // Current winners of every key a foreign op touches.
-    const foreignKeys = new Map<string, readonly [string, string]>();
-    for (const job of jobs) {
-      if (job.local) continue;
-      for (const r of job.records) foreignKeys.set(keyOf(r.soul, r.field), [r.soul, r.field]);
-    }
-    const current = new Map<string, FieldRecord>();
-    if (foreignKeys.size > 0) {
-      const keys = [...foreignKeys.values()];
-      const found = await this.store.readFields(keys);
-      found.forEach((r, i) => r && current.set(keyOf(keys[i][0], keys[i][1]), r));
-    }
-    const winners = new Map<string, FieldRecord>();
-    const counts: { applied: number; ignored: number }[] = [];
+    const wonPerJob: (readonly FieldRecord[])[] = new Array(jobs.length);
+    if (jobs.length === 1 && !jobs[0].local && !repeatsKeys(jobs[0].records)) {
+      // The common foreign drain: one batch, each key once — no maps needed.
+      wonPerJob[0] = await this.#mergeUnique(jobs[0].records);
+    } else await this.#mergeJobs(jobs, wonPerJob);
+    const counts: { applied: number; ignored: number }[] = new Array(jobs.length);
     const events: Change[] = [];
     const committed: { records: readonly FieldRecord[]; local: boolean }[] = [];
     let maxState: FieldRecord | undefined;
-    for (const job of jobs) {
-      let applied = 0;
-      const won = job.local ? job.records : this.#mergeForeign(job.records, current);
-      for (const r of won) {
-        const k = keyOf(r.soul, r.field);
-        winners.delete(k); // keep commit order = decision order
-        winners.set(k, r);
-        current.set(k, r);
-        applied++;
-        if (!job.local && (!maxState || r.sh > maxState.sh || (r.sh === maxState.sh && r.sl > maxState.sl))) {
-          maxState = r;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i], won = wonPerJob[i];
+      if (!job.local) {
+        for (const r of won) {
+          if (!maxState || r.sh > maxState.sh || (r.sh === maxState.sh && r.sl > maxState.sl)) maxState = r;
         }
       }
-      counts.push({ applied, ignored: job.records.length - applied });
+      counts[i] = { applied: won.length, ignored: job.records.length - won.length };
       if (won.length > 0 && this.#commitListeners.size > 0) {
         committed.push({ records: won, local: job.local });
       }
@@ -336,42 +472,147 @@ export class Database {
         events.push(...groupChanges(won, job.local ? "local" : "remote"));
       }
     }
-    if (maxState) this.clock.observe(hex8(maxState.sh) + hex8(maxState.sl));
-    await this.store.commit({
-      records: [...winners.values()],
-      defer: jobs.flatMap((j) => j.defer),
-      undefer: jobs.flatMap((j) => j.undefer),
-      meta: { clock: this.clock.last },
-    });
-    jobs.forEach((job, i) => job.resolve(counts[i]));
+    if (maxState) this.clock.observeWords(maxState.sh, maxState.sl);
+    const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(jobs, wonPerJob);
+    const batch: {
+      records: readonly FieldRecord[];
+      defer: readonly { due: number; op: Uint8Array }[];
+      undefer: readonly number[];
+      meta?: Record<string, string>;
+    } = jobs.length === 1
+      ? { records, defer: jobs[0].defer, undefer: jobs[0].undefer }
+      : { records, defer: jobs.flatMap((j) => j.defer), undefer: jobs.flatMap((j) => j.undefer) };
+    // Raise the persisted clock bound when the clock has passed it (see CLOCK_MARK_AHEAD_MS).
+    const [ch, cl] = this.clock.lastWords;
+    let markH = this.#markH, markL = this.#markL;
+    if (ch > markH || (ch === markH && cl > markL)) {
+      const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
+      const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
+      [markH, markL] = hexWords(mark);
+      batch.meta = { clock: mark };
+    }
+    await this.store.commit(batch);
+    this.#markH = markH; // only once the bound is durable
+    this.#markL = markL;
+    for (let i = 0; i < jobs.length; i++) jobs[i].resolve(counts[i]);
     return { events, committed };
   }
 
-  /**
-   * The records of one foreign batch that beat what is stored (or already won
-   * earlier in this drain). Within the batch, the greatest op per key is
-   * taken first; large batches are then decided by the merge kernel.
-   */
-  #mergeForeign(records: readonly FieldRecord[], current: Map<string, FieldRecord>): FieldRecord[] {
-    const best = new Map<string, FieldRecord>();
-    for (const r of records) {
-      const k = keyOf(r.soul, r.field);
-      const prev = best.get(k);
-      if (!prev || this.#wins(r, prev)) best.set(k, r);
+  /** The records of each job that win, in decision order, into `wonPerJob`. */
+  async #mergeJobs(jobs: readonly Job[], wonPerJob: (readonly FieldRecord[])[]): Promise<void> {
+    // Per foreign job, the greatest op per key (keyed once, reused below).
+    let bests: (Map<string, FieldRecord> | undefined)[] | undefined;
+    for (let i = 0; i < jobs.length; i++) {
+      if (jobs[i].local) continue;
+      bests ??= new Array(jobs.length);
+      bests[i] = this.#bestPerKey(jobs[i].records);
     }
+    if (bests === undefined) { // only local writes: every record wins
+      for (let i = 0; i < jobs.length; i++) wonPerJob[i] = jobs[i].records;
+      return;
+    }
+    // Current winners of every key a foreign op touches.
+    const current = new Map<string, FieldRecord>();
+    await this.#readCurrent(bests, current);
+    for (let i = 0; i < jobs.length; i++) {
+      const best = bests[i];
+      const won = best === undefined ? jobs[i].records : this.#mergeForeign(best, current);
+      wonPerJob[i] = won;
+      // Later foreign jobs of this drain merge against what won here.
+      if (i < jobs.length - 1) { for (const r of won) current.set(keyOf(r.soul, r.field), r); }
+    }
+  }
+
+  /**
+   * {@link #mergeForeign} for one foreign batch with no key twice (so the
+   * batch is its own greatest-op-per-key set): stored records are matched by
+   * position, without maps.
+   */
+  async #mergeUnique(records: readonly FieldRecord[]): Promise<FieldRecord[]> {
+    if (records.length === 0) return [];
+    const pairs: (readonly [string, string])[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) pairs[i] = [records[i].soul, records[i].field];
+    const found = await this.store.readFields(pairs);
     const out: FieldRecord[] = [];
     const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
-    for (const r of best.values()) {
-      const cur = current.get(keyOf(r.soul, r.field));
-      if (!cur) out.push(r); // nothing stored yet: the op wins outright
-      else contested.push([r, cur]);
+    for (let i = 0; i < records.length; i++) {
+      const cur = found[i];
+      if (!cur) out.push(records[i]); // nothing stored yet: the op wins outright
+      else contested.push([records[i], cur]);
     }
+    this.#decide(contested, out);
+    return out;
+  }
+
+  /** Appends to `out` the incoming records of `contested` that beat the stored ones. */
+  #decide(contested: [FieldRecord, FieldRecord][], out: FieldRecord[]): void {
     if (contested.length < KERNEL_MERGE_MIN) {
       for (const [r, cur] of contested) if (this.#wins(r, cur)) out.push(r);
     } else {
       const decided = mergeBatch(this.kernels, contested);
       for (let i = 0; i < contested.length; i++) if (decided[i] === 1) out.push(contested[i][0]);
     }
+  }
+
+  /** The greatest record per key of one foreign batch, in first-seen key order. */
+  #bestPerKey(records: readonly FieldRecord[]): Map<string, FieldRecord> {
+    const best = new Map<string, FieldRecord>();
+    for (const r of records) {
+      const k = keyOf(r.soul, r.field);
+      const prev = best.get(k);
+      if (!prev || this.#wins(r, prev)) best.set(k, r);
+    }
+    return best;
+  }
+
+  /** Reads the stored records of every key in `bests` into `current`. */
+  async #readCurrent(
+    bests: readonly (Map<string, FieldRecord> | undefined)[],
+    current: Map<string, FieldRecord>,
+  ): Promise<void> {
+    const keys: string[] = [];
+    const pairs: (readonly [string, string])[] = [];
+    let seen: Set<string> | undefined;
+    let maps = 0;
+    for (const best of bests) if (best !== undefined) maps++;
+    for (const best of bests) {
+      if (best === undefined) continue;
+      if (maps > 1) seen ??= new Set();
+      for (const [k, r] of best) {
+        if (seen) {
+          if (seen.has(k)) continue;
+          seen.add(k);
+        }
+        keys.push(k);
+        pairs.push([r.soul, r.field]);
+      }
+    }
+    if (pairs.length === 0) return;
+    const found = await this.store.readFields(pairs);
+    for (let i = 0; i < found.length; i++) {
+      const r = found[i];
+      if (r) current.set(keys[i], r);
+    }
+  }
+
+  /**
+   * The records of one foreign batch (its greatest op per key) that beat what
+   * is stored (or already won earlier in this drain); large batches are
+   * decided by the merge kernel.
+   */
+  #mergeForeign(best: Map<string, FieldRecord>, current: Map<string, FieldRecord>): FieldRecord[] {
+    const out: FieldRecord[] = [];
+    if (current.size === 0) { // nothing stored yet for any key: every op wins outright
+      for (const r of best.values()) out.push(r);
+      return out;
+    }
+    const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
+    for (const [k, r] of best) {
+      const cur = current.get(k);
+      if (!cur) out.push(r); // nothing stored yet: the op wins outright
+      else contested.push([r, cur]);
+    }
+    this.#decide(contested, out);
     return out;
   }
 

@@ -138,6 +138,26 @@ function writeValue(w: Writer, v: unknown, depth: number): void {
     case "number":
       return writeNumber(w, v);
     case "string": {
+      const n = v.length;
+      if (n < 0x100) { // short ASCII strings: written in place, no TextEncoder call
+        w.ensure(2 + n);
+        const buf = w.buf, start = w.pos;
+        let p = start + (n <= 31 ? 1 : 2), i = 0;
+        for (; i < n; i++) {
+          const c = v.charCodeAt(i);
+          if (c >= 0x80) break;
+          buf[p++] = c;
+        }
+        if (i === n) {
+          if (n <= 31) buf[start] = 0xa0 | n;
+          else {
+            buf[start] = 0xd9;
+            buf[start + 1] = n;
+          }
+          w.pos = p;
+          return;
+        }
+      }
       const b = encoder.encode(v);
       writeLength(w, b.length, 0xa0, 31, 0xd9, 0xda, 0xdb);
       return w.bytes(b);

@@ -19,7 +19,8 @@
  */
 import { isHlc } from "./clock.ts";
 import { decode, encode, type MsgValue } from "./msgpack.ts";
-import { checkField, checkSoul, checkValue, type Value, valueFromMsg } from "./value.ts";
+import { checkField, checkSoul, checkValue, encodeValue, type Value, valueFromMsg } from "./value.ts";
+import type { FieldRecord } from "../storage/store.ts";
 
 /** One write of one field. */
 export interface Op {
@@ -101,6 +102,25 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
  * returned.
  */
 export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): Op[] {
+  const root = decodeRoot(bytes, maxBytes);
+  const ops: Op[] = new Array(root.length - 1);
+  for (let i = 1; i < root.length; i++) ops[i - 1] = opFromTuple(root[i], i - 1);
+  return ops;
+}
+
+/**
+ * Decodes ops as {@link decodeOps} does — same checks, same errors — but
+ * straight into records to store: state and actor as 32-bit words, values
+ * in their canonical encoding. Internal to the database's apply path.
+ */
+export function decodeOpRecords(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): FieldRecord[] {
+  const root = decodeRoot(bytes, maxBytes);
+  const out: FieldRecord[] = new Array(root.length - 1);
+  for (let i = 1; i < root.length; i++) out[i - 1] = recordFromTuple(root[i], i - 1);
+  return out;
+}
+
+function decodeRoot(bytes: Uint8Array, maxBytes: number): MsgValue[] {
   const root = decode(bytes, { maxBytes, maxDepth: 4 });
   if (!Array.isArray(root) || root.length === 0) {
     throw new SyntaxError("Cannot decode ops: not a versioned op list");
@@ -108,9 +128,38 @@ export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): 
   if (root[0] !== OPS_FORMAT_VERSION) {
     throw new SyntaxError(`Cannot decode ops: unsupported format version ${JSON.stringify(root[0])}`);
   }
-  const ops: Op[] = new Array(root.length - 1);
-  for (let i = 1; i < root.length; i++) ops[i - 1] = opFromTuple(root[i], i - 1);
-  return ops;
+  return root;
+}
+
+/** Big-endian 32-bit word at `at` of `b`. */
+const word = (b: Uint8Array, at: number): number =>
+  ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+
+/** {@link opFromTuple}, producing a record: the checks (and their order and messages) are the same. */
+function recordFromTuple(t: MsgValue, index: number): FieldRecord {
+  const bad = (why: string): never => {
+    throw new SyntaxError(`Cannot decode op ${index}: ${why}`);
+  };
+  if (!Array.isArray(t) || (t.length !== 5 && t.length !== 6)) return bad("not an op tuple");
+  const soul = t[0], field = t[1], raw = t[2], state = t[3], actor = t[4], sig = t[5];
+  if (!(state instanceof Uint8Array) || state.length !== 8) return bad("state is not 8 bytes");
+  if (!(actor instanceof Uint8Array) || actor.length !== 8) return bad("actor is not 8 bytes");
+  if (sig !== undefined && !(sig instanceof Uint8Array)) return bad("sig is not bytes");
+  let value: Value;
+  try {
+    value = valueFromMsg(raw);
+    // As checkOp: state and actor are 8 bytes, so always valid 16 hex digits.
+    checkSoul(soul);
+    checkField(field);
+    checkValue(value, `${soul}.${field}`);
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  const sh = word(state, 0), sl = word(state, 4), ah = word(actor, 0), al = word(actor, 4);
+  const v = encodeValue(value);
+  return sig === undefined
+    ? { soul, field, value: v, sh, sl, ah, al }
+    : { soul, field, value: v, sh, sl, ah, al, sig };
 }
 
 function opFromTuple(t: MsgValue, index: number): Op {

@@ -225,6 +225,48 @@ describe("database", () => {
     await db.close();
   });
 
+  it("after a restart never issues a state at or before one issued or observed before", async () => {
+    const store = new MemoryStore();
+    let metaWrites = 0;
+    let fail = false;
+    const commit = store.commit.bind(store);
+    store.commit = (batch: CommitBatch) => {
+      if (fail) return Promise.reject(new Error("disk full"));
+      if (batch.meta?.clock !== undefined) metaWrites++;
+      return commit(batch);
+    };
+    let now = 1_700_000_000_000;
+    const a = await Database.create({ store, kernels, now: () => now });
+    const states: string[] = [];
+    for (let i = 0; i < 100; i++) states.push((await a.put(`s${i % 7}`, { i })).state);
+    assert.ok(metaWrites <= 1, `100 puts in one ms wrote the clock ${metaWrites} times`);
+    const observed = (now + 5_000).toString(16).padStart(12, "0") + "0007";
+    await a.applyOps([{ soul: "o", field: "v", value: 1, state: observed, actor: "00000000000000aa" }]);
+    states.push(observed);
+    // The process "restarts" (a new Database over the same store; wall clock unchanged or behind).
+    now -= 2_000;
+    const b = await Database.create({ store, kernels, now: () => now });
+    const first = (await b.put("x", { v: 1 })).state;
+    assert.ok(states.every((s) => first > s), `${first} is not after every earlier state`);
+    // A commit that would have raised the bound fails: the bound must still be raised later.
+    now += 60_000;
+    fail = true;
+    await assert.rejects(b.put("y", { v: 1 }), /disk full/);
+    fail = false;
+    const later = (await b.put("y", { v: 2 })).state;
+    const c = await Database.create({ store, kernels, now: () => now - 60_000 });
+    assert.ok((await c.put("z", { v: 1 })).state > later);
+    // Mixed drains: a foreign op merges against a local write of the same drain.
+    const lowState = (now - 60_000).toString(16).padStart(12, "0") + "0000";
+    const [, r] = await Promise.all([
+      c.put("m", { v: "local" }),
+      c.applyOps([{ soul: "m", field: "v", value: "old", state: lowState, actor: "00000000000000aa" }]),
+    ]);
+    assert.deepEqual(r, { applied: 0, ignored: 1, deferred: 0 });
+    assert.deepStrictEqual(await c.get("m"), { v: "local" });
+    await c.close();
+  });
+
   it("defers ops from the future until their time, never applying them early", async () => {
     let now = 1_700_000_000_000;
     const db = await Database.create({ store: new MemoryStore(), kernels, now: () => now, maxDrift: 60_000 });
