@@ -70,10 +70,12 @@ export interface SqliteStoreOptions {
   /** How long to wait for SQLite's own file locks, in ms (default 5000). */
   readonly busyTimeout?: number;
   /**
-   * Budget of the node cache in bytes (default 32 MiB; 0 turns it off). It
-   * keeps recently read nodes, as `readNode` returns them, so that repeated
-   * reads skip SQLite. It is never stale: this process is the only user of
-   * the file, and each commit drops the nodes it writes.
+   * Budget of the node cache in bytes (default 8 MiB; 0 turns it off). It
+   * keeps nodes read more than once lately, as `readNode` returns them, so
+   * that repeated reads skip SQLite (a node read only once, as by a scan,
+   * stays out). It is never stale: this process is the only user of the
+   * file, and each commit drops the nodes it writes. SQLite's own page
+   * cache (8 MiB) comes on top.
    */
   readonly cacheBytes?: number;
 }
@@ -186,7 +188,17 @@ function isMissingModule(e: unknown): boolean {
     /node:sqlite/.test(String((e as Error)?.message));
 }
 
+/** A statement whose rows are arrays of column values. */
+interface ValuesStatement {
+  all(...params: SqlValue[]): SqlValue[][];
+}
+
 interface Statements {
+  /**
+   * `readNode` with rows as arrays, where the driver offers them: `field`,
+   * (where text stops at NUL) `field_raw`, then `value, sh, sl, ah, al, sig, seq`.
+   */
+  readNodeValues: ValuesStatement | undefined;
   begin: SqlStatement;
   commit: SqlStatement;
   rollback: SqlStatement;
@@ -219,7 +231,12 @@ function prepareAll(db: SqlDriver): Statements {
         upper ? " AND soul < ?2" : ""
       } ORDER BY soul LIMIT ?3`,
     );
+  const prepareValues = (db as { prepareValues?(sql: string): ValuesStatement | undefined }).prepareValues;
+  const readNodeSql = `SELECT ${
+    t("field")
+  }, value, sh, sl, ah, al, sig, seq FROM fields WHERE soul = ?1 ORDER BY field`;
   return {
+    readNodeValues: prepareValues?.call(db, readNodeSql),
     begin: db.prepare("BEGIN IMMEDIATE"),
     commit: db.prepare("COMMIT"),
     rollback: db.prepare("ROLLBACK"),
@@ -227,9 +244,7 @@ function prepareAll(db: SqlDriver): Statements {
     readField: db.prepare(
       "SELECT value, sh, sl, ah, al, sig, seq FROM fields WHERE soul = ?1 AND field = ?2",
     ),
-    readNode: db.prepare(
-      `SELECT ${t("field")}, value, sh, sl, ah, al, sig, seq FROM fields WHERE soul = ?1 ORDER BY field`,
-    ),
+    readNode: db.prepare(readNodeSql),
     since: db.prepare(
       `SELECT ${t("soul")}, ${
         t("field")
@@ -314,6 +329,8 @@ export class SqliteStore implements Store {
   #s: Statements;
   #seq: number;
   #closed = false;
+  /** Whether the driver cuts TEXT at U+0000 (see `prepareAll`). */
+  #stopsAtNul: boolean;
   #cache: NodeCache | undefined;
   /** Parameters of the multi-row upsert, reused. */
   #args: SqlValue[] = [];
@@ -332,6 +349,7 @@ export class SqliteStore implements Store {
     this.#db = db;
     this.#lock = lock;
     this.#s = prepareAll(db);
+    this.#stopsAtNul = (db as { textStopsAtNul?: boolean }).textStopsAtNul === true;
     this.#seq = Number(db.prepare("SELECT max(seq) AS m FROM fields").get()?.m ?? 0);
   }
 
@@ -377,9 +395,11 @@ export class SqliteStore implements Store {
       // refuse it and stay in TRUNCATE mode, a rollback journal: slower, equally safe.)
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${durability === "power" ? "FULL" : "NORMAL"}`);
-      // 32 MiB of page cache; temporary b-trees in memory; after a checkpoint the WAL file
+      // 8 MiB of page cache; temporary b-trees in memory; after a checkpoint the WAL file
       // (which a large group commit can grow) is cut back to 64 MiB.
-      db.exec("PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864");
+      db.exec(
+        `PRAGMA cache_size = -${PAGE_CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864`,
+      );
       migrate(db, file);
       return new SqliteStore(dir, db, lock, durability, cacheBytes);
     } catch (e) {
@@ -398,13 +418,27 @@ export class SqliteStore implements Store {
     const cached = this.#cache?.get(soul);
     if (cached !== undefined) return Promise.resolve(cached.slice());
     try {
-      const rows = this.#s.readNode.all(soul);
-      const out: StoredRecord[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        out[i] = toRecord(soul, text(rows[i], "field", "field_raw"), rows[i]);
+      const values = this.#s.readNodeValues;
+      let out: StoredRecord[];
+      if (values !== undefined) {
+        const rows = values.all(soul);
+        out = new Array(rows.length);
+        const raw = this.#stopsAtNul ? 1 : 0;
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i];
+          const bytes = raw === 1 ? row[1] : null;
+          const field = bytes === null ? row[0] as string : utf8.decode(bytes as Uint8Array);
+          out[i] = fromValues(soul, field, row, raw);
+        }
+      } else {
+        const rows = this.#s.readNode.all(soul);
+        out = new Array(rows.length);
+        for (let i = 0; i < rows.length; i++) {
+          out[i] = toRecord(soul, text(rows[i], "field", "field_raw"), rows[i]);
+        }
       }
-      this.#cache?.set(soul, out);
-      return Promise.resolve(out.slice());
+      if (this.#cache?.admit(soul, out)) return Promise.resolve(out.slice());
+      return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -417,9 +451,9 @@ export class SqliteStore implements Store {
       const out: (StoredRecord | undefined)[] = new Array(keys.length);
       for (let i = 0; i < keys.length; i++) {
         const [soul, field] = keys[i];
-        const cached = this.#cache?.get(soul);
+        const cached = this.#cache?.getField(soul, field);
         if (cached !== undefined) {
-          out[i] = findField(cached, field);
+          out[i] = cached === null ? undefined : cached;
           continue;
         }
         const row = read.get(soul, field);
@@ -624,28 +658,48 @@ export class SqliteStore implements Store {
   }
 }
 
-const DEFAULT_CACHE_BYTES = 32 << 20;
-/** Rough bytes of a cached record beyond its strings and bytes (object, array slot, map entry share). */
-const RECORD_OVERHEAD = 120;
+const DEFAULT_CACHE_BYTES = 8 << 20;
+/** SQLite's page cache, in KiB (`PRAGMA cache_size` takes negative numbers as KiB). */
+const PAGE_CACHE_KIB = 8192;
+/**
+ * Bytes a cached record costs beyond its field name and bytes, as measured
+ * on V8 (64-bit): the record object (~100 B), its value's `Uint8Array`
+ * (~100 B with its buffer), the field string's header, its array slot.
+ */
+const RECORD_OVERHEAD = 280;
+/** Bytes a cached node costs beyond its records: map entry, entry object, records array. */
+const NODE_OVERHEAD = 200;
+/** Values up to this many bytes are copied into the cache on the JS heap (V8 allocates them there). */
+const SMALL_VALUE = 64;
 
 /**
- * Recently read nodes (their records in field order; `[]` for a soul with
- * none) within a byte budget, evicted by CLOCK (second chance): a hit only
- * sets a flag, so reads never reorder the map. It is exact, not a guess that
- * may go stale: this process is the database's only user (directory LOCK,
- * `locking_mode=EXCLUSIVE`) and every commit drops the souls it writes.
+ * Recently read nodes within a byte budget, evicted by CLOCK (second
+ * chance): a hit only sets a flag, so reads never reorder the map. It is
+ * exact, not a guess that may go stale: this process is the database's only
+ * user (directory LOCK, `locking_mode=EXCLUSIVE`) and every commit drops the
+ * souls it writes.
+ *
  * Records handed out are shared with the cache (as the memory engine shares
- * its own): callers treat them as read-only.
+ * its own): callers treat them as read-only. Sizes are counted as they are
+ * on V8 (a record costs ~300 B, not the ~120 B once assumed, so a 32 MiB
+ * budget held 2–3× that), and small values are copied onto the JS heap so
+ * that a cached node holds no buffer of its own outside it (one per field
+ * left Deno's malloc fragmented). Nodes enter on their second read (see
+ * {@link NodeCache.seen}).
  */
 class NodeCache {
   #map = new Map<string, CacheEntry>();
   #bytes = 0;
   #budget: number;
+  /** The doorkeeper's bits (see {@link seen}): 2^16 bytes, whatever the budget. */
+  #filter = new Uint8Array(1 << 16);
+  #marked = 0;
 
   constructor(budget: number) {
     this.#budget = budget;
   }
 
+  /** The node's records (shared: read-only), or `undefined` when not cached. */
   get(soul: string): StoredRecord[] | undefined {
     const entry = this.#map.get(soul);
     if (entry === undefined) return undefined;
@@ -653,14 +707,71 @@ class NodeCache {
     return entry.records;
   }
 
+  /** The record of `field` of a cached node, `null` when the node has no such field, `undefined` when not cached. */
+  getField(soul: string, field: string): StoredRecord | null | undefined {
+    const records = this.get(soul);
+    if (records === undefined) return undefined;
+    let lo = 0, hi = records.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareCodePoints(records[mid].field, field);
+      if (c === 0) return records[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return null;
+  }
+
+  /**
+   * Caches `records`, the node `soul` just read from SQLite, if it was read
+   * recently already (see {@link seen}); returns whether it did.
+   */
+  admit(soul: string, records: StoredRecord[]): boolean {
+    if (!this.seen(soul)) return false;
+    this.set(soul, records);
+    return true;
+  }
+
+  /**
+   * The doorkeeper: whether `soul` was missed since the filter was last
+   * cleared (marking it if not). A node enters the cache on its second miss,
+   * so that a scan reading every node once (a `list` of the whole database,
+   * a sync) caches nothing: it neither flushes the working set nor churns
+   * the cache, whose evicted entries, long-lived by then, left the JS heap
+   * and malloc grown (a 100,000-node scan: RSS 176 MB with a 1 MiB cache,
+   * 104 MB without). Two bits per soul, cleared after 2^15 souls marked (an
+   * eighth of the bits); a collision only admits a node early.
+   */
+  seen(soul: string): boolean {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < soul.length; i++) h = Math.imul(h ^ soul.charCodeAt(i), 0x01000193);
+    const bits = this.#filter, mask = bits.length * 8 - 1;
+    // Two bits per soul (a Bloom filter): a stranger passes for seen far more rarely than with one.
+    const b1 = h & mask, b2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 13 & mask;
+    const m1 = 1 << (b1 & 7), m2 = 1 << (b2 & 7);
+    if ((bits[b1 >>> 3] & m1) !== 0 && (bits[b2 >>> 3] & m2) !== 0) return true;
+    bits[b1 >>> 3] |= m1;
+    bits[b2 >>> 3] |= m2;
+    if (++this.#marked >= bits.length / 2) {
+      bits.fill(0);
+      this.#marked = 0;
+    }
+    return false;
+  }
+
   set(soul: string, records: StoredRecord[]): void {
-    let bytes = RECORD_OVERHEAD + soul.length * 2;
+    let bytes = NODE_OVERHEAD + soul.length * 2;
     for (const r of records) {
       bytes += RECORD_OVERHEAD + r.field.length * 2 + r.value.length + (r.sig?.length ?? 0);
     }
     if (bytes > this.#budget / 8) return; // one huge node must not flush everything else
+    for (let i = 0; i < records.length; i++) {
+      // The driver's value has a buffer of its own outside the JS heap; a small copy lives in the heap.
+      const r = records[i];
+      if (r.value.length <= SMALL_VALUE) records[i] = { ...r, value: r.value.slice() };
+    }
     this.delete(soul);
-    this.#map.set(soul, { records, bytes, used: false });
+    this.#map.set(soul, { records, size: bytes, used: false });
     this.#bytes += bytes;
     if (this.#bytes > this.#budget) this.#evict();
   }
@@ -669,7 +780,7 @@ class NodeCache {
     const entry = this.#map.get(soul);
     if (entry === undefined) return;
     this.#map.delete(soul);
-    this.#bytes -= entry.bytes;
+    this.#bytes -= entry.size;
   }
 
   /** Frees a tenth of the budget, oldest first; entries read since their last pass get another round. */
@@ -682,29 +793,18 @@ class NodeCache {
         this.#map.set(soul, entry); // to the back: visited again only after all others
         continue;
       }
-      this.#bytes -= entry.bytes;
+      this.#bytes -= entry.size;
       if (this.#bytes <= target) return;
     }
   }
 }
 
 interface CacheEntry {
+  /** The node's records, in field order. */
   readonly records: StoredRecord[];
-  readonly bytes: number;
+  /** What the entry is counted as, in bytes. */
+  readonly size: number;
   used: boolean;
-}
-
-/** The record of `field` in `records` (sorted by field in code point order), by binary search. */
-function findField(records: readonly StoredRecord[], field: string): StoredRecord | undefined {
-  let lo = 0, hi = records.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareCodePoints(records[mid].field, field);
-    if (c === 0) return records[mid];
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return undefined;
 }
 
 const utf8 = new TextDecoder();
@@ -713,6 +813,33 @@ const utf8 = new TextDecoder();
 function text(row: Row, column: string, raw: string): string {
   const bytes = row[raw];
   return bytes == null ? row[column] as string : utf8.decode(bytes as Uint8Array);
+}
+
+/** A record from a `readNodeValues` row; its `value` column is at `1 + raw`. */
+function fromValues(soul: string, field: string, row: SqlValue[], raw: number): StoredRecord {
+  const sig = row[6 + raw];
+  return sig === null
+    ? {
+      soul,
+      field,
+      value: row[1 + raw] as Uint8Array,
+      sh: row[2 + raw] as number,
+      sl: row[3 + raw] as number,
+      ah: row[4 + raw] as number,
+      al: row[5 + raw] as number,
+      seq: row[7 + raw] as number,
+    }
+    : {
+      soul,
+      field,
+      value: row[1 + raw] as Uint8Array,
+      sh: row[2 + raw] as number,
+      sl: row[3 + raw] as number,
+      ah: row[4 + raw] as number,
+      al: row[5 + raw] as number,
+      sig: sig as Uint8Array,
+      seq: row[7 + raw] as number,
+    };
 }
 
 function toRecord(soul: string, field: string, row: Row): StoredRecord {

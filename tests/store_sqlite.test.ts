@@ -263,6 +263,58 @@ describe("sqlite engine", () => {
     assert.equal(fs.existsSync(path.join(newer, "LOCK")), false);
   });
 
+  it("caches a node from its second read, drops it on commit, and never serves it stale", async () => {
+    const rec = (soul: string, field: string, v: number, sig?: Uint8Array) => ({
+      soul,
+      field,
+      value: new Uint8Array([v, 0, 255]),
+      sh: 1,
+      sl: v,
+      ah: 0,
+      al: 7,
+      ...(sig === undefined ? {} : { sig }),
+    });
+    const store = await SqliteStore.open(freshDir());
+    try {
+      await store.commit({
+        records: [rec("n", "b", 2, new Uint8Array([9, 8])), rec("n", "a", 1), rec("m", "a", 3)],
+      });
+      const first = await store.readNode("n");
+      const second = await store.readNode("n"); // read twice: admitted now
+      const third = await store.readNode("n");
+      assert.deepEqual(second, first);
+      assert.deepEqual(third, first);
+      assert.notEqual(second[0], first[0], "the first read is not cached");
+      assert.equal(third[0], second[0], "the third read comes from the cache");
+      assert.deepEqual(first.map((r) => r.field), ["a", "b"]);
+      assert.deepEqual(first[1].sig, new Uint8Array([9, 8]));
+      third.pop(); // callers get their own array
+      assert.equal((await store.readNode("n")).length, 2);
+      const [a, b, none] = await store.readFields([["n", "a"], ["n", "b"], ["n", "c"]]);
+      assert.equal(a, second[0]);
+      assert.equal(b, second[1]);
+      assert.equal(none, undefined);
+      const seq = await store.commit({ records: [rec("n", "a", 5)] });
+      const after = await store.readNode("n");
+      assert.deepEqual(after.map((r) => [r.field, r.sl, r.seq]), [["a", 5, seq], ["b", 2, 1]]);
+      assert.deepEqual((await store.readFields([["n", "a"]]))[0]?.value, new Uint8Array([5, 0, 255]));
+      // A node read once (as by a scan) is not cached; with the cache off, nothing is.
+      const once = await store.readNode("m");
+      assert.notEqual((await store.readNode("m"))[0], once[0]);
+    } finally {
+      await store.close();
+    }
+    const off = await SqliteStore.open(freshDir(), { cacheBytes: 0 });
+    try {
+      await off.commit({ records: [rec("n", "a", 1)] });
+      const reads = [await off.readNode("n"), await off.readNode("n"), await off.readNode("n")];
+      assert.notEqual(reads[2][0], reads[1][0]);
+      assert.deepEqual(reads[2], reads[0]);
+    } finally {
+      await off.close();
+    }
+  });
+
   it("is what openStore and open() pick for a path", async () => {
     const dir = freshDir();
     const store = await openStore({ path: dir });
