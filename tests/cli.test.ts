@@ -472,7 +472,9 @@ describe("lattice CLI", () => {
         assert.ok(Date.now() < deadline && child.exitCode === null, `no ready line; stderr: ${stderr}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      const m = /^ready (http:\/\/127\.0\.0\.1:\d+) -\n$/.exec(stdout);
+      // ready <http-url> <peer-id> <multiaddr>...: the node listens for peers on loopback by default.
+      const m = /^ready (http:\/\/127\.0\.0\.1:\d+) (12D3Koo\w+)( \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\2)+\n$/
+        .exec(stdout);
       assert.ok(m, stdout);
       const url = m[1];
       const viaUrl = (...args: string[]) => cli([...args, "--url", url]);
@@ -485,7 +487,7 @@ describe("lattice CLI", () => {
       assert.deepEqual(JSON.parse(listed.stdout), { soul: "a b", data: { raw: { $bytes: "AAH/" }, x: 1 } });
       const status = JSON.parse((await viaUrl("status", "--json")).stdout);
       assert.equal(status.nodes, 1);
-      assert.equal(status.peerId, null);
+      assert.equal(status.peerId, m[2]);
       assertOk(["peers"], await viaUrl("peers"));
       assertFails(["query"], await viaUrl("query", '{"from":"a b","where":{"x":{"near":1}}}'), 2, /near/);
       assertOk(["delete"], await viaUrl("delete", "a b", "x"));
