@@ -672,13 +672,7 @@ export class Database {
    */
   list(options: ListOptions = {}): AsyncGenerator<Entry> {
     this.#check();
-    const { prefix = "", cursor } = options;
-    const limit = options.limit ?? Infinity;
-    if (typeof prefix !== "string") throw new TypeError("list prefix must be a string");
-    if (cursor !== undefined && typeof cursor !== "string") throw new TypeError("list cursor must be a soul");
-    if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
-      throw new RangeError(`list limit must be a non-negative integer, got ${limit}`);
-    }
+    const { prefix, cursor, limit } = checkListOptions(options);
     return this.#list(prefix, cursor, limit);
   }
 
@@ -828,6 +822,23 @@ export class Database {
     this.#commitListeners.clear();
     await this.store.close();
   }
+}
+
+/**
+ * Checks `list` options (shared with the HTTP client, so both refuse the
+ * same input alike) and fills in the defaults: no prefix, no cursor, no limit.
+ */
+export function checkListOptions(
+  options: ListOptions,
+): { prefix: string; cursor: string | undefined; limit: number } {
+  const { prefix = "", cursor } = options;
+  const limit = options.limit ?? Infinity;
+  if (typeof prefix !== "string") throw new TypeError("list prefix must be a string");
+  if (cursor !== undefined && typeof cursor !== "string") throw new TypeError("list cursor must be a soul");
+  if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
+    throw new RangeError(`list limit must be a non-negative integer, got ${limit}`);
+  }
+  return { prefix, cursor, limit };
 }
 
 /** Sets `obj[field]` as an own data property, even for a field named `__proto__` in corrupt input. */

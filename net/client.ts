@@ -28,7 +28,15 @@
  *
  * @module
  */
-import type { Change, Entry, ListOptions, Query, WatchTarget, WriteResult } from "../core/database.ts";
+import {
+  type Change,
+  checkListOptions,
+  type Entry,
+  type ListOptions,
+  type Query,
+  type WatchTarget,
+  type WriteResult,
+} from "../core/database.ts";
 import { fromJson, toJson } from "../core/json.ts";
 import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts";
 import type { PeerInfo } from "./http.ts";
@@ -287,13 +295,7 @@ class Client implements RemoteDatabase {
 
   list(options: ListOptions & CallOptions = {}): AsyncGenerator<Entry> {
     this.#check();
-    const { prefix = "", cursor } = options;
-    const limit = options.limit ?? Infinity;
-    if (typeof prefix !== "string") throw new TypeError("list prefix must be a string");
-    if (cursor !== undefined && typeof cursor !== "string") throw new TypeError("list cursor must be a soul");
-    if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
-      throw new RangeError(`list limit must be a non-negative integer, got ${limit}`);
-    }
+    const { prefix, cursor, limit } = checkListOptions(options);
     return this.#list(prefix, cursor, limit, options);
   }
 
