@@ -119,7 +119,12 @@ export function flatten(soul: string, data: unknown): Map<string, NodeData> {
   return nodes;
 }
 
-function walk(soul: string, data: unknown, depth: number, nodes: Map<string, NodeData>): void {
+/** Throws unless `data`, the object for node `soul` at nesting `depth`, is a plain object within the depth limit. */
+function checkNodeObject(
+  soul: string,
+  data: unknown,
+  depth: number,
+): asserts data is Record<string, unknown> {
   if (typeof data !== "object" || data === null || Array.isArray(data) || data instanceof Uint8Array) {
     throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
   }
@@ -132,6 +137,10 @@ function walk(soul: string, data: unknown, depth: number, nodes: Map<string, Nod
       `Objects may nest at most ${MAX_PUT_DEPTH} levels deep (at ${JSON.stringify(soul)})`,
     );
   }
+}
+
+function walk(soul: string, data: unknown, depth: number, nodes: Map<string, NodeData>): void {
+  checkNodeObject(soul, data, depth);
   const node: NodeData = nodes.get(soul) ?? Object.create(null);
   nodes.set(soul, node);
   for (const field of Object.keys(data)) {
@@ -167,18 +176,7 @@ export function flattenFields(soul: string, data: unknown): unknown[][] | undefi
 }
 
 function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]): boolean {
-  if (typeof data !== "object" || data === null || Array.isArray(data) || data instanceof Uint8Array) {
-    throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
-  }
-  const proto = Object.getPrototypeOf(data);
-  if (proto !== Object.prototype && proto !== null) {
-    throw new TypeError(`The data for ${JSON.stringify(soul)} must be a plain object, got ${describe(data)}`);
-  }
-  if (depth > MAX_PUT_DEPTH) {
-    throw new RangeError(
-      `Objects may nest at most ${MAX_PUT_DEPTH} levels deep (at ${JSON.stringify(soul)})`,
-    );
-  }
+  checkNodeObject(soul, data, depth);
   for (let i = 0; i < out.length; i++) if (out[i][0] === soul) return false;
   const node: unknown[] = [soul];
   out.push(node);
