@@ -18,7 +18,6 @@ import {
   checkSoul,
   decodeValue,
   encodeValue,
-  flatten,
   flattenFields,
   isLink,
   isTombstone,
@@ -299,30 +298,21 @@ export class Database {
   async put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.#check();
     const fields = flattenFields(soul, data);
-    const nodes = fields === undefined ? flatten(soul, data) : undefined; // two paths to one soul: merge
     const [sh, sl] = this.clock.tickWords();
     const ah = this.#ah, al = this.#al;
     const records: FieldRecord[] = [];
-    if (fields !== undefined) {
-      for (const node of fields) {
-        const s = node[0] as string;
-        for (let i = 1; i < node.length; i += 2) {
-          records.push({
-            soul: s,
-            field: node[i] as string,
-            value: encodeValue(node[i + 1] as Value),
-            sh,
-            sl,
-            ah,
-            al,
-          });
-        }
-      }
-    } else {
-      for (const [s, node] of nodes!) {
-        for (const field in node) { // null-prototype nodes: own keys only
-          records.push({ soul: s, field, value: encodeValue(node[field]), sh, sl, ah, al });
-        }
+    for (const node of fields) {
+      const s = node[0] as string;
+      for (let i = 1; i < node.length; i += 2) {
+        records.push({
+          soul: s,
+          field: node[i] as string,
+          value: encodeValue(node[i + 1] as Value),
+          sh,
+          sl,
+          ah,
+          al,
+        });
       }
     }
     await this.#enqueue(true, records, NONE, NONE);

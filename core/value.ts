@@ -113,9 +113,13 @@ export function checkValue(v: unknown, where: string): asserts v is Value {
  * JSON. Throws (and returns nothing) on any invalid soul, field or value.
  */
 export function flatten(soul: string, data: unknown): Map<string, NodeData> {
-  checkSoul(soul);
   const nodes = new Map<string, NodeData>();
-  walk(soul, data, 1, nodes);
+  for (const list of flattenFields(soul, data)) {
+    const s = list[0] as string;
+    let node = nodes.get(s);
+    if (!node) nodes.set(s, node = Object.create(null) as NodeData);
+    for (let i = 1; i < list.length; i += 2) node[list[i] as string] = list[i + 1] as Value;
+  }
   return nodes;
 }
 
@@ -139,47 +143,26 @@ function checkNodeObject(
   }
 }
 
-function walk(soul: string, data: unknown, depth: number, nodes: Map<string, NodeData>): void {
-  checkNodeObject(soul, data, depth);
-  const node: NodeData = nodes.get(soul) ?? Object.create(null);
-  nodes.set(soul, node);
-  for (const field of Object.keys(data)) {
-    checkField(field);
-    const v = (data as Record<string, unknown>)[field];
-    if (v === undefined) continue;
-    if (
-      typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)
-    ) {
-      const child = `${soul}/${field}`;
-      checkSoul(child);
-      node[field] = { "#": child };
-      walk(child, v, depth + 1, nodes);
-    } else {
-      checkValue(v, `${soul}.${field}`);
-      node[field] = v;
-    }
-  }
-}
-
 /**
- * For `put`: what {@link flatten} computes, as one list per node in the same
- * order — `[soul, field, value, field, value, ...]` — without building the
- * node objects. Same checks, same errors, thrown in the same order (the walk
- * is the same). Returns `undefined` when two paths lead to one soul (a field
- * name containing `/`); the caller then uses {@link flatten}, which merges
- * them.
+ * What {@link flatten} computes, as one list per node in walk order —
+ * `[soul, field, value, field, value, ...]` — without building node objects
+ * (`put` turns these straight into records). When two paths lead to one soul
+ * (a field name containing `/`), the later fields join that soul's list and,
+ * as in {@link flatten}, a repeated field's later value is the one that
+ * counts. Throws on any invalid soul, field or value, before returning.
  */
-export function flattenFields(soul: string, data: unknown): unknown[][] | undefined {
+export function flattenFields(soul: string, data: unknown): unknown[][] {
   checkSoul(soul);
   const out: unknown[][] = [];
-  return walkFields(soul, data, 1, out) ? out : undefined;
+  walkFields(soul, data, 1, out);
+  return out;
 }
 
-function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]): boolean {
+function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]): void {
   checkNodeObject(soul, data, depth);
-  for (let i = 0; i < out.length; i++) if (out[i][0] === soul) return false;
-  const node: unknown[] = [soul];
-  out.push(node);
+  let node: unknown[] | undefined;
+  for (let i = 0; i < out.length && !node; i++) if (out[i][0] === soul) node = out[i];
+  if (!node) out.push(node = [soul]);
   for (const field of Object.keys(data)) {
     checkField(field);
     const v = (data as Record<string, unknown>)[field];
@@ -190,13 +173,12 @@ function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]
       const child = `${soul}/${field}`;
       checkSoul(child);
       node.push(field, { "#": child });
-      if (!walkFields(child, v, depth + 1, out)) return false;
+      walkFields(child, v, depth + 1, out);
     } else {
       checkValue(v, `${soul}.${field}`);
       node.push(field, v);
     }
   }
-  return true;
 }
 
 /**

@@ -48,6 +48,15 @@ describe("database", () => {
     await assert.rejects(db.get("alice"), /closed/);
   });
 
+  it("merges two paths to one child soul, the later value of a field winning, as flatten does", async () => {
+    const db = await open({ storage: "memory" });
+    await db.put("x", { "p/q": { a: 1, c: "first" }, p: { q: { b: 2, c: "second" } } });
+    assert.deepStrictEqual(await db.get("x/p/q"), { a: 1, b: 2, c: "second" });
+    assert.deepStrictEqual(await db.get("x"), { "p/q": { "#": "x/p/q" }, p: { "#": "x/p" } });
+    assert.deepStrictEqual(await db.get("x/p"), { q: { "#": "x/p/q" } });
+    await db.close();
+  });
+
   it("deletes a field or a whole node with tombstones", async () => {
     const db = await open({ storage: "memory" });
     await db.put("n", { a: 1, b: 2 });
