@@ -39,6 +39,7 @@ import { createLogger } from "../net/log.ts";
 import { startNetwork, SYNC_INTERVAL_MS } from "../net/network.ts";
 import type { BenchCase, BenchSuite, SetupContext } from "../scripts/bench.ts";
 import { loadGun } from "./_local_child.ts";
+import { differingSets } from "../tests/_sync_fixture.ts";
 
 const LISTEN = "/ip4/127.0.0.1/tcp/0";
 const logger = createLogger({ level: "silent" });
@@ -237,28 +238,6 @@ async function gunLatency(): Promise<number[]> {
 
 // ---------------------------------------------------------------- reconciliation
 
-const BASE_MS = Date.now() - 3_600_000;
-const hex = (n: number, w: number): string => n.toString(16).padStart(w, "0");
-const ACTOR_A = "00000000000000aa", ACTOR_B = "00000000000000bb";
-
-/** A user-profile field, as in tests/sync.test.ts. */
-function userOp(i: number, field: number, version: number, actor: string): Op {
-  const values = [
-    `User number ${i} v${version}`,
-    `user${i}.v${version}@example.org`,
-    20 + ((i * 7 + version) % 60),
-    `Likes graphs, CRDTs and version ${version} of item ${i}; joined in ${2000 + (i % 25)}.`,
-    { "#": `user/${hex((i * 31 + version) % 100_000, 6)}` },
-  ];
-  return {
-    soul: `user/${hex(i, 6)}`,
-    field: ["name", "email", "age", "bio", "friend"][field],
-    value: values[field] as Op["value"],
-    state: hex(BASE_MS + version, 12) + "0000",
-    actor,
-  };
-}
-
 async function syncReplica(ops: readonly Op[]): Promise<{ db: Database; index: SyncIndex }> {
   const db = await open({ storage: "memory" });
   for (let i = 0; i < ops.length; i += 10_000) await db.applyOps(ops.slice(i, i + 10_000));
@@ -267,15 +246,7 @@ async function syncReplica(ops: readonly Op[]): Promise<{ db: Database; index: S
 
 async function reconcile(): Promise<{ bytes: number; diffBytes: number; ns: number; stats: SyncStats[] }> {
   const { records: N, differing: D } = RECONCILE;
-  const common: Op[] = [], onlyA: Op[] = [], onlyB: Op[] = [], confA: Op[] = [], confB: Op[] = [];
-  for (let k = 0; k < N; k++) {
-    const i = Math.floor(k / 5), f = k % 5;
-    const d = k % (N / D) === 7 ? (k / (N / D)) % 3 | 0 : -1; // 1% of keys, spread evenly
-    if (d === 0) onlyA.push(userOp(i, f, 1, ACTOR_A));
-    else if (d === 1) onlyB.push(userOp(i, f, 1, ACTOR_B));
-    else if (d === 2) confA.push(userOp(i, f, 2, ACTOR_A)), confB.push(userOp(i, f, 3, ACTOR_B));
-    else common.push(userOp(i, f, 1, ACTOR_A));
-  }
+  const { common, onlyA, onlyB, confA, confB } = differingSets(N, D);
   const a = await syncReplica([...common, ...onlyA, ...confA]);
   const b = await syncReplica([...common, ...onlyB, ...confB]);
   try {

@@ -15,32 +15,9 @@ import {
 } from "../core/sync/mod.ts";
 import { MIN_MAX_FRAME_BYTES } from "../core/sync/protocol.ts";
 import { prng, SEED } from "./_seed.ts";
+import { ACTOR_A, ACTOR_B, BASE_MS, differingSets, stateOf, userOp } from "./_sync_fixture.ts";
 
 const SLOW = { timeout: 120_000 };
-const BASE_MS = Date.now() - 3_600_000;
-const hex = (n: number, w: number): string => n.toString(16).padStart(w, "0");
-const stateOf = (ms: number, counter = 0): string => hex(ms, 12) + hex(counter, 4);
-const ACTOR_A = "00000000000000aa", ACTOR_B = "00000000000000bb";
-
-/** A realistic op: a user profile field. */
-function userOp(i: number, field: number, version: number, actor: string): Op {
-  const soul = `user/${hex(i, 6)}`;
-  const values = [
-    `User number ${i} v${version}`,
-    `user${i}.v${version}@example.org`,
-    20 + ((i * 7 + version) % 60),
-    `Likes graphs, CRDTs and version ${version} of item ${i}; joined in ${2000 + (i % 25)}.`,
-    { "#": `user/${hex((i * 31 + version) % 100_000, 6)}` },
-  ];
-  const names = ["name", "email", "age", "bio", "friend"];
-  return {
-    soul,
-    field: names[field],
-    value: values[field] as Op["value"],
-    state: stateOf(BASE_MS + version),
-    actor,
-  };
-}
 
 async function load(db: Database, ops: readonly Op[]): Promise<void> {
   for (let i = 0; i < ops.length; i += 10_000) await db.applyOps(ops.slice(i, i + 10_000));
@@ -145,15 +122,7 @@ describe("sync sessions", () => {
     SLOW,
     async () => {
       const N = 100_000, D = 1000;
-      const common: Op[] = [], onlyA: Op[] = [], onlyB: Op[] = [], confA: Op[] = [], confB: Op[] = [];
-      for (let k = 0; k < N; k++) {
-        const i = Math.floor(k / 5), f = k % 5;
-        const d = k % (N / D) === 7 ? (k / (N / D)) % 3 | 0 : -1; // 1% of keys, spread evenly
-        if (d === 0) onlyA.push(userOp(i, f, 1, ACTOR_A));
-        else if (d === 1) onlyB.push(userOp(i, f, 1, ACTOR_B));
-        else if (d === 2) confA.push(userOp(i, f, 2, ACTOR_A)), confB.push(userOp(i, f, 3, ACTOR_B));
-        else common.push(userOp(i, f, 1, ACTOR_A));
-      }
+      const { common, onlyA, onlyB, confA, confB } = differingSets(N, D);
       const t0 = performance.now();
       const a = await replica([...common, ...onlyA, ...confA]),
         b = await replica([...common, ...onlyB, ...confB]);
