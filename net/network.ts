@@ -11,11 +11,11 @@ import type { Database } from "../core/database.ts";
 import { SyncIndex } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
-import { createNetNode, type NetNode } from "./node.ts";
+import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
 import type { NetworkHandle, NetworkOptions } from "./serve.ts";
 
-/** Listen address when none is given: TCP on loopback, a free port. */
+/** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
 /** Anti-entropy period with each connected peer. */
 export const SYNC_INTERVAL_MS = 30_000;
@@ -36,9 +36,34 @@ export interface PeerSync {
 export interface StartNetworkOptions {
   /** Anti-entropy period in ms (default {@link SYNC_INTERVAL_MS}). */
   readonly syncInterval?: number;
+  /**
+   * In browsers, dial loopback, LAN and plain `ws://` addresses, which
+   * libp2p's browser defaults refuse (default false; see
+   * `NetNodeOptions.allowPrivateAddresses`). For a page that joins a node on
+   * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
+   */
+  readonly allowPrivateAddresses?: boolean;
 }
 
-/** Starts networking for `db` in `options.space`. */
+/**
+ * Starts networking for `db` in `options.space`. On Deno and Bun the node
+ * listens on `options.listen` ({@link DEFAULT_LISTEN} when empty); in a
+ * browser it only dials (`bootstrap`, WebSockets or WebRTC-Direct addresses)
+ * and replicates with the peers it reaches exactly as a server does.
+ *
+ * @example
+ * ```ts ignore
+ * // In a browser page: join a `lattice serve --listen /ip4/127.0.0.1/tcp/4001/ws` node.
+ * const db = await open({ storage: "memory" });
+ * const net = await startNetwork(db, {
+ *   space: "default",
+ *   listen: [],
+ *   bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooW…"],
+ *   logger: createLogger({ level: "warn" }),
+ *   allowPrivateAddresses: true,
+ * });
+ * ```
+ */
 export async function startNetwork(
   db: Database,
   options: NetworkOptions & StartNetworkOptions,
@@ -46,8 +71,9 @@ export async function startNetwork(
   const log: Logger = options.logger;
   const node = await createNetNode({
     space: options.space,
-    listen: options.listen.length > 0 ? [...options.listen] : [DEFAULT_LISTEN],
+    listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
     bootstrap: [...options.bootstrap],
+    allowPrivateAddresses: options.allowPrivateAddresses,
     log: (msg: string) => log.debug("net", msg),
   });
   const index = await SyncIndex.build(db);

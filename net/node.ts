@@ -80,7 +80,12 @@ export interface NetNode {
 
 /** Options of {@link createNetNode}. */
 export interface NetNodeOptions {
-  /** Listen multiaddrs (default `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/tcp/0/ws` on servers). */
+  /**
+   * Listen multiaddrs (default `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/tcp/0/ws` on servers; none in
+   * browsers, which only dial). A `/udp/…/webrtc-direct` address (e.g.
+   * `/ip4/10.0.0.5/udp/0/webrtc-direct`) adds the WebRTC-Direct transport, which browsers can dial;
+   * it needs a non-loopback interface (WebRTC ignores loopback).
+   */
   listen?: string[];
   /** Multiaddrs (with `/p2p/<id>`) dialed at start and retried with backoff until connected once. */
   bootstrap?: string[];
@@ -99,6 +104,14 @@ export interface NetNodeOptions {
   maxFrameBytes?: number;
   /** Debug log sink (default: none). */
   log?: (msg: string) => void;
+  /**
+   * Browsers only: dial private, loopback and link-local addresses and plain
+   * `ws://` (default false). libp2p's browser build refuses both by default
+   * (a page should not probe the visitor's LAN, and browsers warn about
+   * insecure WebSockets); turn this on for a node on localhost or the same
+   * LAN, as in development and tests. Servers dial such addresses anyway.
+   */
+  allowPrivateAddresses?: boolean;
 }
 
 /**
@@ -244,18 +257,44 @@ function shimDeno(): void {
   }
 }
 
-/** The only place that chooses transports per runtime; node-only ones load lazily. */
+/** Browsers can only dial: no runtime there lets a page accept TCP, WebSocket or UDP connections. */
+export function canListen(): boolean {
+  return detectRuntime() !== "browser";
+}
+
+/** A WebRTC-Direct multiaddr (`/ip4/…/udp/…/webrtc-direct`). */
+const isWebRtcDirect = (addr: string): boolean => addr.includes("/webrtc-direct");
+
+/**
+ * WebRTC-Direct, without public STUN servers (the default configuration asks
+ * Google's): a WebRTC-Direct dial needs none, and Lattice sends nothing to
+ * hosts it was not told about. On servers it loads the native
+ * `node-datachannel` module, so servers load it only when asked to
+ * (a `/webrtc-direct` listen or bootstrap address).
+ */
 // deno-lint-ignore no-explicit-any
-async function runtimeParts(runtime: Runtime): Promise<{ transports: any[]; listen: string[]; noise: any }> {
+async function webRtcDirectTransport(): Promise<any> {
+  const { webRTCDirect } = await import("@libp2p/webrtc");
+  return webRTCDirect({ rtcConfiguration: { iceServers: [] } });
+}
+
+/** The only place that chooses transports per runtime; node-only ones load lazily. */
+async function runtimeParts(
+  runtime: Runtime,
+  addrs: readonly string[],
+  // deno-lint-ignore no-explicit-any
+): Promise<{ transports: any[]; listen: string[]; noise: any }> {
   const { webSockets } = await import("@libp2p/websockets");
   if (runtime === "browser") {
-    return { transports: [webSockets()], listen: [], noise: noise() };
+    return { transports: [webSockets(), await webRtcDirectTransport()], listen: [], noise: noise() };
   }
   const { tcp } = await import("@libp2p/tcp");
   if (runtime === "bun") await shimBun();
   if (runtime === "deno") shimDeno();
+  const transports = [tcp(), webSockets()];
+  if (addrs.some(isWebRtcDirect)) transports.push(await webRtcDirectTransport());
   return {
-    transports: [tcp(), webSockets()],
+    transports,
     listen: ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"],
     // Bun's node:crypto lacks chacha20-poly1305: frames ≥ 1200 bytes fail with native crypto.
     noise: runtime === "bun" ? noise({ crypto: pureJsCrypto }) : noise(),
@@ -392,7 +431,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   options.signal?.throwIfAborted();
   const log = options.log ?? (() => {});
   const runtime = detectRuntime();
-  const parts = await runtimeParts(runtime);
+  const parts = await runtimeParts(runtime, [...(options.listen ?? []), ...(options.bootstrap ?? [])]);
+  const listen = options.listen ?? parts.listen;
   const maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const privateKey = options.privateKey
     ? privateKeyFromProtobuf(options.privateKey)
@@ -406,8 +446,10 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
 
   const libp2p: Libp2p<{ dht: KadDHT; pubsub: GossipSub }> = await createLibp2p({
     privateKey,
-    addresses: { listen: options.listen ?? parts.listen },
+    addresses: { listen },
     transports: parts.transports,
+    // The browser default refuses private addresses and plain ws:// (see allowPrivateAddresses).
+    ...(options.allowPrivateAddresses ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     connectionEncrypters: [parts.noise],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -420,7 +462,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
       ping: ping({ maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: false,
+        // A node that listens nowhere (a browser) cannot be dialed back: it queries but does not serve.
+        clientMode: listen.length === 0,
         // The default mapper drops private addresses, which makes loopback and LAN spaces unreachable.
         peerInfoMapper: passthroughMapper,
         validators: { lattice: validateRecord },
@@ -602,12 +645,17 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     }
   }
 
-  /** Announces this node and looks up the others at the same time (a lookup needs no announcement). */
+  /**
+   * Announces this node and looks up the others at the same time (a lookup
+   * needs no announcement). A node without addresses (a browser) does not
+   * announce: others could find it but never dial it.
+   */
   async function discoverOnce(): Promise<void> {
+    const announce = libp2p.getMultiaddrs().length > 0;
     await withDeadline(
       DEFAULT_OPEN_TIMEOUT,
       [life.signal],
-      (signal) => Promise.all([provideOnce(signal), findOnce(signal)]),
+      (signal) => Promise.all([announce ? provideOnce(signal) : undefined, findOnce(signal)]),
     );
     healGossip();
   }
