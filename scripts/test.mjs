@@ -53,6 +53,8 @@ const CHROMIUM_ARGS = [
   "--disable-domain-reliability",
   "--disable-client-side-phishing-detection",
   "--metrics-recording-only",
+  // WebRTC: no mDNS names for local ICE candidates (registering them sends multicast on the LAN).
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
   // Every host name except localhost fails to resolve; IP literals (127.0.0.1) are unaffected.
   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ];
@@ -62,7 +64,9 @@ const HELP = `Usage: node scripts/test.mjs [options] [FILTER...]      (npm test,
 Runs, in order: dependency check (npm ci when node_modules is missing or stale), static checks
 (build-wasm --check, deno fmt --check, deno lint, deno check, deno publish --dry-run), then the
 test files tests/**/*.test.ts on Deno, Bun and headless Chromium (files tagged @server-only in
-their first 5 lines are left out of the browser run).
+their first 5 lines are left out of the browser run). For files tagged @peer-fixture it first
+creates a veth interface holding 10.213.77.1/32 for WebRTC-Direct (needs root; removed at the
+end) and, in Chromium, runs a \`lattice serve\` node for the page to replicate with.
 
 Options:
   --only STAGE     run only this stage: checks, deno, bun or browser (repeatable)
@@ -404,9 +408,127 @@ function findTestFiles(filters) {
   return all.filter((f) => wanted.some((w) => f.includes(w)));
 }
 
-function isServerOnly(file) {
+function hasTag(file, tag) {
   const head = fs.readFileSync(path.join(ROOT, file), "utf8").split("\n", 5).join("\n");
-  return head.includes("@server-only");
+  return head.includes(tag);
+}
+
+function isServerOnly(file) {
+  return hasTag(file, "@server-only");
+}
+
+/** Files that replicate with a `lattice serve` node: see tests/_peer_fixture.ts. */
+function needsPeerFixture(file) {
+  return hasTag(file, "@peer-fixture");
+}
+
+// -------------------------------------------------------------------------------------------
+// peer fixture: the WebRTC-Direct interface and, for Chromium, a `lattice serve` node
+// -------------------------------------------------------------------------------------------
+
+// Keep in step with tests/_peer_fixture.ts (WEBRTC_INTERFACE, WEBRTC_HOST).
+const WEBRTC_INTERFACE = "lattice-wrtc0";
+const WEBRTC_PEER_END = "lattice-wrtc1";
+const WEBRTC_HOST = "10.213.77.1";
+
+function hasAddress(ip) {
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === ip));
+}
+
+/**
+ * WebRTC skips loopback, so WebRTC-Direct tests need an address on a real interface. This creates
+ * a veth pair whose one end holds WEBRTC_HOST/32: the address is local (packets to it never leave
+ * the machine), there is no route to anything else, and IPv6 is off on both ends so the kernel
+ * sends nothing on them by itself. Needs root (CI runs as root). Returns { created } or { error }.
+ */
+function ensureWebRtcInterface() {
+  if (hasAddress(WEBRTC_HOST)) return { created: false };
+  const steps = [
+    ["ip", "link", "add", WEBRTC_INTERFACE, "type", "veth", "peer", "name", WEBRTC_PEER_END],
+    ["ipv6-off", WEBRTC_INTERFACE],
+    ["ipv6-off", WEBRTC_PEER_END],
+    ["ip", "addr", "add", `${WEBRTC_HOST}/32`, "dev", WEBRTC_INTERFACE],
+    ["ip", "link", "set", WEBRTC_INTERFACE, "up"],
+    ["ip", "link", "set", WEBRTC_PEER_END, "up"],
+  ];
+  for (const [cmd, ...args] of steps) {
+    if (cmd === "ipv6-off") {
+      const knob = `/proc/sys/net/ipv6/conf/${args[0]}/disable_ipv6`;
+      if (fs.existsSync(knob)) fs.writeFileSync(knob, "1"); // absent when the kernel has no IPv6
+      continue;
+    }
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    if (r.status !== 0) {
+      const why = (r.error?.message ?? r.stderr ?? "").trim() || `exit code ${r.status}`;
+      removeWebRtcInterface();
+      return {
+        error: `could not create the WebRTC-Direct test interface (\`${cmd} ${args.join(" ")}\`: ${why}); ` +
+          "WebRTC skips loopback, so these tests need it: run the tests as root (as CI does)",
+      };
+    }
+  }
+  return { created: true };
+}
+
+function removeWebRtcInterface() {
+  spawnSync("ip", ["link", "del", WEBRTC_INTERFACE], { stdio: "ignore" });
+}
+
+/**
+ * Starts `deno run -A tests/_peer_fixture.ts`, which runs `cli.ts serve` as a child and prints its
+ * ready line as JSON. Resolves with { child, ready } or { child, error }.
+ */
+function startPeerFixture(deno) {
+  const child = spawn(deno, ["run", "-A", "tests/_peer_fixture.ts"], {
+    cwd: ROOT,
+    env: toolEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  activeChildren.add(child);
+  let out = "", err = "";
+  child.stderr.setEncoding("utf8").on("data", (s) => err += s);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done({ error: `no ready line after 60 s; stderr: ${err}` }), 60_000);
+    const done = (result) => {
+      clearTimeout(timer);
+      resolve({ child, ...result });
+    };
+    child.on("error", (e) => done({ error: `could not start deno: ${e.message}` }));
+    child.on(
+      "exit",
+      (code) => done({ error: `the fixture exited (${code}) before it was ready; stderr: ${err}` }),
+    );
+    child.stdout.setEncoding("utf8").on("data", (s) => {
+      out += s;
+      const nl = out.indexOf("\n");
+      if (nl < 0) return;
+      try {
+        const ready = JSON.parse(out.slice(0, nl));
+        done(ready.error ? { error: ready.error } : { ready });
+      } catch {
+        done({ error: `unreadable ready line ${JSON.stringify(out.slice(0, nl))}` });
+      }
+    });
+  });
+}
+
+/** Stops the fixture (SIGTERM, then SIGKILL after 10 s); resolves with its exit code. */
+function stopPeerFixture(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      activeChildren.delete(child);
+      return resolve(child.exitCode);
+    }
+    const timer = setTimeout(() => killGroup(child, "SIGKILL"), 10_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      killGroup(child, "SIGKILL");
+      activeChildren.delete(child);
+      resolve(code);
+    });
+    child.kill("SIGTERM");
+  });
 }
 
 // -------------------------------------------------------------------------------------------
@@ -961,7 +1083,7 @@ class PageRunner {
   }
 
   /** Runs one file; returns { results, fileErrors, logs }. */
-  async run(bundleName, fileTimeoutMs) {
+  async run(bundleName, fileTimeoutMs, extraConfig = {}) {
     this.logs = [];
     const fileErrors = [];
     let results = [];
@@ -969,8 +1091,8 @@ class PageRunner {
     try {
       const page = await this.open();
       await page.goto(`${this.baseUrl}/?file=${encodeURIComponent(bundleName)}`, { timeout: 30_000 });
-      const run = page.evaluate(async ({ src, testTimeout }) => {
-        globalThis.__LATTICE_TEST_CONFIG__ = { timeout: testTimeout };
+      const run = page.evaluate(async ({ src, testTimeout, extraConfig }) => {
+        globalThis.__LATTICE_TEST_CONFIG__ = { ...extraConfig, timeout: testTimeout };
         let loadError = null;
         try {
           await import(src);
@@ -980,7 +1102,7 @@ class PageRunner {
         const rt = globalThis.__latticeTest;
         const report = rt ? await rt.done() : { results: [], diagnostics: [], onlyUsed: false };
         return { loadError, registered: !!rt, ...report };
-      }, { src: `/bundles/${bundleName}`, testTimeout: TEST_TIMEOUT_MS });
+      }, { src: `/bundles/${bundleName}`, testTimeout: TEST_TIMEOUT_MS, extraConfig });
       run.catch(() => {});
       const limit = timeout(fileTimeoutMs, TIMED_OUT);
       let res;
@@ -1033,7 +1155,7 @@ class PageRunner {
   }
 }
 
-async function stageBrowser(allFiles, tmp, handles) {
+async function stageBrowser(allFiles, tmp, handles, deno) {
   const files = allFiles.filter((f) => !isServerOnly(f));
   const serverOnly = allFiles.length - files.length;
   header(
@@ -1100,10 +1222,32 @@ async function stageBrowser(allFiles, tmp, handles) {
           });
           continue;
         }
+        let extraConfig = {};
+        const fixture = needsPeerFixture(b.file)
+          ? (deno
+            ? await startPeerFixture(deno)
+            : { error: "deno not found in node_modules/.bin; run npm ci" })
+          : null;
+        if (fixture) {
+          handles.fixture = fixture.child ?? null;
+          extraConfig = { peer: fixture.ready ?? { error: fixture.error } };
+          detail(`${b.file}: lattice serve fixture ${fixture.ready ? "ready" : "failed"} (${since()})`);
+        }
         const { results, fileErrors, logs } = await runner.run(
           b.name,
           Math.min(BROWSER_FILE_TIMEOUT_MS, remaining),
+          extraConfig,
         );
+        if (fixture?.child) {
+          handles.fixture = null;
+          const code = await stopPeerFixture(fixture.child);
+          if (fixture.ready && code !== 0) {
+            fileErrors.push({
+              name: "(lattice serve fixture)",
+              message: `the fixture node exited with ${code} instead of 0 after SIGTERM`,
+            });
+          }
+        }
         detail(`${b.file}: ${plural(results.length, "result")} (${since()})`);
         let fileFailed = fileErrors.length > 0;
         for (const r of results) {
@@ -1142,8 +1286,11 @@ async function stageBrowser(allFiles, tmp, handles) {
 async function closeHandles(handles) {
   const browser = handles.browser;
   const server = handles.server;
+  const fixture = handles.fixture;
   handles.browser = null;
   handles.server = null;
+  handles.fixture = null;
+  if (fixture) await stopPeerFixture(fixture);
   if (browser) await Promise.race([browser.close().catch(() => {}), timeout(15_000)]);
   if (server) {
     server.closeAllConnections?.();
@@ -1217,6 +1364,15 @@ async function main() {
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-test-"));
   cleanup.tmp = tmp;
+  const testStages = ["deno", "bun", "browser"].some((s) => stages.has(s));
+  if (testStages && files.some(needsPeerFixture)) {
+    const iface = ensureWebRtcInterface();
+    if (iface.error) log(`${red("note")} ${iface.error}; the WebRTC-Direct tests will fail`);
+    else if (iface.created) {
+      cleanup.webrtcInterface = true;
+      detail(`created ${WEBRTC_INTERFACE} with ${WEBRTC_HOST}/32 for the WebRTC-Direct tests`);
+    }
+  }
   try {
     const missing = (label, name) => {
       const line = `${label}: ${red("FAILED")} (${name} not found in node_modules/.bin; run npm ci)`;
@@ -1239,16 +1395,22 @@ async function main() {
       if (!bun) missing("bun", "bun");
       else outcomes.push(await stageBun(bun, files, tmp));
     }
-    if (stages.has("browser")) outcomes.push(await stageBrowser(files, tmp, cleanup.handles));
+    if (stages.has("browser")) outcomes.push(await stageBrowser(files, tmp, cleanup.handles, deno));
   } finally {
     await closeHandles(cleanup.handles);
     fs.rmSync(tmp, { recursive: true, force: true });
     cleanup.tmp = null;
+    if (cleanup.webrtcInterface) removeWebRtcInterface();
+    cleanup.webrtcInterface = false;
   }
   return summarize();
 }
 
-const cleanup = { tmp: null, handles: { browser: null, server: null } };
+const cleanup = {
+  tmp: null,
+  handles: { browser: null, server: null, fixture: null },
+  webrtcInterface: false,
+};
 
 function onSignal(signal) {
   log(`\n${signal}: stopping`);
@@ -1256,6 +1418,7 @@ function onSignal(signal) {
   for (const child of activeChildren) killGroup(child, "SIGKILL");
   const exit = () => {
     if (cleanup.tmp) fs.rmSync(cleanup.tmp, { recursive: true, force: true });
+    if (cleanup.webrtcInterface) removeWebRtcInterface();
     process.exit(signal === "SIGINT" ? 130 : 143);
   };
   closeHandles(cleanup.handles).finally(exit);
