@@ -13,14 +13,22 @@
  *   an id is never reused).
  * - `meta(key, value)`.
  *
- * Durability: the database runs in WAL mode. With `durability: "process"`
- * (the default, `synchronous=NORMAL`) a commit is in the WAL file when it
- * resolves, so it survives the process being killed (SIGKILL, crash); after
- * an OS crash or power loss the last commits before it may be lost, never
- * corrupted. `durability: "power"` (`synchronous=FULL`) syncs the WAL on
- * every commit, so a resolved commit survives power loss too, at the cost
- * of one fsync per commit (group commit in the Database shares it between
- * concurrent writers).
+ * Commits go to a journal first (storage/journal.ts, `journal-<n>.log`): a
+ * commit resolves once its frame is written there, and its records are kept
+ * in memory (storage/memtable.ts) until they are folded into SQLite, in the
+ * background once enough have gathered (16k records or 16 MiB), and on
+ * close, `list` and `since`. On open, journal files left by a crash are
+ * replayed first. Batches that defer ops skip the journal.
+ *
+ * Durability: with `durability: "process"` (the default) a resolved commit
+ * is in the journal file (in the OS page cache), so it survives the process
+ * being killed (SIGKILL, crash); after an OS crash or power loss the last
+ * commits before it may be lost, never corrupted (frames carry a CRC-32;
+ * SQLite runs in WAL mode with `synchronous=NORMAL`). `durability: "power"`
+ * syncs the journal on every commit (`fdatasync`) and runs SQLite with
+ * `synchronous=FULL`, so a resolved commit survives power loss too, at the
+ * cost of one sync per commit (group commit in the Database shares it
+ * between concurrent writers).
  *
  * All calls are synchronous on one connection, so no other JavaScript runs
  * between the statements of one method: reads see a consistent state
@@ -43,10 +51,20 @@
  *
  * @module
  */
-import { checkDeferred, checkMeta, checkRecord } from "./_check.ts";
+import { checkBatch } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
 import { importRuntimeModule, runtimeName } from "./_runtime.ts";
 import { DirectoryLock } from "./lock.ts";
+import {
+  encodeFrame,
+  FrameWriter,
+  JournalFile,
+  journalFiles,
+  type JournalFs,
+  readJournal,
+  syncDir,
+} from "./journal.ts";
+import { Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
 import type { CommitBatch, DeferredOp, FieldRecord, ListOptions, Store, StoredRecord } from "./store.ts";
 
@@ -138,8 +156,8 @@ const COLUMNS = "soul, field, value, sh, sl, ah, al, sig, seq";
  * Records written per INSERT statement, at most. Binding and stepping one
  * multi-row statement costs less per row than one statement per row (per
  * record, 16 rows: −40% CPU on Deno's node:sqlite, −25% on bun:sqlite).
- * Rows are inserted in order, so a later record for the same key still
- * replaces an earlier one of the same statement.
+ * A row replaces a stored one only when its seq is higher, so writing
+ * records again (replaying a journal) never undoes a later write.
  */
 const UPSERT_ROWS = 16;
 
@@ -148,7 +166,8 @@ function upsertSql(rows: number): string {
   return `INSERT INTO fields (${COLUMNS}) VALUES ${new Array(rows).fill(row).join(", ")}
     ON CONFLICT (soul, field) DO UPDATE SET
       value = excluded.value, sh = excluded.sh, sl = excluded.sl, ah = excluded.ah,
-      al = excluded.al, sig = excluded.sig, seq = excluded.seq`;
+      al = excluded.al, sig = excluded.sig, seq = excluded.seq
+    WHERE excluded.seq > fields.seq`;
 }
 
 type Row = Record<string, SqlValue>;
@@ -334,6 +353,16 @@ export class SqliteStore implements Store {
   #cache: NodeCache | undefined;
   /** Parameters of the multi-row upsert, reused. */
   #args: SqlValue[] = [];
+  #fs: JournalFs;
+  #sep: string;
+  /** Commits journaled since the last fold began, in memory for reads. */
+  #active!: Memtable;
+  /** Commits being folded into SQLite in the background, with how far the fold has come. */
+  #frozen: { mem: Memtable; records: StoredRecord[]; next: number } | undefined;
+  #writer = new FrameWriter();
+  #foldQueued = false;
+  /** Why the background fold stopped; commits fold synchronously (and fail with it) from then on. */
+  #foldError: unknown;
 
   private constructor(
     dir: string,
@@ -341,6 +370,8 @@ export class SqliteStore implements Store {
     lock: DirectoryLock,
     durability: Durability,
     cacheBytes: number,
+    fs: JournalFs,
+    sep: string,
   ) {
     this.dir = dir;
     this.#cache = cacheBytes > 0 ? new NodeCache(cacheBytes) : undefined;
@@ -350,13 +381,20 @@ export class SqliteStore implements Store {
     this.#lock = lock;
     this.#s = prepareAll(db);
     this.#stopsAtNul = (db as { textStopsAtNul?: boolean }).textStopsAtNul === true;
-    this.#seq = Number(db.prepare("SELECT max(seq) AS m FROM fields").get()?.m ?? 0);
+    this.#fs = fs;
+    this.#sep = sep;
+    this.#seq = this.#sqliteSeq();
+  }
+
+  #sqliteSeq(): number {
+    return Number(this.#db.prepare("SELECT max(seq) AS m FROM fields").get()?.m ?? 0);
   }
 
   /**
    * Opens the database in directory `dir`, creating both when missing. The
    * directory is locked until {@link close}: a second opener, here or in
-   * another process, gets a `LockedError` naming this process.
+   * another process, gets a `LockedError` naming this process. Commits a
+   * crash left in the journal are replayed into SQLite first.
    */
   static async open(dir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     if (typeof dir !== "string" || dir === "") {
@@ -375,10 +413,12 @@ export class SqliteStore implements Store {
     if (!Number.isSafeInteger(busy) || busy < 0) {
       throw new RangeError("busyTimeout must be a non-negative integer");
     }
-    const fs = await importRuntimeModule<{ mkdirSync(p: string, o: { recursive: boolean }): unknown }>(
+    const fs = await importRuntimeModule<
+      JournalFs & { mkdirSync(p: string, o: { recursive: boolean }): unknown }
+    >(
       "node:fs",
     );
-    const path = await importRuntimeModule<{ join(...p: string[]): string }>("node:path");
+    const path = await importRuntimeModule<{ join(...p: string[]): string; sep: string }>("node:path");
     fs.mkdirSync(dir, { recursive: true });
     const lock = await DirectoryLock.acquire(dir, { command: options.lockCommand });
     let db: SqlDriver | undefined;
@@ -401,12 +441,63 @@ export class SqliteStore implements Store {
         `PRAGMA cache_size = -${PAGE_CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864`,
       );
       migrate(db, file);
-      return new SqliteStore(dir, db, lock, durability, cacheBytes);
+      const store = new SqliteStore(dir, db, lock, durability, cacheBytes, fs, path.sep);
+      store.#recover();
+      return store;
     } catch (e) {
       try {
         db?.close();
       } finally {
         lock.release();
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Replays the journal files a crash left (oldest first) into SQLite in one
+   * transaction, deletes them, and starts a new journal file.
+   */
+  #recover(): void {
+    const files = journalFiles(this.#fs, this.dir);
+    let records: StoredRecord[] = [];
+    const meta: [string, string][] = [];
+    for (const f of files) {
+      const path = this.dir + this.#sep + f.name;
+      const { frames } = readJournal(this.#fs.readFileSync(path), path);
+      for (const frame of frames) {
+        for (const r of frame.records) records.push(r);
+        for (const m of frame.meta) meta.push(m);
+      }
+    }
+    if (records.length > 0 || meta.length > 0) {
+      this.#transaction(() => {
+        this.#upsert(records);
+        for (const [k, v] of meta) this.#s.setMeta.run(k, v);
+      });
+      records = [];
+      this.#seq = this.#sqliteSeq();
+    }
+    for (const f of files) this.#fs.unlinkSync(this.dir + this.#sep + f.name);
+    if (files.length > 0 && this.durability === "power") syncDir(this.#fs, this.dir);
+    const gen = files.length > 0 ? files[files.length - 1].gen + 1 : 1;
+    this.#active = new Memtable(
+      JournalFile.create(this.#fs, this.dir, this.#sep, gen, this.durability === "power"),
+    );
+  }
+
+  /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT`; on any error rolls back and rethrows. */
+  #transaction(fn: () => void): void {
+    const s = this.#s;
+    s.begin.run();
+    try {
+      fn();
+      s.commit.run();
+    } catch (e) {
+      try {
+        s.rollback.run();
+      } catch {
+        // a failed COMMIT may already have ended the transaction
       }
       throw e;
     }
@@ -418,25 +509,9 @@ export class SqliteStore implements Store {
     const cached = this.#cache?.get(soul);
     if (cached !== undefined) return Promise.resolve(cached.slice());
     try {
-      const values = this.#s.readNodeValues;
-      let out: StoredRecord[];
-      if (values !== undefined) {
-        const rows = values.all(soul);
-        out = new Array(rows.length);
-        const raw = this.#stopsAtNul ? 1 : 0;
-        for (let i = 0; i < rows.length; i++) {
-          const row = rows[i];
-          const bytes = raw === 1 ? row[1] : null;
-          const field = bytes === null ? row[0] as string : utf8.decode(bytes as Uint8Array);
-          out[i] = fromValues(soul, field, row, raw);
-        }
-      } else {
-        const rows = this.#s.readNode.all(soul);
-        out = new Array(rows.length);
-        for (let i = 0; i < rows.length; i++) {
-          out[i] = toRecord(soul, text(rows[i], "field", "field_raw"), rows[i]);
-        }
-      }
+      let out = this.#readNodeRows(soul);
+      const frozen = this.#frozen?.mem.nodes.get(soul), active = this.#active.nodes.get(soul);
+      if (frozen !== undefined || active !== undefined) out = overlay(out, [frozen, active]);
       if (this.#cache?.admit(soul, out)) return Promise.resolve(out.slice());
       return Promise.resolve(out);
     } catch (e) {
@@ -444,13 +519,48 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The fields of `soul` in SQLite (without the journaled ones). */
+  #readNodeRows(soul: string): StoredRecord[] {
+    const values = this.#s.readNodeValues;
+    let out: StoredRecord[];
+    if (values !== undefined) {
+      const rows = values.all(soul);
+      out = new Array(rows.length);
+      const raw = this.#stopsAtNul ? 1 : 0;
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const bytes = raw === 1 ? row[1] : null;
+        const field = bytes === null ? row[0] as string : utf8.decode(bytes as Uint8Array);
+        out[i] = fromValues(soul, field, row, raw);
+      }
+    } else {
+      const rows = this.#s.readNode.all(soul);
+      out = new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        out[i] = toRecord(soul, text(rows[i], "field", "field_raw"), rows[i]);
+      }
+    }
+    return out;
+  }
+
   readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
     if (this.#closed) return Promise.reject(closedError());
     try {
       const read = this.#s.readField;
+      const active = this.#active, frozen = this.#frozen?.mem;
       const out: (StoredRecord | undefined)[] = new Array(keys.length);
       for (let i = 0; i < keys.length; i++) {
         const [soul, field] = keys[i];
+        const held = active.count > 0 ? active.get(soul, field) : undefined;
+        if (held !== undefined) {
+          out[i] = held;
+          continue;
+        }
+        const folding = frozen?.get(soul, field);
+        if (folding !== undefined) {
+          out[i] = folding;
+          continue;
+        }
         const cached = this.#cache?.getField(soul, field);
         if (cached !== undefined) {
           out[i] = cached === null ? undefined : cached;
@@ -465,56 +575,142 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Applies `batch` in one `BEGIN IMMEDIATE … COMMIT`; on any error rolls back and rejects. */
+  /**
+   * Commits `batch` atomically. Records and metadata are appended to the
+   * journal as one frame and the promise resolves once it is written (synced
+   * with durability `power`); SQLite receives them in a later fold. Batches
+   * that defer or undefer ops go to SQLite directly, in one transaction,
+   * after everything journaled before them. On any error nothing of the
+   * batch is stored.
+   */
   commit(batch: CommitBatch): Promise<number> {
     if (this.#closed) return Promise.reject(closedError());
-    const s = this.#s;
-    let seq = this.#seq;
     try {
-      s.begin.run();
+      checkBatch(batch);
+      const records = batch.records ?? [];
+      const meta = batch.meta === undefined ? [] : Object.entries(batch.meta);
+      const first = this.#seq + 1;
+      if (
+        (batch.defer?.length ?? 0) > 0 || (batch.undefer?.length ?? 0) > 0 || this.#foldError !== undefined
+      ) {
+        this.#foldAll();
+        const stored = withSeqs(records, first);
+        this.#transaction(() => {
+          this.#upsert(stored);
+          for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
+          for (const id of batch.undefer ?? []) this.#s.undefer.run(id);
+          for (const [k, v] of meta) this.#s.setMeta.run(k, v);
+        });
+        this.#seq = first - 1 + records.length;
+        for (const r of records) this.#cache?.delete(r.soul);
+        return Promise.resolve(this.#seq);
+      }
+      if (records.length === 0 && meta.length === 0) return Promise.resolve(this.#seq);
+      const active = this.#active;
+      const length = encodeFrame(this.#writer, first, records, meta);
+      active.journal.write(this.#writer.buf, length);
+      if (length > SHRINK_WRITER_BYTES) this.#writer = new FrameWriter(); // do not hold a huge buffer
+      const cache = this.#cache;
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        active.put(storedRecord(r, first + i));
+        cache?.delete(r.soul);
+      }
+      for (const [k, v] of meta) active.meta.set(k, v);
+      active.bytes += 64 * meta.length;
+      this.#seq = first - 1 + records.length;
+      if (active.count >= FOLD_RECORDS || active.bytes >= FOLD_BYTES) this.#rotate();
+      return Promise.resolve(this.#seq);
     } catch (e) {
       return Promise.reject(e);
     }
-    try {
-      const records = batch.records;
-      if (records !== undefined && records.length > 0) seq = this.#upsert(records, seq);
-      if (batch.defer !== undefined) {
-        for (const d of batch.defer) {
-          checkDeferred(d);
-          s.defer.run(d.due, d.op);
-        }
-      }
-      if (batch.undefer !== undefined) { for (const id of batch.undefer) s.undefer.run(id); }
-      if (batch.meta !== undefined) {
-        for (const key of Object.keys(batch.meta)) {
-          const value = batch.meta[key];
-          checkMeta(key, value);
-          s.setMeta.run(key, value);
-        }
-      }
-      s.commit.run();
-    } catch (e) {
-      try {
-        s.rollback.run();
-      } catch {
-        // a failed COMMIT may already have ended the transaction
-      }
-      return Promise.reject(e);
-    }
-    this.#seq = seq;
-    return Promise.resolve(seq);
   }
 
-  /** Writes `records` with seqs from `seq + 1`, up to {@link UPSERT_ROWS} per statement; returns the last seq. */
-  #upsert(records: readonly FieldRecord[], seq: number): number {
+  /**
+   * Starts folding the active memtable in the background under a new
+   * journal file. If the previous fold is still running, it lets the active
+   * one grow, up to {@link HOLD_RECORDS}, and past that finishes the previous
+   * fold first, synchronously (backpressure).
+   */
+  #rotate(): void {
+    if (this.#frozen !== undefined) {
+      if (this.#active.count < HOLD_RECORDS && this.#active.bytes < HOLD_BYTES) return;
+      this.#foldFrozen(Infinity);
+    }
+    const mem = this.#active;
+    this.#active = new Memtable(
+      JournalFile.create(this.#fs, this.dir, this.#sep, mem.journal.gen + 1, this.durability === "power"),
+    );
+    this.#frozen = { mem, records: mem.records(), next: 0 };
+    this.#queueFold();
+  }
+
+  #queueFold(): void {
+    if (this.#foldQueued) return;
+    this.#foldQueued = true;
+    setTimeout(() => {
+      this.#foldQueued = false;
+      if (this.#closed || this.#frozen === undefined) return;
+      try {
+        this.#foldFrozen(FOLD_CHUNK);
+      } catch (e) {
+        this.#foldError = e;
+        return;
+      }
+      if (this.#frozen !== undefined) this.#queueFold();
+      else if (this.#active.count >= FOLD_RECORDS || this.#active.bytes >= FOLD_BYTES) this.#rotate();
+    }, 0);
+  }
+
+  /**
+   * Writes up to `max` more records of the frozen memtable into SQLite, in
+   * one transaction; with the last of them its metadata too, after which its
+   * journal file is deleted.
+   */
+  #foldFrozen(max: number): void {
+    const f = this.#frozen;
+    if (f === undefined) return;
+    const end = Math.min(f.records.length, f.next + max);
+    const last = end === f.records.length;
+    this.#transaction(() => {
+      this.#upsert(end - f.next === f.records.length ? f.records : f.records.slice(f.next, end));
+      if (last) { for (const [k, v] of f.mem.meta) this.#s.setMeta.run(k, v); }
+    });
+    f.next = end;
+    if (!last) return;
+    this.#frozen = undefined;
+    f.mem.journal.remove();
+    if (this.durability === "power") syncDir(this.#fs, this.dir);
+  }
+
+  /** Folds everything journaled into SQLite now and starts a new journal file. */
+  #foldAll(): void {
+    this.#foldFrozen(Infinity);
+    const mem = this.#active;
+    if (mem.empty) return;
+    this.#transaction(() => {
+      this.#upsert(mem.records());
+      for (const [k, v] of mem.meta) this.#s.setMeta.run(k, v);
+    });
+    this.#active = new Memtable(
+      JournalFile.create(this.#fs, this.dir, this.#sep, mem.journal.gen + 1, this.durability === "power"),
+    );
+    mem.journal.remove();
+    if (this.durability === "power") syncDir(this.#fs, this.dir);
+    this.#foldError = undefined;
+  }
+
+  /**
+   * Writes `records` (each with its seq), up to {@link UPSERT_ROWS} per
+   * statement, inside the caller's transaction.
+   */
+  #upsert(records: readonly StoredRecord[]): void {
     const args = this.#args;
-    const cache = this.#cache;
     for (let start = 0; start < records.length; start += UPSERT_ROWS) {
       const rows = Math.min(UPSERT_ROWS, records.length - start);
       if (args.length !== rows * 9) args.length = rows * 9;
       for (let k = 0, o = 0; k < rows; k++, o += 9) {
         const r = records[start + k];
-        checkRecord(r, start + k);
         args[o] = r.soul;
         args[o + 1] = r.field;
         args[o + 2] = r.value;
@@ -523,15 +719,12 @@ export class SqliteStore implements Store {
         args[o + 5] = r.ah;
         args[o + 6] = r.al;
         args[o + 7] = r.sig ?? null;
-        args[o + 8] = ++seq;
-        // Dropped even if the transaction then fails: forgetting is always safe.
-        cache?.delete(r.soul);
+        args[o + 8] = r.seq;
       }
       const statement = this.#s.upsert[rows - 1] ??= this.#db.prepare(upsertSql(rows));
       statement.run(...args);
     }
     args.fill(null); // hold no values past the commit
-    return seq;
   }
 
   /** Souls in BINARY order, by a range on the primary key (`prefix ≤ soul < prefixEnd(prefix)`). */
@@ -540,6 +733,7 @@ export class SqliteStore implements Store {
     try {
       const { prefix = "", after, limit } = options;
       if (!(limit > 0)) return Promise.resolve([]);
+      this.#foldAll();
       const n = limit === Infinity ? -1 : Math.floor(limit);
       const end = prefix === "" ? undefined : prefixEnd(prefix);
       const useAfter = after !== undefined && compareCodePoints(after, prefix) >= 0;
@@ -560,6 +754,8 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.reject(closedError());
     try {
       if (!(limit > 0)) return Promise.resolve([]);
+      if (after >= this.#seq) return Promise.resolve([]);
+      this.#foldAll();
       const rows = this.#s.since.all(after, limit === Infinity ? -1 : Math.floor(limit));
       const out: StoredRecord[] = new Array(rows.length);
       for (let i = 0; i < rows.length; i++) {
@@ -578,6 +774,7 @@ export class SqliteStore implements Store {
   deferred(): Promise<DeferredOp[]> {
     if (this.#closed) return Promise.reject(closedError());
     try {
+      // Deferred ops never pass through the journal (see commit).
       return Promise.resolve(
         this.#s.deferred.all().map((r) => ({
           id: r.id as number,
@@ -593,8 +790,26 @@ export class SqliteStore implements Store {
   getMeta(key: string): Promise<string | undefined> {
     if (this.#closed) return Promise.reject(closedError());
     try {
+      const held = this.#active.meta.get(key) ?? this.#frozen?.mem.meta.get(key);
+      if (held !== undefined) return Promise.resolve(held);
       const row = this.#s.getMeta.get(key);
       return Promise.resolve(row === undefined ? undefined : text(row, "value", "value_raw"));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Records journaled but not yet folded into SQLite (for status pages and tests). */
+  get pending(): number {
+    return this.#active.count + (this.#frozen ? this.#frozen.records.length - this.#frozen.next : 0);
+  }
+
+  /** Folds everything journaled into SQLite now (close does it too). */
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      this.#foldAll();
+      return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -638,11 +853,23 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Closes the database (SQLite checkpoints the WAL into the file) and releases the directory. Idempotent. */
+  /**
+   * Folds the journal into SQLite, closes the database (SQLite checkpoints
+   * the WAL into the file) and releases the directory. Idempotent.
+   */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     try {
+      try {
+        // Everything journaled goes into SQLite, so the next open replays nothing.
+        this.#foldAll();
+        this.#active.journal.remove();
+      } catch {
+        // Whatever is left in the journal is safe there and replayed on the next open.
+        this.#active.journal.close();
+        this.#frozen?.mem.journal.close();
+      }
       try {
         this.#db.exec("PRAGMA optimize");
       } catch {
@@ -659,6 +886,44 @@ export class SqliteStore implements Store {
 }
 
 const DEFAULT_CACHE_BYTES = 8 << 20;
+/**
+ * The active memtable is frozen and folded into SQLite in the background once
+ * it holds this many records or bytes. It bounds the replay work after a
+ * crash and the memory of journaled records.
+ */
+const FOLD_RECORDS = 16_384;
+const FOLD_BYTES = 16 << 20;
+/** Records written to SQLite per background fold step (one transaction, ~20–40 ms). */
+const FOLD_CHUNK = 8192;
+/** While a fold runs, the active memtable may grow to this before commits wait for the fold. */
+const HOLD_RECORDS = 4 * FOLD_RECORDS;
+const HOLD_BYTES = 4 * FOLD_BYTES;
+/** A frame buffer grown past this is dropped after its commit, not kept for the next. */
+const SHRINK_WRITER_BYTES = 4 << 20;
+
+/** A stored record: `r` with seq `seq` (a fresh object of one shape). */
+function storedRecord(r: FieldRecord, seq: number): StoredRecord {
+  return r.sig === undefined
+    ? { soul: r.soul, field: r.field, value: r.value, sh: r.sh, sl: r.sl, ah: r.ah, al: r.al, seq }
+    : {
+      soul: r.soul,
+      field: r.field,
+      value: r.value,
+      sh: r.sh,
+      sl: r.sl,
+      ah: r.ah,
+      al: r.al,
+      sig: r.sig,
+      seq,
+    };
+}
+
+/** `records` with consecutive seqs from `first`. */
+function withSeqs(records: readonly FieldRecord[], first: number): StoredRecord[] {
+  const out: StoredRecord[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) out[i] = storedRecord(records[i], first + i);
+  return out;
+}
 /** SQLite's page cache, in KiB (`PRAGMA cache_size` takes negative numbers as KiB). */
 const PAGE_CACHE_KIB = 8192;
 /**

@@ -279,6 +279,7 @@ describe("sqlite engine", () => {
       await store.commit({
         records: [rec("n", "b", 2, new Uint8Array([9, 8])), rec("n", "a", 1), rec("m", "a", 3)],
       });
+      await store.flush(); // out of the journal: reads come from SQLite or the cache
       const first = await store.readNode("n");
       const second = await store.readNode("n"); // read twice: admitted now
       const third = await store.readNode("n");
@@ -307,6 +308,7 @@ describe("sqlite engine", () => {
     const off = await SqliteStore.open(freshDir(), { cacheBytes: 0 });
     try {
       await off.commit({ records: [rec("n", "a", 1)] });
+      await off.flush();
       const reads = [await off.readNode("n"), await off.readNode("n"), await off.readNode("n")];
       assert.notEqual(reads[2][0], reads[1][0]);
       assert.deepEqual(reads[2], reads[0]);

@@ -1,0 +1,367 @@
+/**
+ * The journal of the SQLite engine: an append-only file of commit frames in
+ * the database directory. A commit is acknowledged once its frame is written
+ * to the journal (and, with `durability: "power"`, synced); SQLite receives
+ * the journaled records later, many commits per transaction ("folding"),
+ * after which the journal file is deleted. On open, whatever journal files a
+ * crash left are replayed into SQLite before anything else happens.
+ *
+ * One write system call per commit instead of one SQLite transaction (a
+ * B-tree update per field, a WAL frame per touched page) is what makes small
+ * commits cheap: about 1 µs for the write on this machine's Linux, against
+ * 23 µs or more for the smallest SQLite commit.
+ *
+ * File format (all integers little-endian):
+ * - header, 8 bytes: `LTCJ` then format version 1 as u32;
+ * - frames, each: u32 payload length, u32 CRC-32 (IEEE) of the payload, the
+ *   payload:
+ *   - f64 seq of the first record (records take consecutive seqs), u32
+ *     record count, u32 meta count;
+ *   - per record: u32 soul length, soul (UTF-8), u32 field length, field, u32
+ *     value length, value, u32 sh, sl, ah, al, u32 sig length or
+ *     0xFFFFFFFF for none, sig;
+ *   - per meta entry: u32 key length, key, u32 value length, value.
+ *
+ * A frame whose length runs past the end of the file or whose CRC does not
+ * match ends the file's replay: it is a write the process did not finish (so
+ * its commit was never acknowledged), or damage from power loss without
+ * `durability: "power"`.
+ *
+ * @module
+ */
+import type { FieldRecord, StoredRecord } from "./store.ts";
+
+/** First 4 bytes of every journal file. */
+const MAGIC = 0x4a43544c; // "LTCJ" read as a little-endian u32
+const FORMAT = 1;
+export const HEADER_BYTES = 8;
+const NO_SIG = 0xffffffff;
+
+/** The part of `node:fs` the journal uses. */
+export interface JournalFs {
+  openSync(path: string, flags: string): number;
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  ftruncateSync(fd: number, length: number): void;
+  fdatasyncSync(fd: number): void;
+  fsyncSync(fd: number): void;
+  closeSync(fd: number): void;
+  readFileSync(path: string): Uint8Array;
+  readdirSync(path: string): string[];
+  unlinkSync(path: string): void;
+}
+
+/** One decoded frame. */
+export interface JournalFrame {
+  readonly records: StoredRecord[];
+  readonly meta: [string, string][];
+}
+
+/** What {@link readJournal} found in one file. */
+export interface JournalContents {
+  readonly frames: JournalFrame[];
+  /** Bytes at the end that did not form a whole, intact frame (0 after a clean write). */
+  readonly tornBytes: number;
+}
+
+// ---------------------------------------------------------------- CRC-32
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3, as zlib) of `bytes[start, end)`. */
+export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let c = -1;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+// ---------------------------------------------------------------- encoding
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder("utf-8", { fatal: true });
+
+/** A growable byte buffer for frames, reused between commits. */
+export class FrameWriter {
+  buf = new Uint8Array(64 * 1024);
+  view = new DataView(this.buf.buffer);
+  pos = 0;
+
+  reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u32(n: number): void {
+    this.reserve(4);
+    this.view.setUint32(this.pos, n, true);
+    this.pos += 4;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.reserve(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  string(s: string): void {
+    // Worst case 3 bytes per UTF-16 unit; written in place, length patched after.
+    this.reserve(4 + s.length * 3);
+    const at = this.pos;
+    const { written } = utf8.encodeInto(s, this.buf.subarray(at + 4));
+    this.view.setUint32(at, written, true);
+    this.pos = at + 4 + written;
+  }
+}
+
+/**
+ * Encodes one commit as a whole frame (header included), in `w` from
+ * position 0; returns the frame's length.
+ */
+export function encodeFrame(
+  w: FrameWriter,
+  firstSeq: number,
+  records: readonly FieldRecord[],
+  meta: readonly (readonly [string, string])[],
+): number {
+  w.pos = 8;
+  w.reserve(16);
+  w.view.setFloat64(w.pos, firstSeq, true);
+  w.pos += 8;
+  w.u32(records.length);
+  w.u32(meta.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    w.string(r.soul);
+    w.string(r.field);
+    w.bytes(r.value);
+    w.reserve(20);
+    const v = w.view, p = w.pos;
+    v.setUint32(p, r.sh, true);
+    v.setUint32(p + 4, r.sl, true);
+    v.setUint32(p + 8, r.ah, true);
+    v.setUint32(p + 12, r.al, true);
+    w.pos = p + 16;
+    if (r.sig === undefined) w.u32(NO_SIG);
+    else w.bytes(r.sig);
+  }
+  for (const [k, v] of meta) {
+    w.string(k);
+    w.string(v);
+  }
+  const length = w.pos - 8;
+  w.view.setUint32(0, length, true);
+  w.view.setUint32(4, crc32(w.buf, 8, w.pos), true);
+  return w.pos;
+}
+
+/** Decodes one frame's payload; throws on anything malformed. */
+function decodePayload(bytes: Uint8Array, start: number, end: number): JournalFrame {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let p = start;
+  const need = (n: number) => {
+    if (p + n > end) throw new RangeError("journal frame ends early");
+  };
+  const u32 = () => {
+    need(4);
+    const n = v.getUint32(p, true);
+    p += 4;
+    return n;
+  };
+  const blob = (): Uint8Array => {
+    const n = u32();
+    need(n);
+    // A copy: the file's buffer is dropped after replay.
+    const b = bytes.slice(p, p + n);
+    p += n;
+    return b;
+  };
+  const str = (): string => {
+    const n = u32();
+    need(n);
+    const s = utf8d.decode(bytes.subarray(p, p + n));
+    p += n;
+    return s;
+  };
+  need(16);
+  let seq = v.getFloat64(p, true);
+  p += 8;
+  const count = u32(), metaCount = u32();
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError("journal frame has a bad seq");
+  const records: StoredRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const soul = str(), field = str(), value = blob();
+    need(16);
+    const sh = v.getUint32(p, true), sl = v.getUint32(p + 4, true);
+    const ah = v.getUint32(p + 8, true), al = v.getUint32(p + 12, true);
+    p += 16;
+    need(4);
+    const sigLen = v.getUint32(p, true);
+    let sig: Uint8Array | undefined;
+    if (sigLen === NO_SIG) p += 4;
+    else sig = blob();
+    records.push(
+      sig === undefined
+        ? { soul, field, value, sh, sl, ah, al, seq: seq++ }
+        : { soul, field, value, sh, sl, ah, al, sig, seq: seq++ },
+    );
+  }
+  const meta: [string, string][] = [];
+  for (let i = 0; i < metaCount; i++) meta.push([str(), str()]);
+  if (p !== end) throw new RangeError("journal frame has trailing bytes");
+  return { records, meta };
+}
+
+/**
+ * Reads a journal file's bytes: its intact frames in order, and how many
+ * bytes at the end were not a whole intact frame. Throws when the file is
+ * not a journal at all.
+ */
+export function readJournal(bytes: Uint8Array, name = "journal"): JournalContents {
+  if (bytes.length < HEADER_BYTES) return { frames: [], tornBytes: bytes.length };
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== MAGIC) throw new Error(`${name} is not a Lattice journal`);
+  const format = v.getUint32(4, true);
+  if (format !== FORMAT) {
+    throw new Error(`${name} has journal format ${format}; this Lattice reads format ${FORMAT}`);
+  }
+  const frames: JournalFrame[] = [];
+  let p = HEADER_BYTES;
+  while (p + 8 <= bytes.length) {
+    const length = v.getUint32(p, true), crc = v.getUint32(p + 4, true);
+    const start = p + 8, end = start + length;
+    if (end > bytes.length || crc32(bytes, start, end) !== crc) break;
+    let frame: JournalFrame;
+    try {
+      frame = decodePayload(bytes, start, end);
+    } catch {
+      break; // a checksum collision on damaged bytes: treat as the torn end
+    }
+    frames.push(frame);
+    p = end;
+  }
+  return { frames, tornBytes: bytes.length - p };
+}
+
+// ---------------------------------------------------------------- files
+
+/** Journal files are `journal-<generation>.log`, replayed in generation order. */
+const FILE = /^journal-(\d{1,15})\.log$/;
+
+/** The journal files in `dir`, oldest generation first. */
+export function journalFiles(fs: JournalFs, dir: string): { gen: number; name: string }[] {
+  const out: { gen: number; name: string }[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const m = FILE.exec(name);
+    if (m) out.push({ gen: Number(m[1]), name });
+  }
+  return out.sort((a, b) => a.gen - b.gen);
+}
+
+/** The file name of generation `gen`. */
+export function journalName(gen: number): string {
+  return `journal-${gen}.log`;
+}
+
+/** An open journal file that commits append to. */
+export class JournalFile {
+  readonly path: string;
+  readonly gen: number;
+  #fs: JournalFs;
+  #fd: number;
+  #sync: boolean;
+  #broken: Error | undefined;
+  /** Bytes written so far, header included. */
+  bytes = 0;
+
+  private constructor(fs: JournalFs, path: string, gen: number, fd: number, sync: boolean) {
+    this.#fs = fs;
+    this.path = path;
+    this.gen = gen;
+    this.#fd = fd;
+    this.#sync = sync;
+  }
+
+  /**
+   * Creates generation `gen` in `dir` (failing if it exists) and writes its
+   * header. With `sync`, every append is followed by `fdatasync`, and the
+   * directory is synced so that the new file's name survives power loss.
+   */
+  static create(fs: JournalFs, dir: string, sep: string, gen: number, sync: boolean): JournalFile {
+    const path = dir + sep + journalName(gen);
+    // Append mode: every write lands at the end, also after a failed one was cut off.
+    const fd = fs.openSync(path, "ax");
+    const j = new JournalFile(fs, path, gen, fd, sync);
+    const header = new Uint8Array(HEADER_BYTES);
+    const v = new DataView(header.buffer);
+    v.setUint32(0, MAGIC, true);
+    v.setUint32(4, FORMAT, true);
+    j.write(header, header.length);
+    if (sync) syncDir(fs, dir);
+    return j;
+  }
+
+  /**
+   * Appends `bytes[0, length)` whole (and syncs them when asked). On failure
+   * (a full disk, say) the file is cut back to its last whole frame and the
+   * error thrown; if even that fails, the journal refuses every later write,
+   * since a frame after a torn one would never be replayed.
+   */
+  write(bytes: Uint8Array, length: number): void {
+    if (this.#broken !== undefined) throw this.#broken;
+    const at = this.bytes;
+    try {
+      let off = 0;
+      // No position argument: the file is in append mode (Deno's node:fs emulates positioned
+      // writes with extra seeks, 4× slower for small frames).
+      while (off < length) off += this.#fs.writeSync(this.#fd, bytes, off, length - off);
+      if (this.#sync) this.#fs.fdatasyncSync(this.#fd);
+    } catch (e) {
+      try {
+        this.#fs.ftruncateSync(this.#fd, at);
+      } catch (e2) {
+        this.#broken = new Error(`The journal ${this.path} cannot be written after a failed write: ${e2}`);
+      }
+      throw e;
+    }
+    this.bytes = at + length;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    this.#fs.closeSync(fd);
+  }
+
+  /** Closes and deletes the file. */
+  remove(): void {
+    this.close();
+    this.#fs.unlinkSync(this.path);
+  }
+}
+
+/** Syncs a directory's entries (a new or deleted file name); not every platform allows it. */
+export function syncDir(fs: JournalFs, dir: string): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, "r");
+    fs.fsyncSync(fd);
+  } catch {
+    // Windows cannot open directories; its file creation is durable without it.
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}

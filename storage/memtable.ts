@@ -1,0 +1,82 @@
+/**
+ * Records committed to a journal file but not yet folded into SQLite
+ * (storage/journal.ts), kept in memory so that reads see them: the latest
+ * record of each (soul, field), and metadata.
+ *
+ * @module
+ */
+import { compareCodePoints } from "./_order.ts";
+import type { JournalFile } from "./journal.ts";
+import type { StoredRecord } from "./store.ts";
+
+/** Bytes a held record costs beyond its strings and bytes (object, map entry), roughly, on V8. */
+const RECORD_OVERHEAD = 160;
+
+export class Memtable {
+  /** The journal file holding exactly these commits. */
+  readonly journal: JournalFile;
+  readonly nodes = new Map<string, Map<string, StoredRecord>>();
+  readonly meta = new Map<string, string>();
+  /** Records held (the latest per key). */
+  count = 0;
+  /** Rough memory held, in bytes. */
+  bytes = 0;
+
+  constructor(journal: JournalFile) {
+    this.journal = journal;
+  }
+
+  get empty(): boolean {
+    return this.count === 0 && this.meta.size === 0;
+  }
+
+  put(r: StoredRecord): void {
+    let node = this.nodes.get(r.soul);
+    if (node === undefined) {
+      node = new Map();
+      this.nodes.set(r.soul, node);
+    }
+    const prev = node.get(r.field);
+    if (prev === undefined) this.count++;
+    else this.bytes -= size(prev);
+    node.set(r.field, r);
+    this.bytes += size(r);
+  }
+
+  get(soul: string, field: string): StoredRecord | undefined {
+    return this.nodes.get(soul)?.get(field);
+  }
+
+  /** Every held record, node by node. */
+  records(): StoredRecord[] {
+    const out: StoredRecord[] = new Array(this.count);
+    let i = 0;
+    for (const node of this.nodes.values()) for (const r of node.values()) out[i++] = r;
+    return out;
+  }
+}
+
+function size(r: StoredRecord): number {
+  return RECORD_OVERHEAD + (r.soul.length + r.field.length) * 2 + r.value.length + (r.sig?.length ?? 0);
+}
+
+/**
+ * A node's fields as stored in SQLite (`base`, in field order) with newer
+ * records laid over them (`layers`, oldest first), in field order.
+ */
+export function overlay(
+  base: StoredRecord[],
+  layers: readonly (ReadonlyMap<string, StoredRecord> | undefined)[],
+): StoredRecord[] {
+  let byField: Map<string, StoredRecord> | undefined;
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    if (byField === undefined) {
+      byField = new Map();
+      for (const r of base) byField.set(r.field, r);
+    }
+    for (const [f, r] of layer) byField.set(f, r);
+  }
+  if (byField === undefined) return base;
+  return [...byField.values()].sort((a, b) => compareCodePoints(a.field, b.field));
+}

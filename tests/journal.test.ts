@@ -1,0 +1,233 @@
+// @server-only: database directories on disk
+/**
+ * The SQLite engine's journal (storage/journal.ts): commits acknowledged from
+ * the journal alone survive a crash, a torn last frame is ignored, replaying
+ * a journal that was already folded never undoes later writes, the
+ * background fold keeps every record readable, and a failed append leaves
+ * the journal usable. Crash images are copies of a live database directory
+ * (without its LOCK), taken between calls.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  crc32,
+  encodeFrame,
+  FrameWriter,
+  HEADER_BYTES,
+  JournalFile,
+  type JournalFs,
+  readJournal,
+} from "../storage/journal.ts";
+import { SqliteStore } from "../storage/sqlite.ts";
+import type { FieldRecord, StoredRecord } from "../storage/store.ts";
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-journal-test-"));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const freshDir = (): string => path.join(root, `d${++dirs}`);
+
+const rec = (soul: string, field: string, v: number, sig?: Uint8Array): FieldRecord => ({
+  soul,
+  field,
+  value: new Uint8Array([v & 255, v >>> 8 & 255, 7]),
+  sh: 1,
+  sl: v,
+  ah: 2,
+  al: 3,
+  ...(sig === undefined ? {} : { sig }),
+});
+
+/** What a crash leaves: the directory's files as they are now, without the LOCK. */
+function crashImage(dir: string): string {
+  const copy = freshDir();
+  fs.mkdirSync(copy);
+  for (const name of fs.readdirSync(dir)) {
+    if (name !== "LOCK") fs.copyFileSync(path.join(dir, name), path.join(copy, name));
+  }
+  return copy;
+}
+
+const journalNames = (dir: string) => fs.readdirSync(dir).filter((n) => n.startsWith("journal-")).sort();
+const brief = (rs: StoredRecord[]) => rs.map((r) => [r.soul, r.field, r.sl, r.seq]);
+
+describe("journal", () => {
+  it("crc32 is zlib's CRC-32", () => {
+    assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+    assert.equal(crc32(new Uint8Array(0)), 0);
+  });
+
+  it("frames round-trip: records with and without sig, unicode keys, metadata", () => {
+    const w = new FrameWriter();
+    const records = [rec("n", "a", 1), rec("ünï/😀", "ß", 70000, new Uint8Array([1, 2])), rec("n", "b", 0)];
+    const n = encodeFrame(w, 41, records, [["clock", "00ff"]]);
+    const file = new Uint8Array(HEADER_BYTES + n);
+    new DataView(file.buffer).setUint32(0, 0x4a43544c, true);
+    new DataView(file.buffer).setUint32(4, 1, true);
+    file.set(w.buf.subarray(0, n), HEADER_BYTES);
+    const { frames, tornBytes } = readJournal(file);
+    assert.equal(tornBytes, 0);
+    assert.equal(frames.length, 1);
+    assert.deepEqual(frames[0].records, records.map((r, i) => ({ ...r, seq: 41 + i })));
+    assert.deepEqual(frames[0].meta, [["clock", "00ff"]]);
+    // Every cut short of the whole frame, and any flipped byte, reads as a torn end.
+    for (const cut of [HEADER_BYTES, HEADER_BYTES + 3, HEADER_BYTES + 8, file.length - 1]) {
+      const r = readJournal(file.subarray(0, cut));
+      assert.equal(r.frames.length, 0);
+      assert.equal(r.tornBytes, cut - HEADER_BYTES);
+    }
+    for (let i = HEADER_BYTES; i < file.length; i += 7) {
+      const bad = file.slice();
+      bad[i] ^= 0x40;
+      assert.equal(readJournal(bad).frames.length, 0, `flipped byte ${i}`);
+    }
+    assert.throws(() => readJournal(new Uint8Array(16).fill(1), "x.log"), /x\.log is not a Lattice journal/);
+  });
+
+  it("acknowledged commits survive a crash before any fold", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    try {
+      await store.commit({ records: [rec("n", "a", 1), rec("n", "b", 2)], meta: { clock: "c1" } });
+      await store.commit({ records: [rec("n", "a", 3), rec("m", "x", 4, new Uint8Array([9]))] });
+      assert.equal(store.pending, 3);
+      assert.equal(journalNames(dir).length, 1);
+      const image = crashImage(dir);
+      const again = await SqliteStore.open(image);
+      try {
+        assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 3, 3], ["n", "b", 2, 2]]);
+        assert.deepEqual((await again.readNode("m"))[0].sig, new Uint8Array([9]));
+        assert.equal(await again.getMeta("clock"), "c1");
+        assert.equal(await again.lastSeq(), 4);
+        assert.equal(again.pending, 0, "replayed into SQLite at open");
+        assert.deepEqual(await again.integrityCheck(), ["ok"]);
+        // The next commit continues the seqs.
+        assert.equal(await again.commit({ records: [rec("k", "z", 5)] }), 5);
+      } finally {
+        await again.close();
+      }
+      assert.deepEqual(journalNames(image), [], "a clean close leaves no journal");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a torn last frame is ignored; the frames before it are replayed", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    try {
+      await store.commit({ records: [rec("n", "a", 1)] });
+      await store.commit({ records: [rec("n", "b", 2)] });
+      const image = crashImage(dir);
+      const [name] = journalNames(image);
+      const file = path.join(image, name);
+      const bytes = fs.readFileSync(file);
+      // A third frame cut off mid-write: its length says more than there is.
+      fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5])]));
+      const again = await SqliteStore.open(image);
+      try {
+        assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 1, 1], ["n", "b", 2, 2]]);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("replaying a journal that was already folded never undoes a later write", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    try {
+      await store.commit({ records: [rec("n", "a", 1), rec("n", "b", 2)] });
+      const [oldName] = journalNames(dir);
+      const oldJournal = fs.readFileSync(path.join(dir, oldName));
+      await store.flush(); // folded, journal deleted
+      await store.commit({ records: [rec("n", "a", 5)] }); // a later write of n.a
+      await store.flush();
+      const image = crashImage(dir);
+      // As if the process died between folding the first journal and deleting it.
+      fs.writeFileSync(path.join(image, oldName), oldJournal);
+      const again = await SqliteStore.open(image);
+      try {
+        assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 5, 3], ["n", "b", 2, 2]]);
+        assert.deepEqual(journalNames(image).length, 1, "only the new, empty journal");
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("refuses to open over a file that is not a journal, naming it", async () => {
+    const dir = freshDir();
+    await (await SqliteStore.open(dir)).close();
+    fs.writeFileSync(path.join(dir, "journal-7.log"), "definitely not a journal");
+    await assert.rejects(SqliteStore.open(dir), /journal-7\.log is not a Lattice journal/);
+    // The failed open released the directory: removing the file lets it open.
+    fs.rmSync(path.join(dir, "journal-7.log"));
+    await (await SqliteStore.open(dir)).close();
+  });
+
+  it("folds large commits in the background while every record stays readable", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    try {
+      const n = 40_000; // over the fold threshold: rotates and folds in steps
+      const records = Array.from({ length: n }, (_, i) => rec(`s${i % 5000}`, `f${i}`, i));
+      await store.commit({ records });
+      await store.commit({ records: [rec("s1", "late", 1)] });
+      assert.ok(store.pending > 0);
+      // Mid-fold reads: journaled, folding and folded records alike.
+      const some = await store.readFields([["s0", "f0"], ["s4999", `f${n - 1}`], ["s1", "late"], [
+        "s1",
+        "nope",
+      ]]);
+      assert.deepEqual(some.map((r) => r?.seq), [1, n, n + 1, undefined]);
+      assert.equal((await store.readNode("s1")).length, n / 5000 + 1);
+      for (let i = 0; i < 200 && store.pending > 1; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(store.pending <= 1, `the background fold went on: ${store.pending} pending`);
+      // since() and list() see everything (they fold what is left first).
+      assert.equal((await store.since(0, Infinity)).length, n + 1);
+      assert.equal(store.pending, 0);
+      assert.equal((await store.list({ limit: Infinity })).length, 5000);
+    } finally {
+      await store.close();
+    }
+    assert.deepEqual(journalNames(dir), []);
+  });
+
+  it("a failed append is cut off, so the frames after it are still replayed", () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    let failNext = false;
+    const real = fs as unknown as JournalFs;
+    const flaky: JournalFs = {
+      ...real,
+      writeSync(fd, buffer, offset, length) {
+        if (failNext) {
+          failNext = false;
+          real.writeSync(fd, buffer, offset, Math.floor(length / 2)); // half a frame reaches the file
+          throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+        }
+        return real.writeSync(fd, buffer, offset, length);
+      },
+    };
+    const j = JournalFile.create(flaky, dir, path.sep, 1, false);
+    const w = new FrameWriter();
+    let n = encodeFrame(w, 1, [rec("n", "a", 1)], []);
+    j.write(w.buf, n);
+    failNext = true;
+    n = encodeFrame(w, 2, [rec("n", "b", 2)], []);
+    assert.throws(() => j.write(w.buf, n), /ENOSPC/);
+    n = encodeFrame(w, 2, [rec("n", "c", 3)], []);
+    j.write(w.buf, n);
+    j.close();
+    const { frames, tornBytes } = readJournal(fs.readFileSync(j.path));
+    assert.equal(tornBytes, 0);
+    assert.deepEqual(frames.flatMap((f) => f.records.map((r) => r.field)), ["a", "c"]);
+  });
+});
