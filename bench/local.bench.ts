@@ -280,11 +280,10 @@ async function foreignOps(n: number): Promise<Op[]> {
       await Promise.all(puts);
     }
     const ops: Op[] = [];
-    for (let after = 0;;) {
-      const page = await source.exportOps({ after, limit: n });
-      if (page.ops.length === 0) break;
+    for (let cursor: number | undefined;;) {
+      const page = await source.exportOps({ limit: n, cursor });
       for (const op of page.ops) ops.push(op);
-      after = page.seq;
+      if ((cursor = page.cursor) === undefined) break;
     }
     if (ops.length !== n) throw new Error(`exported ${ops.length} ops, expected ${n}`);
     return ops;

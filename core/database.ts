@@ -763,15 +763,32 @@ export class Database {
 
   // ---------------------------------------------------------------- replication
 
-  /** The ops this replica holds that were committed after `after` (a seq), in commit order. */
-  async exportOps(options: { after?: number; limit?: number } = {}): Promise<{ ops: Op[]; seq: number }> {
+  /**
+   * One page of the ops this replica holds that were committed after `after`
+   * (a seq; default 0, everything): whole nodes at a time, about `limit` ops
+   * (default 10,000). While the result has a `cursor`, pass it back (with the
+   * same `after`) for the next page. After the last page, `seq` is the point
+   * the export has reached: the `after` of the next export.
+   *
+   * @example
+   * ```ts
+   * let after = 0; // what the consumer has
+   * const ops = [];
+   * for (let cursor: number | undefined, page; ; cursor = page.cursor) {
+   *   page = await db.exportOps({ after, cursor });
+   *   ops.push(...page.ops);
+   *   if (page.cursor === undefined) { after = page.seq; break; }
+   * }
+   * ```
+   */
+  async exportOps(
+    options: { after?: number; limit?: number; cursor?: number } = {},
+  ): Promise<{ ops: Op[]; seq: number; cursor?: number }> {
     this.#check();
     const after = options.after ?? 0, limit = options.limit ?? 10_000;
-    const records = await this.store.since(after, limit);
-    return {
-      ops: records.map(recordToOp),
-      seq: records.length > 0 ? records[records.length - 1].seq : await this.store.lastSeq(),
-    };
+    const page = await this.store.changes(after, { limit, cursor: options.cursor });
+    const ops = page.records.map(recordToOp);
+    return page.cursor === undefined ? { ops, seq: page.seq } : { ops, seq: page.seq, cursor: page.cursor };
   }
 
   /** SHA-256 (hex) of the replica's whole state, independent of the order ops arrived in. */
@@ -779,11 +796,10 @@ export class Database {
     this.#check();
     await this.#draining;
     const all: StoredRecord[] = [];
-    for (let after = 0;;) {
-      const page = await this.store.since(after, 10_000);
-      if (page.length === 0) break;
-      all.push(...page);
-      after = page[page.length - 1].seq;
+    for (let cursor: number | undefined;;) {
+      const page = await this.store.changes(0, { limit: 10_000, cursor });
+      for (const r of page.records) all.push(r);
+      if ((cursor = page.cursor) === undefined) break;
     }
     all.sort((a, b) => compareCodePoints(a.soul, b.soul) || compareCodePoints(a.field, b.field));
     const parts = all.map((r) =>

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CommitBatch, FieldRecord } from "./store.ts";
+import type { ChangesOptions, CommitBatch, FieldRecord } from "./store.ts";
 
 /** Throws unless record `i` of a batch is well formed. */
 export function checkRecord(r: FieldRecord, i: number): void {
@@ -41,4 +41,13 @@ export function checkBatch(batch: CommitBatch): void {
   batch.records?.forEach(checkRecord);
   batch.defer?.forEach(checkDeferred);
   for (const key of Object.keys(batch.meta ?? {})) checkMeta(key, batch.meta![key]);
+}
+
+/** Throws unless the arguments of `Store.changes` are sound. */
+export function checkChanges(after: number, options: ChangesOptions): void {
+  if (!(after >= 0)) throw new RangeError(`changes: after must be a seq (≥ 0), got ${after}`);
+  if (!(options.limit >= 1)) throw new RangeError(`changes: limit must be at least 1, got ${options.limit}`);
+  if (options.cursor !== undefined && !(options.cursor >= after)) {
+    throw new RangeError(`changes: cursor must be a seq ≥ after, got ${options.cursor}`);
+  }
 }

@@ -12,16 +12,26 @@
  *
  * @module
  */
-import { checkBatch } from "./_check.ts";
+import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
-import type { CommitBatch, DeferredOp, ListOptions, Store, StoredRecord } from "./store.ts";
+import type {
+  ChangesOptions,
+  ChangesPage,
+  CommitBatch,
+  DeferredOp,
+  ListOptions,
+  Store,
+  StoredRecord,
+} from "./store.ts";
 
 /** A {@link Store} kept in memory. */
 export class MemoryStore implements Store {
   readonly engine = "memory";
   readonly durable = false;
   #nodes = new Map<string, Map<string, StoredRecord>>();
-  #bySeq = new Map<number, StoredRecord>();
+  /** Souls by the seq of their last change, ascending (new seqs are always the largest). */
+  #byChange = new Map<number, string>();
+  #lastChange = new Map<string, number>();
   #sorted: string[] | undefined;
   #seq = 0;
   #deferred = new Map<number, DeferredOp>();
@@ -55,11 +65,12 @@ export class MemoryStore implements Store {
         this.#nodes.set(r.soul, node);
         this.#sorted = undefined;
       }
-      const old = node.get(r.field);
-      if (old) this.#bySeq.delete(old.seq);
       const stored: StoredRecord = { ...r, seq: ++this.#seq };
       node.set(r.field, stored);
-      this.#bySeq.set(stored.seq, stored);
+      const last = this.#lastChange.get(r.soul);
+      if (last !== undefined) this.#byChange.delete(last);
+      this.#byChange.set(stored.seq, r.soul);
+      this.#lastChange.set(r.soul, stored.seq);
     }
     for (const d of batch.defer ?? []) {
       const id = ++this.#deferId;
@@ -92,16 +103,18 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async since(after: number, limit: number): Promise<StoredRecord[]> {
+  async changes(after: number, options: ChangesOptions): Promise<ChangesPage> {
     this.#open();
-    const out: StoredRecord[] = [];
-    if (limit <= 0) return out;
-    for (const r of this.#bySeq.values()) {
-      if (r.seq <= after) continue;
-      out.push(r);
-      if (out.length >= limit) break;
+    checkChanges(after, options);
+    const from = options.cursor ?? after, limit = options.limit;
+    const records: StoredRecord[] = [];
+    for (const [change, soul] of this.#byChange) {
+      if (change <= from) continue;
+      const node = [...this.#nodes.get(soul)!.values()].sort((a, b) => compareCodePoints(a.field, b.field));
+      for (const r of node) if (r.seq > after) records.push(r);
+      if (records.length >= limit) return { records, cursor: change, seq: this.#seq };
     }
-    return out;
+    return { records, seq: this.#seq };
   }
 
   async lastSeq(): Promise<number> {

@@ -46,14 +46,6 @@ export class Memtable {
   get(soul: string, field: string): StoredRecord | undefined {
     return this.nodes.get(soul)?.get(field);
   }
-
-  /** Every held record, node by node. */
-  records(): StoredRecord[] {
-    const out: StoredRecord[] = new Array(this.count);
-    let i = 0;
-    for (const node of this.nodes.values()) for (const r of node.values()) out[i++] = r;
-    return out;
-  }
 }
 
 function size(r: StoredRecord): number {

@@ -3,12 +3,13 @@
  * and a `LOCK` file, through the runtime's native driver (`bun:sqlite` on
  * Bun, `node:sqlite` on Deno and Node ≥ 22.5) or SQLite-WASM on a file VFS.
  *
- * Schema (version 1, in `PRAGMA user_version`; `PRAGMA application_id` marks
+ * Schema (version 2, in `PRAGMA user_version`; `PRAGMA application_id` marks
  * the file as Lattice's):
- * - `fields(soul, field, value, sh, sl, ah, al, sig, seq)`, primary key
- *   `(soul, field)` `WITHOUT ROWID`, so a node's fields sit together in field
- *   order and `list` walks souls in BINARY (= UTF-8 byte) order; a unique
- *   index on `seq` serves `since`.
+ * - `nodes(soul, body, seq)`: one row per node, primary key `soul`
+ *   `WITHOUT ROWID`, so `list` walks souls in BINARY (= UTF-8 byte) order;
+ *   `body` holds all the node's fields (storage/node_body.ts) and `seq` is
+ *   the seq of its last change, uniquely indexed for `changes`. (Version 1
+ *   had one row per field; opening such a file converts it.)
  * - `deferred(id, due, op)`: ops waiting for their time (`AUTOINCREMENT`, so
  *   an id is never reused).
  * - `meta(key, value)`.
@@ -17,7 +18,7 @@
  * commit resolves once its frame is written there, and its records are kept
  * in memory (storage/memtable.ts) until they are folded into SQLite, in the
  * background once enough have gathered (16k records or 16 MiB), and on
- * close, `list` and `since`. On open, journal files left by a crash are
+ * close, `list` and `changes`. On open, journal files left by a crash are
  * replayed first. Batches that defer ops skip the journal.
  *
  * Durability: with `durability: "process"` (the default) a resolved commit
@@ -51,7 +52,7 @@
  *
  * @module
  */
-import { checkBatch } from "./_check.ts";
+import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
 import { importRuntimeModule, runtimeName } from "./_runtime.ts";
 import { DirectoryLock } from "./lock.ts";
@@ -66,7 +67,17 @@ import {
 } from "./journal.ts";
 import { Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
-import type { CommitBatch, DeferredOp, FieldRecord, ListOptions, Store, StoredRecord } from "./store.ts";
+import { decodeBody, encodeBody, mergeNode, nodeSeq } from "./node_body.ts";
+import type {
+  ChangesOptions,
+  ChangesPage,
+  CommitBatch,
+  DeferredOp,
+  FieldRecord,
+  ListOptions,
+  Store,
+  StoredRecord,
+} from "./store.ts";
 
 /** Which SQLite driver to use: the runtime's native one, or SQLite-WASM. */
 export type SqliteDriverChoice = "native" | "wasm";
@@ -117,57 +128,89 @@ export interface SqliteInfo {
 const SYNCHRONOUS = ["off", "normal", "full", "extra"];
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** `PRAGMA application_id` of Lattice databases: "Ltc1". */
 const APPLICATION_ID = 0x4c746331;
 /** The database file inside the directory. */
 export const DB_FILE = "lattice.db";
 
-/** Migration `i` takes the schema from version `i` to `i + 1`; each runs in the open transaction. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE fields (
-     soul TEXT NOT NULL,
-     field TEXT NOT NULL,
-     value BLOB NOT NULL,
-     sh INTEGER NOT NULL,
-     sl INTEGER NOT NULL,
-     ah INTEGER NOT NULL,
-     al INTEGER NOT NULL,
-     sig BLOB,
-     seq INTEGER NOT NULL,
-     PRIMARY KEY (soul, field)
-   ) WITHOUT ROWID;
-   CREATE UNIQUE INDEX fields_seq ON fields (seq);
-   CREATE TABLE deferred (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     due INTEGER NOT NULL,
-     op BLOB NOT NULL
-   );
-   CREATE INDEX deferred_due ON deferred (due, id);
-   CREATE TABLE meta (
-     key TEXT PRIMARY KEY NOT NULL,
-     value TEXT NOT NULL
-   ) WITHOUT ROWID;`,
-];
+/** The current schema, created whole in a new file. */
+const SCHEMA = `
+  CREATE TABLE nodes (
+    soul TEXT PRIMARY KEY NOT NULL,
+    body BLOB NOT NULL,
+    seq INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+  CREATE TABLE deferred (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    due INTEGER NOT NULL,
+    op BLOB NOT NULL
+  );
+  CREATE INDEX deferred_due ON deferred (due, id);
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;`;
 
-const COLUMNS = "soul, field, value, sh, sl, ah, al, sig, seq";
+/** `UPGRADES[v]` takes an existing file from version `v` to `v + 1`, in the open transaction. */
+const UPGRADES: Record<number, (db: SqlDriver) => void> = {
+  1: upgradeFieldRowsToNodeRows,
+};
 
 /**
- * Records written per INSERT statement, at most. Binding and stepping one
- * multi-row statement costs less per row than one statement per row (per
- * record, 16 rows: −40% CPU on Deno's node:sqlite, −25% on bun:sqlite).
- * A row replaces a stored one only when its seq is higher, so writing
- * records again (replaying a journal) never undoes a later write.
+ * Version 1 → 2: the rows of `fields(soul, field, value, sh, sl, ah, al, sig,
+ * seq)` become one `nodes` row per soul; `deferred` and `meta` stay.
+ */
+function upgradeFieldRowsToNodeRows(db: SqlDriver): void {
+  db.exec(`CREATE TABLE nodes (
+      soul TEXT PRIMARY KEY NOT NULL,
+      body BLOB NOT NULL,
+      seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX nodes_seq ON nodes (seq);`);
+  // Keys come out as BLOBs: some drivers cut TEXT at U+0000.
+  const page = db.prepare(
+    `SELECT CAST(soul AS BLOB) AS soul, CAST(field AS BLOB) AS field, value, sh, sl, ah, al, sig, seq
+     FROM fields WHERE (soul, field) > (?1, ?2) ORDER BY soul, field LIMIT 10000`,
+  );
+  const insert = db.prepare("INSERT INTO nodes (soul, body, seq) VALUES (?1, ?2, ?3)");
+  let soul = "", field = "";
+  let node: StoredRecord[] = [];
+  const flush = () => {
+    if (node.length > 0) insert.run(node[0].soul, encodeBody(node), nodeSeq(node));
+    node = [];
+  };
+  for (;;) {
+    const rows = page.all(soul, field);
+    for (const row of rows) {
+      const s = utf8.decode(row.soul as Uint8Array), f = utf8.decode(row.field as Uint8Array);
+      if (s !== soul) flush();
+      soul = s;
+      field = f;
+      node.push(toRecord(s, f, row));
+    }
+    if (rows.length < 10_000) break;
+  }
+  flush();
+  db.exec("DROP TABLE fields");
+}
+
+/**
+ * Nodes written per INSERT statement, at most. Binding and stepping one
+ * multi-row statement costs less per row than one statement per row.
  */
 const UPSERT_ROWS = 16;
 
+/**
+ * A row replaces a stored one only when its seq is higher (bodies are
+ * merged before they are written, so this only skips rewriting a node
+ * unchanged by a replayed journal).
+ */
 function upsertSql(rows: number): string {
-  const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-  return `INSERT INTO fields (${COLUMNS}) VALUES ${new Array(rows).fill(row).join(", ")}
-    ON CONFLICT (soul, field) DO UPDATE SET
-      value = excluded.value, sh = excluded.sh, sl = excluded.sl, ah = excluded.ah,
-      al = excluded.al, sig = excluded.sig, seq = excluded.seq
-    WHERE excluded.seq > fields.seq`;
+  return `INSERT INTO nodes (soul, body, seq) VALUES ${new Array(rows).fill("(?, ?, ?)").join(", ")}
+    ON CONFLICT (soul) DO UPDATE SET body = excluded.body, seq = excluded.seq
+    WHERE excluded.seq > nodes.seq`;
 }
 
 type Row = Record<string, SqlValue>;
@@ -207,25 +250,14 @@ function isMissingModule(e: unknown): boolean {
     /node:sqlite/.test(String((e as Error)?.message));
 }
 
-/** A statement whose rows are arrays of column values. */
-interface ValuesStatement {
-  all(...params: SqlValue[]): SqlValue[][];
-}
-
 interface Statements {
-  /**
-   * `readNode` with rows as arrays, where the driver offers them: `field`,
-   * (where text stops at NUL) `field_raw`, then `value, sh, sl, ah, al, sig, seq`.
-   */
-  readNodeValues: ValuesStatement | undefined;
   begin: SqlStatement;
   commit: SqlStatement;
   rollback: SqlStatement;
-  /** `upsert[k - 1]` writes k records in one statement, prepared on first use. */
+  /** `upsert[k - 1]` writes k nodes in one statement, prepared on first use. */
   upsert: (SqlStatement | undefined)[];
-  readField: SqlStatement;
-  readNode: SqlStatement;
-  since: SqlStatement;
+  readBody: SqlStatement;
+  changes: SqlStatement;
   /** list: [lower bound inclusive?][has upper bound?] */
   listFrom: SqlStatement;
   listFromTo: SqlStatement;
@@ -246,29 +278,17 @@ function prepareAll(db: SqlDriver): Statements {
     stopsAtNul ? `${c}, CASE WHEN instr(${c}, char(0)) THEN CAST(${c} AS BLOB) END AS ${c}_raw` : c;
   const list = (lower: string, upper: boolean): SqlStatement =>
     db.prepare(
-      `SELECT DISTINCT ${t("soul")} FROM fields WHERE soul ${lower} ?1${
+      `SELECT ${t("soul")} FROM nodes WHERE soul ${lower} ?1${
         upper ? " AND soul < ?2" : ""
       } ORDER BY soul LIMIT ?3`,
     );
-  const prepareValues = (db as { prepareValues?(sql: string): ValuesStatement | undefined }).prepareValues;
-  const readNodeSql = `SELECT ${
-    t("field")
-  }, value, sh, sl, ah, al, sig, seq FROM fields WHERE soul = ?1 ORDER BY field`;
   return {
-    readNodeValues: prepareValues?.call(db, readNodeSql),
     begin: db.prepare("BEGIN IMMEDIATE"),
     commit: db.prepare("COMMIT"),
     rollback: db.prepare("ROLLBACK"),
     upsert: new Array(UPSERT_ROWS),
-    readField: db.prepare(
-      "SELECT value, sh, sl, ah, al, sig, seq FROM fields WHERE soul = ?1 AND field = ?2",
-    ),
-    readNode: db.prepare(readNodeSql),
-    since: db.prepare(
-      `SELECT ${t("soul")}, ${
-        t("field")
-      }, value, sh, sl, ah, al, sig, seq FROM fields WHERE seq > ?1 ORDER BY seq LIMIT ?2`,
-    ),
+    readBody: db.prepare("SELECT body FROM nodes WHERE soul = ?1"),
+    changes: db.prepare(`SELECT ${t("soul")}, body, seq FROM nodes WHERE seq > ?1 ORDER BY seq LIMIT ?2`),
     listFrom: list(">=", false),
     listFromTo: list(">=", true),
     listAfter: list(">", false),
@@ -301,7 +321,8 @@ function migrate(db: SqlDriver, file: string): void {
         `Cannot open ${file}: it has schema version ${version}, written by a newer Lattice (this one reads up to ${SCHEMA_VERSION})`,
       );
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    if (version === 0) db.exec(SCHEMA);
+    else for (let v = version; v < SCHEMA_VERSION; v++) UPGRADES[v](db);
     if (version < SCHEMA_VERSION) {
       db.exec(`PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = ${SCHEMA_VERSION}`);
     }
@@ -357,8 +378,10 @@ export class SqliteStore implements Store {
   #sep: string;
   /** Commits journaled since the last fold began, in memory for reads. */
   #active!: Memtable;
-  /** Commits being folded into SQLite in the background, with how far the fold has come. */
-  #frozen: { mem: Memtable; records: StoredRecord[]; next: number } | undefined;
+  /** Commits being folded into SQLite in the background, with how far the fold has come (in nodes). */
+  #frozen:
+    | { mem: Memtable; nodes: [string, Map<string, StoredRecord>][]; next: number; left: number }
+    | undefined;
   #writer = new FrameWriter();
   #foldQueued = false;
   /** Why the background fold stopped; commits fold synchronously (and fail with it) from then on. */
@@ -387,7 +410,7 @@ export class SqliteStore implements Store {
   }
 
   #sqliteSeq(): number {
-    return Number(this.#db.prepare("SELECT max(seq) AS m FROM fields").get()?.m ?? 0);
+    return Number(this.#db.prepare("SELECT max(seq) AS m FROM nodes").get()?.m ?? 0);
   }
 
   /**
@@ -460,22 +483,27 @@ export class SqliteStore implements Store {
    */
   #recover(): void {
     const files = journalFiles(this.#fs, this.dir);
-    let records: StoredRecord[] = [];
+    let nodes: Map<string, Map<string, StoredRecord>> | undefined = new Map();
     const meta: [string, string][] = [];
     for (const f of files) {
       const path = this.dir + this.#sep + f.name;
       const { frames } = readJournal(this.#fs.readFileSync(path), path);
       for (const frame of frames) {
-        for (const r of frame.records) records.push(r);
+        for (const r of frame.records) {
+          let node = nodes.get(r.soul);
+          if (node === undefined) nodes.set(r.soul, node = new Map());
+          node.set(r.field, r); // later frames have higher seqs
+        }
         for (const m of frame.meta) meta.push(m);
       }
     }
-    if (records.length > 0 || meta.length > 0) {
+    if (nodes.size > 0 || meta.length > 0) {
+      const all = [...nodes];
+      nodes = undefined;
       this.#transaction(() => {
-        this.#upsert(records);
+        this.#writeNodes(all, 0, all.length);
         for (const [k, v] of meta) this.#s.setMeta.run(k, v);
       });
-      records = [];
       this.#seq = this.#sqliteSeq();
     }
     for (const f of files) this.#fs.unlinkSync(this.dir + this.#sep + f.name);
@@ -509,7 +537,7 @@ export class SqliteStore implements Store {
     const cached = this.#cache?.get(soul);
     if (cached !== undefined) return Promise.resolve(cached.slice());
     try {
-      let out = this.#readNodeRows(soul);
+      let out = this.#storedNode(soul);
       const frozen = this.#frozen?.mem.nodes.get(soul), active = this.#active.nodes.get(soul);
       if (frozen !== undefined || active !== undefined) out = overlay(out, [frozen, active]);
       if (this.#cache?.admit(soul, out)) return Promise.resolve(out.slice());
@@ -519,36 +547,20 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** The fields of `soul` in SQLite (without the journaled ones). */
-  #readNodeRows(soul: string): StoredRecord[] {
-    const values = this.#s.readNodeValues;
-    let out: StoredRecord[];
-    if (values !== undefined) {
-      const rows = values.all(soul);
-      out = new Array(rows.length);
-      const raw = this.#stopsAtNul ? 1 : 0;
-      for (let i = 0; i < rows.length; i++) {
-        const row = rows[i];
-        const bytes = raw === 1 ? row[1] : null;
-        const field = bytes === null ? row[0] as string : utf8.decode(bytes as Uint8Array);
-        out[i] = fromValues(soul, field, row, raw);
-      }
-    } else {
-      const rows = this.#s.readNode.all(soul);
-      out = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        out[i] = toRecord(soul, text(rows[i], "field", "field_raw"), rows[i]);
-      }
-    }
-    return out;
+  /** The fields of `soul` in SQLite (without the journaled ones), in field order. */
+  #storedNode(soul: string): StoredRecord[] {
+    const row = this.#s.readBody.get(soul);
+    return row === undefined ? [] : decodeBody(soul, row.body as Uint8Array);
   }
 
   readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
     if (this.#closed) return Promise.reject(closedError());
     try {
-      const read = this.#s.readField;
       const active = this.#active, frozen = this.#frozen?.mem;
       const out: (StoredRecord | undefined)[] = new Array(keys.length);
+      // Nodes read from SQLite in this call: a batch mostly asks for several fields of a node.
+      let read: Map<string, StoredRecord[]> | undefined;
+      let lastSoul: string | undefined, last: StoredRecord[] = [];
       for (let i = 0; i < keys.length; i++) {
         const [soul, field] = keys[i];
         const held = active.count > 0 ? active.get(soul, field) : undefined;
@@ -566,8 +578,16 @@ export class SqliteStore implements Store {
           out[i] = cached === null ? undefined : cached;
           continue;
         }
-        const row = read.get(soul, field);
-        out[i] = row === undefined ? undefined : toRecord(soul, field, row);
+        if (soul !== lastSoul) {
+          let node = read?.get(soul);
+          if (node === undefined) {
+            node = this.#storedNode(soul);
+            if (keys.length > 1) (read ??= new Map()).set(soul, node);
+          }
+          lastSoul = soul;
+          last = node;
+        }
+        out[i] = findField(last, field);
       }
       return Promise.resolve(out);
     } catch (e) {
@@ -594,9 +614,9 @@ export class SqliteStore implements Store {
         (batch.defer?.length ?? 0) > 0 || (batch.undefer?.length ?? 0) > 0 || this.#foldError !== undefined
       ) {
         this.#foldAll();
-        const stored = withSeqs(records, first);
+        const nodes = [...groupBySoul(records, first)];
         this.#transaction(() => {
-          this.#upsert(stored);
+          this.#writeNodes(nodes, 0, nodes.length);
           for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
           for (const id of batch.undefer ?? []) this.#s.undefer.run(id);
           for (const [k, v] of meta) this.#s.setMeta.run(k, v);
@@ -641,7 +661,7 @@ export class SqliteStore implements Store {
     this.#active = new Memtable(
       JournalFile.create(this.#fs, this.dir, this.#sep, mem.journal.gen + 1, this.durability === "power"),
     );
-    this.#frozen = { mem, records: mem.records(), next: 0 };
+    this.#frozen = { mem, nodes: [...mem.nodes], next: 0, left: mem.count };
     this.#queueFold();
   }
 
@@ -663,20 +683,22 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Writes up to `max` more records of the frozen memtable into SQLite, in
-   * one transaction; with the last of them its metadata too, after which its
-   * journal file is deleted.
+   * Writes the next nodes of the frozen memtable into SQLite, about `max`
+   * records' worth, in one transaction; with the last of them its metadata
+   * too, after which its journal file is deleted.
    */
   #foldFrozen(max: number): void {
     const f = this.#frozen;
     if (f === undefined) return;
-    const end = Math.min(f.records.length, f.next + max);
-    const last = end === f.records.length;
+    let end = f.next, records = 0;
+    while (end < f.nodes.length && records < max) records += f.nodes[end++][1].size;
+    const last = end === f.nodes.length;
     this.#transaction(() => {
-      this.#upsert(end - f.next === f.records.length ? f.records : f.records.slice(f.next, end));
+      this.#writeNodes(f.nodes, f.next, end);
       if (last) { for (const [k, v] of f.mem.meta) this.#s.setMeta.run(k, v); }
     });
     f.next = end;
+    f.left -= records;
     if (!last) return;
     this.#frozen = undefined;
     f.mem.journal.remove();
@@ -688,8 +710,9 @@ export class SqliteStore implements Store {
     this.#foldFrozen(Infinity);
     const mem = this.#active;
     if (mem.empty) return;
+    const nodes = [...mem.nodes];
     this.#transaction(() => {
-      this.#upsert(mem.records());
+      this.#writeNodes(nodes, 0, nodes.length);
       for (const [k, v] of mem.meta) this.#s.setMeta.run(k, v);
     });
     this.#active = new Memtable(
@@ -701,29 +724,37 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Writes `records` (each with its seq), up to {@link UPSERT_ROWS} per
-   * statement, inside the caller's transaction.
+   * Merges `nodes[start, end)` (soul → its newer records) into the stored
+   * nodes, up to {@link UPSERT_ROWS} rows per statement, inside the caller's
+   * transaction. A record replaces a stored field only when its seq is higher.
    */
-  #upsert(records: readonly StoredRecord[]): void {
+  #writeNodes(
+    nodes: readonly (readonly [string, ReadonlyMap<string, StoredRecord>])[],
+    start: number,
+    end: number,
+  ): void {
     const args = this.#args;
-    for (let start = 0; start < records.length; start += UPSERT_ROWS) {
-      const rows = Math.min(UPSERT_ROWS, records.length - start);
-      if (args.length !== rows * 9) args.length = rows * 9;
-      for (let k = 0, o = 0; k < rows; k++, o += 9) {
-        const r = records[start + k];
-        args[o] = r.soul;
-        args[o + 1] = r.field;
-        args[o + 2] = r.value;
-        args[o + 3] = r.sh;
-        args[o + 4] = r.sl;
-        args[o + 5] = r.ah;
-        args[o + 6] = r.al;
-        args[o + 7] = r.sig ?? null;
-        args[o + 8] = r.seq;
-      }
+    let rows = 0;
+    const flush = () => {
+      if (rows === 0) return;
+      if (args.length !== rows * 3) args.length = rows * 3;
       const statement = this.#s.upsert[rows - 1] ??= this.#db.prepare(upsertSql(rows));
       statement.run(...args);
+      rows = 0;
+    };
+    const cache = this.#cache;
+    for (let i = start; i < end; i++) {
+      const [soul, incoming] = nodes[i];
+      const merged = mergeNode(this.#storedNode(soul), incoming);
+      if (merged === undefined) continue;
+      cache?.delete(soul); // the cache would hold the same records; dropped to free them
+      if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
+      args[rows * 3] = soul;
+      args[rows * 3 + 1] = encodeBody(merged);
+      args[rows * 3 + 2] = nodeSeq(merged);
+      if (++rows === UPSERT_ROWS) flush();
     }
+    flush();
     args.fill(null); // hold no values past the commit
   }
 
@@ -750,18 +781,26 @@ export class SqliteStore implements Store {
     }
   }
 
-  since(after: number, limit: number): Promise<StoredRecord[]> {
+  changes(after: number, options: ChangesOptions): Promise<ChangesPage> {
     if (this.#closed) return Promise.reject(closedError());
     try {
-      if (!(limit > 0)) return Promise.resolve([]);
-      if (after >= this.#seq) return Promise.resolve([]);
+      checkChanges(after, options);
+      const limit = options.limit;
+      let from = options.cursor ?? after;
+      const records: StoredRecord[] = [];
+      if (from >= this.#seq) return Promise.resolve({ records, seq: this.#seq });
       this.#foldAll();
-      const rows = this.#s.since.all(after, limit === Infinity ? -1 : Math.floor(limit));
-      const out: StoredRecord[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        out[i] = toRecord(text(rows[i], "soul", "soul_raw"), text(rows[i], "field", "field_raw"), rows[i]);
+      const chunk = Math.max(16, Math.min(1024, limit === Infinity ? 1024 : Math.ceil(limit / 4)));
+      for (;;) {
+        const rows = this.#s.changes.all(from, chunk);
+        for (const row of rows) {
+          const soul = text(row, "soul", "soul_raw");
+          for (const r of decodeBody(soul, row.body as Uint8Array)) if (r.seq > after) records.push(r);
+          from = row.seq as number;
+          if (records.length >= limit) return Promise.resolve({ records, cursor: from, seq: this.#seq });
+        }
+        if (rows.length < chunk) return Promise.resolve({ records, seq: this.#seq });
       }
-      return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -801,7 +840,7 @@ export class SqliteStore implements Store {
 
   /** Records journaled but not yet folded into SQLite (for status pages and tests). */
   get pending(): number {
-    return this.#active.count + (this.#frozen ? this.#frozen.records.length - this.#frozen.next : 0);
+    return this.#active.count + (this.#frozen?.left ?? 0);
   }
 
   /** Folds everything journaled into SQLite now (close does it too). */
@@ -918,12 +957,31 @@ function storedRecord(r: FieldRecord, seq: number): StoredRecord {
     };
 }
 
-/** `records` with consecutive seqs from `first`. */
-function withSeqs(records: readonly FieldRecord[], first: number): StoredRecord[] {
-  const out: StoredRecord[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) out[i] = storedRecord(records[i], first + i);
-  return out;
+/** `records` with consecutive seqs from `first`, grouped by soul (a later record of a key replaces an earlier one). */
+function groupBySoul(records: readonly FieldRecord[], first: number): Map<string, Map<string, StoredRecord>> {
+  const nodes = new Map<string, Map<string, StoredRecord>>();
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    let node = nodes.get(r.soul);
+    if (node === undefined) nodes.set(r.soul, node = new Map());
+    node.set(r.field, storedRecord(r, first + i));
+  }
+  return nodes;
 }
+
+/** The record of `field` among a node's records in field order. */
+function findField(records: readonly StoredRecord[], field: string): StoredRecord | undefined {
+  let lo = 0, hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareCodePoints(records[mid].field, field);
+    if (c === 0) return records[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
+}
+
 /** SQLite's page cache, in KiB (`PRAGMA cache_size` takes negative numbers as KiB). */
 const PAGE_CACHE_KIB = 8192;
 /**
@@ -976,15 +1034,7 @@ class NodeCache {
   getField(soul: string, field: string): StoredRecord | null | undefined {
     const records = this.get(soul);
     if (records === undefined) return undefined;
-    let lo = 0, hi = records.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareCodePoints(records[mid].field, field);
-      if (c === 0) return records[mid];
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return null;
+    return findField(records, field) ?? null;
   }
 
   /**
@@ -1078,33 +1128,6 @@ const utf8 = new TextDecoder();
 function text(row: Row, column: string, raw: string): string {
   const bytes = row[raw];
   return bytes == null ? row[column] as string : utf8.decode(bytes as Uint8Array);
-}
-
-/** A record from a `readNodeValues` row; its `value` column is at `1 + raw`. */
-function fromValues(soul: string, field: string, row: SqlValue[], raw: number): StoredRecord {
-  const sig = row[6 + raw];
-  return sig === null
-    ? {
-      soul,
-      field,
-      value: row[1 + raw] as Uint8Array,
-      sh: row[2 + raw] as number,
-      sl: row[3 + raw] as number,
-      ah: row[4 + raw] as number,
-      al: row[5 + raw] as number,
-      seq: row[7 + raw] as number,
-    }
-    : {
-      soul,
-      field,
-      value: row[1 + raw] as Uint8Array,
-      sh: row[2 + raw] as number,
-      sl: row[3 + raw] as number,
-      ah: row[4 + raw] as number,
-      al: row[5 + raw] as number,
-      sig: sig as Uint8Array,
-      seq: row[7 + raw] as number,
-    };
 }
 
 function toRecord(soul: string, field: string, row: Row): StoredRecord {

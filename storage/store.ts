@@ -67,6 +67,26 @@ export interface ListOptions {
   readonly limit: number;
 }
 
+/** Options of {@link Store.changes}. */
+export interface ChangesOptions {
+  /** Records per page, at least (a page holds whole nodes); at least 1. */
+  readonly limit: number;
+  /** Where the previous page ended (its `cursor`). */
+  readonly cursor?: number;
+}
+
+/** A page of {@link Store.changes}. */
+export interface ChangesPage {
+  readonly records: StoredRecord[];
+  /** Pass it for the next page; absent on the last page. */
+  readonly cursor?: number;
+  /**
+   * The store's last seq when the page was read: after the last page, every
+   * record up to it has been returned, so it is the `after` of the next scan.
+   */
+  readonly seq: number;
+}
+
 /** A storage engine. */
 export interface Store {
   /** Engine name, e.g. `memory`, `sqlite (node:sqlite)`, `sqlite-wasm`. */
@@ -83,8 +103,18 @@ export interface Store {
   commit(batch: CommitBatch): Promise<number>;
   /** Souls with at least one stored field, in UTF-8 byte order of the soul. */
   list(options: ListOptions): Promise<string[]>;
-  /** Records with `seq > after`, in seq order, at most `limit`. */
-  since(after: number, limit: number): Promise<StoredRecord[]>;
+  /**
+   * One page of the records with `seq > after`: whole nodes at a time, nodes
+   * in the order of their last change, each node's records in field order.
+   * A page ends with the node that brings it to `limit` records or more.
+   * Pass the page's `cursor` (with the same `after`) for the next page; the
+   * last page has none.
+   *
+   * Paging a store that is being written to still returns every record with
+   * `seq > after` that is current at the end: a node changed meanwhile moves
+   * behind the cursor and comes again, whole (so some records come twice).
+   */
+  changes(after: number, options: ChangesOptions): Promise<ChangesPage>;
   /** The highest seq committed so far (0 when empty). */
   lastSeq(): Promise<number>;
   /** All deferred ops, earliest due first. */

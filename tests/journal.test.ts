@@ -190,8 +190,8 @@ describe("journal", () => {
       assert.equal((await store.readNode("s1")).length, n / 5000 + 1);
       for (let i = 0; i < 200 && store.pending > 1; i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(store.pending <= 1, `the background fold went on: ${store.pending} pending`);
-      // since() and list() see everything (they fold what is left first).
-      assert.equal((await store.since(0, Infinity)).length, n + 1);
+      // changes() and list() see everything (they fold what is left first).
+      assert.equal((await store.changes(0, { limit: Infinity })).records.length, n + 1);
       assert.equal(store.pending, 0);
       assert.equal((await store.list({ limit: Infinity })).length, 5000);
     } finally {

@@ -123,15 +123,18 @@ function plain(r: StoredRecord | FieldRecord): FieldRecord {
     : { soul, field, value, sh, sl, ah, al, sig };
 }
 
-async function allSince(store: Store, page = 1000): Promise<StoredRecord[]> {
+/** Every record with seq > after, paging through `changes` `page` records at a time. */
+async function allChanges(store: Store, after = 0, page = 1000): Promise<StoredRecord[]> {
   const out: StoredRecord[] = [];
-  for (let after = 0;;) {
-    const got = await store.since(after, page);
-    if (got.length === 0) return out;
-    out.push(...got);
-    after = got[got.length - 1].seq;
+  for (let cursor: number | undefined;;) {
+    const got = await store.changes(after, { limit: page, cursor });
+    out.push(...got.records);
+    if ((cursor = got.cursor) === undefined) return out;
   }
 }
+
+/** Records by seq, for comparing sets of records. */
+const bySeq = (rs: StoredRecord[]) => [...rs].sort((a, b) => a.seq - b.seq);
 
 /** The reference `list`: souls sorted by code point, filtered by prefix and cursor. */
 function refList(
@@ -187,7 +190,7 @@ for (const engine of engines) {
       assert.deepEqual(await store.readFields([["a", "b"]]), [undefined]);
       assert.deepEqual(await store.readFields([]), []);
       assert.deepEqual(await store.list({ limit: 10 }), []);
-      assert.deepEqual(await store.since(0, 10), []);
+      assert.deepEqual(await store.changes(0, { limit: 10 }), { records: [], seq: 0 });
       assert.equal(await store.lastSeq(), 0);
       assert.deepEqual(await store.deferred(), []);
       assert.equal(await store.getMeta("actor"), undefined);
@@ -199,7 +202,7 @@ for (const engine of engines) {
       const { store } = await engine.open();
       assert.equal(await store.commit({ records: [rec("n", "a"), rec("n", "b"), rec("m", "a")] }), 3);
       assert.deepEqual(
-        (await store.since(0, 10)).map((r) => [r.soul, r.field, r.seq]),
+        bySeq(await allChanges(store)).map((r) => [r.soul, r.field, r.seq]),
         [["n", "a", 1], ["n", "b", 2], ["m", "a", 3]],
       );
       // Overwrite n.a: it moves to seq 4 and leaves seq 1 behind.
@@ -207,7 +210,7 @@ for (const engine of engines) {
       assert.equal(await store.commit({ records: [newer] }), 4);
       const [got] = await store.readFields([["n", "a"]]);
       assert.deepEqual(got, { ...newer, seq: 4 });
-      assert.deepEqual((await store.since(0, 10)).map((r) => r.seq), [2, 3, 4]);
+      assert.deepEqual(bySeq(await allChanges(store)).map((r) => r.seq), [2, 3, 4]);
       assert.equal(await store.lastSeq(), 4);
       // Within one batch a later record for the same key replaces the earlier one.
       assert.equal(
@@ -218,7 +221,7 @@ for (const engine of engines) {
       );
       const x = (await store.readFields([["x", "f"]]))[0]!;
       assert.deepEqual([x.value, x.seq], [utf8("second"), 7]);
-      assert.deepEqual((await store.since(0, 10)).map((r) => r.seq), [2, 3, 4, 6, 7]);
+      assert.deepEqual(bySeq(await allChanges(store)).map((r) => r.seq), [2, 3, 4, 6, 7]);
       assert.equal(await store.commit({ meta: { k: "v" } }), 7, "a commit without records keeps the seq");
       // A long batch cycling over a few keys: the last record of each key wins, with its own seq.
       const cycle = Array.from({ length: 53 }, (_, i) => rec(`cyc${i % 7}`, `f${i % 2}`, bytes(i)));
@@ -412,7 +415,7 @@ for (const engine of engines) {
       await store.close();
     });
 
-    it("since pages through current records in seq order", async () => {
+    it("changes pages through current records, whole nodes in last-change order", async () => {
       const { store } = await engine.open();
       const rand = prng(SEED ^ 0x51ce);
       const live = new Map<string, FieldRecord>();
@@ -425,14 +428,66 @@ for (const engine of engines) {
         }
         await store.commit({ records: batch });
       }
-      const all = await allSince(store, 1 + Math.floor(rand() * 5));
+      const page = 1 + Math.floor(rand() * 5);
+      const all = await allChanges(store, 0, page);
       assert.equal(all.length, live.size);
-      for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].seq < all[i].seq, "seq order");
-      assert.equal(all[all.length - 1].seq, await store.lastSeq());
+      assert.equal(new Set(all.map((r) => r.seq)).size, all.length, "each record once");
       for (const r of all) assert.deepEqual(plain(r), live.get(`${r.soul}\u0000${r.field}`));
-      assert.deepEqual(await store.since(await store.lastSeq(), 10), []);
-      const mid = all[Math.floor(all.length / 2)].seq;
-      assert.deepEqual(await store.since(mid, 3), all.filter((r) => r.seq > mid).slice(0, 3));
+      // Whole nodes, nodes in the order of their last change, fields in field order.
+      const souls = all.map((r) => r.soul).filter((s, i, a) => i === 0 || a[i - 1] !== s);
+      assert.equal(new Set(souls).size, souls.length, "a node's records come together");
+      const lastChange = (soul: string) => Math.max(...all.filter((r) => r.soul === soul).map((r) => r.seq));
+      for (let i = 1; i < souls.length; i++) assert.ok(lastChange(souls[i - 1]) < lastChange(souls[i]));
+      for (let i = 1; i < all.length; i++) {
+        if (all[i].soul === all[i - 1].soul) assert.ok(all[i - 1].field < all[i].field, "field order");
+      }
+      const last = await store.lastSeq();
+      assert.equal(Math.max(...all.map((r) => r.seq)), last);
+      // A page ends with the node that reaches the limit, and tells the seq it was read at.
+      const first = await store.changes(0, { limit: page });
+      const firstNodes = new Set(first.records.map((r) => r.soul)).size;
+      assert.ok(first.records.length >= Math.min(page, all.length));
+      assert.ok(firstNodes === 1 || first.records.length - page < all.length, "no node past the limit");
+      assert.equal(first.seq, last);
+      assert.deepEqual(await store.changes(last, { limit: 10 }), { records: [], seq: last });
+      // After `mid`: exactly the records with a higher seq, in any page size.
+      const mid = bySeq(all)[Math.floor(all.length / 2)].seq;
+      const want = bySeq(all.filter((r) => r.seq > mid));
+      for (const size of [1, 3, 1000]) assert.deepEqual(bySeq(await allChanges(store, mid, size)), want);
+      await assert.rejects(store.changes(0, { limit: 0 }), RangeError);
+      await assert.rejects(store.changes(5, { limit: 1, cursor: 2 }), RangeError);
+      await store.close();
+    });
+
+    it("changes, paged while written to, still returns every current record", async () => {
+      const { store } = await engine.open();
+      const rand = prng(SEED ^ 0xc4a9);
+      const live = new Map<string, FieldRecord>();
+      const write = async (n: number, tag: number) => {
+        const batch: FieldRecord[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = rec(`s${Math.floor(rand() * 20)}`, `f${Math.floor(rand() * 4)}`, bytes(tag, i), tag);
+          batch.push(r);
+          live.set(`${r.soul}\u0000${r.field}`, r);
+        }
+        await store.commit({ records: batch });
+      };
+      await write(60, 0);
+      const seen = new Map<string, StoredRecord>();
+      let cursor: number | undefined, pages = 0, seq = 0;
+      do {
+        const got = await store.changes(0, { limit: 4, cursor });
+        for (const r of got.records) seen.set(`${r.soul}\u0000${r.field}`, r);
+        cursor = got.cursor;
+        seq = got.seq;
+        if (++pages <= 8) await write(3, pages); // writes between the first pages
+      } while (cursor !== undefined);
+      // Everything up to the last page's seq came, in its newest version.
+      for (const [k, r] of live) {
+        const got = seen.get(k);
+        const stored = (await store.readFields([[r.soul, r.field]]))[0]!;
+        if (stored.seq <= seq) assert.deepEqual(got && plain(got), plain(stored), k);
+      }
       await store.close();
     });
 
@@ -484,7 +539,7 @@ for (const engine of engines) {
         (_, i) => rec(`bulk/${i % 5000}`, `f${(i / 5000) | 0}`, bytes(i & 0xff)),
       );
       assert.equal(await store.commit({ records }), 20_000);
-      assert.equal((await allSince(store, 4096)).length, 20_000);
+      assert.equal((await allChanges(store, 0, 4096)).length, 20_000);
       assert.equal((await store.list({ prefix: "bulk/", limit: 10_000 })).length, 5000);
       assert.equal((await store.readNode("bulk/42")).length, 4);
       await store.close();
@@ -521,7 +576,7 @@ for (const engine of engines) {
         assert.deepEqual(await store.list({ limit: 10 }), ["keep"]);
         assert.deepEqual(await store.deferred(), deferredBefore);
         assert.equal(await store.getMeta("m"), "before");
-        assert.equal((await store.since(0, 10)).length, 1);
+        assert.equal((await allChanges(store)).length, 1);
       }
       await assert.rejects(store.commit({ meta: { m: 5 as unknown as string } }), TypeError);
       // The store is still usable and seqs go on without a gap.
@@ -541,7 +596,7 @@ for (const engine of engines) {
           () => store.readFields([["a", "b"]]),
           () => store.commit({ records: [rec("a", "c")] }),
           () => store.list({ limit: 1 }),
-          () => store.since(0, 1),
+          () => store.changes(0, { limit: 1 }),
           () => store.deferred(),
           () => store.getMeta("x"),
         ]
@@ -568,14 +623,14 @@ for (const engine of engines) {
           undefer: [(await opened.store.deferred())[1].id],
         });
         const before = {
-          all: await allSince(opened.store),
+          all: await allChanges(opened.store),
           p: await opened.store.readNode("p"),
           list: await opened.store.list({ limit: 10 }),
           deferred: await opened.store.deferred(),
           seq: await opened.store.lastSeq(),
         };
         const store = await opened.reopen!();
-        assert.deepEqual(await allSince(store), before.all);
+        assert.deepEqual(await allChanges(store), before.all);
         assert.deepEqual(await store.readNode("p"), before.p);
         assert.deepEqual(await store.list({ limit: 10 }), before.list);
         assert.deepEqual(await store.deferred(), before.deferred);

@@ -19,6 +19,7 @@ import { DirectoryLock, LockedError, type LockHolder } from "../storage/lock.ts"
 import { openStore } from "../storage/open.ts";
 import { DB_FILE, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
 import type { SqlDriver } from "../storage/sqlite_driver.ts";
+import type { StoredRecord } from "../storage/store.ts";
 import { childCommand } from "./_crash_child.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
@@ -210,7 +211,7 @@ describe("directory lock", () => {
 });
 
 describe("sqlite engine", () => {
-  it("creates missing directories and marks the file as Lattice's, schema version 1", async () => {
+  it("creates missing directories and marks the file as Lattice's, schema version 2", async () => {
     const dir = path.join(freshDir(), "a", "b");
     const store = await SqliteStore.open(dir);
     const info = await store.info();
@@ -226,7 +227,7 @@ describe("sqlite engine", () => {
       assert.equal(raw.prepare("PRAGMA user_version").get()?.user_version, SCHEMA_VERSION);
       assert.equal(raw.prepare("PRAGMA application_id").get()?.application_id, 0x4c746331);
       const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
-      assert.deepEqual(tables.map((t) => t.name), ["deferred", "fields", "meta", "sqlite_sequence"]);
+      assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
     } finally {
       raw.close();
     }
@@ -259,8 +260,89 @@ describe("sqlite engine", () => {
     raw = await rawDriver(path.join(newer, DB_FILE));
     raw.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
-    await assert.rejects(SqliteStore.open(newer), /schema version 2, written by a newer Lattice/);
+    await assert.rejects(
+      SqliteStore.open(newer),
+      new RegExp(`schema version ${SCHEMA_VERSION + 1}, written by a newer Lattice`),
+    );
     assert.equal(fs.existsSync(path.join(newer, "LOCK")), false);
+  });
+
+  it("converts a version 1 file (one row per field) to version 2, keeping every record", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    // Version 1 as Lattice 0.1 wrote it: its schema, verbatim.
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    raw.exec(`CREATE TABLE fields (
+        soul TEXT NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,
+        sh INTEGER NOT NULL, sl INTEGER NOT NULL, ah INTEGER NOT NULL, al INTEGER NOT NULL,
+        sig BLOB, seq INTEGER NOT NULL, PRIMARY KEY (soul, field)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX fields_seq ON fields (seq);
+      CREATE TABLE deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, due INTEGER NOT NULL, op BLOB NOT NULL);
+      CREATE INDEX deferred_due ON deferred (due, id);
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+      PRAGMA application_id = ${0x4c746331}; PRAGMA user_version = 1;`);
+    const insert = raw.prepare("INSERT INTO fields VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const want: StoredRecord[] = [];
+    let seq = 0;
+    raw.exec("BEGIN");
+    // 12,345 rows (past the converter's page of 10,000 rows, a node split across pages),
+    // unicode and U+0000 in keys, signatures, tombstones.
+    for (let n = 0; n < 4115; n++) {
+      const soul = n === 7 ? "nul\u0000soul" : n === 8 ? "ünï/😀" : `node/${n}`;
+      for (const field of n === 9 ? ["a\u0000b", "ß"] : ["a", "b", "c"]) {
+        const r: StoredRecord = {
+          soul,
+          field,
+          value: new Uint8Array(n % 5 === 0 ? [0xc0] : [1, n & 255, 2]),
+          sh: n,
+          sl: 7,
+          ah: 1,
+          al: 2,
+          ...(n % 3 === 0 ? { sig: new Uint8Array([9, n & 255]) } : {}),
+          seq: ++seq,
+        };
+        insert.run(r.soul, r.field, r.value, r.sh, r.sl, r.ah, r.al, r.sig ?? null, r.seq);
+        want.push(r);
+      }
+    }
+    raw.exec("COMMIT");
+    raw.prepare("INSERT INTO meta VALUES ('actor', '00000000000000ab')").run();
+    raw.prepare("INSERT INTO deferred (due, op) VALUES (5, x'01')").run();
+    raw.close();
+
+    const store = await SqliteStore.open(dir);
+    try {
+      assert.equal((await store.info()).schemaVersion, 2);
+      assert.equal(await store.lastSeq(), seq);
+      assert.equal(await store.getMeta("actor"), "00000000000000ab");
+      assert.equal((await store.deferred()).length, 1);
+      const nodes = Map.groupBy(want, (r) => r.soul);
+      assert.equal((await store.list({ limit: Infinity })).length, nodes.size);
+      const plainRecords = (rs: StoredRecord[]) =>
+        rs.map((r) => ({ ...r, value: [...r.value], sig: r.sig && [...r.sig] }));
+      for (const [soul, records] of nodes) {
+        assert.deepEqual(
+          plainRecords(await store.readNode(soul)),
+          plainRecords(records.sort((a, b) => (a.field < b.field ? -1 : 1))),
+          soul,
+        );
+      }
+      assert.deepEqual(await store.integrityCheck(), ["ok"]);
+      // Writing on goes on from the old seqs.
+      assert.equal(await store.commit({ records: [{ ...want[0], seq: undefined } as never] }), seq + 1);
+    } finally {
+      await store.close();
+    }
+    const check = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      const tables = check.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_stat%' ORDER BY name",
+      ).all();
+      assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
+    } finally {
+      check.close();
+    }
   });
 
   it("caches a node from its second read, drops it on commit, and never serves it stale", async () => {

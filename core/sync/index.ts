@@ -243,7 +243,7 @@ export class SyncIndex {
 
   /**
    * Builds the index of `db`'s current records (paging through
-   * `store.since`) and keeps it current through `db.onCommit` until
+   * `store.changes`) and keeps it current through `db.onCommit` until
    * {@link SyncIndex.close}.
    */
   static async build(db: Database, options: { pageSize?: number } = {}): Promise<SyncIndex> {
@@ -257,11 +257,10 @@ export class SyncIndex {
       else index.update(records);
     });
     try {
-      for (let after = 0;;) {
-        const page = await db.store.since(after, pageSize);
-        if (page.length === 0) break;
-        index.update(page);
-        after = page[page.length - 1].seq;
+      for (let cursor: number | undefined;;) {
+        const page = await db.store.changes(0, { limit: pageSize, cursor });
+        index.update(page.records);
+        if ((cursor = page.cursor) === undefined) break;
       }
       index.update(pending);
     } catch (e) {

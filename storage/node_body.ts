@@ -1,0 +1,208 @@
+/**
+ * The encoding of one node's fields in a single SQLite row (`nodes.body`,
+ * schema version 2): one row per node instead of one per field makes writes
+ * and reads of whole nodes one B-tree operation each.
+ *
+ * Format: byte 1 (the format), then varint field count, then per field in
+ * field order (UTF-8 byte order, which is code point order): varint length
+ * and UTF-8 bytes of the field name, varint length and bytes of the value,
+ * sh, sl, ah, al as little-endian u32, varint seq, varint (sig length + 1)
+ * or 0 for no sig, the sig bytes. Varints are unsigned LEB128 up to 2^53.
+ *
+ * @module
+ */
+import { compareCodePoints } from "./_order.ts";
+import type { StoredRecord } from "./store.ts";
+
+const FORMAT = 1;
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder("utf-8", { fatal: true });
+
+/** A reusable output buffer. */
+let out = new Uint8Array(4096);
+let view = new DataView(out.buffer);
+
+function reserve(pos: number, n: number): void {
+  if (pos + n <= out.length) return;
+  let size = out.length * 2;
+  while (size < pos + n) size *= 2;
+  const next = new Uint8Array(size);
+  next.set(out.subarray(0, pos));
+  out = next;
+  view = new DataView(out.buffer);
+}
+
+function varint(pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** Encodes a node's records, which must be in field order with each field once. */
+export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
+  let pos = 0;
+  reserve(0, 16);
+  out[pos++] = FORMAT;
+  pos = varint(pos, records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const f = r.field;
+    reserve(pos, 10 + f.length * 3 + 10 + r.value.length + 16 + 20 + (r.sig?.length ?? 0));
+    // Field name: ASCII written directly, anything else through the encoder.
+    let ascii = true;
+    for (let k = 0; k < f.length; k++) {
+      if (f.charCodeAt(k) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      pos = varint(pos, f.length);
+      for (let k = 0; k < f.length; k++) out[pos + k] = f.charCodeAt(k);
+      pos += f.length;
+    } else {
+      const bytes = utf8.encode(f);
+      pos = varint(pos, bytes.length);
+      out.set(bytes, pos);
+      pos += bytes.length;
+    }
+    pos = varint(pos, r.value.length);
+    out.set(r.value, pos);
+    pos += r.value.length;
+    view.setUint32(pos, r.sh, true);
+    view.setUint32(pos + 4, r.sl, true);
+    view.setUint32(pos + 8, r.ah, true);
+    view.setUint32(pos + 12, r.al, true);
+    pos = varint(pos + 16, r.seq);
+    if (r.sig === undefined) out[pos++] = 0;
+    else {
+      pos = varint(pos, r.sig.length + 1);
+      out.set(r.sig, pos);
+      pos += r.sig.length;
+    }
+  }
+  return out.slice(0, pos);
+}
+
+/** A cursor over one body; throws `RangeError` on anything malformed. */
+class Reader {
+  readonly b: Uint8Array;
+  readonly v: DataView;
+  pos = 0;
+
+  constructor(body: Uint8Array) {
+    this.b = body;
+    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.b.length) throw new RangeError("A stored node body ends early");
+  }
+
+  varint(): number {
+    let n = 0, mul = 1;
+    for (let i = 0; i < 8; i++) {
+      this.need(1);
+      const byte = this.b[this.pos++];
+      n += (byte & 0x7f) * mul;
+      if (byte < 0x80) return n;
+      mul *= 0x80;
+    }
+    throw new RangeError("A stored node body has a bad varint");
+  }
+
+  /** A field name. */
+  string(): string {
+    const n = this.varint();
+    this.need(n);
+    const b = this.b, start = this.pos;
+    this.pos += n;
+    if (n <= 32) {
+      let s = "";
+      for (let i = start; i < start + n; i++) {
+        const c = b[i];
+        if (c >= 0x80) return utf8d.decode(b.subarray(start, start + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8d.decode(b.subarray(start, start + n));
+  }
+
+  /** A view of the next length-prefixed bytes. */
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const v = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+}
+
+/**
+ * Decodes a body into the node's records (values and sigs are views into
+ * `body`), in field order.
+ */
+export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
+  const r = new Reader(body);
+  r.need(1);
+  if (body[0] !== FORMAT) {
+    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${body[0]}`);
+  }
+  r.pos = 1;
+  const count = r.varint();
+  const records: StoredRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const field = r.string();
+    const value = r.bytes(r.varint());
+    r.need(16);
+    const p = r.pos, v = r.v;
+    const sh = v.getUint32(p, true), sl = v.getUint32(p + 4, true);
+    const ah = v.getUint32(p + 8, true), al = v.getUint32(p + 12, true);
+    r.pos = p + 16;
+    const seq = r.varint();
+    const sigLen = r.varint();
+    records[i] = sigLen === 0
+      ? { soul, field, value, sh, sl, ah, al, seq }
+      : { soul, field, value, sh, sl, ah, al, sig: r.bytes(sigLen - 1), seq };
+  }
+  if (r.pos !== body.length) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+  return records;
+}
+
+/**
+ * A node's stored records merged with newer ones: a field takes the record
+ * with the higher seq. Returns the merged records in field order, or
+ * `undefined` when nothing changes.
+ */
+export function mergeNode(
+  stored: readonly StoredRecord[],
+  incoming: ReadonlyMap<string, StoredRecord>,
+): StoredRecord[] | undefined {
+  if (stored.length === 0) {
+    return [...incoming.values()].sort((a, b) => compareCodePoints(a.field, b.field));
+  }
+  const byField = new Map<string, StoredRecord>();
+  for (const r of stored) byField.set(r.field, r);
+  let changed = false, added = false;
+  for (const [f, r] of incoming) {
+    const cur = byField.get(f);
+    if (cur !== undefined && cur.seq >= r.seq) continue;
+    if (cur === undefined) added = true;
+    byField.set(f, r);
+    changed = true;
+  }
+  if (!changed) return undefined;
+  const merged = [...byField.values()];
+  // Replacing fields keeps the stored order; only new fields need a sort.
+  return added ? merged.sort((a, b) => compareCodePoints(a.field, b.field)) : merged;
+}
+
+/** The highest seq of a node's records. */
+export function nodeSeq(records: readonly StoredRecord[]): number {
+  let max = 0;
+  for (const r of records) if (r.seq > max) max = r.seq;
+  return max;
+}
