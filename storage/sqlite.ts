@@ -100,11 +100,12 @@ export interface SqliteStoreOptions {
   readonly busyTimeout?: number;
   /**
    * Budget of the node cache in bytes (default 8 MiB; 0 turns it off). It
-   * keeps nodes read more than once lately, as `readNode` returns them, so
-   * that repeated reads skip SQLite (a node read only once, as by a scan,
-   * stays out). It is never stale: this process is the only user of the
-   * file, and each commit drops the nodes it writes. SQLite's own page
-   * cache (8 MiB) comes on top.
+   * keeps nodes read more than once lately, as SQLite holds them (journaled
+   * records are laid over them on reading), so that repeated reads skip
+   * SQLite (a node read only once, as by a scan, stays out). It is never
+   * stale: this process is the only user of the file, and each write into
+   * SQLite (a fold) drops the nodes it writes. SQLite's own page cache
+   * (8 MiB) comes on top.
    */
   readonly cacheBytes?: number;
 }
@@ -534,13 +535,14 @@ export class SqliteStore implements Store {
   /** Every stored field of `soul`, in field order (BINARY collation = UTF-8 byte order). */
   readNode(soul: string): Promise<StoredRecord[]> {
     if (this.#closed) return Promise.reject(closedError());
-    const cached = this.#cache?.get(soul);
-    if (cached !== undefined) return Promise.resolve(cached.slice());
     try {
-      let out = this.#storedNode(soul);
+      let out = this.#cachedNode(soul);
       const frozen = this.#frozen?.mem.nodes.get(soul), active = this.#active.nodes.get(soul);
-      if (frozen !== undefined || active !== undefined) out = overlay(out, [frozen, active]);
-      if (this.#cache?.admit(soul, out)) return Promise.resolve(out.slice());
+      if (frozen !== undefined || active !== undefined) {
+        return Promise.resolve(overlay(out, [frozen, active]));
+      }
+      // Callers get their own array (the cache's is shared).
+      if (out.length > 0 && this.#cache !== undefined) out = out.slice();
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
@@ -551,6 +553,17 @@ export class SqliteStore implements Store {
   #storedNode(soul: string): StoredRecord[] {
     const row = this.#s.readBody.get(soul);
     return row === undefined ? [] : decodeBody(soul, row.body as Uint8Array);
+  }
+
+  /** {@link #storedNode} through the node cache (shared records: read-only). */
+  #cachedNode(soul: string): StoredRecord[] {
+    const cache = this.#cache;
+    if (cache === undefined) return this.#storedNode(soul);
+    const cached = cache.get(soul);
+    if (cached !== undefined) return cached;
+    const stored = this.#storedNode(soul);
+    cache.admit(soul, stored);
+    return stored;
   }
 
   readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
@@ -573,15 +586,10 @@ export class SqliteStore implements Store {
           out[i] = folding;
           continue;
         }
-        const cached = this.#cache?.getField(soul, field);
-        if (cached !== undefined) {
-          out[i] = cached === null ? undefined : cached;
-          continue;
-        }
         if (soul !== lastSoul) {
           let node = read?.get(soul);
           if (node === undefined) {
-            node = this.#storedNode(soul);
+            node = this.#cachedNode(soul);
             if (keys.length > 1) (read ??= new Map()).set(soul, node);
           }
           lastSoul = soul;
@@ -622,7 +630,6 @@ export class SqliteStore implements Store {
           for (const [k, v] of meta) this.#s.setMeta.run(k, v);
         });
         this.#seq = first - 1 + records.length;
-        for (const r of records) this.#cache?.delete(r.soul);
         return Promise.resolve(this.#seq);
       }
       if (records.length === 0 && meta.length === 0) return Promise.resolve(this.#seq);
@@ -630,12 +637,7 @@ export class SqliteStore implements Store {
       const length = encodeFrame(this.#writer, first, records, meta);
       active.journal.write(this.#writer.buf, length);
       if (length > SHRINK_WRITER_BYTES) this.#writer = new FrameWriter(); // do not hold a huge buffer
-      const cache = this.#cache;
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i];
-        active.put(storedRecord(r, first + i));
-        cache?.delete(r.soul);
-      }
+      for (let i = 0; i < records.length; i++) active.put(storedRecord(records[i], first + i));
       for (const [k, v] of meta) active.meta.set(k, v);
       active.bytes += 64 * meta.length;
       this.#seq = first - 1 + records.length;
@@ -747,7 +749,7 @@ export class SqliteStore implements Store {
       const [soul, incoming] = nodes[i];
       const merged = mergeNode(this.#storedNode(soul), incoming);
       if (merged === undefined) continue;
-      cache?.delete(soul); // the cache would hold the same records; dropped to free them
+      cache?.delete(soul); // it holds what SQLite had
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
       args[rows * 3 + 1] = encodeBody(merged);
@@ -999,8 +1001,9 @@ const SMALL_VALUE = 64;
  * Recently read nodes within a byte budget, evicted by CLOCK (second
  * chance): a hit only sets a flag, so reads never reorder the map. It is
  * exact, not a guess that may go stale: this process is the database's only
- * user (directory LOCK, `locking_mode=EXCLUSIVE`) and every commit drops the
- * souls it writes.
+ * user (directory LOCK, `locking_mode=EXCLUSIVE`) and every write into
+ * SQLite drops the souls it writes. It holds nodes as SQLite has them, not
+ * the journaled records laid over them, so commits leave it alone.
  *
  * Records handed out are shared with the cache (as the memory engine shares
  * its own): callers treat them as read-only. Sizes are counted as they are
