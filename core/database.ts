@@ -25,7 +25,14 @@ import {
   TOMBSTONE,
   type Value,
 } from "./value.ts";
-import type { FieldRecord, Store, StoredRecord } from "../storage/store.ts";
+import {
+  type CommitBatch,
+  type FieldRecord,
+  isSyncStore,
+  type Store,
+  type StoredRecord,
+  type SyncStore,
+} from "../storage/store.ts";
 import { KERNEL_MERGE_MIN, mergeBatch, wins } from "./merge.ts";
 import { compareCodePoints } from "../storage/_order.ts";
 
@@ -102,6 +109,31 @@ export interface ListOptions {
 }
 
 const DEFAULT_LIMIT = 1000;
+
+/** What a drain reads before merging (see `Database.#plan`). */
+interface ReadPlan {
+  readonly pairs: (readonly [string, string])[];
+  /** Per job, its greatest record per key (foreign jobs only); absent for a single batch of unique keys. */
+  readonly bests?: (Map<string, FieldRecord> | undefined)[];
+  /** The key of each pair; absent for a single batch of unique keys (matched by position). */
+  readonly keys?: string[];
+}
+
+/** A drain decided and ready for the store (see `Database.#seal`). */
+interface Sealed {
+  readonly batch: CommitBatch;
+  readonly counts: { applied: number; ignored: number }[];
+  readonly events: Change[];
+  readonly committed: { records: readonly FieldRecord[]; local: boolean }[];
+  readonly markH: number;
+  readonly markL: number;
+}
+
+/** What a committed drain reports to watchers and commit listeners. */
+interface Settled {
+  readonly events: Change[];
+  readonly committed: { records: readonly FieldRecord[]; local: boolean }[];
+}
 
 interface Job {
   readonly local: boolean;
@@ -259,6 +291,8 @@ export class Database {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerDue = Infinity;
   #closed = false;
+  /** The store's synchronous twins, when it has them. */
+  #sync: SyncStore | undefined;
 
   private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string) {
     this.store = store;
@@ -266,6 +300,7 @@ export class Database {
     this.clock = clock;
     this.actor = actor;
     [this.#ah, this.#al] = hexWords(actor);
+    this.#sync = isSyncStore(store) ? store : undefined;
   }
 
   /** Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops. */
@@ -414,10 +449,14 @@ export class Database {
 
   /** Commits everything queued, one store transaction per round, until the queue is empty. */
   async #drain(): Promise<void> {
+    const sync = this.#sync;
     while (this.#queue.length > 0) {
       const jobs = this.#queue.splice(0);
       try {
-        const { events, committed } = await this.#commitJobs(jobs);
+        // A store that never waits saves the promise turns of a drain.
+        const { events, committed } = sync !== undefined
+          ? this.#commitJobsSync(jobs, sync)
+          : await this.#commitJobs(jobs);
         this.#emit(events);
         for (const listener of this.#commitListeners) {
           for (const c of committed) {
@@ -435,14 +474,105 @@ export class Database {
     this.#draining = undefined;
   }
 
-  async #commitJobs(
-    jobs: Job[],
-  ): Promise<{ events: Change[]; committed: { records: readonly FieldRecord[]; local: boolean }[] }> {
-    const wonPerJob: (readonly FieldRecord[])[] = new Array(jobs.length);
+  async #commitJobs(jobs: Job[]): Promise<Settled> {
+    const plan = this.#plan(jobs);
+    const found = plan.pairs.length > 0 ? await this.store.readFields(plan.pairs) : NONE;
+    const sealed = this.#seal(jobs, this.#merge(jobs, plan, found));
+    await this.store.commit(sealed.batch);
+    return this.#settle(jobs, sealed);
+  }
+
+  #commitJobsSync(jobs: Job[], store: SyncStore): Settled {
+    const plan = this.#plan(jobs);
+    const found = plan.pairs.length > 0 ? store.readFieldsSync(plan.pairs) : NONE;
+    const sealed = this.#seal(jobs, this.#merge(jobs, plan, found));
+    store.commitSync(sealed.batch);
+    return this.#settle(jobs, sealed);
+  }
+
+  /**
+   * What a drain must read before merging: the stored records of every key a
+   * foreign op touches. One foreign batch with no key twice (the common
+   * foreign drain) needs no maps: its records are matched by position.
+   */
+  #plan(jobs: readonly Job[]): ReadPlan {
     if (jobs.length === 1 && !jobs[0].local && !repeatsKeys(jobs[0].records)) {
-      // The common foreign drain: one batch, each key once — no maps needed.
-      wonPerJob[0] = await this.#mergeUnique(jobs[0].records);
-    } else await this.#mergeJobs(jobs, wonPerJob);
+      const records = jobs[0].records;
+      const pairs: (readonly [string, string])[] = new Array(records.length);
+      for (let i = 0; i < records.length; i++) pairs[i] = [records[i].soul, records[i].field];
+      return { pairs };
+    }
+    // Per foreign job, the greatest op per key (keyed once, reused when merging).
+    let bests: (Map<string, FieldRecord> | undefined)[] | undefined;
+    let maps = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      if (jobs[i].local) continue;
+      bests ??= new Array(jobs.length);
+      bests[i] = this.#bestPerKey(jobs[i].records);
+      maps++;
+    }
+    const keys: string[] = [];
+    const pairs: (readonly [string, string])[] = [];
+    if (bests === undefined) return { pairs, bests, keys }; // only local writes: every record wins
+    let seen: Set<string> | undefined;
+    for (const best of bests) {
+      if (best === undefined) continue;
+      if (maps > 1) seen ??= new Set();
+      for (const [k, r] of best) {
+        if (seen) {
+          if (seen.has(k)) continue;
+          seen.add(k);
+        }
+        keys.push(k);
+        pairs.push([r.soul, r.field]);
+      }
+    }
+    return { pairs, bests, keys };
+  }
+
+  /** The records of each job that win against `found` (the stored records of the plan's keys), in decision order. */
+  #merge(
+    jobs: readonly Job[],
+    plan: ReadPlan,
+    found: readonly (StoredRecord | undefined)[],
+  ): FieldRecord[][] {
+    const wonPerJob: FieldRecord[][] = new Array(jobs.length);
+    const { bests, keys } = plan;
+    if (keys === undefined) { // one foreign batch, each key once
+      const records = jobs[0].records;
+      const out: FieldRecord[] = [];
+      const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
+      for (let i = 0; i < records.length; i++) {
+        const cur = found[i];
+        if (!cur) out.push(records[i]); // nothing stored yet: the op wins outright
+        else contested.push([records[i], cur]);
+      }
+      this.#decide(contested, out);
+      wonPerJob[0] = out;
+      return wonPerJob;
+    }
+    if (bests === undefined) {
+      for (let i = 0; i < jobs.length; i++) wonPerJob[i] = jobs[i].records as FieldRecord[];
+      return wonPerJob;
+    }
+    // Current winners of every key a foreign op touches.
+    const current = new Map<string, FieldRecord>();
+    for (let i = 0; i < found.length; i++) {
+      const r = found[i];
+      if (r) current.set(keys[i], r);
+    }
+    for (let i = 0; i < jobs.length; i++) {
+      const best = bests[i];
+      const won = best === undefined ? jobs[i].records as FieldRecord[] : this.#mergeForeign(best, current);
+      wonPerJob[i] = won;
+      // Later foreign jobs of this drain merge against what won here.
+      if (i < jobs.length - 1) { for (const r of won) current.set(keyOf(r.soul, r.field), r); }
+    }
+    return wonPerJob;
+  }
+
+  /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
+  #seal(jobs: readonly Job[], wonPerJob: readonly (readonly FieldRecord[])[]): Sealed {
     const counts: { applied: number; ignored: number }[] = new Array(jobs.length);
     const events: Change[] = [];
     const committed: { records: readonly FieldRecord[]; local: boolean }[] = [];
@@ -481,57 +611,15 @@ export class Database {
       [markH, markL] = hexWords(mark);
       batch.meta = { clock: mark };
     }
-    await this.store.commit(batch);
-    this.#markH = markH; // only once the bound is durable
-    this.#markL = markL;
-    for (let i = 0; i < jobs.length; i++) jobs[i].resolve(counts[i]);
-    return { events, committed };
+    return { batch, counts, events, committed, markH, markL };
   }
 
-  /** The records of each job that win, in decision order, into `wonPerJob`. */
-  async #mergeJobs(jobs: readonly Job[], wonPerJob: (readonly FieldRecord[])[]): Promise<void> {
-    // Per foreign job, the greatest op per key (keyed once, reused below).
-    let bests: (Map<string, FieldRecord> | undefined)[] | undefined;
-    for (let i = 0; i < jobs.length; i++) {
-      if (jobs[i].local) continue;
-      bests ??= new Array(jobs.length);
-      bests[i] = this.#bestPerKey(jobs[i].records);
-    }
-    if (bests === undefined) { // only local writes: every record wins
-      for (let i = 0; i < jobs.length; i++) wonPerJob[i] = jobs[i].records;
-      return;
-    }
-    // Current winners of every key a foreign op touches.
-    const current = new Map<string, FieldRecord>();
-    await this.#readCurrent(bests, current);
-    for (let i = 0; i < jobs.length; i++) {
-      const best = bests[i];
-      const won = best === undefined ? jobs[i].records : this.#mergeForeign(best, current);
-      wonPerJob[i] = won;
-      // Later foreign jobs of this drain merge against what won here.
-      if (i < jobs.length - 1) { for (const r of won) current.set(keyOf(r.soul, r.field), r); }
-    }
-  }
-
-  /**
-   * {@link #mergeForeign} for one foreign batch with no key twice (so the
-   * batch is its own greatest-op-per-key set): stored records are matched by
-   * position, without maps.
-   */
-  async #mergeUnique(records: readonly FieldRecord[]): Promise<FieldRecord[]> {
-    if (records.length === 0) return [];
-    const pairs: (readonly [string, string])[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) pairs[i] = [records[i].soul, records[i].field];
-    const found = await this.store.readFields(pairs);
-    const out: FieldRecord[] = [];
-    const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
-    for (let i = 0; i < records.length; i++) {
-      const cur = found[i];
-      if (!cur) out.push(records[i]); // nothing stored yet: the op wins outright
-      else contested.push([records[i], cur]);
-    }
-    this.#decide(contested, out);
-    return out;
+  /** After the store committed a sealed drain: the clock bound is durable, the writers are answered. */
+  #settle(jobs: readonly Job[], sealed: Sealed): Settled {
+    this.#markH = sealed.markH; // only once the bound is durable
+    this.#markL = sealed.markL;
+    for (let i = 0; i < jobs.length; i++) jobs[i].resolve(sealed.counts[i]);
+    return { events: sealed.events, committed: sealed.committed };
   }
 
   /** Appends to `out` the incoming records of `contested` that beat the stored ones. */
@@ -553,36 +641,6 @@ export class Database {
       if (!prev || this.#wins(r, prev)) best.set(k, r);
     }
     return best;
-  }
-
-  /** Reads the stored records of every key in `bests` into `current`. */
-  async #readCurrent(
-    bests: readonly (Map<string, FieldRecord> | undefined)[],
-    current: Map<string, FieldRecord>,
-  ): Promise<void> {
-    const keys: string[] = [];
-    const pairs: (readonly [string, string])[] = [];
-    let seen: Set<string> | undefined;
-    let maps = 0;
-    for (const best of bests) if (best !== undefined) maps++;
-    for (const best of bests) {
-      if (best === undefined) continue;
-      if (maps > 1) seen ??= new Set();
-      for (const [k, r] of best) {
-        if (seen) {
-          if (seen.has(k)) continue;
-          seen.add(k);
-        }
-        keys.push(k);
-        pairs.push([r.soul, r.field]);
-      }
-    }
-    if (pairs.length === 0) return;
-    const found = await this.store.readFields(pairs);
-    for (let i = 0; i < found.length; i++) {
-      const r = found[i];
-      if (r) current.set(keys[i], r);
-    }
   }
 
   /**

@@ -51,11 +51,19 @@ export class MemoryStore implements Store {
   }
 
   async readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
+    return this.readFieldsSync(keys);
+  }
+
+  readFieldsSync(keys: readonly (readonly [string, string])[]): (StoredRecord | undefined)[] {
     this.#open();
     return keys.map(([soul, field]) => this.#nodes.get(soul)?.get(field));
   }
 
   async commit(batch: CommitBatch): Promise<number> {
+    return this.commitSync(batch);
+  }
+
+  commitSync(batch: CommitBatch): number {
     this.#open();
     checkBatch(batch); // everything is checked before anything changes: commits are atomic
     for (const r of batch.records ?? []) {

@@ -567,8 +567,16 @@ export class SqliteStore implements Store {
   }
 
   readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
-    if (this.#closed) return Promise.reject(closedError());
     try {
+      return Promise.resolve(this.readFieldsSync(keys));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  readFieldsSync(keys: readonly (readonly [string, string])[]): (StoredRecord | undefined)[] {
+    if (this.#closed) throw closedError();
+    {
       const active = this.#active, frozen = this.#frozen?.mem;
       const out: (StoredRecord | undefined)[] = new Array(keys.length);
       // Nodes read from SQLite in this call: a batch mostly asks for several fields of a node.
@@ -597,9 +605,7 @@ export class SqliteStore implements Store {
         }
         out[i] = findField(last, field);
       }
-      return Promise.resolve(out);
-    } catch (e) {
-      return Promise.reject(e);
+      return out;
     }
   }
 
@@ -612,40 +618,48 @@ export class SqliteStore implements Store {
    * batch is stored.
    */
   commit(batch: CommitBatch): Promise<number> {
-    if (this.#closed) return Promise.reject(closedError());
     try {
-      checkBatch(batch);
-      const records = batch.records ?? [];
-      const meta = batch.meta === undefined ? [] : Object.entries(batch.meta);
-      const first = this.#seq + 1;
-      if (
-        (batch.defer?.length ?? 0) > 0 || (batch.undefer?.length ?? 0) > 0 || this.#foldError !== undefined
-      ) {
-        this.#foldAll();
-        const nodes = [...groupBySoul(records, first)];
-        this.#transaction(() => {
-          this.#writeNodes(nodes, 0, nodes.length);
-          for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
-          for (const id of batch.undefer ?? []) this.#s.undefer.run(id);
-          for (const [k, v] of meta) this.#s.setMeta.run(k, v);
-        });
-        this.#seq = first - 1 + records.length;
-        return Promise.resolve(this.#seq);
-      }
-      if (records.length === 0 && meta.length === 0) return Promise.resolve(this.#seq);
-      const active = this.#active;
-      const length = encodeFrame(this.#writer, first, records, meta);
-      active.journal.write(this.#writer.buf, length);
-      if (length > SHRINK_WRITER_BYTES) this.#writer = new FrameWriter(); // do not hold a huge buffer
-      for (let i = 0; i < records.length; i++) active.put(storedRecord(records[i], first + i));
-      for (const [k, v] of meta) active.meta.set(k, v);
-      active.bytes += 64 * meta.length;
-      this.#seq = first - 1 + records.length;
-      if (active.count >= FOLD_RECORDS || active.bytes >= FOLD_BYTES) this.#rotate();
-      return Promise.resolve(this.#seq);
+      return Promise.resolve(this.commitSync(batch));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  commitSync(batch: CommitBatch): number {
+    if (this.#closed) throw closedError();
+    checkBatch(batch);
+    const records = batch.records ?? [];
+    const meta = batch.meta === undefined ? [] : Object.entries(batch.meta);
+    const first = this.#seq + 1;
+    if ((batch.defer?.length ?? 0) > 0 || (batch.undefer?.length ?? 0) > 0 || this.#foldError !== undefined) {
+      this.#foldAll();
+      const nodes = [...groupBySoul(records, first)];
+      this.#transaction(() => {
+        this.#writeNodes(nodes, 0, nodes.length);
+        for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
+        for (const id of batch.undefer ?? []) this.#s.undefer.run(id);
+        for (const [k, v] of meta) this.#s.setMeta.run(k, v);
+      });
+      return this.#seq = first - 1 + records.length;
+    }
+    if (records.length === 0 && meta.length === 0) return this.#seq;
+    const active = this.#active;
+    const length = encodeFrame(this.#writer, first, records, meta);
+    active.journal.write(this.#writer.buf, length);
+    // Committed from here on: nothing below may fail the commit.
+    if (length > SHRINK_WRITER_BYTES) this.#writer = new FrameWriter(); // do not hold a huge buffer
+    for (let i = 0; i < records.length; i++) active.put(storedRecord(records[i], first + i));
+    for (const [k, v] of meta) active.meta.set(k, v);
+    active.bytes += 64 * meta.length;
+    this.#seq = first - 1 + records.length;
+    if (active.count >= FOLD_RECORDS || active.bytes >= FOLD_BYTES) {
+      try {
+        this.#rotate();
+      } catch (e) {
+        this.#foldError = e; // the next commit folds synchronously, and fails with it if it persists
+      }
+    }
+    return this.#seq;
   }
 
   /**

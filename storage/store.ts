@@ -124,3 +124,20 @@ export interface Store {
   /** Flushes and releases everything (the lock included). Idempotent. */
   close(): Promise<void>;
 }
+
+/**
+ * Synchronous twins of {@link Store.readFields} and {@link Store.commit},
+ * offered by engines that never wait (memory, SQLite): the Database uses
+ * them when present and saves the promise turns of every commit. They throw
+ * where the others reject.
+ */
+export interface SyncStore {
+  readFieldsSync(keys: readonly (readonly [soul: string, field: string])[]): (StoredRecord | undefined)[];
+  commitSync(batch: CommitBatch): number;
+}
+
+/** Whether `store` offers {@link SyncStore}. */
+export function isSyncStore(store: Store): store is Store & SyncStore {
+  const s = store as Partial<SyncStore>;
+  return typeof s.readFieldsSync === "function" && typeof s.commitSync === "function";
+}

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { type Change, Database, open } from "../mod.ts";
 import { selectKernels } from "../core/kernels/mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
-import type { CommitBatch } from "../storage/store.ts";
+import type { CommitBatch, Store } from "../storage/store.ts";
 import type { Op } from "../core/op.ts";
 import { encodeOps } from "../core/op.ts";
 
@@ -224,23 +224,60 @@ describe("database", () => {
   it("a failed commit rejects the writes and stores nothing", async () => {
     const store = new MemoryStore();
     const db = await Database.create({ store, kernels });
-    const commit = store.commit.bind(store);
-    store.commit = () => Promise.reject(new Error("disk full"));
+    // The Database commits through the store's synchronous twin (see SyncStore).
+    const commit = store.commitSync.bind(store);
+    store.commitSync = () => {
+      throw new Error("disk full");
+    };
     await assert.rejects(db.put("x", { a: 1 }), /disk full/);
-    store.commit = commit;
+    store.commitSync = commit;
     assert.equal(await db.get("x"), undefined);
     await db.put("x", { a: 2 });
     assert.deepStrictEqual(await db.get("x"), { a: 2 });
     await db.close();
   });
 
+  it("works the same over a store without synchronous twins (every call awaited)", async () => {
+    const inner = new MemoryStore();
+    let failing = false;
+    // Only the asynchronous Store methods: the Database takes its awaiting path.
+    const store: Store = {
+      engine: "async memory",
+      durable: false,
+      readNode: (soul) => inner.readNode(soul),
+      readFields: (keys) => inner.readFields(keys),
+      commit: (batch) => failing ? Promise.reject(new Error("disk full")) : inner.commit(batch),
+      list: (o) => inner.list(o),
+      changes: (after, o) => inner.changes(after, o),
+      lastSeq: () => inner.lastSeq(),
+      deferred: () => inner.deferred(),
+      getMeta: (key) => inner.getMeta(key),
+      close: () => inner.close(),
+    };
+    const db = await Database.create({ store, kernels });
+    const other = await open({ storage: "memory" });
+    await Promise.all([db.put("a", { x: 1 }), db.put("a", { y: 2 }), db.put("b", { z: 3 })]);
+    await other.applyOps((await db.exportOps()).ops); // other's clock passes db's
+    await other.put("a", { x: 9 });
+    const ops = (await other.exportOps()).ops.filter((op) => op.soul === "a" && op.field === "x");
+    assert.deepEqual(await db.applyOps(ops), { applied: 1, ignored: 0, deferred: 0 });
+    assert.deepEqual(await db.applyOps(ops), { applied: 0, ignored: 1, deferred: 0 });
+    assert.deepStrictEqual(await db.get("a"), { x: 9, y: 2 });
+    failing = true;
+    await assert.rejects(db.put("c", { w: 1 }), /disk full/);
+    failing = false;
+    assert.equal(await db.get("c"), undefined);
+    await db.close();
+    await other.close();
+  });
+
   it("after a restart never issues a state at or before one issued or observed before", async () => {
     const store = new MemoryStore();
     let metaWrites = 0;
     let fail = false;
-    const commit = store.commit.bind(store);
-    store.commit = (batch: CommitBatch) => {
-      if (fail) return Promise.reject(new Error("disk full"));
+    const commit = store.commitSync.bind(store);
+    store.commitSync = (batch: CommitBatch) => {
+      if (fail) throw new Error("disk full");
       if (batch.meta?.clock !== undefined) metaWrites++;
       return commit(batch);
     };
