@@ -11,6 +11,7 @@ import type { Database } from "../core/database.ts";
 import { SyncIndex } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
+import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
 import type { NetworkHandle, NetworkOptions } from "./serve.ts";
@@ -22,15 +23,7 @@ export const SYNC_INTERVAL_MS = 30_000;
 /** A sync session that takes longer than this is aborted. */
 export const SYNC_TIMEOUT_MS = 60_000;
 
-/** Per-peer sync state, as `/v1/peers` shows it. */
-export interface PeerSync {
-  /** When the last sync session with this peer completed (ms since the epoch). */
-  asOf?: number;
-  /** What the last session exchanged. */
-  last?: Pick<SyncStats, "bytesSent" | "bytesReceived" | "recordsSent" | "recordsReceived" | "durationMs">;
-  /** The last failure, if the latest session failed. */
-  error?: string;
-}
+export type { NetworkPeer, PeerSync };
 
 /** Options beyond {@link NetworkOptions}. */
 export interface StartNetworkOptions {
@@ -43,6 +36,22 @@ export interface StartNetworkOptions {
    * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
    */
   readonly allowPrivateAddresses?: boolean;
+  /**
+   * Aborting it while `startNetwork` runs makes it stop what it started and
+   * reject with the abort reason; aborting it later stops the network, as
+   * `stop()` does.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link startNetwork} returns. */
+export interface RunningNetwork extends NetworkHandle {
+  /** The libp2p node (behind Lattice's own interface). */
+  readonly node: NetNode;
+  /** Connected peers with addresses, gossip subscription and sync state (what `/v1/peers` shows). */
+  peers(): NetworkPeer[];
+  /** Runs one anti-entropy session with `peer` now (one at a time per peer); never rejects. */
+  syncWith(peer: string): Promise<void>;
 }
 
 /**
@@ -50,6 +59,10 @@ export interface StartNetworkOptions {
  * listens on `options.listen` ({@link DEFAULT_LISTEN} when empty); in a
  * browser it only dials (`bootstrap`, WebSockets or WebRTC-Direct addresses)
  * and replicates with the peers it reaches exactly as a server does.
+ *
+ * Only full replication exists: a `replication` factor (sharded mode) is
+ * refused with a `RangeError`. Programs and pages usually reach this through
+ * `open({ network })` (`net/join.ts`), which also stops it on `db.close()`.
  *
  * @example
  * ```ts ignore
@@ -67,7 +80,10 @@ export interface StartNetworkOptions {
 export async function startNetwork(
   db: Database,
   options: NetworkOptions & StartNetworkOptions,
-): Promise<NetworkHandle & { node: NetNode; syncWith(peer: string): Promise<void> }> {
+): Promise<RunningNetwork> {
+  checkReplication(options.replication);
+  const signal = options.signal;
+  signal?.throwIfAborted();
   const log: Logger = options.logger;
   const node = await createNetNode({
     space: options.space,
@@ -76,7 +92,13 @@ export async function startNetwork(
     allowPrivateAddresses: options.allowPrivateAddresses,
     log: (msg: string) => log.debug("net", msg),
   });
-  const index = await SyncIndex.build(db);
+  let index: SyncIndex;
+  try {
+    index = await SyncIndex.build(db);
+  } catch (e) {
+    await node.stop();
+    throw e;
+  }
   const state = new Map<string, PeerSync>();
   const running = new Map<string, Promise<void>>();
   let stopped = false;
@@ -151,21 +173,43 @@ export async function startNetwork(
   }, interval);
   (timer as { unref?: () => void }).unref?.();
 
-  return {
+  async function stop(): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    signal?.removeEventListener("abort", onAbort);
+    clearInterval(timer);
+    await replication.flush();
+    replication.stop();
+    await Promise.allSettled(running.values());
+    index.close();
+    await node.stop();
+  }
+  const onAbort = () => {
+    stop().catch((e) => log.warn("net", "stopping the network failed", { error: String(e) }));
+  };
+
+  const handle: RunningNetwork = {
     node,
     syncWith,
     peerId: node.peerId,
     addrs: node.addrs(),
-    peers: () =>
-      node.peers().map((p) => ({ id: p.id, addrs: p.addrs, since: p.since, sync: state.get(p.id) ?? {} })),
-    async stop(): Promise<void> {
-      stopped = true;
-      clearInterval(timer);
-      await replication.flush();
-      replication.stop();
-      await Promise.allSettled(running.values());
-      index.close();
-      await node.stop();
+    peers: () => {
+      if (stopped) return [];
+      const subscribed = new Set(node.topicPeers());
+      return node.peers().map((p) => ({
+        id: p.id,
+        addrs: p.addrs,
+        since: p.since,
+        gossip: subscribed.has(p.id),
+        sync: state.get(p.id) ?? {},
+      }));
     },
+    stop,
   };
+  if (signal?.aborted) {
+    await stop();
+    signal.throwIfAborted();
+  }
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return handle;
 }

@@ -301,6 +301,20 @@ async function runtimeParts(
   };
 }
 
+/**
+ * libp2p's error for listen addresses that failed is several lines long and
+ * names its own configuration: one sentence per address instead, the
+ * original as `cause`.
+ */
+function listenError(e: Error): Error | undefined {
+  if (e?.name !== "UnsupportedListenAddressesError") return undefined;
+  const failures = String(e.message).split("\n").map((l) => l.trim()).filter((l) => l.startsWith("/"));
+  return new Error(
+    `Cannot listen on ${failures.length > 0 ? failures.join("; ") : "the listen addresses"}`,
+    { cause: e },
+  );
+}
+
 // ------------------------------------------------------------------ deadlines
 
 /**
@@ -486,6 +500,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         },
       }),
     },
+  }).catch((e: Error) => {
+    throw listenError(e) ?? e;
   });
 
   let stopped = false;

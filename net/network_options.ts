@@ -1,0 +1,243 @@
+/**
+ * The `network` option of `open()` and the `db.network` it gives: the
+ * types, and the checks that run before anything starts. This file loads no
+ * libp2p: `mod.ts` imports it statically, while the network itself
+ * (`net/join.ts`, `net/network.ts`, libp2p) is loaded with a dynamic
+ * `import()` only when `network` is given.
+ *
+ * @module
+ */
+import type { Logger } from "./log.ts";
+
+/** Per-peer sync state, as `db.network.peers()`, `GET /v1/peers` and `lattice peers` show it. */
+export interface PeerSync {
+  /** When the last sync session with this peer completed (ms since the epoch). */
+  asOf?: number;
+  /** What the last session exchanged. */
+  last?: {
+    bytesSent: number;
+    bytesReceived: number;
+    recordsSent: number;
+    recordsReceived: number;
+    durationMs: number;
+  };
+  /** The last failure, if the latest session failed. */
+  error?: string;
+}
+
+/** A connected peer, as `db.network.peers()` and `GET /v1/peers` show it. */
+export type NetworkPeer = {
+  /** Its peer id. */
+  readonly id: string;
+  /** The remote addresses of the current connections to it. */
+  readonly addrs: readonly string[];
+  /** When the first current connection was opened (ms since the epoch). */
+  readonly since: number;
+  /** Whether it is subscribed to the space's gossip topic, so live writes reach it at once. */
+  readonly gossip: boolean;
+  /** Anti-entropy sync state with it (`asOf`: when this replica was last in sync with it). */
+  readonly sync: PeerSync;
+};
+
+/**
+ * Replication mode of a space. Only full replication (every member keeps
+ * every node) exists today; sharded mode (a number: the replication factor R)
+ * is rejected with a `RangeError` until it is implemented.
+ */
+export type ReplicationMode = "full";
+
+/** The `network` option of `open()`. */
+export interface NetworkOpenOptions {
+  /**
+   * libp2p listen multiaddrs. On Deno and Bun the default (also for an empty
+   * list) is `/ip4/127.0.0.1/tcp/0`, loopback TCP on a free port; pass e.g.
+   * `/ip4/0.0.0.0/tcp/4001`, `/ip4/0.0.0.0/tcp/4002/ws` or
+   * `/ip4/<host-ip>/udp/4003/webrtc-direct` to be reachable from elsewhere.
+   * Browsers cannot listen: there it must be omitted or empty.
+   */
+  readonly listen?: readonly string[];
+  /**
+   * Multiaddrs of peers to join through, with `/p2p/<peer-id>` (e.g. from the
+   * ready line of `lattice serve`). Dialed at start and retried with backoff
+   * until reached; other members of the space are then found through the DHT.
+   */
+  readonly bootstrap?: readonly string[];
+  /** The space to replicate (default `default`). */
+  readonly space?: string;
+  /** `"full"` (the default); sharded mode is not available yet. */
+  readonly replication?: ReplicationMode;
+  /**
+   * Browsers only: dial loopback, LAN and plain `ws://` addresses, which
+   * libp2p's browser defaults refuse (default false). For a page that joins a
+   * node on the same machine or LAN. Servers dial such addresses anyway.
+   */
+  readonly allowPrivateAddresses?: boolean;
+  /** Anti-entropy period with each connected peer in ms (default 30 s). */
+  readonly syncInterval?: number;
+  /**
+   * Aborting it while `open` runs makes `open` close the database and reject
+   * with the abort reason; aborting it later leaves the network (the database
+   * stays open, `db.network.peers()` is then empty).
+   */
+  readonly signal?: AbortSignal;
+  /** Where network events are logged (default: `LATTICE_LOG` level, else `warn`, to standard error). */
+  readonly logger?: Logger;
+}
+
+/** `db.network`: the running network of a database opened with `network`. */
+export interface Network {
+  /** This replica's libp2p peer id (a new one at each `open`: no persistent peer key yet). */
+  readonly peerId: string;
+  /** The space it replicates. */
+  readonly space: string;
+  /** Its listen multiaddrs, each ending in `/p2p/<peerId>` (none in a browser or once stopped). */
+  addrs(): string[];
+  /** The connected peers with their sync state (none once stopped). */
+  peers(): NetworkPeer[];
+}
+
+/** {@link NetworkOpenOptions} once checked, with defaults filled in. */
+export interface CheckedNetworkOptions {
+  readonly listen: readonly string[];
+  readonly bootstrap: readonly string[];
+  readonly space: string;
+  readonly allowPrivateAddresses: boolean;
+  readonly syncInterval?: number;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+}
+
+const KEYS = new Set([
+  "listen",
+  "bootstrap",
+  "space",
+  "replication",
+  "allowPrivateAddresses",
+  "syncInterval",
+  "signal",
+  "logger",
+]);
+
+/** Longest `setInterval` delay the runtimes honour (a longer one fires at once). */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+
+/**
+ * Checks the `network` option of `open()`: `undefined` or `false` mean no
+ * network (returns `undefined`); an object is checked key by key. Throws
+ * `TypeError` for a wrong type or an unknown key, `RangeError` for a value out
+ * of range and for sharded replication, which is not available yet.
+ *
+ * @example
+ * ```ts
+ * import { checkNetworkOptions } from "./network_options.ts";
+ * console.log(checkNetworkOptions(false)); // undefined
+ * console.log(checkNetworkOptions({ space: "demo" })?.space); // "demo"
+ * try {
+ *   checkNetworkOptions({ replication: 3 as never });
+ * } catch (e) {
+ *   console.log((e as Error).name); // "RangeError"
+ * }
+ * ```
+ */
+export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`network must be false or an options object, got ${describe(value)}`);
+  }
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KEYS.has(key)) {
+      throw new TypeError(`Unknown network option ${JSON.stringify(key)}; known: ${[...KEYS].join(", ")}`);
+    }
+  }
+  checkReplication(o.replication);
+  const space = o.space ?? "default";
+  if (typeof space !== "string" || space.length === 0) {
+    throw new TypeError(`network.space must be a non-empty string, got ${describe(o.space)}`);
+  }
+  const allow = o.allowPrivateAddresses ?? false;
+  if (typeof allow !== "boolean") {
+    throw new TypeError(`network.allowPrivateAddresses must be a boolean, got ${describe(allow)}`);
+  }
+  const interval = o.syncInterval;
+  if (interval !== undefined) {
+    if (typeof interval !== "number") {
+      throw new TypeError(`network.syncInterval must be a number of ms, got ${describe(interval)}`);
+    }
+    if (!(interval >= 1 && interval <= MAX_INTERVAL_MS)) {
+      throw new RangeError(`network.syncInterval must be from 1 to ${MAX_INTERVAL_MS} ms, got ${interval}`);
+    }
+  }
+  const signal = o.signal;
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw new TypeError(`network.signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  const logger = o.logger;
+  if (
+    logger !== undefined &&
+    (typeof logger !== "object" || logger === null ||
+      !["debug", "info", "warn", "error"].every((m) =>
+        typeof (logger as Record<string, unknown>)[m] === "function"
+      ))
+  ) {
+    throw new TypeError("network.logger must have debug, info, warn and error methods");
+  }
+  return {
+    listen: addressList("listen", o.listen),
+    bootstrap: addressList("bootstrap", o.bootstrap),
+    space,
+    allowPrivateAddresses: allow,
+    ...(interval !== undefined ? { syncInterval: interval } : {}),
+    ...(signal !== undefined ? { signal: signal as AbortSignal } : {}),
+    ...(logger !== undefined ? { logger: logger as Logger } : {}),
+  };
+}
+
+/**
+ * Accepts only full replication (`undefined` or `"full"`). A number is a
+ * replication factor, i.e. sharded mode, which does not exist yet: it is
+ * refused, never quietly run as full replication. Shared with `lattice
+ * serve --replication`.
+ */
+export function checkReplication(value: unknown): void {
+  if (value === undefined || value === "full") return;
+  if (typeof value === "number" || value === "sharded") {
+    throw new RangeError(
+      `Sharded replication (replication: ${JSON.stringify(value)}) is not available yet; ` +
+        `every space is fully replicated: omit replication or pass "full"`,
+    );
+  }
+  throw new TypeError(`network.replication must be "full", got ${describe(value)}`);
+}
+
+function addressList(name: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new TypeError(`network.${name} must be an array of multiaddr strings, got ${describe(value)}`);
+  }
+  return value.map((a, i) => {
+    if (typeof a !== "string" || !a.startsWith("/")) {
+      throw new TypeError(
+        `network.${name}[${i}] must be a multiaddr string such as "/ip4/127.0.0.1/tcp/4001", got ${
+          describe(a)
+        }`,
+      );
+    }
+    return a;
+  });
+}
+
+function isAbortSignal(v: unknown): boolean {
+  if (typeof AbortSignal === "function" && v instanceof AbortSignal) return true;
+  const s = v as { aborted?: unknown; addEventListener?: unknown } | null;
+  return typeof s === "object" && s !== null && typeof s.aborted === "boolean" &&
+    typeof s.addEventListener === "function";
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return JSON.stringify(v.length > 60 ? v.slice(0, 60) + "…" : v);
+  if (typeof v === "object") return "an object";
+  return `${typeof v} ${String(v)}`;
+}
