@@ -12,12 +12,27 @@
  * await db.close();
  * ```
  *
+ * @example Embed with networking: two replicas of one space converge
+ * ```ts ignore
+ * import { open } from "./mod.ts";
+ * const a = await open({ storage: "memory", network: { space: "demo" } });
+ * // On Deno and Bun a replica listens on loopback TCP by default; a browser only dials.
+ * const b = await open({ storage: "memory", network: { space: "demo", bootstrap: a.network!.addrs() } });
+ * b.watch({ prefix: "greeting" }, (change) => console.log(change.source, change.changes)); // remote { text: "hi" }
+ * await a.put("greeting", { text: "hi" });
+ * console.log(b.network!.peers()); // [{ id, addrs, since, gossip, sync: { asOf, … } }]
+ * await b.close(); // leaves the network, then closes storage
+ * await a.close();
+ * ```
+ *
  * @module
  */
 import { Database } from "./core/database.ts";
 import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
+import type { JoinedNetwork } from "./net/join.ts";
+import { checkNetworkOptions, type Network, type NetworkOpenOptions } from "./net/network_options.ts";
 
 /** Options of {@link open}. */
 export interface OpenOptions {
@@ -35,20 +50,58 @@ export interface OpenOptions {
   readonly durability?: "process" | "power";
   /** How this process is named in the directory's LOCK file (default: its command line). */
   readonly lockCommand?: string;
-  /** Networking; not available yet: only `false` (the default) is accepted. */
-  readonly network?: false;
+  /**
+   * Networking (default `false`: a local database). With options, `open`
+   * joins the space's network once the database is open — libp2p, DHT
+   * discovery, gossip of every commit, anti-entropy sync — and `db.network`
+   * describes it; `db.close()` leaves the network, then closes storage.
+   * Sharded replication is not available yet (a `RangeError`).
+   */
+  readonly network?: false | NetworkOpenOptions;
+  /**
+   * Not available yet: a persistent identity (signing key, peer key) for
+   * protected data. Any value is refused with a `RangeError`; today a
+   * replica's peer id is new at each `open`.
+   */
+  readonly identity?: undefined;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
 }
 
+/** What {@link open} returns: the {@link Database}, plus its network. */
+export interface OpenedDatabase extends Database {
+  /** The running network when opened with `network` options, else `undefined`. */
+  readonly network: Network | undefined;
+}
+
 /**
  * Opens a database. With a `path`, it owns that directory (a second opener
- * gets a `LockedError` naming the holder) until `close()`.
+ * gets a `LockedError` naming the holder) until `close()`. Options are
+ * checked before anything starts (`TypeError`, `RangeError`). With
+ * `network`, the network starts once the database is open; if it cannot
+ * start, the database is closed again and `open` rejects with the error.
+ *
+ * @example
+ * ```ts
+ * import { open } from "./mod.ts";
+ * const db = await open({ storage: "memory" });
+ * console.log(db.network); // undefined: a local database
+ * await db.close();
+ * ```
  */
-export async function open(options: OpenOptions = {}): Promise<Database> {
+export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (typeof options !== "object" || options === null) throw new TypeError("open takes an options object");
-  if (options.network !== undefined && options.network !== false) {
-    throw new RangeError("Networking is not available yet in this version; open with network: false");
+  if (options.identity !== undefined) {
+    throw new RangeError(
+      "identity is not available yet in this version: omit it (a replica gets a new peer id at each open)",
+    );
+  }
+  const network = checkNetworkOptions(options.network);
+  // Loaded only when asked for, so a program without a network never loads libp2p.
+  const join = network ? await import("./net/join.ts") : undefined;
+  if (network) {
+    join!.checkAddresses(network);
+    network.signal?.throwIfAborted();
   }
   const kernels = await loadKernels({ kernels: options.kernels });
   const store = await openStore({
@@ -57,12 +110,47 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     durability: options.durability,
     lockCommand: options.lockCommand,
   });
+  let db: Database;
   try {
-    return await Database.create({ store, kernels, maxDrift: options.maxDrift });
+    db = await Database.create({ store, kernels, maxDrift: options.maxDrift });
   } catch (e) {
     await store.close();
     throw e;
   }
+  if (!network) return withNetwork(db, undefined);
+  let joined: JoinedNetwork;
+  try {
+    joined = await join!.joinNetwork(db, network);
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw e;
+  }
+  return withNetwork(db, joined);
+}
+
+/**
+ * Gives `db` its `network` and, with one, a `close` that leaves the network
+ * before closing storage: queued writes are committed first and handed to
+ * gossip, sync sessions end, libp2p stops, then the database closes.
+ */
+function withNetwork(db: Database, joined: JoinedNetwork | undefined): OpenedDatabase {
+  Object.defineProperty(db, "network", { value: joined?.network, enumerable: true });
+  if (joined) {
+    const closeDatabase = db.close.bind(db);
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      closing ??= (async () => {
+        try {
+          // processDeferred waits for the write queue: what was written before close() is gossiped.
+          await db.processDeferred().catch(() => {});
+          await joined.stop();
+        } finally {
+          await closeDatabase();
+        }
+      })();
+    Object.defineProperty(db, "close", { value: close, configurable: true, writable: true });
+  }
+  return db as OpenedDatabase;
 }
 
 export {
@@ -79,6 +167,14 @@ export {
 export type { Link, NodeData, Value } from "./core/value.ts";
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
+export type {
+  Network,
+  NetworkOpenOptions,
+  NetworkPeer,
+  PeerSync,
+  ReplicationMode,
+} from "./net/network_options.ts";
+export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./net/log.ts";
 export { LockedError, type LockHolder } from "./storage/lock.ts";
 export {
   type CallOptions,

@@ -1,0 +1,101 @@
+/**
+ * The `network` and `identity` options of `open()`: bad values reject with a
+ * clear `TypeError`/`RangeError` before anything starts, on every runtime
+ * (in Chromium too: a page gets the same errors, plus one for `listen`,
+ * since a browser cannot listen).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { open } from "../mod.ts";
+import { checkNetworkOptions } from "../net/network_options.ts";
+
+const isBrowser = !("Deno" in globalThis) && !("Bun" in globalThis) &&
+  typeof (globalThis as { document?: unknown }).document === "object";
+
+const BAD: [string, unknown, ErrorConstructor, RegExp][] = [
+  ["a string", "yes", TypeError, /network must be false or an options object, got "yes"/],
+  ["true", true, TypeError, /network must be false or an options object, got boolean true/],
+  ["an array", [], TypeError, /got an array/],
+  ["an unknown key", { bootstraps: [] }, TypeError, /Unknown network option "bootstraps"/],
+  [
+    "sharded replication",
+    { replication: 3 },
+    RangeError,
+    /Sharded replication \(replication: 3\) is not available yet/,
+  ],
+  ["sharded by name", { replication: "sharded" }, RangeError, /Sharded replication .* not available yet/],
+  ["a bad replication", { replication: true }, TypeError, /network\.replication must be "full"/],
+  ["an empty space", { space: "" }, TypeError, /network\.space must be a non-empty string/],
+  ["a numeric space", { space: 7 }, TypeError, /network\.space must be a non-empty string/],
+  ["listen not an array", { listen: "/ip4/127.0.0.1/tcp/0" }, TypeError, /network\.listen must be an array/],
+  [
+    "a bootstrap that is no multiaddr",
+    { bootstrap: ["127.0.0.1:4001"] },
+    TypeError,
+    /network\.bootstrap\[0\]/,
+  ],
+  ["a malformed multiaddr", { bootstrap: ["/ip4/300.1.1.1/tcp/1"] }, TypeError, /not a valid multiaddr/],
+  ["allowPrivateAddresses not a boolean", { allowPrivateAddresses: "yes" }, TypeError, /must be a boolean/],
+  ["syncInterval 0", { syncInterval: 0 }, RangeError, /network\.syncInterval must be from 1/],
+  ["syncInterval too long", { syncInterval: 2 ** 31 }, RangeError, /network\.syncInterval must be from 1/],
+  ["syncInterval NaN", { syncInterval: NaN }, RangeError, /network\.syncInterval must be from 1/],
+  ["syncInterval a string", { syncInterval: "1s" }, TypeError, /network\.syncInterval must be a number/],
+  ["a signal that is not one", { signal: {} }, TypeError, /network\.signal must be an AbortSignal/],
+  ["a logger without methods", { logger: {} }, TypeError, /network\.logger must have/],
+];
+
+describe("open() option checks", () => {
+  for (const [what, network, type, message] of BAD) {
+    it(`rejects ${what}`, async () => {
+      await assert.rejects(open({ storage: "memory", network: network as never }), (e: Error) => {
+        assert.ok(e instanceof type, `expected ${type.name}, got ${e.name}: ${e.message}`);
+        assert.match(e.message, message);
+        return true;
+      });
+    });
+  }
+
+  it("rejects identity, which is not available yet", async () => {
+    await assert.rejects(
+      open({ storage: "memory", identity: { key: "x" } as never }),
+      (e: Error) => e instanceof RangeError && /identity is not available yet/.test(e.message),
+    );
+  });
+
+  it("rejects with the reason of an already aborted signal, before opening", async () => {
+    const reason = new Error("no longer wanted");
+    await assert.rejects(
+      open({ storage: "memory", network: { signal: AbortSignal.abort(reason) } }),
+      (e) => e === reason,
+    );
+  });
+
+  it(isBrowser ? "rejects listen in a browser" : "accepts listen on a server", async () => {
+    const network = { listen: ["/ip4/127.0.0.1/tcp/0"], replication: "full" as const };
+    if (isBrowser) {
+      await assert.rejects(open({ storage: "memory", network }), (e: Error) => {
+        assert.ok(e instanceof RangeError);
+        assert.match(e.message, /network\.listen must be empty in a browser/);
+        return true;
+      });
+    } else {
+      assert.deepEqual(checkNetworkOptions(network), {
+        listen: ["/ip4/127.0.0.1/tcp/0"],
+        bootstrap: [],
+        space: "default",
+        allowPrivateAddresses: false,
+      });
+    }
+  });
+
+  it("fills in defaults: no listen, no bootstrap, space default, full replication", () => {
+    assert.equal(checkNetworkOptions(undefined), undefined);
+    assert.equal(checkNetworkOptions(false), undefined);
+    assert.deepEqual(checkNetworkOptions({}), {
+      listen: [],
+      bootstrap: [],
+      space: "default",
+      allowPrivateAddresses: false,
+    });
+  });
+});
