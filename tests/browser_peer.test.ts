@@ -2,22 +2,21 @@
 // scripts/test.mjs starts it for Chromium and creates the WebRTC-Direct interface)
 /**
  * A node that only dials — what a browser is — joins a `lattice serve` node
- * and replicates with it both ways: writes made before connecting cross by
- * anti-entropy sync on connect, later ones live by gossip; the server side is
- * read and written over its HTTP API. Once over WebSockets, once over
- * WebRTC-Direct. In Chromium this runs the browser build (WebSockets and
- * WebRTC-Direct transports, the browser connection gater opened with
+ * through the public entry point, `open({ network })`, and replicates with it
+ * both ways: writes made before connecting cross by anti-entropy sync on
+ * connect, later ones live by gossip; the server side is read and written
+ * over its HTTP API. Once over WebSockets, once over WebRTC-Direct. In
+ * Chromium this runs the browser build (WebSockets and WebRTC-Direct
+ * transports, the browser connection gater opened with
  * `allowPrivateAddresses`); on Deno and Bun the server build of the same code.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Change, connect, open } from "../mod.ts";
-import { createLogger } from "../net/log.ts";
-import { startNetwork } from "../net/network.ts";
-import { canListen } from "../net/node.ts";
+import { type Change, connect, createLogger, open, type OpenedDatabase } from "../mod.ts";
 import { PEER_SPACE, type PeerFixture, startPeerFixture } from "./_peer_fixture.ts";
 
 const logger = createLogger({ level: "silent" });
+const isBrowser = !("Deno" in globalThis) && !("Bun" in globalThis);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Less than the server's periodic sync (30 s): a live write that arrives in time came by gossip. */
 const LIVE_MS = 10_000;
@@ -55,26 +54,28 @@ describe("a dial-only peer (a browser) and a lattice serve node", { timeout: 120
       assert.ok(addr, `a ${transport.name} address among ${fx.addrs.join(" ")}`);
       const tag = `${transport.name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
       const http = connect(fx.http);
-      const db = await open({ storage: "memory" });
-      let net: Awaited<ReturnType<typeof startNetwork>> | undefined;
+      let opened: OpenedDatabase | undefined;
       try {
-        // Before they meet: one write on each side.
+        // Before they meet: the server writes, then the peer opens and writes at once (open does not
+        // wait for the connection, and gossip reaches nobody yet).
         await http.put(`${tag}/from-server-early`, { n: 1, by: "server" });
-        await db.put(`${tag}/from-peer-early`, { n: 2, by: "peer" });
-
-        net = await startNetwork(db, {
-          space: PEER_SPACE,
-          listen: [],
-          bootstrap: [addr],
-          logger,
-          allowPrivateAddresses: true,
-          syncInterval: 3_600_000,
+        const db = opened = await open({
+          storage: "memory",
+          network: {
+            space: PEER_SPACE,
+            bootstrap: [addr],
+            logger,
+            allowPrivateAddresses: true,
+            syncInterval: 3_600_000,
+          },
         });
-        const node = net.node;
+        await db.put(`${tag}/from-peer-early`, { n: 2, by: "peer" });
+        const net = db.network!;
         // A browser listens nowhere; on Deno and Bun the node also listens on loopback TCP (the default).
-        if (!canListen()) assert.deepEqual(node.addrs(), [], "a browser node listens nowhere");
-        await eventually("the connection", () => node.peers().some((p) => p.id === fx.peerId));
-        const remote = node.peers().find((p) => p.id === fx.peerId)!.addrs.join(" ");
+        if (isBrowser) assert.deepEqual(net.addrs(), [], "a browser node listens nowhere");
+        else assert.ok(net.addrs().length > 0, "a server node listens by default");
+        await eventually("the connection", () => net.peers().some((p) => p.id === fx.peerId));
+        const remote = net.peers().find((p) => p.id === fx.peerId)!.addrs.join(" ");
         assert.match(remote, transport.name === "WebSockets" ? /\/ws\b/ : /\/webrtc-direct\b/);
 
         // Anti-entropy on connect, both ways.
@@ -87,15 +88,17 @@ describe("a dial-only peer (a browser) and a lattice serve node", { timeout: 120
           { n: 2, by: "peer" },
         );
         // Both sessions done (theirs and ours), and gossip subscribed both ways: what follows is live.
-        await eventually("the peer's sync with the server", async () => {
-          const p = (await net!.peers()).find((x) => x.id === fx.peerId);
-          return (p?.sync as { asOf?: number } | undefined)?.asOf !== undefined;
+        await eventually("the peer's sync with the server", () => {
+          return net.peers().find((x) => x.id === fx.peerId)?.sync.asOf !== undefined;
         });
         await eventually("the server's sync with the peer", async () => {
-          const p = (await http.peers()).find((x) => x.id === node.peerId);
+          const p = (await http.peers()).find((x) => x.id === net.peerId);
           return (p?.sync as { asOf?: number } | undefined)?.asOf !== undefined;
         });
-        await eventually("the server on the space topic", () => node.topicPeers().includes(fx.peerId));
+        await eventually(
+          "the server on the space topic",
+          () => net.peers().find((x) => x.id === fx.peerId)?.gossip,
+        );
 
         // Live: peer → server.
         await db.put(`${tag}/from-peer-live`, { text: "hello from the peer" });
@@ -124,8 +127,8 @@ describe("a dial-only peer (a browser) and a lattice serve node", { timeout: 120
         }
         assert.deepEqual(await db.get(`${tag}/from-server-live`), { text: "hello from the server" });
       } finally {
-        await net?.stop();
-        await db.close();
+        await opened?.close();
+        if (opened) assert.deepEqual(opened.network!.peers(), [], "close() left the network");
         http.close();
       }
     });
