@@ -98,6 +98,18 @@ const OPEN_RUNS = 3;
 /** Ops of the mitata-timed decode case. */
 const DECODE_OPS = 10_000;
 
+/**
+ * Collects garbage before a timed section, where the runtime allows it (Deno
+ * with `--v8-flags=--expose-gc`, as `deno task bench` runs; Bun), so that no
+ * timed section pays for garbage an earlier one left (the 1M-op cases leave
+ * hundreds of MB).
+ */
+function collect(): void {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.gc) g.gc();
+  else g.Bun?.gc(true);
+}
+
 /** Issue targets: per-op budgets in ns, memory in bytes. */
 const PUT_BUDGET_NS = 1e9 / 10_000;
 const CONCURRENT_BUDGET_NS = 1e9 / 100_000;
@@ -182,6 +194,7 @@ async function timeSequential(
   for (let w = 0; w < plan.warm; w++) await op(i++);
   const means: number[] = [];
   for (let r = 0; r < plan.rounds; r++) {
+    collect();
     const t0 = performance.now();
     for (let k = 0; k < plan.ops; k++) await op(i++);
     means.push(((performance.now() - t0) * 1e6) / plan.ops);
@@ -200,6 +213,7 @@ async function timeRounds(
 ): Promise<number> {
   const means: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    collect();
     const t0 = performance.now();
     await round(r);
     means.push(((performance.now() - t0) * 1e6) / ops);
@@ -575,6 +589,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         Y.applyUpdate(warm, yjsSmallUpdate()); // warm the decoder and integration paths
         warm.destroy();
         const doc = new Y.Doc();
+        collect();
         const t0 = performance.now();
         Y.applyUpdate(doc, update);
         const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
@@ -593,6 +608,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         log(bulkCase);
         await warmApply(join(root, "warm-bulk"), ops.slice(0, 20_000));
         const dst = await open({ path: bulkDir });
+        collect();
         const t0 = performance.now();
         const r = await dst.applyOps(ops);
         const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
@@ -616,6 +632,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         log(batchedCase);
         const dst = await open({ path: join(root, "batched") });
         let applied = 0;
+        collect();
         const t0 = performance.now();
         for (let i = 0; i < ops.length; i += APPLY_BATCH) {
           applied += (await dst.applyOps(ops.slice(i, i + APPLY_BATCH))).applied;
@@ -642,6 +659,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         ops = undefined;
         await warmApplyOne(join(root, "warm-one"), few.slice(0, 1000));
         const dst = await open({ path: join(root, "one") });
+        collect();
         const t0 = performance.now();
         for (const op of few) await dst.applyOps([op]);
         const lat = ((performance.now() - t0) * 1e6) / few.length;
@@ -652,6 +670,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         for (const u of yjsOneSetUpdates(1000, ONE_AT_A_TIME)) Y.applyUpdate(warm, u);
         warm.destroy();
         const doc = new Y.Doc();
+        collect();
         const t1 = performance.now();
         for (const u of updates) Y.applyUpdate(doc, u);
         const yjs = ((performance.now() - t1) * 1e6) / updates.length;

@@ -172,15 +172,16 @@ describe("journal", () => {
     await (await SqliteStore.open(dir)).close();
   });
 
-  it("folds large commits in the background while every record stays readable", async () => {
+  it("folds journaled commits in the background while every record stays readable", async () => {
     const dir = freshDir();
     const store = await SqliteStore.open(dir);
     try {
       const n = 40_000; // over the fold threshold: rotates and folds in steps
       const records = Array.from({ length: n }, (_, i) => rec(`s${i % 5000}`, `f${i}`, i));
-      await store.commit({ records });
+      for (let i = 0; i < n; i += 4000) await store.commit({ records: records.slice(i, i + 4000) });
       await store.commit({ records: [rec("s1", "late", 1)] });
       assert.ok(store.pending > 0);
+      assert.ok(journalNames(dir).length >= 2, "rotated: the active journal and the one being folded");
       // Mid-fold reads: journaled, folding and folded records alike.
       const some = await store.readFields([["s0", "f0"], ["s4999", `f${n - 1}`], ["s1", "late"], [
         "s1",
@@ -198,6 +199,30 @@ describe("journal", () => {
       await store.close();
     }
     assert.deepEqual(journalNames(dir), []);
+  });
+
+  it("large batches go straight into SQLite: nothing journaled, in SQLite when acknowledged", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    try {
+      await store.commit({ records: [rec("n", "a", 1)] }); // journaled first
+      const big = Array.from({ length: 20_000 }, (_, i) => rec(`b${i % 700}`, `f${i}`, i));
+      const seq = await store.commit({ records: big });
+      assert.equal(seq, 20_001);
+      assert.equal(store.pending, 0, "the journaled commit was folded before the batch");
+      const image = crashImage(dir);
+      for (const name of journalNames(image)) fs.rmSync(path.join(image, name)); // SQLite alone holds it
+      const again = await SqliteStore.open(image);
+      try {
+        assert.equal(await again.lastSeq(), 20_001);
+        assert.equal((await again.readNode("b699")).length, Math.floor(20_000 / 700));
+        assert.equal((await again.readFields([["n", "a"]]))[0]?.seq, 1);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it("a failed append is cut off, so the frames after it are still replayed", () => {
