@@ -32,6 +32,6 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
   const fromEnv = getEnv("LATTICE_KERNELS");
   const kernels = options.kernels ??
     (fromEnv ? parseKernelChoice(fromEnv, "LATTICE_KERNELS") : "auto");
-  const nativeSha256 = options.nativeHash === false ? undefined : await loadNativeSha256();
+  const nativeSha256 = options.nativeHash === false ? undefined : loadNativeSha256();
   return await selectKernels({ kernels, nativeSha256 });
 }

@@ -5,24 +5,43 @@
  * @module
  */
 
-/** A synchronous SHA-256. */
-export type Sha256Fn = (data: Uint8Array) => Uint8Array;
+/** A synchronous SHA-256; `undefined` while the native module is still loading. */
+export type Sha256Fn = (data: Uint8Array) => Uint8Array | undefined;
 
 interface NodeCrypto {
   createHash(algorithm: string): { update(data: Uint8Array): { digest(): Uint8Array } };
 }
 
-/** Returns node:crypto's SHA-256, or `undefined` where the runtime has none (browsers). */
-export async function loadNativeSha256(): Promise<Sha256Fn | undefined> {
-  const specifier = "node:crypto"; // a variable keeps bundlers from resolving it
-  let crypto: NodeCrypto;
-  try {
-    crypto = await import(specifier) as NodeCrypto;
-  } catch {
+/**
+ * Node:crypto's SHA-256, loaded on first use, or `undefined` where the
+ * runtime has no `node:` modules (browsers).
+ *
+ * The module is imported only when the first large input is hashed (that
+ * call and any before the import finishes answer `undefined`, so the
+ * kernels hash them): on Deno, importing `node:crypto` costs about 3 MB of memory,
+ * which a database that never hashes large inputs need not pay.
+ */
+export function loadNativeSha256(): Sha256Fn | undefined {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } } };
+  if (g.Deno === undefined && g.Bun === undefined && typeof g.process?.versions?.node !== "string") {
     return undefined;
   }
-  if (typeof crypto.createHash !== "function") return undefined;
-  return (data: Uint8Array): Uint8Array => {
+  let crypto: NodeCrypto | undefined;
+  let loading = false;
+  return (data: Uint8Array): Uint8Array | undefined => {
+    if (crypto === undefined) {
+      if (!loading) {
+        loading = true;
+        const specifier = "node:crypto"; // a variable keeps bundlers from resolving it
+        import(specifier).then(
+          (m: NodeCrypto) => {
+            if (typeof m.createHash === "function") crypto = m;
+          },
+          () => {}, // no node:crypto after all: the kernels keep hashing everything
+        );
+      }
+      return undefined;
+    }
     const digest = crypto.createHash("sha256").update(data).digest();
     return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
   };

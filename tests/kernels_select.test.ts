@@ -9,6 +9,7 @@ import {
   withNativeHash,
 } from "../core/kernels/mod.ts";
 import { loadKernels } from "../mod.ts";
+import { loadNativeSha256 } from "../runtime/native_hash.ts";
 
 const hasWasm = typeof WebAssembly === "object";
 const noSimd = { validate: (bytes: BufferSource) => !(bytes instanceof Uint8Array && bytes.includes(0xfd)) };
@@ -78,5 +79,27 @@ describe("kernel selection", () => {
     const ends = new Uint32Array([NATIVE_HASH_MIN_BYTES * 2, NATIVE_HASH_MIN_BYTES * 2 + 1, data.length]);
     assert.deepEqual(k.sha256Batch(data, ends), base.sha256Batch(data, ends));
     assert.throws(() => k.sha256Batch(data, new Uint32Array([5, 4])), RangeError);
+    // A native hash that is not ready yet answers undefined: the kernels hash instead.
+    const notYet = withNativeHash(base, () => undefined);
+    assert.deepEqual(notYet.sha256(big), base.sha256(big));
+    assert.deepEqual(notYet.sha256Batch(data, ends), base.sha256Batch(data, ends));
+  });
+
+  it("loads node:crypto on the first large input, not before (servers); none in browsers", async () => {
+    const native = loadNativeSha256();
+    if (!("Deno" in globalThis) && !("Bun" in globalThis)) {
+      assert.equal(native, undefined);
+      return;
+    }
+    assert.ok(native);
+    const big = new Uint8Array(4096).fill(3);
+    const want = new Uint8Array(await crypto.subtle.digest("SHA-256", big));
+    assert.equal(native(big), undefined, "the first call starts loading and answers undefined");
+    let got: Uint8Array | undefined;
+    for (let i = 0; i < 100 && got === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      got = native(big);
+    }
+    assert.deepEqual(got, want);
   });
 });

@@ -37,8 +37,11 @@ export { loadWasmKernels } from "./wasm.ts";
 /** What the caller asks for: the best available, or one side forced. */
 export type KernelChoice = "auto" | "wasm" | "js";
 
-/** A synchronous SHA-256 provided by the runtime. */
-export type NativeSha256 = (data: Uint8Array) => Uint8Array;
+/**
+ * A synchronous SHA-256 provided by the runtime; `undefined` when it cannot
+ * answer yet (still loading), and the kernels hash instead.
+ */
+export type NativeSha256 = (data: Uint8Array) => Uint8Array | undefined;
 
 /** Options of {@link selectKernels}. */
 export interface SelectKernelsOptions {
@@ -167,7 +170,7 @@ export function withNativeHash(kernels: Kernels, native: NativeSha256): Kernels 
     createIdTable: () => k.createIdTable(),
     sha256(data: Uint8Array): Uint8Array {
       checkBytes(data, "data");
-      return data.length >= NATIVE_HASH_MIN_BYTES ? native(data) : k.sha256(data);
+      return (data.length >= NATIVE_HASH_MIN_BYTES ? native(data) : undefined) ?? k.sha256(data);
     },
     sha256Batch(data: Uint8Array, ends: Uint32Array, out?: Uint8Array): Uint8Array {
       const n = checkBatch(data, ends, out);
@@ -175,7 +178,10 @@ export function withNativeHash(kernels: Kernels, native: NativeSha256): Kernels 
       const dst = out ?? new Uint8Array(32 * n);
       for (let i = 0, start = 0; i < n; start = ends[i++]) {
         const input = data.subarray(start, ends[i]);
-        dst.set(input.length >= NATIVE_HASH_MIN_BYTES ? native(input) : k.sha256(input), 32 * i);
+        dst.set(
+          (input.length >= NATIVE_HASH_MIN_BYTES ? native(input) : undefined) ?? k.sha256(input),
+          32 * i,
+        );
       }
       return dst;
     },
