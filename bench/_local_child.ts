@@ -129,8 +129,8 @@ export function openSockets(): number | undefined {
   }
 }
 
-/** Collects garbage if the runtime lets us; returns whether it did. */
-function collectGarbage(): boolean {
+/** Collects garbage if the runtime lets us (Deno with `--v8-flags=--expose-gc`, Bun); returns whether it did. */
+export function collectGarbage(): boolean {
   const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
   if (g.Bun) g.Bun.gc(true);
   else if (g.gc) g.gc();

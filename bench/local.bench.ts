@@ -64,7 +64,15 @@ import { type Database, type Op, open } from "../mod.ts";
 import { decodeOps, encodeOps } from "../core/op.ts";
 import { runtimeName } from "../storage/_runtime.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
-import { gunOptions, gunPut, keepAlive, loadGun, nodeSoul, openSockets } from "./_local_child.ts";
+import {
+  collectGarbage,
+  gunOptions,
+  gunPut,
+  keepAlive,
+  loadGun,
+  nodeSoul,
+  openSockets,
+} from "./_local_child.ts";
 
 // ---------------------------------------------------------------- sizes
 
@@ -99,16 +107,12 @@ const OPEN_RUNS = 3;
 const DECODE_OPS = 10_000;
 
 /**
- * Collects garbage before a timed section, where the runtime allows it (Deno
- * with `--v8-flags=--expose-gc`, as `deno task bench` runs; Bun), so that no
- * timed section pays for garbage an earlier one left (the 1M-op cases leave
- * hundreds of MB).
+ * Before each timed section garbage is collected where the runtime allows it
+ * (Deno with `--v8-flags=--expose-gc`, as `deno task bench` runs; Bun), so
+ * that no timed section pays for garbage an earlier one left (the 1M-op
+ * cases leave hundreds of MB).
  */
-function collect(): void {
-  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
-  if (g.gc) g.gc();
-  else g.Bun?.gc(true);
-}
+const collect = collectGarbage;
 
 /** Issue targets: per-op budgets in ns, memory in bytes. */
 const PUT_BUDGET_NS = 1e9 / 10_000;
