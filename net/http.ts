@@ -7,7 +7,8 @@
  * Routes: `GET /v1/status`, `PUT|GET|DELETE /v1/nodes/{soul}`,
  * `GET /v1/nodes?prefix=&limit=&cursor=`, `POST /v1/query`, `POST /v1/search`
  * (501 until vector search exists), `GET /v1/watch?soul=|prefix=` (Server-Sent
- * Events), `GET /v1/peers`, `GET /` (the inspector page, `web/index.html`).
+ * Events, resumable: see {@link watch}), `GET /v1/peers`, `GET /` (the
+ * inspector page, `web/index.html`).
  * Values travel as in `core/json.ts` (bytes as `{"$bytes": base64}`).
  *
  * Errors are `{"error": {"code", "message"}}` with these codes (stable: the
@@ -385,7 +386,7 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
         `Vector search is not available yet in this version of Lattice (${VERSION})`,
       );
     case "watch":
-      return watch(ctx, res, params);
+      return watch(ctx, req, res, params);
   }
 }
 
@@ -457,16 +458,33 @@ async function node(
   return send(res, 200, { soul: r.soul, field: field ?? null, state: r.state });
 }
 
-function watch(ctx: Context, res: ServerResponse, params: Map<string, string>): void {
+/**
+ * `GET /v1/watch`: one `data:` event per change under the target, a
+ * `: heartbeat` comment every `heartbeatMs`, and checkpoints: id-only events
+ * `id: <actor>:<seq>` meaning "every change committed up to this replica's
+ * commit `seq` has been sent". A checkpoint is sent at the start and shortly
+ * after changes, once the database has finished emitting every commit up to
+ * that seq. A client that reconnects with `Last-Event-ID: <actor>:<seq>` first
+ * gets every node under the target changed after `seq`, whole (all its
+ * current fields, `source` by who wrote them), then the live stream; changes
+ * committed during that replay follow it, so a field's last event is its
+ * current value. When the actor differs (another database answers at that
+ * URL) or `seq` is ahead of the database, everything under the target is
+ * replayed. Delivery is at least once.
+ */
+function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: Map<string, string>): void {
   const soul = params.get("soul"), prefix = params.get("prefix");
   if ((soul === undefined) === (prefix === undefined)) {
     throw new TypeError("watch takes exactly one of the query parameters soul and prefix");
   }
   const target = soul !== undefined ? soul : { prefix: prefix as string };
+  const resume = parseLastEventId(req.headers["last-event-id"]);
   // Set once subscribed and streaming; `end` may run before either.
   const live: { unsubscribe?: () => void; heartbeat?: ReturnType<typeof setInterval> } = {};
+  let ended = false;
   const end = () => {
     if (!ctx.streams.delete(end)) return;
+    ended = true;
     live.unsubscribe?.();
     clearInterval(live.heartbeat);
     if (!res.writableEnded) res.end();
@@ -480,8 +498,7 @@ function watch(ctx: Context, res: ServerResponse, params: Map<string, string>): 
       res.destroy();
     }
   };
-  // Subscribe first: a bad soul is a 400 before any header is sent.
-  live.unsubscribe = ctx.db.watch(target, (c: Change) => {
+  const sendChange = (c: Change) => {
     let line: string;
     try {
       line = JSON.stringify({ soul: c.soul, changes: toJson(c.changes), source: c.source });
@@ -490,6 +507,43 @@ function watch(ctx: Context, res: ServerResponse, params: Map<string, string>): 
       return;
     }
     write(`data: ${line}\n\n`);
+  };
+
+  // Checkpoints, coalesced: at most one in flight, one more queued behind it.
+  let checkpointing = false, again = false;
+  const checkpoint = () => {
+    if (checkpointing) {
+      again = true;
+      return;
+    }
+    checkpointing = true;
+    void (async () => {
+      try {
+        do {
+          again = false;
+          const seq = await ctx.db.store.lastSeq();
+          // Waits until the database has emitted (so written here) the changes of every commit so far.
+          await ctx.db.processDeferred();
+          if (ended) return;
+          write(`id: ${ctx.db.actor}:${seq}\n\n`);
+        } while (again && !ended);
+      } catch (e) {
+        if (!ended) ctx.log.debug("http", "no watch checkpoint", { error: (e as Error).message });
+      } finally {
+        checkpointing = false;
+      }
+    })();
+  };
+
+  /** Changes that arrive while a replay runs; sent after it. */
+  let held: Change[] | undefined = resume ? [] : undefined;
+  // Subscribe first: a bad soul is a 400 before any header is sent.
+  live.unsubscribe = ctx.db.watch(target, (c: Change) => {
+    if (held) held.push(c);
+    else {
+      sendChange(c);
+      checkpoint();
+    }
   });
   ctx.streams.add(end);
   res.on("close", end);
@@ -504,6 +558,80 @@ function watch(ctx: Context, res: ServerResponse, params: Map<string, string>): 
   // The first comment tells the client that the subscription is live.
   res.write(": watching\n\n");
   live.heartbeat = setInterval(() => write(": heartbeat\n\n"), ctx.heartbeatMs);
+  if (!resume) return checkpoint();
+  replay(ctx, target, resume, res, sendChange, () => ended).then(() => {
+    const changes = held ?? [];
+    held = undefined;
+    for (const c of changes) sendChange(c);
+    checkpoint();
+  }, (e: Error) => {
+    if (ended) return;
+    ctx.log.warn("http", "replaying a watch failed; closing its stream", { error: e.message });
+    end();
+  });
+}
+
+/** `<actor>:<seq>` of a `Last-Event-ID` header, `undefined` without one; `TypeError` when malformed. */
+function parseLastEventId(header: string | string[] | undefined): { actor: string; seq: number } | undefined {
+  if (header === undefined || header === "") return undefined;
+  const m = typeof header === "string" ? /^([0-9a-f]{16}):(\d{1,15})$/.exec(header) : null;
+  if (!m) {
+    throw new TypeError(
+      `Last-Event-ID must be a checkpoint of this API (<actor>:<seq>), got ${JSON.stringify(String(header))}`,
+    );
+  }
+  return { actor: m[1], seq: Number(m[2]) };
+}
+
+/** Sends, as changes, every node under `target` changed after the checkpoint (see {@link watch}). */
+async function replay(
+  ctx: Context,
+  target: string | { prefix: string },
+  from: { actor: string; seq: number },
+  res: ServerResponse,
+  send: (c: Change) => void,
+  ended: () => boolean,
+): Promise<void> {
+  const last = await ctx.db.store.lastSeq();
+  const after = from.actor === ctx.db.actor && from.seq <= last ? from.seq : 0;
+  const hit = typeof target === "string"
+    ? (s: string) => s === target
+    : (s: string) => s.startsWith(target.prefix);
+  let cursor: number | undefined;
+  for (;;) {
+    if (ended()) return;
+    const page = await ctx.db.exportOps({ after, cursor, limit: 1000 });
+    // Ops of a node come together (pages hold whole nodes); one change per node and writer side.
+    const changes = new Map<string, Change>();
+    for (const op of page.ops) {
+      if (!hit(op.soul)) continue;
+      const source = op.actor === ctx.db.actor ? "local" : "remote";
+      const key = `${source}:${op.soul}`;
+      let c = changes.get(key);
+      if (!c) changes.set(key, c = { soul: op.soul, changes: {}, source });
+      Object.defineProperty(c.changes, op.field, {
+        value: op.value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    for (const c of changes.values()) send(c);
+    // Let a slow reader catch up instead of buffering a whole database.
+    if (res.writableLength > MAX_STREAM_BUFFER / 4 && !res.destroyed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
+    if (page.cursor === undefined) return;
+    cursor = page.cursor;
+  }
 }
 
 // ---------------------------------------------------------------- the inspector
