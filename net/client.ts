@@ -87,8 +87,22 @@ export interface Unsubscribe {
 /** Options of {@link RemoteDatabase.watch}. */
 export interface WatchOptions {
   readonly signal?: AbortSignal;
-  /** Called once if the stream fails or the node closes it (default: nothing). Not called after unsubscribe. */
+  /**
+   * Called when the stream fails or the node closes it, and when an attempt
+   * to reconnect fails (default: nothing). The watch goes on reconnecting
+   * unless the error is final: a refusal of the target (`TypeError`,
+   * `RangeError`, a 4xx `RemoteError`), the first connection failing, or
+   * `reconnect: false`. Not called after unsubscribe.
+   */
   readonly onError?: (error: Error) => void;
+  /**
+   * Reconnect after an established stream drops (default on): the first
+   * attempt after `initialMs` (default 250), then with capped, jittered
+   * exponential backoff up to `maxMs` (default 30 s); a stream that
+   * reconnects resets it. The node replays what the watch missed (see
+   * {@link RemoteDatabase.watch}). `false` ends the watch at the first drop.
+   */
+  readonly reconnect?: false | { readonly initialMs?: number; readonly maxMs?: number };
 }
 
 /** The node could not be reached (refused, reset, DNS, …). */
@@ -137,6 +151,16 @@ export interface RemoteDatabase {
   get(soul: string, options?: CallOptions): Promise<NodeData | undefined>;
   delete(soul: string, field?: string, options?: CallOptions): Promise<WriteResult>;
   list(options?: ListOptions & CallOptions): AsyncGenerator<Entry>;
+  /**
+   * Live changes over Server-Sent Events; returns unsubscribe. The node sends
+   * checkpoints (`id: <actor>:<seq>`); when an established stream drops, the
+   * watch reconnects with backoff and sends the last checkpoint as
+   * `Last-Event-ID`, and the node first replays every node under the target
+   * changed since then, whole, with its current fields. Delivery is at least
+   * once: a change may come again after a reconnection, never goes missing.
+   * A node that restarted without its data (another actor) replays all it
+   * has under the target.
+   */
   watch(target: WatchTarget, cb: (change: Change) => void, options?: WatchOptions): Unsubscribe;
   query(q: Query, options?: CallOptions): Promise<Entry[]>;
   search(q: SearchQuery, options?: CallOptions): Promise<Entry[]>;
@@ -360,6 +384,7 @@ class Client implements RemoteDatabase {
       q = `prefix=${encodeURIComponent(target.prefix)}`;
     } else throw new TypeError("watch takes a soul or { prefix }");
     if (typeof cb !== "function") throw new TypeError("watch needs a callback");
+    const backoff = reconnectBackoff(options.reconnect);
 
     const ac = new AbortController();
     let stopped = false;
@@ -375,16 +400,20 @@ class Client implements RemoteDatabase {
       failReady = reject;
     });
     ready.catch(() => {}); // a caller who never awaits ready must not see an unhandled rejection
+    /** The id of the last checkpoint the node sent: where a reconnection resumes. */
+    let lastId: string | undefined;
+    let established = false;
 
-    const run = async () => {
+    /** One connection: resolves when the node ends the stream; throws when it fails or is refused. */
+    const stream = async (): Promise<void> => {
       // Connecting has the usual time limit; the stream itself lives until stopped.
       const connecting = this.#signal({ signal: ac.signal });
       let res: Response;
       try {
-        res = await this.#fetch(`${this.url}/v1/watch?${q}`, {
-          headers: { accept: "text/event-stream" },
-          signal: ac.signal,
-        }).finally(() => connecting.done());
+        const headers: Record<string, string> = { accept: "text/event-stream" };
+        if (lastId !== undefined) headers["last-event-id"] = lastId;
+        res = await this.#fetch(`${this.url}/v1/watch?${q}`, { headers, signal: connecting.signal })
+          .finally(() => connecting.done());
       } catch (e) {
         throw ac.signal.aborted ? ac.signal.reason : new ConnectionError(this.url, e);
       }
@@ -400,7 +429,14 @@ class Client implements RemoteDatabase {
       let first = true;
       try {
         for (;;) {
-          const { value, done: end } = await reader.read();
+          let chunk: ReadableStreamReadResult<string>;
+          try {
+            chunk = await reader.read();
+          } catch (e) {
+            // A reset or cut connection (a TypeError on some runtimes) is a connection failure, not a refusal.
+            throw ac.signal.aborted ? ac.signal.reason : new ConnectionError(this.url, e);
+          }
+          const { value, done: end } = chunk;
           if (end) break;
           buffer += value;
           let at: number;
@@ -409,11 +445,18 @@ class Client implements RemoteDatabase {
             buffer = buffer.slice(at).replace(/^(\r\n|\r|\n){2}/, "");
             if (first) {
               first = false;
+              established = true;
+              attempt = 0;
               markReady();
             }
-            const data = eventData(block);
-            if (data === undefined || stopped) continue;
-            const raw = JSON.parse(data) as { soul: string; changes: unknown; source: "local" | "remote" };
+            const fields = eventFields(block);
+            if (fields.id !== undefined) lastId = fields.id;
+            if (fields.data === undefined || stopped) continue;
+            const raw = JSON.parse(fields.data) as {
+              soul: string;
+              changes: unknown;
+              source: "local" | "remote";
+            };
             try {
               cb({ soul: raw.soul, changes: fromJson(raw.changes) as NodeData, source: raw.source });
             } catch (e) {
@@ -427,9 +470,26 @@ class Client implements RemoteDatabase {
       }
       if (!stopped) throw new ConnectionError(this.url, new Error("the node closed the event stream"));
     };
+
+    let attempt = 0;
+    const run = async (): Promise<void> => {
+      for (;;) {
+        try {
+          await stream();
+        } catch (e) {
+          if (stopped) return;
+          const error = e instanceof Error ? e : new Error(String(e));
+          // Refusals, the first connection, and reconnect: false end the watch: the caller hears once.
+          if (!established || !backoff || isRefusal(error)) throw error;
+          tell(options.onError, error);
+          await sleep(backoffDelay(backoff, attempt++), ac.signal).catch(() => {});
+          if (stopped) return;
+        }
+      }
+    };
     run().catch((e) => {
       failReady(e);
-      if (!stopped) options.onError?.(e instanceof Error ? e : new Error(String(e)));
+      if (!stopped) tell(options.onError, e instanceof Error ? e : new Error(String(e)));
     }).finally(() => {
       done();
       stopped = true;
@@ -497,11 +557,72 @@ function eventEnd(buffer: string): number {
   return m ? m.index : -1;
 }
 
-/** The `data:` of one event block (lines joined by `\n`), or `undefined` for comments only. */
-function eventData(block: string): string | undefined {
+/**
+ * The `data:` of one event block (lines joined by `\n`, `undefined` when it
+ * has none, e.g. comments) and its `id:` (the last one, as the SSE standard
+ * says; `undefined` when it has none).
+ */
+function eventFields(block: string): { data?: string; id?: string } {
   const lines: string[] = [];
+  let id: string | undefined;
   for (const line of block.split(/\r\n|\r|\n/)) {
     if (line.startsWith("data:")) lines.push(line.slice(line[5] === " " ? 6 : 5));
+    else if (line.startsWith("id:")) id = line.slice(line[3] === " " ? 4 : 3);
   }
-  return lines.length > 0 ? lines.join("\n") : undefined;
+  return { data: lines.length > 0 ? lines.join("\n") : undefined, id };
+}
+
+/** Calls an `onError` hook; a hook that throws is reported, never breaks the watch. */
+function tell(hook: ((error: Error) => void) | undefined, error: Error): void {
+  try {
+    hook?.(error);
+  } catch (e) {
+    console.error("lattice: a watch onError hook threw:", e);
+  }
+}
+
+/** Errors that reconnecting cannot fix: the node refused the watch itself. */
+function isRefusal(e: Error): boolean {
+  if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) return true;
+  return e instanceof RemoteError && e.status >= 400 && e.status < 500 && e.status !== 408 &&
+    e.status !== 429;
+}
+
+/** Reconnect delays of a watch, or `undefined` for `reconnect: false`. */
+function reconnectBackoff(option: WatchOptions["reconnect"]): { initial: number; max: number } | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (typeof option !== "object" || option === null)) {
+    throw new TypeError("watch's reconnect option must be false or { initialMs?, maxMs? }");
+  }
+  const initial = option?.initialMs ?? 250, max = option?.maxMs ?? 30_000;
+  if (!(initial > 0 && max >= initial && max <= 2 ** 31 - 1)) {
+    throw new RangeError(
+      `watch's reconnect delays must satisfy 0 < initialMs <= maxMs <= ${
+        2 ** 31 - 1
+      }, got ${initial} and ${max}`,
+    );
+  }
+  return { initial, max };
+}
+
+/** Full jitter over a capped exponential: uniform in [d/2, d]. */
+function backoffDelay(b: { initial: number; max: number }, attempt: number): number {
+  const d = Math.min(b.max, b.initial * 2 ** Math.min(attempt, 30));
+  return d / 2 + Math.random() * d / 2;
+}
+
+/** Resolves after `ms`, or rejects as soon as `signal` aborts (clearing its timer). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -166,7 +166,8 @@ describe("http client", () => {
       const { fetch, seen } = scripted(() => stream(parts));
       const db = connect("http://127.0.0.1:9", { fetch });
       const got: Change[] = [];
-      const stop = db.watch({ prefix: "a b" }, (c) => got.push(c));
+      // The scripted stream ends after the events: no reconnection here (see the reconnection tests).
+      const stop = db.watch({ prefix: "a b" }, (c) => got.push(c), { reconnect: false });
       await stop.ready;
       await waitFor(() => got.length === 3);
       assert.deepEqual(got, [
@@ -204,12 +205,14 @@ describe("http client", () => {
       const stop = db.watch("s", (c) => {
         got.push(c.changes.n as number);
         throw new Error("callback bug");
-      }, { onError: (e) => ended.push(e) });
+      }, { onError: (e) => ended.push(e), reconnect: false });
       await stop.ready;
       await waitFor(() => got.length === 2 && ended.length === 1);
       assert.deepEqual(got, [1, 2]);
-      // The scripted stream ends after two events: the client reports it.
+      // The scripted stream ends after two events: without reconnection the client reports it, once.
       assert.ok(ended[0] instanceof ConnectionError);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(ended.length, 1);
     } finally {
       console.error = originalError;
     }
@@ -232,5 +235,93 @@ describe("http client", () => {
     assert.throws(() => db.watch("a", () => {}), /closed/);
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(errors, []); // an intended stop is not an error
+  });
+
+  /** A fetch that answers watch requests in turn from `answers`, recording each Last-Event-ID. */
+  function watchServer(answers: (() => Response)[]) {
+    const lastIds: (string | null)[] = [];
+    const fake = (async (_input: RequestInfo | URL, init?: RequestInit) => {
+      if (init?.signal?.aborted) throw init.signal.reason;
+      lastIds.push(new Headers(init?.headers).get("last-event-id"));
+      const next = answers[Math.min(lastIds.length - 1, answers.length - 1)];
+      return next();
+    }) as typeof fetch;
+    return { fetch: fake, lastIds };
+  }
+  const heartbeats = () => stream(Array.from({ length: 2000 }, () => ": heartbeat\n\n"));
+  const FAST = { initialMs: 10, maxMs: 40 };
+
+  it("watch reconnects after the stream drops and resumes from the last checkpoint", async () => {
+    const { fetch, lastIds } = watchServer([
+      () =>
+        stream([
+          ": watching\n\n",
+          "id: 00000000000000aa:5\n\n",
+          'data: {"soul":"s","changes":{"n":1},"source":"local"}\n\n',
+          "id: 00000000000000aa:7\n\n",
+        ]),
+      () => {
+        throw new TypeError("fetch failed: connection refused"); // the node is down for a moment
+      },
+      () => stream([": watching\n\n", 'data: {"soul":"s","changes":{"n":2},"source":"remote"}\n\n']),
+      heartbeats,
+    ]);
+    const db = connect("http://127.0.0.1:9", { fetch });
+    const got: number[] = [];
+    const errors: Error[] = [];
+    const stop = db.watch("s", (c) => got.push(c.changes.n as number), {
+      onError: (e) => errors.push(e),
+      reconnect: FAST,
+    });
+    await stop.ready;
+    await waitFor(() => got.length === 2 && lastIds.length === 4);
+    assert.deepEqual(got, [1, 2]);
+    // Every reconnection carries the last checkpoint seen; the first request has none.
+    assert.deepEqual(lastIds, [null, "00000000000000aa:7", "00000000000000aa:7", "00000000000000aa:7"]);
+    // Each drop and each failed attempt is reported; none of them ends the watch.
+    assert.equal(errors.length, 3);
+    assert.ok(errors.every((e) => e instanceof ConnectionError), errors.map((e) => e.message).join("; "));
+    stop();
+    await db.close();
+  });
+
+  it("watch stops reconnecting when the node refuses it, and on unsubscribe during the backoff", async () => {
+    const drop = () => stream([": watching\n\n", "id: 00000000000000aa:1\n\n"]);
+    const refused = watchServer([drop, () => error(400, "out_of_range", "Last-Event-ID out of range")]);
+    const db = connect("http://127.0.0.1:9", { fetch: refused.fetch });
+    const errors: Error[] = [];
+    const stop = db.watch("s", () => {}, { onError: (e) => errors.push(e), reconnect: FAST });
+    await stop.ready;
+    await waitFor(() => errors.length === 2);
+    assert.ok(errors[0] instanceof ConnectionError);
+    assert.ok(errors[1] instanceof RangeError, "a refusal is final");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(refused.lastIds.length, 2, "no attempt after a refusal");
+    await db.close();
+
+    // Unsubscribed while waiting to reconnect: no further request, no error.
+    const waiting = watchServer([drop]);
+    const db2 = connect("http://127.0.0.1:9", { fetch: waiting.fetch });
+    const errors2: Error[] = [];
+    const stop2 = db2.watch("s", () => {}, {
+      onError: (e) => errors2.push(e),
+      reconnect: { initialMs: 200, maxMs: 200 },
+    });
+    await stop2.ready;
+    await waitFor(() => errors2.length === 1); // the drop
+    stop2();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(waiting.lastIds.length, 1);
+    assert.equal(errors2.length, 1);
+    await db2.close();
+  });
+
+  it("watch checks its reconnect option", () => {
+    const db = connect("http://127.0.0.1:9", {
+      fetch: (() => Promise.reject(new Error("unused"))) as typeof fetch,
+    });
+    assert.throws(() => db.watch("s", () => {}, { reconnect: { initialMs: 0 } }), RangeError);
+    assert.throws(() => db.watch("s", () => {}, { reconnect: { initialMs: 100, maxMs: 50 } }), RangeError);
+    assert.throws(() => db.watch("s", () => {}, { reconnect: true as never }), TypeError);
   });
 });
