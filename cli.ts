@@ -239,6 +239,8 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
 Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
 --space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
   --http HOST:PORT   HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
+  --replication N    sharded mode with N replicas per node: not available yet, so serve refuses it;
+                     every node of a space keeps all of its data (full replication)
 When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
 has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...]}.
 The HTTP API allows requests from any web origin: keep it on 127.0.0.1. Logs go to stderr;

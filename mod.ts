@@ -141,8 +141,8 @@ function withNetwork(db: Database, joined: JoinedNetwork | undefined): OpenedDat
     const close = (): Promise<void> =>
       closing ??= (async () => {
         try {
-          // processDeferred waits for the write queue: what was written before close() is gossiped.
-          await db.processDeferred().catch(() => {});
+          // What was written before close() is committed, so it is gossiped before the network stops.
+          await db.idle();
           await joined.stop();
         } finally {
           await closeDatabase();

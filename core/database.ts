@@ -695,6 +695,11 @@ export class Database {
     }
   }
 
+  /** Resolves once every write queued before the call has committed (or failed). */
+  async idle(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
+  }
+
   /**
    * Applies deferred ops whose time has come. The database does this by
    * itself on a timer; tests with an injected clock call it directly.

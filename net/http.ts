@@ -523,7 +523,7 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
           again = false;
           const seq = await ctx.db.store.lastSeq();
           // Waits until the database has emitted (so written here) the changes of every commit so far.
-          await ctx.db.processDeferred();
+          await ctx.db.idle();
           if (ended) return;
           write(`id: ${ctx.db.actor}:${seq}\n\n`);
         } while (again && !ended);

@@ -237,6 +237,17 @@ describe("database", () => {
     await db.close();
   });
 
+  it("idle() resolves once every queued write has committed", async () => {
+    const db = await open({ storage: "memory" });
+    const before = await db.store.lastSeq();
+    const writes = Array.from({ length: 50 }, (_, i) => db.put(`n${i}`, { i }));
+    await db.idle();
+    assert.equal(await db.store.lastSeq(), before + 50, "all 50 committed when idle() resolves");
+    await Promise.all(writes);
+    await db.idle(); // nothing queued: resolves at once
+    await db.close();
+  });
+
   it("works the same over a store without synchronous twins (every call awaited)", async () => {
     const inner = new MemoryStore();
     let failing = false;
