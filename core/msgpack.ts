@@ -38,24 +38,13 @@ export interface DecodeLimits {
   maxDepth?: number;
 }
 
+import { ByteWriter } from "./byte_writer.ts";
+
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Growable output buffer for {@link encode}. */
-class Writer {
-  buf = new Uint8Array(256);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
-
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
+class Writer extends ByteWriter {
   u8(b: number): void {
     this.ensure(1);
     this.buf[this.pos++] = b;

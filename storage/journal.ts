@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { ByteWriter } from "../core/byte_writer.ts";
 import type { FieldRecord, StoredRecord } from "./store.ts";
 
 /** First 4 bytes of every journal file. */
@@ -88,37 +89,27 @@ const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
 /** A growable byte buffer for frames, reused between commits. */
-export class FrameWriter {
-  buf = new Uint8Array(64 * 1024);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
-
-  reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+export class FrameWriter extends ByteWriter {
+  constructor() {
+    super(64 * 1024);
   }
 
   u32(n: number): void {
-    this.reserve(4);
+    this.ensure(4);
     this.view.setUint32(this.pos, n, true);
     this.pos += 4;
   }
 
   bytes(b: Uint8Array): void {
     this.u32(b.length);
-    this.reserve(b.length);
+    this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 
   string(s: string): void {
     // Worst case 3 bytes per UTF-16 unit; written in place, length patched after.
-    this.reserve(4 + s.length * 3);
+    this.ensure(4 + s.length * 3);
     const at = this.pos;
     const { written } = utf8.encodeInto(s, this.buf.subarray(at + 4));
     this.view.setUint32(at, written, true);
@@ -137,7 +128,7 @@ export function encodeFrame(
   meta: readonly (readonly [string, string])[],
 ): number {
   w.pos = 8;
-  w.reserve(16);
+  w.ensure(16);
   w.view.setFloat64(w.pos, firstSeq, true);
   w.pos += 8;
   w.u32(records.length);
@@ -147,7 +138,7 @@ export function encodeFrame(
     w.string(r.soul);
     w.string(r.field);
     w.bytes(r.value);
-    w.reserve(20);
+    w.ensure(20);
     const v = w.view, p = w.pos;
     v.setUint32(p, r.sh, true);
     v.setUint32(p + 4, r.sl, true);

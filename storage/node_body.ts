@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { ByteWriter } from "../core/byte_writer.ts";
 import { compareCodePoints } from "./_order.ts";
 import type { StoredRecord } from "./store.ts";
 
@@ -18,21 +19,11 @@ const FORMAT = 1;
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
-/** A reusable output buffer. */
-let out = new Uint8Array(4096);
-let view = new DataView(out.buffer);
-
-function reserve(pos: number, n: number): void {
-  if (pos + n <= out.length) return;
-  let size = out.length * 2;
-  while (size < pos + n) size *= 2;
-  const next = new Uint8Array(size);
-  next.set(out.subarray(0, pos));
-  out = next;
-  view = new DataView(out.buffer);
-}
+/** The output buffer, reused between calls. */
+const w = new ByteWriter(4096);
 
 function varint(pos: number, n: number): number {
+  const out = w.buf;
   while (n >= 0x80) {
     out[pos++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -44,13 +35,16 @@ function varint(pos: number, n: number): number {
 /** Encodes a node's records, which must be in field order with each field once. */
 export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
   let pos = 0;
-  reserve(0, 16);
-  out[pos++] = FORMAT;
+  w.pos = 0;
+  w.ensure(16);
+  w.buf[pos++] = FORMAT;
   pos = varint(pos, records.length);
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     const f = r.field;
-    reserve(pos, 10 + f.length * 3 + 10 + r.value.length + 16 + 20 + (r.sig?.length ?? 0));
+    w.pos = pos;
+    w.ensure(10 + f.length * 3 + 10 + r.value.length + 16 + 20 + (r.sig?.length ?? 0));
+    const out = w.buf, view = w.view;
     // Field name: ASCII written directly, anything else through the encoder.
     let ascii = true;
     for (let k = 0; k < f.length; k++) {
@@ -84,7 +78,7 @@ export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
       pos += r.sig.length;
     }
   }
-  return out.slice(0, pos);
+  return w.buf.slice(0, pos);
 }
 
 /** A cursor over one body; throws `RangeError` on anything malformed. */
