@@ -100,12 +100,12 @@ export interface SqliteStoreOptions {
   readonly busyTimeout?: number;
   /**
    * Budget of the node cache in bytes (default 8 MiB; 0 turns it off). It
-   * keeps nodes read more than once lately, as SQLite holds them (journaled
-   * records are laid over them on reading), so that repeated reads skip
-   * SQLite (a node read only once, as by a scan, stays out). It is never
-   * stale: this process is the only user of the file, and each write into
-   * SQLite (a fold) drops the nodes it writes. SQLite's own page cache
-   * (8 MiB) comes on top.
+   * keeps nodes read more than once lately, as `readNode` returns them, so
+   * that repeated reads skip SQLite and the journal (a node read only once,
+   * as by a scan, stays out). It is never stale: this process is the only
+   * user of the file, and each commit drops the nodes it writes (folding
+   * journaled records into SQLite changes no node, so it leaves the cache
+   * alone). SQLite's own page cache (8 MiB) comes on top.
    */
   readonly cacheBytes?: number;
 }
@@ -382,6 +382,8 @@ export class SqliteStore implements Store {
   /** Whether the driver cuts TEXT at U+0000 (see `prepareAll`). */
   #stopsAtNul: boolean;
   #cache: NodeCache | undefined;
+  /** Souls SQLite does not hold (see `#sqliteNode`). */
+  #absent = new Set<string>();
   /** Parameters of the multi-row upsert, reused. */
   #args: SqlValue[] = [];
   #fs: JournalFs;
@@ -544,35 +546,34 @@ export class SqliteStore implements Store {
   /** Every stored field of `soul`, in field order (BINARY collation = UTF-8 byte order). */
   readNode(soul: string): Promise<StoredRecord[]> {
     if (this.#closed) return Promise.reject(closedError());
+    const cache = this.#cache;
+    const cached = cache?.get(soul);
+    if (cached !== undefined) return Promise.resolve(cached.slice()); // callers get their own array
     try {
-      let out = this.#cachedNode(soul);
+      let out = this.#sqliteNode(soul);
       const frozen = this.#frozen?.mem.nodes.get(soul), active = this.#active.nodes.get(soul);
-      if (frozen !== undefined || active !== undefined) {
-        return Promise.resolve(overlay(out, [frozen, active]));
-      }
-      // Callers get their own array (the cache's is shared).
-      if (out.length > 0 && this.#cache !== undefined) out = out.slice();
+      if (frozen !== undefined || active !== undefined) out = overlay(out, [frozen, active]);
+      if (cache?.admit(soul, out)) return Promise.resolve(out.slice());
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  /** The fields of `soul` in SQLite (without the journaled ones), in field order. */
-  #storedNode(soul: string): StoredRecord[] {
+  /**
+   * The fields of `soul` in SQLite (without the journaled ones), in field
+   * order. A soul SQLite was found not to hold is remembered (up to
+   * {@link ABSENT_MAX} of them) until a write into SQLite adds it, so that
+   * writing a new node field by field reads SQLite once, not per field.
+   */
+  #sqliteNode(soul: string): StoredRecord[] {
+    const absent = this.#absent;
+    if (absent.has(soul)) return [];
     const row = this.#s.readBody.get(soul);
-    return row === undefined ? [] : decodeBody(soul, row.body as Uint8Array);
-  }
-
-  /** {@link #storedNode} through the node cache (shared records: read-only). */
-  #cachedNode(soul: string): StoredRecord[] {
-    const cache = this.#cache;
-    if (cache === undefined) return this.#storedNode(soul);
-    const cached = cache.get(soul);
-    if (cached !== undefined) return cached;
-    const stored = this.#storedNode(soul);
-    cache.admit(soul, stored);
-    return stored;
+    if (row !== undefined) return decodeBody(soul, row.body as Uint8Array);
+    if (absent.size >= ABSENT_MAX) absent.clear();
+    absent.add(soul);
+    return [];
   }
 
   readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
@@ -603,10 +604,15 @@ export class SqliteStore implements Store {
           out[i] = folding;
           continue;
         }
+        const cached = this.#cache?.getField(soul, field);
+        if (cached !== undefined) {
+          out[i] = cached === null ? undefined : cached;
+          continue;
+        }
         if (soul !== lastSoul) {
           let node = read?.get(soul);
           if (node === undefined) {
-            node = this.#cachedNode(soul);
+            node = this.#sqliteNode(soul);
             if (keys.length > 1) (read ??= new Map()).set(soul, node);
           }
           lastSoul = soul;
@@ -649,6 +655,7 @@ export class SqliteStore implements Store {
       // hold them until the fold), and the rare ones that defer ops.
       this.#foldAll();
       const nodes = [...groupBySoul(records, first)];
+      for (const [soul] of nodes) this.#cache?.delete(soul);
       this.#transaction(() => {
         this.#writeNodes(nodes, 0, nodes.length);
         for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
@@ -663,7 +670,12 @@ export class SqliteStore implements Store {
     active.journal.write(this.#writer.buf, length);
     // Committed from here on: nothing below may fail the commit.
     if (length > SHRINK_WRITER_BYTES) this.#writer = new FrameWriter(); // do not hold a huge buffer
-    for (let i = 0; i < records.length; i++) active.put(storedRecord(records[i], first + i));
+    const cache = this.#cache;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      active.put(storedRecord(r, first + i));
+      cache?.delete(r.soul); // it holds what readNode returned, which this changes
+    }
     for (const [k, v] of meta) active.meta.set(k, v);
     active.bytes += 64 * meta.length;
     this.#seq = first - 1 + records.length;
@@ -757,17 +769,17 @@ export class SqliteStore implements Store {
   /**
    * Merges `nodes[start, end)` (soul → its newer records) into the stored
    * nodes, inside the caller's transaction; a record replaces a stored field
-   * only when its seq is higher. Nodes not known to exist are first inserted
-   * as they are, up to {@link UPSERT_ROWS} per statement, skipping those that
-   * exist (`ON CONFLICT DO NOTHING RETURNING`): a new node costs one write
-   * and no read. The others are read, merged and written back.
+   * only when its seq is higher. Each node is first inserted as it is, up to
+   * {@link UPSERT_ROWS} per statement, unless it exists (`ON CONFLICT DO
+   * NOTHING RETURNING`): a new node costs one write and no read. The nodes
+   * that exist are then read, merged and written back.
    */
   #writeNodes(
     nodes: readonly (readonly [string, ReadonlyMap<string, StoredRecord>])[],
     start: number,
     end: number,
   ): void {
-    const cache = this.#cache;
+    const absent = this.#absent;
     const args = this.#args;
     let existing: number[] | undefined;
     // 1. Insert the nodes that may be new; the rows that come back were.
@@ -787,12 +799,7 @@ export class SqliteStore implements Store {
     };
     for (let i = start; i < end; i++) {
       const [soul, incoming] = nodes[i];
-      const known = cache?.get(soul);
-      if (known !== undefined && known.length > 0) {
-        (existing ??= []).push(i);
-        continue;
-      }
-      cache?.delete(soul); // it held what SQLite had
+      absent.delete(soul); // in SQLite from here on
       const records = mergeNode([], incoming)!;
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
@@ -812,8 +819,7 @@ export class SqliteStore implements Store {
     };
     for (const i of existing ?? []) {
       const [soul, incoming] = nodes[i];
-      const merged = mergeNode(this.#cachedNode(soul), incoming);
-      cache?.delete(soul);
+      const merged = mergeNode(this.#sqliteNode(soul), incoming);
       if (merged === undefined) continue;
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
@@ -992,6 +998,8 @@ export class SqliteStore implements Store {
 }
 
 const DEFAULT_CACHE_BYTES = 8 << 20;
+/** Most souls remembered as absent from SQLite; the set is cleared when it is full. */
+const ABSENT_MAX = 65_536;
 /**
  * The active memtable is frozen and folded into SQLite in the background once
  * it holds this many records or bytes. It bounds the replay work after a
@@ -1073,9 +1081,10 @@ const SMALL_VALUE = 64;
  * Recently read nodes within a byte budget, evicted by CLOCK (second
  * chance): a hit only sets a flag, so reads never reorder the map. It is
  * exact, not a guess that may go stale: this process is the database's only
- * user (directory LOCK, `locking_mode=EXCLUSIVE`) and every write into
- * SQLite drops the souls it writes. It holds nodes as SQLite has them, not
- * the journaled records laid over them, so commits leave it alone.
+ * user (directory LOCK, `locking_mode=EXCLUSIVE`) and every commit drops the
+ * souls it writes. It holds nodes as `readNode` returns them (SQLite's
+ * records with the journaled ones laid over them), so a fold, which only
+ * moves records from the journal into SQLite, leaves it alone.
  *
  * Records handed out are shared with the cache (as the memory engine shares
  * its own): callers treat them as read-only. Sizes are counted as they are
