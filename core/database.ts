@@ -237,39 +237,19 @@ function repeatsKeys(records: readonly FieldRecord[]): boolean {
 }
 
 /**
- * The records of a drain of several jobs in commit order: each key once, at
- * the place of its last winning write (the decision order). When no soul is
- * written by two jobs, no key can repeat and the records are simply joined.
+ * The records of a drain of several jobs in commit order: each job's winners
+ * in turn. A key may come more than once; its last record is the winner
+ * (a later job's record for a key is only among its winners if it beat the
+ * earlier ones, see `Database.#merge`), and stores keep the last record of a
+ * key in a batch.
  */
-function commitOrder(jobs: readonly Job[], won: readonly (readonly FieldRecord[])[]): readonly FieldRecord[] {
-  const owner = new Map<string, number>();
-  let repeats = false, total = 0;
-  for (let i = 0; i < jobs.length && !repeats; i++) {
-    for (const r of won[i]) {
-      const prev = owner.get(r.soul);
-      if (prev !== undefined && prev !== i) {
-        repeats = true;
-        break;
-      }
-      owner.set(r.soul, i);
-    }
-  }
-  if (!repeats) {
-    for (const w of won) total += w.length;
-    const out: FieldRecord[] = new Array(total);
-    let at = 0;
-    for (const w of won) for (const r of w) out[at++] = r;
-    return out;
-  }
-  const winners = new Map<string, FieldRecord>();
-  for (const w of won) {
-    for (const r of w) {
-      const k = keyOf(r.soul, r.field);
-      winners.delete(k); // keep commit order = decision order
-      winners.set(k, r);
-    }
-  }
-  return [...winners.values()];
+function commitOrder(won: readonly (readonly FieldRecord[])[]): FieldRecord[] {
+  let total = 0;
+  for (const w of won) total += w.length;
+  const out: FieldRecord[] = new Array(total);
+  let at = 0;
+  for (const w of won) for (let i = 0; i < w.length; i++) out[at++] = w[i];
+  return out;
 }
 
 /** The embedded graph database. */
@@ -593,7 +573,7 @@ export class Database {
       }
     }
     if (maxState) this.clock.observeWords(maxState.sh, maxState.sl);
-    const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(jobs, wonPerJob);
+    const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(wonPerJob);
     const batch: {
       records: readonly FieldRecord[];
       defer: readonly { due: number; op: Uint8Array }[];

@@ -19,11 +19,10 @@ const FORMAT = 1;
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
-/** The output buffer, reused between calls. */
-const w = new ByteWriter(4096);
+/** The buffer of {@link encodeBody}, reused between calls. */
+const scratch = new ByteWriter(4096);
 
-function varint(pos: number, n: number): number {
-  const out = w.buf;
+function varint(out: Uint8Array, pos: number, n: number): number {
   while (n >= 0x80) {
     out[pos++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -32,13 +31,24 @@ function varint(pos: number, n: number): number {
   return pos;
 }
 
-/** Encodes a node's records, which must be in field order with each field once. */
+/** Encodes a node's records, which must be in field order with each field once, into a new array. */
 export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
-  let pos = 0;
-  w.pos = 0;
+  scratch.pos = 0;
+  return writeBody(scratch, records).slice();
+}
+
+/**
+ * Appends the body of a node's records (in field order, each field once) to
+ * `w` and returns a view of it, which stays valid as long as it is kept,
+ * also if `w` grows later. Writing many bodies into one buffer spares a new
+ * `ArrayBuffer` per body: on Deno each costs about 1 µs, more than encoding.
+ */
+export function writeBody(w: ByteWriter, records: readonly StoredRecord[]): Uint8Array {
+  const start = w.pos;
+  let pos = start;
   w.ensure(16);
   w.buf[pos++] = FORMAT;
-  pos = varint(pos, records.length);
+  pos = varint(w.buf, pos, records.length);
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     const f = r.field;
@@ -54,31 +64,32 @@ export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
       }
     }
     if (ascii) {
-      pos = varint(pos, f.length);
+      pos = varint(out, pos, f.length);
       for (let k = 0; k < f.length; k++) out[pos + k] = f.charCodeAt(k);
       pos += f.length;
     } else {
       const bytes = utf8.encode(f);
-      pos = varint(pos, bytes.length);
+      pos = varint(out, pos, bytes.length);
       out.set(bytes, pos);
       pos += bytes.length;
     }
-    pos = varint(pos, r.value.length);
+    pos = varint(out, pos, r.value.length);
     out.set(r.value, pos);
     pos += r.value.length;
     view.setUint32(pos, r.sh, true);
     view.setUint32(pos + 4, r.sl, true);
     view.setUint32(pos + 8, r.ah, true);
     view.setUint32(pos + 12, r.al, true);
-    pos = varint(pos + 16, r.seq);
+    pos = varint(out, pos + 16, r.seq);
     if (r.sig === undefined) out[pos++] = 0;
     else {
-      pos = varint(pos, r.sig.length + 1);
+      pos = varint(out, pos, r.sig.length + 1);
       out.set(r.sig, pos);
       pos += r.sig.length;
     }
   }
-  return w.buf.slice(0, pos);
+  w.pos = pos;
+  return w.buf.subarray(start, pos);
 }
 
 /** A cursor over one body; throws `RangeError` on anything malformed. */

@@ -67,7 +67,8 @@ import {
 } from "./journal.ts";
 import { Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
-import { decodeBody, encodeBody, mergeNode, nodeSeq } from "./node_body.ts";
+import { decodeBody, encodeBody, mergeNode, nodeSeq, writeBody } from "./node_body.ts";
+import { ByteWriter } from "../core/byte_writer.ts";
 import type {
   ChangesOptions,
   ChangesPage,
@@ -386,6 +387,8 @@ export class SqliteStore implements Store {
   #absent = new Set<string>();
   /** Parameters of the multi-row upsert, reused. */
   #args: SqlValue[] = [];
+  /** Node bodies being written by one statement (see `#writeNodes`). */
+  #arena = new ByteWriter(64 * 1024);
   #fs: JournalFs;
   #sep: string;
   /** Commits journaled since the last fold began, in memory for reads. */
@@ -781,6 +784,9 @@ export class SqliteStore implements Store {
   ): void {
     const absent = this.#absent;
     const args = this.#args;
+    // The bodies of one statement's rows, side by side: no ArrayBuffer per body.
+    const arena = this.#arena;
+    arena.pos = 0;
     let existing: number[] | undefined;
     // 1. Insert the nodes that may be new; the rows that come back were.
     let rows = 0;
@@ -796,6 +802,7 @@ export class SqliteStore implements Store {
       }
       rows = 0;
       pending.length = 0;
+      arena.pos = 0; // the statement has copied the bodies
     };
     for (let i = start; i < end; i++) {
       const [soul, incoming] = nodes[i];
@@ -803,7 +810,7 @@ export class SqliteStore implements Store {
       const records = mergeNode([], incoming)!;
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
-      args[rows * 3 + 1] = encodeBody(records);
+      args[rows * 3 + 1] = writeBody(arena, records);
       args[rows * 3 + 2] = nodeSeq(records);
       pending.push(i);
       if (++rows === UPSERT_ROWS) insert();
@@ -816,6 +823,7 @@ export class SqliteStore implements Store {
       const statement = this.#s.upsert[rows - 1] ??= this.#db.prepare(upsertSql(rows));
       statement.run(...args);
       rows = 0;
+      arena.pos = 0;
     };
     for (const i of existing ?? []) {
       const [soul, incoming] = nodes[i];
@@ -823,12 +831,13 @@ export class SqliteStore implements Store {
       if (merged === undefined) continue;
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
-      args[rows * 3 + 1] = encodeBody(merged);
+      args[rows * 3 + 1] = writeBody(arena, merged);
       args[rows * 3 + 2] = nodeSeq(merged);
       if (++rows === UPSERT_ROWS) upsert();
     }
     upsert();
     args.fill(null); // hold no values past the commit
+    if (arena.buf.length > SHRINK_WRITER_BYTES) this.#arena = new ByteWriter(64 * 1024); // a huge node grew it
   }
 
   /** Souls in BINARY order, by a range on the primary key (`prefix ≤ soul < prefixEnd(prefix)`). */
