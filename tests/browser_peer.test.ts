@@ -13,23 +13,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Change, connect, createLogger, open, type OpenedDatabase } from "../mod.ts";
+import { eventually } from "./_eventually.ts";
 import { PEER_SPACE, type PeerFixture, startPeerFixture } from "./_peer_fixture.ts";
 
 const logger = createLogger({ level: "silent" });
 const isBrowser = !("Deno" in globalThis) && !("Bun" in globalThis);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Less than the server's periodic sync (30 s): a live write that arrives in time came by gossip. */
 const LIVE_MS = 10_000;
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
+/** How long the other waits may take. */
+const WAIT_MS = 15_000;
 
 const TRANSPORTS = [
   { name: "WebSockets", pattern: /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\// },
@@ -74,30 +66,39 @@ describe("a dial-only peer (a browser) and a lattice serve node", { timeout: 120
         // A browser listens nowhere; on Deno and Bun the node also listens on loopback TCP (the default).
         if (isBrowser) assert.deepEqual(net.addrs(), [], "a browser node listens nowhere");
         else assert.ok(net.addrs().length > 0, "a server node listens by default");
-        await eventually("the connection", () => net.peers().some((p) => p.id === fx.peerId));
+        await eventually("the connection", () => net.peers().some((p) => p.id === fx.peerId), WAIT_MS);
         const remote = net.peers().find((p) => p.id === fx.peerId)!.addrs.join(" ");
         assert.match(remote, transport.name === "WebSockets" ? /\/ws\b/ : /\/webrtc-direct\b/);
 
         // Anti-entropy on connect, both ways.
         assert.deepEqual(
-          await eventually("the server's early write in the peer", () => db.get(`${tag}/from-server-early`)),
+          await eventually(
+            "the server's early write in the peer",
+            () => db.get(`${tag}/from-server-early`),
+            WAIT_MS,
+          ),
           { n: 1, by: "server" },
         );
         assert.deepEqual(
-          await eventually("the peer's early write on the server", () => http.get(`${tag}/from-peer-early`)),
+          await eventually(
+            "the peer's early write on the server",
+            () => http.get(`${tag}/from-peer-early`),
+            WAIT_MS,
+          ),
           { n: 2, by: "peer" },
         );
         // Both sessions done (theirs and ours), and gossip subscribed both ways: what follows is live.
         await eventually("the peer's sync with the server", () => {
           return net.peers().find((x) => x.id === fx.peerId)?.sync.asOf !== undefined;
-        });
+        }, WAIT_MS);
         await eventually("the server's sync with the peer", async () => {
           const p = (await http.peers()).find((x) => x.id === net.peerId);
           return (p?.sync as { asOf?: number } | undefined)?.asOf !== undefined;
-        });
+        }, WAIT_MS);
         await eventually(
           "the server on the space topic",
           () => net.peers().find((x) => x.id === fx.peerId)?.gossip,
+          WAIT_MS,
         );
 
         // Live: peer → server.

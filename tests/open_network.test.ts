@@ -10,22 +10,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Change, createLogger, open, type OpenedDatabase } from "../mod.ts";
+import { eventually } from "./_eventually.ts";
 
 const SPACE = "open-network-test";
 const logger = createLogger({ level: "silent" });
 /** Longer than any test: what crosses after the first sync came by gossip. */
 const NO_PERIODIC_SYNC = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function replica(space: string, bootstrap: readonly string[] = []): Promise<OpenedDatabase> {
   return open({
