@@ -15,6 +15,7 @@
  *
  * Not a test file (no `.test.` in its name).
  */
+import { type ServeProcess, startServe } from "./_serve.ts";
 
 /** The interface scripts/test.mjs creates for WebRTC-Direct tests (one end of a veth pair). */
 export const WEBRTC_INTERFACE = "lattice-wrtc0";
@@ -79,47 +80,29 @@ async function hasWebRtcHost(): Promise<boolean> {
 }
 
 async function spawnServe(): Promise<PeerFixture> {
-  const { spawn } = await import("node:child_process");
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
-  const { fileURLToPath } = await import("node:url");
-  const process = (await import("node:process")).default;
-  const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
   const webrtc = await hasWebRtcHost();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-peer-"));
-  const args = serveArgs(dir, webrtc);
-  const cmd = "Deno" in globalThis ? ["run", "-A", "cli.ts", ...args] : ["cli.ts", ...args];
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("LATTICE_")) env[k] = v;
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  let node: ServeProcess;
+  try {
+    node = await startServe(serveArgs(dir, webrtc));
+  } catch (e) {
+    removeDir();
+    throw e;
   }
-  const child = spawn(process.execPath, cmd, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "", stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => stdout += s);
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr += s);
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const stop = async (): Promise<number | null> => {
-    if (child.exitCode === null) process.kill(child.pid!, "SIGTERM");
-    const code = await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
-    return code;
-  };
-  const deadline = Date.now() + 60_000;
-  while (!stdout.includes("\n")) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new Error(`lattice serve printed no ready line; stderr: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const ready = JSON.parse(stdout.slice(0, stdout.indexOf("\n")));
   return {
-    http: ready.http,
-    peerId: ready.peerId,
-    addrs: ready.addrs,
+    http: node.ready.http,
+    peerId: node.ready.peerId!,
+    addrs: node.ready.addrs,
     webrtcError: webrtc ? undefined : missingInterface(),
-    stop,
+    stop: async () => {
+      const code = await node.stop();
+      removeDir();
+      return code;
+    },
   };
 }
 

@@ -16,6 +16,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
 import { VERSION } from "../version.ts";
+import { startServe } from "./_serve.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI_FILE = join(ROOT, "cli.ts");
@@ -458,24 +459,12 @@ describe("lattice CLI", () => {
 
   it("serve runs a node that commands reach with --url, and stops on SIGTERM", SLOW, async () => {
     const served = join(tmp, "served");
-    const child = spawn(CLI[0], [...CLI.slice(1), "serve", "--path", served, "--http", "127.0.0.1:0"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "", stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => stdout += s);
-    child.stderr.setEncoding("utf8").on("data", (s: string) => stderr += s);
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    const node = await startServe(["serve", "--path", served, "--http", "127.0.0.1:0"], { readyMs: 30_000 });
     try {
-      const deadline = Date.now() + 30_000;
-      while (!stdout.includes("\n")) {
-        assert.ok(Date.now() < deadline && child.exitCode === null, `no ready line; stderr: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
       // ready <http-url> <peer-id> <multiaddr>...: the node listens for peers on loopback by default.
       const m = /^ready (http:\/\/127\.0\.0\.1:\d+) (12D3Koo\w+)( \/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\2)+\n$/
-        .exec(stdout);
-      assert.ok(m, stdout);
+        .exec(node.stdout());
+      assert.ok(m, node.stdout());
       const url = m[1];
       const viaUrl = (...args: string[]) => cli([...args, "--url", url]);
       assertOk(["put"], await viaUrl("put", "a b", '{"x":1,"raw":{"$bytes":"AAH/"}}'));
@@ -500,11 +489,10 @@ describe("lattice CLI", () => {
         /in use by process .*lattice serve/,
       );
     } finally {
-      // By pid: Deno's ChildProcess.kill reports the signal as the exit cause even when handled.
-      if (child.pid) process.kill(child.pid, "SIGTERM");
+      await node.stop();
     }
-    assert.equal(await exited, 0, stderr);
-    assert.equal(stderr, "");
+    assert.equal(await node.exited, 0, node.stderr());
+    assert.equal(node.stderr(), "");
     const after = await cli(["get", "a b", "--path", served, "--json"]);
     assertOk(["get"], after);
     assert.deepEqual(JSON.parse(after.stdout), { raw: { $bytes: "AAH/" } });

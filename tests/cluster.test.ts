@@ -7,28 +7,20 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import process from "node:process";
+import { join } from "node:path";
 import { connect } from "../mod.ts";
+import { eventually } from "./_eventually.ts";
+import { type ServeProcess, startServe } from "./_serve.ts";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const IS_DENO = "Deno" in globalThis;
 const TIMEOUT = { timeout: 120_000 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long each wait for replication may take. */
+const WAIT_MS = 30_000;
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-interface Ready {
-  http: string;
-  peerId: string;
-  addrs: string[];
-}
-
-function startNode(path: string, bootstrap: string[]) {
+function startNode(path: string, bootstrap: string[]): Promise<ServeProcess> {
   const args = [
     "serve",
     "--path",
@@ -40,42 +32,7 @@ function startNode(path: string, bootstrap: string[]) {
     "--json",
   ];
   for (const b of bootstrap) args.push("--bootstrap", b);
-  const cmd = IS_DENO ? ["run", "-A", "cli.ts", ...args] : ["cli.ts", ...args];
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("LATTICE_")) env[k] = v;
-  }
-  const child = spawn(process.execPath, cmd, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "", stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => stdout += s);
-  child.stderr.setEncoding("utf8").on("data", (s: string) => stderr += s);
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const ready = (async (): Promise<Ready> => {
-    const deadline = Date.now() + 60_000;
-    while (!stdout.includes("\n")) {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        throw new Error(`no ready line; stderr: ${stderr}`);
-      }
-      await sleep(20);
-    }
-    return JSON.parse(stdout.slice(0, stdout.indexOf("\n")));
-  })();
-  /** Stops the node with SIGTERM (by pid: see http.test.ts) and returns its exit code. */
-  const stop = async () => {
-    if (child.exitCode === null) process.kill(child.pid!, "SIGTERM");
-    return await exited;
-  };
-  return { ready, stop, stderr: () => stderr };
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+  return startServe(args);
 }
 
 describe("three lattice serve processes", () => {
@@ -85,30 +42,30 @@ describe("three lattice serve processes", () => {
       dirs.push(d);
       return d;
     });
-    const a = startNode(dA, []);
-    const A = await a.ready;
-    assert.match(A.peerId, /^12D3Koo/);
+    const a = await startNode(dA, []);
+    const A = a.ready;
+    assert.match(A.peerId!, /^12D3Koo/);
     assert.ok(A.addrs.length > 0 && A.addrs.every((x) => x.startsWith("/ip4/127.0.0.1/tcp/")));
-    let b = startNode(dB, [A.addrs[0]]);
-    const c = startNode(dC, [A.addrs[0]]);
-    let [B, C] = await Promise.all([b.ready, c.ready]);
+    let [b, c] = await Promise.all([startNode(dB, [A.addrs[0]]), startNode(dC, [A.addrs[0]])]);
+    let B = b.ready;
+    const C = c.ready;
     const ca = connect(A.http), cc = connect(C.http);
     let cb = connect(B.http);
     try {
       // Everyone has found everyone (through A and the DHT).
       await eventually("a full mesh", async () => {
         const counts = await Promise.all([ca, cb, cc].map(async (x) => (await x.status()).peers));
-        return counts.every((n) => n >= 2) ? true : undefined;
-      });
+        return counts.every((n) => n >= 2);
+      }, WAIT_MS);
 
       const seenOnB: unknown[] = [];
       const unwatch = cb.watch("greeting", (change) => seenOnB.push(change));
       await unwatch.ready;
       await ca.put("greeting", { text: "hello from A" });
-      assert.deepEqual(await eventually("the write on C", () => cc.get("greeting")), {
+      assert.deepEqual(await eventually("the write on C", () => cc.get("greeting"), WAIT_MS), {
         text: "hello from A",
       });
-      await eventually("the SSE event on B", async () => (seenOnB.length > 0 ? true : undefined));
+      await eventually("the SSE event on B", () => seenOnB.length > 0, WAIT_MS);
       assert.deepEqual(seenOnB[0], { soul: "greeting", changes: { text: "hello from A" }, source: "remote" });
       unwatch();
 
@@ -118,15 +75,17 @@ describe("three lattice serve processes", () => {
       await cc.put("also-while-b-was-away", { from: "C" });
       await eventually(
         "A and C to share both writes",
-        async () =>
-          (await ca.get("also-while-b-was-away")) && (await cc.get("while-b-was-away")) ? true : undefined,
+        async () => (await ca.get("also-while-b-was-away")) && (await cc.get("while-b-was-away")),
+        WAIT_MS,
       );
 
-      b = startNode(dB, [A.addrs[0]]);
-      B = await b.ready;
+      b = await startNode(dB, [A.addrs[0]]);
+      B = b.ready;
       cb = connect(B.http);
-      assert.deepEqual(await eventually("A's write on B", () => cb.get("while-b-was-away")), { from: "A" });
-      assert.deepEqual(await eventually("C's write on B", () => cb.get("also-while-b-was-away")), {
+      assert.deepEqual(await eventually("A's write on B", () => cb.get("while-b-was-away"), WAIT_MS), {
+        from: "A",
+      });
+      assert.deepEqual(await eventually("C's write on B", () => cb.get("also-while-b-was-away"), WAIT_MS), {
         from: "C",
       });
       assert.deepEqual(await cb.get("greeting"), { text: "hello from A" }, "kept on disk across the restart");

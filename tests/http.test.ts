@@ -8,18 +8,16 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Server as NetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { type Change, type Database, open } from "../mod.ts";
 import { type HttpApi, startHttpApi } from "../net/http.ts";
 import { connect, ConnectionError, RemoteError } from "../net/client.ts";
 import { VERSION } from "../version.ts";
 import { toJson } from "../core/json.ts";
+import { startServe } from "./_serve.ts";
 
 const SLOW = { timeout: 60_000 };
 const INFO = () => ({
@@ -748,42 +746,8 @@ describe("connect(url)", () => {
 });
 
 describe("serve (child process)", () => {
-  const ROOT = fileURLToPath(new URL("..", import.meta.url));
-  const CHILD = join(ROOT, "tests", "_serve_child.ts");
-  const IS_DENO = typeof process.versions.deno === "string";
-
-  /**
-   * Sends a signal by pid: Deno's `ChildProcess.kill` reports the signal it
-   * sent as the cause of exit even when the child handled it and exited 0.
-   */
-  function signal(pid: number | undefined, name: "SIGTERM" | "SIGINT"): void {
-    assert.ok(pid);
-    process.kill(pid, name);
-  }
-
-  function start(args: string[]) {
-    const cmd = IS_DENO ? ["run", "-A", CHILD, ...args] : [CHILD, ...args];
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !k.startsWith("LATTICE_")) env[k] = v;
-    }
-    const child = spawn(process.execPath, cmd, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => stdout += s);
-    child.stderr.setEncoding("utf8").on("data", (s: string) => stderr += s);
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    const ready = (async () => {
-      const deadline = Date.now() + 30_000;
-      while (!stdout.includes("\n")) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no ready line; stderr: ${stderr}`);
-        }
-        await sleep(20);
-      }
-      return stdout.slice(0, stdout.indexOf("\n"));
-    })();
-    return { child, ready, exited, stderr: () => stderr, stdout: () => stdout };
-  }
+  /** `tests/_serve_child.ts args…`, once it has printed its ready line. */
+  const start = (args: string[]) => startServe(args, { script: "tests/_serve_child.ts", readyMs: 30_000 });
 
   it(
     "prints the ready line, serves HTTP, and on SIGTERM exits 0 keeping acknowledged writes",
@@ -791,8 +755,8 @@ describe("serve (child process)", () => {
     async () => {
       const dir = mkdtempSync(join(tmpdir(), "lattice-serve-"));
       try {
-        const node = start([dir]);
-        const line = await node.ready;
+        const node = await start([dir]);
+        const line = node.ready.line;
         const m = /^ready (http:\/\/127\.0\.0\.1:\d+) -$/.exec(line);
         assert.ok(m, line);
         const remote = connect(m[1]);
@@ -801,8 +765,7 @@ describe("serve (child process)", () => {
         for (let i = 0; i < 50; i++) await remote.put(`durable/${i}`, { i });
         const last = await remote.put("durable/last", { done: true });
         assert.equal((await remote.status()).nodes, 51);
-        signal(node.child.pid, "SIGTERM");
-        assert.equal(await node.exited, 0, node.stderr());
+        assert.equal(await node.stop("SIGTERM"), 0, node.stderr());
         assert.equal(node.stderr(), "");
         stop();
         await remote.close();
@@ -824,15 +787,14 @@ describe("serve (child process)", () => {
   );
 
   it("prints a JSON ready line with --json and stops on SIGINT", SLOW, async () => {
-    const node = start(["--json", "--memory"]);
-    const ready = JSON.parse(await node.ready);
+    const node = await start(["--json", "--memory"]);
+    const ready = JSON.parse(node.ready.line);
     assert.equal(ready.ready, true);
     assert.match(ready.http, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(ready.peerId, null);
     assert.deepEqual(ready.addrs, []);
     const res = await fetch(ready.http + "/v1/status");
     assert.equal(((await res.json()) as { storage: string }).storage, "memory");
-    signal(node.child.pid, "SIGINT");
-    assert.equal(await node.exited, 0, node.stderr());
+    assert.equal(await node.stop("SIGINT"), 0, node.stderr());
   });
 });

@@ -8,25 +8,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Change, connect, open } from "../mod.ts";
+import { eventually } from "./_eventually.ts";
+import { type ServeProcess, startServe } from "./_serve.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-interface Node {
-  readonly url: string;
-  readonly pid: number;
-  readonly exited: Promise<number | null>;
-  stderr(): string;
-}
 
 async function freePort(): Promise<number> {
   const { createServer } = await import("node:net");
@@ -38,28 +23,8 @@ async function freePort(): Promise<number> {
 }
 
 /** `cli.ts serve` on `dir`, its HTTP API on `port`, in the runtime running this test. */
-async function serve(dir: string, port: number): Promise<Node> {
-  const { spawn } = await import("node:child_process");
-  const process = (await import("node:process")).default;
-  const { fileURLToPath } = await import("node:url");
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const args = ["serve", "--path", dir, "--http", `127.0.0.1:${port}`, "--json"];
-  const cmd = "Deno" in globalThis ? ["run", "-A", "cli.ts", ...args] : ["cli.ts", ...args];
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("LATTICE_")) env[k] = v;
-  }
-  const child = spawn(process.execPath, cmd, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "", stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => stdout += s);
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr += s);
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  await eventually("the ready line", () => {
-    if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
-    return stdout.includes("\n");
-  }, 60_000);
-  const ready = JSON.parse(stdout.slice(0, stdout.indexOf("\n")));
-  return { url: ready.http, pid: child.pid!, exited, stderr: () => stderr };
+function serve(dir: string, port: number): Promise<ServeProcess> {
+  return startServe(["serve", "--path", dir, "--http", `127.0.0.1:${port}`, "--json"]);
 }
 
 describe("connect(url).watch across a node restart", { timeout: 180_000 }, () => {
@@ -67,11 +32,10 @@ describe("connect(url).watch across a node restart", { timeout: 180_000 }, () =>
     const fs = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
-    const process = (await import("node:process")).default;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-watch-"));
     const port = await freePort();
-    let node: Node | undefined = await serve(dir, port);
-    const remote = connect(node.url, { timeoutMs: 5_000 });
+    let node: ServeProcess | undefined = await serve(dir, port);
+    const remote = connect(node.ready.http, { timeoutMs: 5_000 });
     const seen: Change[] = [];
     const errors: Error[] = [];
     const stop = remote.watch({ prefix: "w/" }, (c) => seen.push(c), {
@@ -86,8 +50,7 @@ describe("connect(url).watch across a node restart", { timeout: 180_000 }, () =>
       await eventually("the live change", () => latest("w/1")?.n === 1);
 
       // The node dies without a word.
-      process.kill(node.pid, "SIGKILL");
-      await node.exited;
+      await node.kill();
       node = undefined;
       await eventually("the drop reported", () => errors.length > 0);
       assert.ok(errors.every((e) => e.name === "ConnectionError"), errors.map((e) => e.message).join("; "));
@@ -122,8 +85,7 @@ describe("connect(url).watch across a node restart", { timeout: 180_000 }, () =>
       stop();
       await remote.close();
       if (node) {
-        process.kill(node.pid, "SIGTERM");
-        assert.equal(await node.exited, 0, node.stderr());
+        assert.equal(await node.stop(), 0, node.stderr());
       }
       fs.rmSync(dir, { recursive: true, force: true });
     }
