@@ -50,6 +50,16 @@ function crashImage(dir: string): string {
   return copy;
 }
 
+/** Opens the store in a crash image as the next process would, runs `check` on it, and closes it. */
+async function reopen(image: string, check: (store: SqliteStore) => Promise<void>): Promise<void> {
+  const store = await SqliteStore.open(image);
+  try {
+    await check(store);
+  } finally {
+    await store.close();
+  }
+}
+
 const journalNames = (dir: string) => fs.readdirSync(dir).filter((n) => n.startsWith("journal-")).sort();
 const brief = (rs: StoredRecord[]) => rs.map((r) => [r.soul, r.field, r.sl, r.seq]);
 
@@ -95,8 +105,7 @@ describe("journal", () => {
       assert.equal(store.pending, 3);
       assert.equal(journalNames(dir).length, 1);
       const image = crashImage(dir);
-      const again = await SqliteStore.open(image);
-      try {
+      await reopen(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 3, 3], ["n", "b", 2, 2]]);
         assert.deepEqual((await again.readNode("m"))[0].sig, new Uint8Array([9]));
         assert.equal(await again.getMeta("clock"), "c1");
@@ -105,9 +114,7 @@ describe("journal", () => {
         assert.deepEqual(await again.integrityCheck(), ["ok"]);
         // The next commit continues the seqs.
         assert.equal(await again.commit({ records: [rec("k", "z", 5)] }), 5);
-      } finally {
-        await again.close();
-      }
+      });
       assert.deepEqual(journalNames(image), [], "a clean close leaves no journal");
     } finally {
       await store.close();
@@ -126,12 +133,9 @@ describe("journal", () => {
       const bytes = fs.readFileSync(file);
       // A third frame cut off mid-write: its length says more than there is.
       fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5])]));
-      const again = await SqliteStore.open(image);
-      try {
+      await reopen(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 1, 1], ["n", "b", 2, 2]]);
-      } finally {
-        await again.close();
-      }
+      });
     } finally {
       await store.close();
     }
@@ -150,13 +154,10 @@ describe("journal", () => {
       const image = crashImage(dir);
       // As if the process died between folding the first journal and deleting it.
       fs.writeFileSync(path.join(image, oldName), oldJournal);
-      const again = await SqliteStore.open(image);
-      try {
+      await reopen(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 5, 3], ["n", "b", 2, 2]]);
         assert.deepEqual(journalNames(image).length, 1, "only the new, empty journal");
-      } finally {
-        await again.close();
-      }
+      });
     } finally {
       await store.close();
     }
@@ -212,14 +213,11 @@ describe("journal", () => {
       assert.equal(store.pending, 0, "the journaled commit was folded before the batch");
       const image = crashImage(dir);
       for (const name of journalNames(image)) fs.rmSync(path.join(image, name)); // SQLite alone holds it
-      const again = await SqliteStore.open(image);
-      try {
+      await reopen(image, async (again) => {
         assert.equal(await again.lastSeq(), 20_001);
         assert.equal((await again.readNode("b699")).length, Math.floor(20_000 / 700));
         assert.equal((await again.readFields([["n", "a"]]))[0]?.seq, 1);
-      } finally {
-        await again.close();
-      }
+      });
     } finally {
       await store.close();
     }
