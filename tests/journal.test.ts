@@ -50,11 +50,11 @@ function crashImage(dir: string): string {
   return copy;
 }
 
-/** Opens the store in a crash image as the next process would, runs `check` on it, and closes it. */
-async function reopen(image: string, check: (store: SqliteStore) => Promise<void>): Promise<void> {
-  const store = await SqliteStore.open(image);
+/** Opens the store in `dir`, runs `fn` on it, and closes it however `fn` ends. */
+async function withStore(dir: string, fn: (store: SqliteStore) => Promise<void>): Promise<void> {
+  const store = await SqliteStore.open(dir);
   try {
-    await check(store);
+    await fn(store);
   } finally {
     await store.close();
   }
@@ -98,14 +98,13 @@ describe("journal", () => {
 
   it("acknowledged commits survive a crash before any fold", async () => {
     const dir = freshDir();
-    const store = await SqliteStore.open(dir);
-    try {
+    await withStore(dir, async (store) => {
       await store.commit({ records: [rec("n", "a", 1), rec("n", "b", 2)], meta: { clock: "c1" } });
       await store.commit({ records: [rec("n", "a", 3), rec("m", "x", 4, new Uint8Array([9]))] });
       assert.equal(store.pending, 3);
       assert.equal(journalNames(dir).length, 1);
       const image = crashImage(dir);
-      await reopen(image, async (again) => {
+      await withStore(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 3, 3], ["n", "b", 2, 2]]);
         assert.deepEqual((await again.readNode("m"))[0].sig, new Uint8Array([9]));
         assert.equal(await again.getMeta("clock"), "c1");
@@ -116,15 +115,12 @@ describe("journal", () => {
         assert.equal(await again.commit({ records: [rec("k", "z", 5)] }), 5);
       });
       assert.deepEqual(journalNames(image), [], "a clean close leaves no journal");
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("a torn last frame is ignored; the frames before it are replayed", async () => {
     const dir = freshDir();
-    const store = await SqliteStore.open(dir);
-    try {
+    await withStore(dir, async (store) => {
       await store.commit({ records: [rec("n", "a", 1)] });
       await store.commit({ records: [rec("n", "b", 2)] });
       const image = crashImage(dir);
@@ -133,18 +129,15 @@ describe("journal", () => {
       const bytes = fs.readFileSync(file);
       // A third frame cut off mid-write: its length says more than there is.
       fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5])]));
-      await reopen(image, async (again) => {
+      await withStore(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 1, 1], ["n", "b", 2, 2]]);
       });
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("replaying a journal that was already folded never undoes a later write", async () => {
     const dir = freshDir();
-    const store = await SqliteStore.open(dir);
-    try {
+    await withStore(dir, async (store) => {
       await store.commit({ records: [rec("n", "a", 1), rec("n", "b", 2)] });
       const [oldName] = journalNames(dir);
       const oldJournal = fs.readFileSync(path.join(dir, oldName));
@@ -154,13 +147,11 @@ describe("journal", () => {
       const image = crashImage(dir);
       // As if the process died between folding the first journal and deleting it.
       fs.writeFileSync(path.join(image, oldName), oldJournal);
-      await reopen(image, async (again) => {
+      await withStore(image, async (again) => {
         assert.deepEqual(brief(await again.readNode("n")), [["n", "a", 5, 3], ["n", "b", 2, 2]]);
         assert.deepEqual(journalNames(image).length, 1, "only the new, empty journal");
       });
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("refuses to open over a file that is not a journal, naming it", async () => {
@@ -175,8 +166,7 @@ describe("journal", () => {
 
   it("folds journaled commits in the background while every record stays readable", async () => {
     const dir = freshDir();
-    const store = await SqliteStore.open(dir);
-    try {
+    await withStore(dir, async (store) => {
       const n = 40_000; // over the fold threshold: rotates and folds in steps
       const records = Array.from({ length: n }, (_, i) => rec(`s${i % 5000}`, `f${i}`, i));
       for (let i = 0; i < n; i += 4000) await store.commit({ records: records.slice(i, i + 4000) });
@@ -196,16 +186,13 @@ describe("journal", () => {
       assert.equal((await store.changes(0, { limit: Infinity })).records.length, n + 1);
       assert.equal(store.pending, 0);
       assert.equal((await store.list({ limit: Infinity })).length, 5000);
-    } finally {
-      await store.close();
-    }
+    });
     assert.deepEqual(journalNames(dir), []);
   });
 
   it("large batches go straight into SQLite: nothing journaled, in SQLite when acknowledged", async () => {
     const dir = freshDir();
-    const store = await SqliteStore.open(dir);
-    try {
+    await withStore(dir, async (store) => {
       await store.commit({ records: [rec("n", "a", 1)] }); // journaled first
       const big = Array.from({ length: 20_000 }, (_, i) => rec(`b${i % 700}`, `f${i}`, i));
       const seq = await store.commit({ records: big });
@@ -213,14 +200,12 @@ describe("journal", () => {
       assert.equal(store.pending, 0, "the journaled commit was folded before the batch");
       const image = crashImage(dir);
       for (const name of journalNames(image)) fs.rmSync(path.join(image, name)); // SQLite alone holds it
-      await reopen(image, async (again) => {
+      await withStore(image, async (again) => {
         assert.equal(await again.lastSeq(), 20_001);
         assert.equal((await again.readNode("b699")).length, Math.floor(20_000 / 700));
         assert.equal((await again.readFields([["n", "a"]]))[0]?.seq, 1);
       });
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it("a failed append is cut off, so the frames after it are still replayed", () => {
