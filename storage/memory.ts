@@ -66,19 +66,30 @@ export class MemoryStore implements Store {
   commitSync(batch: CommitBatch): number {
     this.#open();
     checkBatch(batch); // everything is checked before anything changes: commits are atomic
-    for (const r of batch.records ?? []) {
+    const records = batch.records ?? [];
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
       let node = this.#nodes.get(r.soul);
       if (!node) {
         node = new Map();
         this.#nodes.set(r.soul, node);
         this.#sorted = undefined;
       }
-      const stored: StoredRecord = { ...r, seq: ++this.#seq };
-      node.set(r.field, stored);
-      const last = this.#lastChange.get(r.soul);
-      if (last !== undefined) this.#byChange.delete(last);
-      this.#byChange.set(stored.seq, r.soul);
-      this.#lastChange.set(r.soul, stored.seq);
+      const seq = ++this.#seq;
+      const { soul, field, value, sh, sl, ah, al, sig } = r;
+      node.set(
+        field,
+        sig === undefined
+          ? { soul, field, value, sh, sl, ah, al, seq }
+          : { soul, field, value, sh, sl, ah, al, sig, seq },
+      );
+      // A node's last change moves once per run of its records (a batch mostly holds runs).
+      if (i + 1 === records.length || records[i + 1].soul !== soul) {
+        const last = this.#lastChange.get(soul);
+        if (last !== undefined) this.#byChange.delete(last);
+        this.#byChange.set(seq, soul);
+        this.#lastChange.set(soul, seq);
+      }
     }
     for (const d of batch.defer ?? []) {
       const id = ++this.#deferId;
