@@ -270,6 +270,7 @@ export function journalName(gen: number): string {
 export class JournalFile {
   readonly path: string;
   readonly gen: number;
+  #dir: string;
   #fs: JournalFs;
   #fd: number;
   #sync: boolean;
@@ -277,8 +278,9 @@ export class JournalFile {
   /** Bytes written so far, header included. */
   bytes = 0;
 
-  private constructor(fs: JournalFs, path: string, gen: number, fd: number, sync: boolean) {
+  private constructor(fs: JournalFs, dir: string, path: string, gen: number, fd: number, sync: boolean) {
     this.#fs = fs;
+    this.#dir = dir;
     this.path = path;
     this.gen = gen;
     this.#fd = fd;
@@ -294,7 +296,7 @@ export class JournalFile {
     const path = dir + sep + journalName(gen);
     // Append mode: every write lands at the end, also after a failed one was cut off.
     const fd = fs.openSync(path, "ax");
-    const j = new JournalFile(fs, path, gen, fd, sync);
+    const j = new JournalFile(fs, dir, path, gen, fd, sync);
     const header = new Uint8Array(HEADER_BYTES);
     const v = new DataView(header.buffer);
     v.setUint32(0, MAGIC, true);
@@ -337,10 +339,11 @@ export class JournalFile {
     this.#fs.closeSync(fd);
   }
 
-  /** Closes and deletes the file. */
+  /** Closes and deletes the file (syncing the directory when appends are synced too). */
   remove(): void {
     this.close();
     this.#fs.unlinkSync(this.path);
+    if (this.#sync) syncDir(this.#fs, this.#dir);
   }
 }
 

@@ -14,14 +14,15 @@
  */
 import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
-import type {
-  ChangesOptions,
-  ChangesPage,
-  CommitBatch,
-  DeferredOp,
-  ListOptions,
-  Store,
-  StoredRecord,
+import {
+  type ChangesOptions,
+  type ChangesPage,
+  type CommitBatch,
+  type DeferredOp,
+  type ListOptions,
+  type Store,
+  type StoredRecord,
+  storedRecord,
 } from "./store.ts";
 
 /** A {@link Store} kept in memory. */
@@ -75,14 +76,8 @@ export class MemoryStore implements Store {
         this.#nodes.set(r.soul, node);
         this.#sorted = undefined;
       }
-      const seq = ++this.#seq;
-      const { soul, field, value, sh, sl, ah, al, sig } = r;
-      node.set(
-        field,
-        sig === undefined
-          ? { soul, field, value, sh, sl, ah, al, seq }
-          : { soul, field, value, sh, sl, ah, al, sig, seq },
-      );
+      const seq = ++this.#seq, soul = r.soul;
+      node.set(r.field, storedRecord(r, seq));
       // A node's last change moves once per run of its records (a batch mostly holds runs).
       if (i + 1 === records.length || records[i + 1].soul !== soul) {
         const last = this.#lastChange.get(soul);

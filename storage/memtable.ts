@@ -31,21 +31,30 @@ export class Memtable {
   }
 
   put(r: StoredRecord): void {
-    let node = this.nodes.get(r.soul);
-    if (node === undefined) {
-      node = new Map();
-      this.nodes.set(r.soul, node);
-    }
-    const prev = node.get(r.field);
+    const prev = addRecord(this.nodes, r);
     if (prev === undefined) this.count++;
     else this.bytes -= size(prev);
-    node.set(r.field, r);
     this.bytes += size(r);
   }
 
   get(soul: string, field: string): StoredRecord | undefined {
     return this.nodes.get(soul)?.get(field);
   }
+}
+
+/**
+ * Sets `r` as the record of its (soul, field) in `nodes` (soul → field →
+ * record); returns the record it replaced.
+ */
+export function addRecord(
+  nodes: Map<string, Map<string, StoredRecord>>,
+  r: StoredRecord,
+): StoredRecord | undefined {
+  let node = nodes.get(r.soul);
+  if (node === undefined) nodes.set(r.soul, node = new Map());
+  const prev = node.get(r.field);
+  node.set(r.field, r);
+  return prev;
 }
 
 function size(r: StoredRecord): number {

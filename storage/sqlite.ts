@@ -65,19 +65,20 @@ import {
   readJournal,
   syncDir,
 } from "./journal.ts";
-import { Memtable, overlay } from "./memtable.ts";
+import { addRecord, Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
 import { decodeBody, encodeBody, mergeNode, nodeSeq, writeBody } from "./node_body.ts";
 import { ByteWriter } from "../core/byte_writer.ts";
-import type {
-  ChangesOptions,
-  ChangesPage,
-  CommitBatch,
-  DeferredOp,
-  FieldRecord,
-  ListOptions,
-  Store,
-  StoredRecord,
+import {
+  type ChangesOptions,
+  type ChangesPage,
+  type CommitBatch,
+  type DeferredOp,
+  type FieldRecord,
+  type ListOptions,
+  type Store,
+  type StoredRecord,
+  storedRecord,
 } from "./store.ts";
 
 /** Which SQLite driver to use: the runtime's native one, or SQLite-WASM. */
@@ -504,11 +505,7 @@ export class SqliteStore implements Store {
       const path = this.dir + this.#sep + f.name;
       const { frames } = readJournal(this.#fs.readFileSync(path), path);
       for (const frame of frames) {
-        for (const r of frame.records) {
-          let node = nodes.get(r.soul);
-          if (node === undefined) nodes.set(r.soul, node = new Map());
-          node.set(r.field, r); // later frames have higher seqs
-        }
+        for (const r of frame.records) addRecord(nodes, r); // later frames have higher seqs
         for (const m of frame.meta) meta.push(m);
       }
     }
@@ -523,10 +520,12 @@ export class SqliteStore implements Store {
     }
     for (const f of files) this.#fs.unlinkSync(this.dir + this.#sep + f.name);
     if (files.length > 0 && this.durability === "power") syncDir(this.#fs, this.dir);
-    const gen = files.length > 0 ? files[files.length - 1].gen + 1 : 1;
-    this.#active = new Memtable(
-      JournalFile.create(this.#fs, this.dir, this.#sep, gen, this.durability === "power"),
-    );
+    this.#active = this.#newMemtable(files.length > 0 ? files[files.length - 1].gen + 1 : 1);
+  }
+
+  /** An empty memtable over a new journal file of generation `gen`. */
+  #newMemtable(gen: number): Memtable {
+    return new Memtable(JournalFile.create(this.#fs, this.dir, this.#sep, gen, this.durability === "power"));
   }
 
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT`; on any error rolls back and rethrows. */
@@ -704,9 +703,7 @@ export class SqliteStore implements Store {
       this.#foldFrozen(Infinity);
     }
     const mem = this.#active;
-    this.#active = new Memtable(
-      JournalFile.create(this.#fs, this.dir, this.#sep, mem.journal.gen + 1, this.durability === "power"),
-    );
+    this.#active = this.#newMemtable(mem.journal.gen + 1);
     this.#frozen = { mem, nodes: [...mem.nodes], next: 0, left: mem.count };
     this.#queueFold();
   }
@@ -748,7 +745,6 @@ export class SqliteStore implements Store {
     if (!last) return;
     this.#frozen = undefined;
     f.mem.journal.remove();
-    if (this.durability === "power") syncDir(this.#fs, this.dir);
   }
 
   /** Folds everything journaled into SQLite now and starts a new journal file. */
@@ -761,11 +757,8 @@ export class SqliteStore implements Store {
       this.#writeNodes(nodes, 0, nodes.length);
       for (const [k, v] of mem.meta) this.#s.setMeta.run(k, v);
     });
-    this.#active = new Memtable(
-      JournalFile.create(this.#fs, this.dir, this.#sep, mem.journal.gen + 1, this.durability === "power"),
-    );
+    this.#active = this.#newMemtable(mem.journal.gen + 1);
     mem.journal.remove();
-    if (this.durability === "power") syncDir(this.#fs, this.dir);
     this.#foldError = undefined;
   }
 
@@ -1031,31 +1024,11 @@ const DIRECT_RECORDS = FOLD_RECORDS;
 /** A frame buffer grown past this is dropped after its commit, not kept for the next. */
 const SHRINK_WRITER_BYTES = 4 << 20;
 
-/** A stored record: `r` with seq `seq` (a fresh object of one shape). */
-function storedRecord(r: FieldRecord, seq: number): StoredRecord {
-  return r.sig === undefined
-    ? { soul: r.soul, field: r.field, value: r.value, sh: r.sh, sl: r.sl, ah: r.ah, al: r.al, seq }
-    : {
-      soul: r.soul,
-      field: r.field,
-      value: r.value,
-      sh: r.sh,
-      sl: r.sl,
-      ah: r.ah,
-      al: r.al,
-      sig: r.sig,
-      seq,
-    };
-}
-
 /** `records` with consecutive seqs from `first`, grouped by soul (a later record of a key replaces an earlier one). */
 function groupBySoul(records: readonly FieldRecord[], first: number): Map<string, Map<string, StoredRecord>> {
   const nodes = new Map<string, Map<string, StoredRecord>>();
   for (let i = 0; i < records.length; i++) {
-    const r = records[i];
-    let node = nodes.get(r.soul);
-    if (node === undefined) nodes.set(r.soul, node = new Map());
-    node.set(r.field, storedRecord(r, first + i));
+    addRecord(nodes, storedRecord(records[i], first + i));
   }
   return nodes;
 }
@@ -1223,28 +1196,15 @@ function text(row: Row, column: string, raw: string): string {
   return bytes == null ? row[column] as string : utf8.decode(bytes as Uint8Array);
 }
 
+/** A record from a version 1 `fields` row. */
 function toRecord(soul: string, field: string, row: Row): StoredRecord {
-  const sig = row.sig;
-  return sig === null
-    ? {
-      soul,
-      field,
-      value: row.value as Uint8Array,
-      sh: row.sh as number,
-      sl: row.sl as number,
-      ah: row.ah as number,
-      al: row.al as number,
-      seq: row.seq as number,
-    }
-    : {
-      soul,
-      field,
-      value: row.value as Uint8Array,
-      sh: row.sh as number,
-      sl: row.sl as number,
-      ah: row.ah as number,
-      al: row.al as number,
-      sig: sig as Uint8Array,
-      seq: row.seq as number,
-    };
+  const { value, sh, sl, ah, al, sig } = row as {
+    value: Uint8Array;
+    sh: number;
+    sl: number;
+    ah: number;
+    al: number;
+    sig: Uint8Array | null;
+  };
+  return storedRecord({ soul, field, value, sh, sl, ah, al, sig: sig ?? undefined }, row.seq as number);
 }

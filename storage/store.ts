@@ -35,6 +35,23 @@ export interface StoredRecord extends FieldRecord {
   readonly seq: number;
 }
 
+/** A stored record: `r` with seq `seq` (a fresh object of one shape). */
+export function storedRecord(r: FieldRecord, seq: number): StoredRecord {
+  return r.sig === undefined
+    ? { soul: r.soul, field: r.field, value: r.value, sh: r.sh, sl: r.sl, ah: r.ah, al: r.al, seq }
+    : {
+      soul: r.soul,
+      field: r.field,
+      value: r.value,
+      sh: r.sh,
+      sl: r.sl,
+      ah: r.ah,
+      al: r.al,
+      sig: r.sig,
+      seq,
+    };
+}
+
 /** An op waiting for its time to come (its state was too far ahead of the local clock). */
 export interface DeferredOp {
   /** Store-assigned id. */
