@@ -135,16 +135,36 @@ function decodeRoot(bytes: Uint8Array, maxBytes: number): MsgValue[] {
 const word = (b: Uint8Array, at: number): number =>
   ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 
+/** The error for op `index` of a batch. */
+const opError = (index: number, why: string): SyntaxError =>
+  new SyntaxError(`Cannot decode op ${index}: ${why}`);
+
+/** Op tuple `index` split into its parts, its shape checked (state, actor and sig as bytes). */
+function tupleParts(
+  t: MsgValue,
+  index: number,
+): {
+  soul: MsgValue;
+  field: MsgValue;
+  raw: MsgValue;
+  state: Uint8Array;
+  actor: Uint8Array;
+  sig?: Uint8Array;
+} {
+  if (!Array.isArray(t) || (t.length !== 5 && t.length !== 6)) throw opError(index, "not an op tuple");
+  const soul = t[0], field = t[1], raw = t[2], state = t[3], actor = t[4], sig = t[5];
+  if (!(state instanceof Uint8Array) || state.length !== 8) throw opError(index, "state is not 8 bytes");
+  if (!(actor instanceof Uint8Array) || actor.length !== 8) throw opError(index, "actor is not 8 bytes");
+  if (sig !== undefined && !(sig instanceof Uint8Array)) throw opError(index, "sig is not bytes");
+  return { soul, field, raw, state, actor, sig };
+}
+
 /** {@link opFromTuple}, producing a record: the checks (and their order and messages) are the same. */
 function recordFromTuple(t: MsgValue, index: number): FieldRecord {
   const bad = (why: string): never => {
-    throw new SyntaxError(`Cannot decode op ${index}: ${why}`);
+    throw opError(index, why);
   };
-  if (!Array.isArray(t) || (t.length !== 5 && t.length !== 6)) return bad("not an op tuple");
-  const soul = t[0], field = t[1], raw = t[2], state = t[3], actor = t[4], sig = t[5];
-  if (!(state instanceof Uint8Array) || state.length !== 8) return bad("state is not 8 bytes");
-  if (!(actor instanceof Uint8Array) || actor.length !== 8) return bad("actor is not 8 bytes");
-  if (sig !== undefined && !(sig instanceof Uint8Array)) return bad("sig is not bytes");
+  const { soul, field, raw, state, actor, sig } = tupleParts(t, index);
   let value: Value;
   try {
     value = valueFromMsg(raw);
@@ -164,13 +184,9 @@ function recordFromTuple(t: MsgValue, index: number): FieldRecord {
 
 function opFromTuple(t: MsgValue, index: number): Op {
   const bad = (why: string): never => {
-    throw new SyntaxError(`Cannot decode op ${index}: ${why}`);
+    throw opError(index, why);
   };
-  if (!Array.isArray(t) || (t.length !== 5 && t.length !== 6)) return bad("not an op tuple");
-  const [soul, field, raw, state, actor, sig] = t;
-  if (!(state instanceof Uint8Array) || state.length !== 8) return bad("state is not 8 bytes");
-  if (!(actor instanceof Uint8Array) || actor.length !== 8) return bad("actor is not 8 bytes");
-  if (sig !== undefined && !(sig instanceof Uint8Array)) return bad("sig is not bytes");
+  const { soul, field, raw, state, actor, sig } = tupleParts(t, index);
   let value: Value;
   try {
     value = valueFromMsg(raw);
