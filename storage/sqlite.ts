@@ -19,7 +19,8 @@
  * in memory (storage/memtable.ts) until they are folded into SQLite, in the
  * background once enough have gathered (16k records or 16 MiB), and on
  * close, `list` and `changes`. On open, journal files left by a crash are
- * replayed first. Batches that defer ops skip the journal.
+ * replayed first. Batches of 16k records or more, and batches that defer ops,
+ * skip the journal.
  *
  * Durability: with `durability: "process"` (the default) a resolved commit
  * is in the journal file (in the OS page cache), so it survives the process
@@ -588,51 +589,49 @@ export class SqliteStore implements Store {
 
   readFieldsSync(keys: readonly (readonly [string, string])[]): (StoredRecord | undefined)[] {
     if (this.#closed) throw closedError();
-    {
-      const active = this.#active, frozen = this.#frozen?.mem;
-      const out: (StoredRecord | undefined)[] = new Array(keys.length);
-      // Nodes read from SQLite in this call: a batch mostly asks for several fields of a node.
-      let read: Map<string, StoredRecord[]> | undefined;
-      let lastSoul: string | undefined, last: StoredRecord[] = [];
-      for (let i = 0; i < keys.length; i++) {
-        const [soul, field] = keys[i];
-        const held = active.count > 0 ? active.get(soul, field) : undefined;
-        if (held !== undefined) {
-          out[i] = held;
-          continue;
-        }
-        const folding = frozen?.get(soul, field);
-        if (folding !== undefined) {
-          out[i] = folding;
-          continue;
-        }
-        const cached = this.#cache?.getField(soul, field);
-        if (cached !== undefined) {
-          out[i] = cached === null ? undefined : cached;
-          continue;
-        }
-        if (soul !== lastSoul) {
-          let node = read?.get(soul);
-          if (node === undefined) {
-            node = this.#sqliteNode(soul);
-            if (keys.length > 1) (read ??= new Map()).set(soul, node);
-          }
-          lastSoul = soul;
-          last = node;
-        }
-        out[i] = findField(last, field);
+    const active = this.#active, frozen = this.#frozen?.mem;
+    const out: (StoredRecord | undefined)[] = new Array(keys.length);
+    // Nodes read from SQLite in this call: a batch mostly asks for several fields of a node.
+    let read: Map<string, StoredRecord[]> | undefined;
+    let lastSoul: string | undefined, last: StoredRecord[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const [soul, field] = keys[i];
+      const held = active.count > 0 ? active.get(soul, field) : undefined;
+      if (held !== undefined) {
+        out[i] = held;
+        continue;
       }
-      return out;
+      const folding = frozen?.get(soul, field);
+      if (folding !== undefined) {
+        out[i] = folding;
+        continue;
+      }
+      const cached = this.#cache?.getField(soul, field);
+      if (cached !== undefined) {
+        out[i] = cached === null ? undefined : cached;
+        continue;
+      }
+      if (soul !== lastSoul) {
+        let node = read?.get(soul);
+        if (node === undefined) {
+          node = this.#sqliteNode(soul);
+          if (keys.length > 1) (read ??= new Map()).set(soul, node);
+        }
+        lastSoul = soul;
+        last = node;
+      }
+      out[i] = findField(last, field);
     }
+    return out;
   }
 
   /**
    * Commits `batch` atomically. Records and metadata are appended to the
    * journal as one frame and the promise resolves once it is written (synced
    * with durability `power`); SQLite receives them in a later fold. Batches
-   * that defer or undefer ops go to SQLite directly, in one transaction,
-   * after everything journaled before them. On any error nothing of the
-   * batch is stored.
+   * of {@link DIRECT_RECORDS} records or more, and batches that defer or
+   * undefer ops, go to SQLite directly, in one transaction, after everything
+   * journaled before them. On any error nothing of the batch is stored.
    */
   commit(batch: CommitBatch): Promise<number> {
     try {
