@@ -272,7 +272,136 @@ export function valueFromMsg(raw: MsgValue): Value {
   throw new SyntaxError("A field value must be null, boolean, number, string, bytes or a link");
 }
 
-/** Decodes value bytes written by {@link encodeValue}. */
-export function decodeValue(encoded: Uint8Array): Value {
+/** The general decoder: links, long strings and bytes, and every error decodeValue throws. */
+function decodeValueSlow(encoded: Uint8Array): Value {
   return valueFromMsg(decode(encoded, { maxDepth: 1, maxBytes: MAX_VALUE_BYTES + 16 }));
+}
+
+// Shared scratch for floats, read big-endian (as MessagePack stores them) through one DataView.
+const floatBytes = new Uint8Array(8);
+const floatView = new DataView(floatBytes.buffer);
+// The options of msgpack.ts's decoder, so strings, stripped BOMs and failures match.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The string in `b` from `start` to its end, decoded as msgpack.ts does:
+ * short ASCII char by char, the rest with a fatal UTF-8 decoder. `undefined`
+ * when that decoder fails, so the caller can let the slow path throw.
+ */
+function strFrom(b: Uint8Array, start: number): string | undefined {
+  const end = b.length;
+  if (end - start <= 32) {
+    let s = "", i = start;
+    for (; i < end && b[i] < 0x80; i++) s += String.fromCharCode(b[i]);
+    if (i === end) return s;
+  }
+  try {
+    return strictUtf8.decode(b.subarray(start));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes value bytes written by {@link encodeValue}.
+ *
+ * It runs once per field read, so the scalar forms the encoder writes (nil,
+ * booleans, integers up to 64 bits, floats, strings up to 255 bytes, bytes up
+ * to 255) are read straight from the type byte, without the decoder's
+ * per-call reader and DataView. Each is taken only when the input has exactly
+ * its length; anything else — links, longer strings and bytes, malformed,
+ * truncated or trailing input — goes to the general decoder, so results and
+ * errors are those of `valueFromMsg(decode(...))`.
+ *
+ * @example
+ * ```ts
+ * import { decodeValue, encodeValue } from "./value.ts";
+ * console.log(decodeValue(encodeValue(-1.5))); // -1.5
+ * ```
+ */
+export function decodeValue(encoded: Uint8Array): Value {
+  if (!(encoded instanceof Uint8Array) || encoded.length === 0) return decodeValueSlow(encoded);
+  const b = encoded, n = b.length, t = b[0];
+  if (t < 0x80) { // positive fixint
+    if (n === 1) return t;
+  } else if (t >= 0xe0) { // negative fixint
+    if (n === 1) return t - 0x100;
+  } else if (t >= 0xa0 && t <= 0xbf) { // fixstr
+    if (n === (t & 0x1f) + 1) {
+      const s = strFrom(b, 1);
+      if (s !== undefined) return s;
+    }
+  } else {
+    switch (t) {
+      case 0xc0:
+        if (n === 1) return null;
+        break;
+      case 0xc2:
+        if (n === 1) return false;
+        break;
+      case 0xc3:
+        if (n === 1) return true;
+        break;
+      case 0xc4: // bin8: a copy, as decode() returns (slice, not subarray)
+        if (n >= 2 && n === b[1] + 2) return b.slice(2, n);
+        break;
+      case 0xca: // float32 (decoded, never written)
+        if (n === 5) {
+          for (let i = 0; i < 4; i++) floatBytes[i] = b[1 + i];
+          return floatView.getFloat32(0);
+        }
+        break;
+      case 0xcb: // float64
+        if (n === 9) {
+          for (let i = 0; i < 8; i++) floatBytes[i] = b[1 + i];
+          return floatView.getFloat64(0);
+        }
+        break;
+      case 0xcc:
+        if (n === 2) return b[1];
+        break;
+      case 0xcd:
+        if (n === 3) return (b[1] << 8) | b[2];
+        break;
+      case 0xce:
+        if (n === 5) return readU32(b, 1);
+        break;
+      case 0xcf: // uint64, e.g. millisecond timestamps; past 2^53 - 1 the slow path throws
+        if (n === 9) {
+          const hi = readU32(b, 1);
+          if (hi < 0x200000) return hi * 0x100000000 + readU32(b, 5);
+        }
+        break;
+      case 0xd0:
+        if (n === 2) return (b[1] << 24) >> 24;
+        break;
+      case 0xd1:
+        if (n === 3) return ((b[1] << 24) | (b[2] << 16)) >> 16;
+        break;
+      case 0xd2:
+        if (n === 5) return (b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4];
+        break;
+      case 0xd3: // int64; outside ±(2^53 - 1) the slow path throws
+        if (n === 9) {
+          const hi = (b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4];
+          if (hi >= -0x200000 && hi < 0x200000) { // then hi * 2^32 + lo is exact
+            const v = hi * 0x100000000 + readU32(b, 5);
+            if (v >= Number.MIN_SAFE_INTEGER) return v;
+          }
+        }
+        break;
+      case 0xd9: // str8
+        if (n >= 2 && n === b[1] + 2) {
+          const s = strFrom(b, 2);
+          if (s !== undefined) return s;
+        }
+        break;
+    }
+  }
+  return decodeValueSlow(encoded);
+}
+
+/** The big-endian unsigned 32-bit integer at `b[at]`. */
+function readU32(b: Uint8Array, at: number): number {
+  return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
 }
