@@ -3,10 +3,7 @@
  * measured in a fresh process: open time, resident memory, and what survives
  * the process being killed. Prints one JSON object on its last stdout line.
  *
- * Modes:
- * - `open <dir> [read]`: times `open({ path: dir })` from call to resolved;
- *   reports RSS before and after, and with `read`, after reading every node
- *   once (`list` over the whole database).
+ * Modes (open time and the RSS of an opened database: `_open_child.ts`):
  * - `gun-rss <nodes> <fields>`: RSS of a GUN instance holding that many nodes
  *   in its in-memory graph (radisk off).
  * - `durable-write <lattice|gun> <dir> <n>`: `n` concurrent puts to durable
@@ -23,6 +20,9 @@ import { readdirSync, readFileSync, readlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { open } from "../mod.ts";
+import { collectGarbage } from "./_open_child.ts";
+
+export { collectGarbage };
 
 /** The small part of GUN's chain API this suite uses. */
 export interface GunChain {
@@ -129,15 +129,6 @@ export function openSockets(): number | undefined {
   }
 }
 
-/** Collects garbage if the runtime lets us (Deno with `--v8-flags=--expose-gc`, Bun); returns whether it did. */
-export function collectGarbage(): boolean {
-  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
-  if (g.Bun) g.Bun.gc(true);
-  else if (g.gc) g.gc();
-  else return false;
-  return true;
-}
-
 function rss(): number {
   collectGarbage();
   return process.memoryUsage().rss;
@@ -151,27 +142,6 @@ export function durableNode(i: number): Record<string, unknown> {
 /** Writes the result line with a synchronous write, so that it is out before the process dies. */
 function report(result: Record<string, unknown>): void {
   writeSync(1, JSON.stringify(result) + "\n");
-}
-
-async function openMode(dir: string, read: boolean): Promise<Record<string, unknown>> {
-  const gcs = collectGarbage();
-  const rssBefore = rss();
-  const t0 = performance.now();
-  const db = await open({ path: dir });
-  const openNs = (performance.now() - t0) * 1e6;
-  const rssOpen = rss();
-  const result: Record<string, unknown> = { engine: db.store.engine, openNs, rssBefore, rssOpen, gc: gcs };
-  if (read) {
-    let nodes = 0, fields = 0;
-    const t1 = performance.now();
-    for await (const { data } of db.list()) {
-      nodes++;
-      fields += Object.keys(data).length;
-    }
-    Object.assign(result, { nodes, fields, readNs: (performance.now() - t1) * 1e6, rssRead: rss() });
-  }
-  await db.close();
-  return result;
 }
 
 /** Sockets opened since `before` was counted, or `undefined` where they cannot be counted. */
@@ -266,8 +236,6 @@ async function durableCount(impl: string, dir: string, n: number): Promise<Recor
 async function main(args: readonly string[]): Promise<void> {
   const [mode, a, b, c] = args;
   switch (mode) {
-    case "open":
-      return report(await openMode(a, b === "read"));
     case "gun-rss":
       return report(await gunRssMode(Number(a), Number(b)));
     case "durable-write":

@@ -230,6 +230,8 @@ async function timeRounds(
 // ---------------------------------------------------------------- child processes
 
 const CHILD = fileURLToPath(new URL("./_local_child.ts", import.meta.url));
+/** The child of the `open` mode: it loads nothing but Lattice (see its module doc). */
+const OPEN_CHILD = fileURLToPath(new URL("./_open_child.ts", import.meta.url));
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 
 /** Longest a child process may take before it is killed and the suite fails. */
@@ -240,9 +242,10 @@ function runChild(
   args: readonly string[],
   options: { killed?: boolean } = {},
 ): Promise<Record<string, unknown>> {
+  const script = args[0] === "open" ? OPEN_CHILD : CHILD;
   const argv = runtimeName() === "deno"
-    ? ["run", "-A", "--v8-flags=--expose-gc", CHILD, ...args]
-    : [CHILD, ...args];
+    ? ["run", "-A", "--v8-flags=--expose-gc", script, ...args]
+    : [script, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
       cwd: REPO,
@@ -265,7 +268,7 @@ function runChild(
       if (!expected || line === undefined) {
         reject(
           new Error(
-            `_local_child ${args.join(" ")} ended with ${signal ?? code}: ${err.trim() || out.trim()}`,
+            `${script} ${args.join(" ")} ended with ${signal ?? code}: ${err.trim() || out.trim()}`,
           ),
         );
       } else resolve(JSON.parse(line));

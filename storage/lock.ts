@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { importRuntimeModule } from "./_runtime.ts";
+import { type Host, loadHost } from "./_host.ts";
 
 /** Who holds a database directory, as written in its `LOCK` file. */
 export interface LockHolder {
@@ -57,7 +57,7 @@ export class LockedError extends Error {
   readonly holder: LockHolder;
 
   constructor(dir: string, holder: LockHolder) {
-    const where = holder.host === hostName ? "" : ` on host ${holder.host}`;
+    const where = holder.host === host?.hostname ? "" : ` on host ${holder.host}`;
     super(
       `Database directory ${dir} is in use by process ${holder.pid}${where} (${holder.command}, since ${holder.since})`,
     );
@@ -72,50 +72,14 @@ export interface AcquireOptions {
   readonly command?: string;
 }
 
-interface Fs {
-  openSync(path: string, flags: string, mode?: number): number;
-  writeSync(fd: number, data: string): number;
-  fsyncSync(fd: number): void;
-  closeSync(fd: number): void;
-  readFileSync(path: string, encoding: "utf8"): string;
-  unlinkSync(path: string): void;
-  renameSync(from: string, to: string): void;
-  linkSync(from: string, to: string): void;
-}
-interface Path {
-  join(...parts: string[]): string;
-  resolve(...parts: string[]): string;
-  basename(path: string): string;
-}
-interface Os {
-  hostname(): string;
-  uptime(): number;
-}
-interface Process {
-  pid: number;
-  argv: string[];
-  kill(pid: number, signal: number): boolean;
-  on(event: "exit", listener: () => void): void;
-}
-
-let fs: Fs, path: Path, proc: Process;
-let hostName = "";
+let host: Host;
 let loaded: Promise<void> | undefined;
 
 function load(): Promise<void> {
-  return loaded ??= (async () => {
-    const [f, p, o, pr] = await Promise.all([
-      importRuntimeModule<Fs>("node:fs"),
-      importRuntimeModule<Path>("node:path"),
-      importRuntimeModule<Os>("node:os"),
-      importRuntimeModule<{ default: Process }>("node:process"),
-    ]);
-    fs = f, path = p, proc = pr.default;
-    hostName = o.hostname();
-    bootTime = Date.now() - o.uptime() * 1000;
-  })();
+  return loaded ??= loadHost().then((h) => {
+    host = h;
+  });
 }
-let bootTime = 0;
 
 /**
  * Directories locked by this process, shared through a global so that two
@@ -154,11 +118,11 @@ export class DirectoryLock {
    */
   static async acquire(dir: string, options: AcquireOptions = {}): Promise<DirectoryLock> {
     await load();
-    const key = path.resolve(dir);
-    const file = path.join(dir, "LOCK");
+    const key = host.resolve(dir);
+    const file = host.join(dir, "LOCK");
     const mine: LockHolder = {
-      pid: proc.pid,
-      host: hostName,
+      pid: host.pid,
+      host: host.hostname,
       command: options.command ?? commandLine(),
       since: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
@@ -170,7 +134,7 @@ export class DirectoryLock {
         held.set(key, lock);
         if (!exitHook) {
           exitHook = true;
-          proc.on("exit", releaseAllSync);
+          host.onExit(releaseAllSync);
         }
         return lock;
       }
@@ -199,7 +163,7 @@ export class DirectoryLock {
     const found = readHolder(this.file);
     if (typeof found === "object" && sameHolder(found, this.holder)) {
       try {
-        fs.unlinkSync(this.file);
+        host.fs.unlinkSync(this.file);
       } catch {
         // already gone
       }
@@ -221,16 +185,17 @@ function releaseAllSync(): void {
 function tryCreate(file: string, holder: LockHolder): boolean {
   let fd: number;
   try {
-    fd = fs.openSync(file, "wx", 0o644);
+    fd = host.fs.openSync(file, "wx", 0o644);
   } catch (e) {
     if ((e as { code?: string }).code === "EEXIST") return false;
     throw e;
   }
   try {
-    fs.writeSync(fd, JSON.stringify(holder) + "\n");
-    fs.fsyncSync(fd);
+    const bytes = new TextEncoder().encode(JSON.stringify(holder) + "\n");
+    for (let off = 0; off < bytes.length;) off += host.fs.writeSync(fd, bytes, off, bytes.length - off);
+    host.fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    host.fs.closeSync(fd);
   }
   return true;
 }
@@ -238,7 +203,7 @@ function tryCreate(file: string, holder: LockHolder): boolean {
 function readHolder(file: string): LockHolder | "missing" | "unreadable" {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = new TextDecoder().decode(host.fs.readFileSync(file));
   } catch (e) {
     if ((e as { code?: string }).code === "ENOENT") return "missing";
     throw e;
@@ -260,17 +225,12 @@ const sameHolder = (a: LockHolder, b: LockHolder): boolean =>
 
 /** Whether the holder is certainly gone. */
 function isStale(h: LockHolder): boolean {
-  if (h.host !== hostName) return false; // cannot tell: never steal across machines
+  if (h.host !== host.hostname) return false; // cannot tell: never steal across machines
   const since = Date.parse(h.since);
   // Taken before this host last booted (a minute of slack for clock steps).
-  if (Number.isFinite(since) && since < bootTime - 60_000) return true;
-  if (h.pid === proc.pid) return true; // not in `held` (checked before), so a previous process with our pid
-  try {
-    proc.kill(h.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as { code?: string }).code === "ESRCH"; // EPERM: alive, just not ours
-  }
+  if (Number.isFinite(since) && since < host.bootTime - 60_000) return true;
+  if (h.pid === host.pid) return true; // not in `held` (checked before), so a previous process with our pid
+  return !host.isAlive(h.pid);
 }
 
 /**
@@ -279,9 +239,9 @@ function isStale(h: LockHolder): boolean {
  * stale file meanwhile, that live lock is put back (`link` never overwrites).
  */
 function takeOver(file: string, stale: LockHolder | undefined): void {
-  const aside = `${file}.stale-${proc.pid}-${Math.random().toString(36).slice(2)}`;
+  const aside = `${file}.stale-${host.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    fs.renameSync(file, aside);
+    host.fs.renameSync(file, aside);
   } catch (e) {
     if ((e as { code?: string }).code === "ENOENT") return;
     throw e;
@@ -292,21 +252,21 @@ function takeOver(file: string, stale: LockHolder | undefined): void {
     : typeof moved === "object" && sameHolder(moved, stale);
   if (!isTheStaleOne) {
     try {
-      fs.linkSync(aside, file);
+      host.fs.linkSync(aside, file);
     } catch {
       // someone else holds it now, which the next attempt will find
     }
   }
   try {
-    fs.unlinkSync(aside);
+    host.fs.unlinkSync(aside);
   } catch {
     // gone already
   }
 }
 
 function commandLine(): string {
-  const [exe = "", script, ...args] = proc.argv;
-  const parts = script === undefined ? [path.basename(exe)] : [path.basename(script), ...args];
+  const [exe = "", script, ...args] = host.argv;
+  const parts = script === undefined ? [host.basename(exe)] : [host.basename(script), ...args];
   const text = parts.join(" ");
   return text.length > 200 ? text.slice(0, 199) + "…" : text;
 }

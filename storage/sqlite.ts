@@ -55,7 +55,8 @@
  */
 import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
-import { importRuntimeModule, runtimeName } from "./_runtime.ts";
+import { loadHost } from "./_host.ts";
+import { runtimeName } from "./_runtime.ts";
 import { DirectoryLock } from "./lock.ts";
 import {
   encodeFrame,
@@ -453,17 +454,13 @@ export class SqliteStore implements Store {
     if (!Number.isSafeInteger(busy) || busy < 0) {
       throw new RangeError("busyTimeout must be a non-negative integer");
     }
-    const fs = await importRuntimeModule<
-      JournalFs & { mkdirSync(p: string, o: { recursive: boolean }): unknown }
-    >(
-      "node:fs",
-    );
-    const path = await importRuntimeModule<{ join(...p: string[]): string; sep: string }>("node:path");
+    const host = await loadHost();
+    const fs = host.fs;
     fs.mkdirSync(dir, { recursive: true });
     const lock = await DirectoryLock.acquire(dir, { command: options.lockCommand });
     let db: SqlDriver | undefined;
     try {
-      const file = path.join(dir, DB_FILE);
+      const file = host.join(dir, DB_FILE);
       db = await openDriver(file, options.driver);
       db.exec(`PRAGMA busy_timeout = ${busy}`);
       // The directory LOCK already makes this process the only user, so SQLite may hold its file
@@ -481,7 +478,7 @@ export class SqliteStore implements Store {
         `PRAGMA cache_size = -${PAGE_CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864`,
       );
       migrate(db, file);
-      const store = new SqliteStore(dir, db, lock, durability, cacheBytes, fs, path.sep);
+      const store = new SqliteStore(dir, db, lock, durability, cacheBytes, fs, host.sep);
       store.#recover();
       return store;
     } catch (e) {
