@@ -19,6 +19,7 @@
  */
 import { isHlc } from "./clock.ts";
 import { decode, encode, type MsgValue } from "./msgpack.ts";
+import { readOpRecords } from "./op_reader.ts";
 import { checkField, checkSoul, checkValue, encodeValue, type Value, valueFromMsg } from "./value.ts";
 import type { FieldRecord } from "../storage/store.ts";
 
@@ -114,6 +115,10 @@ export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): 
  * in their canonical encoding. Internal to the database's apply path.
  */
 export function decodeOpRecords(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): FieldRecord[] {
+  if (bytes instanceof Uint8Array && bytes.length <= maxBytes) {
+    const fast = readOpRecords(bytes, OPS_FORMAT_VERSION); // what Lattice writes, read without a MessagePack tree
+    if (fast !== undefined) return fast;
+  }
   const root = decodeRoot(bytes, maxBytes);
   const out: FieldRecord[] = new Array(root.length - 1);
   for (let i = 1; i < root.length; i++) out[i - 1] = recordFromTuple(root[i], i - 1);

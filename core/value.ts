@@ -201,6 +201,18 @@ function small(n: number): Uint8Array {
   return out;
 }
 
+/**
+ * A copy of `b[start, end)`, an encoded value (already checked to be
+ * canonical), cut from the slabs when small, as {@link encodeValue}'s results.
+ */
+export function copyValueBytes(b: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n > SLAB_BYTES / 8) return b.slice(start, end);
+  const out = small(n);
+  for (let i = 0; i < n; i++) out[i] = b[start + i];
+  return out;
+}
+
 function one(byte: number): Uint8Array {
   const out = small(1);
   out[0] = byte;
