@@ -41,7 +41,7 @@ export interface DecodeLimits {
 import { ByteWriter } from "./byte_writer.ts";
 
 const encoder = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Growable output buffer for {@link encode}. */
 class Writer extends ByteWriter {

@@ -22,7 +22,7 @@
 import type { FieldRecord } from "../storage/store.ts";
 import { checkField, checkSoul, copyValueBytes, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./value.ts";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Thrown inside the reader to leave the fast path (never escapes {@link readOpRecords}, nor does any error). */
 const BAIL = Symbol("bail");

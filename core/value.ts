@@ -292,8 +292,8 @@ function decodeValueSlow(encoded: Uint8Array): Value {
 // Shared scratch for floats, read big-endian (as MessagePack stores them) through one DataView.
 const floatBytes = new Uint8Array(8);
 const floatView = new DataView(floatBytes.buffer);
-// The options of msgpack.ts's decoder, so strings, stripped BOMs and failures match.
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// The options of msgpack.ts's decoder, so strings and failures match (a leading U+FEFF is kept).
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * The string in `b` from `start` to its end, decoded as msgpack.ts does:

@@ -86,7 +86,7 @@ export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number 
 // ---------------------------------------------------------------- encoding
 
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder("utf-8", { fatal: true });
+const utf8d = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** A growable byte buffer for frames, reused between commits. */
 export class FrameWriter extends ByteWriter {

@@ -17,7 +17,7 @@ import type { StoredRecord } from "./store.ts";
 
 const FORMAT = 1;
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder("utf-8", { fatal: true });
+const utf8d = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The buffer of {@link encodeBody}, reused between calls. */
 const scratch = new ByteWriter(4096);

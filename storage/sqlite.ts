@@ -1184,7 +1184,7 @@ interface CacheEntry {
   used: boolean;
 }
 
-const utf8 = new TextDecoder();
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true }); // a leading U+FEFF is part of the text
 
 /** A text column, from its `_raw` BLOB twin when there is one (see `prepareAll`). */
 function text(row: Row, column: string, raw: string): string {

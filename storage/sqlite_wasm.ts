@@ -617,7 +617,7 @@ export class WasmSqliteError extends Error {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true }); // a leading U+FEFF is part of the text
 
 /** One open connection, shared by the driver and its statements. */
 class Connection {

@@ -153,6 +153,19 @@ describe("op encoding", () => {
     assert.throws(() => decodeOps(new Uint8Array(2048), 1024), RangeError);
   });
 
+  it("keeps a leading U+FEFF in strings, souls and fields (not a byte order mark)", () => {
+    assert.equal(decode(encode("\uFEFFé")), "\uFEFFé");
+    assert.equal(decode(encode("\uFEFF")), "\uFEFF");
+    const op: Op = {
+      soul: "\uFEFFs",
+      field: "\uFEFFf",
+      value: "\uFEFFv",
+      state: "018bcfe568000001",
+      actor: "00000000000000ab",
+    };
+    assert.deepStrictEqual(decodeOps(encodeOps([op])), [op]);
+  });
+
   it("round-trips random ops", () => {
     const hex16 = fc.uint8Array({ minLength: 8, maxLength: 8 }).map(toHex);
     const valueArb = fc.oneof(

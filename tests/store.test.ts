@@ -415,6 +415,28 @@ for (const engine of engines) {
       await store.close();
     });
 
+    it("keeps a leading U+FEFF in souls, fields and text (not taken for a byte order mark)", async () => {
+      const opened = await engine.open();
+      let store = opened.store;
+      const records = [rec("\uFEFFs", "\uFEFFf", utf8("\uFEFFv")), rec("\uFEFFs", "\uFEFF\u0000g")];
+      await store.commit({ records, meta: { "\uFEFFk": "\uFEFFm" } });
+      const check = async (s: Store) => {
+        assert.deepEqual((await s.readNode("\uFEFFs")).map((r) => [r.soul, r.field]), [
+          ["\uFEFFs", "\uFEFF\u0000g"],
+          ["\uFEFFs", "\uFEFFf"],
+        ]);
+        assert.deepEqual(await s.list({ limit: 10 }), ["\uFEFFs"]);
+        assert.deepEqual(
+          (await s.changes(0, { limit: 10 })).records.map((r) => r.field).sort(),
+          ["\uFEFF\u0000g", "\uFEFFf"],
+        );
+        assert.equal(await s.getMeta("\uFEFFk"), "\uFEFFm");
+      };
+      await check(store);
+      if (opened.reopen) await check(store = await opened.reopen()); // from the journal or SQLite
+      await store.close();
+    });
+
     it("changes pages through current records, whole nodes in last-change order", async () => {
       const { store } = await engine.open();
       const rand = prng(SEED ^ 0x51ce);
