@@ -20,6 +20,7 @@
  * @module
  */
 import type { FieldRecord } from "../storage/store.ts";
+import { NameTable } from "./names.ts";
 import { checkField, checkSoul, copyValueBytes, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./value.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -27,9 +28,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Thrown inside the reader to leave the fast path (never escapes {@link readOpRecords}, nor does any error). */
 const BAIL = Symbol("bail");
 
-/** Field names seen recently, by a hash of their bytes (ASCII names only). */
-const NAMES_SIZE = 256;
-const names: (string | undefined)[] = new Array(NAMES_SIZE);
+/** Field names seen recently (checked with `checkField` when they entered). */
+const names = new NameTable(256);
 
 /**
  * The records of an op encoding of format `version`, or `undefined` when
@@ -163,20 +163,12 @@ function text(b: Uint8Array, p: number, n: number): string {
   return s;
 }
 
-/** A field name, from the table of recent ASCII names when it is there (checked when it entered). */
+/** A field name, from the table of recent ASCII names when it is there. */
 function fieldName(b: Uint8Array, p: number, n: number): string {
-  let h = n;
-  for (let k = p; k < p + n; k++) h = Math.imul(h ^ b[k], 0x01000193);
-  const slot = (h ^ (h >>> 16)) & (NAMES_SIZE - 1);
-  const known = names[slot];
-  if (known !== undefined && known.length === n) {
-    let k = 0;
-    while (k < n && known.charCodeAt(k) === b[p + k]) k++;
-    if (k === n) return known;
-  }
+  const ascii = n <= 64 ? names.ascii(b, p, n, checkField) : undefined;
+  if (ascii !== undefined) return ascii;
   const name = text(b, p, n);
   checkField(name);
-  if (name.length === n) names[slot] = name; // ASCII: one char per byte
   return name;
 }
 

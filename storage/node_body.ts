@@ -12,6 +12,7 @@
  * @module
  */
 import { ByteWriter } from "../core/byte_writer.ts";
+import { NameTable } from "../core/names.ts";
 import { compareCodePoints } from "./_order.ts";
 import type { StoredRecord } from "./store.ts";
 
@@ -92,88 +93,71 @@ export function writeBody(w: ByteWriter, records: readonly StoredRecord[]): Uint
   return w.buf.subarray(start, pos);
 }
 
-/** A cursor over one body; throws `RangeError` on anything malformed. */
-class Reader {
-  readonly b: Uint8Array;
-  readonly v: DataView;
-  pos = 0;
+/** Field names of stored nodes seen recently (stored names were checked when written). */
+const names = new NameTable(1024);
 
-  constructor(body: Uint8Array) {
-    this.b = body;
-    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  }
+/** Where the decoder of {@link decodeBody} is in the body (synchronous: one module-level cursor). */
+let at = 0;
 
-  need(n: number): void {
-    if (this.pos + n > this.b.length) throw new RangeError("A stored node body ends early");
-  }
-
-  varint(): number {
-    let n = 0, mul = 1;
-    for (let i = 0; i < 8; i++) {
-      this.need(1);
-      const byte = this.b[this.pos++];
-      n += (byte & 0x7f) * mul;
-      if (byte < 0x80) return n;
-      mul *= 0x80;
-    }
-    throw new RangeError("A stored node body has a bad varint");
-  }
-
-  /** A field name. */
-  string(): string {
-    const n = this.varint();
-    this.need(n);
-    const b = this.b, start = this.pos;
-    this.pos += n;
-    if (n <= 32) {
-      let s = "";
-      for (let i = start; i < start + n; i++) {
-        const c = b[i];
-        if (c >= 0x80) return utf8d.decode(b.subarray(start, start + n));
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    return utf8d.decode(b.subarray(start, start + n));
-  }
-
-  /** A view of the next length-prefixed bytes. */
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const v = this.b.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
-  }
+function ended(): never {
+  throw new RangeError("A stored node body ends early");
 }
+
+/** The varint at {@link at} of `b`. */
+function varintAt(b: Uint8Array): number {
+  let n = 0, mul = 1;
+  for (let i = 0; i < 8; i++) {
+    if (at >= b.length) ended();
+    const byte = b[at++];
+    n += (byte & 0x7f) * mul;
+    if (byte < 0x80) return n;
+    mul *= 0x80;
+  }
+  throw new RangeError("A stored node body has a bad varint");
+}
+
+/** The little-endian 32-bit word at `p` of `b`. */
+const u32 = (b: Uint8Array, p: number): number =>
+  (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
 
 /**
  * Decodes a body into the node's records (values and sigs are views into
- * `body`), in field order.
+ * `body`), in field order. Field names come from a table of recent ones
+ * when they are there, so a scan of many nodes with the same fields makes
+ * no new strings for them.
  */
 export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
-  const r = new Reader(body);
-  r.need(1);
-  if (body[0] !== FORMAT) {
-    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${body[0]}`);
+  const b = body, end = b.length;
+  if (end < 1) ended();
+  if (b[0] !== FORMAT) {
+    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${b[0]}`);
   }
-  r.pos = 1;
-  const count = r.varint();
+  at = 1;
+  const count = varintAt(b);
+  if (count > end) ended(); // a field takes more than a byte
   const records: StoredRecord[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const field = r.string();
-    const value = r.bytes(r.varint());
-    r.need(16);
-    const p = r.pos, v = r.v;
-    const sh = v.getUint32(p, true), sl = v.getUint32(p + 4, true);
-    const ah = v.getUint32(p + 8, true), al = v.getUint32(p + 12, true);
-    r.pos = p + 16;
-    const seq = r.varint();
-    const sigLen = r.varint();
-    records[i] = sigLen === 0
-      ? { soul, field, value, sh, sl, ah, al, seq }
-      : { soul, field, value, sh, sl, ah, al, sig: r.bytes(sigLen - 1), seq };
+    const n = varintAt(b);
+    if (at + n > end) ended();
+    const field = names.ascii(b, at, n) ?? utf8d.decode(b.subarray(at, at + n));
+    at += n;
+    const vn = varintAt(b);
+    if (at + vn + 16 > end) ended();
+    const value = b.subarray(at, at + vn);
+    const p = at + vn;
+    const sh = u32(b, p), sl = u32(b, p + 4), ah = u32(b, p + 8), al = u32(b, p + 12);
+    at = p + 16;
+    const seq = varintAt(b);
+    const sigLen = varintAt(b);
+    if (sigLen === 0) records[i] = { soul, field, value, sh, sl, ah, al, seq };
+    else {
+      if (at + sigLen - 1 > end) ended();
+      const sig = b.subarray(at, at + sigLen - 1);
+      at += sigLen - 1;
+      records[i] = { soul, field, value, sh, sl, ah, al, sig, seq };
+    }
   }
-  if (r.pos !== body.length) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+  if (at !== end) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
   return records;
 }
 

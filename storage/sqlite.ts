@@ -109,7 +109,7 @@ export interface SqliteStoreOptions {
    * as by a scan, stays out). It is never stale: this process is the only
    * user of the file, and each commit drops the nodes it writes (folding
    * journaled records into SQLite changes no node, so it leaves the cache
-   * alone). SQLite's own page cache (8 MiB) comes on top.
+   * alone). SQLite's own page cache (4 MiB) comes on top.
    */
   readonly cacheBytes?: number;
 }
@@ -472,7 +472,7 @@ export class SqliteStore implements Store {
       // refuse it and stay in TRUNCATE mode, a rollback journal: slower, equally safe.)
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${durability === "power" ? "FULL" : "NORMAL"}`);
-      // 8 MiB of page cache; temporary b-trees in memory; after a checkpoint the WAL file
+      // 4 MiB of page cache; temporary b-trees in memory; after a checkpoint the WAL file
       // (which a large group commit can grow) is cut back to 64 MiB.
       db.exec(
         `PRAGMA cache_size = -${PAGE_CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864`,
@@ -1042,8 +1042,14 @@ function findField(records: readonly StoredRecord[], field: string): StoredRecor
   return undefined;
 }
 
-/** SQLite's page cache, in KiB (`PRAGMA cache_size` takes negative numbers as KiB). */
-const PAGE_CACHE_KIB = 8192;
+/**
+ * SQLite's page cache, in KiB (`PRAGMA cache_size` takes negative numbers as
+ * KiB). Hot nodes are served by the node cache above it, and the operating
+ * system caches the file: 4 MiB instead of 8 left applying 1M ops as fast
+ * (1.56–1.74 µs per op either way) and a process that had read 100,000
+ * nodes 4–5 MB smaller (Deno 2.9).
+ */
+const PAGE_CACHE_KIB = 4096;
 /**
  * Bytes a cached record costs beyond its field name and bytes, as measured
  * on V8 (64-bit): the record object (~100 B), its value's `Uint8Array`
