@@ -25,7 +25,6 @@ export type Hlc = string;
 export const DEFAULT_MAX_DRIFT_MS = 10 * 60 * 1000;
 
 const MAX_MS = 2 ** 48 - 1;
-const HLC_RE = /^[0-9a-f]{16}$/;
 
 /** Formats `ms` and `counter` as an {@link Hlc}. */
 export function formatHlc(ms: number, counter: number): Hlc {
@@ -58,7 +57,21 @@ const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toSt
 
 /** Whether `h` is a well-formed state. */
 export function isHlc(h: unknown): h is Hlc {
-  return typeof h === "string" && HLC_RE.test(h);
+  return isLowerHex16(h);
+}
+
+/**
+ * Whether `s` is exactly 16 lowercase hex digits (a state or an actor id):
+ * `/^[0-9a-f]{16}$/` without the regular expression, which cost about a
+ * tenth of a one-op apply.
+ */
+export function isLowerHex16(s: unknown): s is string {
+  if (typeof s !== "string" || s.length !== 16) return false;
+  for (let i = 0; i < 16; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || (c > 57 && c < 97) || c > 102) return false;
+  }
+  return true;
 }
 
 /** Options of {@link Clock}. */

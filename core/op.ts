@@ -17,8 +17,8 @@
  *
  * @module
  */
-import { isHlc } from "./clock.ts";
-import { decode, encode, type MsgValue } from "./msgpack.ts";
+import { isHlc, isLowerHex16 } from "./clock.ts";
+import { decode, encode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import { checkField, checkSoul, checkValue, encodeValue, type Value, valueFromMsg } from "./value.ts";
 import type { FieldRecord } from "../storage/store.ts";
@@ -42,11 +42,9 @@ export const OPS_FORMAT_VERSION = 1;
 /** Largest encoded batch {@link decodeOps} accepts by default (64 MiB). */
 export const MAX_OPS_BYTES = 64 * 1024 * 1024;
 
-const HEX64 = /^[0-9a-f]{16}$/;
-
 /** Whether `s` is a 64-bit id in 16 lowercase hex digits. */
 export function isHex64(s: unknown): s is string {
-  return typeof s === "string" && HEX64.test(s);
+  return isLowerHex16(s);
 }
 
 /** 16 hex digits → 8 bytes. */
@@ -79,21 +77,45 @@ export function checkOp(op: unknown): asserts op is Op {
   }
 }
 
-/** Encodes ops for storage or the wire. */
+/** Encodes ops for storage or the wire (`[1, op, op, ...]`, written straight into one buffer). */
 export function encodeOps(ops: readonly Op[]): Uint8Array {
-  const out: MsgValue[] = [OPS_FORMAT_VERSION];
-  for (const op of ops) {
-    const t: MsgValue[] = [
-      op.soul,
-      op.field,
-      op.value as MsgValue,
-      hex64ToBytes(op.state),
-      hex64ToBytes(op.actor),
-    ];
-    if (op.sig) t.push(op.sig);
-    out.push(t);
+  return encodeParts((w) => {
+    w.arrayHeader(ops.length + 1);
+    w.value(OPS_FORMAT_VERSION);
+    for (const op of ops) {
+      w.arrayHeader(op.sig ? 6 : 5);
+      w.value(op.soul);
+      w.value(op.field);
+      w.value(op.value as MsgValue);
+      hexBin(w, op.state);
+      hexBin(w, op.actor);
+      if (op.sig) w.value(op.sig);
+    }
+  });
+}
+
+/** 16 hex digits as a bin of 8 bytes (exactly as `hex64ToBytes`, without its array for valid digits). */
+function hexBin(w: PartWriter, hex: string): void {
+  w.binHeader(8);
+  w.ensure(8);
+  const buf = w.buf, at = w.pos;
+  let bad = hex.length !== 16;
+  for (let i = 0; i < 8 && !bad; i++) {
+    const hi = nibble(hex, 2 * i), lo = nibble(hex, 2 * i + 1);
+    if (hi < 0 || lo < 0) bad = true;
+    else buf[at + i] = (hi << 4) | lo;
   }
-  return encode(out);
+  if (bad) buf.set(hex64ToBytes(hex), at); // not an id: whatever parseInt makes of it, as before
+  w.pos = at + 8;
+}
+
+/** The value of hex digit `at` of `s`, -1 when it is not one. */
+function nibble(s: string, at: number): number {
+  const c = s.charCodeAt(at);
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
 }
 
 /**

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decode, encode, type MsgValue } from "../core/msgpack.ts";
 import { decodeOps, encodeOps, type Op } from "../core/op.ts";
+import { isLowerHex16 } from "../core/clock.ts";
 import { fcParams } from "./_seed.ts";
 
 const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -190,6 +191,66 @@ describe("op encoding", () => {
         assert.deepStrictEqual(decodeOps(encodeOps(ops)), ops.map((op) => ({ ...op })));
       }),
       fcParams(2_000),
+    );
+  });
+});
+
+describe("encodeOps", () => {
+  it("writes the bytes of the generic encoder for the same tuples", () => {
+    const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    const hexLike = fc.oneof(
+      fc.uint8Array({ minLength: 8, maxLength: 8 }).map(toHex),
+      fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b) => toHex(b).toUpperCase()),
+      fc.string({ maxLength: 18 }), // not an id: still written as parseInt reads it
+    );
+    const opArb = fc.record({
+      soul: fc.string(),
+      field: fc.string(),
+      value: fc.oneof(
+        fc.constant(null),
+        fc.boolean(),
+        fc.double(),
+        fc.integer(),
+        fc.string({ unit: "grapheme", maxLength: 300 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.string().map((s) => ({ "#": s })),
+      ),
+      state: hexLike,
+      actor: hexLike,
+      sig: fc.option(fc.uint8Array({ maxLength: 300 }), { nil: undefined }),
+    });
+    const bytes8 = (hex: string) => {
+      const out = new Uint8Array(8);
+      for (let i = 0; i < 8; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+      return out;
+    };
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 20 }), (ops) => {
+        const tuples: MsgValue[] = ops.map((op) => {
+          const t: MsgValue[] = [op.soul, op.field, op.value as MsgValue, bytes8(op.state), bytes8(op.actor)];
+          if (op.sig) t.push(op.sig);
+          return t;
+        });
+        assert.deepStrictEqual(encodeOps(ops as Op[]), encode([1, ...tuples]));
+      }),
+      fcParams(3_000),
+    );
+  });
+});
+
+describe("isLowerHex16", () => {
+  it("accepts exactly what /^[0-9a-f]{16}$/ accepts", () => {
+    const re = /^[0-9a-f]{16}$/;
+    const hexish = fc.string({
+      unit: fc.constantFrom(..."0123456789abcdefABCDEF/:`g@G \u0660"),
+      minLength: 14,
+      maxLength: 18,
+    });
+    fc.assert(
+      fc.property(fc.oneof(hexish, fc.string(), fc.anything()), (s) => {
+        assert.equal(isLowerHex16(s), re.test(s as string) && typeof s === "string", JSON.stringify(s));
+      }),
+      fcParams(20_000),
     );
   });
 });
