@@ -44,7 +44,16 @@ const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Growable output buffer for {@link encode}. */
-class Writer extends ByteWriter {
+class Writer extends ByteWriter implements PartWriter {
+  arrayHeader(n: number): void {
+    writeLength(this, n, 0x90, 15, -1, 0xdc, 0xdd);
+  }
+  value(v: MsgValue): void {
+    writeValue(this, v, 0);
+  }
+  binHeader(n: number): void {
+    writeLength(this, n, -1, -1, 0xc4, 0xc5, 0xc6);
+  }
   u8(b: number): void {
     this.ensure(1);
     this.buf[this.pos++] = b;
@@ -184,6 +193,35 @@ export function encode(value: MsgValue): Uint8Array {
   } finally {
     if (w.buf.length > SCRATCH_KEEP) scratch = new Writer();
   }
+}
+
+/**
+ * Writes a value built piece by piece (array headers, values, raw bytes)
+ * with the scratch writer, and returns a copy: the same bytes `encode`
+ * gives for the value those pieces make, without building it first.
+ */
+export function encodeParts(write: (w: PartWriter) => void): Uint8Array {
+  const w = scratch;
+  w.pos = 0;
+  try {
+    write(w);
+    return w.buf.slice(0, w.pos);
+  } finally {
+    if (w.buf.length > SCRATCH_KEEP) scratch = new Writer();
+  }
+}
+
+/** What {@link encodeParts} hands its callback. */
+export interface PartWriter {
+  /** The header of an array of `n` items (which must follow). */
+  arrayHeader(n: number): void;
+  /** One value, as `encode` writes it. */
+  value(v: MsgValue): void;
+  /** A bin of `length` bytes whose content the caller writes into `buf` at `pos`, then advances `pos`. */
+  binHeader(length: number): void;
+  ensure(n: number): void;
+  buf: Uint8Array;
+  pos: number;
 }
 
 /** Scratch writers that grew past this are dropped after use rather than kept. */

@@ -18,7 +18,7 @@
  * @module
  */
 import { isHlc, isLowerHex16 } from "./clock.ts";
-import { decode, encode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
+import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import { checkField, checkSoul, checkValue, encodeValue, type Value, valueFromMsg } from "./value.ts";
 import type { FieldRecord } from "../storage/store.ts";

@@ -72,7 +72,6 @@ const valueArb: fc.Arbitrary<Value> = fc.oneof(
   fc.string({ unit: "binary", minLength: 1, maxLength: 40 }).filter(wellFormed).map((s) => ({ "#": s })),
 );
 
-
 describe("decodeValue", () => {
   it("round-trips random values, equal to the general decoder", () => {
     fc.assert(
