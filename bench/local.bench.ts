@@ -12,8 +12,10 @@
  *   the first read of a node (from SQLite);
  * - list of 10k nodes: iterating `db.list` over 10k souls (per list);
  * - apply of 1M foreign ops, exported from another replica outside the timing,
- *   into a fresh replica: in one batch, and in batches of 10k (Yjs: a Y.Doc
- *   after 1M `Y.Map.set`, its `encodeStateAsUpdate` applied to a fresh doc);
+ *   into a fresh replica: in one batch, in one batch given as its encoding
+ *   (what a peer sends; no target of its own), and in batches of 10k (Yjs: a
+ *   Y.Doc after 1M `Y.Map.set`, its `encodeStateAsUpdate` applied to a
+ *   fresh doc);
  * - apply one op at a time: `applyOps([op])` awaited one by one (Yjs: one
  *   `Y.applyUpdate` per one-set update);
  * - open of a database holding 1M fields, in a fresh process (per open);
@@ -579,6 +581,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
 
     // ---- apply of foreign ops
     const bulkCase = `apply ${count(APPLY_OPS)} foreign ops in one batch`;
+    const encodedCase = `apply ${count(APPLY_OPS)} foreign ops in one batch, encoded (as a peer sends them)`;
     const batchedCase = `apply ${count(APPLY_OPS)} foreign ops in batches of ${count(APPLY_BATCH)}`;
     const oneCase = "apply one op at a time";
     const openCase = `open ${count(APPLY_OPS)}-field database (fresh process)`;
@@ -591,7 +594,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
       let ops: Op[] | undefined = await foreignOps(APPLY_OPS);
 
       let yjsBulk: Figure | undefined;
-      if (wanted(bulkCase) || wanted(batchedCase)) {
+      if (wanted(bulkCase) || wanted(batchedCase) || wanted(encodedCase)) {
         log("yjs bulk update");
         let update: Uint8Array | undefined = yjsBulkUpdate();
         const warm = new Y.Doc();
@@ -635,6 +638,34 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
             targets: [{ over: "yjs", atLeast: BULK_OVER_YJS }],
           });
         }
+      }
+
+      if (wanted(encodedCase)) {
+        log(encodedCase);
+        let wire: Uint8Array | undefined = encodeOps(ops);
+        await warmApply(join(root, "warm-encoded"), ops.slice(0, 20_000), true);
+        const dst = await open({ path: join(root, "encoded") });
+        collect();
+        const t0 = performance.now();
+        const r = await dst.applyOps(wire);
+        const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
+        if (r.applied !== APPLY_OPS) throw new Error(`applied ${r.applied} of ${APPLY_OPS} ops`);
+        const size = wire.length;
+        wire = undefined;
+        await dst.close();
+        rows.push({
+          name: encodedCase,
+          unit: "ns",
+          subject: "lattice",
+          figures: [
+            {
+              impl: "lattice",
+              value: ns,
+              how: `one applyOps call with a ${(size / 1e6).toFixed(1)} MB encoding`,
+            },
+            yjsBulk!,
+          ],
+        });
       }
 
       if (wanted(batchedCase)) {
@@ -714,13 +745,17 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
       log("open and RSS (child processes)");
       const runs: Record<string, number>[] = [];
       for (let r = 0; r < OPEN_RUNS; r++) {
-        runs.push(await runChild(["open", bulkDir, r === 0 ? "read" : ""]) as Record<string, number>);
+        runs.push(await runChild(["open", bulkDir, "read"]) as Record<string, number>);
       }
-      const first = runs[0];
       const nodes = APPLY_OPS / FIELDS_PER_NODE;
-      if (first.nodes !== nodes || first.fields !== APPLY_OPS) {
-        throw new Error(`the open child read ${first.nodes} nodes / ${first.fields} fields`);
+      for (const run of runs) {
+        if (run.nodes !== nodes || run.fields !== APPLY_OPS) {
+          throw new Error(`the open child read ${run.nodes} nodes / ${run.fields} fields`);
+        }
       }
+      // After the same scan, V8 keeps more or less of its heap from one process to the next
+      // (86–97 MB seen on Deno): the median of the fresh processes, with their range.
+      const rssReads = runs.map((r) => r.rssRead);
       const how = `in a fresh process, median of ${OPEN_RUNS}`;
       if (wanted(openCase)) {
         rows.push({
@@ -744,7 +779,9 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
       }
       notes.push(
         `open child: RSS before open ${formatValue(median(runs.map((r) => r.rssBefore)), "bytes")} ` +
-          `(runtime and modules); reading all ${count(nodes)} nodes took ${formatValue(first.readNs, "ns")}`,
+          `(runtime and modules); reading all ${count(nodes)} nodes took ${
+            formatValue(median(runs.map((r) => r.readNs)), "ns")
+          }`,
       );
       if (wanted(rssCase)) {
         // GUN takes over a minute to take 100k nodes in; its child runs beside the durability
@@ -762,8 +799,14 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
             figures: [
               {
                 impl: "lattice",
-                value: first.rssRead,
-                how: `after reading all ${count(nodes)} nodes once, after gc`,
+                value: median(rssReads),
+                how:
+                  `after reading all ${
+                    count(nodes)
+                  } nodes once, after gc, median of ${OPEN_RUNS} fresh processes ` +
+                  `(${formatValue(Math.min(...rssReads), "bytes")}–${
+                    formatValue(Math.max(...rssReads), "bytes")
+                  })`,
               },
               { impl: "gun", value: g.rssHeld, how: "in-memory graph (radisk off), after gc" },
             ],
@@ -893,9 +936,13 @@ function yjsSmallUpdate(): Uint8Array {
 }
 
 /** Applies `ops` to a scratch replica, to warm the apply path before a timed one-shot apply. */
-async function warmApply(dir: string, ops: readonly Op[]): Promise<void> {
+/** Warms the apply path with `ops` in batches of 5,000 (`encoded`: as their encoding). */
+async function warmApply(dir: string, ops: readonly Op[], encoded = false): Promise<void> {
   const db: Database = await open({ path: dir });
-  for (let i = 0; i < ops.length; i += 5_000) await db.applyOps(ops.slice(i, i + 5_000));
+  for (let i = 0; i < ops.length; i += 5_000) {
+    const batch = ops.slice(i, i + 5_000);
+    await db.applyOps(encoded ? encodeOps(batch) : batch);
+  }
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -22,6 +22,8 @@ import {
   isLink,
   isTombstone,
   type NodeData,
+  nodeData,
+  setField,
   TOMBSTONE,
   type Value,
 } from "./value.ts";
@@ -692,11 +694,17 @@ export class Database {
 
   // ---------------------------------------------------------------- reads
 
+  /** The live fields of `soul` as data, straight from the store when it can decode them so. */
+  #nodeData(soul: string): Promise<NodeData | undefined> {
+    const store = this.store;
+    return store.readNodeData !== undefined ? store.readNodeData(soul) : store.readNode(soul).then(nodeData);
+  }
+
   /** The node's live fields as a plain object (links as `{ "#": soul }`), or `undefined`. */
   async get(soul: string): Promise<NodeData | undefined> {
     this.#check();
     checkSoul(soul);
-    return nodeData(await this.store.readNode(soul));
+    return await this.#nodeData(soul);
   }
 
   /**
@@ -716,7 +724,7 @@ export class Database {
       const page = await this.store.list({ prefix, after, limit: Math.min(256, limit - given) });
       if (page.length === 0) return;
       for (const soul of page) {
-        const data = nodeData(await this.store.readNode(soul));
+        const data = await this.#nodeData(soul);
         if (data && given < limit) {
           given++;
           yield { soul, data };
@@ -747,7 +755,7 @@ export class Database {
     for (const step of path) {
       const next = new Set<string>();
       for (const soul of level) {
-        const data = nodeData(await this.store.readNode(soul));
+        const data = await this.#nodeData(soul);
         if (!data) continue;
         for (const field of step === "*" ? Object.keys(data) : [step]) {
           const v = data[field];
@@ -759,7 +767,7 @@ export class Database {
     const out: Entry[] = [];
     for (const soul of level) {
       if (out.length >= limit) break;
-      const data = nodeData(await this.store.readNode(soul));
+      const data = await this.#nodeData(soul);
       if (data && where(data)) out.push({ soul, data });
     }
     return out;
@@ -888,23 +896,6 @@ export function checkListOptions(
     throw new RangeError(`list limit must be a non-negative integer, got ${limit}`);
   }
   return { prefix, cursor, limit };
-}
-
-/** Sets `obj[field]` as an own data property, even for a field named `__proto__` in corrupt input. */
-function setField(obj: NodeData, field: string, value: Value): void {
-  if (field === "__proto__") {
-    Object.defineProperty(obj, field, { value, enumerable: true, writable: true, configurable: true });
-  } else obj[field] = value;
-}
-
-function nodeData(records: readonly StoredRecord[]): NodeData | undefined {
-  let data: NodeData | undefined;
-  for (const r of records) {
-    if (isTombstone(r.value)) continue;
-    data ??= {};
-    setField(data, r.field, decodeValue(r.value));
-  }
-  return data;
 }
 
 function groupChanges(records: readonly FieldRecord[], source: "local" | "remote"): Change[] {

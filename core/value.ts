@@ -300,15 +300,14 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * short ASCII char by char, the rest with a fatal UTF-8 decoder. `undefined`
  * when that decoder fails, so the caller can let the slow path throw.
  */
-function strFrom(b: Uint8Array, start: number): string | undefined {
-  const end = b.length;
+function strFrom(b: Uint8Array, start: number, end: number): string | undefined {
   if (end - start <= 32) {
     let s = "", i = start;
     for (; i < end && b[i] < 0x80; i++) s += String.fromCharCode(b[i]);
     if (i === end) return s;
   }
   try {
-    return strictUtf8.decode(b.subarray(start));
+    return strictUtf8.decode(b.subarray(start, end));
   } catch {
     return undefined;
   }
@@ -333,14 +332,23 @@ function strFrom(b: Uint8Array, start: number): string | undefined {
  */
 export function decodeValue(encoded: Uint8Array): Value {
   if (!(encoded instanceof Uint8Array) || encoded.length === 0) return decodeValueSlow(encoded);
-  const b = encoded, n = b.length, t = b[0];
+  return decodeValueAt(encoded, 0, encoded.length);
+}
+
+/**
+ * {@link decodeValue} of `b[start, end)`, without a view of it unless the
+ * general decoder is needed: values read out of a stored node's body.
+ */
+export function decodeValueAt(b: Uint8Array, start: number, end: number): Value {
+  const n = end - start, t = b[start];
+  if (n <= 0) return decodeValueSlow(b.subarray(start, start)); // empty: its error
   if (t < 0x80) { // positive fixint
     if (n === 1) return t;
   } else if (t >= 0xe0) { // negative fixint
     if (n === 1) return t - 0x100;
   } else if (t >= 0xa0 && t <= 0xbf) { // fixstr
     if (n === (t & 0x1f) + 1) {
-      const s = strFrom(b, 1);
+      const s = strFrom(b, start + 1, end);
       if (s !== undefined) return s;
     }
   } else {
@@ -355,62 +363,82 @@ export function decodeValue(encoded: Uint8Array): Value {
         if (n === 1) return true;
         break;
       case 0xc4: // bin8: a copy, as decode() returns (slice, not subarray)
-        if (n >= 2 && n === b[1] + 2) return b.slice(2, n);
+        if (n >= 2 && n === b[start + 1] + 2) return b.slice(start + 2, end);
         break;
       case 0xca: // float32 (decoded, never written)
         if (n === 5) {
-          for (let i = 0; i < 4; i++) floatBytes[i] = b[1 + i];
+          for (let i = 0; i < 4; i++) floatBytes[i] = b[start + 1 + i];
           return floatView.getFloat32(0);
         }
         break;
       case 0xcb: // float64
         if (n === 9) {
-          for (let i = 0; i < 8; i++) floatBytes[i] = b[1 + i];
+          for (let i = 0; i < 8; i++) floatBytes[i] = b[start + 1 + i];
           return floatView.getFloat64(0);
         }
         break;
       case 0xcc:
-        if (n === 2) return b[1];
+        if (n === 2) return b[start + 1];
         break;
       case 0xcd:
-        if (n === 3) return (b[1] << 8) | b[2];
+        if (n === 3) return (b[start + 1] << 8) | b[start + 2];
         break;
       case 0xce:
-        if (n === 5) return readU32(b, 1);
+        if (n === 5) return readU32(b, start + 1);
         break;
       case 0xcf: // uint64, e.g. millisecond timestamps; past 2^53 - 1 the slow path throws
         if (n === 9) {
-          const hi = readU32(b, 1);
-          if (hi < 0x200000) return hi * 0x100000000 + readU32(b, 5);
+          const hi = readU32(b, start + 1);
+          if (hi < 0x200000) return hi * 0x100000000 + readU32(b, start + 5);
         }
         break;
       case 0xd0:
-        if (n === 2) return (b[1] << 24) >> 24;
+        if (n === 2) return (b[start + 1] << 24) >> 24;
         break;
       case 0xd1:
-        if (n === 3) return ((b[1] << 24) | (b[2] << 16)) >> 16;
+        if (n === 3) return ((b[start + 1] << 24) | (b[start + 2] << 16)) >> 16;
         break;
       case 0xd2:
-        if (n === 5) return (b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4];
+        if (n === 5) return (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
         break;
       case 0xd3: // int64; outside ±(2^53 - 1) the slow path throws
         if (n === 9) {
-          const hi = (b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4];
+          const hi = (b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) | b[start + 4];
           if (hi >= -0x200000 && hi < 0x200000) { // then hi * 2^32 + lo is exact
-            const v = hi * 0x100000000 + readU32(b, 5);
+            const v = hi * 0x100000000 + readU32(b, start + 5);
             if (v >= Number.MIN_SAFE_INTEGER) return v;
           }
         }
         break;
       case 0xd9: // str8
-        if (n >= 2 && n === b[1] + 2) {
-          const s = strFrom(b, 2);
+        if (n >= 2 && n === b[start + 1] + 2) {
+          const s = strFrom(b, start + 2, end);
           if (s !== undefined) return s;
         }
         break;
     }
   }
-  return decodeValueSlow(encoded);
+  return decodeValueSlow(start === 0 && end === b.length ? b : b.subarray(start, end));
+}
+
+/** Sets `obj[field]` as an own data property, even for a field named `__proto__` in corrupt input. */
+export function setField(obj: NodeData, field: string, value: Value): void {
+  if (field === "__proto__") {
+    Object.defineProperty(obj, field, { value, enumerable: true, writable: true, configurable: true });
+  } else obj[field] = value;
+}
+
+/** A node's data from its records (tombstones left out); `undefined` when no field is live. */
+export function nodeData(
+  records: readonly { readonly field: string; readonly value: Uint8Array }[],
+): NodeData | undefined {
+  let data: NodeData | undefined;
+  for (const r of records) {
+    if (isTombstone(r.value)) continue;
+    data ??= {};
+    setField(data, r.field, decodeValue(r.value));
+  }
+  return data;
 }
 
 /** The big-endian unsigned 32-bit integer at `b[at]`. */

@@ -13,6 +13,7 @@
  */
 import { ByteWriter } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
+import { decodeValueAt, type NodeData, setField } from "../core/value.ts";
 import { compareCodePoints } from "./_order.ts";
 import type { StoredRecord } from "./store.ts";
 
@@ -159,6 +160,42 @@ export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
   }
   if (at !== end) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
   return records;
+}
+
+/**
+ * The live fields of a body as data (as `nodeData(decodeBody(...))` gives
+ * them), decoded straight from the bytes: no record or view per field. A
+ * read of a whole node for a caller (get, list) needs nothing more.
+ * `undefined` when every field is a tombstone.
+ */
+export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
+  const b = body, end = b.length;
+  if (end < 1) ended();
+  if (b[0] !== FORMAT) {
+    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${b[0]}`);
+  }
+  at = 1;
+  const count = varintAt(b);
+  let data: NodeData | undefined;
+  for (let i = 0; i < count; i++) {
+    const n = varintAt(b);
+    if (at + n > end) ended();
+    const fieldAt = at;
+    at += n;
+    const vn = varintAt(b);
+    const v = at;
+    if (v + vn + 16 > end) ended();
+    at = v + vn + 16;
+    varintAt(b); // seq
+    const sigLen = varintAt(b);
+    if (at + sigLen - (sigLen > 0 ? 1 : 0) > end) ended();
+    if (sigLen > 0) at += sigLen - 1;
+    if (vn === 1 && b[v] === 0xc0) continue; // a tombstone
+    const field = names.ascii(b, fieldAt, n) ?? utf8d.decode(b.subarray(fieldAt, fieldAt + n));
+    setField(data ??= {}, field, decodeValueAt(b, v, v + vn));
+  }
+  if (at !== end) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+  return data;
 }
 
 /**

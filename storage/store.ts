@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { NodeData } from "../core/value.ts";
 
 /**
  * A stored field: the winning write of one (soul, field). States and actor
@@ -112,6 +113,12 @@ export interface Store {
   readonly durable: boolean;
   /** Every stored field of `soul` (tombstones included), in field order. */
   readNode(soul: string): Promise<StoredRecord[]>;
+  /**
+   * Optional: the live fields of `soul` as data, as `nodeData(readNode(soul))`
+   * gives them (`undefined` when none is live), for engines that can decode
+   * a stored node straight to it, without a record per field.
+   */
+  readNodeData?(soul: string): Promise<NodeData | undefined>;
   /** The stored record of each key, or `undefined`, in the order given. */
   readFields(
     keys: readonly (readonly [soul: string, field: string])[],

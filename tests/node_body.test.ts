@@ -5,7 +5,10 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decodeBody, encodeBody, mergeNode, nodeSeq } from "../storage/node_body.ts";
+import fc from "fast-check";
+import { encodeValue, nodeData, type Value } from "../core/value.ts";
+import { bodyData, decodeBody, encodeBody, mergeNode, nodeSeq } from "../storage/node_body.ts";
+import { fcParams } from "./_seed.ts";
 import type { StoredRecord } from "../storage/store.ts";
 
 const rec = (field: string, seq: number, extra: Partial<StoredRecord> = {}): StoredRecord => ({
@@ -50,6 +53,47 @@ describe("node bodies", () => {
     const other = body.slice();
     other[0] = 2;
     assert.throws(() => decodeBody("s", other), /body format 2/);
+  });
+
+  it("decodes bodies straight to data as nodeData(decodeBody(...)) does, tombstones left out", () => {
+    const value: fc.Arbitrary<Value> = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string({ unit: "grapheme", maxLength: 300 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.string({ minLength: 1 }).map((s) => ({ "#": s })),
+    );
+    const fields = fc.uniqueArray(
+      fc.record({
+        field: fc.oneof(
+          fc.string({ maxLength: 8 }),
+          fc.constantFrom("f0", "f1", "__proto__", "\uFEFFx", "ß"),
+        ),
+        value,
+        sig: fc.option(fc.uint8Array({ maxLength: 70 }), { nil: undefined }),
+      }),
+      { selector: (f) => f.field, maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(fields, (list) => {
+        const records = list.map((f, i) => rec(f.field, i + 1, { value: encodeValue(f.value), sig: f.sig }));
+        const body = encodeBody(records);
+        const data = bodyData("s", body);
+        assert.deepStrictEqual(data, nodeData(decodeBody("s", body)));
+        if (data !== undefined) assert.equal(Object.getPrototypeOf(data), Object.prototype);
+      }),
+      fcParams(3_000),
+    );
+    const body = encodeBody([
+      rec("a", 1, { value: encodeValue("x"), sig: new Uint8Array([1]) }),
+      rec("b", 2, { value: encodeValue(7) }),
+    ]);
+    for (let cut = 0; cut < body.length; cut++) {
+      assert.throws(() => bodyData("s", body.subarray(0, cut)), RangeError, `cut at ${cut}`);
+    }
+    assert.throws(() => bodyData("s", Uint8Array.of(...body, 0)), /trailing bytes/);
   });
 
   it("merges by seq: higher wins per field, new fields sorted in, nothing to do reported", () => {

@@ -19,7 +19,8 @@ import { DirectoryLock, LockedError, type LockHolder } from "../storage/lock.ts"
 import { openStore } from "../storage/open.ts";
 import { DB_FILE, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
 import type { SqlDriver } from "../storage/sqlite_driver.ts";
-import type { StoredRecord } from "../storage/store.ts";
+import type { FieldRecord, StoredRecord } from "../storage/store.ts";
+import { encodeValue, nodeData, type Value } from "../core/value.ts";
 import { childCommand } from "./_crash_child.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
@@ -399,6 +400,61 @@ describe("sqlite engine", () => {
       assert.deepEqual(reads[2], reads[0]);
     } finally {
       await off.close();
+    }
+  });
+
+  it("reads node data straight from bodies as readNode would give it: journal, cache, folds, deletes", async () => {
+    const rec = (soul: string, field: string, v: Value, sl: number): FieldRecord => ({
+      soul,
+      field,
+      value: encodeValue(v),
+      sh: 1,
+      sl,
+      ah: 0,
+      al: 7,
+    });
+    const node = (soul: string, sl: number) => [
+      rec(soul, "a", "x", sl),
+      rec(soul, "gone", null, sl),
+      rec(soul, "\uFEFFé", { "#": "m" }, sl),
+      rec(soul, "__proto__", 5, sl),
+    ];
+    for (const cacheBytes of [undefined, 0]) {
+      const dir = freshDir();
+      let store = await SqliteStore.open(dir, { cacheBytes });
+      // readNodeData first (a read through readNode marks the node as seen), then the expectation
+      const same = async (soul: string, note: string) => {
+        const got = await store.readNodeData(soul);
+        const expected = nodeData(await store.readNode(soul));
+        assert.deepStrictEqual(got, expected, `${soul}: ${note} (cacheBytes ${cacheBytes})`);
+        return got;
+      };
+      try {
+        await store.commit({ records: [...node("j", 1), rec("dead", "a", null, 1)] });
+        await same("j", "journaled");
+        await store.commit({ records: [...node("n", 1), ...node("o", 1)] });
+        await store.flush();
+        const n = await same("n", "from SQLite");
+        assert.deepStrictEqual(Object.keys(n!), ["__proto__", "a", "\uFEFFé"]);
+        assert.equal(
+          Object.getPrototypeOf(n),
+          Object.prototype,
+          "__proto__ is an own field, not the prototype",
+        );
+        assert.equal(await store.readNodeData("dead"), undefined, "only tombstones: no data");
+        assert.equal(await store.readNodeData("none"), undefined);
+        for (let i = 0; i < 3; i++) await same("n", `read ${i + 2} (cached from the second)`);
+        // o is in SQLite and was never read: its newer fields are in the journal only
+        await store.commit({ records: [rec("o", "a", 42, 2), rec("o", "b", true, 2)] });
+        assert.equal((await same("o", "overwritten, journaled"))?.a, 42);
+        await store.flush();
+        await same("o", "overwritten, folded");
+        await store.close();
+        store = await SqliteStore.open(dir, { cacheBytes });
+        assert.equal((await same("o", "reopened"))?.b, true);
+      } finally {
+        await store.close();
+      }
     }
   });
 

@@ -3,7 +3,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decode } from "../core/msgpack.ts";
-import { decodeValue, encodeValue, MAX_VALUE_BYTES, type Value, valueFromMsg } from "../core/value.ts";
+import {
+  decodeValue,
+  decodeValueAt,
+  encodeValue,
+  MAX_VALUE_BYTES,
+  type Value,
+  valueFromMsg,
+} from "../core/value.ts";
 import { fcParams } from "./_seed.ts";
 
 const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -238,5 +245,47 @@ describe("decodeValue", () => {
     const notBytes = [0xc0] as unknown as Uint8Array;
     assert.deepStrictEqual(outcome(() => decodeValue(notBytes)), outcome(() => slowDecode(notBytes)));
     assert.throws(() => decodeValue(notBytes), TypeError);
+  });
+});
+
+describe("decodeValueAt", () => {
+  const encodings = fc.oneof(
+    fc.uint8Array({ maxLength: 40 }),
+    fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.maxSafeInteger(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string({ unit: "grapheme", maxLength: 60 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.string({ minLength: 1 }).map((s) => ({ "#": s })),
+    ).map((v) => encodeValue(v as Value)),
+  );
+  it("decodes a range of a larger buffer as decodeValue decodes a copy of it, errors included", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 12 }),
+        encodings,
+        fc.uint8Array({ maxLength: 12 }),
+        (pre, mid, post) => {
+          const b = Uint8Array.of(...pre, ...mid, ...post);
+          const start = pre.length, end = pre.length + mid.length;
+          let expected: unknown, got: unknown;
+          try {
+            expected = decodeValue(mid.slice());
+          } catch (e) {
+            expected = `${(e as Error).name}: ${(e as Error).message}`;
+          }
+          try {
+            got = decodeValueAt(b, start, end);
+          } catch (e) {
+            got = `${(e as Error).name}: ${(e as Error).message}`;
+          }
+          assert.deepStrictEqual(got, expected);
+        },
+      ),
+      fcParams(20_000),
+    );
   });
 });
