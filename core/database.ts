@@ -12,7 +12,9 @@
  */
 import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
-import { checkOp, decodeOpRecords, decodeOps, encodeOps, isHex64, type Op } from "./op.ts";
+import { checkOp, decodeOpRecords, decodeOps, encodeOps, hex8, isHex64, type Op, recordToOp } from "./op.ts";
+
+export { recordToOp };
 import {
   checkField,
   checkSoul,
@@ -160,7 +162,6 @@ function hexWord(s: string, at: number): number {
   }
   return n;
 }
-const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
 
 /**
  * How far ahead of the clock the persisted clock bound (`meta.clock`) is set.
@@ -185,18 +186,6 @@ const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
  */
 const CLOCK_MARK_AHEAD_MS = 1000;
 const MAX_HLC_MS = 2 ** 48 - 1;
-
-/** A stored record → the op it represents. */
-export function recordToOp(r: FieldRecord): Op {
-  const op = {
-    soul: r.soul,
-    field: r.field,
-    value: decodeValue(r.value),
-    state: hex8(r.sh) + hex8(r.sl),
-    actor: hex8(r.ah) + hex8(r.al),
-  };
-  return r.sig ? { ...op, sig: r.sig } : op;
-}
 
 /** An op → a record to store. */
 export function opToRecord(op: Op): FieldRecord {

@@ -20,7 +20,15 @@
 import { isHlc, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
-import { checkField, checkSoul, checkValue, encodeValue, type Value, valueFromMsg } from "./value.ts";
+import {
+  checkField,
+  checkSoul,
+  checkValue,
+  decodeValue,
+  encodeValue,
+  type Value,
+  valueFromMsg,
+} from "./value.ts";
 import type { FieldRecord } from "../storage/store.ts";
 
 /** One write of one field. */
@@ -59,6 +67,21 @@ export function bytesToHex64(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < 8; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
   return s;
+}
+
+/** A 32-bit word as 8 hex digits. */
+export const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
+
+/** A stored record → the op it represents. */
+export function recordToOp(r: FieldRecord): Op {
+  const op = {
+    soul: r.soul,
+    field: r.field,
+    value: decodeValue(r.value),
+    state: hex8(r.sh) + hex8(r.sl),
+    actor: hex8(r.ah) + hex8(r.al),
+  };
+  return r.sig ? { ...op, sig: r.sig } : op;
 }
 
 /** Throws unless `op` is a well-formed op (used on every foreign op before it is merged). */
@@ -125,6 +148,36 @@ function nibble(s: string, at: number): number {
  * returned.
  */
 export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): Op[] {
+  if (bytes instanceof Uint8Array && bytes.length <= maxBytes) {
+    // What Lattice writes: read without a MessagePack tree (see decodeOpRecords), then made ops.
+    const records = readOpRecords(bytes, OPS_FORMAT_VERSION);
+    if (records !== undefined) {
+      const ops: Op[] = new Array(records.length);
+      let ah = -1, al = -1, actor = ""; // a batch mostly has one writer: one actor string
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        if (r.ah !== ah || r.al !== al) ah = r.ah, al = r.al, actor = hex8(ah) + hex8(al);
+        const op = {
+          soul: r.soul,
+          field: r.field,
+          value: decodeValue(r.value),
+          state: hex8(r.sh) + hex8(r.sl),
+          actor,
+        };
+        ops[i] = r.sig ? { ...op, sig: r.sig } : op;
+      }
+      return ops;
+    }
+  }
+  return decodeOpsTree(bytes, maxBytes);
+}
+
+/**
+ * The general decoder behind {@link decodeOps}: through a MessagePack tree,
+ * for any valid encoding, with every check and error. (Exported for tests,
+ * which hold the fast reader to it.)
+ */
+export function decodeOpsTree(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): Op[] {
   const root = decodeRoot(bytes, maxBytes);
   const ops: Op[] = new Array(root.length - 1);
   for (let i = 1; i < root.length; i++) ops[i - 1] = opFromTuple(root[i], i - 1);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { opToRecord } from "../core/database.ts";
 import { decode, encode, type MsgValue } from "../core/msgpack.ts";
-import { decodeOpRecords, decodeOps, encodeOps, type Op } from "../core/op.ts";
+import { decodeOpRecords, decodeOps, decodeOpsTree, encodeOps, type Op } from "../core/op.ts";
 import { readOpRecords } from "../core/op_reader.ts";
 import type { FieldRecord } from "../storage/store.ts";
 import { fcParams, prng, SEED } from "./_seed.ts";
@@ -51,8 +51,8 @@ const opArb = (value: fc.Arbitrary<unknown>): fc.Arbitrary<Op> =>
     return (sig === undefined ? op : { ...op, sig }) as Op;
   });
 
-/** What the general path makes of `bytes` (decodeOps, then the record of each op). */
-const general = (bytes: Uint8Array): FieldRecord[] => decodeOps(bytes).map(opToRecord);
+/** What the general path makes of `bytes` (the MessagePack tree's ops, then the record of each). */
+const general = (bytes: Uint8Array): FieldRecord[] => decodeOpsTree(bytes).map(opToRecord);
 
 /** Records with their byte fields as plain arrays (so that views and copies compare equal). */
 const plain = (records: readonly FieldRecord[]) =>
@@ -68,6 +68,33 @@ describe("op reader", () => {
         assert.deepStrictEqual(plain(fast), plain(general(bytes)));
       }),
       fcParams(5_000),
+    );
+  });
+
+  it("decodeOps gives the ops of the general decoder, through the fast reader or not", () => {
+    const random = prng(SEED ^ 0x0d5);
+    fc.assert(
+      fc.property(fc.array(opArb(fastValue), { minLength: 1, maxLength: 8 }), (ops) => {
+        const valid = encodeOps(ops);
+        const flipped = valid.slice();
+        flipped[Math.floor(random() * flipped.length)] = Math.floor(random() * 256);
+        for (const bytes of [valid, flipped]) {
+          let expected: unknown, got: unknown;
+          try {
+            expected = decodeOpsTree(bytes);
+          } catch (e) {
+            expected = `${(e as Error).name}: ${(e as Error).message}`;
+          }
+          try {
+            got = decodeOps(bytes);
+          } catch (e) {
+            got = `${(e as Error).name}: ${(e as Error).message}`;
+          }
+          assert.deepStrictEqual(got, expected);
+        }
+        assert.ok(readOpRecords(valid, 1) !== undefined);
+      }),
+      fcParams(3_000),
     );
   });
 
