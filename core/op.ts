@@ -90,7 +90,7 @@ export function checkOp(op: unknown): asserts op is Op {
   const o = op as Record<string, unknown>;
   checkSoul(o.soul);
   checkField(o.field);
-  checkValue(o.value, `${o.soul}.${o.field}`);
+  checkValue(o.value, o.soul as string, o.field as string);
   if (!isHlc(o.state)) throw new RangeError(`Op state must be 16 hex digits, got ${JSON.stringify(o.state)}`);
   if (!isHex64(o.actor)) {
     throw new RangeError(`Op actor must be 16 hex digits, got ${JSON.stringify(o.actor)}`);
@@ -251,7 +251,7 @@ function recordFromTuple(t: MsgValue, index: number): FieldRecord {
     // As checkOp: state and actor are 8 bytes, so always valid 16 hex digits.
     checkSoul(soul);
     checkField(field);
-    checkValue(value, `${soul}.${field}`);
+    checkValue(value, soul as string, field as string);
   } catch (e) {
     return bad((e as Error).message);
   }

@@ -77,23 +77,30 @@ export function isLink(v: unknown): v is Link {
   return keys.length === 1 && keys[0] === "#" && typeof (v as Link)["#"] === "string";
 }
 
-/** Throws unless `v` is a storable scalar value or link; `where` names it in the message. */
-export function checkValue(v: unknown, where: string): asserts v is Value {
+const label = (where: string, field: string | undefined): string =>
+  field === undefined ? where : `${where}.${field}`;
+
+/**
+ * Throws unless `v` is a storable scalar value or link. The message names it
+ * `where`, or `where.field` when `field` is given (put together only for an
+ * error: validation runs for every op).
+ */
+export function checkValue(v: unknown, where: string, field?: string): asserts v is Value {
   if (v === null || typeof v === "boolean") return;
   if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new RangeError(`${where}: numbers must be finite, got ${v}`);
+    if (!Number.isFinite(v)) throw new RangeError(`${label(where, field)}: numbers must be finite, got ${v}`);
     return;
   }
   if (typeof v === "string") {
     if (utf8Over(v, MAX_VALUE_BYTES) !== undefined) {
-      throw new RangeError(`${where}: string is longer than ${MAX_VALUE_BYTES} bytes of UTF-8`);
+      throw new RangeError(`${label(where, field)}: string is longer than ${MAX_VALUE_BYTES} bytes of UTF-8`);
     }
-    if (!v.isWellFormed()) throw new RangeError(`${where}: string contains a lone surrogate`);
+    if (!v.isWellFormed()) throw new RangeError(`${label(where, field)}: string contains a lone surrogate`);
     return;
   }
   if (v instanceof Uint8Array) {
     if (v.length > MAX_VALUE_BYTES) {
-      throw new RangeError(`${where}: bytes are longer than ${MAX_VALUE_BYTES}`);
+      throw new RangeError(`${label(where, field)}: bytes are longer than ${MAX_VALUE_BYTES}`);
     }
     return;
   }
@@ -102,7 +109,9 @@ export function checkValue(v: unknown, where: string): asserts v is Value {
     return;
   }
   throw new TypeError(
-    `${where}: cannot store ${describe(v)}; use null, boolean, number, string, Uint8Array or a link`,
+    `${label(where, field)}: cannot store ${
+      describe(v)
+    }; use null, boolean, number, string, Uint8Array or a link`,
   );
 }
 
@@ -175,7 +184,7 @@ function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]
       node.push(field, { "#": child });
       walkFields(child, v, depth + 1, out);
     } else {
-      checkValue(v, `${soul}.${field}`);
+      checkValue(v, soul, field);
       node.push(field, v);
     }
   }
