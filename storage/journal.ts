@@ -110,8 +110,21 @@ export class FrameWriter extends ByteWriter {
   string(s: string): void {
     // Worst case 3 bytes per UTF-16 unit; written in place, length patched after.
     this.ensure(4 + s.length * 3);
-    const at = this.pos;
-    const { written } = utf8.encodeInto(s, this.buf.subarray(at + 4));
+    const at = this.pos, n = s.length, buf = this.buf;
+    if (n <= 64) { // short ASCII (most souls and field names): byte by byte, no encoder call or view
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + 4 + i] = c;
+      }
+      if (i === n) {
+        this.view.setUint32(at, n, true);
+        this.pos = at + 4 + n;
+        return;
+      }
+    }
+    const { written } = utf8.encodeInto(s, buf.subarray(at + 4));
     this.view.setUint32(at, written, true);
     this.pos = at + 4 + written;
   }
