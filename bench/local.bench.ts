@@ -112,9 +112,16 @@ const DECODE_OPS = 10_000;
  * Before each timed section garbage is collected where the runtime allows it
  * (Deno with `--v8-flags=--expose-gc`, as `deno task bench` runs; Bun), so
  * that no timed section pays for garbage an earlier one left (the 1M-op
- * cases leave hundreds of MB).
+ * cases leave hundreds of MB). It waits for the next task first: V8 keeps
+ * the value an async function last awaited (the 1M ops, 250 MB) until the
+ * function moves on, so a collection in the same task found it all alive,
+ * and the one-op case then ran at 9–10 µs instead of 6.5 (its young
+ * collections took 10–20 ms each beside that heap).
  */
-const collect = collectGarbage;
+async function collect(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  collectGarbage();
+}
 
 /** Issue targets: per-op budgets in ns, memory in bytes. */
 const PUT_BUDGET_NS = 1e9 / 10_000;
@@ -199,7 +206,7 @@ async function timeSequential(
   let i = 0;
   // Garbage is collected before the warm-up, not between rounds: right after a full collection
   // V8 runs this code 2–3× slower for a few thousand calls (measured on the cached get).
-  collect();
+  await collect();
   for (let w = 0; w < plan.warm; w++) await op(i++);
   const means: number[] = [];
   for (let r = 0; r < plan.rounds; r++) {
@@ -220,7 +227,7 @@ async function timeRounds(
   round: (r: number) => Promise<unknown>,
 ): Promise<number> {
   const means: number[] = [];
-  collect(); // before the rounds, not between them (see timeSequential)
+  await collect(); // before the rounds, not between them (see timeSequential)
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     await round(r);
@@ -589,7 +596,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
     const rssCase = `RSS holding ${count(APPLY_OPS / FIELDS_PER_NODE)} small nodes`;
     const needBulkDb = wanted(bulkCase) || wanted(openCase) || wanted(rssOpenCase) || wanted(rssCase);
     const bulkDir = join(root, "bulk");
-    if (needBulkDb || wanted(batchedCase) || wanted(oneCase)) {
+    if (needBulkDb || wanted(encodedCase) || wanted(batchedCase) || wanted(oneCase)) {
       log(`building ${count(APPLY_OPS)} foreign ops`);
       let ops: Op[] | undefined = await foreignOps(APPLY_OPS);
 
@@ -601,7 +608,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         Y.applyUpdate(warm, yjsSmallUpdate()); // warm the decoder and integration paths
         warm.destroy();
         const doc = new Y.Doc();
-        collect();
+        await collect();
         const t0 = performance.now();
         Y.applyUpdate(doc, update);
         const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
@@ -620,7 +627,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         log(bulkCase);
         await warmApply(join(root, "warm-bulk"), ops.slice(0, 20_000));
         const dst = await open({ path: bulkDir });
-        collect();
+        await collect();
         const t0 = performance.now();
         const r = await dst.applyOps(ops);
         const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
@@ -645,7 +652,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         let wire: Uint8Array | undefined = encodeOps(ops);
         await warmApply(join(root, "warm-encoded"), ops.slice(0, 20_000), true);
         const dst = await open({ path: join(root, "encoded") });
-        collect();
+        await collect();
         const t0 = performance.now();
         const r = await dst.applyOps(wire);
         const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
@@ -672,7 +679,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         log(batchedCase);
         const dst = await open({ path: join(root, "batched") });
         let applied = 0;
-        collect();
+        await collect();
         const t0 = performance.now();
         for (let i = 0; i < ops.length; i += APPLY_BATCH) {
           applied += (await dst.applyOps(ops.slice(i, i + APPLY_BATCH))).applied;
@@ -697,7 +704,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         log(oneCase);
         const few = ops.slice(0, ONE_AT_A_TIME);
         ops = undefined;
-        collect(); // before the warm-up (see timeSequential)
+        await collect(); // before the warm-up (see timeSequential)
         await warmApplyOne(join(root, "warm-one"), few.slice(0, 1000));
         const dst = await open({ path: join(root, "one") });
         const t0 = performance.now();
@@ -706,7 +713,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         await dst.close();
 
         const updates = yjsOneSetUpdates(ONE_AT_A_TIME, 0);
-        collect();
+        await collect();
         const warm = new Y.Doc();
         for (const u of yjsOneSetUpdates(1000, ONE_AT_A_TIME)) Y.applyUpdate(warm, u);
         warm.destroy();
