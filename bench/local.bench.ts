@@ -67,7 +67,10 @@ import { decodeOps, encodeOps } from "../core/op.ts";
 import { runtimeName } from "../storage/_runtime.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
 import {
+  APPLY_BATCH,
   collectGarbage,
+  FIELDS_PER_NODE,
+  foreignOps,
   gunOptions,
   gunPut,
   keepAlive,
@@ -80,9 +83,6 @@ import {
 
 /** Foreign ops applied in the bulk cases; also the fields of the open / RSS database. */
 const APPLY_OPS = sizeFromEnv("LATTICE_BENCH_APPLY_OPS", 1_000_000);
-/** Fields per node of that data set: 100,000 nodes of 10 small numbers at 1M ops. */
-const FIELDS_PER_NODE = 10;
-const APPLY_BATCH = 10_000;
 /** Ops applied one at a time (each a commit), Lattice and Yjs alike. */
 const ONE_AT_A_TIME = Math.min(20_000, APPLY_OPS);
 const SEQ_PUT = { warm: 200, rounds: 5, ops: 500 };
@@ -290,54 +290,6 @@ function runChild(
 /** The small node of the put and get cases. */
 function smallNode(i: number): Record<string, unknown> {
   return { name: `node ${i}`, n: i, ok: i % 2 === 0 };
-}
-
-/** Node `i` of the apply / open / RSS data set: FIELDS_PER_NODE small numbers. */
-function fieldNode(i: number): Record<string, number> {
-  const data: Record<string, number> = {};
-  for (let f = 0; f < FIELDS_PER_NODE; f++) data[`f${f}`] = i * FIELDS_PER_NODE + f;
-  return data;
-}
-
-/** Builds a replica holding `n` fields (in memory) and exports them: the foreign ops. */
-async function foreignOps(n: number): Promise<Op[]> {
-  const source = await open({ storage: "memory" });
-  try {
-    const nodes = n / FIELDS_PER_NODE;
-    for (let start = 0; start < nodes; start += 10_000) {
-      const puts: Promise<unknown>[] = [];
-      for (let i = start; i < Math.min(nodes, start + 10_000); i++) {
-        puts.push(source.put(nodeSoul(i), fieldNode(i)));
-      }
-      await Promise.all(puts);
-    }
-    const ops: Op[] = [];
-    for (let cursor: number | undefined;;) {
-      const page = await source.exportOps({ limit: n, cursor });
-      for (const op of page.ops) ops.push(op);
-      if ((cursor = page.cursor) === undefined) break;
-    }
-    if (ops.length !== n) throw new Error(`exported ${ops.length} ops, expected ${n}`);
-    return ops;
-  } finally {
-    await source.close();
-  }
-}
-
-/** The same data as Yjs: a doc after APPLY_OPS `Y.Map.set` (one transaction), as one update. */
-function yjsBulkUpdate(): Uint8Array {
-  const doc = new Y.Doc();
-  const map = doc.getMap("fields");
-  const nodes = APPLY_OPS / FIELDS_PER_NODE;
-  doc.transact(() => {
-    for (let i = 0; i < nodes; i++) {
-      const soul = nodeSoul(i);
-      for (let f = 0; f < FIELDS_PER_NODE; f++) map.set(`${soul}/f${f}`, i * FIELDS_PER_NODE + f);
-    }
-  });
-  const update = Y.encodeStateAsUpdate(doc);
-  doc.destroy();
-  return update;
 }
 
 /** `n` updates of one `Y.Map.set` each, as a peer would send them one by one. */
@@ -596,70 +548,44 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
     const rssCase = `RSS holding ${count(APPLY_OPS / FIELDS_PER_NODE)} small nodes`;
     const needBulkDb = wanted(bulkCase) || wanted(openCase) || wanted(rssOpenCase) || wanted(rssCase);
     const bulkDir = join(root, "bulk");
-    if (needBulkDb || wanted(encodedCase) || wanted(batchedCase) || wanted(oneCase)) {
-      log(`building ${count(APPLY_OPS)} foreign ops`);
-      let ops: Op[] | undefined = await foreignOps(APPLY_OPS);
-
-      let yjsBulk: Figure | undefined;
-      if (wanted(bulkCase) || wanted(batchedCase) || wanted(encodedCase)) {
-        log("yjs bulk update");
-        let update: Uint8Array | undefined = yjsBulkUpdate();
-        const warm = new Y.Doc();
-        Y.applyUpdate(warm, yjsSmallUpdate()); // warm the decoder and integration paths
-        warm.destroy();
-        const doc = new Y.Doc();
-        await collect();
-        const t0 = performance.now();
-        Y.applyUpdate(doc, update);
-        const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
-        const size = doc.getMap("fields").size;
-        if (size !== APPLY_OPS) throw new Error(`Yjs applied ${size} sets, expected ${APPLY_OPS}`);
-        doc.destroy();
-        yjsBulk = {
-          impl: "yjs",
-          value: ns,
-          how: `one Y.applyUpdate of a ${(update.length / 1e6).toFixed(1)} MB update into a fresh doc`,
-        };
-        update = undefined;
-      }
-
+    const n = String(APPLY_OPS);
+    if (wanted(bulkCase) || wanted(batchedCase) || wanted(encodedCase)) {
+      // Each 1M-op case in a fresh process of its own (see _local_child.ts, `bulk`).
+      log("yjs bulk update (child process)");
+      const y = await runChild(["bulk", "yjs", n]) as { ns: number; bytes: number };
+      const yjsBulk: Figure = {
+        impl: "yjs",
+        value: y.ns,
+        how: `one Y.applyUpdate of a ${
+          (y.bytes / 1e6).toFixed(1)
+        } MB update into a fresh doc, in a fresh process`,
+      };
+      const lattice = async (how: string, dir: string) => {
+        log(`lattice bulk apply: ${how} (child process)`);
+        return await runChild(["bulk", "lattice", how, dir, n]) as { ns: number; bytes?: number };
+      };
       if (needBulkDb) {
-        log(bulkCase);
-        await warmApply(join(root, "warm-bulk"), ops.slice(0, 20_000));
-        const dst = await open({ path: bulkDir });
-        await collect();
-        const t0 = performance.now();
-        const r = await dst.applyOps(ops);
-        const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
-        if (r.applied !== APPLY_OPS) throw new Error(`applied ${r.applied} of ${APPLY_OPS} ops`);
-        await dst.close();
+        const r = await lattice("one", bulkDir);
         if (wanted(bulkCase)) {
           rows.push({
             name: bulkCase,
             unit: "ns",
             subject: "lattice",
             figures: [
-              { impl: "lattice", value: ns, how: "one applyOps call into a fresh replica" },
-              yjsBulk!,
+              {
+                impl: "lattice",
+                value: r.ns,
+                how: "one applyOps call into a fresh replica, in a fresh process",
+              },
+              yjsBulk,
             ],
             targets: [{ over: "yjs", atLeast: BULK_OVER_YJS }],
           });
         }
       }
-
       if (wanted(encodedCase)) {
-        log(encodedCase);
-        let wire: Uint8Array | undefined = encodeOps(ops);
-        await warmApply(join(root, "warm-encoded"), ops.slice(0, 20_000), true);
-        const dst = await open({ path: join(root, "encoded") });
-        await collect();
-        const t0 = performance.now();
-        const r = await dst.applyOps(wire);
-        const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
-        if (r.applied !== APPLY_OPS) throw new Error(`applied ${r.applied} of ${APPLY_OPS} ops`);
-        const size = wire.length;
-        wire = undefined;
-        await dst.close();
+        const r = await lattice("encoded", join(root, "encoded"));
+        rmSync(join(root, "encoded"), { recursive: true, force: true });
         rows.push({
           name: encodedCase,
           unit: "ns",
@@ -667,43 +593,39 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
           figures: [
             {
               impl: "lattice",
-              value: ns,
-              how: `one applyOps call with a ${(size / 1e6).toFixed(1)} MB encoding`,
+              value: r.ns,
+              how: `one applyOps call with a ${(r.bytes! / 1e6).toFixed(1)} MB encoding, in a fresh process`,
             },
-            yjsBulk!,
+            yjsBulk,
           ],
         });
       }
-
       if (wanted(batchedCase)) {
-        log(batchedCase);
-        const dst = await open({ path: join(root, "batched") });
-        let applied = 0;
-        await collect();
-        const t0 = performance.now();
-        for (let i = 0; i < ops.length; i += APPLY_BATCH) {
-          applied += (await dst.applyOps(ops.slice(i, i + APPLY_BATCH))).applied;
-        }
-        const ns = ((performance.now() - t0) * 1e6) / APPLY_OPS;
-        if (applied !== APPLY_OPS) throw new Error(`applied ${applied} of ${APPLY_OPS} ops`);
-        await dst.close();
+        const r = await lattice("batched", join(root, "batched"));
         rmSync(join(root, "batched"), { recursive: true, force: true });
         rows.push({
           name: batchedCase,
           unit: "ns",
           subject: "lattice",
           figures: [
-            { impl: "lattice", value: ns, how: `${APPLY_OPS / APPLY_BATCH} applyOps calls, awaited in turn` },
-            yjsBulk!,
+            {
+              impl: "lattice",
+              value: r.ns,
+              how: `${APPLY_OPS / APPLY_BATCH} applyOps calls, awaited in turn, in a fresh process`,
+            },
+            yjsBulk,
           ],
           targets: wanted(bulkCase) ? undefined : [{ over: "yjs", atLeast: BULK_OVER_YJS }],
         });
       }
-
-      if (wanted(oneCase)) {
+    } else if (needBulkDb) {
+      log("building the 1M-field database (child process)");
+      await runChild(["bulk", "lattice", "one", bulkDir, n]);
+    }
+    if (wanted(oneCase)) {
+      {
         log(oneCase);
-        const few = ops.slice(0, ONE_AT_A_TIME);
-        ops = undefined;
+        const few = await foreignOps(ONE_AT_A_TIME); // the first nodes of the 1M-op data set
         await collect(); // before the warm-up (see timeSequential)
         await warmApplyOne(join(root, "warm-one"), few.slice(0, 1000));
         const dst = await open({ path: join(root, "one") });
@@ -742,7 +664,6 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
           targets: [{ over: "yjs", atLeast: ONE_OVER_YJS }],
         });
       }
-      ops = undefined;
     }
 
     // ---- open time and RSS, in fresh processes
@@ -933,27 +854,6 @@ function legacyFilter(argv: readonly string[]): RegExp | undefined {
 }
 
 /** A small Yjs update, to warm Yjs's decoding and integration before the timed bulk apply. */
-function yjsSmallUpdate(): Uint8Array {
-  const doc = new Y.Doc();
-  const map = doc.getMap("fields");
-  doc.transact(() => {
-    for (let i = 0; i < 20_000; i++) map.set(`w${i}`, i);
-  });
-  return Y.encodeStateAsUpdate(doc);
-}
-
-/** Applies `ops` to a scratch replica, to warm the apply path before a timed one-shot apply. */
-/** Warms the apply path with `ops` in batches of 5,000 (`encoded`: as their encoding). */
-async function warmApply(dir: string, ops: readonly Op[], encoded = false): Promise<void> {
-  const db: Database = await open({ path: dir });
-  for (let i = 0; i < ops.length; i += 5_000) {
-    const batch = ops.slice(i, i + 5_000);
-    await db.applyOps(encoded ? encodeOps(batch) : batch);
-  }
-  await db.close();
-  rmSync(dir, { recursive: true, force: true });
-}
-
 async function warmApplyOne(dir: string, ops: readonly Op[]): Promise<void> {
   const db: Database = await open({ path: dir });
   for (const op of ops) await db.applyOps([op]);
