@@ -199,31 +199,56 @@ export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
 }
 
 /**
+ * Records of one node to write: a map field → record, or an array in field
+ * order with one record per field.
+ */
+export type NodeRecords = ReadonlyMap<string, StoredRecord> | readonly StoredRecord[];
+
+const byField = (a: StoredRecord, b: StoredRecord): number => compareCodePoints(a.field, b.field);
+
+/**
  * A node's stored records merged with newer ones: a field takes the record
  * with the higher seq. Returns the merged records in field order, or
- * `undefined` when nothing changes.
+ * `undefined` when nothing changes. (A new node's records given in field
+ * order are returned as they are.)
  */
 export function mergeNode(
   stored: readonly StoredRecord[],
-  incoming: ReadonlyMap<string, StoredRecord>,
+  incoming: NodeRecords,
 ): StoredRecord[] | undefined {
+  const list = Array.isArray(incoming) ? incoming as readonly StoredRecord[] : undefined;
   if (stored.length === 0) {
-    return [...incoming.values()].sort((a, b) => compareCodePoints(a.field, b.field));
+    return list !== undefined ? list as StoredRecord[] : [...incoming.values()].sort(byField);
   }
-  const byField = new Map<string, StoredRecord>();
-  for (const r of stored) byField.set(r.field, r);
+  const fields = new Map<string, StoredRecord>();
+  for (const r of stored) fields.set(r.field, r);
   let changed = false, added = false;
-  for (const [f, r] of incoming) {
-    const cur = byField.get(f);
+  for (const r of list ?? incoming.values()) {
+    const cur = fields.get(r.field);
     if (cur !== undefined && cur.seq >= r.seq) continue;
     if (cur === undefined) added = true;
-    byField.set(f, r);
+    fields.set(r.field, r);
     changed = true;
   }
   if (!changed) return undefined;
-  const merged = [...byField.values()];
+  const merged = [...fields.values()];
   // Replacing fields keeps the stored order; only new fields need a sort.
-  return added ? merged.sort((a, b) => compareCodePoints(a.field, b.field)) : merged;
+  return added ? merged.sort(byField) : merged;
+}
+
+/**
+ * `records` (of one node) in field order with one record per field, the
+ * later of two for a field kept. Sorts in place.
+ */
+export function sortFields(records: StoredRecord[]): StoredRecord[] {
+  records.sort(byField); // stable: of equal fields, the later stays later
+  let n = 0;
+  for (let i = 0; i < records.length; i++) {
+    if (n > 0 && records[n - 1].field === records[i].field) records[n - 1] = records[i];
+    else records[n++] = records[i];
+  }
+  records.length = n;
+  return records;
 }
 
 /** The highest seq of a node's records. */

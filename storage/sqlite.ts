@@ -70,7 +70,16 @@ import {
 import { addRecord, Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
 import { type NodeData, nodeData } from "../core/value.ts";
-import { bodyData, decodeBody, encodeBody, mergeNode, nodeSeq, writeBody } from "./node_body.ts";
+import {
+  bodyData,
+  decodeBody,
+  encodeBody,
+  mergeNode,
+  type NodeRecords,
+  nodeSeq,
+  sortFields,
+  writeBody,
+} from "./node_body.ts";
 import { ByteWriter } from "../core/byte_writer.ts";
 import {
   type ChangesOptions,
@@ -686,7 +695,7 @@ export class SqliteStore implements Store {
       // Straight into SQLite, after everything journaled: large batches (the journal would only
       // hold them until the fold), and the rare ones that defer ops.
       this.#foldAll();
-      const nodes = [...groupBySoul(records, first)];
+      const nodes = groupBySoul(records, first);
       for (const [soul] of nodes) this.#cache?.delete(soul);
       this.#transaction(() => {
         this.#writeNodes(nodes, 0, nodes.length);
@@ -801,7 +810,7 @@ export class SqliteStore implements Store {
    * that exist are then read, merged and written back.
    */
   #writeNodes(
-    nodes: readonly (readonly [string, ReadonlyMap<string, StoredRecord>])[],
+    nodes: readonly (readonly [string, NodeRecords])[],
     start: number,
     end: number,
   ): void {
@@ -1062,8 +1071,37 @@ const DIRECT_RECORDS = FOLD_RECORDS;
 /** A frame buffer grown past this is dropped after its commit, not kept for the next. */
 const SHRINK_WRITER_BYTES = 4 << 20;
 
-/** `records` with consecutive seqs from `first`, grouped by soul (a later record of a key replaces an earlier one). */
-function groupBySoul(records: readonly FieldRecord[], first: number): Map<string, Map<string, StoredRecord>> {
+/**
+ * `records` with consecutive seqs from `first`, grouped by soul, each node's
+ * records in field order, one per field (a later record of a key replaces an
+ * earlier one). A batch mostly lists a node's records together (a put, an
+ * export): such runs become arrays with no map per node; a soul that comes
+ * back after another makes the whole batch go through maps.
+ */
+function groupBySoul(records: readonly FieldRecord[], first: number): (readonly [string, NodeRecords])[] {
+  const out: [string, StoredRecord[]][] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < records.length;) {
+    const soul = records[i].soul;
+    if (seen.has(soul)) return [...groupInMaps(records, first)]; // the soul comes back: maps
+    seen.add(soul);
+    let end = i + 1;
+    while (end < records.length && records[end].soul === soul) end++;
+    const run: StoredRecord[] = new Array(end - i);
+    let ordered = true;
+    for (let k = i; k < end; k++) {
+      const r = storedRecord(records[k], first + k);
+      if (k > i && compareCodePoints(run[k - i - 1].field, r.field) >= 0) ordered = false;
+      run[k - i] = r;
+    }
+    out.push([soul, ordered ? run : sortFields(run)]);
+    i = end;
+  }
+  return out;
+}
+
+/** The records of a batch grouped by soul in maps (soul → field → its last record), seqs from `first` on. */
+function groupInMaps(records: readonly FieldRecord[], first: number): Map<string, Map<string, StoredRecord>> {
   const nodes = new Map<string, Map<string, StoredRecord>>();
   for (let i = 0; i < records.length; i++) {
     addRecord(nodes, storedRecord(records[i], first + i));

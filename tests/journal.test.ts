@@ -208,6 +208,44 @@ describe("journal", () => {
     });
   });
 
+  it("large batches in runs of one node: fields in any order, the later of a field twice kept, stored nodes merged", async () => {
+    const dir = freshDir();
+    await withStore(dir, async (store) => {
+      // 2,000 nodes × 9 records, each node's together: f8 … f1 (reversed), then f3 once more.
+      const batch = (base: number) =>
+        Array.from({ length: 2_000 }, (_, n) => [
+          ...Array.from({ length: 8 }, (_, k) => rec(`r${n}`, `f${8 - k}`, base + 8 - k)),
+          rec(`r${n}`, "f3", base + 100),
+        ]).flat();
+      const first = batch(0);
+      assert.ok(first.length >= 16_384, "large enough to skip the journal");
+      assert.equal(await store.commit({ records: first }), first.length);
+      assert.equal(store.pending, 0);
+      const node = await store.readNode("r7");
+      assert.deepEqual(node.map((r) => r.field), ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"]);
+      assert.equal(node[2].sl, 100, "the later f3");
+      assert.equal(node[2].seq, 7 * 9 + 9, "with its own seq");
+      // Again over the same nodes: stored nodes are merged, every field newer.
+      const second = batch(1_000);
+      const last = await store.commit({ records: second });
+      const again = await store.readNode("r1999");
+      assert.deepEqual(again.map((r) => [r.field, r.sl]), [
+        ["f1", 1_001],
+        ["f2", 1_002],
+        ["f3", 1_100],
+        ["f4", 1_004],
+        ["f5", 1_005],
+        ["f6", 1_006],
+        ["f7", 1_007],
+        ["f8", 1_008],
+      ]);
+      assert.equal(Math.max(...again.map((r) => r.seq)), last);
+    });
+    await withStore(dir, async (store) => {
+      assert.equal((await store.readNode("r0")).find((r) => r.field === "f3")?.sl, 1_100);
+    });
+  });
+
   it("a failed append is cut off, so the frames after it are still replayed", () => {
     const dir = freshDir();
     fs.mkdirSync(dir);

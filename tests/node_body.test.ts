@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
-import { bodyData, decodeBody, encodeBody, mergeNode, nodeSeq } from "../storage/node_body.ts";
+import { bodyData, decodeBody, encodeBody, mergeNode, nodeSeq, sortFields } from "../storage/node_body.ts";
 import { fcParams } from "./_seed.ts";
 import type { StoredRecord } from "../storage/store.ts";
 
@@ -104,6 +104,27 @@ describe("node bodies", () => {
     assert.deepEqual(
       mergeNode([], new Map([["z", rec("z", 1)], ["y", rec("y", 2)]]))?.map((r) => r.field),
       ["y", "z"],
+    );
+    // Incoming records as an array in field order: the same merge.
+    const list = [rec("a", 10), rec("b", 11), rec("d", 7)];
+    assert.deepEqual(mergeNode(stored, list)?.map((r) => [r.field, r.seq]), [["a", 10], ["b", 11], ["d", 9]]);
+    assert.equal(mergeNode(stored, [rec("b", 5), rec("d", 1)]), undefined);
+    assert.equal(mergeNode([], list), list, "a new node's ordered records as they are");
+  });
+
+  it("sorts a node's records by field, keeping the later of two for a field", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("a", "b", "é", "z", "aa", ""), { maxLength: 12 }), (fields) => {
+        const records = fields.map((f, i) => rec(f, i + 1));
+        const expected = new Map<string, StoredRecord>();
+        for (const r of records) expected.set(r.field, r);
+        const sorted = sortFields(records.slice());
+        assert.deepEqual(
+          sorted.map((r) => [r.field, r.seq]),
+          [...expected.values()].sort((x, y) => (x.field < y.field ? -1 : 1)).map((r) => [r.field, r.seq]),
+        );
+      }),
+      fcParams(2_000),
     );
   });
 });
