@@ -202,7 +202,7 @@ function denoHost(): Host {
     hostname: D.hostname(),
     bootTime: Date.now() - D.osUptime() * 1000,
     pid: D.pid,
-    argv: [D.execPath(), main, ...D.args],
+    argv: [execPath(D), main, ...D.args],
     isAlive(pid) {
       try {
         D.kill(pid, 0);
@@ -213,6 +213,15 @@ function denoHost(): Host {
     },
     onExit: (listener) => globalThis.addEventListener("unload", listener),
   };
+}
+
+/** Deno's executable, or `deno` without the read permission it takes (it only names the holder of a lock). */
+function execPath(D: DenoNamespace): string {
+  try {
+    return D.execPath();
+  } catch {
+    return "deno";
+  }
 }
 
 /** A POSIX path with `.` and `..` resolved and repeated or trailing slashes removed (as `node:path`). */
