@@ -12,7 +12,17 @@
  */
 import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
-import { checkOp, decodeOpRecords, decodeOps, encodeOps, hex8, isHex64, type Op, recordToOp } from "./op.ts";
+import {
+  checkOpWords,
+  decodeOpRecords,
+  decodeOps,
+  encodeOps,
+  hex8,
+  isHex64,
+  type Op,
+  OpWords,
+  recordToOp,
+} from "./op.ts";
 
 export { recordToOp };
 import {
@@ -153,15 +163,6 @@ const keyOf = (soul: string, field: string): string => `${soul.length}:${soul}${
 
 /** Hex state → its two 32-bit halves. */
 const hexWords = hlcWords;
-/** The 32-bit word of 8 lowercase hex digits at `at` of `s`, which {@link checkOp} has validated. */
-function hexWord(s: string, at: number): number {
-  let n = 0;
-  for (let i = at; i < at + 8; i++) {
-    const c = s.charCodeAt(i);
-    n = n * 16 + (c < 58 ? c - 48 : c - 87);
-  }
-  return n;
-}
 
 /**
  * How far ahead of the clock the persisted clock bound (`meta.clock`) is set.
@@ -371,33 +372,26 @@ export class Database {
     } else {
       const list = ops;
       if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
-      list.forEach((op, i) => {
+      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+      const w = new OpWords(); // checked and read in one pass; a repeated actor only once
+      for (let i = 0; i < list.length; i++) {
+        const op = list[i];
         try {
-          checkOp(op);
+          checkOpWords(op, w);
         } catch (e) {
           (e as Error).message = `Op ${i} is invalid: ${(e as Error).message}`;
           throw e;
         }
-      });
-      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      let actor = "", ah = 0, al = 0; // ops of one batch mostly share an actor: parse it once
-      for (const op of list) {
-        const state = op.state;
-        const sh = hexWord(state, 0), sl = hexWord(state, 8);
+        const { sh, sl } = w;
         if (sh * 0x10000 + (sl >>> 16) > limit) {
-          defer.push({ due: this.clock.dueAt(state), op: encodeOps([op]) });
+          defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
           continue;
-        }
-        if (op.actor !== actor) {
-          actor = op.actor;
-          ah = hexWord(actor, 0);
-          al = hexWord(actor, 8);
         }
         const value = encodeValue(op.value);
         now.push(
           op.sig
-            ? { soul: op.soul, field: op.field, value, sh, sl, ah, al, sig: op.sig }
-            : { soul: op.soul, field: op.field, value, sh, sl, ah, al },
+            ? { soul: op.soul, field: op.field, value, sh, sl, ah: w.ah, al: w.al, sig: op.sig }
+            : { soul: op.soul, field: op.field, value, sh, sl, ah: w.ah, al: w.al },
         );
       }
     }

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { isHlc, isLowerHex16 } from "./clock.ts";
+import { isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import {
@@ -86,18 +86,61 @@ export function recordToOp(r: FieldRecord): Op {
 
 /** Throws unless `op` is a well-formed op (used on every foreign op before it is merged). */
 export function checkOp(op: unknown): asserts op is Op {
+  checkOpWords(op, new OpWords());
+}
+
+/** An op's state and actor as 32-bit words, as {@link checkOpWords} leaves them. */
+export class OpWords {
+  sh = 0;
+  sl = 0;
+  ah = 0;
+  al = 0;
+  /** The actor the words `ah`, `al` are of (checked). */
+  actor = "";
+}
+
+/**
+ * {@link checkOp}, which also leaves the op's state and actor in `words` as
+ * 32-bit words: the hex digits are checked and read in one pass, and an
+ * actor equal to the one `words` last held (the usual case: a batch mostly
+ * has one writer) is neither checked nor read again.
+ */
+export function checkOpWords(op: unknown, words: OpWords): asserts op is Op {
   if (typeof op !== "object" || op === null) throw new TypeError("An op must be an object");
   const o = op as Record<string, unknown>;
   checkSoul(o.soul);
   checkField(o.field);
   checkValue(o.value, o.soul as string, o.field as string);
-  if (!isHlc(o.state)) throw new RangeError(`Op state must be 16 hex digits, got ${JSON.stringify(o.state)}`);
-  if (!isHex64(o.actor)) {
-    throw new RangeError(`Op actor must be 16 hex digits, got ${JSON.stringify(o.actor)}`);
+  const state = o.state;
+  if (typeof state !== "string" || state.length !== 16) throw badId("state", state);
+  const sh = hexWord(state, 0), sl = hexWord(state, 8);
+  if (sh < 0 || sl < 0) throw badId("state", state);
+  const actor = o.actor;
+  if (actor !== words.actor || actor === "") {
+    if (typeof actor !== "string" || actor.length !== 16) throw badId("actor", actor);
+    const ah = hexWord(actor, 0), al = hexWord(actor, 8);
+    if (ah < 0 || al < 0) throw badId("actor", actor);
+    words.ah = ah, words.al = al, words.actor = actor;
   }
   if (o.sig !== undefined && !(o.sig instanceof Uint8Array)) {
     throw new TypeError("Op sig must be a Uint8Array");
   }
+  words.sh = sh, words.sl = sl;
+}
+
+const badId = (what: "state" | "actor", v: unknown): RangeError =>
+  new RangeError(`Op ${what} must be 16 hex digits, got ${JSON.stringify(v)}`);
+
+/** The 32-bit word of the 8 lowercase hex digits at `at` of `s`, or -1 when one is not such a digit. */
+function hexWord(s: string, at: number): number {
+  let n = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
 }
 
 /** Encodes ops for storage or the wire (`[1, op, op, ...]`, written straight into one buffer). */

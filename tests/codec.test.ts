@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decode, encode, type MsgValue } from "../core/msgpack.ts";
-import { decodeOps, encodeOps, type Op } from "../core/op.ts";
+import { checkOpWords, decodeOps, encodeOps, type Op, OpWords } from "../core/op.ts";
 import { isLowerHex16 } from "../core/clock.ts";
 import { fcParams } from "./_seed.ts";
 
@@ -253,6 +253,50 @@ describe("isLowerHex16", () => {
           typeof s === "string" && re.test(s),
           String(typeof s === "string" ? s : typeof s),
         );
+      }),
+      fcParams(20_000),
+    );
+  });
+});
+
+describe("checkOpWords", () => {
+  it("checks states and actors as the regex does and reads their words, reusing a repeated actor", () => {
+    const hexish = fc.oneof(
+      fc.uint8Array({ minLength: 8, maxLength: 8 }).map((b) =>
+        Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")
+      ),
+      fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEFg/ "), minLength: 15, maxLength: 17 }),
+      fc.constant("00000000000000ab"),
+    );
+    const re = /^[0-9a-f]{16}$/;
+    const words = new OpWords(); // shared across cases: a repeated actor takes the cached path
+    fc.assert(
+      fc.property(hexish, fc.oneof(hexish, fc.constant(7)), (state, actor) => {
+        const op = { soul: "s", field: "f", value: 1, state, actor };
+        const expected = !re.test(state)
+          ? `Op state must be 16 hex digits, got ${JSON.stringify(state)}`
+          : typeof actor !== "string" || !re.test(actor)
+          ? `Op actor must be 16 hex digits, got ${JSON.stringify(actor)}`
+          : undefined;
+        let got: string | undefined;
+        try {
+          checkOpWords(op, words);
+        } catch (e) {
+          got = (e as Error).message;
+        }
+        assert.equal(got, expected);
+        if (expected === undefined) {
+          assert.deepEqual([words.sh, words.sl], [
+            parseInt(state.slice(0, 8), 16),
+            parseInt(state.slice(8), 16),
+          ]);
+          const a = actor as string;
+          assert.deepEqual([words.ah, words.al, words.actor], [
+            parseInt(a.slice(0, 8), 16),
+            parseInt(a.slice(8), 16),
+            a,
+          ]);
+        }
       }),
       fcParams(20_000),
     );
