@@ -20,11 +20,12 @@ import {
   hex8,
   isHex64,
   type Op,
+  opToRecord,
   OpWords,
   recordToOp,
 } from "./op.ts";
 
-export { recordToOp };
+export { opToRecord, recordToOp };
 import {
   checkField,
   checkSoul,
@@ -187,13 +188,6 @@ const hexWords = hlcWords;
  */
 const CLOCK_MARK_AHEAD_MS = 1000;
 const MAX_HLC_MS = 2 ** 48 - 1;
-
-/** An op → a record to store. */
-export function opToRecord(op: Op): FieldRecord {
-  const [sh, sl] = hexWords(op.state), [ah, al] = hexWords(op.actor);
-  const r = { soul: op.soul, field: op.field, value: encodeValue(op.value), sh, sl, ah, al };
-  return op.sig ? { ...r, sig: op.sig } : r;
-}
 
 const NONE: readonly never[] = Object.freeze([]);
 

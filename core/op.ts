@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { isLowerHex16 } from "./clock.ts";
+import { hlcWords, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import {
@@ -72,16 +72,27 @@ export function bytesToHex64(b: Uint8Array): string {
 /** A 32-bit word as 8 hex digits. */
 export const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
 
+/** The last actor {@link recordToOp} wrote out, by its words: a batch mostly has one writer. */
+let actorH = -1, actorL = -1, actorHex = "";
+
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
+  if (r.ah !== actorH || r.al !== actorL) actorH = r.ah, actorL = r.al, actorHex = hex8(r.ah) + hex8(r.al);
   const op = {
     soul: r.soul,
     field: r.field,
     value: decodeValue(r.value),
     state: hex8(r.sh) + hex8(r.sl),
-    actor: hex8(r.ah) + hex8(r.al),
+    actor: actorHex,
   };
   return r.sig ? { ...op, sig: r.sig } : op;
+}
+
+/** An op → a record to store. */
+export function opToRecord(op: Op): FieldRecord {
+  const [sh, sl] = hlcWords(op.state), [ah, al] = hlcWords(op.actor);
+  const r = { soul: op.soul, field: op.field, value: encodeValue(op.value), sh, sl, ah, al };
+  return op.sig ? { ...r, sig: op.sig } : r;
 }
 
 /** Throws unless `op` is a well-formed op (used on every foreign op before it is merged). */
@@ -194,23 +205,7 @@ export function decodeOps(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): 
   if (bytes instanceof Uint8Array && bytes.length <= maxBytes) {
     // What Lattice writes: read without a MessagePack tree (see decodeOpRecords), then made ops.
     const records = readOpRecords(bytes, OPS_FORMAT_VERSION);
-    if (records !== undefined) {
-      const ops: Op[] = new Array(records.length);
-      let ah = -1, al = -1, actor = ""; // a batch mostly has one writer: one actor string
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i];
-        if (r.ah !== ah || r.al !== al) ah = r.ah, al = r.al, actor = hex8(ah) + hex8(al);
-        const op = {
-          soul: r.soul,
-          field: r.field,
-          value: decodeValue(r.value),
-          state: hex8(r.sh) + hex8(r.sl),
-          actor,
-        };
-        ops[i] = r.sig ? { ...op, sig: r.sig } : op;
-      }
-      return ops;
-    }
+    if (records !== undefined) return records.map(recordToOp);
   }
   return decodeOpsTree(bytes, maxBytes);
 }
@@ -228,19 +223,18 @@ export function decodeOpsTree(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTE
 }
 
 /**
- * Decodes ops as {@link decodeOps} does — same checks, same errors — but
- * straight into records to store: state and actor as 32-bit words, values
- * in their canonical encoding. Internal to the database's apply path.
+ * Decodes ops as {@link decodeOps} does — same checks, same errors — into
+ * records to store: state and actor as 32-bit words, values in their
+ * canonical encoding. What Lattice writes is read straight into records;
+ * anything else goes through the tree decoder's ops. Internal to the
+ * database's apply path.
  */
 export function decodeOpRecords(bytes: Uint8Array, maxBytes: number = MAX_OPS_BYTES): FieldRecord[] {
   if (bytes instanceof Uint8Array && bytes.length <= maxBytes) {
     const fast = readOpRecords(bytes, OPS_FORMAT_VERSION); // what Lattice writes, read without a MessagePack tree
     if (fast !== undefined) return fast;
   }
-  const root = decodeRoot(bytes, maxBytes);
-  const out: FieldRecord[] = new Array(root.length - 1);
-  for (let i = 1; i < root.length; i++) out[i - 1] = recordFromTuple(root[i], i - 1);
-  return out;
+  return decodeOpsTree(bytes, maxBytes).map(opToRecord);
 }
 
 function decodeRoot(bytes: Uint8Array, maxBytes: number): MsgValue[] {
@@ -253,10 +247,6 @@ function decodeRoot(bytes: Uint8Array, maxBytes: number): MsgValue[] {
   }
   return root;
 }
-
-/** Big-endian 32-bit word at `at` of `b`. */
-const word = (b: Uint8Array, at: number): number =>
-  ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 
 /** The error for op `index` of a batch. */
 const opError = (index: number, why: string): SyntaxError =>
@@ -280,29 +270,6 @@ function tupleParts(
   if (!(actor instanceof Uint8Array) || actor.length !== 8) throw opError(index, "actor is not 8 bytes");
   if (sig !== undefined && !(sig instanceof Uint8Array)) throw opError(index, "sig is not bytes");
   return { soul, field, raw, state, actor, sig };
-}
-
-/** {@link opFromTuple}, producing a record: the checks (and their order and messages) are the same. */
-function recordFromTuple(t: MsgValue, index: number): FieldRecord {
-  const bad = (why: string): never => {
-    throw opError(index, why);
-  };
-  const { soul, field, raw, state, actor, sig } = tupleParts(t, index);
-  let value: Value;
-  try {
-    value = valueFromMsg(raw);
-    // As checkOp: state and actor are 8 bytes, so always valid 16 hex digits.
-    checkSoul(soul);
-    checkField(field);
-    checkValue(value, soul as string, field as string);
-  } catch (e) {
-    return bad((e as Error).message);
-  }
-  const sh = word(state, 0), sl = word(state, 4), ah = word(actor, 0), al = word(actor, 4);
-  const v = encodeValue(value);
-  return sig === undefined
-    ? { soul, field, value: v, sh, sl, ah, al }
-    : { soul, field, value: v, sh, sl, ah, al, sig };
 }
 
 function opFromTuple(t: MsgValue, index: number): Op {
