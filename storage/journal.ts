@@ -30,6 +30,7 @@
  * @module
  */
 import { ByteWriter } from "../core/byte_writer.ts";
+import type { HostFs } from "./_host.ts";
 import type { FieldRecord, StoredRecord } from "./store.ts";
 
 /** First 4 bytes of every journal file. */
@@ -38,18 +39,19 @@ const FORMAT = 1;
 export const HEADER_BYTES = 8;
 const NO_SIG = 0xffffffff;
 
-/** The part of `node:fs` the journal uses. */
-export interface JournalFs {
-  openSync(path: string, flags: string): number;
-  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
-  ftruncateSync(fd: number, length: number): void;
-  fdatasyncSync(fd: number): void;
-  fsyncSync(fd: number): void;
-  closeSync(fd: number): void;
-  readFileSync(path: string): Uint8Array;
-  readdirSync(path: string): string[];
-  unlinkSync(path: string): void;
-}
+/** The part of the host's file calls (`node:fs`, or Deno's) the journal uses. */
+export type JournalFs = Pick<
+  HostFs,
+  | "openSync"
+  | "writeSync"
+  | "ftruncateSync"
+  | "fdatasyncSync"
+  | "fsyncSync"
+  | "closeSync"
+  | "readFileSync"
+  | "readdirSync"
+  | "unlinkSync"
+>;
 
 /** One decoded frame. */
 export interface JournalFrame {

@@ -121,6 +121,27 @@ function varintAt(b: Uint8Array): number {
 const u32 = (b: Uint8Array, p: number): number =>
   (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
 
+/** Checks a body's format and reads its field count, leaving {@link at} after it. */
+function openBody(soul: string, b: Uint8Array): number {
+  if (b.length < 1) ended();
+  if (b[0] !== FORMAT) {
+    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${b[0]}`);
+  }
+  at = 1;
+  const count = varintAt(b);
+  if (count > b.length) ended(); // a field takes more than a byte
+  return count;
+}
+
+/** Throws unless the decoder ended exactly at the end of the body. */
+function closeBody(soul: string, b: Uint8Array): void {
+  if (at !== b.length) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+}
+
+/** The field name of `n` bytes at `p`: from the table of recent ones when ASCII. */
+const fieldName = (b: Uint8Array, p: number, n: number): string =>
+  names.ascii(b, p, n) ?? utf8d.decode(b.subarray(p, p + n));
+
 /**
  * Decodes a body into the node's records (values and sigs are views into
  * `body`), in field order. Field names come from a table of recent ones
@@ -129,18 +150,12 @@ const u32 = (b: Uint8Array, p: number): number =>
  */
 export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
   const b = body, end = b.length;
-  if (end < 1) ended();
-  if (b[0] !== FORMAT) {
-    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${b[0]}`);
-  }
-  at = 1;
-  const count = varintAt(b);
-  if (count > end) ended(); // a field takes more than a byte
+  const count = openBody(soul, b);
   const records: StoredRecord[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const n = varintAt(b);
     if (at + n > end) ended();
-    const field = names.ascii(b, at, n) ?? utf8d.decode(b.subarray(at, at + n));
+    const field = fieldName(b, at, n);
     at += n;
     const vn = varintAt(b);
     if (at + vn + 16 > end) ended();
@@ -158,7 +173,7 @@ export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
       records[i] = { soul, field, value, sh, sl, ah, al, sig, seq };
     }
   }
-  if (at !== end) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+  closeBody(soul, b);
   return records;
 }
 
@@ -170,12 +185,7 @@ export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
  */
 export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
   const b = body, end = b.length;
-  if (end < 1) ended();
-  if (b[0] !== FORMAT) {
-    throw new RangeError(`Stored node ${JSON.stringify(soul)} has body format ${b[0]}`);
-  }
-  at = 1;
-  const count = varintAt(b);
+  const count = openBody(soul, b);
   let data: NodeData | undefined;
   for (let i = 0; i < count; i++) {
     const n = varintAt(b);
@@ -188,13 +198,14 @@ export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
     at = v + vn + 16;
     varintAt(b); // seq
     const sigLen = varintAt(b);
-    if (at + sigLen - (sigLen > 0 ? 1 : 0) > end) ended();
-    if (sigLen > 0) at += sigLen - 1;
+    if (sigLen > 0) {
+      if (at + sigLen - 1 > end) ended();
+      at += sigLen - 1;
+    }
     if (vn === 1 && b[v] === 0xc0) continue; // a tombstone
-    const field = names.ascii(b, fieldAt, n) ?? utf8d.decode(b.subarray(fieldAt, fieldAt + n));
-    setField(data ??= {}, field, decodeValueAt(b, v, v + vn));
+    setField(data ??= {}, fieldName(b, fieldAt, n), decodeValueAt(b, v, v + vn));
   }
-  if (at !== end) throw new RangeError(`Stored node ${JSON.stringify(soul)} has trailing bytes`);
+  closeBody(soul, b);
   return data;
 }
 
