@@ -21,9 +21,15 @@
  */
 import type { FieldRecord } from "../storage/store.ts";
 import { NameTable } from "./names.ts";
-import { checkField, checkSoul, copyValueBytes, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./value.ts";
-
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+import {
+  checkField,
+  checkSoul,
+  copyValueBytes,
+  decodeUtf8,
+  decodeValueAt,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+} from "./value.ts";
 
 /** Thrown inside the reader to leave the fast path (never escapes {@link readOpRecords}, nor does any error). */
 const BAIL = Symbol("bail");
@@ -142,24 +148,10 @@ function strLength(b: Uint8Array, p: number, end: number): number {
 /** Bytes of a str header (as {@link strLength} accepted it). */
 const headBytes = (t: number): number => t <= 0xbf ? 1 : t === 0xd9 ? 2 : 3;
 
-/** The string of `n` bytes at `p`: ASCII directly, else strict UTF-8 (invalid: bail). */
+/** The string of `n` bytes at `p` (invalid UTF-8: bail). */
 function text(b: Uint8Array, p: number, n: number): string {
-  let ascii = true;
-  for (let k = p; k < p + n; k++) {
-    if (b[k] >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (!ascii || n > 64) {
-    try {
-      return utf8.decode(b.subarray(p, p + n));
-    } catch {
-      throw BAIL;
-    }
-  }
-  let s = "";
-  for (let k = p; k < p + n; k++) s += String.fromCharCode(b[k]);
+  const s = decodeUtf8(b, p, p + n);
+  if (s === undefined) throw BAIL;
   return s;
 }
 
@@ -208,7 +200,7 @@ function valueEnd(b: Uint8Array, p: number, end: number): number {
     }
     case 0xcb: { // float64: finite, and not a value the integer forms write
       if (p + 9 > end) throw BAIL;
-      const v = float64(b, p + 1);
+      const v = decodeValueAt(b, p, p + 9) as number;
       if (!Number.isFinite(v) || (Number.isSafeInteger(v) && !Object.is(v, -0))) throw BAIL;
       return p + 9;
     }
@@ -251,12 +243,8 @@ function valueEnd(b: Uint8Array, p: number, end: number): number {
 function strEnd(b: Uint8Array, p: number, n: number, end: number): number {
   if (p + n > end || n > MAX_VALUE_BYTES) throw BAIL;
   for (let k = p; k < p + n; k++) {
-    if (b[k] >= 0x80) {
-      try {
-        utf8.decode(b.subarray(p, p + n));
-      } catch {
-        throw BAIL;
-      }
+    if (b[k] >= 0x80) { // not ASCII: must be valid UTF-8
+      text(b, p, n);
       break;
     }
   }
@@ -267,13 +255,4 @@ function strEnd(b: Uint8Array, p: number, n: number, end: number): number {
 function binEnd(p: number, n: number, end: number): number {
   if (p + n > end || n > MAX_VALUE_BYTES) throw BAIL;
   return p + n;
-}
-
-const f64Bytes = new Uint8Array(8);
-const f64View = new DataView(f64Bytes.buffer);
-
-/** The big-endian float64 at `at` (copied to a scratch buffer: no view of `b` is made). */
-function float64(b: Uint8Array, at: number): number {
-  for (let k = 0; k < 8; k++) f64Bytes[k] = b[at + k];
-  return f64View.getFloat64(0);
 }

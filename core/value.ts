@@ -305,11 +305,12 @@ const floatView = new DataView(floatBytes.buffer);
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
- * The string in `b` from `start` to its end, decoded as msgpack.ts does:
- * short ASCII char by char, the rest with a fatal UTF-8 decoder. `undefined`
- * when that decoder fails, so the caller can let the slow path throw.
+ * The string of `b[start, end)`, decoded as msgpack.ts does: short ASCII
+ * char by char, the rest with a fatal UTF-8 decoder (a leading U+FEFF kept).
+ * `undefined` when that decoder fails, so the caller can let a slow path
+ * throw.
  */
-function strFrom(b: Uint8Array, start: number, end: number): string | undefined {
+export function decodeUtf8(b: Uint8Array, start: number, end: number): string | undefined {
   if (end - start <= 32) {
     let s = "", i = start;
     for (; i < end && b[i] < 0x80; i++) s += String.fromCharCode(b[i]);
@@ -357,7 +358,7 @@ export function decodeValueAt(b: Uint8Array, start: number, end: number): Value 
     if (n === 1) return t - 0x100;
   } else if (t >= 0xa0 && t <= 0xbf) { // fixstr
     if (n === (t & 0x1f) + 1) {
-      const s = strFrom(b, start + 1, end);
+      const s = decodeUtf8(b, start + 1, end);
       if (s !== undefined) return s;
     }
   } else {
@@ -421,7 +422,7 @@ export function decodeValueAt(b: Uint8Array, start: number, end: number): Value 
         break;
       case 0xd9: // str8
         if (n >= 2 && n === b[start + 1] + 2) {
-          const s = strFrom(b, start + 2, end);
+          const s = decodeUtf8(b, start + 2, end);
           if (s !== undefined) return s;
         }
         break;
