@@ -68,7 +68,6 @@ import { runtimeName } from "../storage/_runtime.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
 import {
   APPLY_BATCH,
-  collectGarbage,
   FIELDS_PER_NODE,
   foreignOps,
   gunOptions,
@@ -77,6 +76,7 @@ import {
   loadGun,
   nodeSoul,
   openSockets,
+  settle,
 } from "./_local_child.ts";
 
 // ---------------------------------------------------------------- sizes
@@ -109,19 +109,11 @@ const OPEN_RUNS = 3;
 const DECODE_OPS = 10_000;
 
 /**
- * Before each timed section garbage is collected where the runtime allows it
- * (Deno with `--v8-flags=--expose-gc`, as `deno task bench` runs; Bun), so
- * that no timed section pays for garbage an earlier one left (the 1M-op
- * cases leave hundreds of MB). It waits for the next task first: V8 keeps
- * the value an async function last awaited (the 1M ops, 250 MB) until the
- * function moves on, so a collection in the same task found it all alive,
- * and the one-op case then ran at 9–10 µs instead of 6.5 (its young
- * collections took 10–20 ms each beside that heap).
+ * Before each timed section garbage is collected (see `settle`), so that no
+ * timed section pays for garbage an earlier one left (the 1M-op cases leave
+ * hundreds of MB).
  */
-async function collect(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  collectGarbage();
-}
+const collect = settle;
 
 /** Issue targets: per-op budgets in ns, memory in bytes. */
 const PUT_BUDGET_NS = 1e9 / 10_000;
