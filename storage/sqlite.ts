@@ -588,12 +588,11 @@ export class SqliteStore implements Store {
       const cache = this.#cache;
       if (
         cache?.get(soul) === undefined && !this.#absent.has(soul) &&
-        this.#frozen?.mem.nodes.get(soul) === undefined && this.#active.nodes.get(soul) === undefined &&
-        !cache?.peekSeen(soul)
+        this.#frozen?.mem.nodes.get(soul) === undefined && this.#active.nodes.get(soul) === undefined
       ) {
         const row = this.#s.readBody.get(soul);
-        if (row !== undefined) {
-          cache?.seen(soul); // as a read through readNode would mark it
+        // The doorkeeper marks the node as readNode's admission would; seen before, it is admitted there.
+        if (row !== undefined && !cache?.seen(soul)) {
           return Promise.resolve(bodyData(soul, row.body as Uint8Array));
         }
       }
@@ -1165,8 +1164,6 @@ class NodeCache {
   /** The doorkeeper's bits (see {@link seen}): 2^16 bytes, whatever the budget. */
   #filter = new Uint8Array(1 << 16);
   #marked = 0;
-  #b1 = 0;
-  #b2 = 0;
 
   constructor(budget: number) {
     this.#budget = budget;
@@ -1208,8 +1205,11 @@ class NodeCache {
    * eighth of the bits); a collision only admits a node early.
    */
   seen(soul: string): boolean {
-    this.#hash(soul);
-    const bits = this.#filter, b1 = this.#b1, b2 = this.#b2;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < soul.length; i++) h = Math.imul(h ^ soul.charCodeAt(i), 0x01000193);
+    const bits = this.#filter, mask = bits.length * 8 - 1;
+    // Two bits per soul (a Bloom filter): a stranger passes for seen far more rarely than with one.
+    const b1 = h & mask, b2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 13 & mask;
     const m1 = 1 << (b1 & 7), m2 = 1 << (b2 & 7);
     if ((bits[b1 >>> 3] & m1) !== 0 && (bits[b2 >>> 3] & m2) !== 0) return true;
     bits[b1 >>> 3] |= m1;
@@ -1219,25 +1219,6 @@ class NodeCache {
       this.#marked = 0;
     }
     return false;
-  }
-
-  /**
-   * Sets {@link #b1} and {@link #b2}, the doorkeeper's two bits for `soul`
-   * (a Bloom filter: a stranger passes for seen far more rarely than with one).
-   */
-  #hash(soul: string): void {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < soul.length; i++) h = Math.imul(h ^ soul.charCodeAt(i), 0x01000193);
-    const mask = this.#filter.length * 8 - 1;
-    this.#b1 = h & mask;
-    this.#b2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 13 & mask;
-  }
-
-  /** Whether {@link seen} would say `soul` was seen, without marking it. */
-  peekSeen(soul: string): boolean {
-    this.#hash(soul);
-    const bits = this.#filter, b1 = this.#b1, b2 = this.#b2;
-    return (bits[b1 >>> 3] & (1 << (b1 & 7))) !== 0 && (bits[b2 >>> 3] & (1 << (b2 & 7))) !== 0;
   }
 
   set(soul: string, records: StoredRecord[]): void {
