@@ -14,7 +14,6 @@ interface BunStatement {
   run(...params: SqlValue[]): unknown;
   get(...params: SqlValue[]): Row | null;
   all(...params: SqlValue[]): Row[];
-  values(...params: SqlValue[]): SqlValue[][];
   finalize(): void;
 }
 
@@ -58,13 +57,6 @@ class BunSqliteDriver implements SqlDriver {
     const statement = this.#db.prepare(sql);
     this.#statements.add(statement);
     return new BunSqliteStatement(statement);
-  }
-
-  /** A statement whose rows are arrays of column values (`values()`): no object per row. */
-  prepareValues(sql: string): { all(...params: SqlValue[]): SqlValue[][] } {
-    const statement = this.#db.prepare(sql);
-    this.#statements.add(statement);
-    return { all: (...params: SqlValue[]) => statement.values(...params) };
   }
 
   close(): void {
