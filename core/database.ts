@@ -42,6 +42,7 @@ import {
 } from "./value.ts";
 import {
   type CommitBatch,
+  type FieldKey,
   type FieldRecord,
   isSyncStore,
   type Store,
@@ -127,7 +128,8 @@ const DEFAULT_LIMIT = 1000;
 
 /** What a drain reads before merging (see `Database.#plan`). */
 interface ReadPlan {
-  readonly pairs: (readonly [string, string])[];
+  /** The keys to read: records (their soul and field). */
+  readonly pairs: readonly FieldKey[];
   /** Per job, its greatest record per key (foreign jobs only); absent for a single batch of unique keys. */
   readonly bests?: (Map<string, FieldRecord> | undefined)[];
   /** The key of each pair; absent for a single batch of unique keys (matched by position). */
@@ -456,10 +458,7 @@ export class Database {
    */
   #plan(jobs: readonly Job[]): ReadPlan {
     if (jobs.length === 1 && !jobs[0].local && !repeatsKeys(jobs[0].records)) {
-      const records = jobs[0].records;
-      const pairs: (readonly [string, string])[] = new Array(records.length);
-      for (let i = 0; i < records.length; i++) pairs[i] = [records[i].soul, records[i].field];
-      return { pairs };
+      return { pairs: jobs[0].records }; // the records are their own keys
     }
     // Per foreign job, the greatest op per key (keyed once, reused when merging).
     let bests: (Map<string, FieldRecord> | undefined)[] | undefined;
@@ -471,7 +470,7 @@ export class Database {
       maps++;
     }
     const keys: string[] = [];
-    const pairs: (readonly [string, string])[] = [];
+    const pairs: FieldRecord[] = [];
     if (bests === undefined) return { pairs, bests, keys }; // only local writes: every record wins
     let seen: Set<string> | undefined;
     for (const best of bests) {
@@ -483,7 +482,7 @@ export class Database {
           seen.add(k);
         }
         keys.push(k);
-        pairs.push([r.soul, r.field]);
+        pairs.push(r);
       }
     }
     return { pairs, bests, keys };

@@ -19,6 +19,7 @@ import {
   type ChangesPage,
   type CommitBatch,
   type DeferredOp,
+  type FieldKey,
   type ListOptions,
   type Store,
   type StoredRecord,
@@ -51,13 +52,13 @@ export class MemoryStore implements Store {
     return [...node.values()].sort((a, b) => compareCodePoints(a.field, b.field));
   }
 
-  async readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
+  async readFields(keys: readonly FieldKey[]): Promise<(StoredRecord | undefined)[]> {
     return this.readFieldsSync(keys);
   }
 
-  readFieldsSync(keys: readonly (readonly [string, string])[]): (StoredRecord | undefined)[] {
+  readFieldsSync(keys: readonly FieldKey[]): (StoredRecord | undefined)[] {
     this.#open();
-    return keys.map(([soul, field]) => this.#nodes.get(soul)?.get(field));
+    return keys.map((k) => this.#nodes.get(k.soul)?.get(k.field));
   }
 
   async commit(batch: CommitBatch): Promise<number> {

@@ -15,7 +15,7 @@ import { ByteWriter } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
 import { decodeValueAt, type NodeData, setField } from "../core/value.ts";
 import { compareCodePoints } from "./_order.ts";
-import type { StoredRecord } from "./store.ts";
+import { type FieldRecord, type StoredRecord, storedRecord } from "./store.ts";
 
 const FORMAT = 1;
 const utf8 = new TextEncoder();
@@ -46,16 +46,32 @@ export function encodeBody(records: readonly StoredRecord[]): Uint8Array {
  * `ArrayBuffer` per body: on Deno each costs about 1 µs, more than encoding.
  */
 export function writeBody(w: ByteWriter, records: readonly StoredRecord[]): Uint8Array {
+  return writeFields(w, records, 0, records.length, -1);
+}
+
+/** {@link writeBody} of the records of a {@link RecordRun}, with their seqs. */
+export function writeRunBody(w: ByteWriter, run: RecordRun): Uint8Array {
+  return writeFields(w, run.records, run.start, run.end, run.first);
+}
+
+/** The body of `records[from, to)`; seqs are the records' own, or `first + index` when `first ≥ 0`. */
+function writeFields(
+  w: ByteWriter,
+  records: readonly FieldRecord[],
+  from: number,
+  to: number,
+  first: number,
+): Uint8Array {
   const start = w.pos;
   let pos = start;
   w.ensure(16);
   w.buf[pos++] = FORMAT;
-  pos = varint(w.buf, pos, records.length);
-  for (let i = 0; i < records.length; i++) {
+  pos = varint(w.buf, pos, to - from);
+  for (let i = from; i < to; i++) {
     const r = records[i];
-    const f = r.field;
+    const f = r.field, value = r.value;
     w.pos = pos;
-    w.ensure(10 + f.length * 3 + 10 + r.value.length + 16 + 20 + (r.sig?.length ?? 0));
+    w.ensure(10 + f.length * 3 + 10 + value.length + 16 + 20 + (r.sig?.length ?? 0));
     const out = w.buf, view = w.view;
     // Field name: ASCII written directly, anything else through the encoder.
     let ascii = true;
@@ -75,14 +91,16 @@ export function writeBody(w: ByteWriter, records: readonly StoredRecord[]): Uint
       out.set(bytes, pos);
       pos += bytes.length;
     }
-    pos = varint(out, pos, r.value.length);
-    out.set(r.value, pos);
-    pos += r.value.length;
+    pos = varint(out, pos, value.length);
+    if (value.length <= 16) { // a loop beats the call of set() for the usual small value
+      for (let k = 0; k < value.length; k++) out[pos + k] = value[k];
+    } else out.set(value, pos);
+    pos += value.length;
     view.setUint32(pos, r.sh, true);
     view.setUint32(pos + 4, r.sl, true);
     view.setUint32(pos + 8, r.ah, true);
     view.setUint32(pos + 12, r.al, true);
-    pos = varint(out, pos + 16, r.seq);
+    pos = varint(out, pos + 16, first < 0 ? (r as StoredRecord).seq : first + i);
     if (r.sig === undefined) out[pos++] = 0;
     else {
       pos = varint(out, pos, r.sig.length + 1);
@@ -210,10 +228,39 @@ export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
 }
 
 /**
- * Records of one node to write: a map field → record, or an array in field
- * order with one record per field.
+ * The records `records[start, end)` of one node in a commit batch, in field
+ * order with each field once, whose seqs are `first + index`: a large batch
+ * is written into node bodies straight from its records, with no stored
+ * record made per field.
  */
-export type NodeRecords = ReadonlyMap<string, StoredRecord> | readonly StoredRecord[];
+export class RecordRun {
+  constructor(
+    readonly records: readonly FieldRecord[],
+    readonly start: number,
+    readonly end: number,
+    readonly first: number,
+  ) {}
+
+  /** The highest seq of the run. */
+  get seq(): number {
+    return this.first + this.end - 1;
+  }
+
+  /** The run as stored records. */
+  stored(): StoredRecord[] {
+    const out: StoredRecord[] = new Array(this.end - this.start);
+    for (let i = this.start; i < this.end; i++) {
+      out[i - this.start] = storedRecord(this.records[i], this.first + i);
+    }
+    return out;
+  }
+}
+
+/**
+ * Records of one node to write: a map field → record, an array in field
+ * order with one record per field, or a {@link RecordRun}.
+ */
+export type NodeRecords = ReadonlyMap<string, StoredRecord> | readonly StoredRecord[] | RecordRun;
 
 const byField = (a: StoredRecord, b: StoredRecord): number => compareCodePoints(a.field, b.field);
 
@@ -227,6 +274,7 @@ export function mergeNode(
   stored: readonly StoredRecord[],
   incoming: NodeRecords,
 ): StoredRecord[] | undefined {
+  if (incoming instanceof RecordRun) incoming = incoming.stored();
   const list = Array.isArray(incoming) ? incoming as readonly StoredRecord[] : undefined;
   if (stored.length === 0) {
     return list !== undefined ? list as StoredRecord[] : [...incoming.values()].sort(byField);

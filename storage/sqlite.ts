@@ -77,8 +77,10 @@ import {
   mergeNode,
   type NodeRecords,
   nodeSeq,
+  RecordRun,
   sortFields,
   writeBody,
+  writeRunBody,
 } from "./node_body.ts";
 import { ByteWriter } from "../core/byte_writer.ts";
 import {
@@ -86,6 +88,7 @@ import {
   type ChangesPage,
   type CommitBatch,
   type DeferredOp,
+  type FieldKey,
   type FieldRecord,
   type ListOptions,
   type Store,
@@ -284,6 +287,8 @@ interface Statements {
   /** A node's seq and body. */
   readSeqBody: SqlStatement;
   readBody: SqlStatement;
+  /** The first node at or after a soul, with its body. */
+  nextBody: SqlStatement;
   changes: SqlStatement;
   /** list: [lower bound inclusive?][has upper bound?] */
   listFrom: SqlStatement;
@@ -318,6 +323,7 @@ function prepareAll(db: SqlDriver): Statements {
     changed: db.prepare("SELECT changes() AS n"),
     readSeqBody: db.prepare("SELECT seq, body FROM nodes WHERE soul = ?1"),
     readBody: db.prepare("SELECT body FROM nodes WHERE soul = ?1"),
+    nextBody: db.prepare(`SELECT ${t("soul")}, body FROM nodes WHERE soul >= ?1 ORDER BY soul LIMIT 1`),
     changes: db.prepare(`SELECT ${t("soul")}, body, seq FROM nodes WHERE seq > ?1 ORDER BY seq LIMIT ?2`),
     listFrom: list(">=", false),
     listFromTo: list(">=", true),
@@ -609,16 +615,20 @@ export class SqliteStore implements Store {
    * writing a new node field by field reads SQLite once, not per field.
    */
   #sqliteNode(soul: string): StoredRecord[] {
-    const absent = this.#absent;
-    if (absent.has(soul)) return [];
+    if (this.#absent.has(soul)) return [];
     const row = this.#s.readBody.get(soul);
     if (row !== undefined) return decodeBody(soul, row.body as Uint8Array);
-    if (absent.size >= ABSENT_MAX) absent.clear();
-    absent.add(soul);
+    this.#rememberAbsent(soul);
     return [];
   }
 
-  readFields(keys: readonly (readonly [string, string])[]): Promise<(StoredRecord | undefined)[]> {
+  #rememberAbsent(soul: string): void {
+    const absent = this.#absent;
+    if (absent.size >= ABSENT_MAX) absent.clear();
+    absent.add(soul);
+  }
+
+  readFields(keys: readonly FieldKey[]): Promise<(StoredRecord | undefined)[]> {
     try {
       return Promise.resolve(this.readFieldsSync(keys));
     } catch (e) {
@@ -626,42 +636,71 @@ export class SqliteStore implements Store {
     }
   }
 
-  readFieldsSync(keys: readonly (readonly [string, string])[]): (StoredRecord | undefined)[] {
+  /**
+   * Keys are taken a run of one soul at a time (a batch lists each node's
+   * fields together): the journaled, cached or SQLite node is looked up once
+   * per run, and a node found nowhere answers its whole run at once.
+   */
+  readFieldsSync(keys: readonly FieldKey[]): (StoredRecord | undefined)[] {
     if (this.#closed) throw closedError();
-    const active = this.#active, frozen = this.#frozen?.mem;
+    const held = this.#active.count > 0 ? this.#active.nodes : undefined;
+    const folding = this.#frozen?.mem.nodes;
+    const cache = this.#cache;
     const out: (StoredRecord | undefined)[] = new Array(keys.length);
-    // Nodes read from SQLite in this call: a batch mostly asks for several fields of a node.
+    // Nodes found in SQLite in this call, for a soul that comes back after another.
     let read: Map<string, StoredRecord[]> | undefined;
-    let lastSoul: string | undefined, last: StoredRecord[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const [soul, field] = keys[i];
-      const held = active.count > 0 ? active.get(soul, field) : undefined;
-      if (held !== undefined) {
-        out[i] = held;
-        continue;
-      }
-      const folding = frozen?.get(soul, field);
-      if (folding !== undefined) {
-        out[i] = folding;
-        continue;
-      }
-      const cached = this.#cache?.getField(soul, field);
-      if (cached !== undefined) {
-        out[i] = cached === null ? undefined : cached;
-        continue;
-      }
-      if (soul !== lastSoul) {
-        let node = read?.get(soul);
-        if (node === undefined) {
-          node = this.#sqliteNode(soul);
-          if (keys.length > 1) (read ??= new Map()).set(soul, node);
+    const scan: Scan = { from: undefined, next: null };
+    for (let i = 0; i < keys.length;) {
+      const soul = keys[i].soul;
+      let end = i + 1;
+      while (end < keys.length && keys[end].soul === soul) end++;
+      const journaled = held?.get(soul), frozen = folding?.get(soul);
+      let node = cache?.get(soul);
+      for (let k = i; k < end; k++) {
+        const field = keys[k].field;
+        const r = journaled?.get(field) ?? frozen?.get(field);
+        if (r !== undefined) {
+          out[k] = r;
+          continue;
         }
-        lastSoul = soul;
-        last = node;
+        if (node === undefined) {
+          node = read?.get(soul);
+          if (node === undefined) {
+            // A miss is remembered there (#absent); the scan pays when there are other souls.
+            node = end - i < keys.length ? this.#sqliteNodeIn(soul, scan) : this.#sqliteNode(soul);
+            if (node.length > 0 && end - i < keys.length) (read ??= new Map()).set(soul, node);
+          }
+        }
+        out[k] = node.length === 0 ? undefined : findField(node, field);
       }
-      out[i] = findField(last, field);
+      i = end;
     }
     return out;
+  }
+
+  /**
+   * {@link #sqliteNode} for souls met in ascending order, as the nodes of a
+   * large batch mostly are: SQLite is asked for the first node at or after
+   * the soul, and the souls before that node need no query of their own. A
+   * batch of new nodes costs one query, not one per node; one of stored
+   * nodes costs a query per node, as before.
+   */
+  #sqliteNodeIn(soul: string, scan: Scan): StoredRecord[] {
+    if (this.#absent.has(soul)) return [];
+    if (scan.from !== undefined && compareCodePoints(soul, scan.from) > 0) {
+      const next = scan.next;
+      const c = next === null ? -1 : compareCodePoints(soul, next.soul);
+      if (c < 0) return []; // between two stored nodes (or past the last): absent
+      if (c === 0) return decodeBody(soul, next!.body);
+    }
+    const row = this.#s.nextBody.get(soul);
+    scan.from = soul;
+    scan.next = row === undefined
+      ? null
+      : { soul: text(row, "soul", "soul_raw"), body: row.body as Uint8Array };
+    if (scan.next?.soul === soul) return decodeBody(soul, scan.next.body);
+    this.#rememberAbsent(soul);
+    return [];
   }
 
   /**
@@ -846,11 +885,16 @@ export class SqliteStore implements Store {
     for (let i = start; i < end; i++) {
       const [soul, incoming] = nodes[i];
       absent.delete(soul); // in SQLite from here on
-      const records = mergeNode([], incoming)!;
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
-      args[rows * 3 + 1] = writeBody(arena, records);
-      args[rows * 3 + 2] = nodeSeq(records);
+      if (incoming instanceof RecordRun) {
+        args[rows * 3 + 1] = writeRunBody(arena, incoming);
+        args[rows * 3 + 2] = incoming.seq;
+      } else {
+        const records = mergeNode([], incoming)!;
+        args[rows * 3 + 1] = writeBody(arena, records);
+        args[rows * 3 + 2] = nodeSeq(records);
+      }
       pending.push(i);
       if (++rows === UPSERT_ROWS) insert();
     }
@@ -1078,22 +1122,18 @@ const SHRINK_WRITER_BYTES = 4 << 20;
  * back after another makes the whole batch go through maps.
  */
 function groupBySoul(records: readonly FieldRecord[], first: number): (readonly [string, NodeRecords])[] {
-  const out: [string, StoredRecord[]][] = [];
+  const out: [string, NodeRecords][] = [];
   const seen = new Set<string>();
   for (let i = 0; i < records.length;) {
     const soul = records[i].soul;
     if (seen.has(soul)) return [...groupInMaps(records, first)]; // the soul comes back: maps
     seen.add(soul);
-    let end = i + 1;
-    while (end < records.length && records[end].soul === soul) end++;
-    const run: StoredRecord[] = new Array(end - i);
-    let ordered = true;
-    for (let k = i; k < end; k++) {
-      const r = storedRecord(records[k], first + k);
-      if (k > i && compareCodePoints(run[k - i - 1].field, r.field) >= 0) ordered = false;
-      run[k - i] = r;
+    let end = i + 1, ordered = true;
+    for (; end < records.length && records[end].soul === soul; end++) {
+      if (ordered && compareCodePoints(records[end - 1].field, records[end].field) >= 0) ordered = false;
     }
-    out.push([soul, ordered ? run : sortFields(run)]);
+    if (ordered) out.push([soul, new RecordRun(records, i, end, first)]);
+    else out.push([soul, sortFields(new RecordRun(records, i, end, first).stored())]);
     i = end;
   }
   return out;
@@ -1106,6 +1146,16 @@ function groupInMaps(records: readonly FieldRecord[], first: number): Map<string
     addRecord(nodes, storedRecord(records[i], first + i));
   }
   return nodes;
+}
+
+/**
+ * Where a {@link SqliteStore.readFieldsSync} call has looked in SQLite: the
+ * last soul asked (`from`) and the first stored node at or after it
+ * (`null`: none), so that souls between the two are known to be absent.
+ */
+interface Scan {
+  from: string | undefined;
+  next: { soul: string; body: Uint8Array } | null;
 }
 
 /** The record of `field` among a node's records in field order. */

@@ -105,6 +105,16 @@ export interface ChangesPage {
   readonly seq: number;
 }
 
+/**
+ * A (soul, field) key to read. Any object with the two names will do, a
+ * {@link FieldRecord} included: the Database asks for the keys of incoming
+ * records by passing the records themselves.
+ */
+export interface FieldKey {
+  readonly soul: string;
+  readonly field: string;
+}
+
 /** A storage engine. */
 export interface Store {
   /** Engine name, e.g. `memory`, `sqlite (node:sqlite)`, `sqlite-wasm`. */
@@ -120,9 +130,7 @@ export interface Store {
    */
   readNodeData?(soul: string): Promise<NodeData | undefined>;
   /** The stored record of each key, or `undefined`, in the order given. */
-  readFields(
-    keys: readonly (readonly [soul: string, field: string])[],
-  ): Promise<(StoredRecord | undefined)[]>;
+  readFields(keys: readonly FieldKey[]): Promise<(StoredRecord | undefined)[]>;
   /** Applies a batch atomically; resolves with the highest seq after it. */
   commit(batch: CommitBatch): Promise<number>;
   /** Souls with at least one stored field, in UTF-8 byte order of the soul. */
@@ -156,7 +164,7 @@ export interface Store {
  * where the others reject.
  */
 export interface SyncStore {
-  readFieldsSync(keys: readonly (readonly [soul: string, field: string])[]): (StoredRecord | undefined)[];
+  readFieldsSync(keys: readonly FieldKey[]): (StoredRecord | undefined)[];
   commitSync(batch: CommitBatch): number;
 }
 

@@ -174,10 +174,12 @@ describe("journal", () => {
       assert.ok(store.pending > 0);
       assert.ok(journalNames(dir).length >= 2, "rotated: the active journal and the one being folded");
       // Mid-fold reads: journaled, folding and folded records alike.
-      const some = await store.readFields([["s0", "f0"], ["s4999", `f${n - 1}`], ["s1", "late"], [
-        "s1",
-        "nope",
-      ]]);
+      const some = await store.readFields([
+        { soul: "s0", field: "f0" },
+        { soul: "s4999", field: `f${n - 1}` },
+        { soul: "s1", field: "late" },
+        { soul: "s1", field: "nope" },
+      ]);
       assert.deepEqual(some.map((r) => r?.seq), [1, n, n + 1, undefined]);
       assert.equal((await store.readNode("s1")).length, n / 5000 + 1);
       for (let i = 0; i < 200 && store.pending > 1; i++) await new Promise((r) => setTimeout(r, 10));
@@ -203,7 +205,7 @@ describe("journal", () => {
       await withStore(image, async (again) => {
         assert.equal(await again.lastSeq(), 20_001);
         assert.equal((await again.readNode("b699")).length, Math.floor(20_000 / 700));
-        assert.equal((await again.readFields([["n", "a"]]))[0]?.seq, 1);
+        assert.equal((await again.readFields([{ soul: "n", field: "a" }]))[0]?.seq, 1);
       });
     });
   });
@@ -243,6 +245,74 @@ describe("journal", () => {
     });
     await withStore(dir, async (store) => {
       assert.equal((await store.readNode("r0")).find((r) => r.field === "f3")?.sl, 1_100);
+    });
+  });
+
+  it("large batches in field order: each record keeps its own seq, new and stored nodes alike", async () => {
+    const dir = freshDir();
+    // Nodes o0 … o2999, fields f0 … f5 in order; the second batch covers o1500 … o4499.
+    const batch = (from: number, base: number) =>
+      Array.from(
+        { length: 3_000 },
+        (_, n) => Array.from({ length: 6 }, (_, k) => rec(`o${from + n}`, `f${k}`, base + k)),
+      )
+        .flat();
+    await withStore(dir, async (store) => {
+      const first = batch(0, 0);
+      assert.equal(await store.commit({ records: first }), first.length);
+      const second = batch(1_500, 500);
+      assert.equal(await store.commit({ records: second }), 2 * first.length);
+      const seqOf = (i: number) => first.length + i + 1; // of second[i]
+      assert.deepEqual(
+        brief(await store.readNode("o1499")),
+        brief(first.slice(1_499 * 6, 1_500 * 6).map((r, k) => ({ ...r, seq: 1_499 * 6 + k + 1 }))),
+      );
+      for (const n of [1_500, 2_999, 3_000, 4_499]) {
+        const want = second.slice((n - 1_500) * 6, (n - 1_499) * 6).map((r, k) => ({
+          ...r,
+          seq: seqOf((n - 1_500) * 6 + k),
+        }));
+        assert.deepEqual(brief(await store.readNode(`o${n}`)), brief(want), `o${n}`);
+      }
+    });
+    await withStore(dir, async (store) => {
+      const node = await store.readNode("o3000");
+      assert.deepEqual(
+        node.map((r) => [r.field, r.sl]),
+        Array.from({ length: 6 }, (_, k) => [`f${k}`, 500 + k]),
+      );
+    });
+  });
+
+  it("readFields finds stored nodes among absent ones in any order of souls", async () => {
+    const dir = freshDir();
+    await withStore(dir, async (store) => {
+      // Stored in SQLite (a large batch): s02, s04, … s98, fields a and b.
+      const stored = Array.from({ length: 49 }, (_, i) => `s${String(2 * i + 2).padStart(2, "0")}`);
+      const filler = Array.from({ length: 16_384 }, (_, i) => rec(`z${i}`, "a", i));
+      await store.commit({
+        records: [...stored.flatMap((s, i) => [rec(s, "a", i), rec(s, "b", i + 1000)]), ...filler],
+      });
+      assert.equal(store.pending, 0);
+      const all = Array.from({ length: 101 }, (_, i) => `s${String(i).padStart(2, "0")}`); // s00 … s100
+      const expect = (soul: string, field: string) => {
+        const i = stored.indexOf(soul);
+        return i < 0 || field === "c" ? undefined : field === "a" ? i : i + 1000;
+      };
+      const shuffled = [...all].sort((x, y) =>
+        (x.charCodeAt(2) * 7 + x.length) % 11 - (y.charCodeAt(2) * 7 + y.length) % 11
+      );
+      for (
+        const souls of [all, [...all].reverse(), shuffled, ["s00", "s01", "s02", "s01", "s02", "t", "s98"]]
+      ) {
+        const keys = souls.flatMap((soul) => ["a", "b", "c"].map((field) => ({ soul, field })));
+        const got = await store.readFields(keys);
+        assert.deepEqual(
+          got.map((r) => r?.sl),
+          keys.map((k) => expect(k.soul, k.field)),
+          souls.slice(0, 5).join(","),
+        );
+      }
     });
   });
 

@@ -187,7 +187,7 @@ for (const engine of engines) {
       assert.equal(store.durable, engine.durable);
       assert.equal(typeof store.engine, "string");
       assert.deepEqual(await store.readNode("a"), []);
-      assert.deepEqual(await store.readFields([["a", "b"]]), [undefined]);
+      assert.deepEqual(await store.readFields([{ soul: "a", field: "b" }]), [undefined]);
       assert.deepEqual(await store.readFields([]), []);
       assert.deepEqual(await store.list({ limit: 10 }), []);
       assert.deepEqual(await store.changes(0, { limit: 10 }), { records: [], seq: 0 });
@@ -208,7 +208,7 @@ for (const engine of engines) {
       // Overwrite n.a: it moves to seq 4 and leaves seq 1 behind.
       const newer = rec("n", "a", utf8("new"), 2);
       assert.equal(await store.commit({ records: [newer] }), 4);
-      const [got] = await store.readFields([["n", "a"]]);
+      const [got] = await store.readFields([{ soul: "n", field: "a" }]);
       assert.deepEqual(got, { ...newer, seq: 4 });
       assert.deepEqual(bySeq(await allChanges(store)).map((r) => r.seq), [2, 3, 4]);
       assert.equal(await store.lastSeq(), 4);
@@ -219,7 +219,7 @@ for (const engine of engines) {
         }),
         7,
       );
-      const x = (await store.readFields([["x", "f"]]))[0]!;
+      const x = (await store.readFields([{ soul: "x", field: "f" }]))[0]!;
       assert.deepEqual([x.value, x.seq], [utf8("second"), 7]);
       assert.deepEqual(bySeq(await allChanges(store)).map((r) => r.seq), [2, 3, 4, 6, 7]);
       assert.equal(await store.commit({ meta: { k: "v" } }), 7, "a commit without records keeps the seq");
@@ -227,7 +227,10 @@ for (const engine of engines) {
       const cycle = Array.from({ length: 53 }, (_, i) => rec(`cyc${i % 7}`, `f${i % 2}`, bytes(i)));
       assert.equal(await store.commit({ records: cycle }), 7 + 53);
       const last = new Map(cycle.map((r, i) => [`${r.soul}.${r.field}`, i]));
-      const got2 = await store.readFields([...last.keys()].map((k) => k.split(".") as [string, string]));
+      const got2 = await store.readFields([...last.keys()].map((k) => {
+        const [soul, field] = k.split(".");
+        return { soul, field };
+      }));
       assert.deepEqual(
         got2.map((r) => [r!.value[0], r!.seq]),
         [...last.values()].map((i) => [i, 7 + i + 1]),
@@ -247,7 +250,7 @@ for (const engine of engines) {
         rec("v", "emptysig", bytes(1), 5, { sig: new Uint8Array(0) }),
       ];
       await store.commit({ records });
-      const got = await store.readFields(records.map((r) => [r.soul, r.field] as const));
+      const got = await store.readFields(records);
       assert.deepEqual(got.map((r) => r && plain(r)), records);
       for (const r of got) {
         assert.equal(Object.getPrototypeOf(r!.value), Uint8Array.prototype, "values are plain Uint8Arrays");
@@ -265,10 +268,14 @@ for (const engine of engines) {
     it("readFields answers in the order asked, with undefined for misses", async () => {
       const { store } = await engine.open();
       await store.commit({ records: [rec("a", "1"), rec("a", "2"), rec("b", "1")] });
-      const got = await store.readFields([["b", "1"], ["a", "3"], ["a", "1"], ["c", "1"], ["b", "1"], [
-        "a",
-        "2",
-      ]]);
+      const got = await store.readFields([
+        { soul: "b", field: "1" },
+        { soul: "a", field: "3" },
+        { soul: "a", field: "1" },
+        { soul: "c", field: "1" },
+        { soul: "b", field: "1" },
+        { soul: "a", field: "2" },
+      ]);
       assert.deepEqual(got.map((r) => r && `${r.soul}.${r.field}`), [
         "b.1",
         undefined,
@@ -507,7 +514,7 @@ for (const engine of engines) {
       // Everything up to the last page's seq came, in its newest version.
       for (const [k, r] of live) {
         const got = seen.get(k);
-        const stored = (await store.readFields([[r.soul, r.field]]))[0]!;
+        const stored = (await store.readFields([{ soul: r.soul, field: r.field }]))[0]!;
         if (stored.seq <= seq) assert.deepEqual(got && plain(got), plain(stored), k);
       }
       await store.close();
@@ -593,7 +600,7 @@ for (const engine of engines) {
           b.field,
         );
         assert.equal(await store.lastSeq(), 1);
-        assert.deepEqual((await store.readFields([["keep", "a"]]))[0]?.value, utf8("keep.a"));
+        assert.deepEqual((await store.readFields([{ soul: "keep", field: "a" }]))[0]?.value, utf8("keep.a"));
         assert.deepEqual(await store.readNode("new"), []);
         assert.deepEqual(await store.list({ limit: 10 }), ["keep"]);
         assert.deepEqual(await store.deferred(), deferredBefore);
@@ -615,7 +622,7 @@ for (const engine of engines) {
       for (
         const call of [
           () => store.readNode("a"),
-          () => store.readFields([["a", "b"]]),
+          () => store.readFields([{ soul: "a", field: "b" }]),
           () => store.commit({ records: [rec("a", "c")] }),
           () => store.list({ limit: 1 }),
           () => store.changes(0, { limit: 1 }),

@@ -374,7 +374,10 @@ describe("sqlite engine", () => {
       assert.deepEqual(first[1].sig, new Uint8Array([9, 8]));
       third.pop(); // callers get their own array
       assert.equal((await store.readNode("n")).length, 2);
-      const [a, b, none] = await store.readFields([["n", "a"], ["n", "b"], ["n", "c"]]);
+      const [a, b, none] = await store.readFields([{ soul: "n", field: "a" }, { soul: "n", field: "b" }, {
+        soul: "n",
+        field: "c",
+      }]);
       assert.equal(a, second[0]);
       assert.equal(b, second[1]);
       assert.equal(none, undefined);
@@ -383,7 +386,10 @@ describe("sqlite engine", () => {
         if (folded) await store.flush(); // SQLite changes now: the fold drops the cached node
         const after = await store.readNode("n");
         assert.deepEqual(after.map((r) => [r.field, r.sl, r.seq]), [["a", 5, seq], ["b", 2, 1]]);
-        assert.deepEqual((await store.readFields([["n", "a"]]))[0]?.value, new Uint8Array([5, 0, 255]));
+        assert.deepEqual(
+          (await store.readFields([{ soul: "n", field: "a" }]))[0]?.value,
+          new Uint8Array([5, 0, 255]),
+        );
       }
       // A node read once (as by a scan) is not cached; with the cache off, nothing is.
       const once = await store.readNode("m");

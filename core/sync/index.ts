@@ -45,7 +45,7 @@
  */
 import type { Database } from "../database.ts";
 import type { Kernels } from "../kernels/types.ts";
-import type { FieldRecord } from "../../storage/store.ts";
+import type { FieldKey, FieldRecord } from "../../storage/store.ts";
 
 /** Bytes of an item id. */
 export const ID_BYTES = 16;
@@ -60,10 +60,10 @@ function keyOf(soul: string, field: string): string {
 }
 
 /** The (soul, field) behind a key made by {@link keyOf}. */
-export function splitKey(key: string): [soul: string, field: string] {
+export function splitKey(key: string): FieldKey {
   const colon = key.indexOf(":");
   const n = Number(key.slice(0, colon));
-  return [key.slice(colon + 1, colon + 1 + n), key.slice(colon + 1 + n)];
+  return { soul: key.slice(colon + 1, colon + 1 + n), field: key.slice(colon + 1 + n) };
 }
 
 /**
