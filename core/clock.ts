@@ -48,12 +48,30 @@ export function hlcWords(h: Hlc): [number, number] {
 
 /** The state whose high and low 32-bit words are `sh` and `sl`. */
 export function hlcFromWords(sh: number, sl: number): Hlc {
-  return HEX_BYTE[sh >>> 24] + HEX_BYTE[(sh >>> 16) & 0xff] + HEX_BYTE[(sh >>> 8) & 0xff] +
-    HEX_BYTE[sh & 0xff] +
-    HEX_BYTE[sl >>> 24] + HEX_BYTE[(sl >>> 16) & 0xff] + HEX_BYTE[(sl >>> 8) & 0xff] + HEX_BYTE[sl & 0xff];
+  // One call with the 16 digit codes gives a flat string; concatenating pieces of 16 characters gives
+  // a rope, which each later read of its digits (checks, hashing, encoding) must flatten first.
+  const d = HEX_DIGITS;
+  return String.fromCharCode(
+    d[sh >>> 28],
+    d[(sh >>> 24) & 15],
+    d[(sh >>> 20) & 15],
+    d[(sh >>> 16) & 15],
+    d[(sh >>> 12) & 15],
+    d[(sh >>> 8) & 15],
+    d[(sh >>> 4) & 15],
+    d[sh & 15],
+    d[sl >>> 28],
+    d[(sl >>> 24) & 15],
+    d[(sl >>> 20) & 15],
+    d[(sl >>> 16) & 15],
+    d[(sl >>> 12) & 15],
+    d[(sl >>> 8) & 15],
+    d[(sl >>> 4) & 15],
+    d[sl & 15],
+  );
 }
 
-const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_DIGITS: readonly number[] = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
 /** Whether `h` is a well-formed state. */
 export function isHlc(h: unknown): h is Hlc {
@@ -105,6 +123,12 @@ export class Clock {
   /** The latest state issued or observed, as its high and low 32-bit words. */
   get lastWords(): [number, number] {
     return [Math.floor(this.#ms / 0x10000), ((this.#ms % 0x10000) * 0x10000 + this.#counter) >>> 0];
+  }
+
+  /** Whether the latest state issued or observed is later than the state with words `h`, `l`. */
+  isPast(h: number, l: number): boolean {
+    const ms = h * 0x10000 + (l >>> 16);
+    return this.#ms > ms || (this.#ms === ms && this.#counter > (l & 0xffff));
   }
 
   /** A new state, later than every state issued or observed before. */

@@ -17,7 +17,6 @@ import {
   decodeOpRecords,
   decodeOps,
   encodeOps,
-  hex8,
   isHex64,
   type Op,
   opToRecord,
@@ -259,6 +258,8 @@ export class Database {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerDue = Infinity;
   #closed = false;
+  /** Scratch of applyOps's checks (synchronous, so one serves every call). */
+  #words = new OpWords();
   /** The store's synchronous twins, when it has them. */
   #sync: SyncStore | undefined;
 
@@ -354,7 +355,7 @@ export class Database {
   async applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
     const now: FieldRecord[] = [];
-    const defer: { due: number; op: Uint8Array }[] = [];
+    let defer: { due: number; op: Uint8Array }[] = NONE as never[];
     if (ops instanceof Uint8Array) {
       // Encoded input: decoded and checked as decodeOps does, straight into records.
       const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
@@ -362,6 +363,7 @@ export class Database {
         if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
         else {
           const op = recordToOp(r);
+          if (defer.length === 0) defer = [];
           defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
         }
       }
@@ -369,7 +371,7 @@ export class Database {
       const list = ops;
       if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
       const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      const w = new OpWords(); // checked and read in one pass; a repeated actor only once
+      const w = this.#words; // checked and read in one pass; a repeated actor only once
       for (let i = 0; i < list.length; i++) {
         const op = list[i];
         try {
@@ -380,6 +382,7 @@ export class Database {
         }
         const { sh, sl } = w;
         if (sh * 0x10000 + (sl >>> 16) > limit) {
+          if (defer.length === 0) defer = [];
           defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
           continue;
         }
@@ -404,12 +407,17 @@ export class Database {
   ): Promise<{ applied: number; ignored: number }> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ local, records, defer, undefer, resolve, reject });
-      this.#draining ??= Promise.resolve().then(() => this.#drain());
+      this.#draining ??= this.#drain();
     });
   }
 
-  /** Commits everything queued, one store transaction per round, until the queue is empty. */
+  /**
+   * Commits everything queued, one store transaction per round, until the
+   * queue is empty; starts a turn later, so that every write queued in this
+   * one joins the first round (group commit).
+   */
   async #drain(): Promise<void> {
+    await undefined;
     const sync = this.#sync;
     while (this.#queue.length > 0) {
       const jobs = this.#queue.splice(0);
@@ -498,6 +506,12 @@ export class Database {
     const { bests, keys } = plan;
     if (keys === undefined) { // one foreign batch, each key once
       const records = jobs[0].records;
+      let stored = 0;
+      while (stored < found.length && found[stored] === undefined) stored++;
+      if (stored === found.length) { // nothing stored for any key: every op wins outright
+        wonPerJob[0] = records as FieldRecord[];
+        return wonPerJob;
+      }
       const out: FieldRecord[] = [];
       const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
       for (let i = 0; i < records.length; i++) {
@@ -532,8 +546,9 @@ export class Database {
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
   #seal(jobs: readonly Job[], wonPerJob: readonly (readonly FieldRecord[])[]): Sealed {
     const counts: { applied: number; ignored: number }[] = new Array(jobs.length);
-    const events: Change[] = [];
-    const committed: { records: readonly FieldRecord[]; local: boolean }[] = [];
+    const listening = this.#commitListeners.size > 0, watched = this.#watchers.size > 0;
+    const events: Change[] = watched ? [] : NONE as never[];
+    const committed: { records: readonly FieldRecord[]; local: boolean }[] = listening ? [] : NONE as never[];
     let maxState: FieldRecord | undefined;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i], won = wonPerJob[i];
@@ -543,12 +558,8 @@ export class Database {
         }
       }
       counts[i] = { applied: won.length, ignored: job.records.length - won.length };
-      if (won.length > 0 && this.#commitListeners.size > 0) {
-        committed.push({ records: won, local: job.local });
-      }
-      if (won.length > 0 && this.#watchers.size > 0) {
-        events.push(...groupChanges(won, job.local ? "local" : "remote"));
-      }
+      if (won.length > 0 && listening) committed.push({ records: won, local: job.local });
+      if (won.length > 0 && watched) events.push(...groupChanges(won, job.local ? "local" : "remote"));
     }
     if (maxState) this.clock.observeWords(maxState.sh, maxState.sl);
     const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(wonPerJob);
@@ -561,9 +572,9 @@ export class Database {
       ? { records, defer: jobs[0].defer, undefer: jobs[0].undefer }
       : { records, defer: jobs.flatMap((j) => j.defer), undefer: jobs.flatMap((j) => j.undefer) };
     // Raise the persisted clock bound when the clock has passed it (see CLOCK_MARK_AHEAD_MS).
-    const [ch, cl] = this.clock.lastWords;
     let markH = this.#markH, markL = this.#markL;
-    if (ch > markH || (ch === markH && cl > markL)) {
+    if (this.clock.isPast(markH, markL)) {
+      const [ch, cl] = this.clock.lastWords;
       const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
       const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
       [markH, markL] = hexWords(mark);
@@ -577,7 +588,7 @@ export class Database {
     this.#markH = sealed.markH; // only once the bound is durable
     this.#markL = sealed.markL;
     for (let i = 0; i < jobs.length; i++) jobs[i].resolve(sealed.counts[i]);
-    return { events: sealed.events, committed: sealed.committed };
+    return sealed;
   }
 
   /** Appends to `out` the incoming records of `contested` that beat the stored ones. */
@@ -834,8 +845,8 @@ export class Database {
         soul: r.soul,
         field: r.field,
         value: decodeValue(r.value),
-        state: hex8(r.sh) + hex8(r.sl),
-        actor: hex8(r.ah) + hex8(r.al),
+        state: hlcFromWords(r.sh, r.sl),
+        actor: hlcFromWords(r.ah, r.al),
       }])
     );
     const total = parts.reduce((n, p) => n + p.length, 0);

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { hlcWords, isLowerHex16 } from "./clock.ts";
+import { hlcFromWords, hlcWords, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import {
@@ -64,25 +64,21 @@ export function hex64ToBytes(hex: string): Uint8Array {
 
 /** 8 bytes → 16 hex digits. */
 export function bytesToHex64(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < 8; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
-  return s;
+  const word = (i: number) => (b[i] << 24 | b[i + 1] << 16 | b[i + 2] << 8 | b[i + 3]) >>> 0;
+  return hlcFromWords(word(0), word(4));
 }
-
-/** A 32-bit word as 8 hex digits. */
-export const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0");
 
 /** The last actor {@link recordToOp} wrote out, by its words: a batch mostly has one writer. */
 let actorH = -1, actorL = -1, actorHex = "";
 
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
-  if (r.ah !== actorH || r.al !== actorL) actorH = r.ah, actorL = r.al, actorHex = hex8(r.ah) + hex8(r.al);
+  if (r.ah !== actorH || r.al !== actorL) actorH = r.ah, actorL = r.al, actorHex = hlcFromWords(r.ah, r.al);
   const op = {
     soul: r.soul,
     field: r.field,
     value: decodeValue(r.value),
-    state: hex8(r.sh) + hex8(r.sl),
+    state: hlcFromWords(r.sh, r.sl),
     actor: actorHex,
   };
   return r.sig ? { ...op, sig: r.sig } : op;
