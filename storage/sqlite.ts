@@ -216,9 +216,21 @@ function upgradeFieldRowsToNodeRows(db: SqlDriver): void {
 
 /**
  * Nodes written per INSERT statement, at most. Binding and stepping one
- * multi-row statement costs less per row than one statement per row.
+ * multi-row statement costs less per row than one statement per row: 100k
+ * new nodes of 290-byte bodies took 1.4–1.6 µs per row to insert in
+ * statements of 64 rows, 1.9–2.7 in statements of 16 (Deno, node:sqlite,
+ * 16 KiB pages).
  */
-const UPSERT_ROWS = 16;
+const UPSERT_ROWS = 64;
+
+/**
+ * Page size of a new database file (an existing file keeps its own). Node
+ * bodies are a few hundred bytes: with 16 KiB pages instead of the default 4
+ * KiB, inserting and committing 100k new nodes took 2.2–2.3 µs per node
+ * instead of 3.2–3.6 (fewer pages to split and to append to the WAL), and a
+ * random point read cost the same (8–10 µs from the OS cache, either way).
+ */
+export const PAGE_BYTES = 16_384;
 
 /** Inserts nodes that do not exist yet (leaving those that do alone). */
 function insertNewSql(rows: number): string {
@@ -485,6 +497,7 @@ export class SqliteStore implements Store {
       const file = host.join(dir, DB_FILE);
       db = await openDriver(file, options.driver);
       db.exec(`PRAGMA busy_timeout = ${busy}`);
+      db.exec(`PRAGMA page_size = ${PAGE_BYTES}`); // before anything is written: only a new file takes it
       // The directory LOCK already makes this process the only user, so SQLite may hold its file
       // lock for the whole connection: no lock/unlock system calls per statement and (set before
       // WAL is entered) a WAL index in process memory instead of a shared-memory file. Reads

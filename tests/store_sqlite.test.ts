@@ -17,7 +17,7 @@ import { open } from "../mod.ts";
 import { runtimeName } from "../storage/_runtime.ts";
 import { DirectoryLock, LockedError, type LockHolder } from "../storage/lock.ts";
 import { openStore } from "../storage/open.ts";
-import { DB_FILE, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
+import { DB_FILE, PAGE_BYTES, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
 import type { SqlDriver } from "../storage/sqlite_driver.ts";
 import type { FieldRecord, StoredRecord } from "../storage/store.ts";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
@@ -220,6 +220,7 @@ describe("sqlite engine", () => {
     assert.equal(info.journalMode, "wal");
     assert.equal(info.synchronous, "normal");
     assert.equal(info.lockingMode, "exclusive");
+    assert.equal(info.pageSize, PAGE_BYTES, "a new file takes Lattice's page size");
     assert.equal(store.durability, "process");
     assert.deepEqual(await store.integrityCheck(), ["ok"]);
     await store.close();
@@ -231,6 +232,39 @@ describe("sqlite engine", () => {
       assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
     } finally {
       raw.close();
+    }
+  });
+
+  it("a file made with another page size keeps it, and takes writes large and small", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir, { recursive: true });
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    raw.exec("PRAGMA page_size = 4096; VACUUM");
+    raw.close();
+    const rec = (soul: string, field: string, v: number): FieldRecord => ({
+      soul,
+      field,
+      value: encodeValue(v),
+      sh: 1,
+      sl: v,
+      ah: 0,
+      al: 7,
+    });
+    const store = await SqliteStore.open(dir);
+    try {
+      assert.equal((await store.info()).pageSize, 4096);
+      const big = Array.from({ length: 20_000 }, (_, i) => rec(`p${i >> 3}`, `f${i & 7}`, i));
+      assert.equal(await store.commit({ records: big }), big.length);
+      await store.commit({ records: [rec("p0", "f0", 7)] });
+      await store.flush();
+      assert.deepEqual(
+        (await store.readNode("p2499")).map((r) => r.field),
+        Array.from({ length: 8 }, (_, k) => `f${k}`),
+      );
+      assert.equal((await store.readNode("p0"))[0].seq, big.length + 1);
+      assert.deepEqual(await store.integrityCheck(), ["ok"]);
+    } finally {
+      await store.close();
     }
   });
 
