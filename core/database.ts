@@ -138,7 +138,8 @@ interface ReadPlan {
 /** A drain decided and ready for the store (see `Database.#seal`). */
 interface Sealed {
   readonly batch: CommitBatch;
-  readonly counts: { applied: number; ignored: number }[];
+  /** Per job, its records that won (were stored). */
+  readonly applied: number[];
   readonly events: Change[];
   readonly committed: { records: readonly FieldRecord[]; local: boolean }[];
   readonly markH: number;
@@ -156,7 +157,9 @@ interface Job {
   readonly records: readonly FieldRecord[];
   readonly defer: readonly { due: number; op: Uint8Array }[];
   readonly undefer: readonly number[];
-  readonly resolve: (r: { applied: number; ignored: number }) => void;
+  /** What a local write resolves with; a foreign job resolves with its {@link ApplyResult}. */
+  readonly result: WriteResult | undefined;
+  readonly resolve: (r: WriteResult | ApplyResult) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -299,7 +302,16 @@ export class Database {
    * Merges the fields of `data` into node `soul`; nested objects become linked
    * child nodes (`soul/field`). Resolves after the write is committed.
    */
-  async put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
+  put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
+    try {
+      return this.#put(soul, data);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link put}, throwing for bad input: the promise is the commit's own (no await of it here). */
+  #put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.#check();
     const fields = flattenFields(soul, data);
     const [sh, sl] = this.clock.tickWords();
@@ -319,8 +331,9 @@ export class Database {
         });
       }
     }
-    await this.#enqueue(true, records, NONE, NONE);
-    return { soul, state: hlcFromWords(sh, sl) };
+    return this.#enqueue(true, records, NONE, NONE, { soul, state: hlcFromWords(sh, sl) }) as Promise<
+      WriteResult
+    >;
   }
 
   /** Deletes field `field` of `soul`, or every field of the node, by writing tombstones. */
@@ -342,8 +355,9 @@ export class Database {
       ah: this.#ah,
       al: this.#al,
     }));
-    if (records.length > 0) await this.#enqueue(true, records, [], []);
-    return { soul, state };
+    const result = { soul, state };
+    if (records.length > 0) await this.#enqueue(true, records, NONE, NONE, result);
+    return result;
   }
 
   /**
@@ -352,7 +366,16 @@ export class Database {
    * `SyntaxError`) and nothing is stored. Ops more than `maxDrift` ahead of
    * the wall clock are stored aside and applied when their time comes.
    */
-  async applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
+  applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
+    try {
+      return this.#applyOps(ops);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link applyOps}, throwing for bad input. */
+  #applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
     const now: FieldRecord[] = [];
     let defer: { due: number; op: Uint8Array }[] = NONE as never[];
@@ -394,19 +417,29 @@ export class Database {
         );
       }
     }
-    const r = await this.#enqueue(false, now, defer, NONE);
-    if (defer.length > 0) await this.#scheduleDeferred();
-    return { applied: r.applied, ignored: r.ignored, deferred: defer.length };
+    const done = this.#enqueue(false, now, defer, NONE, undefined) as Promise<ApplyResult>;
+    if (defer.length === 0) return done;
+    return done.then(async (r) => {
+      await this.#scheduleDeferred();
+      return r;
+    });
   }
 
+  /**
+   * Queues a write for the next drain. The promise resolves once it is
+   * committed, with `result` (a local write's) or else the job's
+   * {@link ApplyResult}: writers get it from the drain, with no turn of
+   * their own after it.
+   */
   #enqueue(
     local: boolean,
     records: readonly FieldRecord[],
     defer: readonly { due: number; op: Uint8Array }[],
     undefer: readonly number[],
-  ): Promise<{ applied: number; ignored: number }> {
+    result: WriteResult | undefined,
+  ): Promise<WriteResult | ApplyResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ local, records, defer, undefer, resolve, reject });
+      this.#queue.push({ local, records, defer, undefer, result, resolve, reject });
       this.#draining ??= this.#drain();
     });
   }
@@ -545,7 +578,7 @@ export class Database {
 
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
   #seal(jobs: readonly Job[], wonPerJob: readonly (readonly FieldRecord[])[]): Sealed {
-    const counts: { applied: number; ignored: number }[] = new Array(jobs.length);
+    const applied: number[] = new Array(jobs.length);
     const listening = this.#commitListeners.size > 0, watched = this.#watchers.size > 0;
     const events: Change[] = watched ? [] : NONE as never[];
     const committed: { records: readonly FieldRecord[]; local: boolean }[] = listening ? [] : NONE as never[];
@@ -557,7 +590,7 @@ export class Database {
           if (!maxState || r.sh > maxState.sh || (r.sh === maxState.sh && r.sl > maxState.sl)) maxState = r;
         }
       }
-      counts[i] = { applied: won.length, ignored: job.records.length - won.length };
+      applied[i] = won.length;
       if (won.length > 0 && listening) committed.push({ records: won, local: job.local });
       if (won.length > 0 && watched) events.push(...groupChanges(won, job.local ? "local" : "remote"));
     }
@@ -580,14 +613,19 @@ export class Database {
       [markH, markL] = hexWords(mark);
       batch.meta = { clock: mark };
     }
-    return { batch, counts, events, committed, markH, markL };
+    return { batch, applied, events, committed, markH, markL };
   }
 
   /** After the store committed a sealed drain: the clock bound is durable, the writers are answered. */
   #settle(jobs: readonly Job[], sealed: Sealed): Settled {
     this.#markH = sealed.markH; // only once the bound is durable
     this.#markL = sealed.markL;
-    for (let i = 0; i < jobs.length; i++) jobs[i].resolve(sealed.counts[i]);
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i], applied = sealed.applied[i];
+      job.resolve(
+        job.result ?? { applied, ignored: job.records.length - applied, deferred: job.defer.length },
+      );
+    }
     return sealed;
   }
 
@@ -649,7 +687,7 @@ export class Database {
       const ops = due.flatMap((d) => decodeOps(d.op));
       const stillFuture = ops.filter((op) => this.clock.isFuture(op.state));
       if (stillFuture.length === 0) {
-        await this.#enqueue(false, ops.map(opToRecord), [], due.map((d) => d.id));
+        await this.#enqueue(false, ops.map(opToRecord), NONE, due.map((d) => d.id), undefined);
       }
     }
     const next = pending.find((d) => d.due > now)?.due;

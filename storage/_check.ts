@@ -38,9 +38,10 @@ export function checkMeta(key: string, value: unknown): void {
 
 /** Checks a whole batch up front (for engines that cannot roll back). */
 export function checkBatch(batch: CommitBatch): void {
-  batch.records?.forEach(checkRecord);
-  batch.defer?.forEach(checkDeferred);
-  for (const key of Object.keys(batch.meta ?? {})) checkMeta(key, batch.meta![key]);
+  const { records, defer, meta } = batch;
+  if (records !== undefined) { for (let i = 0; i < records.length; i++) checkRecord(records[i], i); }
+  if (defer !== undefined) { for (let i = 0; i < defer.length; i++) checkDeferred(defer[i]); }
+  if (meta !== undefined) { for (const key of Object.keys(meta)) checkMeta(key, meta[key]); }
 }
 
 /** Throws unless the arguments of `Store.changes` are sound. */

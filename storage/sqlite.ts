@@ -662,7 +662,7 @@ export class SqliteStore implements Store {
     const out: (StoredRecord | undefined)[] = new Array(keys.length);
     // Nodes found in SQLite in this call, for a soul that comes back after another.
     let read: Map<string, StoredRecord[]> | undefined;
-    const scan: Scan = { from: undefined, next: null };
+    let scan: Scan | undefined;
     for (let i = 0; i < keys.length;) {
       const soul = keys[i].soul;
       let end = i + 1;
@@ -680,7 +680,9 @@ export class SqliteStore implements Store {
           node = read?.get(soul);
           if (node === undefined) {
             // A miss is remembered there (#absent); the scan pays when there are other souls.
-            node = end - i < keys.length ? this.#sqliteNodeIn(soul, scan) : this.#sqliteNode(soul);
+            node = end - i < keys.length
+              ? this.#sqliteNodeIn(soul, scan ??= { from: undefined, next: null })
+              : this.#sqliteNode(soul);
             if (node.length > 0 && end - i < keys.length) (read ??= new Map()).set(soul, node);
           }
         }
@@ -735,8 +737,8 @@ export class SqliteStore implements Store {
   commitSync(batch: CommitBatch): number {
     if (this.#closed) throw closedError();
     checkBatch(batch);
-    const records = batch.records ?? [];
-    const meta = batch.meta === undefined ? [] : Object.entries(batch.meta);
+    const records = batch.records ?? NO_RECORDS;
+    const meta = batch.meta === undefined ? NO_META : Object.entries(batch.meta);
     const first = this.#seq + 1;
     if (
       records.length >= DIRECT_RECORDS || (batch.defer?.length ?? 0) > 0 ||
@@ -1170,6 +1172,9 @@ interface Scan {
   from: string | undefined;
   next: { soul: string; body: Uint8Array } | null;
 }
+
+const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
+const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
 
 /** The record of `field` among a node's records in field order. */
 function findField(records: readonly StoredRecord[], field: string): StoredRecord | undefined {

@@ -67,6 +67,21 @@ describe("journal", () => {
   it("crc32 is zlib's CRC-32", () => {
     assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
     assert.equal(crc32(new Uint8Array(0)), 0);
+    // Four bytes at a time, the rest one by one: every length and offset against the bytewise rule.
+    const bytewise = (b: Uint8Array, start: number, end: number) => {
+      let c = -1;
+      for (let i = start; i < end; i++) {
+        c ^= b[i];
+        for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      }
+      return (c ^ -1) >>> 0;
+    };
+    const b = new Uint8Array(80).map((_, i) => (i * 151 + 7) & 255);
+    for (let start = 0; start < 5; start++) {
+      for (let end = start; end <= b.length; end++) {
+        assert.equal(crc32(b, start, end), bytewise(b, start, end));
+      }
+    }
   });
 
   it("frames round-trip: records with and without sig, unicode keys, metadata", () => {
