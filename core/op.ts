@@ -104,18 +104,25 @@ export class OpWords {
   al = 0;
   /** The actor the words `ah`, `al` are of (checked). */
   actor = "";
+  /** The soul checked last. */
+  soul = "";
 }
 
 /**
  * {@link checkOp}, which also leaves the op's state and actor in `words` as
  * 32-bit words: the hex digits are checked and read in one pass, and an
  * actor equal to the one `words` last held (the usual case: a batch mostly
- * has one writer) is neither checked nor read again.
+ * has one writer) is neither checked nor read again, nor is a soul equal to
+ * the one checked last (a batch mostly lists a node's fields together).
  */
 export function checkOpWords(op: unknown, words: OpWords): asserts op is Op {
   if (typeof op !== "object" || op === null) throw new TypeError("An op must be an object");
   const o = op as Record<string, unknown>;
-  checkSoul(o.soul);
+  const soul = o.soul;
+  if (soul !== words.soul || soul === "") {
+    checkSoul(soul);
+    words.soul = soul;
+  }
   checkField(o.field);
   checkValue(o.value, o.soul as string, o.field as string);
   const state = o.state;
@@ -138,16 +145,23 @@ export function checkOpWords(op: unknown, words: OpWords): asserts op is Op {
 const badId = (what: "state" | "actor", v: unknown): RangeError =>
   new RangeError(`Op ${what} must be 16 hex digits, got ${JSON.stringify(v)}`);
 
+/** The value of each lowercase hex digit by its character code, -1 for any other character below 128. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let d = 0; d < 16; d++) t["0123456789abcdef".charCodeAt(d)] = d;
+  return t;
+})();
+
 /** The 32-bit word of the 8 lowercase hex digits at `at` of `s`, or -1 when one is not such a digit. */
 function hexWord(s: string, at: number): number {
-  let n = 0;
+  let n = 0, bad = 0;
   for (let i = at; i < at + 8; i++) {
     const c = s.charCodeAt(i);
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-    if (d < 0) return -1;
+    const d = c < 128 ? HEX_VALUE[c] : -1;
+    bad |= d;
     n = n * 16 + d;
   }
-  return n;
+  return bad < 0 ? -1 : n;
 }
 
 /** Encodes ops for storage or the wire (`[1, op, op, ...]`, written straight into one buffer). */
