@@ -403,8 +403,16 @@ describe("bad input", () => {
     const before = await db.stateHash();
     const bad: unknown[] = [
       { ...good, soul: "" },
+      { ...good, soul: "g\ud800" },
       { ...good, field: "__proto__" },
+      { ...good, field: "prototype" },
+      { ...good, field: "\udc00x" },
+      { ...good, field: "x".repeat(70) + "\ud800" }, // long keys go to isWellFormed
       { ...good, state: "xyz" },
+      { ...good, state: "018bcfe56800000g" },
+      { ...good, state: "018BCFE568000000" },
+      { ...good, state: "018bcfe56800000\u0130" },
+      { ...good, actor: "000000000000000/" },
       { ...good, actor: "0000000000000001ff" },
       { ...good, value: [1] },
       { ...good, value: NaN },
@@ -417,6 +425,13 @@ describe("bad input", () => {
     await assert.rejects(db.applyOps("ops" as never), TypeError);
     assert.equal(await db.stateHash(), before);
     assert.deepEqual(await db.applyOps([good]), { applied: 1, ignored: 0, deferred: 0 });
+    // Surrogate pairs are fine, in short keys and long ones.
+    const pairs = [{ ...good, soul: "g😀", field: "😀" }, {
+      ...good,
+      soul: "g😀",
+      field: "y".repeat(70) + "😀",
+    }];
+    assert.deepEqual(await db.applyOps(pairs), { applied: 2, ignored: 0, deferred: 0 });
     await db.close();
   });
 });
