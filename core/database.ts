@@ -125,6 +125,31 @@ export interface ListOptions {
 
 const DEFAULT_LIMIT = 1000;
 
+/**
+ * A large foreign batch, checked but not yet made into records: its ops and,
+ * per op, the state and actor words read while checking (typed arrays, no
+ * object per op). Ops marked in `deferred` are stored aside instead.
+ */
+interface OpsInParts {
+  readonly ops: readonly Op[];
+  readonly sh: Uint32Array;
+  readonly sl: Uint32Array;
+  readonly ah: Uint32Array;
+  readonly al: Uint32Array;
+  readonly deferred: Uint8Array | undefined;
+}
+
+/**
+ * Foreign batches of at least this many ops go to a store that can commit in
+ * parts ({@link SyncStore.beginParts}) {@link PART_OPS} records at a time:
+ * records are made, read against the store, merged and written a part at a
+ * time, in one transaction. A part's records die young (a batch of 1M ops
+ * held as records survived several young collections, about a tenth of the
+ * apply), and every pass over a part stays in the CPU's cache.
+ */
+const PARTS_MIN = 32_768;
+const PART_OPS = 8_192;
+
 /** What a drain reads before merging (see `Database.#plan`). */
 interface ReadPlan {
   /** The keys to read: records (their soul and field). */
@@ -159,6 +184,8 @@ interface Job {
   readonly undefer: readonly number[];
   /** What a local write resolves with; a foreign job resolves with its {@link ApplyResult}. */
   readonly result: WriteResult | undefined;
+  /** A large foreign batch whose records are made part by part as it is committed (no `records`). */
+  readonly parts?: OpsInParts;
   readonly resolve: (r: WriteResult | ApplyResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -201,7 +228,7 @@ const NONE: readonly never[] = Object.freeze([]);
  * souls go in a set, fields are compared within each run of one soul. A soul
  * that comes back after another counts as a repeat (the caller then dedupes).
  */
-function repeatsKeys(records: readonly FieldRecord[]): boolean {
+function repeatsKeys(records: readonly FieldKey[]): boolean {
   if (records.length < 2) return false;
   const souls = new Set<string>();
   for (let i = 0; i < records.length;) {
@@ -240,6 +267,20 @@ function commitOrder(won: readonly (readonly FieldRecord[])[]): FieldRecord[] {
   let at = 0;
   for (const w of won) for (let i = 0; i < w.length; i++) out[at++] = w[i];
   return out;
+}
+
+/** The record of a checked foreign op, given its value's encoding and its state and actor words. */
+function foreignRecord(
+  op: Op,
+  value: Uint8Array,
+  sh: number,
+  sl: number,
+  ah: number,
+  al: number,
+): FieldRecord {
+  return op.sig
+    ? { soul: op.soul, field: op.field, value, sh, sl, ah, al, sig: op.sig }
+    : { soul: op.soul, field: op.field, value, sh, sl, ah, al };
 }
 
 /** The embedded graph database. */
@@ -394,6 +435,12 @@ export class Database {
       const list = ops;
       if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
       const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+      const parts = list.length >= PARTS_MIN && this.#sync?.beginParts !== undefined;
+      const n = parts ? list.length : 0;
+      const words = parts
+        ? { sh: new Uint32Array(n), sl: new Uint32Array(n), ah: new Uint32Array(n), al: new Uint32Array(n) }
+        : undefined;
+      let deferred: Uint8Array | undefined;
       const w = this.#words; // checked and read in one pass; a repeated actor only once
       for (let i = 0; i < list.length; i++) {
         const op = list[i];
@@ -407,18 +454,37 @@ export class Database {
         if (sh * 0x10000 + (sl >>> 16) > limit) {
           if (defer.length === 0) defer = [];
           defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
+          if (parts) (deferred ??= new Uint8Array(n))[i] = 1;
           continue;
         }
-        const value = encodeValue(op.value);
-        now.push(
-          op.sig
-            ? { soul: op.soul, field: op.field, value, sh, sl, ah: w.ah, al: w.al, sig: op.sig }
-            : { soul: op.soul, field: op.field, value, sh, sl, ah: w.ah, al: w.al },
-        );
+        if (words !== undefined) {
+          words.sh[i] = sh, words.sl[i] = sl, words.ah[i] = w.ah, words.al[i] = w.al;
+          continue;
+        }
+        now.push(foreignRecord(op, encodeValue(op.value), sh, sl, w.ah, w.al));
+      }
+      if (words !== undefined && !repeatsKeys(list)) {
+        const done = this.#enqueue(false, NONE, defer, NONE, undefined, { ops: list, ...words, deferred });
+        return defer.length === 0
+          ? done as Promise<ApplyResult>
+          : this.#thenSchedule(done as Promise<ApplyResult>);
+      }
+      if (words !== undefined) { // a key twice: merged whole, as a smaller batch is
+        for (let i = 0; i < list.length; i++) {
+          if (deferred?.[i] === 1) continue;
+          const op = list[i];
+          now.push(
+            foreignRecord(op, encodeValue(op.value), words.sh[i], words.sl[i], words.ah[i], words.al[i]),
+          );
+        }
       }
     }
     const done = this.#enqueue(false, now, defer, NONE, undefined) as Promise<ApplyResult>;
-    if (defer.length === 0) return done;
+    return defer.length === 0 ? done : this.#thenSchedule(done);
+  }
+
+  /** `done`, after which the deferred ops it stored are scheduled. */
+  #thenSchedule(done: Promise<ApplyResult>): Promise<ApplyResult> {
     return done.then(async (r) => {
       await this.#scheduleDeferred();
       return r;
@@ -437,9 +503,10 @@ export class Database {
     defer: readonly { due: number; op: Uint8Array }[],
     undefer: readonly number[],
     result: WriteResult | undefined,
+    parts?: OpsInParts,
   ): Promise<WriteResult | ApplyResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ local, records, defer, undefer, result, resolve, reject });
+      this.#queue.push({ local, records, defer, undefer, result, parts, resolve, reject });
       this.#draining ??= this.#drain();
     });
   }
@@ -453,10 +520,16 @@ export class Database {
     await undefined;
     const sync = this.#sync;
     while (this.#queue.length > 0) {
-      const jobs = this.#queue.splice(0);
+      // A batch committed in parts goes alone; the writes queued before it go in a round of their own.
+      const queue = this.#queue;
+      let take = 0;
+      while (take < queue.length && queue[take].parts === undefined) take++;
+      const jobs = queue.splice(0, take === 0 ? 1 : take);
       try {
         // A store that never waits saves the promise turns of a drain.
-        const { events, committed } = sync !== undefined
+        const { events, committed } = jobs[0].parts !== undefined
+          ? this.#commitParts(jobs[0], jobs[0].parts, sync!)
+          : sync !== undefined
           ? this.#commitJobsSync(jobs, sync)
           : await this.#commitJobs(jobs);
         this.#emit(events);
@@ -490,6 +563,56 @@ export class Database {
     const sealed = this.#seal(jobs, this.#merge(jobs, plan, found));
     store.commitSync(sealed.batch);
     return this.#settle(jobs, sealed);
+  }
+
+  /**
+   * Commits a large foreign batch with no key twice in parts (see
+   * {@link PARTS_MIN}): for each part, its records are made, read against the
+   * store (which sees the parts written before), and the winners written; the
+   * deferred ops and the clock bound close the one transaction. Any failure
+   * rolls back all of it.
+   */
+  #commitParts(job: Job, src: OpsInParts, store: SyncStore): Settled {
+    const { ops, deferred } = src;
+    const listening = this.#commitListeners.size > 0, watched = this.#watchers.size > 0;
+    const events: Change[] = watched ? [] : NONE as never[];
+    const committed: { records: readonly FieldRecord[]; local: boolean }[] = listening ? [] : NONE as never[];
+    const commit = store.beginParts!();
+    let applied = 0, maxH = -1, maxL = 0;
+    try {
+      for (let start = 0; start < ops.length; start += PART_OPS) {
+        const end = Math.min(ops.length, start + PART_OPS);
+        const records: FieldRecord[] = [];
+        for (let i = start; i < end; i++) {
+          if (deferred?.[i] === 1) continue;
+          const op = ops[i];
+          records.push(foreignRecord(op, encodeValue(op.value), src.sh[i], src.sl[i], src.ah[i], src.al[i]));
+        }
+        const won = this.#winners(records, store.readFieldsSync(records));
+        for (let i = 0; i < won.length; i++) {
+          const r = won[i];
+          if (r.sh > maxH || (r.sh === maxH && r.sl > maxL)) maxH = r.sh, maxL = r.sl;
+        }
+        applied += won.length;
+        if (won.length > 0 && listening) committed.push({ records: won, local: false });
+        if (won.length > 0 && watched) events.push(...groupChanges(won, "remote"));
+        commit.write(won);
+      }
+      if (maxH >= 0) this.clock.observeWords(maxH, maxL);
+      const rest: { defer: readonly { due: number; op: Uint8Array }[]; meta?: Record<string, string> } = {
+        defer: job.defer,
+      };
+      const [markH, markL] = this.#raiseMark(rest);
+      commit.commit(rest);
+      this.#markH = markH; // only once the bound is durable
+      this.#markL = markL;
+    } catch (e) {
+      commit.abort();
+      throw e;
+    }
+    const stored = ops.length - job.defer.length;
+    job.resolve({ applied, ignored: stored - applied, deferred: job.defer.length });
+    return { events, committed };
   }
 
   /**
@@ -538,22 +661,7 @@ export class Database {
     const wonPerJob: FieldRecord[][] = new Array(jobs.length);
     const { bests, keys } = plan;
     if (keys === undefined) { // one foreign batch, each key once
-      const records = jobs[0].records;
-      let stored = 0;
-      while (stored < found.length && found[stored] === undefined) stored++;
-      if (stored === found.length) { // nothing stored for any key: every op wins outright
-        wonPerJob[0] = records as FieldRecord[];
-        return wonPerJob;
-      }
-      const out: FieldRecord[] = [];
-      const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
-      for (let i = 0; i < records.length; i++) {
-        const cur = found[i];
-        if (!cur) out.push(records[i]); // nothing stored yet: the op wins outright
-        else contested.push([records[i], cur]);
-      }
-      this.#decide(contested, out);
-      wonPerJob[0] = out;
+      wonPerJob[0] = this.#winners(jobs[0].records, found);
       return wonPerJob;
     }
     if (bests === undefined) {
@@ -574,6 +682,39 @@ export class Database {
       if (i < jobs.length - 1) { for (const r of won) current.set(keyOf(r.soul, r.field), r); }
     }
     return wonPerJob;
+  }
+
+  /** The records of one foreign batch with no key twice that beat `found`, their stored records by position. */
+  #winners(records: readonly FieldRecord[], found: readonly (StoredRecord | undefined)[]): FieldRecord[] {
+    let stored = 0;
+    while (stored < found.length && found[stored] === undefined) stored++;
+    if (stored === found.length) return records as FieldRecord[]; // nothing stored: every op wins outright
+    const out: FieldRecord[] = [];
+    const contested: [FieldRecord, FieldRecord][] = []; // [incoming, stored]
+    for (let i = 0; i < records.length; i++) {
+      const cur = found[i];
+      if (!cur) out.push(records[i]); // nothing stored yet: the op wins outright
+      else contested.push([records[i], cur]);
+    }
+    this.#decide(contested, out);
+    return out;
+  }
+
+  /**
+   * Raises the persisted clock bound when the clock has passed it (see
+   * CLOCK_MARK_AHEAD_MS): sets `batch.meta` to write it; returns the bound's
+   * words, to keep once the batch is committed.
+   */
+  #raiseMark(batch: { meta?: Record<string, string> }): [number, number] {
+    let markH = this.#markH, markL = this.#markL;
+    if (this.clock.isPast(markH, markL)) {
+      const [ch, cl] = this.clock.lastWords;
+      const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
+      const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
+      [markH, markL] = hexWords(mark);
+      batch.meta = { clock: mark };
+    }
+    return [markH, markL];
   }
 
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
@@ -604,15 +745,7 @@ export class Database {
     } = jobs.length === 1
       ? { records, defer: jobs[0].defer, undefer: jobs[0].undefer }
       : { records, defer: jobs.flatMap((j) => j.defer), undefer: jobs.flatMap((j) => j.undefer) };
-    // Raise the persisted clock bound when the clock has passed it (see CLOCK_MARK_AHEAD_MS).
-    let markH = this.#markH, markL = this.#markL;
-    if (this.clock.isPast(markH, markL)) {
-      const [ch, cl] = this.clock.lastWords;
-      const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
-      const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
-      [markH, markL] = hexWords(mark);
-      batch.meta = { clock: mark };
-    }
+    const [markH, markL] = this.#raiseMark(batch);
     return { batch, applied, events, committed, markH, markL };
   }
 

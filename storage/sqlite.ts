@@ -91,6 +91,7 @@ import {
   type FieldKey,
   type FieldRecord,
   type ListOptions,
+  type PartsCommit,
   type Store,
   type StoredRecord,
   storedRecord,
@@ -438,6 +439,8 @@ export class SqliteStore implements Store {
   #foldQueued = false;
   /** Why the background fold stopped; commits fold synchronously (and fail with it) from then on. */
   #foldError: unknown;
+  /** Whether a commit in parts is open (see {@link beginParts}). */
+  #parts = false;
 
   private constructor(
     dir: string,
@@ -736,6 +739,7 @@ export class SqliteStore implements Store {
 
   commitSync(batch: CommitBatch): number {
     if (this.#closed) throw closedError();
+    if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
     checkBatch(batch);
     const records = batch.records ?? NO_RECORDS;
     const meta = batch.meta === undefined ? NO_META : Object.entries(batch.meta);
@@ -748,14 +752,7 @@ export class SqliteStore implements Store {
       // Straight into SQLite, after everything journaled: large batches (the journal would only
       // hold them until the fold), and the rare ones that defer ops.
       this.#foldAll();
-      const nodes = groupBySoul(records, first);
-      for (const [soul] of nodes) this.#cache?.delete(soul);
-      this.#transaction(() => {
-        this.#writeNodes(nodes, 0, nodes.length);
-        for (const d of batch.defer ?? []) this.#s.defer.run(d.due, d.op);
-        for (const id of batch.undefer ?? []) this.#s.undefer.run(id);
-        for (const [k, v] of meta) this.#s.setMeta.run(k, v);
-      });
+      this.#transaction(() => this.#writeDirect(batch, first));
       return this.#seq = first - 1 + records.length;
     }
     if (records.length === 0 && meta.length === 0) return this.#seq;
@@ -781,6 +778,71 @@ export class SqliteStore implements Store {
       }
     }
     return this.#seq;
+  }
+
+  /**
+   * Writes `batch` (checked) into SQLite inside the caller's transaction,
+   * its records with seqs from `first` on.
+   */
+  #writeDirect(batch: CommitBatch, first: number): void {
+    const records = batch.records ?? NO_RECORDS;
+    if (records.length > 0) {
+      const nodes = groupBySoul(records, first);
+      for (const [soul] of nodes) this.#cache?.delete(soul);
+      this.#writeNodes(nodes, 0, nodes.length);
+    }
+    for (const d of batch.defer ?? NO_DEFER) this.#s.defer.run(d.due, d.op);
+    for (const id of batch.undefer ?? NO_IDS) this.#s.undefer.run(id);
+    if (batch.meta !== undefined) {
+      for (const [k, v] of Object.entries(batch.meta)) {
+        this.#s.setMeta.run(k, v);
+      }
+    }
+  }
+
+  /**
+   * A commit in parts: everything journaled is folded first, then one
+   * SQLite transaction takes each part as a direct batch would, and ends
+   * with `commit` (or `abort`, which rolls it back).
+   */
+  beginParts(): PartsCommit {
+    if (this.#closed) throw closedError();
+    if (this.#parts) throw new Error("A commit in parts is already open");
+    this.#foldAll();
+    this.#s.begin.run();
+    this.#parts = true;
+    let next = this.#seq + 1, open = true;
+    const live = () => {
+      if (!open) throw new Error("This commit in parts has ended");
+      if (this.#closed) throw closedError();
+    };
+    return {
+      write: (records) => {
+        live();
+        checkBatch({ records });
+        this.#writeDirect({ records }, next);
+        next += records.length;
+      },
+      commit: (rest) => {
+        live();
+        checkBatch(rest);
+        this.#writeDirect(rest, next);
+        next += rest.records?.length ?? 0;
+        this.#s.commit.run();
+        open = this.#parts = false;
+        return this.#seq = next - 1;
+      },
+      abort: () => {
+        if (!open) return;
+        open = this.#parts = false;
+        if (this.#closed) return;
+        try {
+          this.#s.rollback.run();
+        } catch {
+          // a failed statement may already have ended the transaction
+        }
+      },
+    };
   }
 
   /**
@@ -1080,6 +1142,10 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     try {
+      if (this.#parts) { // an unfinished commit in parts is dropped, as a crash would drop it
+        this.#parts = false;
+        this.#s.rollback.run();
+      }
       try {
         // Everything journaled goes into SQLite, so the next open replays nothing.
         this.#foldAll();
@@ -1174,6 +1240,8 @@ interface Scan {
 }
 
 const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
+const NO_DEFER: readonly { due: number; op: Uint8Array }[] = Object.freeze([]);
+const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
 
 /** The record of `field` among a node's records in field order. */

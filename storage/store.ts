@@ -158,6 +158,22 @@ export interface Store {
 }
 
 /**
+ * One commit written in parts, for a batch too large to hold as records all
+ * at once (see {@link SyncStore.beginParts}). Nothing of it is visible to
+ * other connections, or durable, before {@link commit}; reads through the
+ * same store in between see the parts written so far. No other commit may
+ * run while it is open.
+ */
+export interface PartsCommit {
+  /** Writes the next records (each key at most once in the whole commit); their seqs follow the last part's. */
+  write(records: readonly FieldRecord[]): void;
+  /** Writes the rest of the batch (its records last) and commits; returns the highest seq after it. */
+  commit(rest: CommitBatch): number;
+  /** Drops everything written; the store is as before {@link SyncStore.beginParts}. */
+  abort(): void;
+}
+
+/**
  * Synchronous twins of {@link Store.readFields} and {@link Store.commit},
  * offered by engines that never wait (memory, SQLite): the Database uses
  * them when present and saves the promise turns of every commit. They throw
@@ -166,6 +182,8 @@ export interface Store {
 export interface SyncStore {
   readFieldsSync(keys: readonly FieldKey[]): (StoredRecord | undefined)[];
   commitSync(batch: CommitBatch): number;
+  /** Optional: opens a commit written in parts (engines that write large batches straight to disk). */
+  beginParts?(): PartsCommit;
 }
 
 /** Whether `store` offers {@link SyncStore}. */
