@@ -441,6 +441,8 @@ export class SqliteStore implements Store {
   #foldError: unknown;
   /** Whether a commit in parts is open (see {@link beginParts}). */
   #parts = false;
+  /** Where reads last looked in SQLite (see {@link #sqliteNodeIn}); forgotten when nodes are written. */
+  #scan: Scan = { from: undefined, next: null };
 
   private constructor(
     dir: string,
@@ -572,6 +574,7 @@ export class SqliteStore implements Store {
       fn();
       s.commit.run();
     } catch (e) {
+      this.#scan.from = undefined; // it may have seen rows the rollback takes back
       try {
         s.rollback.run();
       } catch {
@@ -665,7 +668,6 @@ export class SqliteStore implements Store {
     const out: (StoredRecord | undefined)[] = new Array(keys.length);
     // Nodes found in SQLite in this call, for a soul that comes back after another.
     let read: Map<string, StoredRecord[]> | undefined;
-    let scan: Scan | undefined;
     for (let i = 0; i < keys.length;) {
       const soul = keys[i].soul;
       let end = i + 1;
@@ -682,10 +684,7 @@ export class SqliteStore implements Store {
         if (node === undefined) {
           node = read?.get(soul);
           if (node === undefined) {
-            // A miss is remembered there (#absent); the scan pays when there are other souls.
-            node = end - i < keys.length
-              ? this.#sqliteNodeIn(soul, scan ??= { from: undefined, next: null })
-              : this.#sqliteNode(soul);
+            node = this.#sqliteNodeIn(soul); // a miss is remembered there (#absent)
             if (node.length > 0 && end - i < keys.length) (read ??= new Map()).set(soul, node);
           }
         }
@@ -698,13 +697,15 @@ export class SqliteStore implements Store {
 
   /**
    * {@link #sqliteNode} for souls met in ascending order, as the nodes of a
-   * large batch mostly are: SQLite is asked for the first node at or after
-   * the soul, and the souls before that node need no query of their own. A
-   * batch of new nodes costs one query, not one per node; one of stored
-   * nodes costs a query per node, as before.
+   * large batch and new nodes written one after another mostly are: SQLite
+   * is asked for the first node at or after the soul, and the souls before
+   * that node need no query of their own until nodes are written into
+   * SQLite (a fold). New nodes cost one query, not one each; stored nodes
+   * cost a query each, as before.
    */
-  #sqliteNodeIn(soul: string, scan: Scan): StoredRecord[] {
+  #sqliteNodeIn(soul: string): StoredRecord[] {
     if (this.#absent.has(soul)) return [];
+    const scan = this.#scan;
     if (scan.from !== undefined && compareCodePoints(soul, scan.from) > 0) {
       const next = scan.next;
       const c = next === null ? -1 : compareCodePoints(soul, next.soul);
@@ -835,6 +836,7 @@ export class SqliteStore implements Store {
       abort: () => {
         if (!open) return;
         open = this.#parts = false;
+        this.#scan.from = undefined; // it may have seen rows the rollback takes back
         if (this.#closed) return;
         try {
           this.#s.rollback.run();
@@ -930,6 +932,7 @@ export class SqliteStore implements Store {
     end: number,
   ): void {
     const absent = this.#absent;
+    this.#scan.from = undefined; // the rows written may fall between the scan's two souls
     const args = this.#args;
     // The bodies of one statement's rows, side by side: no ArrayBuffer per body.
     const arena = this.#arena;
@@ -1230,9 +1233,10 @@ function groupInMaps(records: readonly FieldRecord[], first: number): Map<string
 }
 
 /**
- * Where a {@link SqliteStore.readFieldsSync} call has looked in SQLite: the
- * last soul asked (`from`) and the first stored node at or after it
- * (`null`: none), so that souls between the two are known to be absent.
+ * Where reads last looked in SQLite: the last soul asked (`from`) and the
+ * first stored node at or after it (`null`: none), so that souls between
+ * the two are known to be absent. Forgotten (`from` undefined) whenever
+ * nodes are written or a transaction is rolled back.
  */
 interface Scan {
   from: string | undefined;

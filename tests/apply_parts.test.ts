@@ -189,7 +189,10 @@ describe("SqliteStore commits in parts", () => {
       );
       assert.throws(() => store.commitSync({ records: [rec("x", "a", 5)] }), /commit in parts is open/);
       assert.throws(() => store.beginParts(), /already open/);
+      assert.equal((await store.readFields([{ soul: "o", field: "a" }]))[0], undefined); // next stored: "p"
       parts.abort();
+      const after = await store.readFields([{ soul: "p", field: "a" }, { soul: "q", field: "a" }]);
+      assert.deepEqual(after, [undefined, undefined]);
       assert.throws(() => parts.write([rec("r", "a", 6)]), /has ended/);
       assert.deepEqual(await store.readNode("p"), []);
       assert.equal(await store.lastSeq(), 1);

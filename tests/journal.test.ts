@@ -328,6 +328,19 @@ describe("journal", () => {
           souls.slice(0, 5).join(","),
         );
       }
+      // Souls between two stored ones, found absent, then written into SQLite (a fold, then a
+      // large batch), are found: reads remember the gap between s02 and s04 until a write.
+      const sl = async (soul: string) => (await store.readFields([{ soul, field: "a" }]))[0]?.sl;
+      assert.equal(await sl("s03a"), undefined); // not asked before: SQLite is asked
+      await store.commit({ records: [rec("s03b", "a", 3), rec("s05", "a", 5)] });
+      await store.flush();
+      assert.equal(await sl("s03b"), 3);
+      assert.equal(await sl("s07a"), undefined);
+      await store.commit({
+        records: [rec("s07b", "a", 7), ...filler.map((r) => ({ ...r, soul: `y${r.soul}` }))],
+      });
+      assert.equal(await sl("s05"), 5);
+      assert.equal(await sl("s07b"), 7);
     });
   });
 
