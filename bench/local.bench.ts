@@ -219,14 +219,20 @@ async function timeSequential(
   return { ns: median(means), how };
 }
 
-/** Times `rounds` calls of `round(r)` (each doing `ops` operations); the median of their ns per operation. */
+/**
+ * Times `rounds` calls of `round(r)` (each doing `ops` operations); the
+ * median of their ns per operation. Garbage is collected before the rounds,
+ * unless the caller did so before a warm-up of its own (`warmed`): as in
+ * {@link timeSequential}, not between a warm-up and the timing.
+ */
 async function timeRounds(
   rounds: number,
   ops: number,
   round: (r: number) => Promise<unknown>,
+  warmed = false,
 ): Promise<number> {
   const means: number[] = [];
-  await collect(); // before the rounds, not between them (see timeSequential)
+  if (!warmed) await collect(); // before the rounds, not between them (see timeSequential)
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     await round(r);
@@ -631,7 +637,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         const perRound = few.length / ONE_ROUNDS;
         const lat = await timeRounds(ONE_ROUNDS, perRound, async (r) => {
           for (let i = r * perRound; i < (r + 1) * perRound; i++) await dst.applyOps([few[i]]);
-        });
+        }, true);
         await dst.close();
 
         const updates = yjsOneSetUpdates(ONE_AT_A_TIME, 0);
@@ -643,7 +649,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
         const yjs = await timeRounds(ONE_ROUNDS, perRound, (r) => {
           for (let i = r * perRound; i < (r + 1) * perRound; i++) Y.applyUpdate(doc, updates[i]);
           return Promise.resolve();
-        });
+        }, true);
         if (doc.getMap("fields").size !== ONE_AT_A_TIME) throw new Error("Yjs lost one-set updates");
         doc.destroy();
         rows.push({
