@@ -660,13 +660,15 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
             {
               impl: "lattice",
               value: lat,
-              how: `${ONE_AT_A_TIME} applyOps([op]) awaited in turn into a fresh replica, after 1000 warm-up; ` +
+              how:
+                `${ONE_AT_A_TIME} applyOps([op]) awaited in turn into a fresh replica, after 1000 warm-up; ` +
                 `median of ${ONE_ROUNDS} rounds' means`,
             },
             {
               impl: "yjs",
               value: yjs,
-              how: `${ONE_AT_A_TIME} Y.applyUpdate of one-set updates into a fresh doc, after 1000 warm-up; ` +
+              how:
+                `${ONE_AT_A_TIME} Y.applyUpdate of one-set updates into a fresh doc, after 1000 warm-up; ` +
                 `median of ${ONE_ROUNDS} rounds' means`,
             },
           ],

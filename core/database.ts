@@ -221,6 +221,11 @@ const CLOCK_MARK_AHEAD_MS = 1000;
 const MAX_HLC_MS = 2 ** 48 - 1;
 
 const NONE: readonly never[] = Object.freeze([]);
+/** A report's lists for nobody (frozen and empty: see `Database.#report`). */
+const NO_EVENTS: Change[] = NONE as never[];
+const NO_COMMITS: Settled["committed"] = NONE as never[];
+/** The report of a drain nobody watches or listens to. */
+const QUIET: Settled = Object.freeze({ events: NO_EVENTS, committed: NO_COMMITS });
 
 /**
  * Whether some (soul, field) occurs twice in `records`. Cheap for the usual
@@ -529,9 +534,11 @@ export class Database {
         // A store that never waits saves the promise turns of a drain.
         const { events, committed } = jobs[0].parts !== undefined
           ? this.#commitParts(jobs[0], jobs[0].parts, sync!)
-          : sync !== undefined
-          ? this.#commitJobsSync(jobs, sync)
-          : await this.#commitJobs(jobs);
+          : sync === undefined
+          ? await this.#commitJobs(jobs)
+          : jobs.length === 1
+          ? this.#commitOneSync(jobs[0], sync)
+          : this.#commitJobsSync(jobs, sync);
         this.#emit(events);
         for (const listener of this.#commitListeners) {
           for (const c of committed) {
@@ -574,11 +581,9 @@ export class Database {
    */
   #commitParts(job: Job, src: OpsInParts, store: SyncStore): Settled {
     const { ops, deferred } = src;
-    const listening = this.#commitListeners.size > 0, watched = this.#watchers.size > 0;
-    const events: Change[] = watched ? [] : NONE as never[];
-    const committed: { records: readonly FieldRecord[]; local: boolean }[] = listening ? [] : NONE as never[];
+    const report = this.#report();
     const commit = store.beginParts!();
-    let applied = 0, maxH = -1, maxL = 0;
+    let applied = 0;
     try {
       for (let start = 0; start < ops.length; start += PART_OPS) {
         const end = Math.min(ops.length, start + PART_OPS);
@@ -589,16 +594,11 @@ export class Database {
           records.push(foreignRecord(op, encodeValue(op.value), src.sh[i], src.sl[i], src.ah[i], src.al[i]));
         }
         const won = this.#winners(records, store.readFieldsSync(records));
-        for (let i = 0; i < won.length; i++) {
-          const r = won[i];
-          if (r.sh > maxH || (r.sh === maxH && r.sl > maxL)) maxH = r.sh, maxL = r.sl;
-        }
+        this.#observeLatest(won);
         applied += won.length;
-        if (won.length > 0 && listening) committed.push({ records: won, local: false });
-        if (won.length > 0 && watched) events.push(...groupChanges(won, "remote"));
+        this.#tell(report, won, false);
         commit.write(won);
       }
-      if (maxH >= 0) this.clock.observeWords(maxH, maxL);
       const rest: { defer: readonly { due: number; op: Uint8Array }[]; meta?: Record<string, string> } = {
         defer: job.defer,
       };
@@ -612,7 +612,61 @@ export class Database {
     }
     const stored = ops.length - job.defer.length;
     job.resolve({ applied, ignored: stored - applied, deferred: job.defer.length });
-    return { events, committed };
+    return report;
+  }
+
+  /**
+   * A drain of one job (the usual one): {@link #commitJobsSync} without a
+   * plan, arrays per job or a sealed drain. A foreign batch with a key twice
+   * goes the general way.
+   */
+  #commitOneSync(job: Job, store: SyncStore): Settled {
+    const records = job.records;
+    let won = records as FieldRecord[];
+    if (!job.local && records.length > 0) {
+      if (repeatsKeys(records)) return this.#commitJobsSync([job], store);
+      won = this.#winners(records, store.readFieldsSync(records));
+      this.#observeLatest(won);
+    }
+    const batch: CommitBatch & { meta?: Record<string, string> } = {
+      records: won,
+      defer: job.defer,
+      undefer: job.undefer,
+    };
+    const [markH, markL] = this.#raiseMark(batch);
+    store.commitSync(batch);
+    this.#markH = markH; // only once the bound is durable
+    this.#markL = markL;
+    const applied = won.length;
+    job.resolve(job.result ?? { applied, ignored: records.length - applied, deferred: job.defer.length });
+    const report = this.#report();
+    this.#tell(report, won, job.local);
+    return report;
+  }
+
+  /** What a drain tells watchers and commit listeners, as it is gathered: arrays only for those there are. */
+  #report(): Settled {
+    const watched = this.#watchers.size > 0, listening = this.#commitListeners.size > 0;
+    return watched || listening
+      ? { events: watched ? [] : NO_EVENTS, committed: listening ? [] : NO_COMMITS }
+      : QUIET;
+  }
+
+  /** Adds the records one job committed to `report`. */
+  #tell(report: Settled, won: readonly FieldRecord[], local: boolean): void {
+    if (won.length === 0) return;
+    if (report.committed !== NO_COMMITS) report.committed.push({ records: won, local });
+    if (report.events !== NO_EVENTS) report.events.push(...groupChanges(won, local ? "local" : "remote"));
+  }
+
+  /** Moves the clock past the latest state of `records` (foreign ones that won). */
+  #observeLatest(records: readonly FieldRecord[]): void {
+    let h = -1, l = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (r.sh > h || (r.sh === h && r.sl > l)) h = r.sh, l = r.sl;
+    }
+    if (h >= 0) this.clock.observeWords(h, l);
   }
 
   /**
@@ -720,22 +774,13 @@ export class Database {
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
   #seal(jobs: readonly Job[], wonPerJob: readonly (readonly FieldRecord[])[]): Sealed {
     const applied: number[] = new Array(jobs.length);
-    const listening = this.#commitListeners.size > 0, watched = this.#watchers.size > 0;
-    const events: Change[] = watched ? [] : NONE as never[];
-    const committed: { records: readonly FieldRecord[]; local: boolean }[] = listening ? [] : NONE as never[];
-    let maxState: FieldRecord | undefined;
+    const { events, committed } = this.#report();
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i], won = wonPerJob[i];
-      if (!job.local) {
-        for (const r of won) {
-          if (!maxState || r.sh > maxState.sh || (r.sh === maxState.sh && r.sl > maxState.sl)) maxState = r;
-        }
-      }
+      if (!job.local) this.#observeLatest(won);
       applied[i] = won.length;
-      if (won.length > 0 && listening) committed.push({ records: won, local: job.local });
-      if (won.length > 0 && watched) events.push(...groupChanges(won, job.local ? "local" : "remote"));
+      this.#tell({ events, committed }, won, job.local);
     }
-    if (maxState) this.clock.observeWords(maxState.sh, maxState.sl);
     const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(wonPerJob);
     const batch: {
       records: readonly FieldRecord[];
