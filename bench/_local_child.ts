@@ -12,6 +12,14 @@
  *   10,000 awaited in turn. Each bulk case runs in a process of its own: in
  *   one process, the second of two 1M-op cases ran 40% slower than alone
  *   (Lattice after Yjs: 2.49 against 1.75 µs per op), whichever it was.
+ * - `one lattice <dir> <n> <rounds>`: the first `n` ops of {@link foreignOps}
+ *   applied one `applyOps([op])` at a time, awaited in turn, into a fresh
+ *   replica in `dir`, after {@link ONE_WARM} into a scratch replica; `one yjs
+ *   <n> <rounds>`: `n` one-set updates applied one `Y.applyUpdate` at a time
+ *   into a fresh doc, after as many into a scratch doc. Each reports the mean
+ *   ns per call of each of `rounds` equal rounds. In the parent, after the
+ *   other cases, the same Lattice rounds took 5.0 µs per op against 3.2–4.2
+ *   alone.
  * - `gun-rss <nodes> <fields>`: RSS of a GUN instance holding that many nodes
  *   in its in-memory graph (radisk off).
  * - `durable-write <lattice|gun> <dir> <n>`: `n` concurrent puts to durable
@@ -334,6 +342,56 @@ async function bulkYjs(n: number): Promise<Record<string, unknown>> {
   return { ns, bytes };
 }
 
+/** Warm-up calls before the one-at-a-time rounds. */
+export const ONE_WARM = 1_000;
+
+/** `n` updates of one `Y.Map.set` each, as a peer would send them one by one. */
+function yjsOneSetUpdates(n: number, offset: number): Uint8Array[] {
+  const doc = new Y.Doc();
+  const map = doc.getMap("fields");
+  const updates: Uint8Array[] = [];
+  doc.on("update", (u: Uint8Array) => updates.push(u));
+  for (let i = 0; i < n; i++) map.set(`k${offset + i}`, offset + i);
+  doc.destroy();
+  return updates;
+}
+
+async function oneLattice(dir: string, n: number, rounds: number): Promise<Record<string, unknown>> {
+  const ops = await foreignOps(n); // the first nodes of the 1M-op data set
+  await settle(); // before the warm-up, not between it and the rounds
+  const warm = await open({ path: `${dir}-warm` });
+  for (const op of ops.slice(0, ONE_WARM)) await warm.applyOps([op]);
+  await warm.close();
+  rmSync(`${dir}-warm`, { recursive: true, force: true });
+  const db = await open({ path: dir });
+  const per = n / rounds, means: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = r * per; i < (r + 1) * per; i++) await db.applyOps([ops[i]]);
+    means.push(((performance.now() - t0) * 1e6) / per);
+  }
+  await db.close();
+  return { means, engine: db.store.engine };
+}
+
+async function oneYjs(n: number, rounds: number): Promise<Record<string, unknown>> {
+  const updates = yjsOneSetUpdates(n, 0);
+  await settle();
+  const warm = new Y.Doc();
+  for (const u of yjsOneSetUpdates(ONE_WARM, n)) Y.applyUpdate(warm, u);
+  warm.destroy();
+  const doc = new Y.Doc();
+  const per = n / rounds, means: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = r * per; i < (r + 1) * per; i++) Y.applyUpdate(doc, updates[i]);
+    means.push(((performance.now() - t0) * 1e6) / per);
+  }
+  if (doc.getMap("fields").size !== n) throw new Error("Yjs lost one-set updates");
+  doc.destroy();
+  return { means };
+}
+
 /** Ops per batch of the `batched` bulk case. */
 export const APPLY_BATCH = 10_000;
 
@@ -375,6 +433,10 @@ async function main(args: readonly string[]): Promise<void> {
   switch (mode) {
     case "bulk":
       return report(a === "yjs" ? await bulkYjs(Number(b)) : await bulkLattice(b, c, Number(d)));
+    case "one":
+      return report(
+        a === "yjs" ? await oneYjs(Number(b), Number(c)) : await oneLattice(b, Number(c), Number(d)),
+      );
     case "gun-rss":
       return report(await gunRssMode(Number(a), Number(b)));
     case "durable-write":

@@ -62,7 +62,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import * as Y from "yjs";
-import { type Database, type Op, open } from "../mod.ts";
+import { open } from "../mod.ts";
 import { decodeOps, encodeOps } from "../core/op.ts";
 import { runtimeName } from "../storage/_runtime.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
@@ -75,6 +75,7 @@ import {
   keepAlive,
   loadGun,
   nodeSoul,
+  ONE_WARM,
   openSockets,
   settle,
 } from "./_local_child.ts";
@@ -219,20 +220,14 @@ async function timeSequential(
   return { ns: median(means), how };
 }
 
-/**
- * Times `rounds` calls of `round(r)` (each doing `ops` operations); the
- * median of their ns per operation. Garbage is collected before the rounds,
- * unless the caller did so before a warm-up of its own (`warmed`): as in
- * {@link timeSequential}, not between a warm-up and the timing.
- */
+/** Times `rounds` calls of `round(r)` (each doing `ops` operations); the median of their ns per operation. */
 async function timeRounds(
   rounds: number,
   ops: number,
   round: (r: number) => Promise<unknown>,
-  warmed = false,
 ): Promise<number> {
   const means: number[] = [];
-  if (!warmed) await collect(); // before the rounds, not between them (see timeSequential)
+  await collect(); // before the rounds, not between them (see timeSequential)
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     await round(r);
@@ -295,17 +290,6 @@ function runChild(
 /** The small node of the put and get cases. */
 function smallNode(i: number): Record<string, unknown> {
   return { name: `node ${i}`, n: i, ok: i % 2 === 0 };
-}
-
-/** `n` updates of one `Y.Map.set` each, as a peer would send them one by one. */
-function yjsOneSetUpdates(n: number, offset: number): Uint8Array[] {
-  const doc = new Y.Doc();
-  const map = doc.getMap("fields");
-  const updates: Uint8Array[] = [];
-  doc.on("update", (u: Uint8Array) => updates.push(u));
-  for (let i = 0; i < n; i++) map.set(`k${offset + i}`, offset + i);
-  doc.destroy();
-  return updates;
 }
 
 // ---------------------------------------------------------------- formatting
@@ -628,53 +612,31 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
       await runChild(["bulk", "lattice", "one", bulkDir, n]);
     }
     if (wanted(oneCase)) {
-      {
-        log(oneCase);
-        const few = await foreignOps(ONE_AT_A_TIME); // the first nodes of the 1M-op data set
-        await collect(); // before the warm-up (see timeSequential)
-        await warmApplyOne(join(root, "warm-one"), few.slice(0, 1000));
-        const dst = await open({ path: join(root, "one") });
-        const perRound = few.length / ONE_ROUNDS;
-        const lat = await timeRounds(ONE_ROUNDS, perRound, async (r) => {
-          for (let i = r * perRound; i < (r + 1) * perRound; i++) await dst.applyOps([few[i]]);
-        }, true);
-        await dst.close();
-
-        const updates = yjsOneSetUpdates(ONE_AT_A_TIME, 0);
-        await collect();
-        const warm = new Y.Doc();
-        for (const u of yjsOneSetUpdates(1000, ONE_AT_A_TIME)) Y.applyUpdate(warm, u);
-        warm.destroy();
-        const doc = new Y.Doc();
-        const yjs = await timeRounds(ONE_ROUNDS, perRound, (r) => {
-          for (let i = r * perRound; i < (r + 1) * perRound; i++) Y.applyUpdate(doc, updates[i]);
-          return Promise.resolve();
-        }, true);
-        if (doc.getMap("fields").size !== ONE_AT_A_TIME) throw new Error("Yjs lost one-set updates");
-        doc.destroy();
-        rows.push({
-          name: oneCase,
-          unit: "ns",
-          subject: "lattice",
-          figures: [
-            {
-              impl: "lattice",
-              value: lat,
-              how:
-                `${ONE_AT_A_TIME} applyOps([op]) awaited in turn into a fresh replica, after 1000 warm-up; ` +
-                `median of ${ONE_ROUNDS} rounds' means`,
-            },
-            {
-              impl: "yjs",
-              value: yjs,
-              how:
-                `${ONE_AT_A_TIME} Y.applyUpdate of one-set updates into a fresh doc, after 1000 warm-up; ` +
-                `median of ${ONE_ROUNDS} rounds' means`,
-            },
-          ],
-          targets: [{ over: "yjs", atLeast: ONE_OVER_YJS }],
-        });
-      }
+      // In fresh processes, as the bulk cases (see _local_child.ts, `one`).
+      log(`${oneCase} (child processes)`);
+      const per = [String(ONE_AT_A_TIME), String(ONE_ROUNDS)];
+      const lat = await runChild(["one", "lattice", join(root, "one"), ...per]) as { means: number[] };
+      const yjs = await runChild(["one", "yjs", ...per]) as { means: number[] };
+      const how = (what: string) =>
+        `${ONE_AT_A_TIME} ${what}, after ${ONE_WARM} warm-up, in a fresh process; median of ${ONE_ROUNDS} rounds' means`;
+      rows.push({
+        name: oneCase,
+        unit: "ns",
+        subject: "lattice",
+        figures: [
+          {
+            impl: "lattice",
+            value: median(lat.means),
+            how: how("applyOps([op]) awaited in turn into a fresh replica"),
+          },
+          {
+            impl: "yjs",
+            value: median(yjs.means),
+            how: how("Y.applyUpdate of one-set updates into a fresh doc"),
+          },
+        ],
+        targets: [{ over: "yjs", atLeast: ONE_OVER_YJS }],
+      });
     }
 
     // ---- open time and RSS, in fresh processes
@@ -862,14 +824,6 @@ function legacyFilter(argv: readonly string[]): RegExp | undefined {
   if (i < 0) return undefined;
   const src = argv[i] === "--filter" ? argv[i + 1] : argv[i].slice("--filter=".length);
   return src === undefined ? undefined : new RegExp(src);
-}
-
-/** A small Yjs update, to warm Yjs's decoding and integration before the timed bulk apply. */
-async function warmApplyOne(dir: string, ops: readonly Op[]): Promise<void> {
-  const db: Database = await open({ path: dir });
-  for (const op of ops) await db.applyOps([op]);
-  await db.close();
-  rmSync(dir, { recursive: true, force: true });
 }
 
 /** The local suite. */
