@@ -221,6 +221,7 @@ const CLOCK_MARK_AHEAD_MS = 1000;
 const MAX_HLC_MS = 2 ** 48 - 1;
 
 const NONE: readonly never[] = Object.freeze([]);
+const RESOLVED: Promise<void> = Promise.resolve();
 /** A report's lists for nobody (frozen and empty: see `Database.#report`). */
 const NO_EVENTS: Change[] = NONE as never[];
 const NO_COMMITS: Settled["committed"] = NONE as never[];
@@ -512,48 +513,80 @@ export class Database {
   ): Promise<WriteResult | ApplyResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ local, records, defer, undefer, result, parts, resolve, reject });
-      this.#draining ??= this.#drain();
+      this.#draining ??= RESOLVED.then(this.#drain);
     });
   }
 
   /**
    * Commits everything queued, one store transaction per round, until the
-   * queue is empty; starts a turn later, so that every write queued in this
-   * one joins the first round (group commit).
+   * queue is empty. It runs a turn after the first write is queued, so that
+   * every write queued in that turn joins the first round (group commit). A
+   * store that never waits runs the whole drain without a turn of its own
+   * (and without an async function's frame per drain).
    */
-  async #drain(): Promise<void> {
-    await undefined;
+  #drain = (): Promise<void> | void => {
     const sync = this.#sync;
-    while (this.#queue.length > 0) {
-      // A batch committed in parts goes alone; the writes queued before it go in a round of their own.
-      const queue = this.#queue;
-      let take = 0;
-      while (take < queue.length && queue[take].parts === undefined) take++;
-      const jobs = queue.splice(0, take === 0 ? 1 : take);
-      try {
-        // A store that never waits saves the promise turns of a drain.
-        const { events, committed } = jobs[0].parts !== undefined
-          ? this.#commitParts(jobs[0], jobs[0].parts, sync!)
-          : sync === undefined
-          ? await this.#commitJobs(jobs)
-          : jobs.length === 1
-          ? this.#commitOneSync(jobs[0], sync)
-          : this.#commitJobsSync(jobs, sync);
-        this.#emit(events);
-        for (const listener of this.#commitListeners) {
-          for (const c of committed) {
-            try {
-              listener(c.records, c.local);
-            } catch (e) {
-              reportError(e);
-            }
-          }
+    if (sync === undefined) return this.#drainAsync();
+    try {
+      while (this.#queue.length > 0) {
+        const jobs = this.#nextJobs();
+        let settled: Settled;
+        try {
+          settled = jobs[0].parts !== undefined
+            ? this.#commitParts(jobs[0], jobs[0].parts, sync)
+            : jobs.length === 1
+            ? this.#commitOneSync(jobs[0], sync)
+            : this.#commitJobsSync(jobs, sync);
+        } catch (e) {
+          for (const job of jobs) job.reject(e);
+          continue;
         }
-      } catch (e) {
-        for (const job of jobs) job.reject(e);
+        this.#announce(settled);
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  };
+
+  /** {@link #drain} for a store that must be awaited. */
+  async #drainAsync(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const jobs = this.#nextJobs();
+        let settled: Settled;
+        try {
+          settled = await this.#commitJobs(jobs);
+        } catch (e) {
+          for (const job of jobs) job.reject(e);
+          continue;
+        }
+        this.#announce(settled);
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  /** The jobs of the next round: a batch committed in parts goes alone, the writes before it in a round of their own. */
+  #nextJobs(): Job[] {
+    const queue = this.#queue;
+    let take = 0;
+    while (take < queue.length && queue[take].parts === undefined) take++;
+    return queue.splice(0, take === 0 ? 1 : take);
+  }
+
+  /** Tells watchers and commit listeners what a round committed. */
+  #announce({ events, committed }: Settled): void {
+    this.#emit(events);
+    for (const listener of this.#commitListeners) {
+      for (const c of committed) {
+        try {
+          listener(c.records, c.local);
+        } catch (e) {
+          reportError(e);
+        }
       }
     }
-    this.#draining = undefined;
   }
 
   async #commitJobs(jobs: Job[]): Promise<Settled> {
