@@ -25,9 +25,11 @@ import {
 } from "./op.ts";
 
 export { opToRecord, recordToOp };
+import { ByteWriter } from "./byte_writer.ts";
 import {
   checkField,
   checkSoul,
+  copyValueBytes,
   decodeValue,
   encodeValue,
   flattenFields,
@@ -126,17 +128,31 @@ export interface ListOptions {
 const DEFAULT_LIMIT = 1000;
 
 /**
- * A large foreign batch, checked but not yet made into records: its ops and,
- * per op, the state and actor words read while checking (typed arrays, no
- * object per op). Ops marked in `deferred` are stored aside instead.
+ * A large foreign batch, checked but not yet made into records, in columns
+ * (no object per op): souls, fields, the values' encodings end to end, state
+ * and actor words, sigs. A copy, taken while checking: the caller may change
+ * its ops or its array once `applyOps` has returned. Ops marked in
+ * `deferred` are stored aside instead.
  */
 interface OpsInParts {
-  readonly ops: readonly Op[];
+  readonly n: number;
+  readonly souls: string[];
+  readonly fields: string[];
+  /** The values' encodings, op after op; op `i`'s ends at `valueEnd[i]`. */
+  readonly values: Uint8Array;
+  readonly valueEnd: Uint32Array;
   readonly sh: Uint32Array;
   readonly sl: Uint32Array;
   readonly ah: Uint32Array;
   readonly al: Uint32Array;
+  readonly sigs: (Uint8Array | undefined)[] | undefined;
   readonly deferred: Uint8Array | undefined;
+}
+
+/** Op `i` of a batch in columns as a record. */
+function columnRecord(c: OpsInParts, i: number): FieldRecord {
+  const value = copyValueBytes(c.values, i === 0 ? 0 : c.valueEnd[i - 1], c.valueEnd[i]);
+  return foreignRecord(c.souls[i], c.fields[i], value, c.sh[i], c.sl[i], c.ah[i], c.al[i], c.sigs?.[i]);
 }
 
 /**
@@ -275,18 +291,18 @@ function commitOrder(won: readonly (readonly FieldRecord[])[]): FieldRecord[] {
   return out;
 }
 
-/** The record of a checked foreign op, given its value's encoding and its state and actor words. */
+/** The record of a checked foreign op: its value's encoding, its state and actor words. */
 function foreignRecord(
-  op: Op,
+  soul: string,
+  field: string,
   value: Uint8Array,
   sh: number,
   sl: number,
   ah: number,
   al: number,
+  sig: Uint8Array | undefined,
 ): FieldRecord {
-  return op.sig
-    ? { soul: op.soul, field: op.field, value, sh, sl, ah, al, sig: op.sig }
-    : { soul: op.soul, field: op.field, value, sh, sl, ah, al };
+  return sig ? { soul, field, value, sh, sl, ah, al, sig } : { soul, field, value, sh, sl, ah, al };
 }
 
 /** The embedded graph database. */
@@ -441,12 +457,20 @@ export class Database {
       const list = ops;
       if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
       const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      const parts = list.length >= PARTS_MIN && this.#sync?.beginParts !== undefined;
-      const n = parts ? list.length : 0;
-      const words = parts
-        ? { sh: new Uint32Array(n), sl: new Uint32Array(n), ah: new Uint32Array(n), al: new Uint32Array(n) }
+      const n = list.length >= PARTS_MIN && this.#sync?.beginParts !== undefined ? list.length : 0;
+      const cols = n > 0
+        ? {
+          souls: new Array<string>(n),
+          fields: new Array<string>(n),
+          valueEnd: new Uint32Array(n),
+          sh: new Uint32Array(n),
+          sl: new Uint32Array(n),
+          ah: new Uint32Array(n),
+          al: new Uint32Array(n),
+        }
         : undefined;
-      let deferred: Uint8Array | undefined;
+      const values = n > 0 ? new ByteWriter(8 * n) : undefined;
+      let sigs: (Uint8Array | undefined)[] | undefined, deferred: Uint8Array | undefined;
       const w = this.#words; // checked and read in one pass; a repeated actor only once
       for (let i = 0; i < list.length; i++) {
         const op = list[i];
@@ -460,29 +484,29 @@ export class Database {
         if (sh * 0x10000 + (sl >>> 16) > limit) {
           if (defer.length === 0) defer = [];
           defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
-          if (parts) (deferred ??= new Uint8Array(n))[i] = 1;
+          if (cols !== undefined) (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values!.pos;
           continue;
         }
-        if (words !== undefined) {
-          words.sh[i] = sh, words.sl[i] = sl, words.ah[i] = w.ah, words.al[i] = w.al;
+        if (cols === undefined) {
+          now.push(foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig));
           continue;
         }
-        now.push(foreignRecord(op, encodeValue(op.value), sh, sl, w.ah, w.al));
+        cols.souls[i] = op.soul, cols.fields[i] = op.field;
+        const v = encodeValue(op.value), at = values!.pos;
+        values!.ensure(v.length);
+        for (let k = 0; k < v.length; k++) values!.buf[at + k] = v[k];
+        values!.pos = cols.valueEnd[i] = at + v.length;
+        cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
+        if (op.sig) (sigs ??= [])[i] = op.sig.slice();
       }
-      if (words !== undefined && !repeatsKeys(list)) {
-        const done = this.#enqueue(false, NONE, defer, NONE, undefined, { ops: list, ...words, deferred });
-        return defer.length === 0
-          ? done as Promise<ApplyResult>
-          : this.#thenSchedule(done as Promise<ApplyResult>);
-      }
-      if (words !== undefined) { // a key twice: merged whole, as a smaller batch is
-        for (let i = 0; i < list.length; i++) {
-          if (deferred?.[i] === 1) continue;
-          const op = list[i];
-          now.push(
-            foreignRecord(op, encodeValue(op.value), words.sh[i], words.sl[i], words.ah[i], words.al[i]),
-          );
+      if (cols !== undefined) {
+        const batch: OpsInParts = { n, ...cols, values: values!.buf, sigs, deferred };
+        if (!repeatsKeys(list)) {
+          const done = this.#enqueue(false, NONE, defer, NONE, undefined, batch) as Promise<ApplyResult>;
+          return defer.length === 0 ? done : this.#thenSchedule(done);
         }
+        // A key twice: merged whole, as a smaller batch is.
+        for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
       }
     }
     const done = this.#enqueue(false, now, defer, NONE, undefined) as Promise<ApplyResult>;
@@ -613,19 +637,15 @@ export class Database {
    * rolls back all of it.
    */
   #commitParts(job: Job, src: OpsInParts, store: SyncStore): Settled {
-    const { ops, deferred } = src;
+    const { n, deferred } = src;
     const report = this.#report();
     const commit = store.beginParts!();
     let applied = 0;
     try {
-      for (let start = 0; start < ops.length; start += PART_OPS) {
-        const end = Math.min(ops.length, start + PART_OPS);
+      for (let start = 0; start < n; start += PART_OPS) {
+        const end = Math.min(n, start + PART_OPS);
         const records: FieldRecord[] = [];
-        for (let i = start; i < end; i++) {
-          if (deferred?.[i] === 1) continue;
-          const op = ops[i];
-          records.push(foreignRecord(op, encodeValue(op.value), src.sh[i], src.sl[i], src.ah[i], src.al[i]));
-        }
+        for (let i = start; i < end; i++) if (deferred?.[i] !== 1) records.push(columnRecord(src, i));
         const won = this.#winners(records, store.readFieldsSync(records));
         this.#observeLatest(won);
         applied += won.length;
@@ -643,7 +663,7 @@ export class Database {
       commit.abort();
       throw e;
     }
-    const stored = ops.length - job.defer.length;
+    const stored = n - job.defer.length;
     job.resolve({ applied, ignored: stored - applied, deferred: job.defer.length });
     return report;
   }

@@ -146,6 +146,30 @@ describe("large foreign batches committed in parts", () => {
     }
   });
 
+  it("takes the batch as it was when applyOps was called, whatever the caller changes after", async () => {
+    const ops = bigBatch(SEED + 3);
+    const copy = ops.map((op) => ({ ...op, ...(op.sig ? { sig: op.sig.slice() } : {}) }));
+    const disk = await open({ path: freshDir() });
+    const mem = await open({ storage: "memory" });
+    try {
+      const parts = countParts(disk);
+      const applying = disk.applyOps(ops);
+      for (const op of ops) {
+        (op as { value: unknown }).value = "changed";
+        (op as { soul: string }).soul = "elsewhere";
+        op.sig?.fill(0);
+      }
+      ops.length = 0;
+      assert.deepEqual(await applying, await mem.applyOps(copy));
+      assert.equal(parts.n, 1);
+      assert.equal(await disk.stateHash(), await mem.stateHash());
+      assert.deepEqual(await disk.get("elsewhere"), undefined);
+    } finally {
+      await disk.close();
+      await mem.close();
+    }
+  });
+
   it("an invalid op anywhere rejects the whole batch and stores nothing", async () => {
     const ops = bigBatch(SEED + 2);
     const dir = freshDir();
