@@ -562,7 +562,7 @@ export class Database {
             ? this.#commitOneSync(jobs[0], sync)
             : this.#commitJobsSync(jobs, sync);
         } catch (e) {
-          for (const job of jobs) job.reject(e);
+          this.#fail(jobs, e);
           continue;
         }
         this.#announce(settled);
@@ -577,18 +577,16 @@ export class Database {
     try {
       while (this.#queue.length > 0) {
         const jobs = this.#nextJobs();
-        let settled: Settled;
-        try {
-          settled = await this.#commitJobs(jobs);
-        } catch (e) {
-          for (const job of jobs) job.reject(e);
-          continue;
-        }
-        this.#announce(settled);
+        await this.#commitJobs(jobs).then((settled) => this.#announce(settled), (e) => this.#fail(jobs, e));
       }
     } finally {
       this.#draining = undefined;
     }
+  }
+
+  /** A round's commit failed: nothing of it is stored, and its writers hear why. */
+  #fail(jobs: readonly Job[], e: unknown): void {
+    for (const job of jobs) job.reject(e);
   }
 
   /** The jobs of the next round: a batch committed in parts goes alone, the writes before it in a round of their own. */
