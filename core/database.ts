@@ -535,11 +535,42 @@ export class Database {
     result: WriteResult | undefined,
     parts?: OpsInParts,
   ): Promise<WriteResult | ApplyResult> {
+    const sync = this.#sync;
+    if (
+      sync !== undefined && this.#draining === undefined && !this.#committedNow && parts === undefined &&
+      this.#watchers.size === 0 && this.#commitListeners.size === 0
+    ) {
+      // The first write of a turn, with nothing queued or being committed and nobody to tell, is
+      // committed now, as a round of its own; writes after it in the same turn are queued and
+      // drained together a turn later (group commit), as always.
+      this.#committedNow = true;
+      RESOLVED.then(this.#turnEnded);
+      try {
+        const job = { local, records, defer, undefer, result, resolve: this.#keep, reject: this.#keep };
+        this.#commitOneSync(job, sync);
+        return Promise.resolve(this.#kept!);
+      } catch (e) {
+        return Promise.reject(e);
+      } finally {
+        this.#kept = undefined;
+      }
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ local, records, defer, undefer, result, parts, resolve, reject });
       this.#draining ??= RESOLVED.then(this.#drain);
     });
   }
+
+  /** Whether a write was committed at once in this turn (see {@link #enqueue}). */
+  #committedNow = false;
+  #turnEnded = (): void => {
+    this.#committedNow = false;
+  };
+  /** What the write committed at once resolves with. */
+  #kept: WriteResult | ApplyResult | undefined;
+  #keep = (r: unknown): void => {
+    this.#kept = r as WriteResult | ApplyResult;
+  };
 
   /**
    * Commits everything queued, one store transaction per round, until the
