@@ -440,17 +440,26 @@ export class Database {
   /** {@link applyOps}, throwing for bad input. */
   #applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
-    const now: FieldRecord[] = [];
+    // Sized for one op at first (a one-op apply is common; `[]` would reserve 17 slots on its first push).
+    let now: FieldRecord[] = NONE as never[];
     let defer: { due: number; op: Uint8Array }[] = NONE as never[];
     if (ops instanceof Uint8Array) {
       // Encoded input: decoded and checked as decodeOps does, straight into records.
       const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      for (const r of decodeOpRecords(ops)) {
-        if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
-        else {
-          const op = recordToOp(r);
-          if (defer.length === 0) defer = [];
-          defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
+      const records = decodeOpRecords(ops);
+      let due = 0; // records before the first future one
+      while (due < records.length && records[due].sh * 0x10000 + (records[due].sl >>> 16) <= limit) due++;
+      if (due === records.length) now = records; // nothing to defer (the rule)
+      else {
+        now = records.slice(0, due);
+        for (let i = due; i < records.length; i++) {
+          const r = records[i];
+          if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
+          else {
+            const op = recordToOp(r);
+            if (defer.length === 0) defer = [];
+            defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
+          }
         }
       }
     } else {
@@ -488,7 +497,9 @@ export class Database {
           continue;
         }
         if (cols === undefined) {
-          now.push(foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig));
+          const r = foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig);
+          if (now.length === 0) now = [r];
+          else now.push(r);
           continue;
         }
         cols.souls[i] = op.soul, cols.fields[i] = op.field;
@@ -506,6 +517,7 @@ export class Database {
           return defer.length === 0 ? done : this.#thenSchedule(done);
         }
         // A key twice: merged whole, as a smaller batch is.
+        now = [];
         for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
       }
     }

@@ -360,6 +360,20 @@ describe("database", () => {
     assert.deepEqual(await db.store.deferred(), []);
     const mine = await db.put("f", { v: "later" });
     assert.ok(mine.state > future, "a local write after the deferred op is stamped later");
+    // Given as their encoding, with the future op between two current ones: only it waits.
+    const past = (now - 1_000).toString(16).padStart(12, "0") + "0000";
+    const wire = encodeOps([
+      { ...op, soul: "e1", state: past },
+      { ...op, soul: "e2", state: (now + 3_600_000).toString(16).padStart(12, "0") + "0000" },
+      { ...op, soul: "e3", state: past },
+    ]);
+    assert.deepEqual(await db.applyOps(wire), { applied: 2, ignored: 0, deferred: 1 });
+    assert.deepEqual([await db.get("e1"), await db.get("e2"), await db.get("e3")], [
+      { v: "from the future" },
+      undefined,
+      { v: "from the future" },
+    ]);
+    assert.equal((await db.store.deferred()).length, 1);
     await db.close();
   });
 });
