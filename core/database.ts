@@ -25,7 +25,7 @@ import {
 } from "./op.ts";
 
 export { opToRecord, recordToOp };
-import { ByteWriter } from "./byte_writer.ts";
+import { ByteWriter, putBytes } from "./byte_writer.ts";
 import {
   checkField,
   checkSoul,
@@ -503,10 +503,10 @@ export class Database {
           continue;
         }
         cols.souls[i] = op.soul, cols.fields[i] = op.field;
-        const v = encodeValue(op.value), at = values!.pos;
+        const v = encodeValue(op.value);
         values!.ensure(v.length);
-        for (let k = 0; k < v.length; k++) values!.buf[at + k] = v[k];
-        values!.pos = cols.valueEnd[i] = at + v.length;
+        putBytes(values!.buf, values!.pos, v);
+        values!.pos = cols.valueEnd[i] = values!.pos + v.length;
         cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
         if (op.sig) (sigs ??= [])[i] = op.sig.slice();
       }

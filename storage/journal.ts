@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { ByteWriter } from "../core/byte_writer.ts";
+import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import type { HostFs } from "./_host.ts";
 import type { FieldRecord, StoredRecord } from "./store.ts";
 
@@ -116,11 +116,8 @@ export class FrameWriter extends ByteWriter {
   bytes(b: Uint8Array): void {
     this.u32(b.length);
     this.ensure(b.length);
-    const buf = this.buf, at = this.pos, n = b.length;
-    if (n <= 16) { // a loop beats the call of set() for the usual small value
-      for (let i = 0; i < n; i++) buf[at + i] = b[i];
-    } else buf.set(b, at);
-    this.pos = at + n;
+    putBytes(this.buf, this.pos, b);
+    this.pos += b.length;
   }
 
   string(s: string): void {

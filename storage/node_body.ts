@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { ByteWriter } from "../core/byte_writer.ts";
+import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
 import { decodeValueAt, type NodeData, setField } from "../core/value.ts";
 import { compareCodePoints } from "./_order.ts";
@@ -92,9 +92,7 @@ function writeFields(
       pos += bytes.length;
     }
     pos = varint(out, pos, value.length);
-    if (value.length <= 16) { // a loop beats the call of set() for the usual small value
-      for (let k = 0; k < value.length; k++) out[pos + k] = value[k];
-    } else out.set(value, pos);
+    putBytes(out, pos, value);
     pos += value.length;
     view.setUint32(pos, r.sh, true);
     view.setUint32(pos + 4, r.sl, true);
