@@ -291,6 +291,20 @@ function commitOrder(won: readonly (readonly FieldRecord[])[]): FieldRecord[] {
   return out;
 }
 
+/**
+ * Resolves a committed job's writer: a local write with its result, a
+ * foreign batch with its counts (`applied` of its `stored` ops, those not
+ * deferred, won their field).
+ */
+function answer(job: Job, applied: number, stored: number): void {
+  job.resolve(job.result ?? { applied, ignored: stored - applied, deferred: job.defer.length });
+}
+
+/** A rejection that throws: a write committed at once fails its caller's call, as its commit does. */
+const rethrow = (e: unknown): never => {
+  throw e;
+};
+
 /** The record of a checked foreign op: its value's encoding, its state and actor words. */
 function foreignRecord(
   soul: string,
@@ -558,7 +572,7 @@ export class Database {
       this.#committedNow = true;
       RESOLVED.then(this.#turnEnded);
       try {
-        const job = { local, records, defer, undefer, result, resolve: this.#keep, reject: this.#keep };
+        const job = { local, records, defer, undefer, result, resolve: this.#keep, reject: rethrow };
         this.#commitOneSync(job, sync);
         return Promise.resolve(this.#kept!);
       } catch (e) {
@@ -704,8 +718,7 @@ export class Database {
       commit.abort();
       throw e;
     }
-    const stored = n - job.defer.length;
-    job.resolve({ applied, ignored: stored - applied, deferred: job.defer.length });
+    answer(job, applied, n - job.defer.length);
     return report;
   }
 
@@ -731,8 +744,7 @@ export class Database {
     store.commitSync(batch);
     this.#markH = markH; // only once the bound is durable
     this.#markL = markL;
-    const applied = won.length;
-    job.resolve(job.result ?? { applied, ignored: records.length - applied, deferred: job.defer.length });
+    answer(job, won.length, records.length);
     const report = this.#report();
     this.#tell(report, won, job.local);
     return report;
@@ -892,12 +904,7 @@ export class Database {
   #settle(jobs: readonly Job[], sealed: Sealed): Settled {
     this.#markH = sealed.markH; // only once the bound is durable
     this.#markL = sealed.markL;
-    for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i], applied = sealed.applied[i];
-      job.resolve(
-        job.result ?? { applied, ignored: job.records.length - applied, deferred: job.defer.length },
-      );
-    }
+    for (let i = 0; i < jobs.length; i++) answer(jobs[i], sealed.applied[i], jobs[i].records.length);
     return sealed;
   }
 
