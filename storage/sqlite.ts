@@ -574,13 +574,18 @@ export class SqliteStore implements Store {
       fn();
       s.commit.run();
     } catch (e) {
-      this.#scan.from = undefined; // it may have seen rows the rollback takes back
-      try {
-        s.rollback.run();
-      } catch {
-        // a failed COMMIT may already have ended the transaction
-      }
+      this.#rollback();
       throw e;
+    }
+  }
+
+  /** Ends the open transaction, taking back what it wrote. */
+  #rollback(): void {
+    this.#scan.from = undefined; // it may have seen rows the rollback takes back
+    try {
+      this.#s.rollback.run();
+    } catch {
+      // a failed statement (a COMMIT, say) may already have ended the transaction
     }
   }
 
@@ -836,13 +841,7 @@ export class SqliteStore implements Store {
       abort: () => {
         if (!open) return;
         open = this.#parts = false;
-        this.#scan.from = undefined; // it may have seen rows the rollback takes back
-        if (this.#closed) return;
-        try {
-          this.#s.rollback.run();
-        } catch {
-          // a failed statement may already have ended the transaction
-        }
+        if (!this.#closed) this.#rollback();
       },
     };
   }
