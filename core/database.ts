@@ -454,8 +454,7 @@ export class Database {
   /** {@link applyOps}, throwing for bad input. */
   #applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
-    // Sized for one op at first (a one-op apply is common; `[]` would reserve 17 slots on its first push).
-    let now: FieldRecord[] = NONE as never[];
+    let now: FieldRecord[] = [];
     let defer: { due: number; op: Uint8Array }[] = NONE as never[];
     if (ops instanceof Uint8Array) {
       // Encoded input: decoded and checked as decodeOps does, straight into records.
@@ -511,9 +510,7 @@ export class Database {
           continue;
         }
         if (cols === undefined) {
-          const r = foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig);
-          if (now.length === 0) now = [r];
-          else now.push(r);
+          now.push(foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig));
           continue;
         }
         cols.souls[i] = op.soul, cols.fields[i] = op.field;
@@ -531,7 +528,6 @@ export class Database {
           return defer.length === 0 ? done : this.#thenSchedule(done);
         }
         // A key twice: merged whole, as a smaller batch is.
-        now = [];
         for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
       }
     }
