@@ -84,12 +84,26 @@ export function isHlc(h: unknown): h is Hlc {
  * tenth of a one-op apply.
  */
 export function isLowerHex16(s: unknown): s is string {
-  if (typeof s !== "string" || s.length !== 16) return false;
-  for (let i = 0; i < 16; i++) {
+  return typeof s === "string" && s.length === 16 && hexWord(s, 0) >= 0 && hexWord(s, 8) >= 0;
+}
+
+/** The value of each lowercase hex digit by its character code, -1 for any other character below 128. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let d = 0; d < 16; d++) t["0123456789abcdef".charCodeAt(d)] = d;
+  return t;
+})();
+
+/** The 32-bit word of the 8 lowercase hex digits at `at` of `s`, or -1 when one is not such a digit. */
+export function hexWord(s: string, at: number): number {
+  let n = 0, bad = 0;
+  for (let i = at; i < at + 8; i++) {
     const c = s.charCodeAt(i);
-    if (c < 48 || (c > 57 && c < 97) || c > 102) return false;
+    const d = c < 128 ? HEX_VALUE[c] : -1;
+    bad |= d;
+    n = n * 16 + d;
   }
-  return true;
+  return bad < 0 ? -1 : n;
 }
 
 /** Options of {@link Clock}. */

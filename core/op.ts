@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { hlcFromWords, hlcWords, isLowerHex16 } from "./clock.ts";
+import { hexWord, hlcFromWords, hlcWords, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
 import {
@@ -144,25 +144,6 @@ export function checkOpWords(op: unknown, words: OpWords): asserts op is Op {
 
 const badId = (what: "state" | "actor", v: unknown): RangeError =>
   new RangeError(`Op ${what} must be 16 hex digits, got ${JSON.stringify(v)}`);
-
-/** The value of each lowercase hex digit by its character code, -1 for any other character below 128. */
-const HEX_VALUE = (() => {
-  const t = new Int8Array(128).fill(-1);
-  for (let d = 0; d < 16; d++) t["0123456789abcdef".charCodeAt(d)] = d;
-  return t;
-})();
-
-/** The 32-bit word of the 8 lowercase hex digits at `at` of `s`, or -1 when one is not such a digit. */
-function hexWord(s: string, at: number): number {
-  let n = 0, bad = 0;
-  for (let i = at; i < at + 8; i++) {
-    const c = s.charCodeAt(i);
-    const d = c < 128 ? HEX_VALUE[c] : -1;
-    bad |= d;
-    n = n * 16 + d;
-  }
-  return bad < 0 ? -1 : n;
-}
 
 /** Encodes ops for storage or the wire (`[1, op, op, ...]`, written straight into one buffer). */
 export function encodeOps(ops: readonly Op[]): Uint8Array {
