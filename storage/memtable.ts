@@ -36,10 +36,6 @@ export class Memtable {
     else this.bytes -= size(prev);
     this.bytes += size(r);
   }
-
-  get(soul: string, field: string): StoredRecord | undefined {
-    return this.nodes.get(soul)?.get(field);
-  }
 }
 
 /**

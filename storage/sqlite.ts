@@ -1316,13 +1316,6 @@ class NodeCache {
     return entry.records;
   }
 
-  /** The record of `field` of a cached node, `null` when the node has no such field, `undefined` when not cached. */
-  getField(soul: string, field: string): StoredRecord | null | undefined {
-    const records = this.get(soul);
-    if (records === undefined) return undefined;
-    return findField(records, field) ?? null;
-  }
-
   /**
    * Caches `records`, the node `soul` just read from SQLite, if it was read
    * recently already (see {@link seen}); returns whether it did.
