@@ -172,9 +172,20 @@ function denoHost(): Host {
     files.set(fd, f);
     return fd;
   };
+  // Deno writes a whole Uint8Array: the view of the last write is kept, for the next one of the
+  // same bytes (a journal writes its frames from the start of one buffer).
+  let view: Uint8Array = new Uint8Array(0);
   const fs: HostFs = {
     openSync: open,
-    writeSync: (fd, buffer, offset, length) => file(fd).writeSync(buffer.subarray(offset, offset + length)),
+    writeSync(fd, buffer, offset, length) {
+      if (
+        view.buffer !== buffer.buffer || view.byteOffset !== buffer.byteOffset + offset ||
+        view.length !== length
+      ) {
+        view = buffer.subarray(offset, offset + length);
+      }
+      return file(fd).writeSync(view);
+    },
     ftruncateSync: (fd, length) => file(fd).truncateSync(length),
     fdatasyncSync: (fd) => file(fd).syncDataSync(),
     fsyncSync: (fd) => file(fd).syncSync(),
