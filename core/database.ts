@@ -183,8 +183,8 @@ interface Sealed {
   readonly applied: number[];
   readonly events: Change[];
   readonly committed: { records: readonly FieldRecord[]; local: boolean }[];
-  readonly markH: number;
-  readonly markL: number;
+  /** The clock bound the batch raises, if it does (see `Database.#raiseMark`). */
+  readonly mark: [number, number] | undefined;
 }
 
 /** What a committed drain reports to watchers and commit listeners. */
@@ -304,6 +304,16 @@ function answer(job: Job, applied: number, stored: number): void {
 const rethrow = (e: unknown): never => {
   throw e;
 };
+
+/** {@link checkOpWords} of op `i` of a batch: an error names the op. */
+function checkOpAt(op: unknown, i: number, w: OpWords): asserts op is Op {
+  try {
+    checkOpWords(op, w);
+  } catch (e) {
+    (e as Error).message = `Op ${i} is invalid: ${(e as Error).message}`;
+    throw e;
+  }
+}
 
 /** The record of a checked foreign op: its value's encoding, its state and actor words. */
 function foreignRecord(
@@ -454,85 +464,105 @@ export class Database {
   /** {@link applyOps}, throwing for bad input. */
   #applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
     this.#check();
-    let now: FieldRecord[] = [];
+    if (ops instanceof Uint8Array) return this.#applyEncoded(ops);
+    if (!Array.isArray(ops)) throw new TypeError("applyOps takes an array of ops or their encoding");
+    if (ops.length >= PARTS_MIN && this.#sync?.beginParts !== undefined) return this.#applyInParts(ops);
+    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    let now: FieldRecord[] = NONE as never[];
     let defer: { due: number; op: Uint8Array }[] = NONE as never[];
-    if (ops instanceof Uint8Array) {
-      // Encoded input: decoded and checked as decodeOps does, straight into records.
-      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      const records = decodeOpRecords(ops);
-      let due = 0; // records before the first future one
-      while (due < records.length && records[due].sh * 0x10000 + (records[due].sl >>> 16) <= limit) due++;
-      if (due === records.length) now = records; // nothing to defer (the rule)
-      else {
-        now = records.slice(0, due);
-        for (let i = due; i < records.length; i++) {
-          const r = records[i];
-          if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
-          else {
-            const op = recordToOp(r);
-            if (defer.length === 0) defer = [];
-            defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
-          }
-        }
+    const w = this.#words; // checked and read in one pass; a repeated actor only once
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      checkOpAt(op, i, w);
+      if (w.sh * 0x10000 + (w.sl >>> 16) > limit) {
+        if (defer.length === 0) defer = [];
+        defer.push(this.#deferral(op));
+        continue;
       }
-    } else {
-      const list = ops;
-      if (!Array.isArray(list)) throw new TypeError("applyOps takes an array of ops or their encoding");
-      const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
-      const n = list.length >= PARTS_MIN && this.#sync?.beginParts !== undefined ? list.length : 0;
-      const cols = n > 0
-        ? {
-          souls: new Array<string>(n),
-          fields: new Array<string>(n),
-          valueEnd: new Uint32Array(n),
-          sh: new Uint32Array(n),
-          sl: new Uint32Array(n),
-          ah: new Uint32Array(n),
-          al: new Uint32Array(n),
-        }
-        : undefined;
-      const values = n > 0 ? new ByteWriter(8 * n) : undefined;
-      let sigs: (Uint8Array | undefined)[] | undefined, deferred: Uint8Array | undefined;
-      const w = this.#words; // checked and read in one pass; a repeated actor only once
-      for (let i = 0; i < list.length; i++) {
-        const op = list[i];
-        try {
-          checkOpWords(op, w);
-        } catch (e) {
-          (e as Error).message = `Op ${i} is invalid: ${(e as Error).message}`;
-          throw e;
-        }
-        const { sh, sl } = w;
-        if (sh * 0x10000 + (sl >>> 16) > limit) {
-          if (defer.length === 0) defer = [];
-          defer.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]) });
-          if (cols !== undefined) (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values!.pos;
-          continue;
-        }
-        if (cols === undefined) {
-          now.push(foreignRecord(op.soul, op.field, encodeValue(op.value), sh, sl, w.ah, w.al, op.sig));
-          continue;
-        }
-        cols.souls[i] = op.soul, cols.fields[i] = op.field;
-        const v = encodeValue(op.value);
-        values!.ensure(v.length);
-        putBytes(values!.buf, values!.pos, v);
-        values!.pos = cols.valueEnd[i] = values!.pos + v.length;
-        cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
-        if (op.sig) (sigs ??= [])[i] = op.sig.slice();
-      }
-      if (cols !== undefined) {
-        const batch: OpsInParts = { n, ...cols, values: values!.buf, sigs, deferred };
-        if (!repeatsKeys(list)) {
-          const done = this.#enqueue(false, NONE, defer, NONE, undefined, batch) as Promise<ApplyResult>;
-          return defer.length === 0 ? done : this.#thenSchedule(done);
-        }
-        // A key twice: merged whole, as a smaller batch is.
-        for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
-      }
+      const r = foreignRecord(op.soul, op.field, encodeValue(op.value), w.sh, w.sl, w.ah, w.al, op.sig);
+      if (now.length === 0) now = [r]; // one slot (a batch of one op is the rule), where a first push reserves 17
+      else now.push(r);
     }
+    return this.#applyNow(now, defer);
+  }
+
+  /** Commits the checked records of a foreign batch and stores its deferred ops aside. */
+  #applyNow(
+    now: readonly FieldRecord[],
+    defer: readonly { due: number; op: Uint8Array }[],
+  ): Promise<ApplyResult> {
     const done = this.#enqueue(false, now, defer, NONE, undefined) as Promise<ApplyResult>;
     return defer.length === 0 ? done : this.#thenSchedule(done);
+  }
+
+  /** A checked op too far ahead of the wall clock, as it is stored aside until its time comes. */
+  #deferral(op: Op): { due: number; op: Uint8Array } {
+    return { due: this.clock.dueAt(op.state), op: encodeOps([op]) };
+  }
+
+  /** {@link applyOps} of an encoded batch: decoded and checked as decodeOps does, straight into records. */
+  #applyEncoded(ops: Uint8Array): Promise<ApplyResult> {
+    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    const records = decodeOpRecords(ops);
+    let due = 0; // records before the first future one
+    while (due < records.length && records[due].sh * 0x10000 + (records[due].sl >>> 16) <= limit) due++;
+    if (due === records.length) return this.#applyNow(records, NONE); // nothing to defer (the rule)
+    const now = records.slice(0, due), defer: { due: number; op: Uint8Array }[] = [];
+    for (let i = due; i < records.length; i++) {
+      const r = records[i];
+      if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
+      else defer.push(this.#deferral(recordToOp(r)));
+    }
+    return this.#applyNow(now, defer);
+  }
+
+  /**
+   * {@link applyOps} of a large batch (see {@link PARTS_MIN}) on a store
+   * that commits in parts: checked and copied into columns, then committed
+   * in parts unless a key comes twice.
+   */
+  #applyInParts(list: readonly Op[]): Promise<ApplyResult> {
+    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    const n = list.length;
+    const cols = {
+      souls: new Array<string>(n),
+      fields: new Array<string>(n),
+      valueEnd: new Uint32Array(n),
+      sh: new Uint32Array(n),
+      sl: new Uint32Array(n),
+      ah: new Uint32Array(n),
+      al: new Uint32Array(n),
+    };
+    const values = new ByteWriter(8 * n);
+    const defer: { due: number; op: Uint8Array }[] = [];
+    let sigs: (Uint8Array | undefined)[] | undefined, deferred: Uint8Array | undefined;
+    const w = this.#words;
+    for (let i = 0; i < n; i++) {
+      const op = list[i];
+      checkOpAt(op, i, w);
+      const { sh, sl } = w;
+      if (sh * 0x10000 + (sl >>> 16) > limit) {
+        defer.push(this.#deferral(op));
+        (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values.pos;
+        continue;
+      }
+      cols.souls[i] = op.soul, cols.fields[i] = op.field;
+      const v = encodeValue(op.value);
+      values.ensure(v.length);
+      putBytes(values.buf, values.pos, v);
+      values.pos = cols.valueEnd[i] = values.pos + v.length;
+      cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
+      if (op.sig) (sigs ??= [])[i] = op.sig.slice();
+    }
+    const batch: OpsInParts = { n, ...cols, values: values.buf, sigs, deferred };
+    if (!repeatsKeys(list)) {
+      const done = this.#enqueue(false, NONE, defer, NONE, undefined, batch) as Promise<ApplyResult>;
+      return defer.length === 0 ? done : this.#thenSchedule(done);
+    }
+    // A key twice: merged whole, as a smaller batch is.
+    const now: FieldRecord[] = [];
+    for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
+    return this.#applyNow(now, defer);
   }
 
   /** `done`, after which the deferred ops it stored are scheduled. */
@@ -567,18 +597,30 @@ export class Database {
       // drained together a turn later (group commit), as always.
       this.#committedNow = true;
       RESOLVED.then(this.#turnEnded);
+      const job = this.#nowJob;
+      job.local = local, job.records = records, job.defer = defer, job.undefer = undefer, job.result = result;
       try {
-        const job = { local, records, defer, undefer, result, resolve: this.#keep, reject: rethrow };
         this.#commitOneSync(job, sync);
         return Promise.resolve(this.#kept!);
       } catch (e) {
         return Promise.reject(e);
       } finally {
         this.#kept = undefined;
+        job.records = job.defer = job.undefer = NONE, job.result = undefined; // hold nothing of it
       }
     }
+    return this.#later({ local, records, defer, undefer, result, parts, resolve: rethrow, reject: rethrow });
+  }
+
+  /**
+   * Queues `job` for the next drain; the promise settles as the drain
+   * commits it. (Apart from {@link #enqueue}, whose every call would
+   * otherwise allocate the context this closure needs.)
+   */
+  #later(job: { -readonly [K in keyof Job]: Job[K] }): Promise<WriteResult | ApplyResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ local, records, defer, undefer, result, parts, resolve, reject });
+      job.resolve = resolve, job.reject = reject;
+      this.#queue.push(job);
       this.#draining ??= RESOLVED.then(this.#drain);
     });
   }
@@ -592,6 +634,20 @@ export class Database {
   #kept: WriteResult | ApplyResult | undefined;
   #keep = (r: unknown): void => {
     this.#kept = r as WriteResult | ApplyResult;
+  };
+  /**
+   * The job of a write committed at once, filled in for each: one is
+   * committed at a time, and nothing holds it after its commit.
+   */
+  #nowJob: { -readonly [K in keyof Job]: Job[K] } = {
+    local: false,
+    records: NONE,
+    defer: NONE,
+    undefer: NONE,
+    result: undefined,
+    parts: undefined,
+    resolve: this.#keep,
+    reject: rethrow,
   };
 
   /**
@@ -706,10 +762,9 @@ export class Database {
       const rest: { defer: readonly { due: number; op: Uint8Array }[]; meta?: Record<string, string> } = {
         defer: job.defer,
       };
-      const [markH, markL] = this.#raiseMark(rest);
+      const mark = this.#raiseMark(rest);
       commit.commit(rest);
-      this.#markH = markH; // only once the bound is durable
-      this.#markL = markL;
+      if (mark !== undefined) this.#keepMark(mark);
     } catch (e) {
       commit.abort();
       throw e;
@@ -736,10 +791,9 @@ export class Database {
       defer: job.defer,
       undefer: job.undefer,
     };
-    const [markH, markL] = this.#raiseMark(batch);
+    const mark = this.#raiseMark(batch);
     store.commitSync(batch);
-    this.#markH = markH; // only once the bound is durable
-    this.#markL = markL;
+    if (mark !== undefined) this.#keepMark(mark);
     answer(job, won.length, records.length);
     const report = this.#report();
     this.#tell(report, won, job.local);
@@ -858,19 +912,23 @@ export class Database {
 
   /**
    * Raises the persisted clock bound when the clock has passed it (see
-   * CLOCK_MARK_AHEAD_MS): sets `batch.meta` to write it; returns the bound's
-   * words, to keep once the batch is committed.
+   * CLOCK_MARK_AHEAD_MS): sets `batch.meta` to write it and returns the
+   * bound's words, to keep ({@link #keepMark}) once the batch is committed;
+   * `undefined` (the rule) when the bound stands.
    */
-  #raiseMark(batch: { meta?: Record<string, string> }): [number, number] {
-    let markH = this.#markH, markL = this.#markL;
-    if (this.clock.isPast(markH, markL)) {
-      const [ch, cl] = this.clock.lastWords;
-      const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
-      const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
-      [markH, markL] = hexWords(mark);
-      batch.meta = { clock: mark };
-    }
-    return [markH, markL];
+  #raiseMark(batch: { meta?: Record<string, string> }): [number, number] | undefined {
+    if (!this.clock.isPast(this.#markH, this.#markL)) return undefined;
+    const [ch, cl] = this.clock.lastWords;
+    const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
+    const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
+    batch.meta = { clock: mark };
+    return hexWords(mark);
+  }
+
+  /** Keeps a raised clock bound: only once the batch that wrote it is committed, so the bound is durable. */
+  #keepMark([h, l]: [number, number]): void {
+    this.#markH = h;
+    this.#markL = l;
   }
 
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
@@ -892,14 +950,12 @@ export class Database {
     } = jobs.length === 1
       ? { records, defer: jobs[0].defer, undefer: jobs[0].undefer }
       : { records, defer: jobs.flatMap((j) => j.defer), undefer: jobs.flatMap((j) => j.undefer) };
-    const [markH, markL] = this.#raiseMark(batch);
-    return { batch, applied, events, committed, markH, markL };
+    return { batch, applied, events, committed, mark: this.#raiseMark(batch) };
   }
 
   /** After the store committed a sealed drain: the clock bound is durable, the writers are answered. */
   #settle(jobs: readonly Job[], sealed: Sealed): Settled {
-    this.#markH = sealed.markH; // only once the bound is durable
-    this.#markL = sealed.markL;
+    if (sealed.mark !== undefined) this.#keepMark(sealed.mark);
     for (let i = 0; i < jobs.length; i++) answer(jobs[i], sealed.applied[i], jobs[i].records.length);
     return sealed;
   }

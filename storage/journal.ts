@@ -174,9 +174,9 @@ export function encodeFrame(
     if (r.sig === undefined) w.u32(NO_SIG);
     else w.bytes(r.sig);
   }
-  for (const [k, v] of meta) {
-    w.string(k);
-    w.string(v);
+  for (let i = 0; i < meta.length; i++) {
+    w.string(meta[i][0]);
+    w.string(meta[i][1]);
   }
   const length = w.pos - 8;
   w.view.setUint32(0, length, true);

@@ -773,7 +773,7 @@ export class SqliteStore implements Store {
       active.put(storedRecord(r, first + i));
       cache?.delete(r.soul); // it holds what readNode returned, which this changes
     }
-    for (const [k, v] of meta) active.meta.set(k, v);
+    for (let i = 0; i < meta.length; i++) active.meta.set(meta[i][0], meta[i][1]);
     active.bytes += 64 * meta.length;
     this.#seq = first - 1 + records.length;
     if (active.count >= FOLD_RECORDS || active.bytes >= FOLD_BYTES) {
