@@ -235,6 +235,50 @@ describe("database", () => {
     await db.close();
   });
 
+  it("a write committed at once and the writes queued after it in its turn each get their own result", async () => {
+    const store = new MemoryStore();
+    const db = await Database.create({ store, kernels });
+    const actor = "00000000000000aa";
+    const op = (soul: string, field: string, value: number, ms: number): Op => ({
+      soul,
+      field,
+      value,
+      state: ms.toString(16).padStart(12, "0") + "0000",
+      actor,
+    });
+    const ms = Date.now() - 1000;
+    await db.applyOps([op("a", "v", 0, ms + 5)]);
+    // In one turn: the first is committed at once (one op, lost to the stored later state), the
+    // rest queued (two ops, both applied; then a local write).
+    const first = db.applyOps([op("a", "v", 1, ms)]);
+    const second = db.applyOps([op("b", "v", 2, ms), op("c", "v", 3, ms)]);
+    const third = db.put("d", { v: 4 });
+    assert.deepEqual(await first, { applied: 0, ignored: 1, deferred: 0 });
+    assert.deepEqual(await second, { applied: 2, ignored: 0, deferred: 0 });
+    const local = await third;
+    assert.equal(typeof local.state, "string");
+    assert.deepEqual(await db.get("d"), { v: 4 });
+    // A write committed at once that fails rejects alone; the queued write after it commits.
+    const commit = store.commitSync.bind(store);
+    let fail = true;
+    store.commitSync = (batch: CommitBatch) => {
+      if (fail) {
+        fail = false;
+        throw new Error("disk full");
+      }
+      return commit(batch);
+    };
+    const failed = db.applyOps([op("e", "v", 5, ms)]);
+    const after = db.applyOps([op("f", "v", 6, ms)]);
+    await assert.rejects(failed, /disk full/);
+    assert.deepEqual(await after, { applied: 1, ignored: 0, deferred: 0 });
+    assert.equal(await db.get("e"), undefined);
+    assert.deepEqual(await db.get("f"), { v: 6 });
+    // The next turn's first write is committed at once again, with its own result.
+    assert.deepEqual(await db.applyOps([op("g", "v", 7, ms)]), { applied: 1, ignored: 0, deferred: 0 });
+    await db.close();
+  });
+
   it("a failed commit rejects the writes and stores nothing", async () => {
     const store = new MemoryStore();
     const db = await Database.create({ store, kernels });
