@@ -748,19 +748,15 @@ export class SqliteStore implements Store {
     if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
     checkBatch(batch);
     const records = batch.records ?? NO_RECORDS;
-    const meta = batch.meta === undefined ? NO_META : Object.entries(batch.meta);
     const first = this.#seq + 1;
     if (
       records.length >= DIRECT_RECORDS || (batch.defer?.length ?? 0) > 0 ||
       (batch.undefer?.length ?? 0) > 0 ||
       this.#foldError !== undefined
     ) {
-      // Straight into SQLite, after everything journaled: large batches (the journal would only
-      // hold them until the fold), and the rare ones that defer ops.
-      this.#foldAll();
-      this.#transaction(() => this.#writeDirect(batch, first));
-      return this.#seq = first - 1 + records.length;
+      return this.#commitDirect(batch, first);
     }
+    const meta = batch.meta === undefined ? NO_META : Object.entries(batch.meta);
     if (records.length === 0 && meta.length === 0) return this.#seq;
     const active = this.#active;
     const length = encodeFrame(this.#writer, first, records, meta);
@@ -784,6 +780,18 @@ export class SqliteStore implements Store {
       }
     }
     return this.#seq;
+  }
+
+  /**
+   * Commits `batch` (checked) straight into SQLite, after everything
+   * journaled: large batches (the journal would only hold them until the
+   * fold), and the rare ones that defer ops. (Apart from `commitSync`, whose
+   * every call would otherwise allocate the context of this closure.)
+   */
+  #commitDirect(batch: CommitBatch, first: number): number {
+    this.#foldAll();
+    this.#transaction(() => this.#writeDirect(batch, first));
+    return this.#seq = first - 1 + (batch.records?.length ?? 0);
   }
 
   /**
