@@ -730,8 +730,7 @@ async function status(ctx: Context): Promise<number> {
   if (ctx.url !== undefined) return await remoteStatus(ctx);
   requireDatabase(ctx);
   const s = await withLocalDatabase(ctx, async (db) => {
-    let nodes = 0;
-    for await (const _ of db.list()) nodes++;
+    const nodes = await db.countNodes();
     return {
       path: ctx.path,
       storage: db.store.engine,

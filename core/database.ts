@@ -1090,6 +1090,19 @@ export class Database {
     }
   }
 
+  /**
+   * How many nodes have a live field: as many as {@link list} yields.
+   * Engines that keep the count answer at once (SQLite); others are read
+   * node by node.
+   */
+  async countNodes(): Promise<number> {
+    this.#check();
+    if (this.store.countLive !== undefined) return await this.store.countLive();
+    let n = 0;
+    for await (const _ of this.#list("", undefined, Infinity)) n++;
+    return n;
+  }
+
   /** Follows links from `from` along `path` and returns the nodes reached that satisfy `where`. */
   async query(q: Query): Promise<Entry[]> {
     this.#check();

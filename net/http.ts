@@ -392,8 +392,7 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
 
 async function status(ctx: Context): Promise<unknown> {
   const extras = await ctx.info();
-  let nodes = 0;
-  for await (const _ of ctx.db.list()) nodes++;
+  const nodes = await ctx.db.countNodes();
   return {
     peerId: extras.peerId,
     addrs: extras.addrs,

@@ -31,8 +31,12 @@ export function checkDeferred(d: { readonly due: number; readonly op: Uint8Array
   }
 }
 
-/** Throws unless a metadata value is a string. */
+/** The metadata key under which an engine may keep its count of live nodes (`Store.countLive`): not for batches. */
+export const LIVE_NODES_KEY = "nodes.live";
+
+/** Throws unless a metadata value is a string and its key is not one the engines keep for themselves. */
 export function checkMeta(key: string, value: unknown): void {
+  if (key === LIVE_NODES_KEY) throw new RangeError(`Meta key ${key} is kept by the store itself`);
   if (typeof value !== "string") throw new TypeError(`Meta value of ${key} must be a string`);
 }
 

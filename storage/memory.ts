@@ -14,6 +14,7 @@
  */
 import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
+import { isTombstone } from "../core/value.ts";
 import {
   type ChangesOptions,
   type ChangesPage,
@@ -130,6 +131,21 @@ export class MemoryStore implements Store {
       if (records.length >= limit) return { records, cursor: change, seq: this.#seq };
     }
     return { records, seq: this.#seq };
+  }
+
+  /** How many nodes have a live field: counted, node by node. */
+  async countLive(): Promise<number> {
+    this.#open();
+    let n = 0;
+    for (const node of this.#nodes.values()) {
+      for (const r of node.values()) {
+        if (!isTombstone(r.value)) {
+          n++;
+          break;
+        }
+      }
+    }
+    return n;
   }
 
   async lastSeq(): Promise<number> {

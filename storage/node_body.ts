@@ -225,6 +225,33 @@ export function bodyData(soul: string, body: Uint8Array): NodeData | undefined {
   return data;
 }
 
+/** Whether a body has a live (non-tombstone) field; read only as far as the first one. */
+export function bodyLive(soul: string, body: Uint8Array): boolean {
+  const b = body, end = b.length;
+  const count = openBody(soul, b);
+  for (let i = 0; i < count; i++) {
+    const n = varintAt(b); // the field name's length (read before `at` moves past it)
+    at += n;
+    const vn = varintAt(b);
+    if (at + vn + 16 > end) ended();
+    if (vn !== 1 || b[at] !== 0xc0) return true;
+    at += vn + 16;
+    varintAt(b); // seq
+    const sigLen = varintAt(b);
+    if (sigLen > 0) at += sigLen - 1;
+  }
+  return false;
+}
+
+/** Whether one of `records[from, to)` is live (not a tombstone). */
+export function recordsLive(records: readonly FieldRecord[], from = 0, to = records.length): boolean {
+  for (let i = from; i < to; i++) {
+    const v = records[i].value;
+    if (v.length !== 1 || v[0] !== 0xc0) return true;
+  }
+  return false;
+}
+
 /**
  * The records `records[start, end)` of one node in a commit batch, in field
  * order with each field once, whose seqs are `first + index`: a large batch

@@ -12,7 +12,9 @@
  *   had one row per field; opening such a file converts it.)
  * - `deferred(id, due, op)`: ops waiting for their time (`AUTOINCREMENT`, so
  *   an id is never reused).
- * - `meta(key, value)`.
+ * - `meta(key, value)`. The store keeps `nodes.live` there: how many nodes
+ *   have a live field, changed in the same transaction as the nodes. (A file
+ *   from before it has none until the first `countLive`, which counts.)
  *
  * Commits go to a journal first (storage/journal.ts, `journal-<n>.log`): a
  * commit resolves once its frame is written there, and its records are kept
@@ -53,7 +55,7 @@
  *
  * @module
  */
-import { checkBatch, checkChanges } from "./_check.ts";
+import { checkBatch, checkChanges, LIVE_NODES_KEY } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
 import { loadHost } from "./_host.ts";
 import { runtimeName } from "./_runtime.ts";
@@ -72,12 +74,14 @@ import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
 import { type NodeData, nodeData } from "../core/value.ts";
 import {
   bodyData,
+  bodyLive,
   decodeBody,
   encodeBody,
   mergeNode,
   type NodeRecords,
   nodeSeq,
   RecordRun,
+  recordsLive,
   sortFields,
   writeBody,
   writeRunBody,
@@ -170,7 +174,8 @@ const SCHEMA = `
   CREATE TABLE meta (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
-  ) WITHOUT ROWID;`;
+  ) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('${LIVE_NODES_KEY}', '0');`;
 
 /** `UPGRADES[v]` takes an existing file from version `v` to `v + 1`, in the open transaction. */
 const UPGRADES: Record<number, (db: SqlDriver) => void> = {
@@ -313,6 +318,8 @@ interface Statements {
   deferred: SqlStatement;
   setMeta: SqlStatement;
   getMeta: SqlStatement;
+  /** Souls and bodies after a soul, a page at a time (counting live nodes the first time). */
+  bodiesAfter: SqlStatement;
 }
 
 function prepareAll(db: SqlDriver): Statements {
@@ -349,6 +356,7 @@ function prepareAll(db: SqlDriver): Statements {
       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
     getMeta: db.prepare(`SELECT ${t("value")} FROM meta WHERE key = ?1`),
+    bodiesAfter: db.prepare(`SELECT ${t("soul")}, body FROM nodes WHERE soul > ?1 ORDER BY soul LIMIT 1024`),
   };
 }
 
@@ -951,6 +959,10 @@ export class SqliteStore implements Store {
     //    (Counting beats `RETURNING`, which costs about 1 µs a row, and new nodes are the rule.)
     let rows = 0;
     const pending: number[] = [];
+    // Nodes with a live field, as this write changes their number: each new node that has one,
+    // and for each node that existed, what the merge makes of it (see countLive).
+    let live = 0;
+    const pendingLive: boolean[] = [];
     const insert = () => {
       if (rows === 0) return;
       if (args.length !== rows * 3) args.length = rows * 3;
@@ -962,11 +974,13 @@ export class SqliteStore implements Store {
           const row = this.#s.readSeqBody.get(soul);
           if (row !== undefined && row.seq !== args[k * 3 + 2]) {
             (existing ??= []).push([pending[k], decodeBody(soul, row.body as Uint8Array)]);
+            if (pendingLive[k]) live--; // counted below, by what the merge makes of it
           }
         }
       }
       rows = 0;
       pending.length = 0;
+      pendingLive.length = 0;
       arena.pos = 0; // the statement has copied the bodies
     };
     for (let i = start; i < end; i++) {
@@ -974,15 +988,20 @@ export class SqliteStore implements Store {
       absent.delete(soul); // in SQLite from here on
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
+      let isLive: boolean;
       if (incoming instanceof RecordRun) {
         args[rows * 3 + 1] = writeRunBody(arena, incoming);
         args[rows * 3 + 2] = incoming.seq;
+        isLive = recordsLive(incoming.records, incoming.start, incoming.end);
       } else {
         const records = mergeNode([], incoming)!;
         args[rows * 3 + 1] = writeBody(arena, records);
         args[rows * 3 + 2] = nodeSeq(records);
+        isLive = recordsLive(records);
       }
       pending.push(i);
+      pendingLive.push(isLive);
+      if (isLive) live++;
       if (++rows === UPSERT_ROWS) insert();
     }
     insert();
@@ -999,6 +1018,7 @@ export class SqliteStore implements Store {
       const [soul, incoming] = nodes[i];
       const merged = mergeNode(stored, incoming);
       if (merged === undefined) continue;
+      live += Number(recordsLive(merged)) - Number(recordsLive(stored));
       if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
       args[rows * 3] = soul;
       args[rows * 3 + 1] = writeBody(arena, merged);
@@ -1006,8 +1026,43 @@ export class SqliteStore implements Store {
       if (++rows === UPSERT_ROWS) upsert();
     }
     upsert();
+    if (live !== 0) this.#countLive(live);
     args.fill(null); // hold no values past the commit
     if (arena.buf.length > SHRINK_WRITER_BYTES) this.#arena = new ByteWriter(64 * 1024); // a huge node grew it
+  }
+
+  /** Adds `delta` to the count of live nodes, inside the caller's transaction, if the file keeps it. */
+  #countLive(delta: number): void {
+    const row = this.#s.getMeta.get(LIVE_NODES_KEY);
+    if (row === undefined) return; // not counted yet: countLive counts when first asked
+    this.#s.setMeta.run(LIVE_NODES_KEY, String(Number(text(row, "value", "value_raw")) + delta));
+  }
+
+  /**
+   * How many nodes have a live field, from the count kept in `meta` (after
+   * folding what is journaled, as `list` does). A file from before the count
+   * was kept is counted once, node by node, and keeps it from then on.
+   */
+  countLive(): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      this.#foldAll();
+      const row = this.#s.getMeta.get(LIVE_NODES_KEY);
+      if (row !== undefined) return Promise.resolve(Number(text(row, "value", "value_raw")));
+      let n = 0;
+      for (let after = "";;) {
+        const rows = this.#s.bodiesAfter.all(after);
+        for (const r of rows) {
+          after = text(r, "soul", "soul_raw");
+          if (bodyLive(after, r.body as Uint8Array)) n++;
+        }
+        if (rows.length < 1024) break;
+      }
+      this.#transaction(() => this.#s.setMeta.run(LIVE_NODES_KEY, String(n)));
+      return Promise.resolve(n);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Souls in BINARY order, by a range on the primary key (`prefix ≤ soul < prefixEnd(prefix)`). */

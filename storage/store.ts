@@ -149,6 +149,12 @@ export interface Store {
   changes(after: number, options: ChangesOptions): Promise<ChangesPage>;
   /** The highest seq committed so far (0 when empty). */
   lastSeq(): Promise<number>;
+  /**
+   * Optional: how many nodes have at least one live (non-tombstone) field,
+   * as many as `Database.list` yields, for engines that keep the count
+   * instead of reading every node.
+   */
+  countLive?(): Promise<number>;
   /** All deferred ops, earliest due first. */
   deferred(): Promise<DeferredOp[]>;
   /** A metadata value. */

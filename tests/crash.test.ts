@@ -108,6 +108,10 @@ describe("crash safety: SIGKILL at random moments loses no acknowledged write", 
           : [...fresh, ...[...acked].filter(([k]) => k.startsWith("hot/"))];
         for (const [key, n] of check) await expectPresent(db, key, acked.get(key) ?? n, context);
         assert.deepEqual(await (db.store as SqliteStore).integrityCheck(), ["ok"], context);
+        // The count of live nodes the store keeps agrees with the nodes there are.
+        let listed = 0;
+        for await (const _ of db.list()) listed++;
+        assert.equal(await db.countNodes(), listed, `the kept count of nodes; ${context}`);
       } finally {
         await db.close();
       }

@@ -295,6 +295,42 @@ describe("database", () => {
     await db.close();
   });
 
+  it("countNodes counts what list yields: deleted nodes left out, with or without the store's count", async () => {
+    // (The SQLite engine's kept count: tests/store.test.ts and the crash test.)
+    const noCount = new MemoryStore();
+    (noCount as { countLive?: unknown }).countLive = undefined; // an engine that offers no count
+    const dbs = [await open({ storage: "memory" }), await Database.create({ store: noCount, kernels })];
+    try {
+      for (const db of dbs) {
+        const listed = async () => {
+          let n = 0;
+          for await (const _ of db.list()) n++;
+          return n;
+        };
+        assert.equal(await db.countNodes(), 0);
+        await Promise.all(Array.from({ length: 30 }, (_, i) => db.put(`n${i}`, { a: i, b: "x" })));
+        await db.put("nested", { child: { x: 1 } }); // two nodes: nested and nested/child
+        assert.equal(await db.countNodes(), 32, db.store.engine);
+        await db.delete("n3"); // every field: the node is gone
+        await db.delete("n4", "a"); // one field of two: the node stays
+        await db.put("n3", {}); // nothing live written: still gone
+        await db.applyOps([
+          {
+            soul: "foreign",
+            field: "f",
+            value: 1,
+            state: "000000000001" + "0000",
+            actor: "00000000000000aa",
+          },
+        ]);
+        assert.equal(await db.countNodes(), await listed(), db.store.engine);
+        assert.equal(await db.countNodes(), 32, db.store.engine);
+      }
+    } finally {
+      for (const db of dbs) await db.close();
+    }
+  });
+
   it("idle() resolves once every queued write has committed", async () => {
     const db = await open({ storage: "memory" });
     const before = await db.store.lastSeq();

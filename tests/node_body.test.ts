@@ -7,7 +7,16 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
-import { bodyData, decodeBody, encodeBody, mergeNode, nodeSeq, sortFields } from "../storage/node_body.ts";
+import {
+  bodyData,
+  bodyLive,
+  decodeBody,
+  encodeBody,
+  mergeNode,
+  nodeSeq,
+  recordsLive,
+  sortFields,
+} from "../storage/node_body.ts";
 import { fcParams } from "./_seed.ts";
 import type { StoredRecord } from "../storage/store.ts";
 
@@ -82,6 +91,9 @@ describe("node bodies", () => {
         const body = encodeBody(records);
         const data = bodyData("s", body);
         assert.deepStrictEqual(data, nodeData(decodeBody("s", body)));
+        // Whether it has a live field, read only as far as the first one.
+        assert.equal(bodyLive("s", body), data !== undefined);
+        assert.equal(recordsLive(records), data !== undefined);
         if (data !== undefined) assert.equal(Object.getPrototypeOf(data), Object.prototype);
       }),
       fcParams(3_000),

@@ -558,6 +558,52 @@ for (const engine of engines) {
       assert.equal(await store.getMeta("ключ"), "значение 😀");
       assert.equal(await store.getMeta("empty"), "");
       assert.equal(await store.getMeta("missing"), undefined);
+      // The key an engine may keep its count of live nodes under is not for batches.
+      await assert.rejects(store.commit({ meta: { "nodes.live": "7" } }), /kept by the store/);
+      await store.close();
+    });
+
+    it("counts the nodes with a live field through small and large commits, tombstones and reopening", async () => {
+      const opened = await engine.open();
+      let store = opened.store;
+      assert.equal(typeof store.countLive, "function");
+      assert.equal(await store.countLive!(), 0);
+      const rand = prng(SEED ^ 0x11fe);
+      const live = new Map<string, Map<string, boolean>>(); // soul → field → live
+      const want = () => [...live.values()].filter((fields) => [...fields.values()].some((l) => l)).length;
+      let sl = 1;
+      for (let round = 0; round < 24; round++) {
+        // Mostly small commits over 40 nodes (new ones, and merges into ones already written), and
+        // two large enough to skip a journal (a node in them is new or merged alike).
+        const large = round === 8 || round === 16;
+        const n = large ? 20_000 : 1 + Math.floor(rand() * 60);
+        const batch: FieldRecord[] = [];
+        const keys = new Set<string>();
+        for (let i = 0; i < n; i++) {
+          const soul = large && i % 2 === 0 ? `big/${round}/${i}` : `n${Math.floor(rand() * 40)}`;
+          const field = `f${Math.floor(rand() * 3)}`;
+          if (keys.has(`${soul}\u0000${field}`)) continue;
+          keys.add(`${soul}\u0000${field}`);
+          const dead = rand() < (large ? 0.2 : 0.45);
+          batch.push(rec(soul, field, dead ? bytes(0xc0) : bytes(1, i & 0xff), sl++));
+          if (!live.has(soul)) live.set(soul, new Map());
+          live.get(soul)!.set(field, !dead);
+        }
+        await store.commit({ records: batch });
+        assert.equal(await store.countLive!(), want(), `after round ${round} (seed ${SEED})`);
+        if (opened.reopen && round % 6 === 5) {
+          store = await opened.reopen();
+          assert.equal(await store.countLive!(), want(), `after reopening in round ${round} (seed ${SEED})`);
+        }
+      }
+      // As many as list's souls whose node has a live field.
+      let listed = 0;
+      for (const soul of await store.list({ limit: Infinity })) {
+        if ((await store.readNode(soul)).some((r) => !(r.value.length === 1 && r.value[0] === 0xc0))) {
+          listed++;
+        }
+      }
+      assert.equal(await store.countLive!(), listed);
       await store.close();
     });
 

@@ -228,8 +228,13 @@ describe("sqlite engine", () => {
     try {
       assert.equal(raw.prepare("PRAGMA user_version").get()?.user_version, SCHEMA_VERSION);
       assert.equal(raw.prepare("PRAGMA application_id").get()?.application_id, 0x4c746331);
-      const tables = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all();
+      // (PRAGMA optimize on close may add SQLite's own statistics tables, sqlite_stat*.)
+      const tables = raw.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_stat%' ORDER BY name",
+      ).all();
       assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
+      // A new file keeps its count of live nodes from the start.
+      assert.equal(raw.prepare("SELECT value FROM meta WHERE key = 'nodes.live'").get()?.value, "0");
     } finally {
       raw.close();
     }
@@ -364,8 +369,23 @@ describe("sqlite engine", () => {
         );
       }
       assert.deepEqual(await store.integrityCheck(), ["ok"]);
+      // The count of live nodes is not in a version 1 file: counted once (every node whose fields are
+      // all tombstones left out), then kept.
+      assert.equal(await store.getMeta("nodes.live"), undefined);
+      const liveNodes = [...nodes.values()].filter((rs) => rs.some((r) => r.value[0] !== 0xc0)).length;
+      assert.equal(liveNodes, 4115 - 823);
+      assert.equal(await store.countLive(), liveNodes);
+      assert.equal(await store.getMeta("nodes.live"), String(liveNodes));
+      const tombstone = (r: StoredRecord) => ({
+        ...r,
+        value: new Uint8Array([0xc0]),
+        sig: undefined,
+        seq: undefined,
+      });
+      await store.commit({ records: nodes.get("node/1")!.map(tombstone) as never });
+      assert.equal(await store.countLive(), liveNodes - 1);
       // Writing on goes on from the old seqs.
-      assert.equal(await store.commit({ records: [{ ...want[0], seq: undefined } as never] }), seq + 1);
+      assert.equal(await store.commit({ records: [{ ...want[0], seq: undefined } as never] }), seq + 4);
     } finally {
       await store.close();
     }
