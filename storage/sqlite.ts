@@ -1033,22 +1033,31 @@ export class SqliteStore implements Store {
 
   /** Adds `delta` to the count of live nodes, inside the caller's transaction, if the file keeps it. */
   #countLive(delta: number): void {
+    const kept = this.#keptLive();
+    if (kept === undefined) return; // not counted yet: countLive counts when first asked
+    this.#s.setMeta.run(LIVE_NODES_KEY, String(kept + delta));
+  }
+
+  /** The count of live nodes the file keeps; `undefined` if it keeps none (or one that is not a count). */
+  #keptLive(): number | undefined {
     const row = this.#s.getMeta.get(LIVE_NODES_KEY);
-    if (row === undefined) return; // not counted yet: countLive counts when first asked
-    this.#s.setMeta.run(LIVE_NODES_KEY, String(Number(text(row, "value", "value_raw")) + delta));
+    if (row === undefined) return undefined;
+    const n = Number(text(row, "value", "value_raw"));
+    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
   }
 
   /**
    * How many nodes have a live field, from the count kept in `meta` (after
    * folding what is journaled, as `list` does). A file from before the count
-   * was kept is counted once, node by node, and keeps it from then on.
+   * was kept (or whose count is not one) is counted once, node by node, and
+   * keeps it from then on.
    */
   countLive(): Promise<number> {
     if (this.#closed) return Promise.reject(closedError());
     try {
       this.#foldAll();
-      const row = this.#s.getMeta.get(LIVE_NODES_KEY);
-      if (row !== undefined) return Promise.resolve(Number(text(row, "value", "value_raw")));
+      const kept = this.#keptLive();
+      if (kept !== undefined) return Promise.resolve(kept);
       let n = 0;
       for (let after = "";;) {
         const rows = this.#s.bodiesAfter.all(after);

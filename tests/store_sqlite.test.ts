@@ -395,8 +395,17 @@ describe("sqlite engine", () => {
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_stat%' ORDER BY name",
       ).all();
       assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
+      // A kept count that is not a count (a file edited by hand, say) is counted again.
+      check.prepare("UPDATE meta SET value = 'many' WHERE key = 'nodes.live'").run();
     } finally {
       check.close();
+    }
+    const again = await SqliteStore.open(dir);
+    try {
+      assert.equal(await again.countLive(), 4115 - 823 - 1);
+      assert.equal(await again.getMeta("nodes.live"), String(4115 - 823 - 1));
+    } finally {
+      await again.close();
     }
   });
 
