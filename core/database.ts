@@ -25,7 +25,7 @@ import {
 } from "./op.ts";
 
 export { opToRecord, recordToOp };
-import { ByteWriter, putBytes } from "./byte_writer.ts";
+import { ByteWriter } from "./byte_writer.ts";
 import {
   checkField,
   checkSoul,
@@ -40,6 +40,7 @@ import {
   setField,
   TOMBSTONE,
   type Value,
+  writeValue,
 } from "./value.ts";
 import {
   type CommitBatch,
@@ -252,11 +253,21 @@ const QUIET: Settled = Object.freeze({ events: NO_EVENTS, committed: NO_COMMITS 
  */
 function repeatsKeys(records: readonly FieldKey[]): boolean {
   if (records.length < 2) return false;
-  const souls = new Set<string>();
+  // While each run's soul sorts after the one before (a batch in soul order, as exports of new
+  // nodes mostly are), no soul can come again: the set of souls is needed only past that.
+  let souls: Set<string> | undefined;
+  let last = "";
   for (let i = 0; i < records.length;) {
     const soul = records[i].soul;
-    if (souls.has(soul)) return true;
-    souls.add(soul);
+    if (souls === undefined && (i === 0 || soul > last)) last = soul;
+    else {
+      if (souls === undefined) {
+        souls = new Set();
+        for (let k = 0; k < i; k++) souls.add(records[k].soul);
+      }
+      if (souls.has(soul)) return true;
+      souls.add(soul);
+    }
     let end = i + 1;
     while (end < records.length && records[end].soul === soul) end++;
     if (end - i <= 16) {
@@ -547,10 +558,8 @@ export class Database {
         continue;
       }
       cols.souls[i] = op.soul, cols.fields[i] = op.field;
-      const v = encodeValue(op.value);
-      values.ensure(v.length);
-      putBytes(values.buf, values.pos, v);
-      values.pos = cols.valueEnd[i] = values.pos + v.length;
+      writeValue(values, op.value);
+      cols.valueEnd[i] = values.pos;
       cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
       if (op.sig) (sigs ??= [])[i] = op.sig.slice();
     }

@@ -12,6 +12,7 @@
  * @module
  */
 import { decode, encode, type MsgValue } from "./msgpack.ts";
+import { type ByteWriter, putBytes } from "./byte_writer.ts";
 
 /** A link to another node. */
 export interface Link {
@@ -208,12 +209,18 @@ function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]
  * not one ArrayBuffer per value, which costs more to allocate and collect.
  * So an encoded value may be a view into a larger buffer — read it through
  * the view (`byteOffset`/`byteLength`), never through `value.buffer` whole.
+ *
+ * Not on Bun: JavaScriptCore makes a view into a buffer far more slowly than
+ * a small array of its own (a view per value was 19% of a 1M-op apply there,
+ * in the `Uint8Array` constructor), so there each value has its own.
  */
 const SLAB_BYTES = 2048; // small, so a surviving value never pins much memory
+const OWN_ARRAYS = (globalThis as { Bun?: unknown }).Bun !== undefined;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabAt = 0;
 
 function small(n: number): Uint8Array {
+  if (OWN_ARRAYS) return new Uint8Array(n);
   if (slabAt + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabAt = 0;
@@ -235,54 +242,66 @@ export function copyValueBytes(b: Uint8Array, start: number, end: number): Uint8
   return out;
 }
 
-function one(byte: number): Uint8Array {
-  const out = small(1);
-  out[0] = byte;
-  return out;
+/** Bytes {@link shortEncoding} may write. */
+const SHORT_BYTES = 32;
+const shortOut = new Uint8Array(SHORT_BYTES);
+
+/**
+ * Writes the encoding of `v` at `out[at]` when it is one of the short,
+ * common ones (null, booleans, unsigned 32-bit integers, ASCII strings of
+ * up to 31 characters), byte for byte that of msgpack.ts `encode`; returns
+ * its length, or -1 for any other value (whose encoding is not written:
+ * the bytes from `at` may hold part of an attempt). `out` must have
+ * {@link SHORT_BYTES} bytes from `at`.
+ */
+function shortEncoding(out: Uint8Array, at: number, v: Value): number {
+  if (v === null) return out[at] = 0xc0, 1;
+  if (v === true) return out[at] = 0xc3, 1;
+  if (v === false) return out[at] = 0xc2, 1;
+  if (typeof v === "number") {
+    if ((v >>> 0) !== v || Object.is(v, -0)) return -1; // not an unsigned 32-bit integer
+    if (v < 0x80) return out[at] = v, 1;
+    if (v < 0x100) return out[at] = 0xcc, out[at + 1] = v, 2;
+    if (v < 0x10000) return out[at] = 0xcd, out[at + 1] = v >>> 8, out[at + 2] = v & 0xff, 3;
+    out[at] = 0xce;
+    out[at + 1] = v >>> 24;
+    out[at + 2] = (v >>> 16) & 0xff;
+    out[at + 3] = (v >>> 8) & 0xff;
+    out[at + 4] = v & 0xff;
+    return 5;
+  }
+  if (typeof v !== "string" || v.length > 31) return -1;
+  const n = v.length; // fixstr, when ASCII
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    out[at + 1 + i] = c;
+  }
+  out[at] = 0xa0 | n;
+  return n + 1;
 }
 
 /** The canonical encoding of a value (MessagePack; a link is the map `{"#": soul}`). */
 export function encodeValue(v: Value): Uint8Array {
-  // Fast paths for the common short encodings, byte for byte those of msgpack.ts `encode`.
-  if (v === null) return one(0xc0);
-  if (v === true) return one(0xc3);
-  if (v === false) return one(0xc2);
-  if (typeof v === "number") {
-    if ((v >>> 0) === v && !Object.is(v, -0)) { // unsigned 32-bit integer
-      if (v < 0x80) return one(v);
-      if (v < 0x100) {
-        const out = small(2);
-        out[0] = 0xcc;
-        out[1] = v;
-        return out;
-      }
-      if (v < 0x10000) {
-        const out = small(3);
-        out[0] = 0xcd;
-        out[1] = v >>> 8;
-        out[2] = v & 0xff;
-        return out;
-      }
-      const out = small(5);
-      out[0] = 0xce;
-      out[1] = v >>> 24;
-      out[2] = (v >>> 16) & 0xff;
-      out[3] = (v >>> 8) & 0xff;
-      out[4] = v & 0xff;
-      return out;
-    }
-  } else if (typeof v === "string" && v.length <= 31) { // fixstr, when ASCII
-    const n = v.length;
-    let i = 0;
-    while (i < n && v.charCodeAt(i) < 0x80) i++;
-    if (i === n) {
-      const out = small(n + 1);
-      out[0] = 0xa0 | n;
-      for (let j = 0; j < n; j++) out[j + 1] = v.charCodeAt(j);
-      return out;
-    }
+  const n = shortEncoding(shortOut, 0, v);
+  if (n < 0) return encode(v as MsgValue);
+  const out = small(n);
+  for (let i = 0; i < n; i++) out[i] = shortOut[i];
+  return out;
+}
+
+/** Appends the canonical encoding of `v` to `w`, as {@link encodeValue} gives it, with no array of its own when short. */
+export function writeValue(w: ByteWriter, v: Value): void {
+  w.ensure(SHORT_BYTES);
+  const n = shortEncoding(w.buf, w.pos, v);
+  if (n >= 0) {
+    w.pos += n;
+    return;
   }
-  return encode(v as MsgValue);
+  const e = encode(v as MsgValue);
+  w.ensure(e.length);
+  putBytes(w.buf, w.pos, e);
+  w.pos += e.length;
 }
 
 /** The encoding of a tombstone (`null`). */

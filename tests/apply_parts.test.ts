@@ -146,6 +146,34 @@ describe("large foreign batches committed in parts", () => {
     }
   });
 
+  it("tells a batch out of soul order from one with a key twice, wherever the key comes again", async () => {
+    const ops = bigBatch(SEED + 5).slice(0, 36_000);
+    const swapped = [...ops.slice(18_000), ...ops.slice(0, 18_000)]; // out of soul order, no key twice
+    const cases: [string, Op[], boolean][] = [
+      ["out of order", swapped, true],
+      // A key from before the order broke, and one from after it, again at the end.
+      ["a key twice, first seen in order", [...swapped, { ...ops[18_000], state: stateAt(-1, 7) }], false],
+      [
+        "a key twice, first seen out of order",
+        [...swapped, { ...ops[17_999], state: stateAt(-1, 7) }],
+        false,
+      ],
+    ];
+    for (const [name, batch, inParts] of cases) {
+      const disk = await open({ path: freshDir() });
+      const mem = await open({ storage: "memory" });
+      try {
+        const parts = countParts(disk);
+        assert.deepEqual(await disk.applyOps(batch), await mem.applyOps(batch), name);
+        assert.equal(parts.n > 0, inParts, name);
+        assert.equal(await disk.stateHash(), await mem.stateHash(), name);
+      } finally {
+        await disk.close();
+        await mem.close();
+      }
+    }
+  });
+
   it("takes the batch as it was when applyOps was called, whatever the caller changes after", async () => {
     const ops = bigBatch(SEED + 3);
     const copy = ops.map((op) => ({ ...op, ...(op.sig ? { sig: op.sig.slice() } : {}) }));

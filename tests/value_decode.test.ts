@@ -2,7 +2,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decode } from "../core/msgpack.ts";
+import { decode, encode, type MsgValue } from "../core/msgpack.ts";
+import { ByteWriter } from "../core/byte_writer.ts";
 import {
   decodeValue,
   decodeValueAt,
@@ -10,6 +11,7 @@ import {
   MAX_VALUE_BYTES,
   type Value,
   valueFromMsg,
+  writeValue,
 } from "../core/value.ts";
 import { fcParams } from "./_seed.ts";
 
@@ -91,6 +93,26 @@ describe("decodeValue", () => {
         const shifted = new Uint8Array(bytes.length + 5).fill(0xc1);
         shifted.set(bytes, 3);
         assert.deepStrictEqual(decodeValue(shifted.subarray(3, 3 + bytes.length)), back);
+      }),
+      fcParams(25_000),
+    );
+  });
+
+  it("encodes as msgpack's general encoder does, whole or appended to a buffer", () => {
+    const w = new ByteWriter(16);
+    fc.assert(
+      fc.property(valueArb, fc.integer({ min: 0, max: 40 }), (v, pad) => {
+        const want = encode(v as MsgValue);
+        assert.deepEqual(encodeValue(v), want);
+        // Appended after other bytes, which stay as they were.
+        w.pos = 0;
+        w.ensure(pad);
+        for (let i = 0; i < pad; i++) w.buf[i] = 0xc1;
+        w.pos = pad;
+        writeValue(w, v);
+        assert.equal(w.pos, pad + want.length);
+        assert.deepEqual(w.buf.subarray(pad, w.pos), want);
+        assert.ok(w.buf.subarray(0, pad).every((b) => b === 0xc1));
       }),
       fcParams(25_000),
     );
