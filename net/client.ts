@@ -369,6 +369,11 @@ class Client implements RemoteDatabase {
     return await this.#request("GET", "/v1/status", undefined, options) as NodeStatus;
   }
 
+  /** How many nodes have a live field (the node's status `nodes`), as `Database.countNodes`. */
+  async countNodes(options?: CallOptions): Promise<number> {
+    return (await this.status(options)).nodes;
+  }
+
   async peers(options?: CallOptions): Promise<PeerInfo[]> {
     const r = await this.#request("GET", "/v1/peers", undefined, options) as { peers: PeerInfo[] };
     return r.peers;

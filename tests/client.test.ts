@@ -78,6 +78,14 @@ describe("http client", () => {
     await db.close();
   });
 
+  it("counts nodes as the node's status does", async () => {
+    const { fetch, seen } = scripted(() => json(200, { nodes: 42, peers: 0, space: "default" }));
+    const db = connect("http://127.0.0.1:9", { fetch });
+    assert.equal(await db.countNodes(), 42);
+    assert.deepEqual(seen.map((s) => [s.method, s.url]), [["GET", "http://127.0.0.1:9/v1/status"]]);
+    await db.close();
+  });
+
   it("follows list cursors until null and stops at the limit", async () => {
     const { fetch, seen } = scripted((req) => {
       const cursor = new URL(req.url).searchParams.get("cursor");
