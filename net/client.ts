@@ -165,6 +165,8 @@ export interface RemoteDatabase {
   query(q: Query, options?: CallOptions): Promise<Entry[]>;
   search(q: SearchQuery, options?: CallOptions): Promise<Entry[]>;
   status(options?: CallOptions): Promise<NodeStatus>;
+  /** How many nodes have a live field (the status's `nodes`), as `Database.countNodes`. */
+  countNodes(options?: CallOptions): Promise<number>;
   peers(options?: CallOptions): Promise<PeerInfo[]>;
   /** Ends every watch and refuses further calls. The node keeps running. */
   close(): Promise<void>;
