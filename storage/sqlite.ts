@@ -13,8 +13,10 @@
  * - `deferred(id, due, op)`: ops waiting for their time (`AUTOINCREMENT`, so
  *   an id is never reused).
  * - `meta(key, value)`. The store keeps `nodes.live` there: how many nodes
- *   have a live field, changed in the same transaction as the nodes. (A file
- *   from before it has none until the first `countLive`, which counts.)
+ *   have a live field and the highest node seq it counted to, changed in the
+ *   same transaction as the nodes. (A file from before it has none until the
+ *   first `countLive`, which counts; so does one written since by a version
+ *   that kept no count, which the seq tells.)
  *
  * Commits go to a journal first (storage/journal.ts, `journal-<n>.log`): a
  * commit resolves once its frame is written there, and its records are kept
@@ -175,7 +177,7 @@ const SCHEMA = `
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
   ) WITHOUT ROWID;
-  INSERT INTO meta (key, value) VALUES ('${LIVE_NODES_KEY}', '0');`;
+  INSERT INTO meta (key, value) VALUES ('${LIVE_NODES_KEY}', '0 0');`;
 
 /** `UPGRADES[v]` takes an existing file from version `v` to `v + 1`, in the open transaction. */
 const UPGRADES: Record<number, (db: SqlDriver) => void> = {
@@ -320,6 +322,7 @@ interface Statements {
   getMeta: SqlStatement;
   /** Souls and bodies after a soul, a page at a time (counting live nodes the first time). */
   bodiesAfter: SqlStatement;
+  maxSeq: SqlStatement;
 }
 
 function prepareAll(db: SqlDriver): Statements {
@@ -357,6 +360,7 @@ function prepareAll(db: SqlDriver): Statements {
     ),
     getMeta: db.prepare(`SELECT ${t("value")} FROM meta WHERE key = ?1`),
     bodiesAfter: db.prepare(`SELECT ${t("soul")}, body FROM nodes WHERE soul > ?1 ORDER BY soul LIMIT 1024`),
+    maxSeq: db.prepare("SELECT max(seq) AS m FROM nodes"),
   };
 }
 
@@ -475,7 +479,7 @@ export class SqliteStore implements Store {
   }
 
   #sqliteSeq(): number {
-    return Number(this.#db.prepare("SELECT max(seq) AS m FROM nodes").get()?.m ?? 0);
+    return Number(this.#s.maxSeq.get()?.m ?? 0);
   }
 
   /**
@@ -963,6 +967,7 @@ export class SqliteStore implements Store {
     // and for each node that existed, what the merge makes of it (see countLive).
     let live = 0;
     const pendingLive: boolean[] = [];
+    const liveBefore = this.#keptLive();
     const insert = () => {
       if (rows === 0) return;
       if (args.length !== rows * 3) args.length = rows * 3;
@@ -1026,31 +1031,35 @@ export class SqliteStore implements Store {
       if (++rows === UPSERT_ROWS) upsert();
     }
     upsert();
-    if (live !== 0) this.#countLive(live);
+    if (liveBefore !== undefined) this.#keepLive(liveBefore + live);
     args.fill(null); // hold no values past the commit
     if (arena.buf.length > SHRINK_WRITER_BYTES) this.#arena = new ByteWriter(64 * 1024); // a huge node grew it
   }
 
-  /** Adds `delta` to the count of live nodes, inside the caller's transaction, if the file keeps it. */
-  #countLive(delta: number): void {
-    const kept = this.#keptLive();
-    if (kept === undefined) return; // not counted yet: countLive counts when first asked
-    this.#s.setMeta.run(LIVE_NODES_KEY, String(kept + delta));
-  }
-
-  /** The count of live nodes the file keeps; `undefined` if it keeps none (or one that is not a count). */
+  /**
+   * The count of live nodes the file keeps, if it keeps one that is right:
+   * counted up to the highest node seq there is. `undefined` when it keeps
+   * none, one that is not a count, or one that writes since have passed (a
+   * version that kept no count wrote nodes).
+   */
   #keptLive(): number | undefined {
     const row = this.#s.getMeta.get(LIVE_NODES_KEY);
     if (row === undefined) return undefined;
-    const n = Number(text(row, "value", "value_raw"));
-    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    const [count, seq] = text(row, "value", "value_raw").split(" ").map(Number);
+    if (!(Number.isSafeInteger(count) && count >= 0 && seq === this.#sqliteSeq())) return undefined;
+    return count;
+  }
+
+  /** Keeps `count` as the number of live nodes, counted up to the highest node seq now (in the caller's transaction). */
+  #keepLive(count: number): void {
+    this.#s.setMeta.run(LIVE_NODES_KEY, `${count} ${this.#sqliteSeq()}`);
   }
 
   /**
    * How many nodes have a live field, from the count kept in `meta` (after
-   * folding what is journaled, as `list` does). A file from before the count
-   * was kept (or whose count is not one) is counted once, node by node, and
-   * keeps it from then on.
+   * folding what is journaled, as `list` does). Where that count is missing
+   * or not right (see {@link #keptLive}), the nodes are counted once, body by
+   * body, and the count is kept from then on.
    */
   countLive(): Promise<number> {
     if (this.#closed) return Promise.reject(closedError());
@@ -1067,7 +1076,7 @@ export class SqliteStore implements Store {
         }
         if (rows.length < 1024) break;
       }
-      this.#transaction(() => this.#s.setMeta.run(LIVE_NODES_KEY, String(n)));
+      this.#transaction(() => this.#keepLive(n));
       return Promise.resolve(n);
     } catch (e) {
       return Promise.reject(e);

@@ -21,6 +21,7 @@ import { DB_FILE, PAGE_BYTES, SCHEMA_VERSION, SqliteStore } from "../storage/sql
 import type { SqlDriver } from "../storage/sqlite_driver.ts";
 import type { FieldRecord, StoredRecord } from "../storage/store.ts";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
+import { encodeBody } from "../storage/node_body.ts";
 import { childCommand } from "./_crash_child.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
@@ -234,7 +235,7 @@ describe("sqlite engine", () => {
       ).all();
       assert.deepEqual(tables.map((t) => t.name), ["deferred", "meta", "nodes", "sqlite_sequence"]);
       // A new file keeps its count of live nodes from the start.
-      assert.equal(raw.prepare("SELECT value FROM meta WHERE key = 'nodes.live'").get()?.value, "0");
+      assert.equal(raw.prepare("SELECT value FROM meta WHERE key = 'nodes.live'").get()?.value, "0 0");
     } finally {
       raw.close();
     }
@@ -375,7 +376,11 @@ describe("sqlite engine", () => {
       const liveNodes = [...nodes.values()].filter((rs) => rs.some((r) => r.value[0] !== 0xc0)).length;
       assert.equal(liveNodes, 4115 - 823);
       assert.equal(await store.countLive(), liveNodes);
-      assert.equal(await store.getMeta("nodes.live"), String(liveNodes));
+      assert.equal(
+        await store.getMeta("nodes.live"),
+        `${liveNodes} ${seq}`,
+        "the count, and the seq it counted to",
+      );
       const tombstone = (r: StoredRecord) => ({
         ...r,
         value: new Uint8Array([0xc0]),
@@ -403,9 +408,26 @@ describe("sqlite engine", () => {
     const again = await SqliteStore.open(dir);
     try {
       assert.equal(await again.countLive(), 4115 - 823 - 1);
-      assert.equal(await again.getMeta("nodes.live"), String(4115 - 823 - 1));
+      assert.equal(await again.getMeta("nodes.live"), `${4115 - 823 - 1} ${seq + 4}`);
     } finally {
       await again.close();
+    }
+    // A node written by a version that keeps no count (a seq past the one the count is good to):
+    // counted again.
+    const older = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      const body = encodeBody([
+        { soul: "older", field: "a", value: new Uint8Array([1]), sh: 1, sl: 1, ah: 1, al: 1, seq: seq + 10 },
+      ]);
+      older.prepare("INSERT INTO nodes (soul, body, seq) VALUES (?1, ?2, ?3)").run("older", body, seq + 10);
+    } finally {
+      older.close();
+    }
+    const third = await SqliteStore.open(dir);
+    try {
+      assert.equal(await third.countLive(), 4115 - 823);
+    } finally {
+      await third.close();
     }
   });
 
