@@ -270,6 +270,13 @@ function repeatsKeys(records: readonly FieldKey[]): boolean {
     }
     let end = i + 1;
     while (end < records.length && records[end].soul === soul) end++;
+    // Fields in ascending order (as a node's fields mostly come) cannot repeat; else compared pairwise.
+    let ascending = true;
+    for (let a = i + 1; a < end && ascending; a++) ascending = records[a - 1].field < records[a].field;
+    if (ascending) {
+      i = end;
+      continue;
+    }
     if (end - i <= 16) {
       for (let a = i; a < end; a++) {
         for (let b = a + 1; b < end; b++) if (records[a].field === records[b].field) return true;

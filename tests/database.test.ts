@@ -295,6 +295,33 @@ describe("database", () => {
     await db.close();
   });
 
+  it("a foreign batch with a field twice in one node is merged whole: the later state wins, once", async () => {
+    const at = (ms: number) => ms.toString(16).padStart(12, "0") + "0000";
+    const ms = Date.now() - 10_000;
+    const op = (field: string, value: number, t: number): Op => ({
+      soul: "n",
+      field,
+      value,
+      state: at(t),
+      actor: "00000000000000aa",
+    });
+    // The twice-written field next to itself in ascending order, apart, and out of order.
+    const batches: Op[][] = [
+      [op("a", 1, ms), op("b", 2, ms + 2), op("b", 3, ms + 1), op("c", 4, ms)],
+      [op("a", 1, ms), op("b", 3, ms + 1), op("c", 4, ms), op("b", 2, ms + 2)],
+      [op("c", 4, ms), op("b", 2, ms + 2), op("a", 1, ms), op("b", 3, ms + 1)],
+    ];
+    for (const batch of batches) {
+      const db = await open({ storage: "memory" });
+      try {
+        assert.deepEqual(await db.applyOps(batch), { applied: 3, ignored: 1, deferred: 0 });
+        assert.deepEqual(await db.get("n"), { a: 1, b: 2, c: 4 });
+      } finally {
+        await db.close();
+      }
+    }
+  });
+
   it("countNodes counts what list yields: deleted nodes left out, with or without the store's count", async () => {
     // (The SQLite engine's kept count: tests/store.test.ts and the crash test.)
     const noCount = new MemoryStore();
