@@ -98,20 +98,25 @@ const HEX_VALUE = (() => {
 export function hexWord(s: string, at: number): number {
   // Two halves of four digits in small-integer arithmetic: one running total of eight digits leaves
   // the integer range, and JavaScriptCore took three times as long over it until well warmed up.
-  let hi = 0, lo = 0, bad = 0;
+  const hi = hex16(s, at), lo = hex16(s, at + 4);
+  return (hi | lo) < 0 ? -1 : hi * 0x10000 + lo;
+}
+
+/** The 16-bit value of the 4 lowercase hex digits at `at` of `s`, or -1 when one is not such a digit. */
+function hex16(s: string, at: number): number {
+  let n = 0, bad = 0;
   for (let i = at; i < at + 4; i++) {
     const c = s.charCodeAt(i);
     const d = c < 128 ? HEX_VALUE[c] : -1;
     bad |= d;
-    hi = (hi << 4) | (d & 15);
+    n = (n << 4) | (d & 15);
   }
-  for (let i = at + 4; i < at + 8; i++) {
-    const c = s.charCodeAt(i);
-    const d = c < 128 ? HEX_VALUE[c] : -1;
-    bad |= d;
-    lo = (lo << 4) | (d & 15);
-  }
-  return bad < 0 ? -1 : hi * 0x10000 + lo;
+  return bad < 0 ? -1 : n;
+}
+
+/** The wall-clock ms of the state whose high and low 32-bit words are `sh` and `sl`. */
+export function wordsMs(sh: number, sl: number): number {
+  return sh * 0x10000 + (sl >>> 16);
 }
 
 /** Options of {@link Clock}. */
@@ -149,7 +154,7 @@ export class Clock {
 
   /** Whether the latest state issued or observed is later than the state with words `h`, `l`. */
   isPast(h: number, l: number): boolean {
-    const ms = h * 0x10000 + (l >>> 16);
+    const ms = wordsMs(h, l);
     return this.#ms > ms || (this.#ms === ms && this.#counter > (l & 0xffff));
   }
 
@@ -180,7 +185,15 @@ export class Clock {
 
   /** Whether `h` is more than `maxDrift` ahead of the wall clock (must be deferred). */
   isFuture(h: Hlc): boolean {
-    return hlcMs(h) > this.now() + this.maxDrift;
+    return hlcMs(h) > this.futureLimit();
+  }
+
+  /**
+   * The latest ms a state may have and not be future ({@link isFuture}), as
+   * of now: read once, it serves a whole batch.
+   */
+  futureLimit(): number {
+    return this.now() + this.maxDrift;
   }
 
   /** The wall-clock time at which `h` stops being future. */
@@ -190,7 +203,7 @@ export class Clock {
 
   /** {@link isFuture} for a state given as its high and low 32-bit words. */
   isFutureWords(sh: number, sl: number): boolean {
-    return sh * 0x10000 + (sl >>> 16) > this.now() + this.maxDrift;
+    return wordsMs(sh, sl) > this.futureLimit();
   }
 
   /** Moves the clock past a merged state so later local writes are stamped after it. */
@@ -200,7 +213,7 @@ export class Clock {
 
   /** {@link observe} for a state given as its high and low 32-bit words. */
   observeWords(sh: number, sl: number): void {
-    this.#observe(sh * 0x10000 + (sl >>> 16), sl & 0xffff);
+    this.#observe(wordsMs(sh, sl), sl & 0xffff);
   }
 
   #observe(ms: number, counter: number): void {

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords } from "./clock.ts";
+import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords, wordsMs } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import {
   checkOpWords,
@@ -485,14 +485,14 @@ export class Database {
     if (ops instanceof Uint8Array) return this.#applyEncoded(ops);
     if (!Array.isArray(ops)) throw new TypeError("applyOps takes an array of ops or their encoding");
     if (ops.length >= PARTS_MIN && this.#sync?.beginParts !== undefined) return this.#applyInParts(ops);
-    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    const limit = this.clock.futureLimit();
     let now: FieldRecord[] = NONE as never[];
     let defer: { due: number; op: Uint8Array }[] = NONE as never[];
     const w = this.#words; // checked and read in one pass; a repeated actor only once
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       checkOpAt(op, i, w);
-      if (w.sh * 0x10000 + (w.sl >>> 16) > limit) {
+      if (wordsMs(w.sh, w.sl) > limit) {
         if (defer.length === 0) defer = [];
         defer.push(this.#deferral(op));
         continue;
@@ -504,12 +504,13 @@ export class Database {
     return this.#applyNow(now, defer);
   }
 
-  /** Commits the checked records of a foreign batch and stores its deferred ops aside. */
+  /** Commits the checked records of a foreign batch (or its `parts`) and stores its deferred ops aside. */
   #applyNow(
     now: readonly FieldRecord[],
     defer: readonly { due: number; op: Uint8Array }[],
+    parts?: OpsInParts,
   ): Promise<ApplyResult> {
-    const done = this.#enqueue(false, now, defer, NONE, undefined) as Promise<ApplyResult>;
+    const done = this.#enqueue(false, now, defer, NONE, undefined, parts) as Promise<ApplyResult>;
     return defer.length === 0 ? done : this.#thenSchedule(done);
   }
 
@@ -520,15 +521,15 @@ export class Database {
 
   /** {@link applyOps} of an encoded batch: decoded and checked as decodeOps does, straight into records. */
   #applyEncoded(ops: Uint8Array): Promise<ApplyResult> {
-    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    const limit = this.clock.futureLimit();
     const records = decodeOpRecords(ops);
     let due = 0; // records before the first future one
-    while (due < records.length && records[due].sh * 0x10000 + (records[due].sl >>> 16) <= limit) due++;
+    while (due < records.length && wordsMs(records[due].sh, records[due].sl) <= limit) due++;
     if (due === records.length) return this.#applyNow(records, NONE); // nothing to defer (the rule)
     const now = records.slice(0, due), defer: { due: number; op: Uint8Array }[] = [];
     for (let i = due; i < records.length; i++) {
       const r = records[i];
-      if (r.sh * 0x10000 + (r.sl >>> 16) <= limit) now.push(r);
+      if (wordsMs(r.sh, r.sl) <= limit) now.push(r);
       else defer.push(this.#deferral(recordToOp(r)));
     }
     return this.#applyNow(now, defer);
@@ -540,7 +541,7 @@ export class Database {
    * in parts unless a key comes twice.
    */
   #applyInParts(list: readonly Op[]): Promise<ApplyResult> {
-    const limit = this.clock.now() + this.clock.maxDrift; // as Clock.isFuture, read once per batch
+    const limit = this.clock.futureLimit();
     const n = list.length;
     const cols = {
       souls: new Array<string>(n),
@@ -559,7 +560,7 @@ export class Database {
       const op = list[i];
       checkOpAt(op, i, w);
       const { sh, sl } = w;
-      if (sh * 0x10000 + (sl >>> 16) > limit) {
+      if (wordsMs(sh, sl) > limit) {
         defer.push(this.#deferral(op));
         (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values.pos;
         continue;
@@ -571,10 +572,7 @@ export class Database {
       if (op.sig) (sigs ??= [])[i] = op.sig.slice();
     }
     const batch: OpsInParts = { n, ...cols, values: values.buf, sigs, deferred };
-    if (!repeatsKeys(list)) {
-      const done = this.#enqueue(false, NONE, defer, NONE, undefined, batch) as Promise<ApplyResult>;
-      return defer.length === 0 ? done : this.#thenSchedule(done);
-    }
+    if (!repeatsKeys(list)) return this.#applyNow(NONE, defer, batch);
     // A key twice: merged whole, as a smaller batch is.
     const now: FieldRecord[] = [];
     for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
