@@ -13,7 +13,7 @@
  */
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
-import { decodeValueAt, type NodeData, setField } from "../core/value.ts";
+import { decodeValueAt, isTombstone, type NodeData, setField } from "../core/value.ts";
 import { compareCodePoints } from "./_order.ts";
 import { type FieldRecord, type StoredRecord, storedRecord } from "./store.ts";
 
@@ -238,17 +238,17 @@ export function bodyLive(soul: string, body: Uint8Array): boolean {
     at += vn + 16;
     varintAt(b); // seq
     const sigLen = varintAt(b);
-    if (sigLen > 0) at += sigLen - 1;
+    if (sigLen > 0) {
+      if (at + sigLen - 1 > end) ended();
+      at += sigLen - 1;
+    }
   }
   return false;
 }
 
 /** Whether one of `records[from, to)` is live (not a tombstone). */
 export function recordsLive(records: readonly FieldRecord[], from = 0, to = records.length): boolean {
-  for (let i = from; i < to; i++) {
-    const v = records[i].value;
-    if (v.length !== 1 || v[0] !== 0xc0) return true;
-  }
+  for (let i = from; i < to; i++) if (!isTombstone(records[i].value)) return true;
   return false;
 }
 
