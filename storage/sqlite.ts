@@ -359,7 +359,9 @@ function prepareAll(db: SqlDriver): Statements {
       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
     getMeta: db.prepare(`SELECT ${t("value")} FROM meta WHERE key = ?1`),
-    bodiesAfter: db.prepare(`SELECT ${t("soul")}, body FROM nodes WHERE soul > ?1 ORDER BY soul LIMIT 1024`),
+    bodiesAfter: db.prepare(
+      `SELECT ${t("soul")}, body FROM nodes WHERE soul > ?1 ORDER BY soul LIMIT ${COUNT_PAGE_ROWS}`,
+    ),
     maxSeq: db.prepare("SELECT max(seq) AS m FROM nodes"),
   };
 }
@@ -1074,7 +1076,7 @@ export class SqliteStore implements Store {
           after = text(r, "soul", "soul_raw");
           if (bodyLive(after, r.body as Uint8Array)) n++;
         }
-        if (rows.length < 1024) break;
+        if (rows.length < COUNT_PAGE_ROWS) break;
       }
       this.#transaction(() => this.#keepLive(n));
       return Promise.resolve(n);
@@ -1227,7 +1229,7 @@ export class SqliteStore implements Store {
     try {
       if (this.#parts) { // an unfinished commit in parts is dropped, as a crash would drop it
         this.#parts = false;
-        this.#s.rollback.run();
+        this.#rollback();
       }
       try {
         // Everything journaled goes into SQLite, so the next open replays nothing.
@@ -1254,6 +1256,8 @@ export class SqliteStore implements Store {
 }
 
 const DEFAULT_CACHE_BYTES = 8 << 20;
+/** Nodes read per query when the live ones are counted body by body (see `countLive`). */
+const COUNT_PAGE_ROWS = 1024;
 /** Most souls remembered as absent from SQLite; the set is cleared when it is full. */
 const ABSENT_MAX = 65_536;
 /**
