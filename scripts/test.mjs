@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Buffer } from "node:buffer";
 import { SourceMap } from "node:module";
+import { isForeignOptional, lockDrift, manifestDrift, onlyMissingOptionals } from "./_deps.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "node_modules", ".bin");
@@ -242,23 +243,17 @@ function readJson(file) {
   }
 }
 
-function isGlibc() {
+/** This machine as npm sees it when it picks optional packages. */
+function thisPlatform() {
+  let libc = "glibc";
   try {
-    return !!process.report?.getReport()?.header?.glibcVersionRuntime;
+    if (process.platform === "linux" && !process.report?.getReport()?.header?.glibcVersionRuntime) {
+      libc = "musl";
+    }
   } catch {
-    return true;
+    // no report: assume glibc, as npm does
   }
-}
-
-function fitsPlatform(entry) {
-  const ok = (list, value) =>
-    !Array.isArray(list) || list.includes(value) ||
-    (list.every((x) => x.startsWith("!")) && !list.includes(`!${value}`));
-  if (!ok(entry.os, process.platform) || !ok(entry.cpu, process.arch)) return false;
-  if (Array.isArray(entry.libc) && process.platform === "linux") {
-    return ok(entry.libc, isGlibc() ? "glibc" : "musl");
-  }
-  return true;
+  return { os: process.platform, arch: process.arch, libc };
 }
 
 /** Why node_modules must be (re)installed, or null when it matches package-lock.json. */
@@ -273,15 +268,13 @@ function depsProblem() {
   if (!hidden?.packages) return "node_modules/.package-lock.json is unreadable";
   // The hidden lockfile lists what is installed; package-lock.json also lists other platforms'
   // optional packages. Compare contents: a merely older mtime (git checkout) is not a reason.
-  const newer = fs.statSync(lockFile).mtimeMs > fs.statSync(hiddenFile).mtimeMs;
+  const platform = thisPlatform();
   for (const [key, want] of Object.entries(lock.packages)) {
     if (key === "" || !key.startsWith("node_modules/")) continue;
     const have = hidden.packages[key];
     if (!have) {
-      if (want.optional && !fitsPlatform(want)) continue;
-      return `${key.slice(13)} ${want.version} is not installed${
-        newer ? " (package-lock.json changed)" : ""
-      }`;
+      if (isForeignOptional(want, platform)) continue;
+      return `${key.slice(13)} ${want.version} is not installed`;
     }
     if (have.version !== want.version) {
       return `${key.slice(13)} is ${have.version}, package-lock.json wants ${want.version}`;
@@ -289,13 +282,6 @@ function depsProblem() {
   }
   for (const key of Object.keys(hidden.packages)) {
     if (!lock.packages[key]) return `${key.slice(13)} is installed but not in package-lock.json`;
-  }
-  const pkg = readJson(path.join(ROOT, "package.json")) ?? {};
-  const rootEntry = lock.packages[""] ?? {};
-  for (const field of ["dependencies", "devDependencies", "optionalDependencies"]) {
-    const a = JSON.stringify(Object.entries(pkg[field] ?? {}).sort());
-    const b = JSON.stringify(Object.entries(rootEntry[field] ?? {}).sort());
-    if (a !== b) return `package.json ${field} differ from package-lock.json`;
   }
   return null;
 }
@@ -308,26 +294,26 @@ function npmErrors(out) {
 }
 
 /**
- * `npm ci` refuses a lockfile that lacks optional packages of other platforms. The registry
- * reachable here does not carry some of them (e.g. @deno/darwin-arm64 2.9.6), so a lockfile made
- * here never lists them. Only then fall back to `npm install`, which installs exactly the locked
- * versions; if it wanted to change package-lock.json the lockfile really is stale: fail.
+ * Installs node_modules from package-lock.json. A package.json that differs from the lockfile is a
+ * real drift and fails at once. `npm ci` refuses a lockfile that lacks optional packages the
+ * registry has gained for other platforms; only then does this fall back to `npm install`, accept
+ * what it wrote to the lockfile when the difference is only such packages (scripts/_deps.mjs), and
+ * put the committed lockfile back. Anything else it changed means the lockfile is stale: fail.
  */
-function onlyMissingOptionals(out, lock) {
-  if (!/package\.json and package-lock\.json or npm-shrinkwrap\.json are in sync/.test(out)) return false;
-  const problems = out.split("\n").filter((l) => /^npm error (Missing|Invalid): /.test(l));
-  if (!problems.length) return false;
-  const optional = new Set();
-  for (const entry of Object.values(lock?.packages ?? {})) {
-    for (const name of Object.keys(entry.optionalDependencies ?? {})) optional.add(name);
-  }
-  return problems.every((l) => {
-    const m = l.match(/^npm error Missing: (@?[^@\s]+)@\S* from lock file$/);
-    return m && optional.has(m[1]);
-  });
-}
-
 async function stageDeps() {
+  const lockFile = path.join(ROOT, "package-lock.json");
+  const lockText = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, "utf8") : null;
+  const lock = lockText ? JSON.parse(lockText) : null;
+  const drift = lock ? manifestDrift(readJson(path.join(ROOT, "package.json")) ?? {}, lock) : [];
+  if (drift.length) {
+    log(
+      `${
+        red("FAIL")
+      } package.json and package-lock.json disagree: run \`npm install\` and commit package-lock.json`,
+    );
+    log(indent(drift.join("\n"), { max: 20 }));
+    return { ok: false, why: "package-lock.json is stale" };
+  }
   const problem = depsProblem();
   if (!problem) {
     log(`${bold("== deps")}: node_modules matches package-lock.json`);
@@ -337,34 +323,36 @@ async function stageDeps() {
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
   const env = { ...process.env, NPM_CONFIG_UPDATE_NOTIFIER: "false" };
   const opts = { timeoutMs: NPM_TIMEOUT_MS, env };
-  const lockFile = path.join(ROOT, "package-lock.json");
   const r = await runCommand(npm, ["ci", "--no-audit", "--no-fund"], opts);
   if (r.code === 0) {
     log(`deps: npm ci ok (${secs(r.ms)})`);
     return { ok: true };
   }
-  const lockText = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, "utf8") : null;
-  if (!lockText || !onlyMissingOptionals(r.out, JSON.parse(lockText))) {
+  if (!lock || !onlyMissingOptionals(r.out, lock)) {
     log(`${red("FAIL")} npm ci (${describeExit(r)}, ${secs(r.ms)})`);
     log(indent(npmErrors(r.out), { max: 40 }));
     return { ok: false, why: "npm ci failed" };
   }
-  log("   npm ci refused package-lock.json only for other platforms' optional packages; using npm install");
+  log("   npm ci refused package-lock.json for optional packages the registry has gained; using npm install");
   const r2 = await runCommand(npm, ["install", "--no-audit", "--no-fund"], opts);
-  const after = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, "utf8") : null;
-  if (after !== lockText) {
-    fs.writeFileSync(lockFile, lockText);
-    log(
-      `${red("FAIL")} package-lock.json is out of date with package.json: run \`npm install\` and commit it`,
-    );
-    return { ok: false, why: "package-lock.json is stale" };
-  }
+  const afterText = fs.existsSync(lockFile) ? fs.readFileSync(lockFile, "utf8") : "{}";
+  if (afterText !== lockText) fs.writeFileSync(lockFile, lockText);
   if (r2.code !== 0) {
     log(`${red("FAIL")} npm install (${describeExit(r2)}, ${secs(r2.ms)})`);
     log(indent(npmErrors(r2.out), { max: 40 }));
     return { ok: false, why: "npm install failed" };
   }
-  log(`deps: npm install ok, package-lock.json unchanged (${secs(r.ms + r2.ms)})`);
+  const changed = lockDrift(lock, JSON.parse(afterText), thisPlatform());
+  if (changed.length) {
+    log(`${red("FAIL")} package-lock.json is out of date: run \`npm install\` and commit it`);
+    log(indent(changed.join("\n"), { max: 20 }));
+    return { ok: false, why: "package-lock.json is stale" };
+  }
+  log(
+    `deps: npm install ok; it differed from package-lock.json only in other platforms' optional packages (${
+      secs(r.ms + r2.ms)
+    })`,
+  );
   return { ok: true };
 }
 
