@@ -257,6 +257,52 @@ function shimDeno(): void {
   }
 }
 
+/**
+ * Timers libp2p 3.3 leaves armed after `stop()`, each of which kept the process
+ * alive for up to a second after its last node stopped (measured: exit 1.0 s
+ * after `close()`, 0.4 s with the first fixed). Optional chaining throughout:
+ * if a libp2p upgrade renames these, the process lingers again and the exit
+ * test in tests/open_network.test.ts fails.
+ * - The address manager answers the `transport:close` each transport emits
+ *   during stop with a peer-store update debounced by 1 s, never cancelled.
+ * - gossipsub's `stop()` replaces its status object without clearing the
+ *   next heartbeat's timeout it holds (up to one heartbeat interval, 1 s).
+ * - The inbound-connection rate limiter keeps a 1 s expiry timer per remote
+ *   host; it calls `unref()` on it, which Deno's numeric timer ids lack.
+ * Call {@link releaseTimers} before `libp2p.stop()`; it finishes after.
+ */
+function releaseTimers(libp2p: unknown): () => void {
+  type Internals = {
+    components?: {
+      addressManager?: { _updatePeerStoreAddresses?: { stop?(): void } };
+      connectionManager?: {
+        inboundConnectionRateLimiter?: { memoryStorage?: { storage?: Map<string, { timeoutId?: unknown }> } };
+      };
+    };
+    services?: { pubsub?: { stop(): Promise<void>; status?: { heartbeatTimeout?: unknown } } };
+  };
+  const node = libp2p as Internals;
+  const pubsub = node.services?.pubsub;
+  let heartbeat: unknown;
+  if (pubsub && typeof pubsub.stop === "function") {
+    const stop = pubsub.stop;
+    // The status is replaced synchronously at the start of its stop(): read the timeout just before.
+    pubsub.stop = function (this: typeof pubsub) {
+      heartbeat = this.status?.heartbeatTimeout;
+      return stop.call(this);
+    };
+  }
+  return () => {
+    if (heartbeat !== undefined) clearTimeout(heartbeat as number);
+    node.components?.addressManager?._updatePeerStoreAddresses?.stop?.();
+    const limits = node.components?.connectionManager?.inboundConnectionRateLimiter?.memoryStorage?.storage;
+    if (limits instanceof Map) {
+      for (const record of limits.values()) clearTimeout(record?.timeoutId as number);
+      limits.clear();
+    }
+  };
+}
+
 /** Browsers can only dial: no runtime there lets a page accept TCP, WebSocket or UDP connections. */
 export function canListen(): boolean {
   return detectRuntime() !== "browser";
@@ -816,7 +862,9 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
       libp2p.removeEventListener("peer:disconnect", onDisconnect);
       // deno-lint-ignore no-explicit-any
       libp2p.services.pubsub.removeEventListener("message", onGossip as any);
+      const released = releaseTimers(libp2p);
       await libp2p.stop();
+      released();
     },
   };
   const onAbort = () => void node.stop();
