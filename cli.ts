@@ -149,6 +149,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   space: { value: true },
   replication: { value: true },
   memory: { value: false },
+  mdns: { value: false },
 };
 const GLOBAL_FLAGS = ["path", "url", "json", "help", "version"];
 
@@ -232,14 +233,16 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
   serve: {
     usage: "serve [options]",
     args: [],
-    flags: ["http", "listen", "bootstrap", "space", "replication", "memory"],
+    flags: ["http", "listen", "bootstrap", "space", "replication", "memory", "mdns"],
     summary: "run a node: storage, peer-to-peer network, HTTP API and inspector",
     details:
       `  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
-                [--replication N] [--memory]
+                [--replication N] [--memory] [--mdns]
 Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
 --space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
   --http HOST:PORT   HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
+  --mdns             find members of the space on the local network by mDNS (multicast queries on
+                     every interface every 10 s; off by default): nodes need no --bootstrap
   --replication N    sharded mode with N replicas per node: not available yet, so serve refuses it;
                      every node of a space keeps all of its data (full replication)
 When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
@@ -824,6 +827,7 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       listen: (p.flags.get("listen") as string[] | undefined) ?? [],
       bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
       replication,
+      mdns: p.flags.has("mdns"),
       startNetwork,
       stdout: (line) => ctx.host.stdout(line + "\n"),
     });

@@ -36,6 +36,8 @@ export interface StartNetworkOptions {
    * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
    */
   readonly allowPrivateAddresses?: boolean;
+  /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
+  readonly mdns?: boolean;
   /**
    * Aborting it while `startNetwork` runs makes it stop what it started and
    * reject with the abort reason; aborting it later stops the network, as
@@ -90,6 +92,7 @@ export async function startNetwork(
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
+    mdns: options.mdns,
     log: (msg: string) => log.debug("net", msg),
   });
   let index: SyncIndex;
