@@ -80,6 +80,37 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
+/**
+ * A zombie: a child of `sh` that has exited while its parent (which became `sleep 5` by exec) does
+ * not reap it. Resolves once /proc shows it in state Z; `stop` kills the parent (init then reaps it).
+ */
+async function zombie(): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 5"], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const closed = new Promise((resolve) => parent.on("close", resolve));
+  const stop = async () => {
+    parent.kill("SIGKILL");
+    await closed;
+  };
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    parent.stdout!.setEncoding("utf8");
+    parent.stdout!.on("data", (d: string) => {
+      out += d;
+      if (out.includes("\n")) resolve(Number(out.trim()));
+    });
+    parent.on("error", reject);
+  });
+  const state = () => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2);
+  };
+  for (let i = 0; i < 200 && state() !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(state(), "Z", `process ${pid} became a zombie`);
+  return { pid, stop };
+}
+
 async function rawDriver(file: string): Promise<SqlDriver> {
   if (runtimeName() === "bun") return await (await import("../storage/sqlite_bun.ts")).openBunSqlite(file);
   return await (await import("../storage/sqlite_node.ts")).openNodeSqlite(file);
@@ -180,6 +211,20 @@ describe("directory lock", () => {
         `${what}: no leftovers`,
       );
       await store.close();
+    }
+  });
+
+  it("takes over a lock whose holder is a zombie (exited, not yet reaped), as right after a SIGKILL", async () => {
+    const z = await zombie();
+    try {
+      process.kill(z.pid, 0); // kill(pid, 0) still finds it: it must not count as running
+      const dir = freshDir();
+      writeLock(dir, { pid: z.pid, command: "lattice serve" });
+      const store = await SqliteStore.open(dir).catch((e) => assert.fail(`zombie holder: ${e}`));
+      assert.equal(readLock(dir).pid, process.pid);
+      await store.close();
+    } finally {
+      await z.stop();
     }
   });
 
@@ -354,7 +399,7 @@ describe("sqlite engine", () => {
 
     const store = await SqliteStore.open(dir);
     try {
-      assert.equal((await store.info()).schemaVersion, 2);
+      assert.equal((await store.info()).schemaVersion, SCHEMA_VERSION); // through 2 to the current one
       assert.equal(await store.lastSeq(), seq);
       assert.equal(await store.getMeta("actor"), "00000000000000ab");
       assert.equal((await store.deferred()).length, 1);
