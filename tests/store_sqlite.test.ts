@@ -476,6 +476,58 @@ describe("sqlite engine", () => {
     }
   });
 
+  it("converts a version 2 file: deferred ops get a source ('' for those there) and an index on it", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    // Version 2 as Lattice wrote it before deferred ops had a source: its schema, verbatim.
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    raw.exec(
+      `CREATE TABLE nodes (soul TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+      CREATE TABLE deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, due INTEGER NOT NULL, op BLOB NOT NULL);
+      CREATE INDEX deferred_due ON deferred (due, id);
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('nodes.live', '0 0');
+      PRAGMA application_id = ${0x4c746331}; PRAGMA user_version = 2;`,
+    );
+    const node: StoredRecord = {
+      soul: "n",
+      field: "a",
+      value: encodeValue(1),
+      sh: 3,
+      sl: 0,
+      ah: 1,
+      al: 2,
+      seq: 1,
+    };
+    raw.prepare("INSERT INTO nodes VALUES (?, ?, ?)").run("n", encodeBody([node]), 1);
+    for (let i = 0; i < 3; i++) {
+      raw.prepare("INSERT INTO deferred (due, op) VALUES (?, ?)").run(100 - i, new Uint8Array([i]));
+    }
+    raw.close();
+
+    const store = await SqliteStore.open(dir);
+    try {
+      assert.equal((await store.info()).schemaVersion, SCHEMA_VERSION);
+      assert.equal(SCHEMA_VERSION, 3);
+      assert.deepEqual(nodeData(await store.readNode("n")), { a: 1 });
+      const all = await store.deferred();
+      assert.deepEqual(all.map((d) => [d.due, d.op[0], d.source]), [[98, 2, ""], [99, 1, ""], [100, 0, ""]]);
+      assert.equal(await store.deferredCount(""), 3);
+      await store.commit({ defer: [{ due: 5, op: new Uint8Array([7]), source: "peer" }] });
+      assert.deepEqual((await store.deferredDue(99, 10)).map((d) => d.source), ["peer", "", ""]);
+    } finally {
+      await store.close();
+    }
+    const check = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      const indexes = check.prepare("PRAGMA index_list(deferred)").all().map((r) => r.name).sort();
+      assert.deepEqual(indexes, ["deferred_due", "deferred_source"]);
+    } finally {
+      check.close();
+    }
+  });
+
   it("caches a node from its second read and never serves it stale, before or after a fold", async () => {
     const rec = (soul: string, field: string, v: number, sig?: Uint8Array) => ({
       soul,
