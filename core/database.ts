@@ -96,7 +96,10 @@ export interface DeferredStatus {
   readonly count: number;
   /** When the earliest of them comes due (wall-clock ms), or `null` when none waits. */
   readonly next: number | null;
-  /** Ops from peers refused since the database opened (beyond the horizon or over a quota). */
+  /**
+   * Ops refused since the database opened: from peers (beyond the horizon or
+   * over a quota), and those beyond the horizon found deferred on open.
+   */
   readonly refused: number;
 }
 
@@ -468,7 +471,11 @@ export class Database {
     }
     const db = new Database(store, kernels, clock, actor, options);
     if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
-    // Deferred ops stay on disk: counted, and only those due are read (lazily, by due time).
+    // Deferred ops stay on disk: counted, and only those due are read (lazily, by due time). Those
+    // beyond the horizon, which a store written before there was one may hold, are dropped.
+    if (store.dropDeferredAfter !== undefined && db.#horizon !== Infinity) {
+      db.#refused += await store.dropDeferredAfter(clock.now() + db.#horizon - clock.maxDrift);
+    }
     db.#deferredCount = await countDeferred(store);
     await db.#processDue();
     return db;

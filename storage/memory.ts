@@ -189,6 +189,21 @@ export class MemoryStore implements Store {
     return source === undefined ? this.#byDue.length : this.#bySource.get(source) ?? 0;
   }
 
+  async dropDeferredAfter(due: number): Promise<number> {
+    this.#open();
+    const byDue = this.#byDue;
+    let n = 0;
+    while (byDue.length > 0 && byDue[byDue.length - 1].due > due) {
+      const op = byDue.pop()!;
+      this.#deferred.delete(op.id);
+      const left = this.#bySource.get(op.source)! - 1;
+      if (left === 0) this.#bySource.delete(op.source);
+      else this.#bySource.set(op.source, left);
+      n++;
+    }
+    return n;
+  }
+
   /** Where the op due at `due` with id `id` is (or goes) in `#byDue`. */
   #duePosition(due: number, id: number): number {
     const byDue = this.#byDue;

@@ -338,6 +338,7 @@ interface Statements {
   deferredDue: SqlStatement;
   deferredCount: SqlStatement;
   deferredCountFrom: SqlStatement;
+  dropDeferredAfter: SqlStatement;
   setMeta: SqlStatement;
   getMeta: SqlStatement;
   /** Souls and bodies after a soul, a page at a time (counting live nodes the first time). */
@@ -380,6 +381,7 @@ function prepareAll(db: SqlDriver): Statements {
     ),
     deferredCount: db.prepare("SELECT count(*) AS n FROM deferred"),
     deferredCountFrom: db.prepare("SELECT count(*) AS n FROM deferred WHERE source = ?1"),
+    dropDeferredAfter: db.prepare("DELETE FROM deferred WHERE due > ?1"),
     setMeta: db.prepare(
       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
@@ -1191,6 +1193,21 @@ export class SqliteStore implements Store {
     try {
       const row = source === undefined ? this.#s.deferredCount.get() : this.#s.deferredCountFrom.get(source);
       return Promise.resolve(Number(row?.n ?? 0));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  dropDeferredAfter(due: number): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      let n = 0;
+      // Its own transaction: deferred ops never pass through the journal (see commit).
+      this.#transaction(() => {
+        this.#s.dropDeferredAfter.run(Math.min(due, Number.MAX_SAFE_INTEGER));
+        n = Number(this.#s.changed.get()?.n ?? 0);
+      });
+      return Promise.resolve(n);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -183,6 +183,13 @@ export interface Store {
    * {@link deferred}.
    */
   deferredCount?(source?: string): Promise<number>;
+  /**
+   * Optional: drops every deferred op due after `due` (through the due
+   * index) and resolves with how many there were: the Database drops those
+   * beyond its horizon on open, which stores written before it had one may
+   * hold.
+   */
+  dropDeferredAfter?(due: number): Promise<number>;
   /** A metadata value. */
   getMeta(key: string): Promise<string | undefined>;
   /** Flushes and releases everything (the lock included). Idempotent. */

@@ -98,6 +98,22 @@ describe("deferred ops: the horizon", () => {
     await disk.close();
   });
 
+  it("opening a store that holds ops beyond the horizon (deferred before there was one) drops them", async () => {
+    const dir = freshDir();
+    const store = await SqliteStore.open(dir);
+    const far = op("far", 2 ** 48 - 1), soon = op("soon", NOW + HOUR);
+    await store.commit({
+      defer: [{ due: 2 ** 48 - 1 - 10 * MIN, op: encodeOps([far]) }, {
+        due: NOW + 50 * MIN,
+        op: encodeOps([soon]),
+      }],
+    });
+    const db = await dbAt(store, { now: NOW });
+    assert.deepEqual(db.deferredStatus(), { count: 1, next: NOW + 50 * MIN, refused: 1 });
+    assert.deepEqual((await db.store.deferred()).map((d) => d.due), [NOW + 50 * MIN]);
+    await db.close();
+  });
+
   it("the horizon is an option (of open too), at least maxDrift", async () => {
     const clock = { now: NOW };
     const wide = await dbAt(new MemoryStore(), clock, { horizon: 3 * DAY });

@@ -582,6 +582,10 @@ for (const engine of engines) {
         TypeError,
       );
       assert.equal(await store.deferredCount(), 3, "a refused batch defers nothing");
+      assert.equal(await store.dropDeferredAfter!(10), 1, "drops those due after a time");
+      assert.deepEqual((await store.deferred()).map((d) => d.op[0]), [1, 4]);
+      assert.equal(await store.deferredCount("peer-a"), 0);
+      assert.equal(await store.dropDeferredAfter!(10), 0);
       await store.close();
     });
 
