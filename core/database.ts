@@ -14,7 +14,16 @@
  *
  * @module
  */
-import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords, wordsMs } from "./clock.ts";
+import {
+  Clock,
+  DEFAULT_MAX_DRIFT_MS,
+  formatHlc,
+  type Hlc,
+  hlcFromWords,
+  hlcMs,
+  hlcWords,
+  wordsMs,
+} from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import {
   checkOpWords,
@@ -464,11 +473,6 @@ export class Database {
     }
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
-    if (options.horizon !== undefined && options.horizon < clock.maxDrift) {
-      throw new RangeError(
-        `horizon (${options.horizon} ms) must be at least maxDrift (${clock.maxDrift} ms)`,
-      );
-    }
     const db = new Database(store, kernels, clock, actor, options);
     if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
     // Deferred ops stay on disk: counted, and only those due are read (lazily, by due time). Those
@@ -1516,6 +1520,10 @@ export class Database {
 function checkDeferralOptions(o: DatabaseOptions): void {
   if (o.horizon !== undefined && !(typeof o.horizon === "number" && o.horizon > 0)) {
     throw new RangeError(`horizon must be a positive number of ms, got ${o.horizon}`);
+  }
+  const drift = o.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
+  if (o.horizon !== undefined && o.horizon < drift) {
+    throw new RangeError(`horizon (${o.horizon} ms) must be at least maxDrift (${drift} ms)`);
   }
   for (const k of ["maxDeferred", "maxDeferredPerSource"] as const) {
     const v = o[k];
