@@ -125,6 +125,12 @@ export async function startNetwork(
       last: { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs },
     });
     log.debug("sync", `${peer}: ${recordsReceived} in, ${recordsSent} out, ${bytesSent + bytesReceived} B`);
+    if (stats.recordsRefused > 0) {
+      log.warn(
+        "sync",
+        `${peer}: refused ${stats.recordsRefused} ops (beyond the horizon or over its deferral quota)`,
+      );
+    }
   }
 
   function fail(peer: string, e: unknown): void {
@@ -136,7 +142,7 @@ export async function startNetwork(
     try {
       record(
         peer,
-        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal })),
+        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal, peer })),
       );
     } catch (e) {
       fail(peer, e);
@@ -153,7 +159,7 @@ export async function startNetwork(
         const channel = await node.open(peer, SYNC_PROTOCOL);
         record(
           peer,
-          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal })),
+          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal, peer })),
         );
       } catch (e) {
         fail(peer, e);

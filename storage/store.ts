@@ -61,6 +61,19 @@ export interface DeferredOp {
   readonly due: number;
   /** The op, encoded with core/op.ts `encodeOps`. */
   readonly op: Uint8Array;
+  /**
+   * Who it came from, for quotas (a peer id, or the op's actor): `""` for
+   * ops deferred before stores kept it.
+   */
+  readonly source: string;
+}
+
+/** An op to defer, as a {@link CommitBatch} gives it. */
+export interface DeferOp {
+  readonly due: number;
+  readonly op: Uint8Array;
+  /** Who it came from (default `""`); see {@link DeferredOp.source}. */
+  readonly source?: string;
 }
 
 /** One atomic unit of writes. */
@@ -68,7 +81,7 @@ export interface CommitBatch {
   /** Records to upsert, in order (a later record for the same key replaces an earlier one). */
   readonly records?: readonly FieldRecord[];
   /** Ops to defer. */
-  readonly defer?: readonly { readonly due: number; readonly op: Uint8Array }[];
+  readonly defer?: readonly DeferOp[];
   /** Deferred op ids to drop (applied now). */
   readonly undefer?: readonly number[];
   /** Metadata to set. */
@@ -155,8 +168,28 @@ export interface Store {
    * instead of reading every node.
    */
   countLive?(): Promise<number>;
-  /** All deferred ops, earliest due first. */
+  /** All deferred ops, earliest due first (every row: for tests and tools, not the Database). */
   deferred(): Promise<DeferredOp[]>;
+  /**
+   * Optional: the deferred ops due at or before `until` (ms; `Infinity` for
+   * the next ones whatever their time), earliest due first, at most `limit`,
+   * read through an index by due time: the cost follows what is returned,
+   * not how many ops wait. The Database falls back to {@link deferred}.
+   */
+  deferredDue?(until: number, limit: number): Promise<DeferredOp[]>;
+  /**
+   * Optional: how many ops are deferred, in all or (with `source`) from one
+   * source, counted without reading them out. The Database falls back to
+   * {@link deferred}.
+   */
+  deferredCount?(source?: string): Promise<number>;
+  /**
+   * Optional: drops every deferred op due after `due` (through the due
+   * index) and resolves with how many there were: the Database drops those
+   * beyond its horizon on open, which stores written before it had one may
+   * hold.
+   */
+  dropDeferredAfter?(due: number): Promise<number>;
   /** A metadata value. */
   getMeta(key: string): Promise<string | undefined>;
   /** Flushes and releases everything (the lock included). Idempotent. */
