@@ -28,6 +28,12 @@
  * @module
  */
 import { Database } from "./core/database.ts";
+import {
+  checkQueryBudget,
+  DEFAULT_QUERY_BUDGET,
+  type QueryBudget,
+  QueryTooLargeError,
+} from "./core/query_budget.ts";
 import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
@@ -66,6 +72,12 @@ export interface OpenOptions {
   readonly identity?: undefined;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
+  /**
+   * Limits on the work of one `query`: path length, frontier, nodes read
+   * and time (core/query_budget.ts; defaults {@link DEFAULT_QUERY_BUDGET}).
+   * Over any of them `query` rejects with a {@link QueryTooLargeError}.
+   */
+  readonly queryBudget?: Partial<QueryBudget>;
 }
 
 /** What {@link open} returns: the {@link Database}, plus its network. */
@@ -96,6 +108,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       "identity is not available yet in this version: omit it (a replica gets a new peer id at each open)",
     );
   }
+  const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
   // Loaded only when asked for, so a program without a network never loads libp2p.
   const join = network ? await import("./net/join.ts") : undefined;
@@ -112,7 +125,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   });
   let db: Database;
   try {
-    db = await Database.create({ store, kernels, maxDrift: options.maxDrift });
+    db = await Database.create({ store, kernels, maxDrift: options.maxDrift, queryBudget });
   } catch (e) {
     await store.close();
     throw e;
@@ -165,6 +178,7 @@ export {
   type WriteResult,
 } from "./core/database.ts";
 export type { Link, NodeData, Value } from "./core/value.ts";
+export { DEFAULT_QUERY_BUDGET, type QueryBudget, QueryTooLargeError };
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
 export type {

@@ -53,6 +53,7 @@ import {
 } from "../storage/store.ts";
 import { KERNEL_MERGE_MIN, mergeBatch, wins } from "./merge.ts";
 import { compareCodePoints } from "../storage/_order.ts";
+import { checkQueryBudget, DEFAULT_QUERY_BUDGET, type QueryBudget, QueryMeter } from "./query_budget.ts";
 
 /** Options of {@link Database.create}. */
 export interface DatabaseOptions {
@@ -62,6 +63,8 @@ export interface DatabaseOptions {
   readonly now?: () => number;
   /** States further ahead of the wall clock than this are deferred (default 10 min). */
   readonly maxDrift?: number;
+  /** Limits on the work of one `query` (core/query_budget.ts; defaults `DEFAULT_QUERY_BUDGET`). */
+  readonly queryBudget?: Partial<QueryBudget>;
 }
 
 /** A change seen by a watcher: the fields of one node that changed, `null` meaning deleted. */
@@ -370,6 +373,7 @@ export class Database {
   #words = new OpWords();
   /** The store's synchronous twins, when it has them. */
   #sync: SyncStore | undefined;
+  #queryBudget: QueryBudget = DEFAULT_QUERY_BUDGET;
 
   private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string) {
     this.store = store;
@@ -383,6 +387,7 @@ export class Database {
   /** Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops. */
   static async create(options: DatabaseOptions): Promise<Database> {
     const { store, kernels } = options;
+    const queryBudget = checkQueryBudget(options.queryBudget);
     let actor = await store.getMeta("actor");
     if (!isHex64(actor)) {
       const b = crypto.getRandomValues(new Uint8Array(8));
@@ -392,6 +397,7 @@ export class Database {
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
     const db = new Database(store, kernels, clock, actor);
+    db.#queryBudget = queryBudget;
     if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
     await db.#scheduleDeferred();
     return db;
@@ -1117,7 +1123,13 @@ export class Database {
     return n;
   }
 
-  /** Follows links from `from` along `path` and returns the nodes reached that satisfy `where`. */
+  /**
+   * Follows links from `from` along `path` and returns the nodes reached that
+   * satisfy `where`. The work is bounded by the database's query budget
+   * (core/query_budget.ts): over it the query rejects with a
+   * `QueryTooLargeError` naming the budget; within it the query yields to
+   * the event loop every few milliseconds.
+   */
   async query(q: Query): Promise<Entry[]> {
     this.#check();
     if (typeof q !== "object" || q === null) throw new TypeError("A query must be an object");
@@ -1125,9 +1137,11 @@ export class Database {
     if (!Array.isArray(from) || from.length === 0) {
       throw new TypeError("query.from must be a soul or a list of souls");
     }
-    from.forEach((s) => checkSoul(s));
     const path = q.path ?? [];
     if (!Array.isArray(path)) throw new TypeError("query.path must be an array of field names");
+    const meter = new QueryMeter(this.#queryBudget, path.length); // before looking at each step
+    meter.frontier(from.length);
+    from.forEach((s) => checkSoul(s));
     path.forEach((f) => f === "*" || checkField(f));
     const where = compileWhere(q.where);
     const limit = q.limit ?? DEFAULT_LIMIT;
@@ -1138,11 +1152,21 @@ export class Database {
     for (const step of path) {
       const next = new Set<string>();
       for (const soul of level) {
+        meter.visit();
         const data = await this.#nodeData(soul);
-        if (!data) continue;
-        for (const field of step === "*" ? Object.keys(data) : [step]) {
-          const v = data[field];
-          if (isLink(v)) next.add(v["#"]);
+        let looked = 0;
+        if (data) {
+          const fields = step === "*" ? Object.keys(data) : [step];
+          looked = fields.length;
+          for (const field of fields) {
+            const v = data[field];
+            if (isLink(v)) next.add(v["#"]);
+          }
+          meter.frontier(next.size);
+        }
+        if (meter.spend(looked)) {
+          await meter.pause();
+          this.#check();
         }
       }
       level = [...next];
@@ -1150,8 +1174,13 @@ export class Database {
     const out: Entry[] = [];
     for (const soul of level) {
       if (out.length >= limit) break;
+      meter.visit();
       const data = await this.#nodeData(soul);
       if (data && where(data)) out.push({ soul, data });
+      if (meter.spend(0)) {
+        await meter.pause();
+        this.#check();
+      }
     }
     return out;
   }
