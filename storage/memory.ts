@@ -35,6 +35,13 @@ export class MemoryStore implements Store {
   /** Souls by the seq of their last change, ascending (new seqs are always the largest). */
   #byChange = new Map<number, string>();
   #lastChange = new Map<string, number>();
+  /** How many live (non-tombstone) fields each node has, for the nodes that have one. */
+  #liveFields = new Map<string, number>();
+  /**
+   * The souls of {@link #liveFields}, sorted, made again by the first `list`
+   * after a node gains its first live field or loses its last: a node whose
+   * fields are all tombstones is never met by `list`.
+   */
   #sorted: string[] | undefined;
   #seq = 0;
   #deferred = new Map<number, DeferredOp>();
@@ -76,9 +83,11 @@ export class MemoryStore implements Store {
       if (!node) {
         node = new Map();
         this.#nodes.set(r.soul, node);
-        this.#sorted = undefined;
       }
       const seq = ++this.#seq, soul = r.soul;
+      const prev = node.get(r.field);
+      const delta = (isTombstone(r.value) ? 0 : 1) - (prev === undefined || isTombstone(prev.value) ? 0 : 1);
+      if (delta !== 0) this.#countLive(soul, delta);
       node.set(r.field, storedRecord(r, seq));
       // A node's last change moves once per run of its records (a batch mostly holds runs).
       if (i + 1 === records.length || records[i + 1].soul !== soul) {
@@ -97,9 +106,22 @@ export class MemoryStore implements Store {
     return this.#seq;
   }
 
+  /** Adds `delta` (±1) to the live fields of `soul`. */
+  #countLive(soul: string, delta: number): void {
+    const n = (this.#liveFields.get(soul) ?? 0) + delta;
+    if (n > 0) {
+      if (n === 1 && delta > 0) this.#sorted = undefined; // its first live field
+      this.#liveFields.set(soul, n);
+    } else {
+      this.#liveFields.delete(soul);
+      this.#sorted = undefined;
+    }
+  }
+
+  /** Souls with a live field, by binary search in the sorted live souls. */
   async list(options: ListOptions): Promise<string[]> {
     this.#open();
-    this.#sorted ??= [...this.#nodes.keys()].sort(compareCodePoints);
+    this.#sorted ??= [...this.#liveFields.keys()].sort(compareCodePoints);
     const souls = this.#sorted;
     const { prefix = "", after, limit } = options;
     // Binary search for the first soul past both the cursor and the prefix start.
@@ -133,19 +155,10 @@ export class MemoryStore implements Store {
     return { records, seq: this.#seq };
   }
 
-  /** How many nodes have a live field: counted, node by node. */
+  /** How many nodes have a live field (kept as writes come). */
   async countLive(): Promise<number> {
     this.#open();
-    let n = 0;
-    for (const node of this.#nodes.values()) {
-      for (const r of node.values()) {
-        if (!isTombstone(r.value)) {
-          n++;
-          break;
-        }
-      }
-    }
-    return n;
+    return this.#liveFields.size;
   }
 
   async lastSeq(): Promise<number> {
