@@ -1144,6 +1144,7 @@ export class Database {
     from.forEach((s) => checkSoul(s));
     path.forEach((f) => f === "*" || checkField(f));
     const where = compileWhere(q.where);
+    const conditions = q.where === undefined ? 0 : Object.keys(q.where).length;
     const limit = q.limit ?? DEFAULT_LIMIT;
     if (!Number.isInteger(limit) || limit < 0) {
       throw new RangeError(`query.limit must be a non-negative integer`);
@@ -1177,7 +1178,7 @@ export class Database {
       meter.visit();
       const data = await this.#nodeData(soul);
       if (data && where(data)) out.push({ soul, data });
-      if (meter.spend(0)) {
+      if (meter.spend(conditions)) {
         await meter.pause();
         this.#check();
       }
