@@ -563,14 +563,18 @@ for (const engine of engines) {
       await store.close();
     });
 
-    it("counts the nodes with a live field through small and large commits, tombstones and reopening", async () => {
+    it("counts and lists the nodes with a live field through small and large commits, tombstones and reopening", async () => {
       const opened = await engine.open();
       let store = opened.store;
       assert.equal(typeof store.countLive, "function");
       assert.equal(await store.countLive!(), 0);
       const rand = prng(SEED ^ 0x11fe);
       const live = new Map<string, Map<string, boolean>>(); // soul → field → live
-      const want = () => [...live.values()].filter((fields) => [...fields.values()].some((l) => l)).length;
+      const liveSouls = () =>
+        [...live].filter(([, fields]) => [...fields.values()].some((l) => l)).map(([soul]) => soul).sort(
+          compareCodePoints,
+        );
+      const want = () => liveSouls().length;
       let sl = 1;
       for (let round = 0; round < 24; round++) {
         // Mostly small commits over 40 nodes (new ones, and merges into ones already written), and
@@ -591,6 +595,11 @@ for (const engine of engines) {
         }
         await store.commit({ records: batch });
         assert.equal(await store.countLive!(), want(), `after round ${round} (seed ${SEED})`);
+        assert.deepEqual(
+          await store.list({ limit: Infinity }),
+          liveSouls(),
+          `list after round ${round} (seed ${SEED})`,
+        );
         if (opened.reopen && round % 6 === 5) {
           store = await opened.reopen();
           assert.equal(await store.countLive!(), want(), `after reopening in round ${round} (seed ${SEED})`);
