@@ -28,6 +28,12 @@
  * @module
  */
 import { Database } from "./core/database.ts";
+import {
+  checkQueryBudget,
+  DEFAULT_QUERY_BUDGET,
+  type QueryBudget,
+  QueryTooLargeError,
+} from "./core/query_budget.ts";
 import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
@@ -71,6 +77,12 @@ export interface OpenOptions {
   /** Most ops deferred at once, in all (default 100,000) and per source (default 10,000). */
   readonly maxDeferred?: number;
   readonly maxDeferredPerSource?: number;
+  /**
+   * Limits on the work of one `query`: path length, frontier, nodes read
+   * and time (core/query_budget.ts; defaults {@link DEFAULT_QUERY_BUDGET}).
+   * Over any of them `query` rejects with a {@link QueryTooLargeError}.
+   */
+  readonly queryBudget?: Partial<QueryBudget>;
 }
 
 /** What {@link open} returns: the {@link Database}, plus its network. */
@@ -101,6 +113,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       "identity is not available yet in this version: omit it (a replica gets a new peer id at each open)",
     );
   }
+  const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
   // Loaded only when asked for, so a program without a network never loads libp2p.
   const join = network ? await import("./net/join.ts") : undefined;
@@ -124,6 +137,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       horizon: options.horizon,
       maxDeferred: options.maxDeferred,
       maxDeferredPerSource: options.maxDeferredPerSource,
+      queryBudget,
     });
   } catch (e) {
     await store.close();
@@ -179,6 +193,7 @@ export {
   type WriteResult,
 } from "./core/database.ts";
 export type { Link, NodeData, Value } from "./core/value.ts";
+export { DEFAULT_QUERY_BUDGET, type QueryBudget, QueryTooLargeError };
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";
 export type {

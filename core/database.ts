@@ -68,6 +68,7 @@ import {
 } from "../storage/store.ts";
 import { KERNEL_MERGE_MIN, mergeBatch, wins } from "./merge.ts";
 import { compareCodePoints } from "../storage/_order.ts";
+import { checkQueryBudget, DEFAULT_QUERY_BUDGET, type QueryBudget, QueryMeter } from "./query_budget.ts";
 
 /** Options of {@link Database.create}. */
 export interface DatabaseOptions {
@@ -86,6 +87,8 @@ export interface DatabaseOptions {
   readonly maxDeferred?: number;
   /** Most ops deferred at once from one source, a peer or (local calls) an op's actor (default 10,000). */
   readonly maxDeferredPerSource?: number;
+  /** Limits on the work of one `query` (core/query_budget.ts; defaults `DEFAULT_QUERY_BUDGET`). */
+  readonly queryBudget?: Partial<QueryBudget>;
 }
 
 /** Options of {@link Database.applyOps}. */
@@ -448,6 +451,7 @@ export class Database {
   #words = new OpWords();
   /** The store's synchronous twins, when it has them. */
   #sync: SyncStore | undefined;
+  #queryBudget: QueryBudget = DEFAULT_QUERY_BUDGET;
 
   private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string, options: DatabaseOptions) {
     this.store = store;
@@ -465,6 +469,7 @@ export class Database {
   static async create(options: DatabaseOptions): Promise<Database> {
     const { store, kernels } = options;
     checkDeferralOptions(options);
+    const queryBudget = checkQueryBudget(options.queryBudget);
     let actor = await store.getMeta("actor");
     if (!isHex64(actor)) {
       const b = crypto.getRandomValues(new Uint8Array(8));
@@ -474,6 +479,7 @@ export class Database {
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
     const db = new Database(store, kernels, clock, actor, options);
+    db.#queryBudget = queryBudget;
     if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
     // Deferred ops stay on disk: counted, and only those due are read (lazily, by due time). Those
     // beyond the horizon, which a store written before there was one may hold, are dropped.
@@ -1369,7 +1375,13 @@ export class Database {
     return n;
   }
 
-  /** Follows links from `from` along `path` and returns the nodes reached that satisfy `where`. */
+  /**
+   * Follows links from `from` along `path` and returns the nodes reached that
+   * satisfy `where`. The work is bounded by the database's query budget
+   * (core/query_budget.ts): over it the query rejects with a
+   * `QueryTooLargeError` naming the budget; within it the query yields to
+   * the event loop every few milliseconds.
+   */
   async query(q: Query): Promise<Entry[]> {
     this.#check();
     if (typeof q !== "object" || q === null) throw new TypeError("A query must be an object");
@@ -1377,11 +1389,14 @@ export class Database {
     if (!Array.isArray(from) || from.length === 0) {
       throw new TypeError("query.from must be a soul or a list of souls");
     }
-    from.forEach((s) => checkSoul(s));
     const path = q.path ?? [];
     if (!Array.isArray(path)) throw new TypeError("query.path must be an array of field names");
+    const meter = new QueryMeter(this.#queryBudget, path.length); // before looking at each step
+    meter.frontier(from.length);
+    from.forEach((s) => checkSoul(s));
     path.forEach((f) => f === "*" || checkField(f));
     const where = compileWhere(q.where);
+    const conditions = q.where === undefined ? 0 : Object.keys(q.where).length;
     const limit = q.limit ?? DEFAULT_LIMIT;
     if (!Number.isInteger(limit) || limit < 0) {
       throw new RangeError(`query.limit must be a non-negative integer`);
@@ -1390,11 +1405,21 @@ export class Database {
     for (const step of path) {
       const next = new Set<string>();
       for (const soul of level) {
+        meter.visit();
         const data = await this.#nodeData(soul);
-        if (!data) continue;
-        for (const field of step === "*" ? Object.keys(data) : [step]) {
-          const v = data[field];
-          if (isLink(v)) next.add(v["#"]);
+        let looked = 0;
+        if (data) {
+          const fields = step === "*" ? Object.keys(data) : [step];
+          looked = fields.length;
+          for (const field of fields) {
+            const v = data[field];
+            if (isLink(v)) next.add(v["#"]);
+          }
+          meter.frontier(next.size);
+        }
+        if (meter.spend(looked)) {
+          await meter.pause();
+          this.#check();
         }
       }
       level = [...next];
@@ -1402,8 +1427,13 @@ export class Database {
     const out: Entry[] = [];
     for (const soul of level) {
       if (out.length >= limit) break;
+      meter.visit();
       const data = await this.#nodeData(soul);
       if (data && where(data)) out.push({ soul, data });
+      if (meter.spend(conditions)) {
+        await meter.pause();
+        this.#check();
+      }
     }
     return out;
   }

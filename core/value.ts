@@ -177,15 +177,31 @@ function checkNodeObject(
 export function flattenFields(soul: string, data: unknown): unknown[][] {
   checkSoul(soul);
   const out: unknown[][] = [];
-  walkFields(soul, data, 1, out);
+  walkFields(soul, data, 1, out, undefined);
   return out;
 }
 
-function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]): void {
+/**
+ * Appends the lists of `soul` and the nodes nested in it to `out`. Lists are
+ * found by soul in `bySoul`, made once the walk meets its second node (a
+ * node without children, the common put, needs no map): finding a soul by
+ * searching `out` made a put of n child objects cost n²/2 comparisons (64k
+ * children froze a node for 11 s). Returns the map, for the caller's
+ * siblings.
+ */
+function walkFields(
+  soul: string,
+  data: unknown,
+  depth: number,
+  out: unknown[][],
+  bySoul: Map<string, unknown[]> | undefined,
+): Map<string, unknown[]> | undefined {
   checkNodeObject(soul, data, depth);
-  let node: unknown[] | undefined;
-  for (let i = 0; i < out.length && !node; i++) if (out[i][0] === soul) node = out[i];
-  if (!node) out.push(node = [soul]);
+  let node = out.length === 0 ? undefined : (bySoul ??= new Map([[out[0][0] as string, out[0]]])).get(soul);
+  if (!node) {
+    out.push(node = [soul]);
+    bySoul?.set(soul, node);
+  }
   for (const field of Object.keys(data)) {
     checkField(field);
     const v = (data as Record<string, unknown>)[field];
@@ -196,12 +212,13 @@ function walkFields(soul: string, data: unknown, depth: number, out: unknown[][]
       const child = `${soul}/${field}`;
       checkSoul(child);
       node.push(field, { "#": child });
-      walkFields(child, v, depth + 1, out);
+      bySoul = walkFields(child, v, depth + 1, out, bySoul);
     } else {
       checkValue(v, soul, field);
       node.push(field, v);
     }
   }
+  return bySoul;
 }
 
 /**

@@ -40,6 +40,7 @@ import {
 import { fromJson, toJson } from "../core/json.ts";
 import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts";
 import type { PeerInfo } from "./http.ts";
+import { QueryTooLargeError } from "../core/query_budget.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -244,6 +245,7 @@ class Client implements RemoteDatabase {
       if (res.ok) return parseAnswer(text, res.status);
       const { code, message } = parseError(text, res.status);
       if (res.status === 404 && code === "not_found" && notFound) return notFound();
+      if (res.status === 422 && code === "query_too_large") throw new QueryTooLargeError(message);
       const Class = res.status === 400 ? ERROR_CLASSES[code] : undefined;
       if (Class) throw new Class(message);
       throw new RemoteError(res.status, code, message);

@@ -28,6 +28,7 @@
  * | 408 | `timeout` | the request body did not arrive within `bodyTimeoutMs` |
  * | 431 | `headers_too_large` | request headers over the runtime's limit (16 KiB on Node) |
  * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading) |
+ * | 422 | `query_too_large` | a query over its work budget (`QueryTooLargeError`: path length, frontier, nodes read or time) |
  * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
  * | 501 | `not_implemented` | `POST /v1/search` in this version |
  * | 503 | `unavailable` | the node is shutting down or its database is closed |
@@ -824,6 +825,9 @@ function send(
 /** Maps an error to its status and code (see the table in the module doc). */
 function classify(e: unknown): HttpError | undefined {
   if (e instanceof HttpError) return e;
+  if (e instanceof Error && e.name === "QueryTooLargeError") {
+    return new HttpError(422, "query_too_large", e.message);
+  }
   if (e instanceof TypeError) return new HttpError(400, "invalid_argument", e.message);
   if (e instanceof RangeError) return new HttpError(400, "out_of_range", e.message);
   if (e instanceof SyntaxError) return new HttpError(400, "invalid_syntax", e.message);

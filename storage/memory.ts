@@ -35,7 +35,17 @@ export class MemoryStore implements Store {
   /** Souls by the seq of their last change, ascending (new seqs are always the largest). */
   #byChange = new Map<number, string>();
   #lastChange = new Map<string, number>();
+  /** How many live (non-tombstone) fields each node has, for the nodes that have one. */
+  #liveFields = new Map<string, number>();
+  /**
+   * The souls of {@link #liveFields}, sorted: a node whose fields are all
+   * tombstones is never met by `list`. A node that gains its first live
+   * field or loses its last is put in or taken out in place, up to
+   * {@link SPLICES_PER_LIST} times between two lists; past that the array is
+   * dropped and sorted again by the next `list`.
+   */
   #sorted: string[] | undefined;
+  #splices = 0;
   #seq = 0;
   #deferred = new Map<number, DeferredOp>();
   /** The deferred ops by due time, then id (the index `deferredDue` reads). */
@@ -82,9 +92,11 @@ export class MemoryStore implements Store {
       if (!node) {
         node = new Map();
         this.#nodes.set(r.soul, node);
-        this.#sorted = undefined;
       }
       const seq = ++this.#seq, soul = r.soul;
+      const prev = node.get(r.field);
+      const delta = (isTombstone(r.value) ? 0 : 1) - (prev === undefined || isTombstone(prev.value) ? 0 : 1);
+      if (delta !== 0) this.#countLive(soul, delta);
       node.set(r.field, storedRecord(r, seq));
       // A node's last change moves once per run of its records (a batch mostly holds runs).
       if (i + 1 === records.length || records[i + 1].soul !== soul) {
@@ -114,20 +126,41 @@ export class MemoryStore implements Store {
     return this.#seq;
   }
 
+  /** Adds `delta` (±1) to the live fields of `soul`. */
+  #countLive(soul: string, delta: number): void {
+    const n = (this.#liveFields.get(soul) ?? 0) + delta;
+    if (n > 0) {
+      if (n === 1 && delta > 0) this.#resort(soul, true); // its first live field
+      this.#liveFields.set(soul, n);
+    } else {
+      this.#liveFields.delete(soul);
+      this.#resort(soul, false);
+    }
+  }
+
+  /** Puts `soul` in {@link #sorted} (`live`) or takes it out. */
+  #resort(soul: string, live: boolean): void {
+    const sorted = this.#sorted;
+    if (sorted === undefined) return;
+    if (++this.#splices > SPLICES_PER_LIST) {
+      this.#sorted = undefined;
+      return;
+    }
+    const i = firstNotBefore(sorted, soul, false);
+    if (live) sorted.splice(i, 0, soul);
+    else sorted.splice(i, 1);
+  }
+
+  /** Souls with a live field, by binary search in the sorted live souls. */
   async list(options: ListOptions): Promise<string[]> {
     this.#open();
-    this.#sorted ??= [...this.#nodes.keys()].sort(compareCodePoints);
+    this.#sorted ??= [...this.#liveFields.keys()].sort(compareCodePoints);
+    this.#splices = 0;
     const souls = this.#sorted;
     const { prefix = "", after, limit } = options;
-    // Binary search for the first soul past both the cursor and the prefix start.
+    // The first soul past both the cursor and the prefix start.
     const from = after !== undefined && compareCodePoints(after, prefix) >= 0 ? after : prefix;
-    let lo = 0, hi = souls.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareCodePoints(souls[mid], from);
-      if (c < 0 || (c === 0 && from === after)) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = firstNotBefore(souls, from, from === after);
     const out: string[] = [];
     for (let i = lo; i < souls.length && out.length < limit; i++) {
       if (!souls[i].startsWith(prefix)) break;
@@ -150,19 +183,10 @@ export class MemoryStore implements Store {
     return { records, seq: this.#seq };
   }
 
-  /** How many nodes have a live field: counted, node by node. */
+  /** How many nodes have a live field (kept as writes come). */
   async countLive(): Promise<number> {
     this.#open();
-    let n = 0;
-    for (const node of this.#nodes.values()) {
-      for (const r of node.values()) {
-        if (!isTombstone(r.value)) {
-          n++;
-          break;
-        }
-      }
-    }
-    return n;
+    return this.#liveFields.size;
   }
 
   async lastSeq(): Promise<number> {
@@ -225,4 +249,23 @@ export class MemoryStore implements Store {
     this.#closed = true;
     return;
   }
+}
+
+/**
+ * Splices of the sorted live souls between two lists, at most: each moves
+ * part of the array (1M souls: about 1 ms), so past this many sorting anew
+ * is cheaper.
+ */
+const SPLICES_PER_LIST = 64;
+
+/** The index of the first of `souls` (sorted) at or after `soul`, or after it when `past`. */
+function firstNotBefore(souls: readonly string[], soul: string, past: boolean): number {
+  let lo = 0, hi = souls.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareCodePoints(souls[mid], soul);
+    if (c < 0 || (c === 0 && past)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

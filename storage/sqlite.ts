@@ -5,16 +5,21 @@
  *
  * Schema (version 3, in `PRAGMA user_version`; `PRAGMA application_id` marks
  * the file as Lattice's):
- * - `nodes(soul, body, seq)`: one row per node, primary key `soul`
- *   `WITHOUT ROWID`, so `list` walks souls in BINARY (= UTF-8 byte) order;
- *   `body` holds all the node's fields (storage/node_body.ts) and `seq` is
- *   the seq of its last change, uniquely indexed for `changes`. (Version 1
- *   had one row per field; opening such a file converts it.)
+ * - `nodes(soul, body, seq, live)`: one row per node, primary key `soul`
+ *   `WITHOUT ROWID`, in BINARY (= UTF-8 byte) order; `body` holds all the
+ *   node's fields (storage/node_body.ts), `seq` is the seq of its last
+ *   change, uniquely indexed for `changes`, and `live` is 1 when a field is
+ *   not a tombstone, else 0. `list` walks the partial index `nodes_live` of
+ *   the live souls, so nodes whose fields are all tombstones cost it nothing:
+ *   after 200k of them, each `list` had read and skipped every one (1.9–2.4
+ *   s for `GET /v1/nodes?limit=1`). (Version 1 had one row per field;
+ *   opening such a file converts it.)
  * - `deferred(id, due, op, source)`: ops waiting for their time
  *   (`AUTOINCREMENT`, so an id is never reused), indexed by due time (what
  *   comes due is read, never the table) and by source (quotas count one
- *   source's ops). (Version 2 had no `source`: opening such a file adds it,
- *   `''` for the ops already there.)
+ *   source's ops).
+ *   (Version 2 had no `live` column and no deferred `source`: opening such a
+ *   file adds both, `''` as the source of the ops already deferred.)
  * - `meta(key, value)`. The store keeps `nodes.live` there: how many nodes
  *   have a live field and the highest node seq it counted to, changed in the
  *   same transaction as the nodes. (A file from before it has none until the
@@ -163,14 +168,19 @@ const APPLICATION_ID = 0x4c746331;
 /** The database file inside the directory. */
 export const DB_FILE = "lattice.db";
 
+/** The live souls, in soul order: what `list` walks. */
+const LIVE_INDEX = "CREATE INDEX nodes_live ON nodes (soul) WHERE live = 1";
+
 /** The current schema, created whole in a new file. */
 const SCHEMA = `
   CREATE TABLE nodes (
     soul TEXT PRIMARY KEY NOT NULL,
     body BLOB NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    live INTEGER NOT NULL DEFAULT 1
   ) WITHOUT ROWID;
   CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+  ${LIVE_INDEX};
   CREATE TABLE deferred (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     due INTEGER NOT NULL,
@@ -188,16 +198,42 @@ const SCHEMA = `
 /** `UPGRADES[v]` takes an existing file from version `v` to `v + 1`, in the open transaction. */
 const UPGRADES: Record<number, (db: SqlDriver) => void> = {
   1: upgradeFieldRowsToNodeRows,
-  2: upgradeDeferredSource,
+  2: (db) => {
+    upgradeLiveColumn(db);
+    upgradeDeferredSource(db);
+  },
 };
 
 /**
- * Version 2 → 3: deferred ops get their source (`''` for those already
+ * Part of version 2 → 3: deferred ops get their source (`''` for those already
  * deferred, which count as one source) and an index on it, for quotas.
  */
 function upgradeDeferredSource(db: SqlDriver): void {
   db.exec(`ALTER TABLE deferred ADD COLUMN source TEXT NOT NULL DEFAULT '';
     CREATE INDEX deferred_source ON deferred (source);`);
+}
+
+/**
+ * Part of version 2 → 3: `nodes` gains `live` (1 unless every field of the
+ * node is a tombstone, found body by body) and the partial index `nodes_live`.
+ */
+function upgradeLiveColumn(db: SqlDriver): void {
+  db.exec("ALTER TABLE nodes ADD COLUMN live INTEGER NOT NULL DEFAULT 1");
+  // Souls come out as BLOBs (some drivers cut TEXT at U+0000) and go back in as the same bytes.
+  const page = db.prepare(
+    `SELECT CAST(soul AS BLOB) AS soul, body FROM nodes WHERE soul > CAST(?1 AS TEXT) ORDER BY soul
+     LIMIT ${COUNT_PAGE_ROWS}`,
+  );
+  const dead = db.prepare("UPDATE nodes SET live = 0 WHERE soul = CAST(?1 AS TEXT)");
+  for (let after: Uint8Array = new Uint8Array(0);;) {
+    const rows = page.all(after);
+    for (const r of rows) {
+      after = r.soul as Uint8Array;
+      if (!bodyLive(utf8.decode(after), r.body as Uint8Array)) dead.run(after);
+    }
+    if (rows.length < COUNT_PAGE_ROWS) break;
+  }
+  db.exec(LIVE_INDEX);
 }
 
 /**
@@ -246,6 +282,8 @@ function upgradeFieldRowsToNodeRows(db: SqlDriver): void {
  * 16 KiB pages).
  */
 const UPSERT_ROWS = 64;
+/** Parameters per row of those statements: soul, body, seq, live. */
+const COLS = 4;
 
 /**
  * Page size of a new database file (an existing file keeps its own). Node
@@ -258,7 +296,7 @@ export const PAGE_BYTES = 16_384;
 
 /** Inserts nodes that do not exist yet (leaving those that do alone). */
 function insertNewSql(rows: number): string {
-  return `INSERT INTO nodes (soul, body, seq) VALUES ${new Array(rows).fill("(?, ?, ?)").join(", ")}
+  return `INSERT INTO nodes (soul, body, seq, live) VALUES ${new Array(rows).fill("(?, ?, ?, ?)").join(", ")}
     ON CONFLICT (soul) DO NOTHING`;
 }
 
@@ -268,8 +306,8 @@ function insertNewSql(rows: number): string {
  * unchanged by a replayed journal).
  */
 function upsertSql(rows: number): string {
-  return `INSERT INTO nodes (soul, body, seq) VALUES ${new Array(rows).fill("(?, ?, ?)").join(", ")}
-    ON CONFLICT (soul) DO UPDATE SET body = excluded.body, seq = excluded.seq
+  return `INSERT INTO nodes (soul, body, seq, live) VALUES ${new Array(rows).fill("(?, ?, ?, ?)").join(", ")}
+    ON CONFLICT (soul) DO UPDATE SET body = excluded.body, seq = excluded.seq, live = excluded.live
     WHERE excluded.seq > nodes.seq`;
 }
 
@@ -352,9 +390,10 @@ function prepareAll(db: SqlDriver): Statements {
   const stopsAtNul = (db as { textStopsAtNul?: boolean }).textStopsAtNul === true;
   const t = (c: string): string =>
     stopsAtNul ? `${c}, CASE WHEN instr(${c}, char(0)) THEN CAST(${c} AS BLOB) END AS ${c}_raw` : c;
+  // Live souls only, from the partial index (named, so that no plan can walk the table instead).
   const list = (lower: string, upper: boolean): SqlStatement =>
     db.prepare(
-      `SELECT ${t("soul")} FROM nodes WHERE soul ${lower} ?1${
+      `SELECT ${t("soul")} FROM nodes INDEXED BY nodes_live WHERE live = 1 AND soul ${lower} ?1${
         upper ? " AND soul < ?2" : ""
       } ORDER BY soul LIMIT ?3`,
     );
@@ -1001,14 +1040,14 @@ export class SqliteStore implements Store {
     const liveBefore = this.#keptLive();
     const insert = () => {
       if (rows === 0) return;
-      if (args.length !== rows * 3) args.length = rows * 3;
+      if (args.length !== rows * COLS) args.length = rows * COLS;
       const statement = this.#s.insertNew[rows - 1] ??= this.#db.prepare(insertNewSql(rows));
       statement.run(...args);
       if (this.#s.changed.get()?.n !== rows) {
         for (let k = 0; k < rows; k++) {
-          const soul = args[k * 3] as string;
+          const soul = args[k * COLS] as string;
           const row = this.#s.readSeqBody.get(soul);
-          if (row !== undefined && row.seq !== args[k * 3 + 2]) {
+          if (row !== undefined && row.seq !== args[k * COLS + 2]) {
             (existing ??= []).push([pending[k], decodeBody(soul, row.body as Uint8Array)]);
             if (pendingLive[k]) live--; // counted below, by what the merge makes of it
           }
@@ -1022,18 +1061,20 @@ export class SqliteStore implements Store {
     for (let i = start; i < end; i++) {
       const [soul, incoming] = nodes[i];
       absent.delete(soul); // in SQLite from here on
-      if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
-      args[rows * 3] = soul;
+      if (args.length < (rows + 1) * COLS) args.length = (rows + 1) * COLS;
+      args[rows * COLS] = soul;
       let isLive: boolean;
       if (incoming instanceof RecordRun) {
-        args[rows * 3 + 1] = writeRunBody(arena, incoming);
-        args[rows * 3 + 2] = incoming.seq;
+        args[rows * COLS + 1] = writeRunBody(arena, incoming);
+        args[rows * COLS + 2] = incoming.seq;
         isLive = recordsLive(incoming.records, incoming.start, incoming.end);
+        args[rows * COLS + 3] = isLive ? 1 : 0;
       } else {
         const records = mergeNode([], incoming)!;
-        args[rows * 3 + 1] = writeBody(arena, records);
-        args[rows * 3 + 2] = nodeSeq(records);
+        args[rows * COLS + 1] = writeBody(arena, records);
+        args[rows * COLS + 2] = nodeSeq(records);
         isLive = recordsLive(records);
+        args[rows * COLS + 3] = isLive ? 1 : 0;
       }
       pending.push(i);
       pendingLive.push(isLive);
@@ -1044,7 +1085,7 @@ export class SqliteStore implements Store {
     // 2. Merge into the nodes that exist.
     const upsert = () => {
       if (rows === 0) return;
-      if (args.length !== rows * 3) args.length = rows * 3;
+      if (args.length !== rows * COLS) args.length = rows * COLS;
       const statement = this.#s.upsert[rows - 1] ??= this.#db.prepare(upsertSql(rows));
       statement.run(...args);
       rows = 0;
@@ -1054,11 +1095,13 @@ export class SqliteStore implements Store {
       const [soul, incoming] = nodes[i];
       const merged = mergeNode(stored, incoming);
       if (merged === undefined) continue;
-      live += Number(recordsLive(merged)) - Number(recordsLive(stored));
-      if (args.length < (rows + 1) * 3) args.length = (rows + 1) * 3;
-      args[rows * 3] = soul;
-      args[rows * 3 + 1] = writeBody(arena, merged);
-      args[rows * 3 + 2] = nodeSeq(merged);
+      const mergedLive = recordsLive(merged);
+      live += Number(mergedLive) - Number(recordsLive(stored));
+      if (args.length < (rows + 1) * COLS) args.length = (rows + 1) * COLS;
+      args[rows * COLS] = soul;
+      args[rows * COLS + 1] = writeBody(arena, merged);
+      args[rows * COLS + 2] = nodeSeq(merged);
+      args[rows * COLS + 3] = mergedLive ? 1 : 0;
       if (++rows === UPSERT_ROWS) upsert();
     }
     upsert();
@@ -1114,7 +1157,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Souls in BINARY order, by a range on the primary key (`prefix ≤ soul < prefixEnd(prefix)`). */
+  /**
+   * Live souls in BINARY order, by a range on the index of live souls
+   * (`prefix ≤ soul < prefixEnd(prefix)`): nodes whose fields are all
+   * tombstones are not read at all.
+   */
   list(options: ListOptions): Promise<string[]> {
     if (this.#closed) return Promise.reject(closedError());
     try {

@@ -146,7 +146,11 @@ export interface Store {
   readFields(keys: readonly FieldKey[]): Promise<(StoredRecord | undefined)[]>;
   /** Applies a batch atomically; resolves with the highest seq after it. */
   commit(batch: CommitBatch): Promise<number>;
-  /** Souls with at least one stored field, in UTF-8 byte order of the soul. */
+  /**
+   * Souls with at least one live (non-tombstone) field, in UTF-8 byte order
+   * of the soul. Nodes whose fields are all tombstones are skipped without
+   * being read one by one, so their number does not slow a page down.
+   */
   list(options: ListOptions): Promise<string[]>;
   /**
    * One page of the records with `seq > after`: whole nodes at a time, nodes

@@ -16,7 +16,6 @@ const SPACE = "open-network-test";
 const logger = createLogger({ level: "silent" });
 /** Longer than any test: what crosses after the first sync came by gossip. */
 const NO_PERIODIC_SYNC = 3_600_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function replica(space: string, bootstrap: readonly string[] = []): Promise<OpenedDatabase> {
   return open({

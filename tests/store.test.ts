@@ -605,14 +605,18 @@ for (const engine of engines) {
       await store.close();
     });
 
-    it("counts the nodes with a live field through small and large commits, tombstones and reopening", async () => {
+    it("counts and lists the nodes with a live field through small and large commits, tombstones and reopening", async () => {
       const opened = await engine.open();
       let store = opened.store;
       assert.equal(typeof store.countLive, "function");
       assert.equal(await store.countLive!(), 0);
       const rand = prng(SEED ^ 0x11fe);
       const live = new Map<string, Map<string, boolean>>(); // soul → field → live
-      const want = () => [...live.values()].filter((fields) => [...fields.values()].some((l) => l)).length;
+      const liveSouls = () =>
+        [...live].filter(([, fields]) => [...fields.values()].some((l) => l)).map(([soul]) => soul).sort(
+          compareCodePoints,
+        );
+      const want = () => liveSouls().length;
       let sl = 1;
       for (let round = 0; round < 24; round++) {
         // Mostly small commits over 40 nodes (new ones, and merges into ones already written), and
@@ -633,6 +637,11 @@ for (const engine of engines) {
         }
         await store.commit({ records: batch });
         assert.equal(await store.countLive!(), want(), `after round ${round} (seed ${SEED})`);
+        assert.deepEqual(
+          await store.list({ limit: Infinity }),
+          liveSouls(),
+          `list after round ${round} (seed ${SEED})`,
+        );
         if (opened.reopen && round % 6 === 5) {
           store = await opened.reopen();
           assert.equal(await store.countLive!(), want(), `after reopening in round ${round} (seed ${SEED})`);
@@ -646,6 +655,50 @@ for (const engine of engines) {
         }
       }
       assert.equal(await store.countLive!(), listed);
+      await store.close();
+    });
+
+    it("lists only nodes with a live field: deleted ones are skipped, revived ones come back", async () => {
+      const opened = await engine.open();
+      let store = opened.store;
+      const dead = bytes(0xc0);
+      // 3,000 nodes whose fields are all tombstones around a few live ones, from a large commit (past
+      // any journal) and from small ones.
+      const souls = Array.from({ length: 3000 }, (_, i) => `d/${String(i).padStart(4, "0")}`);
+      await store.commit({ records: souls.map((s) => rec(s, "a", dead)) });
+      await store.commit({ records: [rec("d/0100", "a"), rec("d/2999x", "b"), rec("e", "a", dead)] });
+      await store.commit({
+        records: [rec("d/1500", "b", dead), rec("d/1500", "c"), rec("d/0100", "z", dead)],
+      });
+      const check = async (want: string[], when: string) => {
+        assert.deepEqual(await store.list({ limit: Infinity }), want, when);
+        assert.deepEqual(await store.list({ prefix: "d/", limit: 1 }), want.slice(0, 1), when);
+        assert.deepEqual(
+          await store.list({ after: "d/0100", limit: 1 }),
+          want.filter((s) => s > "d/0100").slice(0, 1),
+          when,
+        );
+        assert.deepEqual(
+          await store.list({ prefix: "d/2", limit: 5 }),
+          want.filter((s) => s.startsWith("d/2")),
+          when,
+        );
+        assert.deepEqual(await store.list({ prefix: "e", limit: 5 }), [], when);
+        if (store.countLive) assert.equal(await store.countLive(), want.length, when);
+      };
+      await check(["d/0100", "d/1500", "d/2999x"], "after the writes");
+      // The last live field deleted: gone from the list; a field written again: back.
+      await store.commit({ records: [rec("d/1500", "c", dead, 2), rec("d/0007", "a", bytes(1), 2)] });
+      await check(["d/0007", "d/0100", "d/2999x"], "after deleting one and reviving another");
+      if (opened.reopen) {
+        store = await opened.reopen();
+        await check(["d/0007", "d/0100", "d/2999x"], "after reopening");
+      }
+      // Deleted in a large commit too.
+      await store.commit({
+        records: souls.map((s) => rec(s, "a", dead, 3)).concat([rec("d/0100", "a", dead, 3)]),
+      });
+      await check(["d/2999x"], "after a large commit of tombstones");
       await store.close();
     });
 

@@ -22,6 +22,7 @@ import type { SqlDriver } from "../storage/sqlite_driver.ts";
 import type { FieldRecord, StoredRecord } from "../storage/store.ts";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
 import { encodeBody } from "../storage/node_body.ts";
+import { compareCodePoints } from "../storage/_order.ts";
 import { childCommand } from "./_crash_child.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
@@ -258,7 +259,7 @@ describe("directory lock", () => {
 });
 
 describe("sqlite engine", () => {
-  it("creates missing directories and marks the file as Lattice's, schema version 2", async () => {
+  it("creates missing directories and marks the file as Lattice's, at the current schema version", async () => {
     const dir = path.join(freshDir(), "a", "b");
     const store = await SqliteStore.open(dir);
     const info = await store.info();
@@ -353,7 +354,7 @@ describe("sqlite engine", () => {
     assert.equal(fs.existsSync(path.join(newer, "LOCK")), false);
   });
 
-  it("converts a version 1 file (one row per field) to version 2, keeping every record", async () => {
+  it("converts a version 1 file (one row per field) to the current version, keeping every record", async () => {
     const dir = freshDir();
     fs.mkdirSync(dir);
     // Version 1 as Lattice 0.1 wrote it: its schema, verbatim.
@@ -404,7 +405,12 @@ describe("sqlite engine", () => {
       assert.equal(await store.getMeta("actor"), "00000000000000ab");
       assert.equal((await store.deferred()).length, 1);
       const nodes = Map.groupBy(want, (r) => r.soul);
-      assert.equal((await store.list({ limit: Infinity })).length, nodes.size);
+      // Listed: the nodes with a live field (every fifth node has only tombstones).
+      const listed = (rs: StoredRecord[]) => rs.some((r) => r.value[0] !== 0xc0);
+      assert.deepEqual(
+        await store.list({ limit: Infinity }),
+        [...nodes.keys()].filter((soul) => listed(nodes.get(soul)!)).sort(compareCodePoints),
+      );
       const plainRecords = (rs: StoredRecord[]) =>
         rs.map((r) => ({ ...r, value: [...r.value], sig: r.sig && [...r.sig] }));
       for (const [soul, records] of nodes) {
@@ -523,6 +529,85 @@ describe("sqlite engine", () => {
     try {
       const indexes = check.prepare("PRAGMA index_list(deferred)").all().map((r) => r.name).sort();
       assert.deepEqual(indexes, ["deferred_due", "deferred_source"]);
+    } finally {
+      check.close();
+    }
+  });
+
+  it("converts a version 2 file (no live column) to the current version: list skips deleted nodes", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    // Version 2 as Lattice wrote it before the index of live souls: its schema, verbatim.
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    raw.exec(
+      `CREATE TABLE nodes (soul TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+      CREATE TABLE deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, due INTEGER NOT NULL, op BLOB NOT NULL);
+      CREATE INDEX deferred_due ON deferred (due, id);
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+      PRAGMA application_id = ${0x4c746331}; PRAGMA user_version = 2;`,
+    );
+    const insert = raw.prepare("INSERT INTO nodes (soul, body, seq) VALUES (?1, ?2, ?3)");
+    const value = (live: boolean) => new Uint8Array(live ? [1] : [0xc0]);
+    let seq = 0;
+    const live: string[] = [];
+    raw.exec("BEGIN");
+    // 2,600 nodes (past the converter's page of 1,024), every third one live; U+0000 and unicode in souls.
+    for (let n = 0; n < 2600; n++) {
+      const soul = n === 7 ? "nul\u0000dead" : n === 9 ? "nul\u0000live" : n === 12 ? "ünï/😀" : `node/${n}`;
+      const isLive = n === 9 || (n !== 7 && n % 3 === 0);
+      const fields = ["a", "b"].map((field, k) => ({
+        soul,
+        field,
+        value: value(isLive && k === 1),
+        sh: 1,
+        sl: n,
+        ah: 0,
+        al: 1,
+        seq: ++seq,
+      }));
+      insert.run(soul, encodeBody(fields), seq);
+      if (isLive) live.push(soul);
+    }
+    raw.exec("COMMIT");
+    raw.prepare("INSERT INTO meta VALUES ('nodes.live', ?1)").run(`${live.length} ${seq}`);
+    raw.close();
+    live.sort(compareCodePoints);
+
+    const store = await SqliteStore.open(dir);
+    try {
+      assert.equal((await store.info()).schemaVersion, SCHEMA_VERSION);
+      assert.deepEqual(await store.list({ limit: Infinity }), live);
+      assert.deepEqual(await store.list({ prefix: "nul", limit: 5 }), ["nul\u0000live"]);
+      assert.equal(await store.countLive(), live.length);
+      assert.equal((await store.readNode("nul\u0000dead")).length, 2, "a deleted node keeps its tombstones");
+      assert.deepEqual(await store.integrityCheck(), ["ok"]);
+      // Writes keep the index: the last live field of a node deleted, a deleted node revived.
+      const write = (soul: string, field: string, isLive: boolean): FieldRecord => ({
+        soul,
+        field,
+        value: value(isLive),
+        sh: 2,
+        sl: 0,
+        ah: 0,
+        al: 1,
+      });
+      await store.commit({ records: [write("node/0", "b", false), write("nul\u0000dead", "c", true)] });
+      await store.flush();
+      const now = live.filter((s) => s !== "node/0").concat("nul\u0000dead").sort(compareCodePoints);
+      assert.deepEqual(await store.list({ limit: Infinity }), now);
+      assert.equal(await store.countLive(), now.length);
+    } finally {
+      await store.close();
+    }
+    const check = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      const indexes = check.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'nodes'",
+      )
+        .all().map((r) => r.name).sort();
+      assert.deepEqual(indexes, ["nodes_live", "nodes_seq"]);
+      assert.equal(check.prepare("SELECT count(*) AS n FROM nodes WHERE live = 1").get()?.n, live.length);
     } finally {
       check.close();
     }
