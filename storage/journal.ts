@@ -27,6 +27,12 @@
  * its commit was never acknowledged), or damage from power loss without
  * `durability: "power"`.
  *
+ * A full disk is a `DiskFullError` (storage/disk_full.ts): a failed append is
+ * cut off the file, and a file that cannot be created leaves none behind
+ * (a header-less file would stop the replay); {@link JournalFile.createWhenPossible}
+ * lets a store open on a full disk and create its journal file on the first
+ * write that finds room.
+ *
  * @module
  */
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";

@@ -36,6 +36,14 @@
  * cost of one sync per commit (group commit in the Database shares it
  * between concurrent writers).
  *
+ * A full disk (storage/disk_full.ts) fails the write that meets it with a
+ * `DiskFullError` and nothing else: reads, `list`, `changes` and the live
+ * count go on over what is journaled (the count never folds), no fold is
+ * tried until the disk has room for it (a failed one would take the space
+ * new journal appends need; the WAL it grew is truncated), a restart that
+ * cannot replay the journal holds it in memory instead, and writes resume
+ * once space is freed, in the same process.
+ *
  * All calls are synchronous on one connection, so no other JavaScript runs
  * between the statements of one method: reads see a consistent state
  * without explicit read transactions.
