@@ -38,7 +38,7 @@
  *
  * A full disk (storage/disk_full.ts) fails the write that meets it with a
  * `DiskFullError` and nothing else: reads, `list`, `changes` and the live
- * count go on over what is journaled (the count never folds), no fold is
+ * count go on over what stays journaled, no fold is
  * tried until the disk has room for it (a failed one would take the space
  * new journal appends need; the WAL it grew is truncated), a restart that
  * cannot replay the journal holds it in memory instead, and writes resume
@@ -82,7 +82,7 @@ import {
 } from "./journal.ts";
 import { addRecord, Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
-import { type NodeData, nodeData } from "../core/value.ts";
+import { isTombstone, type NodeData, nodeData } from "../core/value.ts";
 import {
   bodyData,
   bodyLive,
@@ -472,6 +472,8 @@ export class SqliteStore implements Store {
   #freeBytes: FreeBytes | undefined;
   /** The live count last answered, and the seq it was counted at. */
   #counted: { seq: number; n: number } | undefined;
+  /** Whether SQLite's node of a journaled soul has a live field, for the count; forgotten when nodes are written. */
+  #storedLive = new Map<string, boolean>();
   /** Whether a commit in parts is open (see {@link beginParts}). */
   #parts = false;
   /** Where reads last looked in SQLite (see {@link #sqliteNodeIn}); forgotten when nodes are written. */
@@ -560,7 +562,7 @@ export class SqliteStore implements Store {
       } finally {
         lock.release();
       }
-      throw e;
+      throw asDiskFull(e, dir, `open ${DB_FILE}`, "; free some space to open it"); // a schema upgrade, say
     }
   }
 
@@ -1110,6 +1112,7 @@ export class SqliteStore implements Store {
   ): void {
     const absent = this.#absent;
     this.#scan.from = undefined; // the rows written may fall between the scan's two souls
+    if (this.#storedLive.size > 0) this.#storedLive.clear();
     const args = this.#args;
     // The bodies of one statement's rows, side by side: no ArrayBuffer per body.
     const arena = this.#arena;
@@ -1215,17 +1218,25 @@ export class SqliteStore implements Store {
 
   /**
    * How many nodes have a live field: the count kept in `meta` (for what
-   * SQLite holds) plus what the journaled records change of it, read node by
-   * node (and remembered until the next commit). It folds and writes nothing,
-   * so it answers on a full disk too. Where the kept count is missing or not
-   * right (see {@link #keptLive}), the nodes are counted once, body by body,
-   * and the count is kept from then on (when the disk has room for it).
+   * SQLite holds, after folding what is journaled, as `list` does) plus what
+   * the journaled records change of it, node by node, when the disk is too
+   * full to fold them (see {@link #foldWhenRoom}): on a full disk it folds
+   * and writes nothing, and answers all the same. The answer is remembered
+   * until the next commit. Where the kept count is missing or not right (see
+   * {@link #keptLive}), the nodes are counted once, body by body, and the
+   * count is kept from then on (when the disk has room for it).
+   *
+   * Folding first is what keeps the count cheap while writes come in: the
+   * journal may hold 100k records, and adding up what they change took
+   * 17–100 ms per count (Deno, 60k journaled nodes), where a fold of what
+   * came since the last count takes 0.2 ms.
    */
   countLive(): Promise<number> {
     if (this.#closed) return Promise.reject(closedError());
     try {
       const seq = this.#seq;
       if (this.#counted?.seq === seq) return Promise.resolve(this.#counted.n);
+      this.#foldWhenRoom(); // what stays journaled (a full disk) is added below
       let n = this.#keptLive();
       if (n === undefined) {
         n = 0;
@@ -1252,7 +1263,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** What the journaled records change of the number of live nodes SQLite holds. */
+  /**
+   * What the journaled records change of the number of live nodes SQLite
+   * holds. Whether a journaled node's SQLite body has a live field is
+   * remembered until nodes are written (`#storedLive`), so a count asked
+   * again and again while writes come in costs map lookups per journaled
+   * node, not SQLite reads.
+   */
   #heldLiveDelta(): number {
     const frozen = this.#frozen?.mem.nodes, active = this.#active.nodes;
     let d = 0;
@@ -1260,12 +1277,33 @@ export class SqliteStore implements Store {
       if (map === undefined) continue;
       for (const soul of map.keys()) {
         if (map === active && frozen?.has(soul)) continue; // done with the frozen ones
-        const stored = this.#sqliteNode(soul);
-        d += Number(recordsLive(overlay(stored, [frozen?.get(soul), active.get(soul)]))) -
-          Number(recordsLive(stored));
+        const fz = frozen?.get(soul), ac = active.get(soul);
+        const stored = this.#sqliteLive(soul);
+        let live = heldLive(fz, ac);
+        if (!live && stored) { // every journaled field is a tombstone: is any other stored field live?
+          live = this.#sqliteNode(soul).some((r) =>
+            !isTombstone(r.value) && ac?.has(r.field) !== true && fz?.has(r.field) !== true
+          );
+        }
+        d += Number(live) - Number(stored);
       }
     }
     return d;
+  }
+
+  /** Whether SQLite's node `soul` has a live field (remembered, see {@link #heldLiveDelta}). */
+  #sqliteLive(soul: string): boolean {
+    const known = this.#storedLive.get(soul);
+    if (known !== undefined) return known;
+    let live = false;
+    if (!this.#absent.has(soul)) {
+      const row = this.#s.readBody.get(soul);
+      if (row === undefined) this.#rememberAbsent(soul);
+      else live = bodyLive(soul, row.body as Uint8Array);
+    }
+    if (this.#storedLive.size >= ABSENT_MAX) this.#storedLive.clear();
+    this.#storedLive.set(soul, live);
+    return live;
   }
 
   /** Souls journaled and not folded yet (the disk being full), with the seq of their last change. */
@@ -1604,6 +1642,21 @@ const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
 const NO_DEFER: readonly { due: number; op: Uint8Array }[] = Object.freeze([]);
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
+
+/**
+ * Whether a journaled node's latest fields (`active` over `frozen`) hold a
+ * live value.
+ */
+function heldLive(
+  frozen: ReadonlyMap<string, StoredRecord> | undefined,
+  active: ReadonlyMap<string, StoredRecord> | undefined,
+): boolean {
+  if (active !== undefined) { for (const r of active.values()) if (!isTombstone(r.value)) return true; }
+  if (frozen !== undefined) {
+    for (const [field, r] of frozen) if (!isTombstone(r.value) && active?.has(field) !== true) return true;
+  }
+  return false;
+}
 
 /** The record of `field` among a node's records in field order. */
 function findField(records: readonly StoredRecord[], field: string): StoredRecord | undefined {

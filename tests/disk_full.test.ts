@@ -211,6 +211,14 @@ describe("a full disk", () => {
       filler.fill();
       await putUntilFull(db, acked);
       filler.free(2 << 20); // less than folding 3 MB takes
+      // Deletes while the journal cannot be folded: of a node only in SQLite, of one in both, of one only
+      // journaled, and of one field of a node that stays live. The count and the list must follow.
+      const deleted = ["n/0", "n/300", "n/1000"];
+      for (const soul of deleted) {
+        await db.delete(soul);
+        acked.delete(soul);
+      }
+      await db.delete("n/10", "text");
       const room = free();
       await expectAcked(db, acked, "2 MiB freed, too little to fold"); // list folds when it can
       // What sync exports (store.changes, page by page) has every node too, each once, in order.
@@ -224,7 +232,8 @@ describe("a full disk", () => {
         if (page.cursor === undefined) break;
         cursor = page.cursor;
       }
-      assert.deepEqual([...exported].sort(), [...acked.keys()].sort());
+      // Deleted nodes are exported too: their tombstones replicate.
+      assert.deepEqual([...exported].sort(), [...acked.keys(), ...deleted].sort());
       assert.ok(
         free() >= room - (64 << 10),
         `a failed fold gave the space back: ${room} → ${free()} bytes free`,
