@@ -674,12 +674,33 @@ export class SqliteStore implements Store {
       full.retryAt = Date.now() + full.delay;
       full.delay = Math.min(2 * full.delay, RETRY_MAX_MS);
     }
+    this.#loadFreeBytes();
+  }
+
+  #loadFreeBytes(): void {
     if (this.#freeBytes === undefined) void loadFreeBytes().then((f) => this.#freeBytes = f);
   }
 
-  /** Bytes of free space a fold of what is journaled may take, at most about (see {@link FOLD_ROOM}). */
+  /**
+   * Bytes of free space a fold of what is journaled may take, about: the
+   * records once in the database file and, in parts of {@link FOLD_CHUNK}
+   * records, twice a part's in the WAL (see {@link #foldInParts}), plus
+   * {@link FOLD_SLACK}. Counted in the memtables' measure, which is more than
+   * the records take on disk.
+   */
   #foldNeed(): number {
-    return FOLD_ROOM * (this.#active.bytes + (this.#frozen?.mem.bytes ?? 0)) + FOLD_SLACK;
+    const f = this.#frozen;
+    // What is left of the frozen memtable (its folded parts are in the database file already).
+    const bytes = this.#active.bytes + (f === undefined ? 0 : f.mem.bytes * f.left / f.mem.count);
+    const records = this.#active.count + (f?.left ?? 0);
+    return bytes + 2 * partBytes(bytes, records) + FOLD_SLACK;
+  }
+
+  /** Whether the disk has room for the next part of the background fold, as far as is known. */
+  #roomForPart(): boolean {
+    const f = this.#frozen;
+    const free = f === undefined ? undefined : this.#freeBytes?.(this.dir);
+    return free === undefined || free >= 2 * partBytes(f!.mem.bytes, f!.mem.count) + FOLD_SLACK;
   }
 
   /**
@@ -691,16 +712,15 @@ export class SqliteStore implements Store {
    */
   #foldWhenRoom(): boolean {
     const full = this.#full;
+    if (this.#frozen === undefined && this.#active.empty) return true; // nothing to fold
     if (full !== undefined) {
       if (Date.now() < full.retryAt || this.#freeBytes === undefined) return false;
       const free = this.#freeBytes(this.dir);
       if (free !== undefined && free < this.#foldNeed()) return false;
     }
     try {
-      // Checkpointed first, the WAL holds nothing committed: if the fold fails, truncating the
-      // WAL gives back all it took (committed frames could need room in the database file).
-      if (full !== undefined) this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      this.#foldAll();
+      if (full === undefined) this.#foldAll();
+      else this.#foldInParts();
     } catch (e) {
       if (!isDiskFull(e)) throw e;
       this.#diskFull();
@@ -708,6 +728,30 @@ export class SqliteStore implements Store {
     }
     this.#full = undefined;
     return true;
+  }
+
+  /**
+   * {@link #foldAll} on a disk that was full: a part ({@link FOLD_CHUNK}
+   * records) per transaction, the WAL checkpointed and truncated before the
+   * first and after each, so that the fold takes the records' size in the
+   * database file and one part's in the WAL, and a part that fails gives
+   * back all the WAL took (committed frames left in it would need room in the
+   * database file first). Journal files go as their memtable is folded.
+   */
+  #foldInParts(): void {
+    const checkpoint = (): void => this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    checkpoint();
+    for (;;) {
+      while (this.#frozen !== undefined) {
+        this.#foldFrozen(FOLD_CHUNK);
+        checkpoint();
+      }
+      const mem = this.#active;
+      if (mem.empty) break;
+      this.#active = this.#newMemtable(mem.journal.gen + 1);
+      this.#frozen = { mem, nodes: [...mem.nodes], next: 0, left: mem.count };
+    }
+    this.#foldError = undefined;
   }
 
   /** The error of a write that needs what is journaled folded first, and cannot (see {@link #foldWhenRoom}). */
@@ -1039,6 +1083,7 @@ export class SqliteStore implements Store {
     const mem = this.#active;
     this.#active = this.#newMemtable(mem.journal.gen + 1);
     this.#frozen = { mem, nodes: [...mem.nodes], next: 0, left: mem.count };
+    this.#loadFreeBytes(); // a fold is under way: see #roomForPart
     this.#queueFold();
   }
 
@@ -1048,6 +1093,10 @@ export class SqliteStore implements Store {
     setTimeout(() => {
       this.#foldQueued = false;
       if (this.#closed || this.#frozen === undefined || this.#full !== undefined) return;
+      if (!this.#roomForPart()) { // no room: the records wait in the journal (see #foldWhenRoom)
+        this.#diskFull(false);
+        return;
+      }
       try {
         this.#foldFrozen(FOLD_CHUNK);
       } catch (e) {
@@ -1570,13 +1619,7 @@ const FOLD_BYTES = 16 << 20;
  */
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 10_000;
-/**
- * A fold after the disk filled waits until the disk has this many times the
- * journaled records' size (as memtables count it, which is more than their
- * size in the journal) free, plus {@link FOLD_SLACK}: the records go into the
- * WAL and then into the database file while the journal still holds them.
- */
-const FOLD_ROOM = 2;
+/** Free space a fold waits for beyond what its records take (see `#foldNeed`). */
 const FOLD_SLACK = 1 << 20;
 /** Records written to SQLite per background fold step (one transaction, ~20–40 ms). */
 const FOLD_CHUNK = 8192;
@@ -1642,6 +1685,11 @@ const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
 const NO_DEFER: readonly { due: number; op: Uint8Array }[] = Object.freeze([]);
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
+
+/** What a part of {@link FOLD_CHUNK} records of `records` taking `bytes` takes. */
+function partBytes(bytes: number, records: number): number {
+  return records <= FOLD_CHUNK ? bytes : bytes * FOLD_CHUNK / records;
+}
 
 /**
  * Whether a journaled node's latest fields (`active` over `frozen`) hold a
