@@ -712,7 +712,10 @@ export class SqliteStore implements Store {
    */
   #foldWhenRoom(): boolean {
     const full = this.#full;
-    if (this.#frozen === undefined && this.#active.empty) return true; // nothing to fold
+    if (this.#frozen === undefined && this.#active.empty) { // nothing to fold
+      this.#full = undefined; // (an append that fails again says so again)
+      return true;
+    }
     if (full !== undefined) {
       if (Date.now() < full.retryAt || this.#freeBytes === undefined) return false;
       const free = this.#freeBytes(this.dir);
