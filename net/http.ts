@@ -30,8 +30,8 @@
  * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading) |
  * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
  * | 501 | `not_implemented` | `POST /v1/search` in this version |
- * | 507 | `insufficient_storage` | a `DiskFullError`: the disk is full (the message names the directory); reads go on |
  * | 503 | `unavailable` | the node is shutting down or its database is closed |
+ * | 507 | `insufficient_storage` | a `DiskFullError`: the disk is full (the message names the directory); reads go on |
  *
  * CORS: every response allows any origin (`Access-Control-Allow-Origin: *`)
  * for GET, HEAD, PUT, POST and DELETE, and preflight `OPTIONS` answers 204.

@@ -70,11 +70,11 @@ export type FreeBytes = (path: string) => number | undefined;
 let freeBytes: Promise<FreeBytes> | undefined;
 
 /**
- * Loads {@link FreeBytes} (`statfs`: available blocks × block size). Loaded
- * only when a store first meets a full disk: on Deno it is `node:fs`, whose
- * compatibility layer costs ~10 MB of RSS that no healthy process should
- * pay. Resolves to a function answering `undefined` where `statfs` is
- * missing.
+ * Loads {@link FreeBytes} (`statfs`: available blocks × block size). A store
+ * loads it only once its journal is first folded or its disk first fills:
+ * on Deno it is `node:fs`, whose compatibility layer costs ~10 MB of RSS that
+ * a process that only opens a database and reads should not pay. Resolves to
+ * a function answering `undefined` where `statfs` is missing.
  */
 export function loadFreeBytes(): Promise<FreeBytes> {
   return freeBytes ??= importRuntimeModule<{ statfsSync?(path: string): { bavail: number; bsize: number } }>(

@@ -199,7 +199,11 @@ function tryCreate(file: string, holder: LockHolder): boolean {
     // An empty LOCK would look like one being written: leave none (a full disk, say).
     host.fs.closeSync(fd);
     fd = -1;
-    host.fs.unlinkSync(file);
+    try {
+      host.fs.unlinkSync(file);
+    } catch {
+      // then it is an unreadable LOCK, which the next opener takes over after a while
+    }
     throw asDiskFull(
       e,
       host.resolve(file + "/.."),
