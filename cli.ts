@@ -919,7 +919,7 @@ async function report(e: unknown, host: CliHost): Promise<number> {
   } else if (err.name === "LockedError") {
     message = `lattice: ${sentence(err.message, false)}; stop that process to use the directory here, ` +
       "or if it is a running node (lattice serve), send commands to it with --url http://host:port.";
-  } else if (["ConnectionError", "RemoteError", "TimeoutError"].includes(err.name)) {
+  } else if (["ConnectionError", "RemoteError", "TimeoutError", "DiskFullError"].includes(err.name)) {
     message = `lattice: ${sentence(err.message)}`;
   } else if (isSystemError(err)) {
     message = `lattice: ${sentence(err.message)}`;

@@ -205,6 +205,7 @@ export type {
 } from "./net/network_options.ts";
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./net/log.ts";
 export { LockedError, type LockHolder } from "./storage/lock.ts";
+export { DiskFullError } from "./storage/disk_full.ts";
 export {
   type CallOptions,
   connect,

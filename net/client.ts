@@ -12,7 +12,8 @@
  * server's error codes); `get` of a missing node is `undefined`. Every call
  * takes `{ signal }` and gives up after `timeoutMs` (default 30 s) with a
  * `TimeoutError`; a node that cannot be reached is a {@link ConnectionError}
- * naming the URL; other server errors are a {@link RemoteError}.
+ * naming the URL; a node whose disk is full (507) a `DiskFullError`; other
+ * server errors are a {@link RemoteError}.
  *
  * @example
  * ```ts ignore
@@ -39,6 +40,7 @@ import {
 } from "../core/database.ts";
 import { fromJson, toJson } from "../core/json.ts";
 import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts";
+import { DiskFullError } from "../storage/disk_full.ts";
 import type { PeerInfo } from "./http.ts";
 import { QueryTooLargeError } from "../core/query_budget.ts";
 
@@ -248,6 +250,7 @@ class Client implements RemoteDatabase {
       if (res.status === 422 && code === "query_too_large") throw new QueryTooLargeError(message);
       const Class = res.status === 400 ? ERROR_CLASSES[code] : undefined;
       if (Class) throw new Class(message);
+      if (res.status === 507 && code === "insufficient_storage") throw new DiskFullError(message);
       throw new RemoteError(res.status, code, message);
     } finally {
       done();

@@ -32,6 +32,7 @@
  * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
  * | 501 | `not_implemented` | `POST /v1/search` in this version |
  * | 503 | `unavailable` | the node is shutting down or its database is closed |
+ * | 507 | `insufficient_storage` | a `DiskFullError`: the disk is full (the message names the directory); reads go on |
  *
  * CORS: every response allows any origin (`Access-Control-Allow-Origin: *`)
  * for GET, HEAD, PUT, POST and DELETE, and preflight `OPTIONS` answers 204.
@@ -831,6 +832,9 @@ function classify(e: unknown): HttpError | undefined {
   if (e instanceof TypeError) return new HttpError(400, "invalid_argument", e.message);
   if (e instanceof RangeError) return new HttpError(400, "out_of_range", e.message);
   if (e instanceof SyntaxError) return new HttpError(400, "invalid_syntax", e.message);
+  if (e instanceof Error && e.name === "DiskFullError") {
+    return new HttpError(507, "insufficient_storage", e.message);
+  }
   if (e instanceof Error && e.message === "The database is closed") {
     return new HttpError(503, "unavailable", "The database is closed");
   }

@@ -69,6 +69,31 @@ export function loadHost(): Promise<Host> {
     : nodeHost();
 }
 
+/** Bytes free to this process on the file system of a path, or `undefined` where that cannot be told. */
+export type FreeBytes = (path: string) => number | undefined;
+
+let freeBytes: Promise<FreeBytes> | undefined;
+
+/**
+ * Loads {@link FreeBytes} (`statfs`: available blocks × block size). A store
+ * loads it only once its journal is first folded or its disk first fills:
+ * on Deno it is `node:fs`, whose compatibility layer costs ~10 MB of RSS that
+ * a process that only opens a database and reads should not pay. Resolves to
+ * a function answering `undefined` where `statfs` is missing.
+ */
+export function loadFreeBytes(): Promise<FreeBytes> {
+  return freeBytes ??= importRuntimeModule<{ statfsSync?(path: string): { bavail: number; bsize: number } }>(
+    "node:fs",
+  ).then((fs) => (path: string) => {
+    try {
+      const s = fs.statfsSync!(path);
+      return Number(s.bavail) * Number(s.bsize);
+    } catch {
+      return undefined;
+    }
+  }, () => () => undefined);
+}
+
 // ---------------------------------------------------------------- Bun, Node (and Deno on Windows)
 
 interface NodeModules {

@@ -27,10 +27,17 @@
  * its commit was never acknowledged), or damage from power loss without
  * `durability: "power"`.
  *
+ * A full disk is a `DiskFullError` (storage/disk_full.ts): a failed append is
+ * cut off the file, and a file that cannot be created leaves none behind
+ * (a header-less file would stop the replay); {@link JournalFile.createWhenPossible}
+ * lets a store open on a full disk and create its journal file on the first
+ * write that finds room.
+ *
  * @module
  */
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import type { HostFs } from "./_host.ts";
+import { asDiskFull, isDiskFull } from "./disk_full.ts";
 import type { FieldRecord, StoredRecord } from "./store.ts";
 
 /** First 4 bytes of every journal file. */
@@ -298,48 +305,121 @@ export class JournalFile {
   readonly gen: number;
   #dir: string;
   #fs: JournalFs;
-  #fd: number;
+  #fd = -1;
   #sync: boolean;
+  /** Whether the file exists (see {@link createWhenPossible}). */
+  #created = false;
+  /** Older journal files whose records the memtable of this one holds too: removed with it. */
+  #replaces: readonly string[];
   #broken: Error | undefined;
   /** Bytes written so far, header included. */
   bytes = 0;
 
-  private constructor(fs: JournalFs, dir: string, path: string, gen: number, fd: number, sync: boolean) {
+  private constructor(
+    fs: JournalFs,
+    dir: string,
+    path: string,
+    gen: number,
+    sync: boolean,
+    replaces: readonly string[],
+  ) {
     this.#fs = fs;
     this.#dir = dir;
     this.path = path;
     this.gen = gen;
-    this.#fd = fd;
     this.#sync = sync;
+    this.#replaces = replaces;
   }
 
   /**
    * Creates generation `gen` in `dir` (failing if it exists) and writes its
    * header. With `sync`, every append is followed by `fdatasync`, and the
    * directory is synced so that the new file's name survives power loss.
+   * `replaces` are older journal files whose records the caller holds with
+   * this one's: {@link remove} deletes them too. On a full disk it throws a
+   * `DiskFullError` and leaves no file behind.
    */
-  static create(fs: JournalFs, dir: string, sep: string, gen: number, sync: boolean): JournalFile {
-    const path = dir + sep + journalName(gen);
-    // Append mode: every write lands at the end, also after a failed one was cut off.
-    const fd = fs.openSync(path, "ax");
-    const j = new JournalFile(fs, dir, path, gen, fd, sync);
-    const header = new Uint8Array(HEADER_BYTES);
-    const v = new DataView(header.buffer);
-    v.setUint32(0, MAGIC, true);
-    v.setUint32(4, FORMAT, true);
-    j.write(header, header.length);
-    if (sync) syncDir(fs, dir);
+  static create(
+    fs: JournalFs,
+    dir: string,
+    sep: string,
+    gen: number,
+    sync: boolean,
+    replaces: readonly string[] = [],
+  ): JournalFile {
+    const j = new JournalFile(fs, dir, dir + sep + journalName(gen), gen, sync, replaces);
+    j.#create();
     return j;
   }
 
   /**
+   * {@link create}, except that on a full disk the file is created by the
+   * first write instead (which fails with a `DiskFullError` until there is
+   * room): a database opens on a full disk, and its writes resume once space
+   * is freed.
+   */
+  static createWhenPossible(
+    fs: JournalFs,
+    dir: string,
+    sep: string,
+    gen: number,
+    sync: boolean,
+    replaces: readonly string[] = [],
+  ): JournalFile {
+    const j = new JournalFile(fs, dir, dir + sep + journalName(gen), gen, sync, replaces);
+    try {
+      j.#create();
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+    }
+    return j;
+  }
+
+  /** Creates the file with its header; on failure removes what it created. */
+  #create(): void {
+    const fs = this.#fs;
+    let fd: number;
+    try {
+      // Append mode: every write lands at the end, also after a failed one was cut off.
+      fd = fs.openSync(this.path, "ax");
+    } catch (e) {
+      throw asDiskFull(e, this.#dir, "create a journal file");
+    }
+    this.#fd = fd;
+    const header = new Uint8Array(HEADER_BYTES);
+    const v = new DataView(header.buffer);
+    v.setUint32(0, MAGIC, true);
+    v.setUint32(4, FORMAT, true);
+    try {
+      this.#append(header, header.length);
+      if (this.#sync) syncDir(fs, this.#dir);
+    } catch (e) {
+      this.#fd = -1;
+      try {
+        fs.closeSync(fd);
+        fs.unlinkSync(this.path); // a file without its header would stop the replay of later ones
+      } catch {
+        // the next create of this generation reports it
+      }
+      throw asDiskFull(e, this.#dir, "create a journal file");
+    }
+    this.#created = true;
+  }
+
+  /**
    * Appends `bytes[0, length)` whole (and syncs them when asked). On failure
-   * (a full disk, say) the file is cut back to its last whole frame and the
-   * error thrown; if even that fails, the journal refuses every later write,
-   * since a frame after a torn one would never be replayed.
+   * (a full disk, say: a `DiskFullError`) the file is cut back to its last
+   * whole frame and the error thrown; if even that fails, the journal
+   * refuses every later write, since a frame after a torn one would never be
+   * replayed.
    */
   write(bytes: Uint8Array, length: number): void {
     if (this.#broken !== undefined) throw this.#broken;
+    if (!this.#created) this.#create();
+    this.#append(bytes, length);
+  }
+
+  #append(bytes: Uint8Array, length: number): void {
     const at = this.bytes;
     try {
       let off = 0;
@@ -353,7 +433,7 @@ export class JournalFile {
       } catch (e2) {
         this.#broken = new Error(`The journal ${this.path} cannot be written after a failed write: ${e2}`);
       }
-      throw e;
+      throw asDiskFull(e, this.#dir, "write to the journal");
     }
     this.bytes = at + length;
   }
@@ -365,10 +445,22 @@ export class JournalFile {
     this.#fs.closeSync(fd);
   }
 
-  /** Closes and deletes the file (syncing the directory when appends are synced too). */
+  /**
+   * Closes and deletes the file, and the older files it replaces (syncing
+   * the directory when appends are synced too).
+   */
   remove(): void {
     this.close();
-    this.#fs.unlinkSync(this.path);
+    if (this.#created) this.#fs.unlinkSync(this.path);
+    this.#created = false;
+    for (const path of this.#replaces) {
+      try {
+        this.#fs.unlinkSync(path);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT") throw e;
+      }
+    }
+    this.#replaces = [];
     if (this.#sync) syncDir(this.#fs, this.#dir);
   }
 }

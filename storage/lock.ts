@@ -37,6 +37,7 @@
  * @module
  */
 import { type Host, loadHost } from "./_host.ts";
+import { asDiskFull } from "./disk_full.ts";
 
 /** Who holds a database directory, as written in its `LOCK` file. */
 export interface LockHolder {
@@ -196,8 +197,23 @@ function tryCreate(file: string, holder: LockHolder): boolean {
     const bytes = new TextEncoder().encode(JSON.stringify(holder) + "\n");
     for (let off = 0; off < bytes.length;) off += host.fs.writeSync(fd, bytes, off, bytes.length - off);
     host.fs.fsyncSync(fd);
-  } finally {
+  } catch (e) {
+    // An empty LOCK would look like one being written: leave none (a full disk, say).
     host.fs.closeSync(fd);
+    fd = -1;
+    try {
+      host.fs.unlinkSync(file);
+    } catch {
+      // then it is an unreadable LOCK, which the next opener takes over after a while
+    }
+    throw asDiskFull(
+      e,
+      host.resolve(file + "/.."),
+      "lock the database directory",
+      "; free a few KiB to open it",
+    );
+  } finally {
+    if (fd >= 0) host.fs.closeSync(fd);
   }
   return true;
 }

@@ -32,17 +32,23 @@ export async function openNodeSqlite(file: string): Promise<SqlDriver> {
 
 class NodeSqliteDriver implements SqlDriver {
   readonly name = "node:sqlite";
+  #db: NodeDatabase;
+  #stopsAtNul: boolean | undefined;
+
+  constructor(db: NodeDatabase) {
+    this.#db = db;
+  }
+
   /**
    * Whether TEXT read back ends at the first U+0000 (Deno 2.9's node:sqlite
    * does: it stores such strings whole but reads them as C strings). The
    * SQLite engine then reads those columns as BLOBs when they hold a NUL.
+   * Asked on first use, not on open: any statement reads the file, and the
+   * engine sets `locking_mode` first (an existing WAL file read without it
+   * needs a `-shm` file, which a full disk refuses with a disk I/O error).
    */
-  readonly textStopsAtNul: boolean;
-  #db: NodeDatabase;
-
-  constructor(db: NodeDatabase) {
-    this.#db = db;
-    this.textStopsAtNul = db.prepare("SELECT char(97, 0, 98) AS t").get()?.t !== "a\u0000b";
+  get textStopsAtNul(): boolean {
+    return this.#stopsAtNul ??= this.#db.prepare("SELECT char(97, 0, 98) AS t").get()?.t !== "a\u0000b";
   }
 
   exec(sql: string): void {

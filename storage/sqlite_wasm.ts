@@ -322,7 +322,8 @@ class FsVfs {
       return body();
     } catch (e) {
       this.#lastError = e instanceof Error ? e.message : String(e);
-      if (rc === SQLITE_IOERR_WRITE && (e as { code?: string }).code === "ENOSPC") return SQLITE_FULL;
+      const code = (e as { code?: string }).code;
+      if (rc === SQLITE_IOERR_WRITE && (code === "ENOSPC" || code === "EDQUOT")) return SQLITE_FULL;
       return rc;
     }
   }
