@@ -19,7 +19,9 @@
  * network part (what `open({ network })` fetches besides: libp2p, its WebSockets and WebRTC
  * transports), minified and gzipped.
  *
- *   node scripts/build-dist.mjs [--no-binary] [--json]
+ *   node scripts/build-dist.mjs [--no-binary] [--json] [--outdir DIR]
+ *
+ * `--outdir` builds into DIR instead of `dist/` (the tests build into temporary directories).
  *
  * Plain Node ESM (Node ≥ 20); esbuild and bun come from devDependencies.
  *
@@ -34,7 +36,7 @@ import { fileURLToPath } from "node:url";
 import { buildInspector } from "./build-inspector.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const DIST = path.join(ROOT, "dist");
+let DIST = path.join(ROOT, "dist");
 
 /** Server modules become a module that throws when evaluated: the code never loads them in a browser. */
 const serverModulesThrow = {
@@ -59,7 +61,10 @@ async function buildBrowser(esbuild) {
     format: "esm",
     platform: "browser",
     target: "es2022",
-    minify: true,
+    // Whitespace and names only: syntax minification folds `const s = "node:crypto"; import(s)`
+    // (a variable, so that bundlers leave server modules alone) into a literal `import("node:crypto")`.
+    minifyWhitespace: true,
+    minifyIdentifiers: true,
     legalComments: "none",
     chunkNames: "lattice-[name]-[hash]",
     plugins: [serverModulesThrow],
@@ -118,7 +123,7 @@ function closure(outputs, file, dynamic = false, seen = new Set()) {
 }
 
 /** Minified and gzipped bytes of the core and of the network part of the browser build. */
-export function browserSizes(metafile, root = ROOT) {
+function browserSizes(metafile) {
   const outputs = metafile.outputs;
   const entry = Object.keys(outputs).find((f) => path.basename(f) === "lattice.js");
   const core = closure(outputs, entry);
@@ -128,7 +133,7 @@ export function browserSizes(metafile, root = ROOT) {
   const measure = (files) => {
     let min = 0, gzip = 0;
     for (const f of files) {
-      const bytes = fs.readFileSync(path.resolve(root, f));
+      const bytes = fs.readFileSync(path.resolve(ROOT, f));
       min += bytes.length;
       gzip += zlib.gzipSync(bytes, { level: 9 }).length;
     }
@@ -152,6 +157,11 @@ async function main() {
   const args = process.argv.slice(2);
   const binary = !args.includes("--no-binary");
   const json = args.includes("--json");
+  const outdir = args.indexOf("--outdir");
+  if (outdir >= 0) {
+    if (!args[outdir + 1]) throw new TypeError("--outdir needs a directory");
+    DIST = path.resolve(args[outdir + 1]);
+  }
   buildInspector();
   const esbuild = await import("esbuild");
   fs.rmSync(DIST, { recursive: true, force: true });
@@ -162,18 +172,17 @@ async function main() {
   const bin = binary ? buildBinary() : null;
   const sizes = browserSizes(metafile);
   if (json) {
-    process.stdout.write(JSON.stringify({ ...sizes, binary: bin && path.relative(ROOT, bin) }) + "\n");
+    process.stdout.write(JSON.stringify({ dist: DIST, ...sizes, binary: bin }) + "\n");
     return;
   }
+  const shown = (file) => path.relative(process.cwd(), file) || ".";
   process.stdout.write(
-    `dist/lattice.js  core:    ${kib(sizes.core.min)} minified, ${kib(sizes.core.gzip)} gzipped ` +
-      `(${sizes.core.files.length} files)\n` +
-      `                 network: ${kib(sizes.network.min)} minified, ${kib(sizes.network.gzip)} gzipped ` +
-      `(${sizes.network.files.length} files, loaded by open({ network }))\n` +
-      `dist/node/       cli.js and lattice.js for Deno, Bun and Node (dependencies from node_modules)\n` +
-      (bin
-        ? `${path.relative(ROOT, bin)}  ${kib(fs.statSync(bin).size)} self-contained executable (Bun)\n`
-        : ""),
+    `${shown(path.join(DIST, "lattice.js"))}  core:    ${kib(sizes.core.min)} minified, ` +
+      `${kib(sizes.core.gzip)} gzipped (${sizes.core.files.length} files)\n` +
+      `  network (loaded by open({ network })): ${kib(sizes.network.min)} minified, ` +
+      `${kib(sizes.network.gzip)} gzipped (${sizes.network.files.length} files)\n` +
+      `${shown(path.join(DIST, "node"))}/  cli.js and lattice.js for Deno, Bun and Node\n` +
+      (bin ? `${shown(bin)}  ${kib(fs.statSync(bin).size)}, self-contained (Bun)\n` : ""),
   );
 }
 
