@@ -162,7 +162,9 @@ async function main() {
     if (!args[outdir + 1]) throw new TypeError("--outdir needs a directory");
     DIST = path.resolve(args[outdir + 1]);
   }
-  buildInspector();
+  if (!buildInspector({ check: true })) {
+    throw new Error("web/_inspector_html.ts is stale: run `node scripts/build-inspector.mjs` and commit it");
+  }
   const esbuild = await import("esbuild");
   fs.rmSync(DIST, { recursive: true, force: true });
   const metafile = await buildBrowser(esbuild);
