@@ -114,7 +114,7 @@ describe("packaging: the ways to install and run Lattice", { timeout: 600_000 },
     assert.match(read("lattice.js"), /import\(\s*["']\.\/lattice-join-[\w-]+\.js["']\s*\)/);
   });
 
-  it("npm install -g of the tarball gives a lattice command on Deno, on Bun, and a clear error without either", async () => {
+  it("npm install -g and npx of the tarball give a lattice command on Deno, on Bun, and a clear error without either", async () => {
     const prefix = path.join(tmp, "prefix");
     ok(
       await run("npm", [
@@ -148,6 +148,37 @@ describe("packaging: the ways to install and run Lattice", { timeout: 600_000 },
     ok(await run(lattice, ["put", "alice", '{"name":"Alice"}', "--path", db], onDeno), "lattice put");
     const got = ok(await run(lattice, ["get", "alice", "--path", db, "--json"], onBun), "lattice get on Bun");
     assert.deepEqual(JSON.parse(got.stdout), { name: "Alice" });
+    const npx = which("npx");
+    assert.ok(npx, "npx is on PATH");
+    // npx runs the command through sh.
+    const shDir = onlyOnPath(path.join(tmp, "path-sh"), "sh", which("sh") ?? "/bin/sh");
+    const viaNpx = await run(
+      npx!,
+      [
+        "--yes",
+        "--prefer-offline",
+        "--legacy-peer-deps",
+        `--package=${tarball}`,
+        "--",
+        "lattice",
+        "get",
+        "alice",
+        "--path",
+        db,
+        "--json",
+      ],
+      withPath(denoDir, nodeDir, shDir),
+    );
+    assert.deepEqual(JSON.parse(ok(viaNpx, "npx lattice-db get").stdout), { name: "Alice" });
+    // Which runtime ran it shows in the SQLite driver: Deno first, Bun when asked.
+    const driver = async (opts: { cwd: string; env: Record<string, string> }) =>
+      ok(await run(lattice, ["status", "--path", db], opts), "lattice status").stdout.match(
+        /sqlite \((\S+)\)/,
+      )?.[1];
+    const both = withPath(denoDir, bunDir, nodeDir);
+    assert.equal(await driver(both), "node:sqlite", "Deno when both are there");
+    assert.equal(await driver({ ...both, env: { ...both.env, LATTICE_RUNTIME: "bun" } }), "bun:sqlite");
+    assert.equal(await driver(onBun), "bun:sqlite");
 
     // libp2p resolves from the installed dependencies (Deno, under node_modules).
     let serve: Started | undefined;
