@@ -2,12 +2,15 @@
 /**
  * Builds what the npm package ships and what a CDN serves, into `dist/` (gitignored):
  *
- * - `dist/lattice.js`: the browser build of `mod.ts`, one minified ES module with its
- *   dependencies and the WASM kernels inside. libp2p is split off: `mod.ts` loads `net/join.ts`
- *   with `import()` only when `open({ network })` asks, so esbuild (splitting) puts it and what
- *   only it needs into `dist/lattice-join-*.js` chunks, fetched from the same place as
- *   `lattice.js`. Server modules (`node:*`, `bun:*`), which the code loads only after asking which
- *   runtime it is on, become chunks that throw: the bundle imports no `node:` module.
+ * - `dist/lattice.js`: the browser build of `mod.ts`, one minified ES module with the WASM kernels
+ *   inside and no import but one: `mod.ts` loads `net/join.ts` with `import()` only when
+ *   `open({ network })` asks, and that becomes `import("./lattice-network.js")`.
+ *   `dist/lattice-network.js` is `net/join.ts` with libp2p and its transports in one module; the
+ *   project modules it has in common with the core it takes from `lattice.js` (exported there as
+ *   `__latticeModules`) instead of carrying copies, so each has one instance. esbuild's own
+ *   splitting gave 6 core files and 9 network ones. Server modules (`node:*`, `bun:*`), which the
+ *   code loads only after asking which runtime it is on, become modules that throw: no file
+ *   imports a `node:` module. SQLite is left out (no browser storage for it yet).
  * - `dist/node/lattice.js` and `dist/node/cli.js`: the same code for Deno, Bun and Node as
  *   plain JavaScript, dependencies left as imports (npm installs them). The `lattice` command of
  *   the npm package (bin/lattice.mjs) runs `dist/node/cli.js`: Deno refuses to strip types from
@@ -15,9 +18,7 @@
  * - `dist/bin/lattice`: one self-contained executable of `cli.ts` (`bun build --compile`, which
  *   works offline; `deno compile` downloads its runtime). Left out with `--no-binary` (prepack).
  *
- * Sizes of the browser build are printed: the core (what `import { open }` fetches) and the
- * network part (what `open({ network })` fetches besides: libp2p, its WebSockets and WebRTC
- * transports), minified and gzipped.
+ * The sizes of both browser files are printed, minified and gzipped.
  *
  *   node scripts/build-dist.mjs [--no-binary] [--json] [--outdir DIR]
  *
@@ -50,28 +51,180 @@ const serverModulesThrow = {
   },
 };
 
-/** Builds dist/lattice.js (+ chunks); returns esbuild's metafile. */
-async function buildBrowser(esbuild) {
-  const result = await esbuild.build({
-    absWorkingDir: ROOT,
-    entryPoints: { lattice: "mod.ts" },
-    outdir: DIST,
-    bundle: true,
+/**
+ * SQLite has no storage for it in a browser yet (no OPFS VFS): the browser build answers
+ * `storage: "sqlite"` (or a `path`) with a RangeError instead of carrying the engine. Remove this
+ * when storage/sqlite.ts learns a browser VFS.
+ */
+const noSqliteInBrowsers = {
+  name: "no-sqlite-in-browsers",
+  setup(build) {
+    build.onResolve(
+      { filter: /^\.\/sqlite\.ts$/ },
+      (a) =>
+        a.importer.endsWith(path.join("storage", "open.ts"))
+          ? { path: "sqlite", namespace: "no-sqlite" }
+          : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "no-sqlite" }, () => ({
+      contents: "export const SqliteStore = { open() { throw new RangeError(" +
+        JSON.stringify('SQLite storage needs Deno, Bun or Node; in a browser use storage "memory"') +
+        "); } };",
+      loader: "js",
+    }));
+  },
+};
+
+/** `mod.ts` loads `net/join.ts` (and with it libp2p) by `import()`: in the core it is the network file. */
+const joinIsNetworkFile = {
+  name: "join-is-network-file",
+  setup(build) {
+    build.onResolve(
+      { filter: /^\.\/net\/join\.ts$/ },
+      (a) =>
+        a.importer === path.join(ROOT, "mod.ts") ? { path: `./${NETWORK_FILE}`, external: true } : undefined,
+    );
+  },
+};
+
+const CORE_FILE = "lattice.js";
+const NETWORK_FILE = "lattice-network.js";
+/** The core's export that hands its modules to the network file. */
+const SHARED = "__latticeModules";
+
+const browserOptions = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  legalComments: "none",
+  logLevel: "warning",
+};
+
+/**
+ * The project's modules that both the core and `net/join.ts` import, with their export names. The
+ * network file takes these from the core instead of carrying a second copy: one instance of each
+ * module (its state, its classes for `instanceof`) and no code twice.
+ */
+async function sharedModules(esbuild) {
+  const analyse = async (entry, plugins) =>
+    Object.keys(
+      (await esbuild.build({
+        ...browserOptions,
+        entryPoints: [entry],
+        write: false,
+        outdir: DIST,
+        metafile: true,
+        plugins,
+      }))
+        .metafile.inputs,
+    );
+  const core = new Set(await analyse("mod.ts", [serverModulesThrow, noSqliteInBrowsers, joinIsNetworkFile]));
+  const network = await analyse("net/join.ts", [serverModulesThrow]);
+  const files = network.filter((f) => core.has(f) && !f.includes(":") && !f.startsWith("node_modules/"));
+  const names = await esbuild.build({
+    ...browserOptions,
+    entryPoints: files,
     splitting: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
+    write: false,
+    outdir: path.join(DIST, "analysis"),
+    outbase: ROOT,
+    metafile: true,
+    plugins: [serverModulesThrow],
+  });
+  const exportsOf = new Map();
+  for (const o of Object.values(names.metafile.outputs)) {
+    if (o.entryPoint) exportsOf.set(o.entryPoint, o.exports);
+  }
+  return files.map((file) => ({ file: path.join(ROOT, file), exports: exportsOf.get(file) ?? [] }));
+}
+
+/**
+ * Builds `dist/lattice.js` (the core) and `dist/lattice-network.js` (what `open({ network })`
+ * loads), each one self-contained file but for the network file's import of the core's shared
+ * modules. Returns their paths.
+ */
+async function buildBrowser(esbuild) {
+  const shared = await sharedModules(esbuild);
+  const index = new Map(shared.map((m, i) => [m.file, i]));
+  const minify = {
     // Whitespace and names only: syntax minification folds `const s = "node:crypto"; import(s)`
     // (a variable, so that bundlers leave server modules alone) into a literal `import("node:crypto")`.
     minifyWhitespace: true,
     minifyIdentifiers: true,
-    legalComments: "none",
-    chunkNames: "lattice-[name]-[hash]",
-    plugins: [serverModulesThrow],
-    metafile: true,
-    logLevel: "warning",
-  });
-  return result.metafile;
+  };
+  const core = path.join(DIST, CORE_FILE);
+  const imports = {};
+  const collect = (file, result) => {
+    imports[file] = Object.values(result.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+  };
+  collect(
+    core,
+    await esbuild.build({
+      metafile: true,
+      ...browserOptions,
+      ...minify,
+      stdin: {
+        contents: [
+          `export * from ${JSON.stringify(path.join(ROOT, "mod.ts"))};`,
+          ...shared.map((m, i) => `import * as m${i} from ${JSON.stringify(m.file)};`),
+          `/** Internal: the modules ${NETWORK_FILE} shares with this file. */`,
+          `export const ${SHARED} = [${shared.map((_, i) => `m${i}`).join(", ")}];`,
+        ].join("\n"),
+        resolveDir: ROOT,
+        sourcefile: "lattice.js",
+        loader: "js",
+      },
+      outfile: core,
+      plugins: [serverModulesThrow, noSqliteInBrowsers, joinIsNetworkFile],
+    }),
+  );
+  const network = path.join(DIST, NETWORK_FILE);
+  const fromCore = {
+    name: "shared-from-core",
+    setup(build) {
+      build.onResolve({ filter: /^\./ }, async (a) => {
+        if (a.pluginData?.resolving) return undefined;
+        const r = await build.resolve(a.path, {
+          kind: a.kind,
+          importer: a.importer,
+          resolveDir: a.resolveDir,
+          pluginData: { resolving: true },
+        });
+        return index.has(r.path) && a.importer !== "" ? { path: r.path, namespace: "from-core" } : r;
+      });
+      build.onResolve({ filter: new RegExp(`^\\./${CORE_FILE.replace(".", "\\.")}$`) }, (a) => ({
+        path: a.path,
+        external: true,
+      }));
+      build.onLoad({ filter: /.*/, namespace: "from-core" }, (a) => {
+        const m = shared[index.get(a.path)];
+        const names = m.exports.filter((n) => n !== "default");
+        return {
+          contents: `import { ${SHARED} } from "./${CORE_FILE}";\n` +
+            `export const { ${names.join(", ")} } = ${SHARED}[${index.get(a.path)}];\n` +
+            (m.exports.includes("default")
+              ? `export default ${SHARED}[${index.get(a.path)}].default;\n`
+              : ""),
+          loader: "js",
+          resolveDir: ROOT,
+        };
+      });
+    },
+  };
+  collect(
+    network,
+    await esbuild.build({
+      ...browserOptions,
+      ...minify,
+      metafile: true,
+      entryPoints: [path.join(ROOT, "net", "join.ts")],
+      outfile: network,
+      plugins: [serverModulesThrow, fromCore],
+    }),
+  );
+  return { core, network, imports, shared: shared.length };
 }
 
 /** Builds dist/node/{lattice,cli}.js (+ chunks) with npm packages left as imports. */
@@ -107,48 +260,27 @@ function buildBinary() {
   return out;
 }
 
+/** Minified and gzipped bytes of `file`. */
+function sizeOf(file) {
+  const bytes = fs.readFileSync(file);
+  return { file: path.basename(file), min: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
+}
+
 /**
- * The output files a browser fetches starting from `file`: its static imports, and with `dynamic`
- * also what they load with `import()` (but never the throwing stand-ins of server modules).
+ * What the browser files import, which must be only each other (the core `import()`s the network
+ * file, the network file imports the core), and never a `node:` or `bun:` module.
  */
-function closure(outputs, file, dynamic = false, seen = new Set()) {
-  if (seen.has(file)) return seen;
-  seen.add(file);
-  for (const imp of outputs[file]?.imports ?? []) {
-    const stub = Object.keys(outputs[imp.path]?.inputs ?? {}).some((i) => i.startsWith("server-module:"));
-    if (stub || (imp.kind !== "import-statement" && !dynamic)) continue;
-    closure(outputs, imp.path, dynamic, seen);
-  }
-  return seen;
-}
-
-/** Minified and gzipped bytes of the core and of the network part of the browser build. */
-function browserSizes(metafile) {
-  const outputs = metafile.outputs;
-  const entry = Object.keys(outputs).find((f) => path.basename(f) === "lattice.js");
-  const core = closure(outputs, entry);
-  const join = Object.keys(outputs).find((f) => outputs[f].entryPoint?.endsWith("net/join.ts"));
-  if (!join) throw new Error("The browser build has no chunk for net/join.ts: is libp2p still split off?");
-  const network = [...closure(outputs, join, true)].filter((f) => !core.has(f));
-  const measure = (files) => {
-    let min = 0, gzip = 0;
-    for (const f of files) {
-      const bytes = fs.readFileSync(path.resolve(ROOT, f));
-      min += bytes.length;
-      gzip += zlib.gzipSync(bytes, { level: 9 }).length;
+function checkImports({ core, network, imports }) {
+  const wanted = { [core]: `./${NETWORK_FILE}`, [network]: `./${CORE_FILE}` };
+  for (const [file, other] of Object.entries(wanted)) {
+    const bad = imports[file].filter((s) => s !== other);
+    if (bad.length) {
+      throw new Error(`${path.basename(file)} imports ${bad.join(", ")}: only ${other} may be imported`);
     }
-    return { files: files.map((f) => path.basename(f)), min, gzip };
-  };
-  return { core: measure([...core]), network: measure(network) };
-}
-
-/** Output files of the browser build that import a server module (there must be none). */
-function serverImports(metafile) {
-  const bad = [];
-  for (const [file, o] of Object.entries(metafile.outputs)) {
-    for (const imp of o.imports) if (/^(node|bun):/.test(imp.path)) bad.push(`${file} imports ${imp.path}`);
+    if (/\bimport\s*\(\s*["'](node|bun):|\bfrom\s*["'](node|bun):/.test(fs.readFileSync(file, "utf8"))) {
+      throw new Error(`${path.basename(file)} imports a server module`);
+    }
   }
-  return bad;
 }
 
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
@@ -167,22 +299,20 @@ async function main() {
   }
   const esbuild = await import("esbuild");
   fs.rmSync(DIST, { recursive: true, force: true });
-  const metafile = await buildBrowser(esbuild);
-  const bad = serverImports(metafile);
-  if (bad.length) throw new Error(`The browser build imports server modules: ${bad.join(", ")}`);
+  const browser = await buildBrowser(esbuild);
+  checkImports(browser);
   await buildServer(esbuild);
   const bin = binary ? buildBinary() : null;
-  const sizes = browserSizes(metafile);
+  const sizes = { core: sizeOf(browser.core), network: sizeOf(browser.network) };
   if (json) {
     process.stdout.write(JSON.stringify({ dist: DIST, ...sizes, binary: bin }) + "\n");
     return;
   }
   const shown = (file) => path.relative(process.cwd(), file) || ".";
   process.stdout.write(
-    `${shown(path.join(DIST, "lattice.js"))}  core:    ${kib(sizes.core.min)} minified, ` +
-      `${kib(sizes.core.gzip)} gzipped (${sizes.core.files.length} files)\n` +
-      `  network (loaded by open({ network })): ${kib(sizes.network.min)} minified, ` +
-      `${kib(sizes.network.gzip)} gzipped (${sizes.network.files.length} files)\n` +
+    `${shown(browser.core)}  ${kib(sizes.core.min)} minified, ${kib(sizes.core.gzip)} gzipped\n` +
+      `${shown(browser.network)}  ${kib(sizes.network.min)} minified, ${kib(sizes.network.gzip)} gzipped ` +
+      `(loaded by open({ network }); takes ${browser.shared} modules from ${CORE_FILE})\n` +
       `${shown(path.join(DIST, "node"))}/  cli.js and lattice.js for Deno, Bun and Node\n` +
       (bin ? `${shown(bin)}  ${kib(fs.statSync(bin).size)}, self-contained (Bun)\n` : ""),
   );

@@ -10,10 +10,10 @@
  * entry stands in for JSR) and opens with a network; `deno publish
  * --dry-run`, which must leave database directories out.
  *
- * Everything is built once, in `before`, into temporary directories (npm pack
+ * Everything is built once, by the first test, into temporary directories (npm pack
  * builds the repository's own gitignored `dist/`).
  */
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -42,35 +42,42 @@ async function stopped(node: Started | undefined): Promise<void> {
   if (node) assert.equal(await node.stop(), 0, "the node exits cleanly on SIGTERM");
 }
 
-describe("packaging: the ways to install and run Lattice", { timeout: 600_000 }, () => {
+const TIMEOUT = { timeout: 300_000 };
+
+describe("packaging: the ways to install and run Lattice", { timeout: 900_000 }, () => {
   let tmp = "";
   let tarball = "";
   let packed: string[] = [];
   let binary = "";
   const node = which("node");
 
-  before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-pack-"));
-    const pack = ok(await run("npm", ["pack", "--json", "--pack-destination", tmp]), "npm pack");
-    const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf("[")));
-    tarball = path.join(tmp, info.filename);
-    packed = info.files.map((f: { path: string }) => f.path).sort();
-    assert.ok(node, "node is on PATH (npm and scripts/build-dist.mjs run on it)");
-    const built = ok(
-      await run(node!, ["scripts/build-dist.mjs", "--outdir", path.join(tmp, "dist"), "--json"]),
-      "scripts/build-dist.mjs",
-    );
-    binary = JSON.parse(built.stdout).binary;
-  }, { timeout: 300_000 });
+  // Built once, by the first test that needs it (Bun's node:test ignores hook timeouts; a test's own
+  // timeout holds).
+  let building: Promise<void> | undefined;
+  const build = (): Promise<void> =>
+    building ??= (async () => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-pack-"));
+      const pack = ok(await run("npm", ["pack", "--json", "--pack-destination", tmp]), "npm pack");
+      const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf("[")));
+      tarball = path.join(tmp, info.filename);
+      packed = info.files.map((f: { path: string }) => f.path).sort();
+      assert.ok(node, "node is on PATH (npm and scripts/build-dist.mjs run on it)");
+      const built = ok(
+        await run(node!, ["scripts/build-dist.mjs", "--outdir", path.join(tmp, "dist"), "--json"]),
+        "scripts/build-dist.mjs",
+      );
+      binary = JSON.parse(built.stdout).binary;
+    })();
   after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("npm pack ships only what a user needs, and package.json points into it", () => {
+  it("npm pack ships only what a user needs, and package.json points into it", TIMEOUT, async () => {
+    await build();
     const allowed = [
       /^(README\.md|package\.json|mod\.ts|version\.ts|bin\/lattice\.mjs|web\/_inspector_html\.ts)$/,
       /^(core|net|runtime|storage)\/[\w/]+\.ts$/,
-      /^dist\/lattice(-[\w-]+)?\.js$/,
+      /^dist\/lattice(-network)?\.js$/,
       /^dist\/node\/[\w-]+\.js$/,
     ];
     const extra = packed.filter((f) => !allowed.some((re) => re.test(f)));
@@ -91,113 +98,129 @@ describe("packaging: the ways to install and run Lattice", { timeout: 600_000 },
     }
   });
 
-  it("dist/lattice.js is one browser module with the WASM inside, no node: import, libp2p in a lazy chunk", () => {
-    const dist = path.join(tmp, "dist");
-    const js = fs.readdirSync(dist).filter((f) => f.endsWith(".js"));
-    const read = (f: string) => fs.readFileSync(path.join(dist, f), "utf8");
-    for (const f of js) {
-      assert.doesNotMatch(read(f), /(from|import)\s*\(?\s*["'](node|bun):/, `${f} imports no server module`);
-    }
-    // What `import { open } from ".../lattice.js"` fetches: lattice.js and its static imports.
-    const core = new Set<string>();
-    const visit = (f: string) => {
-      if (core.has(f)) return;
-      core.add(f);
-      for (const m of read(f).matchAll(/(?:from|import)\s*["']\.\/([\w.-]+\.js)["']/g)) visit(m[1]);
-    };
-    visit("lattice.js");
-    const coreText = [...core].map(read).join("\n");
-    assert.ok(coreText.includes('"AGFzbQ'), "the WASM kernels are embedded (base64 of \\0asm)");
-    assert.ok(!coreText.includes("/meshsub/1."), "no gossipsub in what a local database loads");
-    const lazy = js.filter((f) => !core.has(f)).map(read).join("\n");
-    assert.ok(lazy.includes("/meshsub/1."), "gossipsub is in a chunk loaded by open({ network })");
-    assert.match(read("lattice.js"), /import\(\s*["']\.\/lattice-join-[\w-]+\.js["']\s*\)/);
-  });
+  it(
+    "dist/lattice.js is one browser module with the WASM inside and no node: import; libp2p is in one lazy file",
+    TIMEOUT,
+    async () => {
+      await build();
+      const dist = path.join(tmp, "dist");
+      const js = fs.readdirSync(dist).filter((f) => f.endsWith(".js")).sort();
+      assert.deepEqual(js, ["lattice-network.js", "lattice.js"]);
+      const core = fs.readFileSync(path.join(dist, "lattice.js"), "utf8");
+      const network = fs.readFileSync(path.join(dist, "lattice-network.js"), "utf8");
+      for (const text of [core, network]) {
+        assert.doesNotMatch(text, /(\bfrom|\bimport)\s*\(?\s*["'](node|bun):/);
+      }
+      assert.ok(core.includes('"AGFzbQ'), "the WASM kernels are embedded (base64 of \\0asm)");
+      assert.doesNotMatch(core, /\bfrom\s*["']/, "the core imports nothing statically");
+      assert.match(
+        core,
+        /\bimport\s*\(\s*["']\.\/lattice-network\.js["']\s*\)/,
+        "it loads the network file lazily",
+      );
+      assert.ok(!core.includes("/meshsub/1."), "no gossipsub in what a local database loads");
+      assert.ok(network.includes("/meshsub/1."), "gossipsub is in the network file");
+      assert.match(
+        network,
+        /\bfrom\s*["']\.\/lattice\.js["']/,
+        "which takes the shared modules from the core",
+      );
+    },
+  );
 
-  it("npm install -g and npx of the tarball give a lattice command on Deno, on Bun, and a clear error without either", async () => {
-    const prefix = path.join(tmp, "prefix");
-    ok(
-      await run("npm", [
-        "install",
-        "-g",
-        "--prefix",
-        prefix,
-        tarball,
-        "--prefer-offline",
-        "--legacy-peer-deps",
-        "--no-audit",
-        "--no-fund",
-      ], { cwd: tmp, timeoutMs: 300_000 }),
-      "npm install -g",
-    );
-    const nodeDir = onlyOnPath(path.join(tmp, "path-node"), "node", node!);
-    const denoDir = onlyOnPath(path.join(tmp, "path-deno"), "deno", DENO);
-    const bunDir = onlyOnPath(path.join(tmp, "path-bun"), "bun", BUN);
-    const withPath = (...dirs: string[]) => ({
-      cwd: tmp,
-      env: childEnv({ PATH: [path.join(prefix, "bin"), ...dirs].join(path.delimiter) }),
-    });
-    const onDeno = withPath(denoDir, nodeDir);
-    const onBun = withPath(bunDir, nodeDir);
-    const lattice = path.join(prefix, "bin", "lattice");
+  it(
+    "npm install -g and npx of the tarball give a lattice command on Deno, on Bun, and a clear error without either",
+    TIMEOUT,
+    async () => {
+      await build();
+      const prefix = path.join(tmp, "prefix");
+      ok(
+        await run("npm", [
+          "install",
+          "-g",
+          "--prefix",
+          prefix,
+          tarball,
+          "--prefer-offline",
+          "--legacy-peer-deps",
+          "--no-audit",
+          "--no-fund",
+        ], { cwd: tmp, timeoutMs: 300_000 }),
+        "npm install -g",
+      );
+      const nodeDir = onlyOnPath(path.join(tmp, "path-node"), "node", node!);
+      const denoDir = onlyOnPath(path.join(tmp, "path-deno"), "deno", DENO);
+      const bunDir = onlyOnPath(path.join(tmp, "path-bun"), "bun", BUN);
+      const withPath = (...dirs: string[]) => ({
+        cwd: tmp,
+        env: childEnv({ PATH: [path.join(prefix, "bin"), ...dirs].join(path.delimiter) }),
+      });
+      const onDeno = withPath(denoDir, nodeDir);
+      const onBun = withPath(bunDir, nodeDir);
+      const lattice = path.join(prefix, "bin", "lattice");
 
-    const help = ok(await run(lattice, ["--help"], onDeno), "lattice --help");
-    assert.match(help.stdout, /Usage: lattice <command>/);
-    const db = path.join(tmp, "npm-db");
-    ok(await run(lattice, ["init", "--path", db], onDeno), "lattice init");
-    ok(await run(lattice, ["put", "alice", '{"name":"Alice"}', "--path", db], onDeno), "lattice put");
-    const got = ok(await run(lattice, ["get", "alice", "--path", db, "--json"], onBun), "lattice get on Bun");
-    assert.deepEqual(JSON.parse(got.stdout), { name: "Alice" });
-    const npx = which("npx");
-    assert.ok(npx, "npx is on PATH");
-    // npx runs the command through sh.
-    const shDir = onlyOnPath(path.join(tmp, "path-sh"), "sh", which("sh") ?? "/bin/sh");
-    const viaNpx = await run(
-      npx!,
-      [
-        "--yes",
-        "--prefer-offline",
-        "--legacy-peer-deps",
-        `--package=${tarball}`,
-        "--",
-        "lattice",
-        "get",
-        "alice",
-        "--path",
-        db,
-        "--json",
-      ],
-      withPath(denoDir, nodeDir, shDir),
-    );
-    assert.deepEqual(JSON.parse(ok(viaNpx, "npx lattice-db get").stdout), { name: "Alice" });
-    // Which runtime ran it shows in the SQLite driver: Deno first, Bun when asked.
-    const driver = async (opts: { cwd: string; env: Record<string, string> }) =>
-      ok(await run(lattice, ["status", "--path", db], opts), "lattice status").stdout.match(
-        /sqlite \((\S+)\)/,
-      )?.[1];
-    const both = withPath(denoDir, bunDir, nodeDir);
-    assert.equal(await driver(both), "node:sqlite", "Deno when both are there");
-    assert.equal(await driver({ ...both, env: { ...both.env, LATTICE_RUNTIME: "bun" } }), "bun:sqlite");
-    assert.equal(await driver(onBun), "bun:sqlite");
+      const help = ok(await run(lattice, ["--help"], onDeno), "lattice --help");
+      assert.match(help.stdout, /Usage: lattice <command>/);
+      const db = path.join(tmp, "npm-db");
+      ok(await run(lattice, ["init", "--path", db], onDeno), "lattice init");
+      ok(await run(lattice, ["put", "alice", '{"name":"Alice"}', "--path", db], onDeno), "lattice put");
+      const got = ok(
+        await run(lattice, ["get", "alice", "--path", db, "--json"], onBun),
+        "lattice get on Bun",
+      );
+      assert.deepEqual(JSON.parse(got.stdout), { name: "Alice" });
+      const npx = which("npx");
+      assert.ok(npx, "npx is on PATH");
+      // npx runs the command through sh.
+      const shDir = onlyOnPath(path.join(tmp, "path-sh"), "sh", which("sh") ?? "/bin/sh");
+      const viaNpx = await run(
+        npx!,
+        [
+          "--yes",
+          "--prefer-offline",
+          "--legacy-peer-deps",
+          `--package=${tarball}`,
+          "--",
+          "lattice",
+          "get",
+          "alice",
+          "--path",
+          db,
+          "--json",
+        ],
+        withPath(denoDir, nodeDir, shDir),
+      );
+      assert.deepEqual(JSON.parse(ok(viaNpx, "npx lattice-db get").stdout), { name: "Alice" });
+      // Which runtime ran it shows in the SQLite driver: Deno first, Bun when asked.
+      const driver = async (opts: { cwd: string; env: Record<string, string> }) =>
+        ok(await run(lattice, ["status", "--path", db], opts), "lattice status").stdout.match(
+          /sqlite \((\S+)\)/,
+        )?.[1];
+      const both = withPath(denoDir, bunDir, nodeDir);
+      assert.equal(await driver(both), "node:sqlite", "Deno when both are there");
+      assert.equal(await driver({ ...both, env: { ...both.env, LATTICE_RUNTIME: "bun" } }), "bun:sqlite");
+      assert.equal(await driver(onBun), "bun:sqlite");
 
-    // libp2p resolves from the installed dependencies (Deno, under node_modules).
-    let serve: Started | undefined;
-    try {
-      serve = await startReady(lattice, ["serve", "--memory", "--http", "127.0.0.1:0", "--json"], onDeno);
-      const ready = JSON.parse(serve.line);
-      assert.match(ready.peerId, /^12D3KooW/);
-      const status = JSON.parse((await get(`${ready.http}/v1/status`)).text);
-      assert.equal(status.storage, "memory");
-    } finally {
-      await stopped(serve);
-    }
+      // libp2p resolves from the installed dependencies (Deno, under node_modules).
+      let serve: Started | undefined;
+      try {
+        serve = await startReady(lattice, ["serve", "--memory", "--http", "127.0.0.1:0", "--json"], onDeno);
+        const ready = JSON.parse(serve.line);
+        assert.match(ready.peerId, /^12D3KooW/);
+        const status = JSON.parse((await get(`${ready.http}/v1/status`)).text);
+        assert.equal(status.storage, "memory");
+      } finally {
+        await stopped(serve);
+      }
 
-    const none = await run(lattice, ["--help"], withPath(nodeDir));
-    assert.equal(none.code, 1);
-    assert.match(none.stderr, /^lattice: found no deno or bun to run on: Lattice needs Deno or Bun\./);
-  });
+      const none = await run(lattice, ["--help"], withPath(nodeDir));
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /^lattice: found no deno or bun to run on: Lattice needs Deno or Bun\./);
+    },
+  );
 
-  it("deno install -g -A -n lattice cli.ts gives a lattice command", async () => {
+  it("deno install -g -A -n lattice cli.ts gives a lattice command", TIMEOUT, async () => {
+    await build();
     const root = path.join(tmp, "deno-root");
     const denoDir = onlyOnPath(path.join(tmp, "path-deno-install"), "deno", DENO);
     ok(
@@ -231,38 +254,47 @@ describe("packaging: the ways to install and run Lattice", { timeout: 600_000 },
     }
   });
 
-  it("the compiled binary serves the inspector at / and /v1/status, from a directory without the sources", async () => {
-    assert.ok(binary && fs.existsSync(binary), "scripts/build-dist.mjs compiled dist/bin/lattice");
-    const elsewhere = fs.mkdtempSync(path.join(tmp, "run-"));
-    const copy = path.join(elsewhere, "lattice");
-    fs.copyFileSync(binary, copy);
-    fs.chmodSync(copy, 0o755);
-    let serve: Started | undefined;
-    try {
-      serve = await startReady(copy, ["serve", "--memory", "--http", "127.0.0.1:0", "--json"], {
-        cwd: elsewhere,
-      });
-      const ready = JSON.parse(serve.line);
-      const page = await get(`${ready.http}/`);
-      assert.equal(page.status, 200);
-      assert.match(page.type, /^text\/html/);
-      assert.equal(page.text, fs.readFileSync(path.join(ROOT, "web", "index.html"), "utf8"));
-      const status = await get(`${ready.http}/v1/status`);
-      assert.equal(status.status, 200);
-      assert.equal(JSON.parse(status.text).storage, "memory");
-    } finally {
-      await stopped(serve);
-    }
-  });
+  it(
+    "the compiled binary serves the inspector at / and /v1/status, from a directory without the sources",
+    TIMEOUT,
+    async () => {
+      await build();
+      assert.ok(binary && fs.existsSync(binary), "scripts/build-dist.mjs compiled dist/bin/lattice");
+      const elsewhere = fs.mkdtempSync(path.join(tmp, "run-"));
+      const copy = path.join(elsewhere, "lattice");
+      fs.copyFileSync(binary, copy);
+      fs.chmodSync(copy, 0o755);
+      let serve: Started | undefined;
+      try {
+        serve = await startReady(copy, ["serve", "--memory", "--http", "127.0.0.1:0", "--json"], {
+          cwd: elsewhere,
+        });
+        const ready = JSON.parse(serve.line);
+        const page = await get(`${ready.http}/`);
+        assert.equal(page.status, 200);
+        assert.match(page.type, /^text\/html/);
+        assert.equal(page.text, fs.readFileSync(path.join(ROOT, "web", "index.html"), "utf8"));
+        const status = await get(`${ready.http}/v1/status`);
+        assert.equal(status.status, 200);
+        assert.equal(JSON.parse(status.text).storage, "memory");
+      } finally {
+        await stopped(serve);
+      }
+    },
+  );
 
-  it("a Deno project outside the checkout imports jsr:@lattice/db and opens with a network", async () => {
-    const project = path.join(tmp, "consumer");
-    fs.mkdirSync(project);
-    // `links` resolves the jsr: import to this checkout with no JSR access, as a JSR install would.
-    fs.writeFileSync(path.join(project, "deno.json"), JSON.stringify({ links: [ROOT] }));
-    fs.writeFileSync(
-      path.join(project, "main.ts"),
-      `import { open } from "jsr:@lattice/db";
+  it(
+    "a Deno project outside the checkout imports jsr:@lattice/db and opens with a network",
+    TIMEOUT,
+    async () => {
+      await build();
+      const project = path.join(tmp, "consumer");
+      fs.mkdirSync(project);
+      // `links` resolves the jsr: import to this checkout with no JSR access, as a JSR install would.
+      fs.writeFileSync(path.join(project, "deno.json"), JSON.stringify({ links: [ROOT] }));
+      fs.writeFileSync(
+        path.join(project, "main.ts"),
+        `import { open } from "jsr:@lattice/db";
 const a = await open({ storage: "memory", network: { space: "consumer" } });
 const b = await open({ storage: "memory", network: { space: "consumer", bootstrap: a.network!.addrs() } });
 await a.put("greeting", { text: "hi" });
@@ -275,12 +307,17 @@ console.log(JSON.stringify(seen));
 await b.close();
 await a.close();
 `,
-    );
-    const r = ok(await run(DENO, ["run", "-A", "main.ts"], { cwd: project, timeoutMs: 180_000 }), "deno run");
-    assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { text: "hi" });
-  });
+      );
+      const r = ok(
+        await run(DENO, ["run", "-A", "main.ts"], { cwd: project, timeoutMs: 180_000 }),
+        "deno run",
+      );
+      assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), { text: "hi" });
+    },
+  );
 
-  it("deno publish --dry-run passes and leaves database directories out", async () => {
+  it("deno publish --dry-run passes and leaves database directories out", TIMEOUT, async () => {
+    await build();
     // A copy of the committed tree (as a fresh clone has it) with databases where the README makes them.
     const tree = path.join(tmp, "clone");
     const files = ok(await run("git", ["ls-files", "-z"]), "git ls-files").stdout.split("\0").filter(Boolean);
