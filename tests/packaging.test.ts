@@ -316,6 +316,38 @@ await a.close();
     },
   );
 
+  it("deno.json maps every bare specifier the published code imports to npm: at package.json's version", () => {
+    const deno = JSON.parse(fs.readFileSync(path.join(ROOT, "deno.json"), "utf8"));
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    const published = (dir: string): string[] =>
+      fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+        const rel = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          const skip = ["tests", "bench", "scripts", "asm", "node_modules", "dist"].includes(rel) ||
+            rel[0] === ".";
+          return skip ? [] : published(rel);
+        }
+        return rel.endsWith(".ts") ? [rel] : [];
+      });
+    // `import "x"`, `import … from "x"` / `export … from "x"` (also over several lines), `import("x")`.
+    const specifiers =
+      /^\s*import\s*["']([^"']+)["']|^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
+    const wanted = new Map<string, string>();
+    for (const file of published(".")) {
+      for (const m of fs.readFileSync(path.join(ROOT, file), "utf8").matchAll(specifiers)) {
+        const spec = m[1] ?? m[2] ?? m[3];
+        if (/^(\.|\/|(node|bun|npm|jsr|https?):)/.test(spec)) continue;
+        const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
+        wanted.set(name, file);
+      }
+    }
+    assert.ok(wanted.has("libp2p"), "the scan finds the code's imports");
+    for (const [name, file] of wanted) {
+      assert.ok(pkg.dependencies[name], `${name} (imported by ${file}) is a dependency in package.json`);
+      assert.equal(deno.imports[name], `npm:${name}@${pkg.dependencies[name]}`, `deno.json maps ${name}`);
+    }
+  });
+
   it("deno publish --dry-run passes and leaves database directories out", TIMEOUT, async () => {
     await build();
     // A copy of the committed tree (as a fresh clone has it) with databases where the README makes them.
