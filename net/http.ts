@@ -106,7 +106,7 @@ export interface HttpApiOptions {
   readonly heartbeatMs?: number;
   /** Where requests and problems are logged (default: nowhere). */
   readonly logger?: Logger;
-  /** The inspector page (default: the file `web/index.html` next to this module's directory). */
+  /** The inspector page (default: web/index.html, embedded as web/_inspector_html.ts). */
   readonly inspectorHtml?: string;
 }
 
@@ -655,15 +655,8 @@ async function sendInspector(ctx: Context, res: ServerResponse): Promise<void> {
 }
 
 async function loadInspector(): Promise<string> {
-  const url = new URL("../web/index.html", import.meta.url);
-  if (url.protocol === "file:") {
-    const specifier = "node:fs/promises";
-    const fs = await import(specifier) as typeof import("node:fs/promises");
-    return await fs.readFile(url, "utf8");
-  }
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`Cannot load the inspector page from ${url}: HTTP ${res.status}`);
-  return await res.text();
+  // Embedded (scripts/build-inspector.mjs), not read from disk: bundles and compiled binaries have no web/.
+  return (await import("../web/_inspector_html.ts")).INSPECTOR_HTML;
 }
 
 // ---------------------------------------------------------------- requests

@@ -63,7 +63,7 @@ const CHROMIUM_ARGS = [
 const HELP = `Usage: node scripts/test.mjs [options] [FILTER...]      (npm test, deno task test)
 
 Runs, in order: dependency check (npm ci when node_modules is missing or stale), static checks
-(build-wasm --check, deno fmt --check, deno lint, deno check, deno publish --dry-run), then the
+(build-wasm and build-inspector --check, deno fmt --check, deno lint, deno check, deno publish --dry-run), then the
 test files tests/**/*.test.ts on Deno, Bun and headless Chromium (files tagged @server-only in
 their first 5 lines are left out of the browser run). For files tagged @peer-fixture it first
 creates a veth interface holding 10.213.77.1/32 for WebRTC-Direct (needs root; removed at the
@@ -761,6 +761,11 @@ async function stageChecks(deno) {
       args: ["scripts/build-wasm.mjs", "--check"],
     });
   }
+  laneA.push({
+    name: "build-inspector --check",
+    cmd: process.execPath,
+    args: ["scripts/build-inspector.mjs", "--check"],
+  });
   laneA.push({ name: "deno fmt --check", cmd: deno, args: ["fmt", "--check"], summarize: fmtSummary });
   laneA.push({ name: "deno lint", cmd: deno, args: ["lint"] });
   // The published entry points (deno.json "exports") are checked even outside these folders.
