@@ -281,7 +281,8 @@ describe("a full disk", () => {
         acked.set(`more/${i}`, i);
       }
       const exported = new Set<string>();
-      for (let cursor: number | undefined;;) {
+      let cursor: number | undefined;
+      for (;;) {
         const page = await store.changes(0, { limit: 1000, cursor });
         for (const r of page.records) exported.add(r.soul);
         if (page.cursor === undefined) break;
