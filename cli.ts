@@ -849,17 +849,19 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
  */
 async function bench(p: Parsed, out: Printer, help: boolean): Promise<number> {
   const script = benchScript();
+  const wantsHelp = help || p.rest.includes("--help") || p.rest.includes("-h");
+  if (wantsHelp) {
+    await out.line(commandHelp("bench"));
+    if (script === undefined) return EXIT_OK;
+    await out.line("\nThe runner of this checkout, scripts/bench.ts, and its suites:");
+  }
   if (script === undefined) {
-    if (help || p.rest.includes("--help") || p.rest.includes("-h")) {
-      await out.line(commandHelp("bench"));
-      return EXIT_OK;
-    }
     throw new CliError(
       "The benchmark suites are not part of an installed lattice: clone the Lattice repository, run npm install there, then run `deno task bench SUITE` (or `lattice bench SUITE` from the checkout)",
       EXIT_ERROR,
     );
   }
-  const args = [...(p.flags.has("json") ? ["--json"] : []), ...(help ? ["--help"] : []), ...p.rest];
+  const args = [...(p.flags.has("json") ? ["--json"] : []), ...(wantsHelp ? ["--help"] : p.rest)];
   const argv = "Bun" in globalThis
     ? [script, ...args]
     : ["run", "-A", "--v8-flags=--expose-gc", script, ...args];
