@@ -499,6 +499,7 @@ class Client implements RemoteDatabase {
       for (;;) {
         try {
           await stream();
+          if (stopped) return; // ended by unsubscribe: no new connection
         } catch (e) {
           if (stopped) return;
           const error = e instanceof Error ? e : new Error(String(e));
