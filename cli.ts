@@ -34,6 +34,7 @@ import { DB_FILE } from "./storage/sqlite.ts";
 import { connect, type RemoteDatabase } from "./net/client.ts";
 import { DEFAULT_HTTP, parseHostPort, serve } from "./net/serve.ts";
 import { startNetwork } from "./net/network.ts";
+import { checkCorsOrigin, checkServedHost } from "./net/http.ts";
 import { checkToken, ensureTokenFile, readTokenFile } from "./net/token.ts";
 import { VERSION } from "./version.ts";
 
@@ -878,6 +879,10 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
     ? parseCount("serve", "replication", p.flags.get("replication") as string)
     : undefined;
   const memory = p.flags.has("memory");
+  const corsOrigins = (p.flags.get("cors-origin") as string[] | undefined) ?? [];
+  const hosts = (p.flags.get("allow-host") as string[] | undefined) ?? [];
+  for (const o of corsOrigins) checkArgument("serve", "--cors-origin", () => checkCorsOrigin(o));
+  for (const h of hosts) checkArgument("serve", "--allow-host", () => checkServedHost(h));
   let node: Awaited<ReturnType<typeof serve>>;
   try {
     node = await serve({
@@ -893,8 +898,8 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       stdout: (line) => ctx.host.stdout(line + "\n"),
       token: p.flags.get("token") as string | undefined,
       auth: !p.flags.has("no-auth"),
-      corsOrigins: (p.flags.get("cors-origin") as string[] | undefined) ?? [],
-      hosts: (p.flags.get("allow-host") as string[] | undefined) ?? [],
+      corsOrigins,
+      hosts,
     });
   } catch (e) {
     if (isValidationError(e)) throw new CliError(`Cannot start the node: ${e.message}`, EXIT_ERROR);

@@ -296,8 +296,8 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     inspector: options.inspectorHtml,
     token,
     loopbackReads: options.loopbackReads ?? true,
-    corsOrigins: new Set((options.corsOrigins ?? []).map(checkOrigin)),
-    hosts: new Set((options.hosts ?? []).map((h) => checkHostName(h))),
+    corsOrigins: new Set((options.corsOrigins ?? []).map((o) => checkCorsOrigin(o))),
+    hosts: new Set((options.hosts ?? []).map((h) => checkServedHost(h))),
     port,
   };
   const idleMs = count("idleTimeoutMs", options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
@@ -457,8 +457,11 @@ interface Context {
 
 // ---------------------------------------------------------------- who may ask
 
-/** Checks an origin for `corsOrigins` and returns it as browsers send it (`URL.origin`). */
-function checkOrigin(origin: string): string {
+/**
+ * Checks an origin for `corsOrigins` (`scheme://host[:port]`) and returns it as
+ * browsers send it (`URL.origin`); `TypeError` otherwise.
+ */
+export function checkCorsOrigin(origin: string): string {
   let parsed: URL | undefined;
   try {
     parsed = new URL(origin);
@@ -466,7 +469,7 @@ function checkOrigin(origin: string): string {
     parsed = undefined;
   }
   if (
-    !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") ||
+    typeof origin !== "string" || !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") ||
     parsed.origin !== origin.replace(/\/$/, "").toLowerCase()
   ) {
     throw new TypeError(
@@ -478,8 +481,8 @@ function checkOrigin(origin: string): string {
   return parsed.origin;
 }
 
-/** Checks a `hosts` entry (`name` or `name:port`) and returns it in lowercase. */
-function checkHostName(host: string): string {
+/** Checks a `hosts` entry (`name` or `name:port`) and returns it in lowercase; `TypeError` otherwise. */
+export function checkServedHost(host: string): string {
   if (typeof host !== "string" || !/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host)) {
     throw new TypeError(`A served host must be NAME or NAME:PORT, got ${JSON.stringify(host)}`);
   }
@@ -545,7 +548,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 /** Throws 401 unless the request has the token or needs none (see {@link HttpApiOptions.token}). */
-function checkToken401(ctx: Context, req: IncomingMessage, spec: RouteSpec | undefined): void {
+function requireToken(ctx: Context, req: IncomingMessage, spec: RouteSpec | undefined): void {
   if (ctx.token === null || spec?.open) return;
   if (spec?.read && ctx.loopbackReads && isLoopback(req.socket.remoteAddress)) return;
   const header = req.headers.authorization;
@@ -738,7 +741,7 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
     });
   }
   const m = method === "HEAD" ? "GET" : method;
-  checkToken401(ctx, req, ROUTES.find((r) => r.route === route && r.method === m));
+  requireToken(ctx, req, ROUTES.find((r) => r.route === route && r.method === m));
   if (ctx.closing) throw new HttpError(503, "unavailable", "The node is shutting down");
   const paramsKey = route === "node" ? `node:${method}` : route;
   const params = parseQuery(

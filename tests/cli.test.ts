@@ -580,6 +580,18 @@ describe("lattice CLI", () => {
     const args = ["serve", "--memory", "--no-auth", "--token", "x"];
     assertFails(args, await cli(args), 2, /contradict/);
     assertFails(["serve"], await cli(["serve", "--memory", "--token", "has space"]), 2, /--token is invalid/);
+    assertFails(
+      ["serve"],
+      await cli(["serve", "--memory", "--cors-origin", "*"]),
+      2,
+      /--cors-origin is invalid/,
+    );
+    assertFails(
+      ["serve"],
+      await cli(["serve", "--memory", "--allow-host", "a b"]),
+      2,
+      /--allow-host is invalid/,
+    );
   });
 
   it("bench runs scripts/bench.ts, or says how to", SLOW, async () => {
