@@ -43,7 +43,7 @@
  * | 400 | `invalid_syntax` | a `SyntaxError` of the database (e.g. `$bytes` that is not base64) |
  * | 400 | `invalid_path` | malformed percent-encoding in the path or query, or an unknown query parameter |
  * | 401 | `unauthorized` | the token is missing or wrong (with `WWW-Authenticate: Bearer`) |
- * | 403 | `forbidden_origin` | `Origin` is neither the node's own nor one of `corsOrigins` |
+ * | 403 | `forbidden_origin` | `Origin` is neither the node's own nor one of `corsOrigins` (or, without `Origin`, a browser marks the request `Sec-Fetch-Site: cross-site`/`same-site`, not a navigation) |
  * | 404 | `not_found` | `GET /v1/nodes/{soul}` of a node that does not exist |
  * | 404 | `unknown_route` | no such path |
  * | 405 | `method_not_allowed` | the path exists, not with that method (`Allow` lists the methods) |
@@ -523,7 +523,19 @@ function isLoopback(address: string | undefined): boolean {
 function checkRequestOrigin(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
   if (ctx.corsOrigins.size > 0) res.setHeader("vary", "Origin");
   const origin = req.headers.origin;
-  if (origin === undefined) return;
+  if (origin === undefined) {
+    // An <img> or <script> of another site's page sends no Origin; it could read nothing, but it
+    // should not make the node work either. Browsers mark it; navigations (a link) stay allowed.
+    const site = req.headers["sec-fetch-site"];
+    if ((site === "cross-site" || site === "same-site") && req.headers["sec-fetch-mode"] !== "navigate") {
+      throw new HttpError(
+        403,
+        "forbidden_origin",
+        "Requests from pages of another site may not use this node",
+      );
+    }
+    return;
+  }
   if (ctx.corsOrigins.has(origin)) {
     res.setHeader("access-control-allow-origin", origin);
     return;

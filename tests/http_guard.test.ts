@@ -186,6 +186,15 @@ describe("http api: who may ask", () => {
       "forbidden_origin",
     );
     assertError(await call(api, "GET", "/v1/status", { origin: "null" }), 403, "forbidden_origin");
+    // An <img>/<script> of another site's page sends no Origin, but the browser marks it.
+    const img = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image" };
+    assertError(await call(api, "GET", "/v1/nodes?limit=1000", img), 403, "forbidden_origin");
+    const link = {
+      "sec-fetch-site": "cross-site",
+      "sec-fetch-mode": "navigate",
+      "sec-fetch-dest": "document",
+    };
+    assert.equal((await call(api, "GET", "/", link)).status, 200); // a link to the inspector is fine
     // The node's own origin (the inspector's requests) is fine, and gets no CORS header either.
     const own = await call(api, "PUT", "/v1/nodes/x", { origin: api.url, ...bearer(api.token) }, '{"a":1}');
     assert.equal(own.status, 200);
