@@ -7,6 +7,10 @@
  * `$LATTICE_PATH`, else `./.lattice`) directly, so it fails while another
  * process (such as a running node) holds that directory.
  *
+ * With `--url` the token of the node's HTTP API comes from `--token`, else
+ * `$LATTICE_TOKEN`, else `<--path>/http-token` when that file exists (the
+ * node's own directory, on the same machine).
+ *
  * Exit codes: 0 ok, 1 error, 2 usage error, 3 not found. With `--json`,
  * standard output is one JSON value per line; errors always go to standard
  * error as one sentence.
@@ -31,6 +35,8 @@ import { DB_FILE } from "./storage/sqlite.ts";
 import { connect, type RemoteDatabase } from "./net/client.ts";
 import { DEFAULT_HTTP, parseHostPort, serve } from "./net/serve.ts";
 import { startNetwork } from "./net/network.ts";
+import { checkCorsOrigin, checkServedHost } from "./net/http.ts";
+import { checkToken, ensureTokenFile, readTokenFile } from "./net/token.ts";
 import { VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------- the runtime
@@ -150,8 +156,12 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   replication: { value: true },
   memory: { value: false },
   mdns: { value: false },
+  token: { value: true },
+  "cors-origin": { value: true, repeat: true },
+  "allow-host": { value: true, repeat: true },
+  "no-auth": { value: false },
 };
-const GLOBAL_FLAGS = ["path", "url", "json", "help", "version"];
+const GLOBAL_FLAGS = ["path", "url", "token", "json", "help", "version"];
 
 interface CommandSpec {
   /** The synopsis after `lattice `. */
@@ -174,8 +184,10 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     args: [],
     summary: "create the database directory (if needed); show its path, storage and actor id",
     details: `Creates the database directory --path unless it exists and prints its path, storage engine
-and this replica's actor id. Running it again is harmless: it says the database is already there.
-With --json: {"path","created","storage","actor"}.`,
+and this replica's actor id. It also writes DIR/http-token (mode 0600) unless there is one: the
+token a node serving DIR asks of writers (lattice serve --path DIR; other commands with --url and
+--path DIR read it). Running it again is harmless: it says the database is already there.
+With --json: {"path","created","storage","actor","tokenFile"}.`,
   },
   put: {
     usage: "put SOUL JSON",
@@ -233,23 +245,43 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
   serve: {
     usage: "serve [options]",
     args: [],
-    flags: ["http", "listen", "bootstrap", "space", "replication", "memory", "mdns"],
+    flags: [
+      "http",
+      "listen",
+      "bootstrap",
+      "space",
+      "replication",
+      "memory",
+      "mdns",
+      "cors-origin",
+      "allow-host",
+      "no-auth",
+    ],
     summary: "run a node: storage, peer-to-peer network, HTTP API and inspector",
     details:
       `  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
-                [--replication N] [--memory] [--mdns]
+                [--replication N] [--memory] [--mdns] [--token TOKEN] [--cors-origin ORIGIN]...
+                [--allow-host HOST]... [--no-auth]
 Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
 --space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
-  --http HOST:PORT   HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
-  --mdns             find members of the space on the local network by mDNS (multicast queries on
-                     every interface every 10 s; off by default): nodes need no --bootstrap
-  --replication N    sharded mode with N replicas per node: not available yet, so serve refuses it;
-                     every node of a space keeps all of its data (full replication)
+  --http HOST:PORT      HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
+  --mdns                find members of the space on the local network by mDNS (multicast queries on
+                        every interface every 10 s; off by default): nodes need no --bootstrap
+  --replication N       sharded mode with N replicas per node: not available yet, so serve refuses it;
+                        every node of a space keeps all of its data (full replication)
+  --token TOKEN         the HTTP API's token (default: DIR/http-token, written if missing; with
+                        --memory a fresh one, given only in the --json ready line)
+  --cors-origin ORIGIN  let pages of ORIGIN (e.g. http://localhost:5173) call the API; repeatable.
+                        Without it no page of another origin can
+  --allow-host HOST     serve requests for this host name (a proxy's or a DNS name of this machine);
+                        IP addresses and localhost are always served, other names refused
+  --no-auth             no token at all: anyone who can reach the port may write (development only)
+Writes need the token (Authorization: Bearer TOKEN); reads too unless they come from this machine.
+The inspector (the HTTP URL in a browser on this machine) gets it from the node.
 When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
-has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...]}.
-The HTTP API allows requests from any web origin: keep it on 127.0.0.1. Logs go to stderr;
-LATTICE_LOG=debug|info|warn|error sets how much (default warn).
-Other commands reach the node with --url http://HOST:PORT.`,
+has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...],"token":...}.
+Logs go to stderr; LATTICE_LOG=debug|info|warn|error sets how much (default warn).
+Other commands reach the node with --url http://HOST:PORT, and --path DIR (or --token) for the token.`,
   },
   search: {
     usage: "search --vector JSON --k N",
@@ -299,6 +331,7 @@ ${GLOBAL_HELP}`;
 const GLOBAL_HELP = `Options of every command:
   --path DIR   database directory (default: $LATTICE_PATH, else ./.lattice)
   --url URL    send the command to a running node's HTTP API (lattice serve) instead of opening --path
+  --token T    the node's token for --url (default: $LATTICE_TOKEN, else --path DIR/http-token)
   --json       machine-readable output: one JSON value per line
   -h, --help   show help
   --version    print the version`;
@@ -321,7 +354,7 @@ ${GLOBAL_HELP}
 Values in JSON: a link is {"#": "soul"}, a nested object becomes a child node (soul/field),
 bytes are {"$bytes": "<base64>"}, null deletes a field.
 Exit codes: 0 ok, 1 error, 2 usage error, 3 not found.
-Environment: LATTICE_PATH (default --path), LATTICE_KERNELS=auto|wasm|js,
+Environment: LATTICE_PATH (default --path), LATTICE_TOKEN (default --token), LATTICE_KERNELS=auto|wasm|js,
 LATTICE_DEBUG=1 (print stack traces of unexpected errors).
 Run "lattice help COMMAND" or "lattice COMMAND --help" for the details of a command.`;
 }
@@ -469,6 +502,8 @@ interface Context {
   readonly path: string;
   /** The running node to talk to (`--url`), instead of opening `path`. */
   readonly url?: string;
+  /** The node's token for `url`, when one was found. */
+  readonly token?: string;
 }
 
 /**
@@ -545,7 +580,18 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
   }
   const given = p.flags.get("path") as string | undefined;
   const path = host.resolvePath(given ?? (host.env("LATTICE_PATH") || "./.lattice"));
-  const ctx: Context = { host, out, json, path, url };
+  const flagToken = p.flags.get("token") as string | undefined;
+  if (flagToken !== undefined) {
+    if (url === undefined && name !== "serve") {
+      throw new UsageError("option --token goes with --url (or serve)", name);
+    }
+    checkArgument(name, "--token", () => checkToken(flagToken, "the token"));
+  }
+  if (name === "serve" && flagToken !== undefined && p.flags.has("no-auth")) {
+    throw new UsageError("--token and --no-auth contradict each other", name);
+  }
+  const token = url === undefined ? undefined : await urlToken(flagToken, host, path);
+  const ctx: Context = { host, out, json, path, url, token };
   if (name === "serve") return await serveCommand(ctx, p);
   const [a, b] = p.positionals;
   switch (name) {
@@ -572,6 +618,26 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
       return await peers(ctx);
   }
   throw new Error(`Command ${name} has no implementation`);
+}
+
+/** The token for `--url`: `--token`, else `$LATTICE_TOKEN`, else `<path>/http-token` if it exists. */
+async function urlToken(flag: string | undefined, host: CliHost, path: string): Promise<string | undefined> {
+  if (flag !== undefined) return flag;
+  const env = host.env("LATTICE_TOKEN");
+  if (env) {
+    try {
+      return checkToken(env, "LATTICE_TOKEN");
+    } catch (e) {
+      throw new CliError((e as Error).message, EXIT_ERROR);
+    }
+  }
+  if (host.pathKind(path) !== "directory") return undefined;
+  try {
+    return await readTokenFile(path);
+  } catch (e) {
+    if (isValidationError(e)) throw new CliError(e.message, EXIT_ERROR);
+    throw e;
+  }
 }
 
 /**
@@ -605,7 +671,7 @@ type Db = Pick<Database, "put" | "get" | "delete" | "list" | "query" | "close">;
 
 /** Opens the database at `ctx.path` (or connects to `ctx.url`), runs `use`, and closes it whatever happens. */
 async function withDatabase<T>(ctx: Context, use: (db: Db) => Promise<T>): Promise<T> {
-  const db: Db = ctx.url !== undefined ? connect(ctx.url) : await openDatabase(ctx);
+  const db: Db = ctx.url !== undefined ? connect(ctx.url, { token: ctx.token }) : await openDatabase(ctx);
   let result: T;
   try {
     result = await use(db);
@@ -639,14 +705,17 @@ async function init(ctx: Context): Promise<number> {
     ctx,
     (db) => Promise.resolve({ storage: db.store.engine, actor: db.actor }),
   );
+  // Written after the database: the directory exists now, and a directory in use has already failed.
+  const tokenFile = (await ensureTokenFile(ctx.path)).path;
   if (ctx.json) {
-    await ctx.out.line(JSON.stringify({ path: ctx.path, created, storage, actor }));
+    await ctx.out.line(JSON.stringify({ path: ctx.path, created, storage, actor, tokenFile }));
   } else {
     await ctx.out.line(
       created ? `Created a new database in ${ctx.path}` : `A database is already in ${ctx.path}`,
     );
     await ctx.out.line(`storage: ${storage}`);
     await ctx.out.line(`actor:   ${actor}`);
+    await ctx.out.line(`token:   ${tokenFile} (for lattice serve; other commands read it with --path)`);
   }
   return EXIT_OK;
 }
@@ -770,7 +839,7 @@ async function withLocalDatabase<T>(ctx: Context, use: (db: Database) => Promise
 }
 
 async function withNode<T>(ctx: Context, use: (node: RemoteDatabase) => Promise<T>): Promise<T> {
-  const node = connect(ctx.url as string);
+  const node = connect(ctx.url as string, { token: ctx.token });
   try {
     return await use(node);
   } finally {
@@ -816,6 +885,10 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
     ? parseCount("serve", "replication", p.flags.get("replication") as string)
     : undefined;
   const memory = p.flags.has("memory");
+  const corsOrigins = (p.flags.get("cors-origin") as string[] | undefined) ?? [];
+  const hosts = (p.flags.get("allow-host") as string[] | undefined) ?? [];
+  for (const o of corsOrigins) checkArgument("serve", "--cors-origin", () => checkCorsOrigin(o));
+  for (const h of hosts) checkArgument("serve", "--allow-host", () => checkServedHost(h));
   let node: Awaited<ReturnType<typeof serve>>;
   try {
     node = await serve({
@@ -830,6 +903,10 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       mdns: p.flags.has("mdns"),
       startNetwork,
       stdout: (line) => ctx.host.stdout(line + "\n"),
+      token: p.flags.get("token") as string | undefined,
+      auth: !p.flags.has("no-auth"),
+      corsOrigins,
+      hosts,
     });
   } catch (e) {
     if (isValidationError(e)) throw new CliError(`Cannot start the node: ${e.message}`, EXIT_ERROR);
@@ -921,6 +998,9 @@ async function report(e: unknown, host: CliHost): Promise<number> {
   } else if (err.name === "LockedError") {
     message = `lattice: ${sentence(err.message, false)}; stop that process to use the directory here, ` +
       "or if it is a running node (lattice serve), send commands to it with --url http://host:port.";
+  } else if (err.name === "RemoteError" && (err as { status?: number }).status === 401) {
+    message = `lattice: ${sentence(err.message, false)}; give it with --token, LATTICE_TOKEN, ` +
+      "or --path DIR of the node's directory (DIR/http-token).";
   } else if (["ConnectionError", "RemoteError", "TimeoutError", "DiskFullError"].includes(err.name)) {
     message = `lattice: ${sentence(err.message)}`;
   } else if (isSystemError(err)) {

@@ -13,12 +13,13 @@
  * takes `{ signal }` and gives up after `timeoutMs` (default 30 s) with a
  * `TimeoutError`; a node that cannot be reached is a {@link ConnectionError}
  * naming the URL; a node whose disk is full (507) a `DiskFullError`; other
- * server errors are a {@link RemoteError}.
+ * server errors are a {@link RemoteError} (a missing or wrong `token` is one
+ * with status 401 and code `unauthorized`).
  *
  * @example
  * ```ts ignore
  * import { connect } from "./client.ts";
- * const db = connect("http://127.0.0.1:7420");
+ * const db = connect("http://127.0.0.1:7420", { token: "…" }); // the node's <dir>/http-token
  * await db.put("alice", { name: "Alice" });
  * console.log(await db.get("alice")); // { name: "Alice" }
  * const stop = db.watch({ prefix: "" }, (change) => console.log(change));
@@ -43,6 +44,7 @@ import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts"
 import { DiskFullError } from "../storage/disk_full.ts";
 import type { PeerInfo } from "./http.ts";
 import { QueryTooLargeError } from "../core/query_budget.ts";
+import { checkToken } from "./token.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -52,6 +54,13 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** The `fetch` to use (default the global one). */
   readonly fetch?: typeof fetch;
+  /**
+   * The node's bearer token, sent as `Authorization: Bearer <token>` with
+   * every request (watches too). Writes need it; so do reads from another
+   * machine. `lattice serve` keeps it in `<dir>/http-token` and prints it in
+   * its `--json` ready line.
+   */
+  readonly token?: string;
 }
 
 /** Per-call options. */
@@ -196,6 +205,8 @@ class Client implements RemoteDatabase {
   readonly url: string;
   #fetch: typeof fetch;
   #timeoutMs: number;
+  /** `Authorization` header value, or undefined without a token. */
+  #authorization: string | undefined;
   #closed = false;
   /** Aborted by close(): ends watches and calls in flight. */
   #life = new AbortController();
@@ -205,6 +216,9 @@ class Client implements RemoteDatabase {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.#timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
+    if (options.token !== undefined) {
+      this.#authorization = `Bearer ${checkToken(options.token, "connect's token")}`;
+    }
     const outer = options.signal;
     if (outer?.aborted) this.#life.abort(outer.reason);
     else outer?.addEventListener("abort", () => void this.close(), { once: true });
@@ -227,12 +241,13 @@ class Client implements RemoteDatabase {
     try {
       let res: Response;
       try {
+        const headers: Record<string, string> = { accept: "application/json" };
+        if (body !== undefined) headers["content-type"] = "application/json";
+        if (this.#authorization !== undefined) headers.authorization = this.#authorization;
         res = await this.#fetch(this.url + path, {
           method,
           signal,
-          headers: body === undefined
-            ? { accept: "application/json" }
-            : { accept: "application/json", "content-type": "application/json" },
+          headers,
           body: body === undefined ? undefined : JSON.stringify(body),
         });
       } catch (e) {
@@ -424,6 +439,7 @@ class Client implements RemoteDatabase {
       try {
         const headers: Record<string, string> = { accept: "text/event-stream" };
         if (lastId !== undefined) headers["last-event-id"] = lastId;
+        if (this.#authorization !== undefined) headers.authorization = this.#authorization;
         res = await this.#fetch(`${this.url}/v1/watch?${q}`, { headers, signal: connecting.signal })
           .finally(() => connecting.done());
       } catch (e) {
@@ -488,6 +504,7 @@ class Client implements RemoteDatabase {
       for (;;) {
         try {
           await stream();
+          if (stopped) return; // ended by unsubscribe: no new connection
         } catch (e) {
           if (stopped) return;
           const error = e instanceof Error ? e : new Error(String(e));

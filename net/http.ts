@@ -4,12 +4,32 @@
  * `import()` of a variable, so a browser bundle that reaches this file never
  * pulls it in.
  *
- * Routes: `GET /v1/status`, `PUT|GET|DELETE /v1/nodes/{soul}`,
- * `GET /v1/nodes?prefix=&limit=&cursor=`, `POST /v1/query`, `POST /v1/search`
- * (501 until vector search exists), `GET /v1/watch?soul=|prefix=` (Server-Sent
- * Events, resumable: see {@link watch}), `GET /v1/peers`, `GET /` (the
- * inspector page, `web/index.html`).
- * Values travel as in `core/json.ts` (bytes as `{"$bytes": base64}`).
+ * Routes (`GET /v1` lists them as JSON): `GET /v1/status`,
+ * `PUT|GET|DELETE /v1/nodes/{soul}`, `GET /v1/nodes?prefix=&limit=&cursor=`,
+ * `POST /v1/query`, `POST /v1/search` (501 until vector search exists),
+ * `GET /v1/watch?soul=|prefix=` (Server-Sent Events, resumable: see
+ * {@link watch}), `GET /v1/peers`, `GET /` (the inspector page,
+ * `web/index.html`). Values travel as in `core/json.ts` (bytes as
+ * `{"$bytes": base64}`).
+ *
+ * Who may ask, checked in this order before anything else is done:
+ * 1. `Host` must be one the node serves: an IP literal or `localhost` with
+ *    its port, its listen address, or one of `hosts`. A page that rebinds
+ *    its own DNS name to 127.0.0.1 sends its name, and is refused (421).
+ * 2. A request with `Origin` must come from the node's own origin or one of
+ *    `corsOrigins` (403 otherwise). Only `corsOrigins` get
+ *    `Access-Control-Allow-Origin` (the origin itself, with `Vary: Origin`)
+ *    and preflight answers; without them no response carries a CORS grant.
+ * 3. The bearer token (`Authorization: Bearer <token>`, compared in constant
+ *    time): writes always need it; reads (`GET`, `HEAD`, `POST /v1/query`,
+ *    `POST /v1/search`) need it unless they come from a loopback address
+ *    (option `loopbackReads`). The inspector page needs none, and carries the
+ *    token when loopback asks for it. `auth: false` turns this off.
+ * Event streams are capped in number (`maxStreams`, and `maxStreamsPerClient`
+ * per client address: 429 beyond) and in backlog (`streamBufferBytes`: the
+ * stream of a client that stops reading is closed). A connection that sends
+ * no complete request header within `idleTimeoutMs` of opening or of its last
+ * answer is closed, on every runtime.
  *
  * Errors are `{"error": {"code", "message"}}` with these codes (stable: the
  * client maps them back to error classes):
@@ -22,24 +42,21 @@
  * | 400 | `out_of_range` | a `RangeError` of the database (too long, too deep, bad limit, unknown parameter value) |
  * | 400 | `invalid_syntax` | a `SyntaxError` of the database (e.g. `$bytes` that is not base64) |
  * | 400 | `invalid_path` | malformed percent-encoding in the path or query, or an unknown query parameter |
+ * | 401 | `unauthorized` | the token is missing or wrong (with `WWW-Authenticate: Bearer`) |
+ * | 403 | `forbidden_origin` | `Origin` is neither the node's own nor one of `corsOrigins` (or, without `Origin`, a browser marks the request `Sec-Fetch-Site: cross-site`/`same-site`, not a navigation) |
  * | 404 | `not_found` | `GET /v1/nodes/{soul}` of a node that does not exist |
  * | 404 | `unknown_route` | no such path |
  * | 405 | `method_not_allowed` | the path exists, not with that method (`Allow` lists the methods) |
  * | 408 | `timeout` | the request body did not arrive within `bodyTimeoutMs` |
- * | 431 | `headers_too_large` | request headers over the runtime's limit (16 KiB on Node) |
  * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading) |
+ * | 421 | `misdirected_request` | a `Host` the node does not serve (DNS rebinding) |
  * | 422 | `query_too_large` | a query over its work budget (`QueryTooLargeError`: path length, frontier, nodes read or time) |
+ * | 429 | `too_many_streams` | `/v1/watch` over `maxStreams` or `maxStreamsPerClient` (with `Retry-After`) |
+ * | 431 | `headers_too_large` | request headers over the runtime's limit (16 KiB on Node) |
  * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
  * | 501 | `not_implemented` | `POST /v1/search` in this version |
  * | 503 | `unavailable` | the node is shutting down or its database is closed |
  * | 507 | `insufficient_storage` | a `DiskFullError`: the disk is full (the message names the directory); reads go on |
- *
- * CORS: every response allows any origin (`Access-Control-Allow-Origin: *`)
- * for GET, HEAD, PUT, POST and DELETE, and preflight `OPTIONS` answers 204.
- * This is a local development API: anything that can reach the port (any web
- * page open in a browser on this machine) can read and write the database.
- * Keep it on 127.0.0.1 (the default) unless it sits behind an authenticating
- * proxy.
  *
  * @example
  * ```ts
@@ -52,7 +69,11 @@
  *   port: 0,
  *   info: () => ({ peerId: null, addrs: [], space: "default", peers: [] }),
  * });
- * const res = await fetch(`${api.url}/v1/nodes/alice`, { method: "PUT", body: '{"name":"Alice"}' });
+ * const res = await fetch(`${api.url}/v1/nodes/alice`, {
+ *   method: "PUT",
+ *   headers: { authorization: `Bearer ${api.token}` }, // a fresh random token unless `token` is given
+ *   body: '{"name":"Alice"}',
+ * });
  * console.log(res.status); // 200
  * await api.close();
  * await db.close();
@@ -66,6 +87,7 @@ import type { Change, Database, Query } from "../core/database.ts";
 import { fromJson, toJson } from "../core/json.ts";
 import { VERSION } from "../version.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import { checkToken, newToken } from "./token.ts";
 
 /** A connected peer as `GET /v1/peers` lists it; networking may add fields (sync state, latency, …). */
 export interface PeerInfo {
@@ -108,6 +130,55 @@ export interface HttpApiOptions {
   readonly logger?: Logger;
   /** The inspector page (default: web/index.html, embedded as web/_inspector_html.ts). */
   readonly inspectorHtml?: string;
+  /**
+   * Whether requests must authenticate (default `true`). With `false` anyone
+   * who can reach the port may read and write: a development node
+   * (`lattice serve --no-auth`).
+   */
+  readonly auth?: boolean;
+  /**
+   * The bearer token requests must send (`Authorization: Bearer <token>`):
+   * writes always, reads when they do not come from a loopback address.
+   * Default: a fresh random token ({@link newToken}), given back as
+   * {@link HttpApi.token}. Ignored with `auth: false`.
+   */
+  readonly token?: string;
+  /**
+   * Whether reads (`GET`, `HEAD`, `POST /v1/query`, `POST /v1/search`) from a
+   * loopback address need no token (default `true`). `false` asks every
+   * request for the token, as for a remote client: for a machine whose other
+   * users must not read the database.
+   */
+  readonly loopbackReads?: boolean;
+  /**
+   * Web origins (`scheme://host[:port]`) whose pages may call the API from a
+   * browser: only they get `Access-Control-Allow-Origin` and preflight
+   * answers. Default none: no page of another origin can use the API.
+   */
+  readonly corsOrigins?: readonly string[];
+  /**
+   * `Host` header values served besides the listen address, `localhost` and
+   * IP literals with the port (`name` for any port, or `name:port`): names
+   * under which a proxy or DNS reaches this node. Any other `Host` is refused
+   * (421), which defeats DNS rebinding.
+   */
+  readonly hosts?: readonly string[];
+  /** Most event streams (`/v1/watch`) open at once (default {@link DEFAULT_MAX_STREAMS}). */
+  readonly maxStreams?: number;
+  /** Most event streams open at once per client address (default {@link DEFAULT_MAX_STREAMS_PER_CLIENT}). */
+  readonly maxStreamsPerClient?: number;
+  /**
+   * An event stream whose unsent backlog passes this many bytes when an event
+   * is due is closed (default {@link DEFAULT_STREAM_BUFFER_BYTES}); its client
+   * resumes from its last checkpoint.
+   */
+  readonly streamBufferBytes?: number;
+  /**
+   * A connection that has no request in progress is closed when no complete
+   * request header arrives within this many ms, counted from its opening or
+   * from its last answer (default 10 s).
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A running HTTP API. */
@@ -124,6 +195,8 @@ export interface HttpApi {
   close(): Promise<void>;
   /** Number of open event streams (`/v1/watch`). */
   openStreams(): number;
+  /** The bearer token requests must send, or `null` when authentication is off. */
+  readonly token: string | null;
 }
 
 /**
@@ -135,14 +208,24 @@ export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
 export const MAX_PAGE = 1000;
 /** Nodes per `GET /v1/nodes` page when `limit` is not given. */
 export const DEFAULT_PAGE = 100;
-/** An event stream whose client reads slower than this many buffered bytes is closed. */
-const MAX_STREAM_BUFFER = 8 * 1024 * 1024;
+/**
+ * Default backlog of an event stream: 1 MiB. With {@link DEFAULT_MAX_STREAMS}
+ * streams, clients that never read hold at most ~64 MiB plus one event each
+ * (8 MiB per stream let 100 such watchers add 1 GB). A burst larger than this
+ * closes even a reading client's stream; it resumes from its checkpoint.
+ */
+export const DEFAULT_STREAM_BUFFER_BYTES = 1024 * 1024;
+/** Default cap on event streams open at once. */
+export const DEFAULT_MAX_STREAMS = 64;
+/** Default cap on event streams open at once from one client address. */
+export const DEFAULT_MAX_STREAMS_PER_CLIENT = 16;
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 const CLOSE_GRACE_MS = 10_000;
 
-const CORS_HEADERS: Readonly<Record<string, string>> = {
-  "access-control-allow-origin": "*",
+/** Preflight answer for an origin of `corsOrigins` (with its `access-control-allow-origin`). */
+const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-methods": "GET, HEAD, PUT, POST, DELETE, OPTIONS",
-  "access-control-allow-headers": "content-type, accept, last-event-id",
+  "access-control-allow-headers": "authorization, content-type, accept, last-event-id",
   "access-control-max-age": "600",
 };
 
@@ -179,6 +262,18 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
   if (!Number.isSafeInteger(maxBody) || maxBody < 1) {
     throw new RangeError(`maxBodyBytes must be a positive integer, got ${maxBody}`);
   }
+  const count = (name: string, value: number | undefined, fallback: number): number => {
+    const n = value ?? fallback;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError(`${name} must be a positive integer, got ${n}`);
+    }
+    return n;
+  };
+  const token = options.auth === false
+    ? null
+    : options.token === undefined
+    ? newToken()
+    : checkToken(options.token, "The HTTP API token");
   const log = options.logger ?? silentLogger;
   const specifier = "node:http"; // a variable, so bundlers leave it out
   const http = await import(specifier) as NodeHttp;
@@ -191,17 +286,51 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     heartbeatMs: options.heartbeatMs ?? 15_000,
     log,
     streams: new Set(),
+    streamsByClient: new Map(),
+    maxStreams: count("maxStreams", options.maxStreams, DEFAULT_MAX_STREAMS),
+    maxStreamsPerClient: count(
+      "maxStreamsPerClient",
+      options.maxStreamsPerClient,
+      DEFAULT_MAX_STREAMS_PER_CLIENT,
+    ),
+    streamBuffer: count("streamBufferBytes", options.streamBufferBytes, DEFAULT_STREAM_BUFFER_BYTES),
     closing: false,
     inspector: options.inspectorHtml,
+    token,
+    loopbackReads: options.loopbackReads ?? true,
+    corsOrigins: new Set((options.corsOrigins ?? []).map((o) => checkCorsOrigin(o))),
+    hosts: new Set((options.hosts ?? []).map((h) => checkServedHost(h))),
+    port,
   };
+  const idleMs = count("idleTimeoutMs", options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
   const inflight = new Set<Promise<void>>();
-  const sockets = new Set<Socket>();
+  /** Open connections and how many requests each has in progress; an idle one has a timer. */
+  const sockets = new Map<Socket, { busy: number; timer?: ReturnType<typeof setTimeout> }>();
+  // Closes a connection that sends no complete request in time. Deno's and Bun's node:http enforce
+  // neither headersTimeout nor keepAliveTimeout on a connection that never sends a byte, and
+  // Node checks only every 30 s; this timer works the same on all three.
+  const arm = (socket: Socket) => {
+    const state = sockets.get(socket);
+    if (!state) return;
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      if (state.busy === 0) socket.destroy();
+    }, idleMs);
+  };
 
   const server: Server = http.createServer((req, res) => {
     const started = Date.now();
+    const state = sockets.get(req.socket);
+    if (state) {
+      state.busy++;
+      clearTimeout(state.timer);
+    }
     // A client that resets mid-request is not an error of the node.
     req.on("error", () => {});
     res.on("error", () => {});
+    res.on("close", () => {
+      if (state && --state.busy === 0) arm(req.socket);
+    });
     const p = handle(ctx, req, res)
       .catch((e) => sendError(ctx, req, res, e))
       .catch((e) => {
@@ -215,12 +344,16 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     inflight.add(p);
   });
   // Node's defaults are 60 s for headers and 300 s per request; a stalled client should not hold a socket that long.
-  server.headersTimeout = 20_000;
+  server.headersTimeout = Math.min(20_000, idleMs);
   server.requestTimeout = 0; // event streams are long requests; bodies have their own timeout
-  server.keepAliveTimeout = 5_000;
+  server.keepAliveTimeout = Math.min(5_000, idleMs);
   server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    sockets.set(socket, { busy: 0 });
+    arm(socket);
+    socket.on("close", () => {
+      clearTimeout(sockets.get(socket)?.timer);
+      sockets.delete(socket);
+    });
     socket.on("error", () => {}); // resets by clients are their business
   });
   server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
@@ -253,8 +386,11 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
   });
   const address = server.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
+  ctx.port = boundPort;
+  // The listen address is served under its own name too (e.g. --http myhost.local:7420).
+  ctx.hosts.add(`${urlHost(host).toLowerCase()}:${boundPort}`);
   const url = `http://${urlHost(host)}:${boundPort}`;
-  log.info("http", "listening", { url });
+  log.info("http", "listening", { url, auth: token !== null });
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -270,7 +406,10 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
       ]);
       clearTimeout(timer);
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      for (const s of sockets) s.destroy();
+      for (const [s, state] of sockets) {
+        clearTimeout(state.timer);
+        s.destroy();
+      }
       await stopped;
       log.info("http", "closed", { url });
     })();
@@ -280,7 +419,7 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     if (options.signal.aborted) await close();
     else options.signal.addEventListener("abort", () => void close(), { once: true });
   }
-  return { url, port: boundPort, close, openStreams: () => ctx.streams.size };
+  return { url, port: boundPort, close, openStreams: () => ctx.streams.size, token };
 }
 
 /** A host for a URL: IPv6 in brackets; the wildcard addresses become loopback, which is reachable. */
@@ -299,24 +438,266 @@ interface Context {
   readonly log: Logger;
   /** Ends each open event stream. */
   readonly streams: Set<() => void>;
+  /** Open event streams per client address. */
+  readonly streamsByClient: Map<string, number>;
+  readonly maxStreams: number;
+  readonly maxStreamsPerClient: number;
+  /** Backlog in bytes past which an event stream is closed. */
+  readonly streamBuffer: number;
   closing: boolean;
   inspector: string | undefined;
+  /** The bearer token, or `null` without authentication. */
+  readonly token: string | null;
+  readonly loopbackReads: boolean;
+  /** Origins granted CORS, as `URL.origin` writes them. */
+  readonly corsOrigins: ReadonlySet<string>;
+  /** `Host` values served besides IP literals and `localhost` with the port: `name` or `name:port`, lowercase. */
+  readonly hosts: Set<string>;
+  /** The port listened on. */
+  port: number;
+}
+
+// ---------------------------------------------------------------- who may ask
+
+/**
+ * Checks an origin for `corsOrigins` (`scheme://host[:port]`) and returns it as
+ * browsers send it (`URL.origin`); `TypeError` otherwise.
+ */
+export function checkCorsOrigin(origin: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    typeof origin !== "string" || !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") ||
+    parsed.origin !== origin.replace(/\/$/, "").toLowerCase()
+  ) {
+    throw new TypeError(
+      `A CORS origin must be scheme://host[:port] with nothing after it (e.g. http://localhost:5173), got ${
+        JSON.stringify(origin)
+      }`,
+    );
+  }
+  return parsed.origin;
+}
+
+/** Checks a `hosts` entry (`name` or `name:port`) and returns it in lowercase; `TypeError` otherwise. */
+export function checkServedHost(host: string): string {
+  if (typeof host !== "string" || !/^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host)) {
+    throw new TypeError(`A served host must be NAME or NAME:PORT, got ${JSON.stringify(host)}`);
+  }
+  return host.toLowerCase();
+}
+
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+const IPV6 = /^\[[0-9a-f:.]+\]$/;
+
+/**
+ * Whether the node serves `Host: host`. IP literals and `localhost` with the
+ * node's port are always served: DNS rebinding needs a name that the attacker
+ * controls, and those are not. Other names only when listed in `hosts`.
+ */
+function servesHost(ctx: Context, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const h = host.toLowerCase();
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(h);
+  if (!m) return false;
+  const name = m[1], port = m[2] === undefined ? 80 : Number(m[2]);
+  if (port === ctx.port && (name === "localhost" || IPV4.test(name) || IPV6.test(name))) return true;
+  return ctx.hosts.has(h) || ctx.hosts.has(name);
+}
+
+/** Whether an address (as `socket.remoteAddress` gives it) is a loopback one. */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/**
+ * Lets a request that carries `Origin` through only from the node's own
+ * origin or a `corsOrigins` one (the latter gets CORS headers); any other web
+ * page is refused with 403 before the request does anything. Browsers send
+ * `Origin` on every cross-origin request that could change or read data.
+ */
+function checkRequestOrigin(ctx: Context, req: IncomingMessage, res: ServerResponse): void {
+  if (ctx.corsOrigins.size > 0) res.setHeader("vary", "Origin");
+  const origin = req.headers.origin;
+  if (origin === undefined) {
+    // An <img> or <script> of another site's page sends no Origin; it could read nothing, but it
+    // should not make the node work either. Browsers mark it; navigations (a link) stay allowed.
+    const site = req.headers["sec-fetch-site"];
+    if ((site === "cross-site" || site === "same-site") && req.headers["sec-fetch-mode"] !== "navigate") {
+      throw new HttpError(
+        403,
+        "forbidden_origin",
+        "Requests from pages of another site may not use this node",
+      );
+    }
+    return;
+  }
+  if (ctx.corsOrigins.has(origin)) {
+    res.setHeader("access-control-allow-origin", origin);
+    return;
+  }
+  // The node's own origin (the Host is one it serves; https when behind a proxy).
+  const own = origin.toLowerCase().replace(/^https?:\/\//, "");
+  if (own !== origin.toLowerCase() && own === req.headers.host?.toLowerCase()) return;
+  throw new HttpError(
+    403,
+    "forbidden_origin",
+    `Pages from ${
+      JSON.stringify(origin)
+    } may not use this node; start it with --cors-origin ${origin} to allow them`,
+  );
+}
+
+/** Compares every character of `expected` whatever `given` is, so timing tells nothing of where they differ. */
+function sameSecret(given: string, expected: string): boolean {
+  let diff = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ (given.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+/** Throws 401 unless the request has the token or needs none (see {@link HttpApiOptions.token}). */
+function requireToken(ctx: Context, req: IncomingMessage, spec: RouteSpec | undefined): void {
+  if (ctx.token === null || spec?.open) return;
+  if (spec?.read && ctx.loopbackReads && isLoopback(req.socket.remoteAddress)) return;
+  const header = req.headers.authorization;
+  const m = typeof header === "string" ? /^Bearer +(\S+) *$/i.exec(header) : null;
+  if (m && sameSecret(m[1], ctx.token)) return;
+  throw new HttpError(
+    401,
+    "unauthorized",
+    m
+      ? "The token sent is not this node's"
+      : spec?.read
+      ? "Reads from another machine need the node's token (Authorization: Bearer <token>)"
+      : "Writes need the node's token (Authorization: Bearer <token>)",
+    { "www-authenticate": 'Bearer realm="lattice"' },
+  );
 }
 
 // ---------------------------------------------------------------- routing
 
-type Route = "status" | "peers" | "list" | "node" | "query" | "search" | "watch" | "inspector";
+type Route =
+  | "routes"
+  | "status"
+  | "peers"
+  | "list"
+  | "node"
+  | "query"
+  | "search"
+  | "watch"
+  | "inspector";
 
-const METHODS: Readonly<Record<Route, readonly string[]>> = {
-  inspector: ["GET", "HEAD"],
-  status: ["GET", "HEAD"],
-  peers: ["GET", "HEAD"],
-  list: ["GET", "HEAD"],
-  node: ["GET", "HEAD", "PUT", "DELETE"],
-  query: ["POST"],
-  search: ["POST"],
-  watch: ["GET"],
-};
+/** One method of one route, as `GET /v1` lists it. */
+interface RouteSpec {
+  readonly route: Route;
+  readonly method: string;
+  readonly path: string;
+  readonly does: string;
+  /** A read: from loopback it needs no token (see {@link HttpApiOptions.loopbackReads}). Otherwise a write. */
+  readonly read?: true;
+  /** Needs no token at all (the inspector page, which holds no data). */
+  readonly open?: true;
+}
+
+/**
+ * Every route. A row without `read` or `open` needs the token from everyone,
+ * so a route added here is a write until said otherwise. `HEAD` goes with
+ * each `GET` except the watch.
+ */
+const ROUTES: readonly RouteSpec[] = [
+  { route: "routes", method: "GET", path: "/v1", does: "this list of routes", read: true },
+  {
+    route: "status",
+    method: "GET",
+    path: "/v1/status",
+    does: "{peerId, addrs, peers, space, storage, kernels, nodes, version}",
+    read: true,
+  },
+  {
+    route: "node",
+    method: "PUT",
+    path: "/v1/nodes/{soul}",
+    does: "merges the fields of the JSON object body; 200 {soul, state} after a durable commit",
+  },
+  { route: "node", method: "GET", path: "/v1/nodes/{soul}", does: "the node as JSON, or 404", read: true },
+  {
+    route: "node",
+    method: "DELETE",
+    path: "/v1/nodes/{soul}",
+    does: "tombstones the node, or only ?field=; 200 {soul, field, state}",
+  },
+  {
+    route: "list",
+    method: "GET",
+    path: "/v1/nodes",
+    does: "?prefix=&limit=&cursor=: {nodes: [{soul, data}], cursor}",
+    read: true,
+  },
+  {
+    route: "query",
+    method: "POST",
+    path: "/v1/query",
+    does: "graph traversal, body as db.query",
+    read: true,
+  },
+  {
+    route: "search",
+    method: "POST",
+    path: "/v1/search",
+    does: "vector search, body as db.search",
+    read: true,
+  },
+  {
+    route: "watch",
+    method: "GET",
+    path: "/v1/watch",
+    does: "?soul= or ?prefix=: Server-Sent Events, one data: JSON change per event, resumable",
+    read: true,
+  },
+  {
+    route: "peers",
+    method: "GET",
+    path: "/v1/peers",
+    does: "connected peers with addresses and sync state",
+    read: true,
+  },
+  { route: "inspector", method: "GET", path: "/", does: "the inspector page", open: true },
+];
+
+const METHOD_ORDER = ["GET", "HEAD", "PUT", "POST", "DELETE"];
+
+const METHODS: Readonly<Record<Route, readonly string[]>> = (() => {
+  const out = {} as Record<Route, string[]>;
+  for (const r of ROUTES) {
+    const list = out[r.route] ??= [];
+    list.push(r.method);
+    if (r.method === "GET" && r.route !== "watch") list.push("HEAD");
+  }
+  for (const list of Object.values(out)) {
+    list.sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b));
+  }
+  return out;
+})();
+
+/** The `GET /v1` answer: every route, and whether it needs the token on this node. */
+function routeList(ctx: Context): unknown {
+  return {
+    version: VERSION,
+    auth: ctx.token !== null,
+    routes: ROUTES.map((r) => ({
+      method: r.method,
+      path: r.path,
+      does: r.does,
+      token: ctx.token === null || r.open ? "never" : r.read && ctx.loopbackReads ? "off-loopback" : "always",
+    })),
+  };
+}
 
 const PARAMS: Readonly<Record<string, readonly string[]>> = {
   list: ["prefix", "limit", "cursor"],
@@ -328,10 +709,20 @@ const PARAMS: Readonly<Record<string, readonly string[]>> = {
 };
 
 async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!servesHost(ctx, req.headers.host)) {
+    throw new HttpError(
+      421,
+      "misdirected_request",
+      `This node does not serve the host ${JSON.stringify(req.headers.host ?? "")} ` +
+        `(a guard against DNS rebinding); use http://127.0.0.1:${ctx.port} or start it with --allow-host`,
+    );
+  }
+  checkRequestOrigin(ctx, req, res);
   const { path, query } = splitTarget(req.url ?? "");
   let route: Route;
   let soul: string | undefined;
   if (path === "/" || path === "/index.html") route = "inspector";
+  else if (path === "/v1" || path === "/v1/") route = "routes";
   else if (path === "/v1/status") route = "status";
   else if (path === "/v1/peers") route = "peers";
   else if (path === "/v1/nodes") route = "list";
@@ -341,11 +732,19 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
   } else if (path === "/v1/query") route = "query";
   else if (path === "/v1/search") route = "search";
   else if (path === "/v1/watch") route = "watch";
-  else throw new HttpError(404, "unknown_route", `There is no route ${path}; the API is under /v1/`);
+  else throw new HttpError(404, "unknown_route", `There is no route ${path}; GET /v1 lists the routes`);
 
   const method = req.method ?? "GET";
   if (method === "OPTIONS") {
-    res.writeHead(204, { ...CORS_HEADERS, "content-length": "0" });
+    // Only an origin of corsOrigins gets here with an Origin (checkRequestOrigin refused the others).
+    const granted = res.hasHeader("access-control-allow-origin");
+    const pna = granted && req.headers["access-control-request-private-network"] === "true";
+    res.writeHead(204, {
+      ...(granted ? PREFLIGHT_HEADERS : {}),
+      ...(pna ? { "access-control-allow-private-network": "true" } : {}),
+      allow: [...METHODS[route], "OPTIONS"].join(", "),
+      "content-length": "0",
+    });
     res.end();
     return;
   }
@@ -355,6 +754,8 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
       allow,
     });
   }
+  const m = method === "HEAD" ? "GET" : method;
+  requireToken(ctx, req, ROUTES.find((r) => r.route === route && r.method === m));
   if (ctx.closing) throw new HttpError(503, "unavailable", "The node is shutting down");
   const paramsKey = route === "node" ? `node:${method}` : route;
   const params = parseQuery(
@@ -365,7 +766,9 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
 
   switch (route) {
     case "inspector":
-      return await sendInspector(ctx, res);
+      return await sendInspector(ctx, req, res);
+    case "routes":
+      return send(res, 200, routeList(ctx));
     case "status":
       return send(res, 200, await status(ctx));
     case "peers": {
@@ -481,11 +884,27 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
   }
   const target = soul !== undefined ? soul : { prefix: prefix as string };
   const resume = parseLastEventId(req.headers["last-event-id"]);
+  const client = req.socket.remoteAddress ?? "";
+  const mine = ctx.streamsByClient.get(client) ?? 0;
+  if (ctx.streams.size >= ctx.maxStreams || mine >= ctx.maxStreamsPerClient) {
+    const [n, whose] = mine >= ctx.maxStreamsPerClient
+      ? [ctx.maxStreamsPerClient, "per client"]
+      : [ctx.maxStreams, "in all"];
+    throw new HttpError(
+      429,
+      "too_many_streams",
+      `The node serves at most ${n} event streams at once ${whose}; close one or try again later`,
+      { "retry-after": "5" },
+    );
+  }
   // Set once subscribed and streaming; `end` may run before either.
   const live: { unsubscribe?: () => void; heartbeat?: ReturnType<typeof setInterval> } = {};
   let ended = false;
   const end = () => {
     if (!ctx.streams.delete(end)) return;
+    const left = (ctx.streamsByClient.get(client) ?? 1) - 1;
+    if (left > 0) ctx.streamsByClient.set(client, left);
+    else ctx.streamsByClient.delete(client);
     ended = true;
     live.unsubscribe?.();
     clearInterval(live.heartbeat);
@@ -493,12 +912,15 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
   };
   const write = (text: string) => {
     if (res.writableEnded || res.destroyed) return end();
-    res.write(text);
-    if (res.writableLength > MAX_STREAM_BUFFER) {
-      ctx.log.warn("http", "closing an event stream whose client does not keep up");
+    // Checked before writing: one event may pass the limit (a large value to a reader that keeps up),
+    // but a backlog that has not drained below it by the next event means the client is not reading.
+    if (res.writableLength > ctx.streamBuffer) {
+      ctx.log.warn("http", "closing an event stream whose client does not keep up", { client });
       end();
       res.destroy();
+      return;
     }
+    res.write(text);
   };
   const sendChange = (c: Change) => {
     let line: string;
@@ -548,10 +970,10 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
     }
   });
   ctx.streams.add(end);
+  ctx.streamsByClient.set(client, mine + 1);
   res.on("close", end);
   res.on("error", end);
   res.writeHead(200, {
-    ...CORS_HEADERS,
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-store",
     "x-accel-buffering": "no",
@@ -620,7 +1042,7 @@ async function replay(
     }
     for (const c of changes.values()) send(c);
     // Let a slow reader catch up instead of buffering a whole database.
-    if (res.writableLength > MAX_STREAM_BUFFER / 4 && !res.destroyed) {
+    if (res.writableLength > ctx.streamBuffer / 4 && !res.destroyed) {
       await new Promise<void>((resolve) => {
         const done = () => {
           res.off("drain", done);
@@ -638,13 +1060,34 @@ async function replay(
 
 // ---------------------------------------------------------------- the inspector
 
-async function sendInspector(ctx: Context, res: ServerResponse): Promise<void> {
+/** The tag of web/index.html that receives the token. */
+const TOKEN_META = '<meta name="lattice-token" content="">';
+
+/**
+ * The inspector page. A page loaded from loopback (unless `loopbackReads` is
+ * off) carries the token in its `lattice-token` meta tag, so it can write (and watch) as the node's owner.
+ * No other page can read it: this answer has no CORS grant, a request with
+ * `Origin` gets no token, a foreign `Host` (DNS rebinding) was refused
+ * before, and framing is denied. A page loaded
+ * from another machine carries none and asks for it (or takes `#token=` in
+ * its URL).
+ */
+async function sendInspector(ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
   ctx.inspector ??= await loadInspector();
-  const body = new TextEncoder().encode(ctx.inspector);
+  // A fetch from another page carries Origin (a navigation to the page does not): it gets no token,
+  // even from an origin of corsOrigins, and no CORS grant.
+  res.removeHeader("access-control-allow-origin");
+  const local = ctx.loopbackReads && isLoopback(req.socket.remoteAddress) && req.headers.origin === undefined;
+  const token = ctx.token !== null && local ? ctx.token : "";
+  const html = token === ""
+    ? ctx.inspector
+    : ctx.inspector.replace(TOKEN_META, TOKEN_META.replace('content=""', `content="${escapeHtml(token)}"`));
+  const body = new TextEncoder().encode(html);
   res.writeHead(200, {
     "content-type": "text/html; charset=utf-8",
     "content-length": String(body.length),
-    "cache-control": "no-cache",
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "content-security-policy":
@@ -652,6 +1095,13 @@ async function sendInspector(ctx: Context, res: ServerResponse): Promise<void> {
       "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   });
   res.end(body);
+}
+
+function escapeHtml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;").replaceAll(
+    ">",
+    "&gt;",
+  );
 }
 
 async function loadInspector(): Promise<string> {
@@ -806,7 +1256,6 @@ function send(
 ): void {
   const bytes = new TextEncoder().encode(JSON.stringify(body));
   res.writeHead(status, {
-    ...CORS_HEADERS,
     "content-type": "application/json; charset=utf-8",
     "content-length": String(bytes.length),
     "cache-control": "no-store",

@@ -7,8 +7,16 @@
  *
  * When ready it prints one line on standard output, as DESIGN.md says:
  * `ready <http-url> <peer-id> <multiaddr>...` or, with `json`,
- * `{"ready":true,"http":…,"peerId":…,"addrs":[…]}`. Without networking the
- * peer id is printed as `-` (`null` in JSON) and there are no multiaddrs.
+ * `{"ready":true,"http":…,"peerId":…,"addrs":[…],"token":…}`. Without
+ * networking the peer id is printed as `-` (`null` in JSON) and there are no
+ * multiaddrs.
+ *
+ * The HTTP API's bearer token (see `net/http.ts`) is `token` when given
+ * (`--token`); else, for a directory, the one in `<dir>/http-token`, written
+ * (mode 0600) when missing; else, in memory (`--memory`, or a directory where
+ * the file cannot be written), a fresh one that only the `--json` ready line
+ * tells. `auth: false` (`--no-auth`) serves without one and says so in the
+ * log: a development node.
  *
  * @example
  * ```ts ignore
@@ -24,6 +32,7 @@ import { open } from "../mod.ts";
 import type { Database } from "../core/database.ts";
 import { type PeerInfo, startHttpApi, type StatusExtras } from "./http.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { checkToken, ensureTokenFile } from "./token.ts";
 
 /** What the networking part hands back once it runs; `serve` prints and serves it. */
 export interface NetworkHandle {
@@ -81,6 +90,14 @@ export interface ServeOptions {
   readonly signal?: AbortSignal;
   /** Logger (default: `LATTICE_LOG` level to standard error). */
   readonly logger?: Logger;
+  /** The HTTP API's bearer token (`--token`; default: `<dir>/http-token`, or a fresh one in memory). */
+  readonly token?: string;
+  /** `false` serves the HTTP API without authentication (`--no-auth`: a development node). */
+  readonly auth?: boolean;
+  /** Web origins whose pages may use the HTTP API (`--cors-origin`; default none). */
+  readonly corsOrigins?: readonly string[];
+  /** Host names served besides IP literals and localhost (`--allow-host`); see `net/http.ts`. */
+  readonly hosts?: readonly string[];
 }
 
 /** A running node. */
@@ -93,6 +110,8 @@ export interface ServeHandle {
   readonly addrs: readonly string[];
   /** The database it serves. */
   readonly db: Database;
+  /** The HTTP API's bearer token, or `null` without authentication. */
+  readonly token: string | null;
   /** Resolves once the node has shut down (after a signal, `signal` or `close()`). */
   readonly done: Promise<void>;
   /** Shuts the node down cleanly. Idempotent. */
@@ -156,7 +175,23 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
       space,
       peers: net ? await net.peers() : [],
     });
-    api = await startHttpApi(db, { host, port, info, logger: log });
+    const token = await serveToken(options, log);
+    api = await startHttpApi(db, {
+      host,
+      port,
+      info,
+      logger: log,
+      auth: options.auth,
+      token,
+      corsOrigins: options.corsOrigins,
+      hosts: options.hosts,
+    });
+    if (api.token === null) {
+      log.warn(
+        "serve",
+        `authentication is off (--no-auth): anyone who can reach ${api.url} may read and write (a development node)`,
+      );
+    }
   } catch (e) {
     await network?.stop().catch(() => {});
     await db.close().catch(() => {});
@@ -206,14 +241,43 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
   const peerId = network?.peerId ?? null;
   const addrs = [...(network?.addrs ?? [])];
   const line = options.json
-    ? JSON.stringify({ ready: true, http: http.url, peerId, addrs })
+    ? JSON.stringify({ ready: true, http: http.url, peerId, addrs, token: http.token })
     : ["ready", http.url, peerId ?? "-", ...addrs].join(" ");
   const write = options.stdout ?? (async (text: string) => {
     const p = await processModule();
     await new Promise<void>((resolve) => p.stdout.write(text + "\n", () => resolve()));
   });
   await write(line);
-  return { url: http.url, peerId, addrs, db, done, close };
+  return { url: http.url, peerId, addrs, db, done, close, token: http.token };
+}
+
+/** The token for the HTTP API (see the module doc); `undefined` lets the API make one in memory. */
+async function serveToken(options: ServeOptions, log: Logger): Promise<string | undefined> {
+  if (options.auth === false) {
+    if (options.token !== undefined) throw new TypeError("A token makes no sense without authentication");
+    return undefined;
+  }
+  if (options.token !== undefined) return checkToken(options.token, "The token (--token)");
+  if (options.memory || options.path === undefined) {
+    log.info("serve", "the HTTP API token is kept in memory: the --json ready line gives it");
+    return undefined;
+  }
+  try {
+    const file = await ensureTokenFile(options.path);
+    if (file.created) log.info("serve", "wrote the HTTP API token", { path: file.path });
+    if (file.exposed) {
+      log.warn("serve", `${file.path} can be read by other users; chmod 600 it so that only you can write`);
+    }
+    return file.token;
+  } catch (e) {
+    // A full or read-only disk must not keep the node from starting: this run's token lives in memory.
+    log.warn(
+      "serve",
+      `cannot read or write the HTTP API token in ${options.path} (${(e as Error).message}); ` +
+        "this run's token is only in the --json ready line",
+    );
+    return undefined;
+  }
 }
 
 type ProcessModule = typeof import("node:process");

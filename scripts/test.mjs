@@ -466,10 +466,11 @@ function removeWebRtcInterface() {
  * Starts `deno run -A tests/_peer_fixture.ts`, which runs `cli.ts serve` as a child and prints its
  * ready line as JSON. Resolves with { child, ready } or { child, error }.
  */
-function startPeerFixture(deno) {
+function startPeerFixture(deno, pageOrigin) {
   const child = spawn(deno, ["run", "-A", "tests/_peer_fixture.ts"], {
     cwd: ROOT,
-    env: toolEnv(),
+    // The page calls the node's HTTP API from its own origin: the node grants it CORS.
+    env: toolEnv({ LATTICE_TEST_PAGE_ORIGIN: pageOrigin }),
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -1218,7 +1219,7 @@ async function stageBrowser(allFiles, tmp, handles, deno) {
         let extraConfig = {};
         const fixture = needsPeerFixture(b.file)
           ? (deno
-            ? await startPeerFixture(deno)
+            ? await startPeerFixture(deno, url)
             : { error: "deno not found in node_modules/.bin; run npm ci" })
           : null;
         if (fixture) {

@@ -27,6 +27,8 @@ export const PEER_SPACE = "browser-peer";
 /** The ready line of the fixture node, plus how to stop it. */
 export interface PeerFixture {
   readonly http: string;
+  /** The token of its HTTP API (`connect(http, { token })`). */
+  readonly token: string;
   readonly peerId: string;
   readonly addrs: readonly string[];
   /** Why WebRTC-Direct is not available (no interface), or undefined. */
@@ -35,8 +37,11 @@ export interface PeerFixture {
   stop(): Promise<number | null>;
 }
 
-/** The `serve` arguments, shared with scripts/test.mjs in spirit: keep both in step. */
-export function serveArgs(dataDir: string, webrtc: boolean): string[] {
+/**
+ * The `serve` arguments, shared with scripts/test.mjs in spirit: keep both in step. `pageOrigin` is
+ * the origin of the test page in Chromium, which calls the node's HTTP API across origins.
+ */
+export function serveArgs(dataDir: string, webrtc: boolean, pageOrigin?: string): string[] {
   const args = [
     "serve",
     "--path",
@@ -49,11 +54,14 @@ export function serveArgs(dataDir: string, webrtc: boolean): string[] {
     "/ip4/127.0.0.1/tcp/0/ws",
   ];
   if (webrtc) args.push("--listen", `/ip4/${WEBRTC_HOST}/udp/0/webrtc-direct`);
+  if (pageOrigin) args.push("--cors-origin", pageOrigin);
   return [...args, "--json"];
 }
 
 interface Config {
-  peer?: { http: string; peerId: string; addrs: string[]; webrtcError?: string } | { error: string };
+  peer?: { http: string; token: string; peerId: string; addrs: string[]; webrtcError?: string } | {
+    error: string;
+  };
 }
 
 /** The fixture node: the runner's in a browser, a child process of our own elsewhere. */
@@ -79,7 +87,7 @@ async function hasWebRtcHost(): Promise<boolean> {
   return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === WEBRTC_HOST));
 }
 
-async function spawnServe(): Promise<PeerFixture> {
+async function spawnServe(pageOrigin?: string): Promise<PeerFixture> {
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
@@ -88,13 +96,14 @@ async function spawnServe(): Promise<PeerFixture> {
   const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
   let node: ServeProcess;
   try {
-    node = await startServe(serveArgs(dir, webrtc));
+    node = await startServe(serveArgs(dir, webrtc, pageOrigin));
   } catch (e) {
     removeDir();
     throw e;
   }
   return {
     http: node.ready.http,
+    token: node.ready.token!,
     peerId: node.ready.peerId!,
     addrs: node.ready.addrs,
     webrtcError: webrtc ? undefined : missingInterface(),
@@ -118,14 +127,15 @@ export function missingInterface(): string {
 /**
  * `deno run -A tests/_peer_fixture.ts`: what scripts/test.mjs runs for the
  * browser stage. Starts the node as {@link startPeerFixture} does on Deno,
- * prints one JSON line `{http, peerId, addrs, webrtcError?}`, and on
+ * granting CORS to the test page's origin (`LATTICE_TEST_PAGE_ORIGIN`),
+ * prints one JSON line `{http, token, peerId, addrs, webrtcError?}`, and on
  * SIGTERM/SIGINT stops it and exits with its exit code.
  */
 async function main(): Promise<void> {
   const process = (await import("node:process")).default;
   let fx: PeerFixture;
   try {
-    fx = await spawnServe();
+    fx = await spawnServe(process.env.LATTICE_TEST_PAGE_ORIGIN || undefined);
   } catch (e) {
     process.stdout.write(JSON.stringify({ error: (e as Error).message }) + "\n");
     return process.exit(1);

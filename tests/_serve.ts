@@ -19,6 +19,8 @@ export interface ServeReady {
   readonly peerId: string | null;
   /** The multiaddrs it listens on for peers. */
   readonly addrs: readonly string[];
+  /** The HTTP API's token, from a `--json` line (null without auth, or from a plain line: read `<dir>/http-token`). */
+  readonly token: string | null;
 }
 
 /** A started serve node. */
@@ -58,7 +60,12 @@ export interface ServeOptions {
  * ```ts ignore
  * import { startServe } from "./_serve.ts";
  * const node = await startServe(["serve", "--memory", "--http", "127.0.0.1:0", "--json"]);
- * const status = await fetch(node.ready.http + "/v1/status");
+ * const status = await fetch(node.ready.http + "/v1/status"); // reads from loopback need no token
+ * await fetch(node.ready.http + "/v1/nodes/a", {
+ *   method: "PUT",
+ *   headers: { authorization: `Bearer ${node.ready.token}` },
+ *   body: "{}",
+ * });
  * console.log(await status.json(), await node.stop());
  * ```
  */
@@ -118,15 +125,20 @@ export async function startServe(args: readonly string[], options: ServeOptions 
 }
 
 /**
- * Parses a ready line: `{"ready":true,"http":…,"peerId":…,"addrs":[…]}` or
+ * Parses a ready line: `{"ready":true,"http":…,"peerId":…,"addrs":[…],"token":…}` or
  * `ready HTTP-URL PEER-ID|- MULTIADDR…`.
  */
 function parseReady(line: string): ServeReady {
   if (line.startsWith("{")) {
-    const json = JSON.parse(line) as { http: string; peerId: string | null; addrs: string[] };
-    return { line, http: json.http, peerId: json.peerId, addrs: json.addrs };
+    const json = JSON.parse(line) as {
+      http: string;
+      peerId: string | null;
+      addrs: string[];
+      token: string | null;
+    };
+    return { line, http: json.http, peerId: json.peerId, addrs: json.addrs, token: json.token };
   }
   const [word, http, peerId, ...addrs] = line.split(" ");
   if (word !== "ready" || !http || !peerId) throw new SyntaxError(`Cannot parse the ready line: ${line}`);
-  return { line, http, peerId: peerId === "-" ? null : peerId, addrs };
+  return { line, http, peerId: peerId === "-" ? null : peerId, addrs, token: null };
 }

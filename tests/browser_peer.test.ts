@@ -45,7 +45,7 @@ describe("a dial-only peer (a browser) and a lattice serve node", { timeout: 120
       if (transport.name === "WebRTC-Direct" && fx.webrtcError) assert.fail(fx.webrtcError);
       assert.ok(addr, `a ${transport.name} address among ${fx.addrs.join(" ")}`);
       const tag = `${transport.name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-      const http = connect(fx.http);
+      const http = connect(fx.http, { token: fx.token });
       let opened: OpenedDatabase | undefined;
       try {
         // Before they meet: the server writes, then the peer opens and writes at once (open does not

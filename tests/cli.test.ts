@@ -9,7 +9,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -188,12 +188,19 @@ describe("lattice CLI", () => {
     const r2 = await db("init", "--json");
     assertOk(["init", "--json"], r2);
     const info = jsonValue(r2);
-    assert.deepEqual(Object.keys(info), ["path", "created", "storage", "actor"]);
+    assert.deepEqual(Object.keys(info), ["path", "created", "storage", "actor", "tokenFile"]);
     assert.equal(info.path, dir);
+    // The HTTP token for a node serving this directory, readable by its owner only, kept by re-runs.
+    assert.equal(info.tokenFile, join(dir, "http-token"));
+    assert.match(r1.stdout, new RegExp(`^token: +${join(dir, "http-token")}`, "m"));
+    const token = readFileSync(join(dir, "http-token"), "utf8");
+    assert.match(token, /^[A-Za-z0-9_-]{43}\n$/);
+    assert.equal(statSync(join(dir, "http-token")).mode & 0o777, 0o600);
     assert.equal(info.created, false);
     assert.equal(info.storage, storage.slice("storage: ".length));
     assert.equal(info.actor, actor.split(/ +/)[1], "the actor id is kept");
     assert.match((await db("init")).stdout, /^A database is already in /);
+    assert.equal(readFileSync(join(dir, "http-token"), "utf8"), token);
     const nested = join(tmp, "a", "b", "c");
     const r3 = await cli(["init", "--json", "--path", nested]);
     assertOk(["init"], r3);
@@ -466,7 +473,9 @@ describe("lattice CLI", () => {
         .exec(node.stdout());
       assert.ok(m, node.stdout());
       const url = m[1];
-      const viaUrl = (...args: string[]) => cli([...args, "--url", url]);
+      // The node wrote its token into its directory: --path gives it to commands sent with --url.
+      const token = readFileSync(join(served, "http-token"), "utf8").trim();
+      const viaUrl = (...args: string[]) => cli([...args, "--url", url, "--path", served]);
       assertOk(["put"], await viaUrl("put", "a b", '{"x":1,"raw":{"$bytes":"AAH/"}}'));
       const got = await viaUrl("get", "a b", "--json");
       assertOk(["get"], got);
@@ -481,6 +490,37 @@ describe("lattice CLI", () => {
       assertFails(["query"], await viaUrl("query", '{"from":"a b","where":{"x":{"near":1}}}'), 2, /near/);
       assertOk(["delete"], await viaUrl("delete", "a b", "x"));
       assertFails(["delete"], await viaUrl("delete", "a b", "x"), 3);
+      // Without the token a write is refused and the error says where to get it; reads from this
+      // machine need none. Run from tmp: no ./.lattice there to take a token from.
+      const bare = (...args: string[]) => cli([...args, "--url", url], { cwd: tmp });
+      assertFails(["put"], await bare("put", "t", "{}"), 1, /token.*--token, LATTICE_TOKEN, or --path/);
+      assertOk(["get"], await bare("get", "a b"));
+      assertOk(["put", "--token"], await bare("put", "t1", "{}", "--token", token));
+      assertOk(
+        ["put"],
+        await cli(["put", "t2", "{}", "--url", url], { cwd: tmp, env: { LATTICE_TOKEN: token } }),
+      );
+      // --token comes first, then LATTICE_TOKEN, then --path.
+      assertFails(
+        ["put", "--token"],
+        await cli(["put", "t3", "{}", "--url", url, "--path", served, "--token", "wrong"], {
+          env: { LATTICE_TOKEN: token },
+        }),
+        1,
+        /not this node's/,
+      );
+      assertFails(
+        ["put"],
+        await cli(["put", "t3", "{}", "--url", url, "--path", served], { env: { LATTICE_TOKEN: "wrong" } }),
+        1,
+        /not this node's/,
+      );
+      assertFails(
+        ["get", "--token"],
+        await cli(["get", "t1", "--token", token, "--path", served]),
+        2,
+        /--url/,
+      );
       // The directory is the node's while it runs.
       assertFails(
         ["get"],
@@ -496,6 +536,62 @@ describe("lattice CLI", () => {
     const after = await cli(["get", "a b", "--path", served, "--json"]);
     assertOk(["get"], after);
     assert.deepEqual(JSON.parse(after.stdout), { raw: { $bytes: "AAH/" } });
+  });
+
+  it("serve --json gives the token; --no-auth opts out; --cors-origin grants one origin", SLOW, async () => {
+    const node = await startServe(["serve", "--memory", "--http", "127.0.0.1:0", "--json"], {
+      readyMs: 30_000,
+    });
+    try {
+      const { http, token } = node.ready;
+      assert.match(token ?? "", /^[A-Za-z0-9_-]{43}$/);
+      assertFails(["put"], await cli(["put", "m", "{}", "--url", http], { cwd: tmp }), 1, /token/);
+      assertOk(
+        ["put", "--token"],
+        await cli(["put", "m", "{}", "--url", http, "--token", token!], { cwd: tmp }),
+      );
+    } finally {
+      await node.stop();
+    }
+    assert.equal(node.stderr(), "");
+    const app = "http://app.test:5173";
+    const open = await startServe(
+      ["serve", "--memory", "--http", "127.0.0.1:0", "--json", "--no-auth", "--cors-origin", app],
+      { readyMs: 30_000 },
+    );
+    try {
+      const { http, token } = open.ready;
+      assert.equal(token, null);
+      assertOk(["put"], await cli(["put", "m", "{}", "--url", http], { cwd: tmp }));
+      const pre = await fetch(http + "/v1/nodes/m", {
+        method: "OPTIONS",
+        headers: { origin: app, "access-control-request-method": "PUT" },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get("access-control-allow-origin"), app);
+      const other = await fetch(http + "/v1/status", { headers: { origin: "http://evil.test" } });
+      await other.body?.cancel();
+      assert.equal(other.status, 403);
+      assert.equal(other.headers.get("access-control-allow-origin"), null);
+    } finally {
+      await open.stop();
+    }
+    assert.match(open.stderr(), /authentication is off \(--no-auth\)/);
+    const args = ["serve", "--memory", "--no-auth", "--token", "x"];
+    assertFails(args, await cli(args), 2, /contradict/);
+    assertFails(["serve"], await cli(["serve", "--memory", "--token", "has space"]), 2, /--token is invalid/);
+    assertFails(
+      ["serve"],
+      await cli(["serve", "--memory", "--cors-origin", "*"]),
+      2,
+      /--cors-origin is invalid/,
+    );
+    assertFails(
+      ["serve"],
+      await cli(["serve", "--memory", "--allow-host", "a b"]),
+      2,
+      /--allow-host is invalid/,
+    );
   });
 
   it("bench runs a suite of the checkout in a child process and passes its exit code on", SLOW, async () => {

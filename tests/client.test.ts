@@ -78,6 +78,39 @@ describe("http client", () => {
     await db.close();
   });
 
+  it("sends the token as Authorization: Bearer on every request, watches too, and only when given", async () => {
+    const auth: (string | null)[] = [];
+    const fake = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (init?.signal?.aborted) throw init.signal.reason;
+      auth.push(new Headers(init?.headers).get("authorization"));
+      if (String(input).includes("/v1/watch")) return stream([": watching\n\n"]);
+      if (String(input).includes("/v1/nodes?")) return json(200, { nodes: [], cursor: null });
+      return json(200, { soul: "a", state: "0000000000000001", nodes: [], peers: [] });
+    }) as typeof fetch;
+    const db = connect("http://127.0.0.1:9", { fetch: fake, token: "tok_en-42" });
+    await db.put("a", { x: 1 });
+    await db.get("a");
+    await db.delete("a");
+    for await (const _ of db.list()) break;
+    await db.query({ from: "a" });
+    await db.status();
+    await db.peers();
+    const stop = db.watch({ prefix: "" }, () => {}, { reconnect: false });
+    await stop.ready;
+    stop();
+    assert.equal(auth.length, 8);
+    assert.ok(auth.every((a) => a === "Bearer tok_en-42"), JSON.stringify(auth));
+    await db.close();
+    auth.length = 0;
+    const open = connect("http://127.0.0.1:9", { fetch: fake });
+    await open.get("a");
+    assert.deepEqual(auth, [null]);
+    await open.close();
+    for (const bad of ["", "two words", "x".repeat(1025), "tab\t"]) {
+      assert.throws(() => connect("http://127.0.0.1:9", { token: bad }), TypeError, JSON.stringify(bad));
+    }
+  });
+
   it("counts nodes as the node's status does", async () => {
     const { fetch, seen } = scripted(() => json(200, { nodes: 42, peers: 0, space: "default" }));
     const db = connect("http://127.0.0.1:9", { fetch });

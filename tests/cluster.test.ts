@@ -49,8 +49,8 @@ describe("three lattice serve processes", () => {
     let [b, c] = await Promise.all([startNode(dB, [A.addrs[0]]), startNode(dC, [A.addrs[0]])]);
     let B = b.ready;
     const C = c.ready;
-    const ca = connect(A.http), cc = connect(C.http);
-    let cb = connect(B.http);
+    const ca = connect(A.http, { token: A.token! }), cc = connect(C.http, { token: C.token! });
+    let cb = connect(B.http, { token: B.token! });
     try {
       // Everyone has found everyone (through A and the DHT).
       await eventually("a full mesh", async () => {
@@ -81,7 +81,7 @@ describe("three lattice serve processes", () => {
 
       b = await startNode(dB, [A.addrs[0]]);
       B = b.ready;
-      cb = connect(B.http);
+      cb = connect(B.http, { token: B.token! });
       assert.deepEqual(await eventually("A's write on B", () => cb.get("while-b-was-away"), WAIT_MS), {
         from: "A",
       });

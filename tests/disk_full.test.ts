@@ -319,6 +319,7 @@ describe("a full disk", () => {
       for (let i = 0; i < 10_000; i++) {
         res = await fetch(`${api.url}/v1/nodes/full%2F${i}`, {
           method: "PUT",
+          headers: { authorization: `Bearer ${api.token}` },
           body: JSON.stringify(valueOf(i)),
         });
         body = await res.json();
@@ -331,7 +332,7 @@ describe("a full disk", () => {
       assert.equal(status.status, 200);
       const live = await db.countNodes();
       assert.equal((await status.json()).nodes, live);
-      const remote = connect(api.url);
+      const remote = connect(api.url, { token: api.token ?? undefined });
       try {
         await assert.rejects(remote.put("remote", { x: 1 }), (e: Error) => {
           assert.ok(e instanceof DiskFullError, `${e.name}: ${e.message}`);

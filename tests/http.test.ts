@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createConnection, createServer, type Server as NetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,13 +34,15 @@ interface Answer {
   text: string;
 }
 
+/** A request to `api`, with its token unless `headers` says otherwise. */
 async function call(
   api: HttpApi,
   method: string,
   path: string,
   body?: string | Uint8Array<ArrayBuffer>,
+  headers: Record<string, string> = { authorization: `Bearer ${api.token}` },
 ): Promise<Answer> {
-  const res = await fetch(api.url + path, { method, body });
+  const res = await fetch(api.url + path, { method, body, headers });
   const text = await res.text();
   let json: unknown;
   try {
@@ -58,6 +60,11 @@ function assertError(a: Answer, status: number, code: string, message?: RegExp):
   assert.equal(typeof e.message, "string");
   if (message) assert.match(e.message, message);
   assert.doesNotMatch(e.message, /\n\s+at /); // never a stack
+}
+
+/** The headers a raw request needs to be heard: a served Host and the token. */
+function served(api: HttpApi): string {
+  return `Host: 127.0.0.1:${api.port}\r\nAuthorization: Bearer ${api.token}`;
 }
 
 /** Sends raw bytes on a new connection and returns what came back before the server closed it or `ms` passed. */
@@ -314,22 +321,6 @@ describe("http api", () => {
     assertError(await call(api, "PATCH", "/v1/nodes/a", "{}"), 405, "method_not_allowed");
   });
 
-  it("allows CORS from any origin, with preflight", async () => {
-    const pre = await fetch(api.url + "/v1/nodes/x", {
-      method: "OPTIONS",
-      headers: { origin: "http://example.test", "access-control-request-method": "PUT" },
-    });
-    await pre.body?.cancel();
-    assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get("access-control-allow-origin"), "*");
-    assert.match(pre.headers.get("access-control-allow-methods") ?? "", /PUT/);
-    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /content-type/);
-    const get = await call(api, "GET", "/v1/status");
-    assert.equal(get.headers.get("access-control-allow-origin"), "*");
-    const err = await call(api, "GET", "/nope");
-    assert.equal(err.headers.get("access-control-allow-origin"), "*");
-  });
-
   it("percent-encoded souls: spaces, slashes, unicode, percent signs; malformed encoding is 400", async () => {
     const souls = ["with space", "a/b/c", "ünï/cødé ✓", "100%", "emoji 🐙", "q?x=1&y#z", "+plus+"];
     for (const soul of souls) {
@@ -388,6 +379,7 @@ describe("http api", () => {
 
   it("bodies over the limit are 413, by Content-Length and while streaming", SLOW, async () => {
     const small = await startHttpApi(db, { info: INFO, maxBodyBytes: 1000 });
+    const H = served(small);
     try {
       const ok = await call(small, "PUT", "/v1/nodes/lim", JSON.stringify({ s: "x".repeat(900) }));
       assert.equal(ok.status, 200, ok.text);
@@ -400,7 +392,7 @@ describe("http api", () => {
       // Chunked, without Content-Length: counted while reading.
       const chunked = await raw(
         small.port,
-        "PUT /v1/nodes/lim HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        `PUT /v1/nodes/lim HTTP/1.1\r\n${H}\r\nTransfer-Encoding: chunked\r\n\r\n` +
           "3e8\r\n" + "x".repeat(1000) + "\r\n" + "3e8\r\n" + "x".repeat(1000) + "\r\n0\r\n\r\n",
       );
       assert.match(chunked, /^HTTP\/1\.1 413/);
@@ -408,7 +400,7 @@ describe("http api", () => {
       // Content-Length far over the limit: answered without reading the body.
       const declared = await raw(
         small.port,
-        "PUT /v1/nodes/lim HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n{",
+        `PUT /v1/nodes/lim HTTP/1.1\r\n${H}\r\nContent-Length: 100000000\r\n\r\n{`,
       );
       assert.match(declared, /^HTTP\/1\.1 413/);
       assert.deepEqual(await db.get("lim"), { s: "x".repeat(900) });
@@ -435,7 +427,7 @@ describe("http api", () => {
       const res = await fetch(api.url + "/v1/watch?prefix=w%2F");
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
-      assert.equal(res.headers.get("access-control-allow-origin"), "*");
+      assert.equal(res.headers.get("access-control-allow-origin"), null);
       const events = new EventReader(res);
       assert.equal(await events.next(), ": watching");
       assert.equal(api.openStreams(), before + 1);
@@ -474,7 +466,7 @@ describe("http api", () => {
     const socket = createConnection({ host: "127.0.0.1", port: api.port });
     socket.on("error", () => {});
     await new Promise<void>((r) => socket.on("connect", () => r()));
-    socket.write("GET /v1/watch?prefix=slow%2F HTTP/1.1\r\nHost: x\r\n\r\n");
+    socket.write(`GET /v1/watch?prefix=slow%2F HTTP/1.1\r\n${served(api)}\r\n\r\n`);
     await waitFor(() => api.openStreams() === before + 1);
     socket.pause(); // never read: the server's buffer grows
     const text = "z".repeat(512 * 1024);
@@ -485,26 +477,27 @@ describe("http api", () => {
   });
 
   it("survives garbage on raw sockets and keeps serving", SLOW, async () => {
+    let H = served(api);
     const garbage: (string | Uint8Array)[] = [
       "hello\r\n\r\n",
       "\x00\x01\x02\x03\xff\xfe".repeat(100),
       crypto.getRandomValues(new Uint8Array(4096)),
       "GET / HTTP/1.1\r\n" + "X-Big: " + "a".repeat(200_000) + "\r\n\r\n",
-      "GET / HTTP/1.1\r\nHost: x\r\n" + "X-H: v\r\n".repeat(5000) + "\r\n",
+      `GET / HTTP/1.1\r\n${H}\r\n` + "X-H: v\r\n".repeat(5000) + "\r\n",
       "GET /v1/status HTTP/1.1\r\nHost x\r\n\r\n",
-      "GET /v1/status HTTP/9.9\r\nHost: x\r\n\r\n",
-      'PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a":',
-      "PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
-      "PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
-      "PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-      "PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-      "GET /v1/nodes/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET /v1/nodes/a%ZZ HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET http://example.test/v1/status HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET * HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET /v1/watch?prefix= HTTP/1.1\r\nHost: x\r\n\r\n",
-      'PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"a":\xff}',
-      "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/status HTTP/1.1\r\nHost: x\r\n\r\nBLAH\r\n\r\n",
+      `GET /v1/status HTTP/9.9\r\n${H}\r\n\r\n`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: 100\r\n\r\n{"a":`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: abc\r\n\r\n{}`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+      `GET /v1/nodes/\xff\xfe HTTP/1.1\r\n${H}\r\n\r\n`,
+      `GET /v1/nodes/a%ZZ HTTP/1.1\r\n${H}\r\n\r\n`,
+      `GET http://example.test/v1/status HTTP/1.1\r\n${H}\r\n\r\n`,
+      `GET * HTTP/1.1\r\n${H}\r\n\r\n`,
+      `GET /v1/watch?prefix= HTTP/1.1\r\n${H}\r\n\r\n`,
+      `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: 7\r\n\r\n{"a":\xff}`,
+      `GET /v1/status HTTP/1.1\r\n${H}\r\n\r\nGET /v1/status HTTP/1.1\r\n${H}\r\n\r\nBLAH\r\n\r\n`,
     ];
     for (const g of garbage) {
       await raw(api.port, g, 300);
@@ -519,9 +512,9 @@ describe("http api", () => {
         /^HTTP\/1\.1 431 [^]*"headers_too_large"/,
       ],
       ["GET /v1/status HTTP/1.1\r\nHost x\r\n\r\n", /^HTTP\/1\.1 400 /],
-      ["GET /v1/nodes/a%ZZ HTTP/1.1\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 400 [^]*"invalid_path"/],
-      ["GET http://example.test/v1/status HTTP/1.1\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 200 [^]*"version"/],
-      ['PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"a":\xff}', /^HTTP\/1\.1 400 /],
+      [`GET /v1/nodes/a%ZZ HTTP/1.1\r\n${H}\r\n\r\n`, /^HTTP\/1\.1 400 [^]*"invalid_path"/],
+      [`GET http://example.test/v1/status HTTP/1.1\r\n${H}\r\n\r\n`, /^HTTP\/1\.1 200 [^]*"version"/],
+      [`PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: 7\r\n\r\n{"a":\xff}`, /^HTTP\/1\.1 400 /],
     ];
     for (const [request, expected] of answers) assert.match(await raw(api.port, request, 1000), expected);
     // Connections that open and vanish, or send half a request line.
@@ -530,10 +523,11 @@ describe("http api", () => {
     );
     // A body that stops arriving is a 408 after bodyTimeoutMs.
     const slow = await startHttpApi(db, { info: INFO, bodyTimeoutMs: 200 });
+    H = served(slow);
     try {
       const stalled = await raw(
         slow.port,
-        'PUT /v1/nodes/t HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"a":',
+        `PUT /v1/nodes/t HTTP/1.1\r\n${H}\r\nContent-Length: 50\r\n\r\n{"a":`,
         2000,
       );
       assert.match(stalled, /^HTTP\/1\.1 408/);
@@ -577,7 +571,7 @@ describe("connect(url)", () => {
 
   it("gives the same results as the library", SLOW, async () => {
     const local = await open({ storage: "memory" });
-    const remote = connect(api.url);
+    const remote = connect(api.url, { token: api.token! });
     try {
       const data = {
         name: "Alice",
@@ -660,7 +654,7 @@ describe("connect(url)", () => {
   });
 
   it("lists across many pages", SLOW, async () => {
-    const remote = connect(api.url + "/");
+    const remote = connect(api.url + "/", { token: api.token! });
     for (let i = 0; i < 2300; i++) await db.put(`many/${String(i).padStart(4, "0")}`, { i });
     let n = 0;
     for await (const e of remote.list({ prefix: "many/" })) {
@@ -674,7 +668,7 @@ describe("connect(url)", () => {
   });
 
   it("watch delivers changes after ready and stops on unsubscribe", SLOW, async () => {
-    const remote = connect(api.url);
+    const remote = connect(api.url, { token: api.token! });
     const seen: Change[] = [];
     const stop = remote.watch({ prefix: "cw/" }, (c) => seen.push(c));
     await stop.ready;
@@ -693,7 +687,7 @@ describe("connect(url)", () => {
     assert.equal(seen.length, 2);
     // A soul watch, and a stream the server ends: onError is told.
     const other = await startHttpApi(db, { info: INFO });
-    const r2 = connect(other.url);
+    const r2 = connect(other.url, { token: other.token! });
     const errors: Error[] = [];
     const one: Change[] = [];
     const stop2 = r2.watch("solo", (c) => one.push(c), { onError: (e) => errors.push(e) });
@@ -760,7 +754,11 @@ describe("serve (child process)", () => {
         const line = node.ready.line;
         const m = /^ready (http:\/\/127\.0\.0\.1:\d+) -$/.exec(line);
         assert.ok(m, line);
-        const remote = connect(m[1]);
+        // The token is in the directory, readable by its owner only.
+        const token = readFileSync(join(dir, "http-token"), "utf8").trim();
+        assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+        assert.equal(statSync(join(dir, "http-token")).mode & 0o777, 0o600);
+        const remote = connect(m[1], { token });
         const stop = remote.watch({ prefix: "" }, () => {});
         await stop.ready;
         for (let i = 0; i < 50; i++) await remote.put(`durable/${i}`, { i });
@@ -794,8 +792,18 @@ describe("serve (child process)", () => {
     assert.match(ready.http, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(ready.peerId, null);
     assert.deepEqual(ready.addrs, []);
+    assert.deepEqual(Object.keys(ready), ["ready", "http", "peerId", "addrs", "token"]);
+    assert.match(ready.token, /^[A-Za-z0-9_-]{43}$/); // a --memory node's token lives in memory
     const res = await fetch(ready.http + "/v1/status");
     assert.equal(((await res.json()) as { storage: string }).storage, "memory");
+    const put = (token?: string) =>
+      fetch(ready.http + "/v1/nodes/n", {
+        method: "PUT",
+        body: "{}",
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      }).then((r) => r.status);
+    assert.equal(await put(), 401);
+    assert.equal(await put(ready.token), 200);
     assert.equal(await node.stop("SIGINT"), 0, node.stderr());
   });
 });

@@ -35,7 +35,8 @@ describe("connect(url).watch across a node restart", { timeout: 180_000 }, () =>
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-watch-"));
     const port = await freePort();
     let node: ServeProcess | undefined = await serve(dir, port);
-    const remote = connect(node.ready.http, { timeoutMs: 5_000 });
+    // The token stays the same across restarts: it is in dir/http-token.
+    const remote = connect(node.ready.http, { timeoutMs: 5_000, token: node.ready.token! });
     const seen: Change[] = [];
     const errors: Error[] = [];
     const stop = remote.watch({ prefix: "w/" }, (c) => seen.push(c), {
