@@ -12,7 +12,10 @@
  *   had one row per field; opening such a file converts it.)
  * - `deferred(id, due, op)`: ops waiting for their time (`AUTOINCREMENT`, so
  *   an id is never reused).
- * - `meta(key, value)`. The store keeps `nodes.live` there: how many nodes
+ * - `meta(key, value)`. Auxiliary data (`readAux`/`writeAux`; the sync index
+ *   saves its columns so) lives in files `<name>.aux` beside the database,
+ *   each vouched for by a tag and length in `meta` under `aux.<name>`.
+ *   The store keeps `nodes.live` there: how many nodes
  *   have a live field and the highest node seq it counted to, changed in the
  *   same transaction as the nodes. (A file from before it has none until the
  *   first `countLive`, which counts; so does one written since by a version
@@ -59,7 +62,7 @@
  */
 import { checkBatch, checkChanges, LIVE_NODES_KEY } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
-import { loadHost } from "./_host.ts";
+import { type HostFs, loadHost } from "./_host.ts";
 import { runtimeName } from "./_runtime.ts";
 import { DirectoryLock } from "./lock.ts";
 import {
@@ -441,7 +444,7 @@ export class SqliteStore implements Store {
   #args: SqlValue[] = [];
   /** Node bodies being written by one statement (see `#writeNodes`). */
   #arena = new ByteWriter(64 * 1024);
-  #fs: JournalFs;
+  #fs: JournalFs & Pick<HostFs, "renameSync" | "readSync">;
   #sep: string;
   /** Commits journaled since the last fold began, in memory for reads. */
   #active!: Memtable;
@@ -464,7 +467,7 @@ export class SqliteStore implements Store {
     lock: DirectoryLock,
     durability: Durability,
     cacheBytes: number,
-    fs: JournalFs,
+    fs: JournalFs & Pick<HostFs, "renameSync" | "readSync">,
     sep: string,
   ) {
     this.dir = dir;
@@ -1165,6 +1168,71 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Auxiliary data (see `Store.readAux`): the file `<name>.aux` beside the
+   * database, checked against the metadata `aux.<name>`: a random tag (the
+   * file's first 8 bytes) and the file's length. {@link writeAux} commits it
+   * after the file is synced, as an ordinary commit: if it survived a crash,
+   * so did every commit before it; if not, the file is refused. The file is
+   * read into one buffer of its length (reading it whole at once holds twice
+   * that for a moment on Deno: 99 MB for the index of 2.3M records).
+   */
+  async readAux(name: string): Promise<Uint8Array | undefined> {
+    if (this.#closed) throw closedError();
+    checkAuxName(name);
+    const [tag, length] = (await this.getMeta(AUX_META + name) ?? "").split(":");
+    const size = Number(length);
+    if (tag === undefined || !Number.isSafeInteger(size) || size < AUX_TAG_BYTES) return undefined;
+    const fs = this.#fs;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.dir + this.#sep + name + AUX_SUFFIX, "r");
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT") return undefined;
+      throw e;
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    try {
+      for (let n; at < size && (n = fs.readSync(fd, bytes, at, Math.min(size - at, 8 << 20))) > 0;) at += n;
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (at !== size || hexOf(bytes.subarray(0, AUX_TAG_BYTES)) !== tag) return undefined;
+    return bytes.subarray(AUX_TAG_BYTES);
+  }
+
+  /** Writes `<name>.aux` (a new file, synced, renamed over the old one), then commits its tag and length. */
+  writeAux(name: string, parts: readonly Uint8Array[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      checkAuxName(name);
+      if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
+      const fs = this.#fs, file = this.dir + this.#sep + name + AUX_SUFFIX, tmp = file + ".tmp";
+      const tag = crypto.getRandomValues(new Uint8Array(AUX_TAG_BYTES));
+      try {
+        fs.unlinkSync(tmp); // left by a crash
+      } catch { /* none */ }
+      const fd = fs.openSync(tmp, "wx", 0o600);
+      let size = 0;
+      try {
+        for (const part of [tag, ...parts]) {
+          for (let at = 0; at < part.length;) at += fs.writeSync(fd, part, at, part.length - at);
+          size += part.length;
+        }
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+      syncDir(fs, this.dir);
+      this.commitSync({ meta: { [AUX_META + name]: `${hexOf(tag)}:${size}` } });
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** Records journaled but not yet folded into SQLite (for status pages and tests). */
   get pending(): number {
     return this.#active.count + (this.#frozen?.left ?? 0);
@@ -1253,6 +1321,25 @@ export class SqliteStore implements Store {
     }
     return Promise.resolve();
   }
+}
+
+/** Auxiliary data (`readAux`/`writeAux`): file suffix, tag bytes at its start, metadata key prefix. */
+const AUX_SUFFIX = ".aux";
+const AUX_TAG_BYTES = 8;
+const AUX_META = "aux.";
+
+function checkAuxName(name: string): void {
+  if (typeof name !== "string" || !/^[a-z0-9-]{1,64}$/.test(name)) {
+    throw new TypeError(
+      `Auxiliary data name ${JSON.stringify(name)} is not 1-64 lowercase letters, digits or -`,
+    );
+  }
+}
+
+function hexOf(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
 }
 
 const DEFAULT_CACHE_BYTES = 8 << 20;

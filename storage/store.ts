@@ -155,6 +155,19 @@ export interface Store {
    * instead of reading every node.
    */
   countLive?(): Promise<number>;
+  /**
+   * Optional: auxiliary data saved by {@link writeAux} under `name` (the
+   * sync index keeps its columns so), or `undefined` when there is none, or
+   * when the commits made before it was written did not all survive (after
+   * a crash): derived data read back must never be ahead of the records.
+   */
+  readAux?(name: string): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: replaces the auxiliary data `name` (lowercase letters, digits
+   * and `-`) with the concatenation of `parts`, written before the promise
+   * settles. The caller must not change `parts` until then.
+   */
+  writeAux?(name: string, parts: readonly Uint8Array[]): Promise<void>;
   /** All deferred ops, earliest due first. */
   deferred(): Promise<DeferredOp[]>;
   /** A metadata value. */
