@@ -1170,19 +1170,21 @@ export class SqliteStore implements Store {
 
   /**
    * Auxiliary data (see `Store.readAux`): the file `<name>.aux` beside the
-   * database, checked against the metadata `aux.<name>`: a random tag (the
-   * file's first 8 bytes) and the file's length. {@link writeAux} commits it
-   * after the file is synced, as an ordinary commit: if it survived a crash,
-   * so did every commit before it; if not, the file is refused. The file is
-   * read into one buffer of its length (reading it whole at once holds twice
-   * that for a moment on Deno: 99 MB for the index of 2.3M records).
+   * database: a random tag (8 bytes), the number of parts and their lengths
+   * (u32 each), then the parts. It counts only if the metadata `aux.<name>`
+   * holds its tag and length: {@link writeAux} commits them after the file
+   * is synced, as an ordinary commit, so if they survived a crash, so did
+   * every commit before them. Each part is read into a buffer of its own,
+   * an eighth longer (reading the file whole at once held twice its size for
+   * a moment on Deno, and one buffer would be kept whole for as long as any
+   * part of it is in use; the room lets a loaded column grow without a copy).
    */
-  async readAux(name: string): Promise<Uint8Array | undefined> {
+  async readAux(name: string): Promise<Uint8Array[] | undefined> {
     if (this.#closed) throw closedError();
     checkAuxName(name);
     const [tag, length] = (await this.getMeta(AUX_META + name) ?? "").split(":");
     const size = Number(length);
-    if (tag === undefined || !Number.isSafeInteger(size) || size < AUX_TAG_BYTES) return undefined;
+    if (tag === undefined || !Number.isSafeInteger(size) || size < AUX_TAG_BYTES + 4) return undefined;
     const fs = this.#fs;
     let fd: number;
     try {
@@ -1191,15 +1193,33 @@ export class SqliteStore implements Store {
       if ((e as { code?: string }).code === "ENOENT") return undefined;
       throw e;
     }
-    const bytes = new Uint8Array(size);
-    let at = 0;
+    let total = 0;
+    const read = (n: number): Uint8Array | undefined => {
+      if (total + n > size) return undefined;
+      // An eighth more, as room to grow: pages never written are not resident.
+      const bytes = new Uint8Array(n + (n >>> 3)).subarray(0, n);
+      let at = 0;
+      for (let got; at < n && (got = fs.readSync(fd, bytes, at, Math.min(n - at, 8 << 20))) > 0;) at += got;
+      total += at;
+      return at === n ? bytes : undefined;
+    };
     try {
-      for (let n; at < size && (n = fs.readSync(fd, bytes, at, Math.min(size - at, 8 << 20))) > 0;) at += n;
+      const head = read(AUX_TAG_BYTES + 4);
+      if (head === undefined || hexOf(head.subarray(0, AUX_TAG_BYTES)) !== tag) return undefined;
+      const count = new DataView(head.buffer).getUint32(AUX_TAG_BYTES, true);
+      const lengths = count <= AUX_MAX_PARTS ? read(4 * count) : undefined;
+      if (lengths === undefined) return undefined;
+      const parts: Uint8Array[] = [];
+      const view = new DataView(lengths.buffer);
+      for (let i = 0; i < count; i++) {
+        const part = read(view.getUint32(4 * i, true));
+        if (part === undefined) return undefined;
+        parts.push(part);
+      }
+      return total === size ? parts : undefined;
     } finally {
       fs.closeSync(fd);
     }
-    if (at !== size || hexOf(bytes.subarray(0, AUX_TAG_BYTES)) !== tag) return undefined;
-    return bytes.subarray(AUX_TAG_BYTES);
   }
 
   /** Writes `<name>.aux` (a new file, synced, renamed over the old one), then commits its tag and length. */
@@ -1213,10 +1233,16 @@ export class SqliteStore implements Store {
       try {
         fs.unlinkSync(tmp); // left by a crash
       } catch { /* none */ }
+      if (parts.length > AUX_MAX_PARTS) {
+        throw new RangeError(`Auxiliary data has more than ${AUX_MAX_PARTS} parts`);
+      }
+      const head = new Uint8Array(4 + 4 * parts.length), view = new DataView(head.buffer);
+      view.setUint32(0, parts.length, true);
+      parts.forEach((p, i) => view.setUint32(4 + 4 * i, p.length, true));
       const fd = fs.openSync(tmp, "wx", 0o600);
       let size = 0;
       try {
-        for (const part of [tag, ...parts]) {
+        for (const part of [tag, head, ...parts]) {
           for (let at = 0; at < part.length;) at += fs.writeSync(fd, part, at, part.length - at);
           size += part.length;
         }
@@ -1327,6 +1353,7 @@ export class SqliteStore implements Store {
 const AUX_SUFFIX = ".aux";
 const AUX_TAG_BYTES = 8;
 const AUX_META = "aux.";
+const AUX_MAX_PARTS = 1024;
 
 function checkAuxName(name: string): void {
   if (typeof name !== "string" || !/^[a-z0-9-]{1,64}$/.test(name)) {

@@ -365,8 +365,6 @@ export class SyncIndex {
   #dirty: Uint8Array = new Uint8Array(1024);
   /** Whether a snapshot reads #words: a slot it sees is then changed in a copy. */
   #shared = false;
-  /** Whether the columns are views of a loaded index's bytes (see #grow). */
-  #loaded = false;
   #snapshot: IndexSnapshot | undefined;
   #scratch = new Uint8Array(4 + 6 * 512);
   #db: Database | undefined;
@@ -522,15 +520,13 @@ export class SyncIndex {
   /**
    * Makes room for `slots` slots and `len` more arena bytes. Columns grow by
    * an eighth (amortized O(1), and little slack: at 2.3M items doubling
-   * would hold 60 MB for nothing). Columns that are views of a loaded index
-   * are all copied at once, so that its buffer can be freed.
+   * would hold 60 MB for nothing; columns loaded from a saved index start
+   * full).
    */
   #grow(slots: number, len: number): void {
-    const all = this.#loaded;
-    this.#loaded = false;
     const slack = (n: number) => n + Math.max(1024, n >>> 3);
-    if (all || slots > this.#keyOff.length) {
-      const cap = slots > this.#keyOff.length ? slack(slots) : this.#keyOff.length, n = this.#n - 1;
+    if (slots > this.#keyOff.length) {
+      const cap = slack(slots), n = this.#n - 1;
       const words = new Uint32Array(4 * cap);
       words.set(this.#words.subarray(0, 4 * n));
       this.#words = words;
@@ -542,12 +538,8 @@ export class SyncIndex {
       dirty.set(this.#dirty.subarray(0, Math.min(n, this.#dirty.length)));
       this.#dirty = dirty;
     }
-    if (all) this.#sorted = this.#sorted.slice(), this.#table = this.#table.slice();
-    if (all || this.#arenaLen + len > this.#arena.length) {
-      const need = this.#arenaLen + len;
-      const arena = new Uint8Array(
-        need > this.#arena.length ? Math.max(16 * 1024, slack(need)) : this.#arena.length,
-      );
+    if (this.#arenaLen + len > this.#arena.length) {
+      const arena = new Uint8Array(Math.max(16 * 1024, slack(this.#arenaLen + len)));
       arena.set(this.#arena.subarray(0, this.#arenaLen));
       this.#arena = arena;
     }
@@ -624,7 +616,6 @@ export class SyncIndex {
     this.#table = table;
     this.#dirty = new Uint8Array(cap);
     this.#sorted = identity(n);
-    this.#loaded = false;
     this.#shared = true;
     this.#snapshot = new IndexSnapshot(n, this.#sorted, words, keyOff, this.#arena);
   }
@@ -662,23 +653,32 @@ export class SyncIndex {
   }
 
   /** A saved index (as {@link save} wrote it) and its seq, or `undefined` when it is not one this code wrote. */
-  static #decode(kernels: Kernels, saved: Uint8Array): { index: SyncIndex; seq: number } | undefined {
-    if (saved.length < 4 * SAVED_HEADER_WORDS) return undefined;
-    // Columns are views of the saved bytes when they are aligned (they are as a store reads them).
-    const buf = saved.byteOffset % 4 === 0 ? saved : saved.slice();
-    const words = (at: number, count: number) => new Uint32Array(buf.buffer, buf.byteOffset + at, count);
-    const h = words(0, SAVED_HEADER_WORDS);
+  static #decode(kernels: Kernels, saved: Uint8Array[]): { index: SyncIndex; seq: number } | undefined {
+    if (saved.length !== 5 || saved[0].length !== 4 * SAVED_HEADER_WORDS) return undefined;
+    // Each part is a column (a view of its bytes, or of a copy where they are not aligned).
+    const u32 = (b: Uint8Array) => {
+      const a = b.byteOffset % 4 === 0 ? b : b.slice();
+      return new Uint32Array(a.buffer, a.byteOffset, a.length >>> 2);
+    };
+    const h = u32(saved[0]);
     if (h[0] !== SAVED_MAGIC || h[1] !== SAVED_VERSION || h[2] !== BYTE_ORDER_MARK) return undefined;
     const n = h[3], seq = h[4] * 2 ** 32 + h[5], arenaLen = h[6], size = h[7];
-    const at = 4 * SAVED_HEADER_WORDS, tableAt = at + 20 * n, arenaAt = tableAt + 4 * size;
-    if (buf.length !== arenaAt + arenaLen || size < 2048 || (size & (size - 1)) !== 0 || 4 * n > 3 * size) {
+    if (
+      saved[1].length !== 16 * n || saved[2].length !== 4 * n || saved[3].length !== 4 * size ||
+      saved[4].length !== arenaLen || size < 2048 || (size & (size - 1)) !== 0 || 4 * n > 3 * size
+    ) {
       return undefined;
     }
+    // Columns that grow take the room after their part in its buffer (see Store.readAux).
+    const room = (b: Uint8Array, unit: number) =>
+      b.byteOffset === 0 ? Math.floor(b.buffer.byteLength / unit) : 0;
+    const cap = Math.max(n, Math.min(room(saved[1], 16), room(saved[2], 4)));
     const index = new SyncIndex(kernels);
-    const w = index.#words = words(at, 4 * n);
-    const keyOff = index.#keyOff = words(at + 16 * n, n);
-    const table = index.#table = new Int32Array(buf.buffer, buf.byteOffset + tableAt, size);
-    const arena = index.#arena = buf.subarray(arenaAt);
+    const w = index.#words = cap > n ? new Uint32Array(saved[1].buffer, 0, 4 * cap) : u32(saved[1]);
+    const keyOff = index.#keyOff = cap > n ? new Uint32Array(saved[2].buffer, 0, cap) : u32(saved[2]);
+    const t = u32(saved[3]);
+    const table = index.#table = new Int32Array(t.buffer, t.byteOffset, size);
+    const arena = index.#arena = room(saved[4], 1) > arenaLen ? new Uint8Array(saved[4].buffer) : saved[4];
     // Check what a wrong file could break (O(n), sequential): ids strictly ascending, keys
     // inside the arena, the table naming each slot once.
     for (let s = 0; s < n; s++) {
@@ -699,8 +699,7 @@ export class SyncIndex {
     index.#n = index.#sortedN = n;
     index.#arenaLen = arenaLen;
     index.#sorted = identity(n);
-    index.#dirty = seen.fill(0);
-    index.#loaded = true;
+    index.#dirty = new Uint8Array(cap);
     return { index, seq };
   }
 
