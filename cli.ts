@@ -22,6 +22,7 @@
 import process from "node:process";
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { open } from "./mod.ts";
 import type { Database } from "./core/database.ts";
 import { fromJson, toJson } from "./core/json.ts";
@@ -148,6 +149,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   space: { value: true },
   replication: { value: true },
   memory: { value: false },
+  mdns: { value: false },
 };
 const GLOBAL_FLAGS = ["path", "url", "json", "help", "version"];
 
@@ -231,14 +233,16 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
   serve: {
     usage: "serve [options]",
     args: [],
-    flags: ["http", "listen", "bootstrap", "space", "replication", "memory"],
+    flags: ["http", "listen", "bootstrap", "space", "replication", "memory", "mdns"],
     summary: "run a node: storage, peer-to-peer network, HTTP API and inspector",
     details:
       `  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
-                [--replication N] [--memory]
+                [--replication N] [--memory] [--mdns]
 Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
 --space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
   --http HOST:PORT   HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
+  --mdns             find members of the space on the local network by mDNS (multicast queries on
+                     every interface every 10 s; off by default): nodes need no --bootstrap
   --replication N    sharded mode with N replicas per node: not available yet, so serve refuses it;
                      every node of a space keeps all of its data (full replication)
 When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
@@ -267,9 +271,10 @@ With --json, one peer object per line.`,
     usage: "bench [SUITE] [--filter REGEXP]",
     args: ["[SUITE]"],
     summary: "run a benchmark suite (from a checkout of the repository)",
-    details: `Runs the mitata benchmark suite bench/SUITE.bench.ts through scripts/bench.ts; the arguments
-after "bench" go to that runner (for example --json or --filter REGEXP). Outside a checkout of the
-repository, or where the runner cannot be called, run: deno task bench SUITE`,
+    details: `Runs the mitata benchmark suite bench/SUITE.bench.ts through scripts/bench.ts in a child process
+of this runtime; the arguments after "bench" go to that runner (for example --json, --rounds N or
+--filter REGEXP), and "lattice bench --help" lists the suites. The suites live in a checkout of the
+repository (after npm install there); an installed lattice says so. Same as: deno task bench SUITE`,
   },
   help: {
     usage: "help [COMMAND]",
@@ -822,6 +827,7 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       listen: (p.flags.get("listen") as string[] | undefined) ?? [],
       bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
       replication,
+      mdns: p.flags.has("mdns"),
       startNetwork,
       stdout: (line) => ctx.host.stdout(line + "\n"),
     });
@@ -834,32 +840,65 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
 }
 
 /**
- * Hands the arguments to the runner in scripts/bench.ts when it exports a
- * callable `main(args): Promise<number>`. That file lives only in a checkout
- * (it is not published), so it is imported by URL at run time.
+ * Runs scripts/bench.ts in a child process of this runtime (Deno with
+ * `--v8-flags=--expose-gc`, as `deno task bench` does; Bun as `bun
+ * scripts/bench.ts`), passing the arguments after `bench` through and
+ * returning its exit code. The suites and their peer packages (gun, yjs,
+ * mitata) live only in a checkout of the repository, never in an installed
+ * package or a compiled binary: there it says so and where to run them.
  */
 async function bench(p: Parsed, out: Printer, help: boolean): Promise<number> {
-  let runner: unknown;
-  try {
-    const mod = await import(new URL("./scripts/bench.ts", import.meta.url).href);
-    runner = mod.main;
-  } catch {
-    runner = undefined;
-  }
-  if (typeof runner !== "function") {
+  const script = benchScript();
+  if (script === undefined) {
     if (help || p.rest.includes("--help") || p.rest.includes("-h")) {
       await out.line(commandHelp("bench"));
       return EXIT_OK;
     }
     throw new CliError(
-      'This version of the CLI cannot run benchmarks itself; from a checkout of the repository run "deno task bench SUITE" (or "bun scripts/bench.ts SUITE").',
+      "The benchmark suites are not part of an installed lattice: clone the Lattice repository, run npm install there, then run `deno task bench SUITE` (or `lattice bench SUITE` from the checkout)",
       EXIT_ERROR,
     );
   }
   const args = [...(p.flags.has("json") ? ["--json"] : []), ...(help ? ["--help"] : []), ...p.rest];
+  const argv = "Bun" in globalThis
+    ? [script, ...args]
+    : ["run", "-A", "--v8-flags=--expose-gc", script, ...args];
   await out.flush();
-  const code = await (runner as (args: string[]) => Promise<number>)(args);
-  return Number.isInteger(code) ? code : EXIT_OK;
+  const { spawn } = await import("node:child_process");
+  return await new Promise<number>((done, fail) => {
+    const child = spawn(process.execPath, argv, { stdio: "inherit" });
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    const onInt = forward("SIGINT");
+    const onTerm = forward("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    const stop = () => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    };
+    child.on("error", (e) => {
+      stop();
+      fail(new CliError(`Cannot start the benchmark runner ${process.execPath}: ${e.message}`, EXIT_ERROR));
+    });
+    child.on("exit", (code, signal) => {
+      stop();
+      done(code ?? (signal ? EXIT_ERROR : EXIT_OK));
+    });
+  });
+}
+
+/** The path of scripts/bench.ts beside this file in a checkout, or `undefined` elsewhere. */
+function benchScript(): string | undefined {
+  const url = new URL("./scripts/bench.ts", import.meta.url);
+  if (url.protocol !== "file:") return undefined;
+  const path = fileURLToPath(url);
+  try {
+    return statSync(path).isFile() && statSync(new URL("./bench/", import.meta.url)).isDirectory()
+      ? path
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Prints `e` as one line on stderr and returns the exit code. */

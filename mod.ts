@@ -66,6 +66,11 @@ export interface OpenOptions {
   readonly identity?: undefined;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
+  /** States further than this ahead of the local clock are refused, not deferred (ms, default 1 day). */
+  readonly horizon?: number;
+  /** Most ops deferred at once, in all (default 100,000) and per source (default 10,000). */
+  readonly maxDeferred?: number;
+  readonly maxDeferredPerSource?: number;
 }
 
 /** What {@link open} returns: the {@link Database}, plus its network. */
@@ -112,7 +117,14 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   });
   let db: Database;
   try {
-    db = await Database.create({ store, kernels, maxDrift: options.maxDrift });
+    db = await Database.create({
+      store,
+      kernels,
+      maxDrift: options.maxDrift,
+      horizon: options.horizon,
+      maxDeferred: options.maxDeferred,
+      maxDeferredPerSource: options.maxDeferredPerSource,
+    });
   } catch (e) {
     await store.close();
     throw e;
@@ -154,10 +166,12 @@ function withNetwork(db: Database, joined: JoinedNetwork | undefined): OpenedDat
 }
 
 export {
+  type ApplyOptions,
   type ApplyResult,
   type Change,
   type Condition,
   Database,
+  type DeferredStatus,
   type Entry,
   type ListOptions,
   type Query,

@@ -8,9 +8,22 @@
  * drain (group commit), so concurrent writers share a commit while each
  * caller's promise still resolves only after its own data is committed.
  *
+ * Ops stamped too far ahead wait in the store's deferred table, bounded: a
+ * horizon past which they are refused, quotas in all and per source, read
+ * by due time only (see "Deferred ops" in docs/ARCHITECTURE.md).
+ *
  * @module
  */
-import { Clock, formatHlc, type Hlc, hlcFromWords, hlcMs, hlcWords, wordsMs } from "./clock.ts";
+import {
+  Clock,
+  DEFAULT_MAX_DRIFT_MS,
+  formatHlc,
+  type Hlc,
+  hlcFromWords,
+  hlcMs,
+  hlcWords,
+  wordsMs,
+} from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import {
   checkOpWords,
@@ -44,6 +57,8 @@ import {
 } from "./value.ts";
 import {
   type CommitBatch,
+  type DeferOp,
+  type DeferredOp,
   type FieldKey,
   type FieldRecord,
   isSyncStore,
@@ -62,6 +77,39 @@ export interface DatabaseOptions {
   readonly now?: () => number;
   /** States further ahead of the wall clock than this are deferred (default 10 min). */
   readonly maxDrift?: number;
+  /**
+   * States further ahead of the wall clock than this are refused, not
+   * deferred (ms, default one day; at least `maxDrift`; `Infinity` for none).
+   */
+  readonly horizon?: number;
+  /** Most ops deferred at once (default 100,000); past it more are refused. */
+  readonly maxDeferred?: number;
+  /** Most ops deferred at once from one source, a peer or (local calls) an op's actor (default 10,000). */
+  readonly maxDeferredPerSource?: number;
+}
+
+/** Options of {@link Database.applyOps}. */
+export interface ApplyOptions {
+  /**
+   * The peer the ops came from. Ops a peer should not send — stamped beyond
+   * the horizon, or deferred past its quota — are then dropped and counted
+   * (`refused`) instead of failing the batch, and its deferred ops count
+   * against its quota (without it, against their actor's).
+   */
+  readonly source?: string;
+}
+
+/** What {@link Database.deferredStatus} reports. */
+export interface DeferredStatus {
+  /** Ops deferred (stored aside until their time comes). */
+  readonly count: number;
+  /** When the earliest of them comes due (wall-clock ms), or `null` when none waits. */
+  readonly next: number | null;
+  /**
+   * Ops refused since the database opened: from peers (beyond the horizon or
+   * over a quota), and those beyond the horizon found deferred on open.
+   */
+  readonly refused: number;
 }
 
 /** A change seen by a watcher: the fields of one node that changed, `null` meaning deleted. */
@@ -90,6 +138,11 @@ export interface ApplyResult {
   readonly ignored: number;
   /** Ops too far in the future, kept until their time comes. */
   readonly deferred: number;
+  /**
+   * Ops refused, not stored: only with {@link ApplyOptions.source}, and only
+   * when some were (stamped beyond the horizon, or deferred over a quota).
+   */
+  readonly refused?: number;
 }
 
 /** A node in list and query results. */
@@ -167,6 +220,18 @@ function columnRecord(c: OpsInParts, i: number): FieldRecord {
 const PARTS_MIN = 32_768;
 const PART_OPS = 8_192;
 
+/**
+ * Deferral bounds: how far ahead an op may be stamped and still be kept
+ * (beyond, it is refused: year 10889 was accepted once and waited forever),
+ * and how many ops may wait, in all and per source (a peer, or the actor of
+ * ops applied locally), so that no source fills the table or crowds out others.
+ */
+const DEFAULT_HORIZON_MS = 86_400_000;
+const DEFAULT_MAX_DEFERRED = 100_000;
+const DEFAULT_MAX_DEFERRED_PER_SOURCE = 10_000;
+/** Deferred ops read and applied per round when they come due. */
+const DUE_BATCH = 4_096;
+
 /** What a drain reads before merging (see `Database.#plan`). */
 interface ReadPlan {
   /** The keys to read: records (their soul and field). */
@@ -197,7 +262,7 @@ interface Settled {
 interface Job {
   readonly local: boolean;
   readonly records: readonly FieldRecord[];
-  readonly defer: readonly { due: number; op: Uint8Array }[];
+  readonly defer: readonly DeferOp[];
   readonly undefer: readonly number[];
   /** What a local write resolves with; a foreign job resolves with its {@link ApplyResult}. */
   readonly result: WriteResult | undefined;
@@ -364,25 +429,42 @@ export class Database {
   #watchers = new Set<{ target: WatchTarget; cb: (c: Change) => void }>();
   #commitListeners = new Set<(records: readonly FieldRecord[], local: boolean) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the earliest deferred op known comes due (the timer is set for it); `Infinity` when none. */
   #timerDue = Infinity;
+  #horizon: number;
+  #maxDeferred: number;
+  #maxPerSource: number;
+  /** Ops deferred: stored, or queued to be (reserved by {@link #admit}). */
+  #deferredCount = 0;
+  /** The same per source, for the sources met since open (read from the store once each). */
+  #perSource = new Map<string, number>();
+  /** Rounds of due ops committed: a count read from the store during one is stale (see {@link #admit}). */
+  #undeferRounds = 0;
+  /** The rounds of due ops, one after another. */
+  #dueRounds: Promise<void> = RESOLVED;
+  #refused = 0;
   #closed = false;
   /** Scratch of applyOps's checks (synchronous, so one serves every call). */
   #words = new OpWords();
   /** The store's synchronous twins, when it has them. */
   #sync: SyncStore | undefined;
 
-  private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string) {
+  private constructor(store: Store, kernels: Kernels, clock: Clock, actor: string, options: DatabaseOptions) {
     this.store = store;
     this.kernels = kernels;
     this.clock = clock;
     this.actor = actor;
     [this.#ah, this.#al] = hexWords(actor);
     this.#sync = isSyncStore(store) ? store : undefined;
+    this.#horizon = options.horizon ?? Math.max(DEFAULT_HORIZON_MS, clock.maxDrift);
+    this.#maxDeferred = options.maxDeferred ?? DEFAULT_MAX_DEFERRED;
+    this.#maxPerSource = options.maxDeferredPerSource ?? DEFAULT_MAX_DEFERRED_PER_SOURCE;
   }
 
   /** Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops. */
   static async create(options: DatabaseOptions): Promise<Database> {
     const { store, kernels } = options;
+    checkDeferralOptions(options);
     let actor = await store.getMeta("actor");
     if (!isHex64(actor)) {
       const b = crypto.getRandomValues(new Uint8Array(8));
@@ -391,9 +473,15 @@ export class Database {
     }
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, maxDrift: options.maxDrift, last: last ?? undefined });
-    const db = new Database(store, kernels, clock, actor);
+    const db = new Database(store, kernels, clock, actor, options);
     if (last !== undefined && last !== null) [db.#markH, db.#markL] = clock.lastWords;
-    await db.#scheduleDeferred();
+    // Deferred ops stay on disk: counted, and only those due are read (lazily, by due time). Those
+    // beyond the horizon, which a store written before there was one may hold, are dropped.
+    if (store.dropDeferredAfter !== undefined && db.#horizon !== Infinity) {
+      db.#refused += await store.dropDeferredAfter(clock.now() + db.#horizon - clock.maxDrift);
+    }
+    db.#deferredCount = await countDeferred(store);
+    await db.#processDue();
     return db;
   }
 
@@ -469,70 +557,128 @@ export class Database {
    * Validates, merges and commits a batch of foreign ops atomically. A batch
    * with any invalid op is rejected whole (`TypeError`/`RangeError`/
    * `SyntaxError`) and nothing is stored. Ops more than `maxDrift` ahead of
-   * the wall clock are stored aside and applied when their time comes.
+   * the wall clock are stored aside and applied when their time comes; ops
+   * beyond the horizon (default one day ahead), or deferred past a quota,
+   * are refused: a `RangeError` for the batch, or with `options.source` (a
+   * peer) dropped and counted in `refused`.
    */
-  applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
+  applyOps(ops: readonly Op[] | Uint8Array, options?: ApplyOptions): Promise<ApplyResult> {
     try {
-      return this.#applyOps(ops);
+      return this.#applyOps(ops, options === undefined ? undefined : checkSource(options));
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   /** {@link applyOps}, throwing for bad input. */
-  #applyOps(ops: readonly Op[] | Uint8Array): Promise<ApplyResult> {
+  #applyOps(ops: readonly Op[] | Uint8Array, source: string | undefined): Promise<ApplyResult> {
     this.#check();
-    if (ops instanceof Uint8Array) return this.#applyEncoded(ops);
+    if (ops instanceof Uint8Array) return this.#applyEncoded(ops, source);
     if (!Array.isArray(ops)) throw new TypeError("applyOps takes an array of ops or their encoding");
-    if (ops.length >= PARTS_MIN && this.#sync?.beginParts !== undefined) return this.#applyInParts(ops);
+    if (ops.length >= PARTS_MIN && this.#sync?.beginParts !== undefined) {
+      return this.#applyInParts(ops, source);
+    }
     const limit = this.clock.futureLimit();
     let now: FieldRecord[] = NONE as never[];
-    let defer: { due: number; op: Uint8Array }[] = NONE as never[];
+    let defer: DeferOp[] = NONE as never[];
+    let refused = 0;
     const w = this.#words; // checked and read in one pass; a repeated actor only once
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       checkOpAt(op, i, w);
-      if (wordsMs(w.sh, w.sl) > limit) {
-        if (defer.length === 0) defer = [];
-        defer.push(this.#deferral(op));
+      const ms = wordsMs(w.sh, w.sl);
+      if (ms > limit) {
+        const d = this.#deferral(op, ms, i, source);
+        if (d === undefined) refused++;
+        else (defer.length === 0 ? defer = [] : defer).push(d);
         continue;
       }
       const r = foreignRecord(op.soul, op.field, encodeValue(op.value), w.sh, w.sl, w.ah, w.al, op.sig);
       if (now.length === 0) now = [r]; // one slot (a batch of one op is the rule), where a first push reserves 17
       else now.push(r);
     }
-    return this.#applyNow(now, defer);
+    return this.#applyNow(now, defer, refused, source);
   }
 
-  /** Commits the checked records of a foreign batch (or its `parts`) and stores its deferred ops aside. */
+  /**
+   * Commits the checked records of a foreign batch (or its `parts`) and
+   * stores its deferred ops aside; `refused` of its ops were dropped (a
+   * peer's, see {@link ApplyOptions.source}).
+   */
   #applyNow(
     now: readonly FieldRecord[],
-    defer: readonly { due: number; op: Uint8Array }[],
+    defer: readonly DeferOp[],
+    refused: number,
+    source: string | undefined,
     parts?: OpsInParts,
   ): Promise<ApplyResult> {
-    const done = this.#enqueue(false, now, defer, NONE, undefined, parts) as Promise<ApplyResult>;
-    return defer.length === 0 ? done : this.#thenSchedule(done);
+    if (defer.length === 0 && refused === 0) { // the rule
+      return this.#enqueue(false, now, NONE, NONE, undefined, parts) as Promise<ApplyResult>;
+    }
+    return this.#applyDeferring(now, defer, refused, source === undefined, parts);
   }
 
-  /** A checked op too far ahead of the wall clock, as it is stored aside until its time comes. */
-  #deferral(op: Op): { due: number; op: Uint8Array } {
-    return { due: this.clock.dueAt(op.state), op: encodeOps([op]) };
+  /** {@link #applyNow} of a batch that defers or refuses ops: they are admitted under the quotas first. */
+  async #applyDeferring(
+    now: readonly FieldRecord[],
+    defer: readonly DeferOp[],
+    refused: number,
+    local: boolean,
+    parts: OpsInParts | undefined,
+  ): Promise<ApplyResult> {
+    const kept = defer.length === 0 ? defer : await this.#admit(defer, local);
+    refused += defer.length - kept.length;
+    this.#refused += refused;
+    let r: ApplyResult;
+    try {
+      this.#check();
+      r = await (this.#enqueue(false, now, kept, NONE, undefined, parts) as Promise<ApplyResult>);
+    } catch (e) {
+      this.#release(kept);
+      throw e;
+    }
+    let first = Infinity;
+    for (const d of kept) if (d.due < first) first = d.due;
+    this.#arm(first);
+    return refused === 0 ? r : { ...r, refused };
+  }
+
+  /**
+   * A checked op too far ahead of the wall clock (op `i` of its batch, at
+   * `ms`), as it is stored aside until its time comes; `undefined` when it
+   * is beyond the horizon and came from a peer (refused, a local call
+   * throws).
+   */
+  #deferral(op: Op, ms: number, i: number, source: string | undefined): DeferOp | undefined {
+    const ahead = ms - this.clock.now();
+    if (ahead > this.#horizon) {
+      if (source !== undefined) return undefined;
+      throw new RangeError(
+        `Op ${i} is refused: its state is ${ahead} ms ahead of this replica's clock, beyond the horizon of ${this.#horizon} ms`,
+      );
+    }
+    return { due: this.clock.dueAt(op.state), op: encodeOps([op]), source: source ?? op.actor };
   }
 
   /** {@link applyOps} of an encoded batch: decoded and checked as decodeOps does, straight into records. */
-  #applyEncoded(ops: Uint8Array): Promise<ApplyResult> {
+  #applyEncoded(ops: Uint8Array, source: string | undefined): Promise<ApplyResult> {
     const limit = this.clock.futureLimit();
     const records = decodeOpRecords(ops);
     let due = 0; // records before the first future one
     while (due < records.length && wordsMs(records[due].sh, records[due].sl) <= limit) due++;
-    if (due === records.length) return this.#applyNow(records, NONE); // nothing to defer (the rule)
-    const now = records.slice(0, due), defer: { due: number; op: Uint8Array }[] = [];
+    if (due === records.length) return this.#applyNow(records, NONE, 0, source); // nothing to defer (the rule)
+    const now = records.slice(0, due), defer: DeferOp[] = [];
+    let refused = 0;
     for (let i = due; i < records.length; i++) {
-      const r = records[i];
-      if (wordsMs(r.sh, r.sl) <= limit) now.push(r);
-      else defer.push(this.#deferral(recordToOp(r)));
+      const r = records[i], ms = wordsMs(r.sh, r.sl);
+      if (ms <= limit) now.push(r);
+      else {
+        const d = this.#deferral(recordToOp(r), ms, i, source);
+        if (d === undefined) refused++;
+        else defer.push(d);
+      }
     }
-    return this.#applyNow(now, defer);
+    return this.#applyNow(now, defer, refused, source);
   }
 
   /**
@@ -540,7 +686,7 @@ export class Database {
    * that commits in parts: checked and copied into columns, then committed
    * in parts unless a key comes twice.
    */
-  #applyInParts(list: readonly Op[]): Promise<ApplyResult> {
+  #applyInParts(list: readonly Op[], source: string | undefined): Promise<ApplyResult> {
     const limit = this.clock.futureLimit();
     const n = list.length;
     const cols = {
@@ -553,15 +699,18 @@ export class Database {
       al: new Uint32Array(n),
     };
     const values = new ByteWriter(8 * n);
-    const defer: { due: number; op: Uint8Array }[] = [];
+    const defer: DeferOp[] = [];
     let sigs: (Uint8Array | undefined)[] | undefined, deferred: Uint8Array | undefined;
+    let refused = 0;
     const w = this.#words;
     for (let i = 0; i < n; i++) {
       const op = list[i];
       checkOpAt(op, i, w);
-      const { sh, sl } = w;
-      if (wordsMs(sh, sl) > limit) {
-        defer.push(this.#deferral(op));
+      const { sh, sl } = w, ms = wordsMs(sh, sl);
+      if (ms > limit) {
+        const d = this.#deferral(op, ms, i, source);
+        if (d === undefined) refused++;
+        else defer.push(d);
         (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values.pos;
         continue;
       }
@@ -572,19 +721,11 @@ export class Database {
       if (op.sig) (sigs ??= [])[i] = op.sig.slice();
     }
     const batch: OpsInParts = { n, ...cols, values: values.buf, sigs, deferred };
-    if (!repeatsKeys(list)) return this.#applyNow(NONE, defer, batch);
+    if (!repeatsKeys(list)) return this.#applyNow(NONE, defer, refused, source, batch);
     // A key twice: merged whole, as a smaller batch is.
     const now: FieldRecord[] = [];
     for (let i = 0; i < n; i++) if (deferred?.[i] !== 1) now.push(columnRecord(batch, i));
-    return this.#applyNow(now, defer);
-  }
-
-  /** `done`, after which the deferred ops it stored are scheduled. */
-  #thenSchedule(done: Promise<ApplyResult>): Promise<ApplyResult> {
-    return done.then(async (r) => {
-      await this.#scheduleDeferred();
-      return r;
-    });
+    return this.#applyNow(now, defer, refused, source);
   }
 
   /**
@@ -596,7 +737,7 @@ export class Database {
   #enqueue(
     local: boolean,
     records: readonly FieldRecord[],
-    defer: readonly { due: number; op: Uint8Array }[],
+    defer: readonly DeferOp[],
     undefer: readonly number[],
     result: WriteResult | undefined,
     parts?: OpsInParts,
@@ -761,19 +902,20 @@ export class Database {
     const { n, deferred } = src;
     const report = this.#report();
     const commit = store.beginParts!();
-    let applied = 0;
+    let applied = 0, stored = 0; // (not deferred, nor refused)
     try {
       for (let start = 0; start < n; start += PART_OPS) {
         const end = Math.min(n, start + PART_OPS);
         const records: FieldRecord[] = [];
         for (let i = start; i < end; i++) if (deferred?.[i] !== 1) records.push(columnRecord(src, i));
+        stored += records.length;
         const won = this.#winners(records, store.readFieldsSync(records));
         this.#observeLatest(won);
         applied += won.length;
         this.#tell(report, won, false);
         commit.write(won);
       }
-      const rest: { defer: readonly { due: number; op: Uint8Array }[]; meta?: Record<string, string> } = {
+      const rest: { defer: readonly DeferOp[]; meta?: Record<string, string> } = {
         defer: job.defer,
       };
       const mark = this.#raiseMark(rest);
@@ -783,7 +925,7 @@ export class Database {
       commit.abort();
       throw e;
     }
-    answer(job, applied, n - job.defer.length);
+    answer(job, applied, stored);
     return report;
   }
 
@@ -958,7 +1100,7 @@ export class Database {
     const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(wonPerJob);
     const batch: {
       records: readonly FieldRecord[];
-      defer: readonly { due: number; op: Uint8Array }[];
+      defer: readonly DeferOp[];
       undefer: readonly number[];
       meta?: Record<string, string>;
     } = jobs.length === 1
@@ -1022,29 +1164,139 @@ export class Database {
 
   // ---------------------------------------------------------------- deferred ops
 
-  async #scheduleDeferred(): Promise<void> {
-    if (this.#closed) return;
-    const pending = await this.store.deferred();
-    if (pending.length === 0) return;
-    const now = this.clock.now();
-    const due = pending.filter((d) => d.due <= now);
-    if (due.length > 0) {
-      const ops = due.flatMap((d) => decodeOps(d.op));
-      const stillFuture = ops.filter((op) => this.clock.isFuture(op.state));
-      if (stillFuture.length === 0) {
-        await this.#enqueue(false, ops.map(opToRecord), NONE, due.map((d) => d.id), undefined);
+  /**
+   * Reserves room under the quotas for the ops a batch defers, and returns
+   * those admitted: all of them, or (from a peer) those that fit — a local
+   * call over a quota throws a `RangeError` and reserves nothing. A source
+   * met for the first time since open is counted in the store once.
+   */
+  async #admit(defer: readonly DeferOp[], local: boolean): Promise<readonly DeferOp[]> {
+    const perSource = this.#perSource;
+    for (const d of defer) {
+      while (!perSource.has(d.source!)) {
+        const rounds = this.#undeferRounds;
+        const n = await countDeferred(this.store, d.source);
+        // A round of due ops committed meanwhile may have taken some of them: count again.
+        if (!perSource.has(d.source!) && rounds === this.#undeferRounds) perSource.set(d.source!, n);
       }
     }
-    const next = pending.find((d) => d.due > now)?.due;
-    if (next !== undefined && next < this.#timerDue) {
-      clearTimeout(this.#timer);
-      this.#timerDue = next;
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#timerDue = Infinity;
-        this.#scheduleDeferred().catch((e) => reportError(e));
-      }, Math.min(Math.max(0, next - now), 2 ** 31 - 1));
+    let kept: DeferOp[] | undefined;
+    for (let i = 0; i < defer.length; i++) {
+      const d = defer[i], source = d.source!, n = perSource.get(source)!;
+      const full = this.#deferredCount >= this.#maxDeferred
+        ? `${this.#deferredCount} ops are deferred already, the most this replica keeps`
+        : n >= this.#maxPerSource
+        ? `${n} ops from ${source} are deferred already, the most one source may have`
+        : undefined;
+      if (full === undefined) {
+        perSource.set(source, n + 1);
+        this.#deferredCount++;
+        kept?.push(d);
+      } else if (local) {
+        this.#release(defer.slice(0, i));
+        throw new RangeError(`Cannot defer op ${source}/${d.due}: ${full}`);
+      } else kept ??= defer.slice(0, i);
     }
+    return kept ?? defer;
+  }
+
+  /** Gives back the room {@link #admit} reserved for `defer` (ops not stored after all, or applied now). */
+  #release(defer: readonly { readonly source?: string }[]): void {
+    for (const d of defer) {
+      this.#deferredCount--;
+      const source = d.source ?? "", n = this.#perSource.get(source);
+      if (n === undefined) continue; // not counted since open: the store's count is right
+      if (n <= 1) this.#perSource.delete(source);
+      else this.#perSource.set(source, n - 1);
+    }
+  }
+
+  /** Sets the timer for a deferred op due at `due`, unless it is already set for one due earlier. */
+  #arm(due: number): void {
+    if (!(due < this.#timerDue) || this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = due;
+    this.#timer = setTimeout(
+      this.#onTimer,
+      Math.min(Math.max(0, due - this.clock.now()), 2 ** 31 - 1),
+    );
+  }
+
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#processDue().catch((e) => {
+      reportError(e);
+      this.#arm(this.clock.now() + 1000); // tried again in a second, not at once (nor never)
+    });
+  };
+
+  /** Applies the deferred ops that have come due, in rounds one after another. */
+  #processDue(): Promise<void> {
+    const round = this.#dueRounds.then(() => this.#dueRound());
+    this.#dueRounds = round.catch(() => {});
+    return round;
+  }
+
+  /**
+   * One round: the ops due by now are read through the store's due index
+   * ({@link DUE_BATCH} at a time, never the whole table) and applied, their
+   * rows dropped in the same commit; then the timer is set for the next.
+   */
+  async #dueRound(): Promise<void> {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = Infinity; // set again below (or by ops deferred meanwhile)
+    if (this.#deferredCount === 0) return;
+    const now = this.clock.now();
+    for (;;) {
+      const due = await dueDeferred(this.store, now, DUE_BATCH);
+      if (due.length === 0 || this.#closed) break;
+      const records: FieldRecord[] = [], later: DeferOp[] = [], ids: number[] = [];
+      for (const d of due) {
+        ids.push(d.id);
+        for (const op of decodeOps(d.op)) {
+          // Due by a maxDrift it was deferred with, but still future by this one: deferred again.
+          if (this.clock.isFuture(op.state)) {
+            later.push({ due: this.clock.dueAt(op.state), op: encodeOps([op]), source: d.source });
+          } else records.push(opToRecord(op));
+        }
+      }
+      await this.#enqueue(false, records, later, ids, undefined);
+      this.#undeferRounds++;
+      this.#release(due);
+      for (const d of later) this.#admitted(d);
+      if (due.length < DUE_BATCH) break;
+    }
+    if (this.#closed) return;
+    const [next] = await dueDeferred(this.store, Infinity, 1);
+    if (next !== undefined) this.#arm(next.due);
+  }
+
+  /** Counts an op deferred again by a round of due ops (quotas do not refuse what was kept). */
+  #admitted(d: DeferOp): void {
+    this.#deferredCount++;
+    const n = this.#perSource.get(d.source!);
+    if (n !== undefined) this.#perSource.set(d.source!, n + 1);
+  }
+
+  /**
+   * The deferred ops: how many wait, when the next comes due, how many ops
+   * from peers were refused since open. Answered from memory.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * console.log(db.deferredStatus()); // { count: 0, next: null, refused: 0 }
+   * await db.close();
+   * ```
+   */
+  deferredStatus(): DeferredStatus {
+    return {
+      count: this.#deferredCount,
+      next: this.#deferredCount === 0 || this.#timerDue === Infinity ? null : this.#timerDue,
+      refused: this.#refused,
+    };
   }
 
   /** Resolves once every write queued before the call has committed (or failed). */
@@ -1058,7 +1310,7 @@ export class Database {
    */
   async processDeferred(): Promise<void> {
     this.#check();
-    await this.#scheduleDeferred();
+    await this.#processDue();
     await this.#draining;
   }
 
@@ -1262,6 +1514,49 @@ export class Database {
     this.#commitListeners.clear();
     await this.store.close();
   }
+}
+
+/** Checks the deferral options of {@link Database.create}. */
+function checkDeferralOptions(o: DatabaseOptions): void {
+  if (o.horizon !== undefined && !(typeof o.horizon === "number" && o.horizon > 0)) {
+    throw new RangeError(`horizon must be a positive number of ms, got ${o.horizon}`);
+  }
+  const drift = o.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
+  if (o.horizon !== undefined && o.horizon < drift) {
+    throw new RangeError(`horizon (${o.horizon} ms) must be at least maxDrift (${drift} ms)`);
+  }
+  for (const k of ["maxDeferred", "maxDeferredPerSource"] as const) {
+    const v = o[k];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) {
+      throw new RangeError(`${k} must be a non-negative integer, got ${v}`);
+    }
+  }
+}
+
+/** The source of {@link ApplyOptions}, checked. */
+function checkSource(options: ApplyOptions): string | undefined {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("applyOps options must be an object");
+  }
+  const { source } = options;
+  if (source !== undefined && (typeof source !== "string" || source === "")) {
+    throw new TypeError("applyOps source must be a non-empty string (a peer id)");
+  }
+  return source;
+}
+
+/** {@link Store.deferredDue}, or for a store without it, the same read from every deferred op. */
+function dueDeferred(store: Store, until: number, limit: number): Promise<DeferredOp[]> {
+  if (store.deferredDue !== undefined) return store.deferredDue(until, limit);
+  return store.deferred().then((all) => all.filter((d) => d.due <= until).slice(0, limit));
+}
+
+/** {@link Store.deferredCount}, or for a store without it, counted from every deferred op. */
+function countDeferred(store: Store, source?: string): Promise<number> {
+  if (store.deferredCount !== undefined) return store.deferredCount(source);
+  return store.deferred().then((all) =>
+    source === undefined ? all.length : all.filter((d) => (d.source ?? "") === source).length
+  );
 }
 
 /**

@@ -402,6 +402,7 @@ async function status(ctx: Context): Promise<unknown> {
     kernels: ctx.db.kernels.name,
     nodes,
     version: VERSION,
+    deferred: ctx.db.deferredStatus(),
   };
 }
 

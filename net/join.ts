@@ -58,6 +58,7 @@ export async function joinNetwork(db: Database, options: CheckedNetworkOptions):
     space: options.space,
     logger: options.logger ?? createLogger(),
     allowPrivateAddresses: options.allowPrivateAddresses,
+    mdns: options.mdns,
     syncInterval: options.syncInterval,
     signal: options.signal,
   });

@@ -36,6 +36,8 @@ export interface StartNetworkOptions {
    * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
    */
   readonly allowPrivateAddresses?: boolean;
+  /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
+  readonly mdns?: boolean;
   /**
    * Aborting it while `startNetwork` runs makes it stop what it started and
    * reject with the abort reason; aborting it later stops the network, as
@@ -90,6 +92,7 @@ export async function startNetwork(
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
+    mdns: options.mdns,
     log: (msg: string) => log.debug("net", msg),
   });
   let index: SyncIndex;
@@ -122,6 +125,12 @@ export async function startNetwork(
       last: { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs },
     });
     log.debug("sync", `${peer}: ${recordsReceived} in, ${recordsSent} out, ${bytesSent + bytesReceived} B`);
+    if (stats.recordsRefused > 0) {
+      log.warn(
+        "sync",
+        `${peer}: refused ${stats.recordsRefused} ops (beyond the horizon or over its deferral quota)`,
+      );
+    }
   }
 
   function fail(peer: string, e: unknown): void {
@@ -133,7 +142,7 @@ export async function startNetwork(
     try {
       record(
         peer,
-        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal })),
+        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal, peer })),
       );
     } catch (e) {
       fail(peer, e);
@@ -150,7 +159,7 @@ export async function startNetwork(
         const channel = await node.open(peer, SYNC_PROTOCOL);
         record(
           peer,
-          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal })),
+          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal, peer })),
         );
       } catch (e) {
         fail(peer, e);

@@ -72,6 +72,12 @@ export interface NetworkOpenOptions {
    * node on the same machine or LAN. Servers dial such addresses anyway.
    */
   readonly allowPrivateAddresses?: boolean;
+  /**
+   * Find members of the space on the local network by mDNS, with no
+   * bootstrap address (default false; Deno and Bun only). Sends multicast
+   * queries on every interface every 10 s.
+   */
+  readonly mdns?: boolean;
   /** Anti-entropy period with each connected peer in ms (default 30 s). */
   readonly syncInterval?: number;
   /**
@@ -102,6 +108,7 @@ export interface CheckedNetworkOptions {
   readonly bootstrap: readonly string[];
   readonly space: string;
   readonly allowPrivateAddresses: boolean;
+  readonly mdns: boolean;
   readonly syncInterval?: number;
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
@@ -113,6 +120,7 @@ const KEYS = new Set([
   "space",
   "replication",
   "allowPrivateAddresses",
+  "mdns",
   "syncInterval",
   "signal",
   "logger",
@@ -159,6 +167,8 @@ export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | und
   if (typeof allow !== "boolean") {
     throw new TypeError(`network.allowPrivateAddresses must be a boolean, got ${describe(allow)}`);
   }
+  const mdns = o.mdns ?? false;
+  if (typeof mdns !== "boolean") throw new TypeError(`network.mdns must be a boolean, got ${describe(mdns)}`);
   const interval = o.syncInterval;
   if (interval !== undefined) {
     if (typeof interval !== "number") {
@@ -187,6 +197,7 @@ export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | und
     bootstrap: addressList("bootstrap", o.bootstrap),
     space,
     allowPrivateAddresses: allow,
+    mdns,
     ...(interval !== undefined ? { syncInterval: interval } : {}),
     ...(signal !== undefined ? { signal: signal as AbortSignal } : {}),
     ...(logger !== undefined ? { logger: logger as Logger } : {}),

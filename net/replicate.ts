@@ -1,6 +1,7 @@
 /**
  * Full-mode replication over gossip: every local commit is published on the
- * space topic; every message received on it is merged with `applyOps`.
+ * space topic; every message received on it is merged with `applyOps`, as
+ * from its sender (ops it should not send are refused, counted and logged).
  * Anti-entropy (sync on connect) is a separate protocol plugged in through
  * {@link ReplicationOptions.onPeerConnected}.
  *
@@ -99,7 +100,10 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
 
   const offMessage = node.onMessage((bytes, from) => {
     if (stopped) return;
-    db.applyOps(bytes).catch((e: Error) => {
+    // As from a peer: ops beyond the horizon or over its deferral quota are dropped, counted, logged.
+    db.applyOps(bytes, { source: from || "unknown" }).then((r) => {
+      if (r.refused) log(`refused ${r.refused} ops of a gossip message from ${from || "unknown"}`);
+    }, (e: Error) => {
       log(`dropped gossip message from ${from || "unknown"}: ${e.name}: ${e.message}`);
     });
   });

@@ -43,6 +43,8 @@ export interface NetworkOptions {
   readonly bootstrap: readonly string[];
   readonly space: string;
   readonly replication?: number;
+  /** Find members on the local network by mDNS (`--mdns`). */
+  readonly mdns?: boolean;
   readonly logger: Logger;
 }
 
@@ -64,6 +66,8 @@ export interface ServeOptions {
   readonly bootstrap?: readonly string[];
   /** Replication factor (`--replication`) for sharded spaces. */
   readonly replication?: number;
+  /** Find members of the space on the local network by mDNS (`--mdns`, default false). */
+  readonly mdns?: boolean;
   /**
    * The networking hook: starts libp2p, DHT, gossip and sync for `db`. Until
    * it is provided the node runs without networking (peer id `-`).
@@ -141,6 +145,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
         bootstrap: options.bootstrap ?? [],
         space,
         replication: options.replication,
+        mdns: options.mdns ?? false,
         logger: log,
       });
     }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ChangesOptions, CommitBatch, FieldRecord } from "./store.ts";
+import type { ChangesOptions, CommitBatch, DeferOp, FieldRecord } from "./store.ts";
 
 /** Throws unless record `i` of a batch is well formed. */
 export function checkRecord(r: FieldRecord, i: number): void {
@@ -25,9 +25,12 @@ export function checkRecord(r: FieldRecord, i: number): void {
 }
 
 /** Throws unless a deferred op is well formed. */
-export function checkDeferred(d: { readonly due: number; readonly op: Uint8Array }): void {
+export function checkDeferred(d: DeferOp): void {
   if (!Number.isFinite(d.due) || !(d.op instanceof Uint8Array)) {
     throw new TypeError("A deferred op needs a finite due time and its encoding as a Uint8Array");
+  }
+  if (d.source !== undefined && typeof d.source !== "string") {
+    throw new TypeError("A deferred op's source must be a string");
   }
 }
 

@@ -51,7 +51,12 @@ export interface Host {
   readonly pid: number;
   /** The command line: executable, script, arguments (as `process.argv`). */
   readonly argv: readonly string[];
-  /** Whether process `pid` exists (true when it exists but is not ours to signal). */
+  /**
+   * Whether process `pid` is running (true when it is but is not ours to
+   * signal). A zombie — exited, not yet reaped by its parent — is not: it
+   * still answers `kill(pid, 0)`, but holds nothing (on Linux it is told
+   * from `/proc`; elsewhere it counts as running).
+   */
   isAlive(pid: number): boolean;
   /** Runs `listener` when the process exits normally. */
   onExit(listener: () => void): void;
@@ -80,6 +85,7 @@ interface NodeModules {
   process: {
     pid: number;
     argv: string[];
+    platform: string;
     kill(pid: number, signal: number): boolean;
     on(event: "exit", listener: () => void): void;
   };
@@ -106,10 +112,10 @@ async function nodeHost(): Promise<Host> {
     isAlive(pid) {
       try {
         process.kill(pid, 0);
-        return true;
       } catch (e) {
         return (e as { code?: string }).code !== "ESRCH"; // EPERM: alive, just not ours
       }
+      return process.platform !== "linux" || !exitedOnLinux(fs.readFileSync, pid);
     },
     onExit: (listener) => process.on("exit", listener),
   };
@@ -222,13 +228,32 @@ function denoHost(): Host {
     isAlive(pid) {
       try {
         D.kill(pid, 0);
-        return true;
       } catch (e) {
         return !(e instanceof D.errors.NotFound); // ESRCH; anything else (EPERM): alive
       }
+      return D.build.os !== "linux" || !exitedOnLinux(D.readFileSync, pid);
     },
     onExit: (listener) => globalThis.addEventListener("unload", listener),
   };
+}
+
+/**
+ * Whether Linux reports process `pid` as exited although `kill(pid, 0)`
+ * found it: a zombie (state `Z`, its parent has not reaped it yet, as for a
+ * moment after a SIGKILL) or dead (`X`). The state is the field after the
+ * command name in `/proc/<pid>/stat`, which is in parentheses and may hold
+ * spaces and parentheses itself, hence the last `)`. When the file cannot be
+ * read, the process counts as running: a lock is never taken on a guess.
+ */
+function exitedOnLinux(readFile: (path: string) => Uint8Array, pid: number): boolean {
+  let stat: string;
+  try {
+    stat = new TextDecoder().decode(readFile(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state === "Z" || state === "X";
 }
 
 /** Deno's executable, or `deno` without the read permission it takes (it only names the holder of a lock). */

@@ -4,7 +4,9 @@
  * `{pid, host, command, since}` so that the next opener can say who holds it.
  *
  * A lock is stale, and is taken over, when its holder is certainly gone:
- * its pid is not running on this host, the host has rebooted since it was
+ * its pid is not running on this host (a zombie — exited, not yet reaped by
+ * its parent, as for a moment after SIGKILL — is not running, although
+ * `kill(pid, 0)` finds it: storage/_host.ts tells it apart), the host has rebooted since it was
  * taken, or it names this very process although this process does not hold
  * it (a previous incarnation with the same pid, as in containers where the
  * server is always pid 1). Otherwise opening fails with {@link LockedError}.

@@ -38,7 +38,13 @@ export class MemoryStore implements Store {
   #sorted: string[] | undefined;
   #seq = 0;
   #deferred = new Map<number, DeferredOp>();
+  /** The deferred ops by due time, then id (the index `deferredDue` reads). */
+  #byDue: DeferredOp[] = [];
+  /** How many deferred ops each source has. */
+  #bySource = new Map<string, number>();
   #deferId = 0;
+  /** Deferred ops read out so far (by `deferred` and `deferredDue`): what a test counts. */
+  deferredRowsRead = 0;
   #meta = new Map<string, string>();
   #closed = false;
 
@@ -89,10 +95,21 @@ export class MemoryStore implements Store {
       }
     }
     for (const d of batch.defer ?? []) {
-      const id = ++this.#deferId;
-      this.#deferred.set(id, { id, due: d.due, op: d.op });
+      const id = ++this.#deferId, source = d.source ?? "";
+      const op: DeferredOp = { id, due: d.due, op: d.op, source };
+      this.#deferred.set(id, op);
+      this.#byDue.splice(this.#duePosition(op.due, id), 0, op);
+      this.#bySource.set(source, (this.#bySource.get(source) ?? 0) + 1);
     }
-    for (const id of batch.undefer ?? []) this.#deferred.delete(id);
+    for (const id of batch.undefer ?? []) {
+      const op = this.#deferred.get(id);
+      if (op === undefined) continue;
+      this.#deferred.delete(id);
+      this.#byDue.splice(this.#duePosition(op.due, id), 1);
+      const left = this.#bySource.get(op.source)! - 1;
+      if (left === 0) this.#bySource.delete(op.source);
+      else this.#bySource.set(op.source, left);
+    }
     for (const [k, v] of Object.entries(batch.meta ?? {})) this.#meta.set(k, v);
     return this.#seq;
   }
@@ -154,7 +171,49 @@ export class MemoryStore implements Store {
 
   async deferred(): Promise<DeferredOp[]> {
     this.#open();
-    return [...this.#deferred.values()].sort((a, b) => a.due - b.due || a.id - b.id);
+    this.deferredRowsRead += this.#byDue.length;
+    return this.#byDue.slice();
+  }
+
+  async deferredDue(until: number, limit: number): Promise<DeferredOp[]> {
+    this.#open();
+    const out: DeferredOp[] = [];
+    const byDue = this.#byDue;
+    for (let i = 0; i < byDue.length && out.length < limit && byDue[i].due <= until; i++) out.push(byDue[i]);
+    this.deferredRowsRead += out.length;
+    return out;
+  }
+
+  async deferredCount(source?: string): Promise<number> {
+    this.#open();
+    return source === undefined ? this.#byDue.length : this.#bySource.get(source) ?? 0;
+  }
+
+  async dropDeferredAfter(due: number): Promise<number> {
+    this.#open();
+    const byDue = this.#byDue;
+    let n = 0;
+    while (byDue.length > 0 && byDue[byDue.length - 1].due > due) {
+      const op = byDue.pop()!;
+      this.#deferred.delete(op.id);
+      const left = this.#bySource.get(op.source)! - 1;
+      if (left === 0) this.#bySource.delete(op.source);
+      else this.#bySource.set(op.source, left);
+      n++;
+    }
+    return n;
+  }
+
+  /** Where the op due at `due` with id `id` is (or goes) in `#byDue`. */
+  #duePosition(due: number, id: number): number {
+    const byDue = this.#byDue;
+    let lo = 0, hi = byDue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1, m = byDue[mid];
+      if (m.due < due || (m.due === due && m.id < id)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   async getMeta(key: string): Promise<string | undefined> {

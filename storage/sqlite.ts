@@ -3,15 +3,18 @@
  * and a `LOCK` file, through the runtime's native driver (`bun:sqlite` on
  * Bun, `node:sqlite` on Deno and Node ≥ 22.5) or SQLite-WASM on a file VFS.
  *
- * Schema (version 2, in `PRAGMA user_version`; `PRAGMA application_id` marks
+ * Schema (version 3, in `PRAGMA user_version`; `PRAGMA application_id` marks
  * the file as Lattice's):
  * - `nodes(soul, body, seq)`: one row per node, primary key `soul`
  *   `WITHOUT ROWID`, so `list` walks souls in BINARY (= UTF-8 byte) order;
  *   `body` holds all the node's fields (storage/node_body.ts) and `seq` is
  *   the seq of its last change, uniquely indexed for `changes`. (Version 1
  *   had one row per field; opening such a file converts it.)
- * - `deferred(id, due, op)`: ops waiting for their time (`AUTOINCREMENT`, so
- *   an id is never reused).
+ * - `deferred(id, due, op, source)`: ops waiting for their time
+ *   (`AUTOINCREMENT`, so an id is never reused), indexed by due time (what
+ *   comes due is read, never the table) and by source (quotas count one
+ *   source's ops). (Version 2 had no `source`: opening such a file adds it,
+ *   `''` for the ops already there.)
  * - `meta(key, value)`. Auxiliary data (`readAux`/`writeAux`; the sync index
  *   saves its columns so) lives in files `<name>.aux` beside the database,
  *   each vouched for by a tag and length in `meta` under `aux.<name>`.
@@ -96,6 +99,7 @@ import {
   type ChangesOptions,
   type ChangesPage,
   type CommitBatch,
+  type DeferOp,
   type DeferredOp,
   type FieldKey,
   type FieldRecord,
@@ -156,7 +160,7 @@ export interface SqliteInfo {
 const SYNCHRONOUS = ["off", "normal", "full", "extra"];
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** `PRAGMA application_id` of Lattice databases: "Ltc1". */
 const APPLICATION_ID = 0x4c746331;
 /** The database file inside the directory. */
@@ -173,9 +177,11 @@ const SCHEMA = `
   CREATE TABLE deferred (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     due INTEGER NOT NULL,
-    op BLOB NOT NULL
+    op BLOB NOT NULL,
+    source TEXT NOT NULL DEFAULT ''
   );
   CREATE INDEX deferred_due ON deferred (due, id);
+  CREATE INDEX deferred_source ON deferred (source);
   CREATE TABLE meta (
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -185,7 +191,17 @@ const SCHEMA = `
 /** `UPGRADES[v]` takes an existing file from version `v` to `v + 1`, in the open transaction. */
 const UPGRADES: Record<number, (db: SqlDriver) => void> = {
   1: upgradeFieldRowsToNodeRows,
+  2: upgradeDeferredSource,
 };
+
+/**
+ * Version 2 → 3: deferred ops get their source (`''` for those already
+ * deferred, which count as one source) and an index on it, for quotas.
+ */
+function upgradeDeferredSource(db: SqlDriver): void {
+  db.exec(`ALTER TABLE deferred ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    CREATE INDEX deferred_source ON deferred (source);`);
+}
 
 /**
  * Version 1 → 2: the rows of `fields(soul, field, value, sh, sl, ah, al, sig,
@@ -321,6 +337,11 @@ interface Statements {
   defer: SqlStatement;
   undefer: SqlStatement;
   deferred: SqlStatement;
+  /** Deferred ops due by a time, earliest first, a page at a time (through `deferred_due`). */
+  deferredDue: SqlStatement;
+  deferredCount: SqlStatement;
+  deferredCountFrom: SqlStatement;
+  dropDeferredAfter: SqlStatement;
   setMeta: SqlStatement;
   getMeta: SqlStatement;
   /** Souls and bodies after a soul, a page at a time (counting live nodes the first time). */
@@ -355,9 +376,15 @@ function prepareAll(db: SqlDriver): Statements {
     listFromTo: list(">=", true),
     listAfter: list(">", false),
     listAfterTo: list(">", true),
-    defer: db.prepare("INSERT INTO deferred (due, op) VALUES (?1, ?2)"),
+    defer: db.prepare("INSERT INTO deferred (due, op, source) VALUES (?1, ?2, ?3)"),
     undefer: db.prepare("DELETE FROM deferred WHERE id = ?1"),
-    deferred: db.prepare("SELECT id, due, op FROM deferred ORDER BY due, id"),
+    deferred: db.prepare("SELECT id, due, op, source FROM deferred ORDER BY due, id"),
+    deferredDue: db.prepare(
+      "SELECT id, due, op, source FROM deferred WHERE due <= ?1 ORDER BY due, id LIMIT ?2",
+    ),
+    deferredCount: db.prepare("SELECT count(*) AS n FROM deferred"),
+    deferredCountFrom: db.prepare("SELECT count(*) AS n FROM deferred WHERE source = ?1"),
+    dropDeferredAfter: db.prepare("DELETE FROM deferred WHERE due > ?1"),
     setMeta: db.prepare(
       "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     ),
@@ -460,6 +487,8 @@ export class SqliteStore implements Store {
   #parts = false;
   /** Where reads last looked in SQLite (see {@link #sqliteNodeIn}); forgotten when nodes are written. */
   #scan: Scan = { from: undefined, next: null };
+  /** Deferred ops read out of SQLite so far (by `deferred` and `deferredDue`): what a test counts. */
+  deferredRowsRead = 0;
 
   private constructor(
     dir: string,
@@ -822,7 +851,7 @@ export class SqliteStore implements Store {
       for (const [soul] of nodes) this.#cache?.delete(soul);
       this.#writeNodes(nodes, 0, nodes.length);
     }
-    for (const d of batch.defer ?? NO_DEFER) this.#s.defer.run(d.due, d.op);
+    for (const d of batch.defer ?? NO_DEFER) this.#s.defer.run(d.due, d.op, d.source ?? "");
     for (const id of batch.undefer ?? NO_IDS) this.#s.undefer.run(id);
     if (batch.meta !== undefined) {
       for (const [k, v] of Object.entries(batch.meta)) {
@@ -1144,16 +1173,57 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.reject(closedError());
     try {
       // Deferred ops never pass through the journal (see commit).
+      return Promise.resolve(this.#deferredRows(this.#s.deferred.all()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  deferredDue(until: number, limit: number): Promise<DeferredOp[]> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      const max = Number.MAX_SAFE_INTEGER; // SQLite takes no Infinity as an integer
       return Promise.resolve(
-        this.#s.deferred.all().map((r) => ({
-          id: r.id as number,
-          due: r.due as number,
-          op: r.op as Uint8Array,
-        })),
+        this.#deferredRows(this.#s.deferredDue.all(Math.min(until, max), Math.min(limit, max))),
       );
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  deferredCount(source?: string): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      const row = source === undefined ? this.#s.deferredCount.get() : this.#s.deferredCountFrom.get(source);
+      return Promise.resolve(Number(row?.n ?? 0));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  dropDeferredAfter(due: number): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      let n = 0;
+      // Its own transaction: deferred ops never pass through the journal (see commit).
+      this.#transaction(() => {
+        this.#s.dropDeferredAfter.run(Math.min(due, Number.MAX_SAFE_INTEGER));
+        n = Number(this.#s.changed.get()?.n ?? 0);
+      });
+      return Promise.resolve(n);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #deferredRows(rows: Row[]): DeferredOp[] {
+    this.deferredRowsRead += rows.length;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      due: Number(r.due),
+      op: r.op as Uint8Array,
+      source: r.source as string,
+    }));
   }
 
   getMeta(key: string): Promise<string | undefined> {
@@ -1442,7 +1512,7 @@ interface Scan {
 }
 
 const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
-const NO_DEFER: readonly { due: number; op: Uint8Array }[] = Object.freeze([]);
+const NO_DEFER: readonly DeferOp[] = Object.freeze([]);
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
 

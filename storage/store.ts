@@ -61,6 +61,19 @@ export interface DeferredOp {
   readonly due: number;
   /** The op, encoded with core/op.ts `encodeOps`. */
   readonly op: Uint8Array;
+  /**
+   * Who it came from, for quotas (a peer id, or the op's actor): `""` for
+   * ops deferred before stores kept it.
+   */
+  readonly source: string;
+}
+
+/** An op to defer, as a {@link CommitBatch} gives it. */
+export interface DeferOp {
+  readonly due: number;
+  readonly op: Uint8Array;
+  /** Who it came from (default `""`); see {@link DeferredOp.source}. */
+  readonly source?: string;
 }
 
 /** One atomic unit of writes. */
@@ -68,7 +81,7 @@ export interface CommitBatch {
   /** Records to upsert, in order (a later record for the same key replaces an earlier one). */
   readonly records?: readonly FieldRecord[];
   /** Ops to defer. */
-  readonly defer?: readonly { readonly due: number; readonly op: Uint8Array }[];
+  readonly defer?: readonly DeferOp[];
   /** Deferred op ids to drop (applied now). */
   readonly undefer?: readonly number[];
   /** Metadata to set. */
@@ -159,9 +172,10 @@ export interface Store {
    * Optional: the parts of the auxiliary data saved by {@link writeAux}
    * under `name` (the sync index keeps its columns so), each in a buffer of
    * its own (`part.buffer` holds nothing else, and may be longer than the
-   * part: room the caller may grow into); `undefined` when there is none, or when the commits made before
-   * it was written did not all survive (after a crash): derived data read
-   * back must never be ahead of the records.
+   * part: room the caller may grow into); `undefined` when there is none,
+   * or when the commits made before it was written did not all survive
+   * (after a crash): derived data read back must never be ahead of the
+   * records.
    */
   readAux?(name: string): Promise<Uint8Array[] | undefined>;
   /**
@@ -170,8 +184,28 @@ export interface Store {
    * must not change `parts` until then.
    */
   writeAux?(name: string, parts: readonly Uint8Array[]): Promise<void>;
-  /** All deferred ops, earliest due first. */
+  /** All deferred ops, earliest due first (every row: for tests and tools, not the Database). */
   deferred(): Promise<DeferredOp[]>;
+  /**
+   * Optional: the deferred ops due at or before `until` (ms; `Infinity` for
+   * the next ones whatever their time), earliest due first, at most `limit`,
+   * read through an index by due time: the cost follows what is returned,
+   * not how many ops wait. The Database falls back to {@link deferred}.
+   */
+  deferredDue?(until: number, limit: number): Promise<DeferredOp[]>;
+  /**
+   * Optional: how many ops are deferred, in all or (with `source`) from one
+   * source, counted without reading them out. The Database falls back to
+   * {@link deferred}.
+   */
+  deferredCount?(source?: string): Promise<number>;
+  /**
+   * Optional: drops every deferred op due after `due` (through the due
+   * index) and resolves with how many there were: the Database drops those
+   * beyond its horizon on open, which stores written before it had one may
+   * hold.
+   */
+  dropDeferredAfter?(due: number): Promise<number>;
   /** A metadata value. */
   getMeta(key: string): Promise<string | undefined>;
   /** Flushes and releases everything (the lock included). Idempotent. */

@@ -2,8 +2,10 @@
  * Child process of tests/open_network.test.ts: two `open({ network })`
  * databases converge, then close; the test checks that the process then
  * exits on its own, i.e. closing left no timer, socket or listener holding
- * it open. Prints `converged` and `closed` lines. Not a test file.
+ * it open. Prints `converged` and `closed` lines, and as its process exits
+ * `exited N ms after closing`. Not a test file.
  */
+import process from "node:process";
 import { createLogger, open } from "../mod.ts";
 
 const logger = createLogger({ level: "silent" });
@@ -19,4 +21,6 @@ while ((await b.get("x"))?.v !== 1) {
 console.log("converged");
 await b.close();
 await a.close();
+const closedAt = performance.now();
+process.on("exit", () => console.log(`exited ${Math.round(performance.now() - closedAt)} ms after closing`));
 console.log("closed");

@@ -272,6 +272,7 @@ describe("http api", () => {
     const body = s.body as Record<string, unknown>;
     assert.deepEqual(Object.keys(body).sort(), [
       "addrs",
+      "deferred",
       "kernels",
       "nodes",
       "peerId",

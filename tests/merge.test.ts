@@ -113,7 +113,14 @@ describe("convergence", () => {
       const offsets = Array.from({ length: 4 }, (_, i) => i === 0 ? 0 : Math.round((rand() * 2 - 1) * DAY));
       const dbs = await Promise.all(
         offsets.map((off) =>
-          Database.create({ store: new MemoryStore(), kernels: js, now: () => t + off, maxDrift: MAX_DRIFT })
+          // Skews up to 2 days apart: past the default horizon (1 day), which would refuse them.
+          Database.create({
+            store: new MemoryStore(),
+            kernels: js,
+            now: () => t + off,
+            maxDrift: MAX_DRIFT,
+            horizon: 3 * DAY,
+          })
         ),
       );
       const inbox: Op[][] = dbs.map(() => []);

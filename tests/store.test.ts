@@ -547,6 +547,48 @@ for (const engine of engines) {
       await store.close();
     });
 
+    it("reads deferred ops by due time (until, limit) and counts them, in all and per source", async () => {
+      const { store } = await engine.open();
+      assert.ok(store.deferredDue && store.deferredCount, "the engine reads deferred ops through an index");
+      await store.commit({
+        defer: [
+          { due: 30, op: bytes(3), source: "peer-a" },
+          { due: 10, op: bytes(1), source: "peer-b" },
+          { due: 20, op: bytes(2), source: "peer-a" },
+          { due: 10, op: bytes(4) }, // no source: ""
+        ],
+      });
+      const all = await store.deferred();
+      assert.deepEqual(all.map((d) => d.source), ["peer-b", "", "peer-a", "peer-a"]);
+      assert.deepEqual((await store.deferredDue(20, 10)).map((d) => d.op[0]), [1, 4, 2]);
+      assert.deepEqual(
+        (await store.deferredDue(20, 2)).map((d) => d.op[0]),
+        [1, 4],
+        "earliest first, limited",
+      );
+      assert.deepEqual(await store.deferredDue(9, 10), []);
+      assert.deepEqual((await store.deferredDue(Infinity, 1)).map((d) => d.due), [10], "the next, whenever");
+      assert.deepEqual(await store.deferredDue(Infinity, Infinity), all);
+      assert.equal(await store.deferredCount(), 4);
+      assert.equal(await store.deferredCount("peer-a"), 2);
+      assert.equal(await store.deferredCount(""), 1);
+      assert.equal(await store.deferredCount("nobody"), 0);
+      await store.commit({ undefer: [all[2].id, all[2].id, 987654] }); // twice, and unknown: once
+      assert.equal(await store.deferredCount("peer-a"), 1);
+      assert.equal(await store.deferredCount(), 3);
+      assert.deepEqual((await store.deferredDue(Infinity, 10)).map((d) => d.op[0]), [1, 4, 3]);
+      await assert.rejects(
+        store.commit({ defer: [{ due: 1, op: bytes(1), source: 7 as never }] }),
+        TypeError,
+      );
+      assert.equal(await store.deferredCount(), 3, "a refused batch defers nothing");
+      assert.equal(await store.dropDeferredAfter!(10), 1, "drops those due after a time");
+      assert.deepEqual((await store.deferred()).map((d) => d.op[0]), [1, 4]);
+      assert.equal(await store.deferredCount("peer-a"), 0);
+      assert.equal(await store.dropDeferredAfter!(10), 0);
+      await store.close();
+    });
+
     it("keeps metadata", async () => {
       const { store } = await engine.open();
       await store.commit({

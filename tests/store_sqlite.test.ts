@@ -80,6 +80,37 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
+/**
+ * A zombie: a child of `sh` that has exited while its parent (which became `sleep 5` by exec) does
+ * not reap it. Resolves once /proc shows it in state Z; `stop` kills the parent (init then reaps it).
+ */
+async function zombie(): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 5"], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const closed = new Promise((resolve) => parent.on("close", resolve));
+  const stop = async () => {
+    parent.kill("SIGKILL");
+    await closed;
+  };
+  const pid = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    parent.stdout!.setEncoding("utf8");
+    parent.stdout!.on("data", (d: string) => {
+      out += d;
+      if (out.includes("\n")) resolve(Number(out.trim()));
+    });
+    parent.on("error", reject);
+  });
+  const state = () => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2);
+  };
+  for (let i = 0; i < 200 && state() !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(state(), "Z", `process ${pid} became a zombie`);
+  return { pid, stop };
+}
+
 async function rawDriver(file: string): Promise<SqlDriver> {
   if (runtimeName() === "bun") return await (await import("../storage/sqlite_bun.ts")).openBunSqlite(file);
   return await (await import("../storage/sqlite_node.ts")).openNodeSqlite(file);
@@ -180,6 +211,20 @@ describe("directory lock", () => {
         `${what}: no leftovers`,
       );
       await store.close();
+    }
+  });
+
+  it("takes over a lock whose holder is a zombie (exited, not yet reaped), as right after a SIGKILL", async () => {
+    const z = await zombie();
+    try {
+      process.kill(z.pid, 0); // kill(pid, 0) still finds it: it must not count as running
+      const dir = freshDir();
+      writeLock(dir, { pid: z.pid, command: "lattice serve" });
+      const store = await SqliteStore.open(dir).catch((e) => assert.fail(`zombie holder: ${e}`));
+      assert.equal(readLock(dir).pid, process.pid);
+      await store.close();
+    } finally {
+      await z.stop();
     }
   });
 
@@ -354,7 +399,7 @@ describe("sqlite engine", () => {
 
     const store = await SqliteStore.open(dir);
     try {
-      assert.equal((await store.info()).schemaVersion, 2);
+      assert.equal((await store.info()).schemaVersion, SCHEMA_VERSION); // through 2 to the current one
       assert.equal(await store.lastSeq(), seq);
       assert.equal(await store.getMeta("actor"), "00000000000000ab");
       assert.equal((await store.deferred()).length, 1);
@@ -428,6 +473,58 @@ describe("sqlite engine", () => {
       assert.equal(await third.countLive(), 4115 - 823);
     } finally {
       await third.close();
+    }
+  });
+
+  it("converts a version 2 file: deferred ops get a source ('' for those there) and an index on it", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    // Version 2 as Lattice wrote it before deferred ops had a source: its schema, verbatim.
+    const raw = await rawDriver(path.join(dir, DB_FILE));
+    raw.exec(
+      `CREATE TABLE nodes (soul TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+      CREATE TABLE deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, due INTEGER NOT NULL, op BLOB NOT NULL);
+      CREATE INDEX deferred_due ON deferred (due, id);
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('nodes.live', '0 0');
+      PRAGMA application_id = ${0x4c746331}; PRAGMA user_version = 2;`,
+    );
+    const node: StoredRecord = {
+      soul: "n",
+      field: "a",
+      value: encodeValue(1),
+      sh: 3,
+      sl: 0,
+      ah: 1,
+      al: 2,
+      seq: 1,
+    };
+    raw.prepare("INSERT INTO nodes VALUES (?, ?, ?)").run("n", encodeBody([node]), 1);
+    for (let i = 0; i < 3; i++) {
+      raw.prepare("INSERT INTO deferred (due, op) VALUES (?, ?)").run(100 - i, new Uint8Array([i]));
+    }
+    raw.close();
+
+    const store = await SqliteStore.open(dir);
+    try {
+      assert.equal((await store.info()).schemaVersion, SCHEMA_VERSION);
+      assert.equal(SCHEMA_VERSION, 3);
+      assert.deepEqual(nodeData(await store.readNode("n")), { a: 1 });
+      const all = await store.deferred();
+      assert.deepEqual(all.map((d) => [d.due, d.op[0], d.source]), [[98, 2, ""], [99, 1, ""], [100, 0, ""]]);
+      assert.equal(await store.deferredCount(""), 3);
+      await store.commit({ defer: [{ due: 5, op: new Uint8Array([7]), source: "peer" }] });
+      assert.deepEqual((await store.deferredDue(99, 10)).map((d) => d.source), ["peer", "", ""]);
+    } finally {
+      await store.close();
+    }
+    const check = await rawDriver(path.join(dir, DB_FILE));
+    try {
+      const indexes = check.prepare("PRAGMA index_list(deferred)").all().map((r) => r.name).sort();
+      assert.deepEqual(indexes, ["deferred_due", "deferred_source"]);
+    } finally {
+      check.close();
     }
   });
 

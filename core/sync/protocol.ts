@@ -97,6 +97,8 @@ export interface SyncOptions {
   readonly signal?: AbortSignal;
   /** Largest frame and decompressed payload accepted or sent (default 4 MiB). */
   readonly maxFrameBytes?: number;
+  /** The peer's id: the source its ops are applied as (quotas, `recordsRefused`); default `"sync"`. */
+  readonly peer?: string;
 }
 
 /** What one session did. */
@@ -114,6 +116,8 @@ export interface SyncStats {
   recordsReceived: number;
   /** Received records that won locally. */
   recordsApplied: number;
+  /** Received records refused (stamped beyond the horizon, or deferred over the peer's quota). */
+  recordsRefused: number;
   durationMs: number;
 }
 
@@ -513,6 +517,7 @@ export async function syncSession(
       `maxFrameBytes must be an integer of at least ${MIN_MAX_FRAME_BYTES}, got ${maxFrame}`,
     );
   }
+  const source = { source: options.peer || "sync" };
   const started = performance.now();
   const stats: SyncStats = {
     bytesSent: 0,
@@ -523,6 +528,7 @@ export async function syncSession(
     recordsSent: 0,
     recordsReceived: 0,
     recordsApplied: 0,
+    recordsRefused: 0,
     durationMs: 0,
   };
   let reconciles = 0;
@@ -588,8 +594,9 @@ export async function syncSession(
       const msg = await receive();
       if (msg.type === "ops") {
         stats.recordsReceived += msg.ops.length;
-        const r = await Promise.race([db.applyOps(msg.ops), aborted]);
+        const r = await Promise.race([db.applyOps(msg.ops, source), aborted]);
         stats.recordsApplied += r.applied;
+        stats.recordsRefused += r.refused ?? 0;
         continue;
       }
       reconciles++;
