@@ -365,6 +365,8 @@ export class SyncIndex {
   #dirty: Uint8Array = new Uint8Array(1024);
   /** Whether a snapshot reads #words: a slot it sees is then changed in a copy. */
   #shared = false;
+  /** Whether slot = position in id order for every slot (see #renumber); any change ends it. */
+  #inOrder = false;
   #snapshot: IndexSnapshot | undefined;
   #scratch = new Uint8Array(4 + 6 * 512);
   #db: Database | undefined;
@@ -414,7 +416,7 @@ export class SyncIndex {
         }
       }
       for (const records of pending) index.update(records);
-      if (!loaded) index.#renumber();
+      if (!loaded) index.#renumber(true); // nothing has seen the columns yet
       index.#stats = { loaded, recordsRead: read };
     } catch (e) {
       unsubscribe();
@@ -476,6 +478,7 @@ export class SyncIndex {
       this.#words[x + 2] = wordAt(ids, at + 8);
       this.#words[x + 3] = wordAt(ids, at + 12);
       this.#snapshot = undefined;
+      this.#inOrder = false;
     }
   }
 
@@ -598,24 +601,47 @@ export class SyncIndex {
    * a save; changes since then go to the end or in place and only slowly
    * spoil the order. New columns are made: snapshots keep the old ones.
    */
-  #renumber(): void {
+  #renumber(inPlace: boolean): void {
     this.#sort();
-    const n = this.#n, order = this.#sorted, w = this.#words, off = this.#keyOff;
-    const cap = n + Math.max(1024, n >>> 3);
-    const words = new Uint32Array(4 * cap), keyOff = new Uint32Array(cap), pos = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = order[i], x = 4 * s, y = 4 * i;
-      words[y] = w[x], words[y + 1] = w[x + 1], words[y + 2] = w[x + 2], words[y + 3] = w[x + 3];
-      keyOff[i] = off[s];
-      pos[s] = i;
+    const n = this.#n, order = this.#sorted, w = this.#words, off = this.#keyOff, pos = new Uint32Array(n);
+    let words = w, keyOff = off;
+    if (inPlace) {
+      // Follow each cycle of the permutation, with #dirty (all 0 after #sort) marking done positions.
+      const done = this.#dirty;
+      for (let i = 0; i < n; i++) {
+        if (done[i] === 1) continue;
+        const x = 4 * i, w0 = w[x], w1 = w[x + 1], w2 = w[x + 2], w3 = w[x + 3], o = off[i];
+        for (let j = i;;) {
+          const k = order[j], y = 4 * j;
+          done[j] = 1;
+          pos[k] = j;
+          if (k === i) {
+            w[y] = w0, w[y + 1] = w1, w[y + 2] = w2, w[y + 3] = w3, off[j] = o;
+            break;
+          }
+          const z = 4 * k;
+          w[y] = w[z], w[y + 1] = w[z + 1], w[y + 2] = w[z + 2], w[y + 3] = w[z + 3], off[j] = off[k];
+          j = k;
+        }
+      }
+      done.fill(0, 0, n);
+    } else {
+      const cap = n + Math.max(1024, n >>> 3);
+      words = new Uint32Array(4 * cap), keyOff = new Uint32Array(cap);
+      for (let i = 0; i < n; i++) {
+        const s = order[i], x = 4 * s, y = 4 * i;
+        words[y] = w[x], words[y + 1] = w[x + 1], words[y + 2] = w[x + 2], words[y + 3] = w[x + 3];
+        keyOff[i] = off[s];
+        pos[s] = i;
+      }
+      this.#dirty = new Uint8Array(cap);
     }
-    const table = new Int32Array(this.#table.length), old = this.#table;
-    for (let j = 0; j < old.length; j++) if (old[j] !== 0) table[j] = pos[old[j] - 1] + 1;
+    const table = this.#table;
+    for (let j = 0; j < table.length; j++) if (table[j] !== 0) table[j] = pos[table[j] - 1] + 1;
     this.#words = words;
     this.#keyOff = keyOff;
-    this.#table = table;
-    this.#dirty = new Uint8Array(cap);
     this.#sorted = identity(n);
+    this.#inOrder = true;
     this.#shared = true;
     this.#snapshot = new IndexSnapshot(n, this.#sorted, words, keyOff, this.#arena);
   }
@@ -633,7 +659,8 @@ export class SyncIndex {
     const seq = await db.store.lastSeq();
     await db.idle(); // every commit up to `seq` has reached onCommit, so the index holds it
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
-    this.#renumber(); // the columns in id order, marked as seen: not changed in place from here
+    if (!this.#inOrder) this.#renumber(false); // the columns in id order
+    this.snapshot(); // marks the columns as seen: not changed in place from here
     const n = this.#n, table = this.#table;
     const header = new Uint32Array(SAVED_HEADER_WORDS);
     header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
@@ -699,6 +726,7 @@ export class SyncIndex {
     index.#n = index.#sortedN = n;
     index.#arenaLen = arenaLen;
     index.#sorted = identity(n);
+    index.#inOrder = true;
     index.#dirty = new Uint8Array(cap);
     return { index, seq };
   }
