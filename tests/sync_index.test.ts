@@ -131,28 +131,45 @@ describe("compact sync index", () => {
     checkSnapshot(index.snapshot(), itemsOf(), rand, "final");
   });
 
-  it("keeps a snapshot's ids when a key it holds changes, before and after the index grows", () => {
+  it("keeps a snapshot's ids when a key it holds changes, across id chunks and as the index grows", () => {
     const index = new SyncIndex(kernels);
-    const rec = (i: number, v: number): FieldRecord => ({
-      soul: `s${i}`,
+    const current = new Map<string, FieldRecord>();
+    const rec = (i: number, v: number): FieldRecord => {
+      const r = { soul: `s${i}`, field: "f", value: encodeValue(v), sh: 1, sl: v, ah: 0, al: 1 };
+      current.set(r.soul, r);
+      return r;
+    };
+    const sortedIds = () => {
+      const records = [...current.values()], ids = itemIds(kernels, records);
+      const all = Array.from({ length: records.length }, (_, i) => ids.subarray(16 * i, 16 * i + 16));
+      all.sort((a, b) => {
+        for (let i = 0; i < ID_BYTES; i++) if (a[i] !== b[i]) return a[i] - b[i];
+        return 0;
+      });
+      const out = new Uint8Array(16 * all.length);
+      all.forEach((id, i) => out.set(id, 16 * i));
+      return out;
+    };
+    const idsOf = (snap: IndexSnapshot) => {
+      const out = new Uint8Array(ID_BYTES * snap.size);
+      snap.copyIds(0, snap.size, out, 0);
+      return out;
+    };
+    // More than one chunk of 65,536 slots.
+    index.update(Array.from({ length: 70_000 }, (_, i) => rec(i, i)));
+    const before = index.snapshot(), want = sortedIds();
+    assert.deepEqual(idsOf(before), want);
+    index.update([rec(5, 1e6), rec(69_000, 1e6 + 1)]); // in place, in both chunks: copied first
+    index.update(Array.from({ length: 70_000 }, (_, i) => rec(70_000 + i, i))); // a third chunk
+    index.update([rec(7, 2e6), rec(65_536, 2e6 + 1), rec(139_000, 3e6)]);
+    assert.deepEqual(idsOf(before), want, "the first snapshot is unchanged");
+    const after = index.snapshot();
+    assert.equal(after.size, 140_000);
+    assert.deepEqual(idsOf(after), sortedIds());
+    assert.deepEqual(after.key(after.find(itemIds(kernels, [current.get("s65536")!]))), {
+      soul: "s65536",
       field: "f",
-      value: encodeValue(v),
-      sh: 1,
-      sl: v,
-      ah: 0,
-      al: 1,
     });
-    index.update(Array.from({ length: 3000 }, (_, i) => rec(i, i)));
-    const before = index.snapshot();
-    const ids = new Uint8Array(ID_BYTES * before.size);
-    before.copyIds(0, before.size, ids, 0);
-    index.update([rec(5, 1e6)]); // in place: copied first
-    index.update(Array.from({ length: 3000 }, (_, i) => rec(3000 + i, i))); // grows every column
-    index.update([rec(7, 2e6)]);
-    const again = new Uint8Array(ID_BYTES * before.size);
-    before.copyIds(0, before.size, again, 0);
-    assert.deepEqual(again, ids);
-    assert.equal(index.snapshot().size, 6000);
   });
 });
 
@@ -181,7 +198,7 @@ function sameAs(a: IndexSnapshot, b: IndexSnapshot): void {
 }
 
 describe("saved sync index", () => {
-  const N = 20_000;
+  const N = 70_000; // the id column in two chunks
   const ops = Array.from({ length: N / 2 }, (_, i) => [userOp(i, 0, 1, ACTOR_A), userOp(i, 1, 1, ACTOR_A)])
     .flat();
 
