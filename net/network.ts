@@ -190,6 +190,8 @@ export async function startNetwork(
     await replication.flush();
     replication.stop();
     await Promise.allSettled(running.values());
+    // Saved, the next start loads the index instead of reading every record (core/sync/index.ts).
+    await index.save().catch((e) => log.warn("sync", "saving the sync index failed", { error: String(e) }));
     index.close();
     await node.stop();
   }

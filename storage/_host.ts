@@ -21,6 +21,8 @@ export interface HostFs {
   /** Opens `path`: `ax` creates for appending (fails if it exists), `wx` creates for writing, `r` reads. */
   openSync(path: string, flags: "ax" | "wx" | "r", mode?: number): number;
   writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** Reads up to `length` bytes at the file's position into `buffer` at `offset`; 0 at the end. */
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
   ftruncateSync(fd: number, length: number): void;
   fdatasyncSync(fd: number): void;
   fsyncSync(fd: number): void;
@@ -149,6 +151,7 @@ async function nodeHost(): Promise<Host> {
 /** The part of the `Deno` namespace used here. */
 interface DenoFile {
   writeSync(p: Uint8Array): number;
+  readSync(p: Uint8Array): number | null;
   truncateSync(len: number): void;
   syncDataSync(): void;
   syncSync(): void;
@@ -217,6 +220,8 @@ function denoHost(): Host {
       }
       return file(fd).writeSync(view);
     },
+    readSync: (fd, buffer, offset, length) =>
+      file(fd).readSync(buffer.subarray(offset, offset + length)) ?? 0,
     ftruncateSync: (fd, length) => file(fd).truncateSync(length),
     fdatasyncSync: (fd) => file(fd).syncDataSync(),
     fsyncSync: (fd) => file(fd).syncSync(),

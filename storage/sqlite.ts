@@ -20,7 +20,10 @@
  *   source's ops).
  *   (Version 2 had no `live` column and no deferred `source`: opening such a
  *   file adds both, `''` as the source of the ops already deferred.)
- * - `meta(key, value)`. The store keeps `nodes.live` there: how many nodes
+ * - `meta(key, value)`. Auxiliary data (`readAux`/`writeAux`; the sync index
+ *   saves its columns so) lives in files `<name>.aux` beside the database,
+ *   each vouched for by a tag and length in `meta` under `aux.<name>`.
+ *   The store keeps `nodes.live` there: how many nodes
  *   have a live field and the highest node seq it counted to, changed in the
  *   same transaction as the nodes. (A file from before it has none until the
  *   first `countLive`, which counts; so does one written since by a version
@@ -75,7 +78,7 @@
  */
 import { checkBatch, checkChanges, LIVE_NODES_KEY } from "./_check.ts";
 import { compareCodePoints } from "./_order.ts";
-import { type FreeBytes, loadFreeBytes, loadHost } from "./_host.ts";
+import { type FreeBytes, type HostFs, loadFreeBytes, loadHost } from "./_host.ts";
 import { asDiskFull, DiskFullError, isDiskFull } from "./disk_full.ts";
 import { runtimeName } from "./_runtime.ts";
 import { DirectoryLock } from "./lock.ts";
@@ -516,7 +519,7 @@ export class SqliteStore implements Store {
   #args: SqlValue[] = [];
   /** Node bodies being written by one statement (see `#writeNodes`). */
   #arena = new ByteWriter(64 * 1024);
-  #fs: JournalFs;
+  #fs: JournalFs & Pick<HostFs, "renameSync" | "readSync">;
   #sep: string;
   /** Commits journaled since the last fold began, in memory for reads. */
   #active!: Memtable;
@@ -553,7 +556,7 @@ export class SqliteStore implements Store {
     lock: DirectoryLock,
     durability: Durability,
     cacheBytes: number,
-    fs: JournalFs,
+    fs: JournalFs & Pick<HostFs, "renameSync" | "readSync">,
     sep: string,
   ) {
     this.dir = dir;
@@ -1645,6 +1648,97 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Auxiliary data (see `Store.readAux`): the file `<name>.aux` beside the
+   * database: a random tag (8 bytes), the number of parts and their lengths
+   * (u32 each), then the parts. It counts only if the metadata `aux.<name>`
+   * holds its tag and length: {@link writeAux} commits them after the file
+   * is synced, as an ordinary commit, so if they survived a crash, so did
+   * every commit before them. Each part is read into a buffer of its own,
+   * an eighth longer (reading the file whole at once held twice its size for
+   * a moment on Deno, and one buffer would be kept whole for as long as any
+   * part of it is in use; the room lets a loaded column grow without a copy).
+   */
+  async readAux(name: string): Promise<Uint8Array[] | undefined> {
+    if (this.#closed) throw closedError();
+    checkAuxName(name);
+    const [tag, length] = (await this.getMeta(AUX_META + name) ?? "").split(":");
+    const size = Number(length);
+    if (tag === undefined || !Number.isSafeInteger(size) || size < AUX_TAG_BYTES + 4) return undefined;
+    const fs = this.#fs;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.dir + this.#sep + name + AUX_SUFFIX, "r");
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT") return undefined;
+      throw e;
+    }
+    let total = 0;
+    const read = (n: number): Uint8Array | undefined => {
+      if (total + n > size) return undefined;
+      // An eighth more, as room to grow: pages never written are not resident.
+      const bytes = new Uint8Array(n + (n >>> 3)).subarray(0, n);
+      let at = 0;
+      for (let got; at < n && (got = fs.readSync(fd, bytes, at, Math.min(n - at, 8 << 20))) > 0;) at += got;
+      total += at;
+      return at === n ? bytes : undefined;
+    };
+    try {
+      const head = read(AUX_TAG_BYTES + 4);
+      if (head === undefined || hexOf(head.subarray(0, AUX_TAG_BYTES)) !== tag) return undefined;
+      const count = new DataView(head.buffer).getUint32(AUX_TAG_BYTES, true);
+      const lengths = count <= AUX_MAX_PARTS ? read(4 * count) : undefined;
+      if (lengths === undefined) return undefined;
+      const parts: Uint8Array[] = [];
+      const view = new DataView(lengths.buffer);
+      for (let i = 0; i < count; i++) {
+        const part = read(view.getUint32(4 * i, true));
+        if (part === undefined) return undefined;
+        parts.push(part);
+      }
+      return total === size ? parts : undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Writes `<name>.aux` (a new file, synced, renamed over the old one), then commits its tag and length. */
+  writeAux(name: string, parts: readonly Uint8Array[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      checkAuxName(name);
+      if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
+      const fs = this.#fs, file = this.dir + this.#sep + name + AUX_SUFFIX, tmp = file + ".tmp";
+      const tag = crypto.getRandomValues(new Uint8Array(AUX_TAG_BYTES));
+      try {
+        fs.unlinkSync(tmp); // left by a crash
+      } catch { /* none */ }
+      if (parts.length > AUX_MAX_PARTS) {
+        throw new RangeError(`Auxiliary data has more than ${AUX_MAX_PARTS} parts`);
+      }
+      const head = new Uint8Array(4 + 4 * parts.length), view = new DataView(head.buffer);
+      view.setUint32(0, parts.length, true);
+      parts.forEach((p, i) => view.setUint32(4 + 4 * i, p.length, true));
+      const fd = fs.openSync(tmp, "wx", 0o600);
+      let size = 0;
+      try {
+        for (const part of [tag, head, ...parts]) {
+          for (let at = 0; at < part.length;) at += fs.writeSync(fd, part, at, part.length - at);
+          size += part.length;
+        }
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+      syncDir(fs, this.dir);
+      this.commitSync({ meta: { [AUX_META + name]: `${hexOf(tag)}:${size}` } });
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** Records journaled but not yet folded into SQLite (for status pages and tests). */
   get pending(): number {
     return this.#active.count + (this.#frozen?.left ?? 0);
@@ -1743,6 +1837,26 @@ export class SqliteStore implements Store {
     }
     return Promise.resolve();
   }
+}
+
+/** Auxiliary data (`readAux`/`writeAux`): file suffix, tag bytes at its start, metadata key prefix. */
+const AUX_SUFFIX = ".aux";
+const AUX_TAG_BYTES = 8;
+const AUX_META = "aux.";
+const AUX_MAX_PARTS = 1024;
+
+function checkAuxName(name: string): void {
+  if (typeof name !== "string" || !/^[a-z0-9-]{1,64}$/.test(name)) {
+    throw new TypeError(
+      `Auxiliary data name ${JSON.stringify(name)} is not 1-64 lowercase letters, digits or -`,
+    );
+  }
+}
+
+function hexOf(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
 }
 
 const DEFAULT_CACHE_BYTES = 8 << 20;

@@ -172,6 +172,22 @@ export interface Store {
    * instead of reading every node.
    */
   countLive?(): Promise<number>;
+  /**
+   * Optional: the parts of the auxiliary data saved by {@link writeAux}
+   * under `name` (the sync index keeps its columns so), each in a buffer of
+   * its own (`part.buffer` holds nothing else, and may be longer than the
+   * part: room the caller may grow into); `undefined` when there is none,
+   * or when the commits made before it was written did not all survive
+   * (after a crash): derived data read back must never be ahead of the
+   * records.
+   */
+  readAux?(name: string): Promise<Uint8Array[] | undefined>;
+  /**
+   * Optional: replaces the auxiliary data `name` (lowercase letters, digits
+   * and `-`) with `parts`, written before the promise settles. The caller
+   * must not change `parts` until then.
+   */
+  writeAux?(name: string, parts: readonly Uint8Array[]): Promise<void>;
   /** All deferred ops, earliest due first (every row: for tests and tools, not the Database). */
   deferred(): Promise<DeferredOp[]>;
   /**

@@ -29,7 +29,7 @@
 import { type Database, recordToOp } from "../database.ts";
 import { decode, encode, type MsgValue } from "../msgpack.ts";
 import { decodeOps, encodeOps, type Op } from "../op.ts";
-import { FINGERPRINT_BYTES, ID_BYTES, type IndexSnapshot, splitKey, type SyncIndex } from "./index.ts";
+import { FINGERPRINT_BYTES, ID_BYTES, type IndexSnapshot, type SyncIndex } from "./index.ts";
 
 /** The libp2p protocol id. */
 export const SYNC_PROTOCOL = "/lattice/sync/1.0.0";
@@ -558,9 +558,9 @@ export async function syncSession(
   };
   const budget = Math.floor(maxFrame / 2);
   const pushRecords = async (snap: IndexSnapshot, positions: Iterable<number>): Promise<void> => {
-    const keys = [...new Set(Array.from(positions, (p) => snap.keys[p]))];
+    const keys = Array.from(new Set(positions), (p) => snap.key(p));
     for (let k = 0; k < keys.length; k += 1000) {
-      const found = await db.store.readFields(keys.slice(k, k + 1000).map(splitKey));
+      const found = await db.store.readFields(keys.slice(k, k + 1000));
       const ops = found.filter((r) => r !== undefined).map(recordToOp);
       await sendOps(ops);
     }
