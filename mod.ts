@@ -193,6 +193,7 @@ export {
   type WriteResult,
 } from "./core/database.ts";
 export type { Link, NodeData, Value } from "./core/value.ts";
+export { MAX_PUT_FIELDS } from "./core/value.ts";
 export { DEFAULT_QUERY_BUDGET, type QueryBudget, QueryTooLargeError };
 export type { Op } from "./core/op.ts";
 export type { StorageChoice } from "./storage/open.ts";

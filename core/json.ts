@@ -9,6 +9,9 @@
  * cannot be written through JSON; give it another field, or write it with the
  * library.
  *
+ * {@link countJsonItems} sizes a JSON text before it is parsed (what the HTTP
+ * API refuses bodies by).
+ *
  * @example
  * ```ts
  * import { fromJson, toJson } from "./json.ts";
@@ -96,26 +99,97 @@ function encodeJson(v: unknown, depth: number, where: string): Json {
  * ```
  */
 export function fromJson(value: unknown): unknown {
-  return decodeJson(value, 0, "value");
+  if (typeof value !== "object" || value === null) return value;
+  return decodeJson(value, 0, []);
 }
 
-function decodeJson(v: unknown, depth: number, where: string): unknown {
-  if (typeof v !== "object" || v === null || v instanceof Uint8Array) return v;
-  if (depth >= MAX_JSON_DEPTH) throw new RangeError(`${where} nests deeper than ${MAX_JSON_DEPTH} levels`);
-  if (Array.isArray(v)) return v.map((x, i) => decodeJson(x, depth + 1, `${where}[${i}]`));
+/**
+ * {@link fromJson} of an object or array at `depth`, reached by `path` (keys
+ * and indexes, for messages). The path is a stack, turned into text only for
+ * an error, and keys are assigned, save `__proto__` (defined as an own
+ * property): with a path string and `Object.defineProperty` per key, 2 MiB
+ * of 64k child objects took 408 ms (Deno, best of 7; now 191), of a million
+ * numbers in an array 154 ms (now 9).
+ */
+function decodeJson(v: object, depth: number, path: (string | number)[]): unknown {
+  if (v instanceof Uint8Array) return v;
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new RangeError(`${pathText(path)} nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  if (Array.isArray(v)) {
+    const out = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x !== "object" || x === null) out[i] = x;
+      else {
+        path.push(i);
+        out[i] = decodeJson(x, depth + 1, path);
+        path.pop();
+      }
+    }
+    return out;
+  }
   const keys = Object.keys(v);
   if (keys.length === 1 && keys[0] === BYTES_KEY) {
     const text = (v as Record<string, unknown>)[BYTES_KEY];
     if (typeof text !== "string") {
-      throw new TypeError(`${where}: ${BYTES_KEY} must be a base64 string, got ${typeOf(text)}`);
+      throw new TypeError(`${pathText(path)}: ${BYTES_KEY} must be a base64 string, got ${typeOf(text)}`);
     }
-    return decodeBase64(text, where);
+    return decodeBase64(text, path);
   }
   const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    setOwn(out, key, decodeJson((v as Record<string, unknown>)[key], depth + 1, `${where}.${key}`));
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    let x = (v as Record<string, unknown>)[key];
+    if (typeof x === "object" && x !== null) {
+      path.push(key);
+      x = decodeJson(x, depth + 1, path);
+      path.pop();
+    }
+    if (key === "__proto__") setOwn(out, key, x);
+    else out[key] = x;
   }
   return out;
+}
+
+/** `path` as text for a message: `value.a.b[2]`. */
+function pathText(path: readonly (string | number)[]): string {
+  let s = "value";
+  for (const k of path) s += typeof k === "number" ? `[${k}]` : `.${k}`;
+  return s;
+}
+
+/**
+ * How many objects, arrays and object keys the JSON text `bytes` (UTF-8)
+ * holds, counted up to `max + 1` (where it stops). They are what parsing
+ * builds and what it costs: on 2 MiB of text, parsing and {@link fromJson}
+ * took 0.3–0.45 s for 214k empty objects or 280k keys at best (up to 1.5 s
+ * on a busy machine), and 20 ms for a million numbers. A scan of the bytes
+ * (a few ms per MiB), so a caller can refuse a text before parsing it. Text
+ * that is not JSON gets some count; parsing judges it.
+ *
+ * @example
+ * ```ts
+ * import { countJsonItems } from "./json.ts";
+ * const text = new TextEncoder().encode('{"a":[{"b":1},"{:"],"c":2}');
+ * console.log(countJsonItems(text, 100)); // 6: two objects and an array, the keys a, b and c
+ * ```
+ */
+export function countJsonItems(bytes: Uint8Array, max: number): number {
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x22) { // '"': skip the string (no byte of a multi-byte UTF-8 character is ASCII)
+      for (i++; i < bytes.length; i++) {
+        const c = bytes[i];
+        if (c === 0x5c) i++; // '\\' escapes the next byte
+        else if (c === 0x22) break;
+      }
+    } else if (b === 0x7b || b === 0x5b || b === 0x3a) { // '{', '[', ':'
+      if (++n > max) return n;
+    }
+  }
+  return n;
 }
 
 /** Sets an own property, so that a key like `__proto__` stays data instead of changing the prototype. */
@@ -139,20 +213,20 @@ function encodeBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-function decodeBase64(text: string, where: string): Uint8Array {
+function decodeBase64(text: string, path: readonly (string | number)[]): Uint8Array {
   if (text.length > MAX_BASE64_CHARS) {
-    throw new RangeError(`${where}: ${BYTES_KEY} holds more than ${MAX_VALUE_BYTES} bytes`);
+    throw new RangeError(`${pathText(path)}: ${BYTES_KEY} holds more than ${MAX_VALUE_BYTES} bytes`);
   }
   if (!BASE64_RE.test(text)) {
     throw new SyntaxError(
-      `${where}: ${BYTES_KEY} is not base64 (A–Z, a–z, 0–9, +, /, padded with = to a multiple of 4)`,
+      `${pathText(path)}: ${BYTES_KEY} is not base64 (A–Z, a–z, 0–9, +, /, padded with = to a multiple of 4)`,
     );
   }
   // Unused low bits of the last character must be zero, so that each byte string has one spelling.
   const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   if (pad > 0 && ALPHABET.indexOf(text[text.length - pad - 1]) & (pad === 2 ? 0x0f : 0x03)) {
     throw new SyntaxError(
-      `${where}: ${BYTES_KEY} is not canonical base64 (non-zero bits after the last byte)`,
+      `${pathText(path)}: ${BYTES_KEY} is not canonical base64 (non-zero bits after the last byte)`,
     );
   }
   const bin = atob(text);

@@ -31,6 +31,14 @@ export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Deepest nesting of objects in one `put` (the root object is depth 1). */
 export const MAX_PUT_DEPTH = 32;
+/**
+ * Most fields one `put` writes, over all the nodes it makes (the link to
+ * each nested object is a field of its parent). A put is one commit that
+ * nothing else interleaves with: 64k nested objects (131k fields) held a
+ * node's event loop for 1.6–1.9 s on SQLite. At this limit it is about a
+ * tenth of that; larger writes are several puts.
+ */
+export const MAX_PUT_FIELDS = 16_384;
 
 const FORBIDDEN_FIELDS = new Set(["__proto__", "constructor", "prototype"]);
 const utf8 = new TextEncoder();
@@ -177,8 +185,18 @@ function checkNodeObject(
 export function flattenFields(soul: string, data: unknown): unknown[][] {
   checkSoul(soul);
   const out: unknown[][] = [];
+  fieldsLeft = MAX_PUT_FIELDS;
   walkFields(soul, data, 1, out, undefined);
   return out;
+}
+
+/** Fields the walk in progress may still take: it stops at the first one over {@link MAX_PUT_FIELDS}. */
+let fieldsLeft = 0;
+
+function tooManyFields(): RangeError {
+  return new RangeError(
+    `A put may write at most ${MAX_PUT_FIELDS} fields (the link to a nested object is one) and this one writes more; split it into several puts`,
+  );
 }
 
 /**
@@ -187,7 +205,8 @@ export function flattenFields(soul: string, data: unknown): unknown[][] {
  * node without children, the common put, needs no map): finding a soul by
  * searching `out` made a put of n child objects cost n²/2 comparisons (64k
  * children froze a node for 11 s). Returns the map, for the caller's
- * siblings.
+ * siblings. Throws at the first field past {@link MAX_PUT_FIELDS}, without
+ * walking the rest.
  */
 function walkFields(
   soul: string,
@@ -206,6 +225,7 @@ function walkFields(
     checkField(field);
     const v = (data as Record<string, unknown>)[field];
     if (v === undefined) continue;
+    if (--fieldsLeft < 0) throw tooManyFields();
     if (
       typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)
     ) {

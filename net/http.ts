@@ -39,7 +39,7 @@
  * | 400 | `bad_request` | not HTTP/1.1 (answered on the raw socket, which is then closed), or the client left mid-body |
  * | 400 | `invalid_json` | body is not UTF-8 JSON (or empty, or nested too deep to parse) |
  * | 400 | `invalid_argument` | a `TypeError` of the database (wrong type of soul, value, option) |
- * | 400 | `out_of_range` | a `RangeError` of the database (too long, too deep, bad limit, unknown parameter value) |
+ * | 400 | `out_of_range` | a `RangeError` of the database (too long, too deep, too many fields in a put, bad limit, unknown parameter value) |
  * | 400 | `invalid_syntax` | a `SyntaxError` of the database (e.g. `$bytes` that is not base64) |
  * | 400 | `invalid_path` | malformed percent-encoding in the path or query, or an unknown query parameter |
  * | 401 | `unauthorized` | the token is missing or wrong (with `WWW-Authenticate: Bearer`) |
@@ -48,7 +48,7 @@
  * | 404 | `unknown_route` | no such path |
  * | 405 | `method_not_allowed` | the path exists, not with that method (`Allow` lists the methods) |
  * | 408 | `timeout` | the request body did not arrive within `bodyTimeoutMs` |
- * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading) |
+ * | 413 | `payload_too_large` | body over `maxBodyBytes` (checked on `Content-Length` and while reading), or JSON over {@link MAX_BODY_ITEMS} |
  * | 421 | `misdirected_request` | a `Host` the node does not serve (DNS rebinding) |
  * | 422 | `query_too_large` | a query over its work budget (`QueryTooLargeError`: path length, frontier, nodes read or time) |
  * | 429 | `too_many_streams` | `/v1/watch` over `maxStreams` or `maxStreamsPerClient` (with `Retry-After`) |
@@ -84,7 +84,8 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Change, Database, Query } from "../core/database.ts";
-import { fromJson, toJson } from "../core/json.ts";
+import { countJsonItems, fromJson, toJson } from "../core/json.ts";
+import { MAX_PUT_FIELDS } from "../core/value.ts";
 import { VERSION } from "../version.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { checkToken, newToken } from "./token.ts";
@@ -204,6 +205,12 @@ export interface HttpApi {
  * 1 MiB of bytes as 1.34 MiB of base64) fits with room for other fields.
  */
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
+/**
+ * Most objects, arrays and keys a JSON body may hold, counted before it is
+ * parsed (`countJsonItems`): 2 MiB of them took up to 1.5 s to parse and
+ * convert. A put at its limit ({@link MAX_PUT_FIELDS}) holds at most three per field.
+ */
+export const MAX_BODY_ITEMS = 4 * MAX_PUT_FIELDS;
 /** Most nodes one `GET /v1/nodes` page returns; also the default page size is {@link DEFAULT_PAGE}. */
 export const MAX_PAGE = 1000;
 /** Nodes per `GET /v1/nodes` page when `limit` is not given. */
@@ -1225,6 +1232,13 @@ function readBody(ctx: Context, req: IncomingMessage): Promise<Uint8Array> {
 /** Reads and parses a JSON body. */
 async function readJson(ctx: Context, req: IncomingMessage): Promise<unknown> {
   const bytes = await readBody(ctx, req);
+  if (countJsonItems(bytes, MAX_BODY_ITEMS) > MAX_BODY_ITEMS) {
+    throw new HttpError(
+      413,
+      "payload_too_large",
+      `The request body holds more than ${MAX_BODY_ITEMS} JSON objects, arrays and keys, the most one request may; split it (a put writes at most ${MAX_PUT_FIELDS} fields)`,
+    );
+  }
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { fromJson, MAX_JSON_DEPTH, toJson } from "../core/json.ts";
+import { countJsonItems, fromJson, MAX_JSON_DEPTH, toJson } from "../core/json.ts";
 import { MAX_VALUE_BYTES } from "../core/value.ts";
 import { prng, SEED } from "./_seed.ts";
 
@@ -146,6 +146,15 @@ describe("fromJson", () => {
         return true;
       });
     }
+    // Through objects and arrays, the message names where the value sits.
+    assert.throws(() => fromJson({ a: [1, { b: { $bytes: 7 } }] }), {
+      name: "TypeError",
+      message: "value.a[1].b: $bytes must be a base64 string, got a number",
+    });
+    assert.throws(() => fromJson([{ $bytes: "Zg" }]), {
+      name: "SyntaxError",
+      message: /^value\[0\]: \$bytes is not base64/,
+    });
   });
 
   it("rejects text that is not canonical padded base64", () => {
@@ -183,6 +192,55 @@ describe("fromJson", () => {
     assert.throws(() => fromJson(deeper), RangeError);
     const hostile = JSON.parse('{"a":'.repeat(5000) + "1" + "}".repeat(5000));
     assert.throws(() => fromJson(hostile), RangeError);
+  });
+});
+
+describe("countJsonItems", () => {
+  const count = (text: string, max = Infinity) => countJsonItems(utf8(text), max);
+
+  it("counts objects, arrays and keys, not scalars", () => {
+    assert.equal(count("1"), 0);
+    assert.equal(count('"x"'), 0);
+    assert.equal(count("{}"), 1);
+    assert.equal(count("[1, 2, 3, null, true]"), 1);
+    assert.equal(count('{"a": 1, "b": [{}, []], "c": {"d": "e"}}'), 9);
+    assert.equal(count(' {\n "a" : [ ] } '), 3);
+  });
+
+  it("skips what strings hold, escaped quotes and non-ASCII text included", () => {
+    assert.equal(count('{"{[:": "]}:,"}'), 2);
+    assert.equal(count('{"a\\"{:": "\\\\", "b": "\\"[:"}'), 3);
+    assert.equal(count('{"é:ü": "日本:{", "x": ["€"]}'), 4);
+  });
+
+  it("stops counting once past max", () => {
+    const text = "[" + "{},".repeat(1000) + "{}]";
+    assert.equal(count(text), 1002);
+    assert.equal(count(text, 10), 11);
+    assert.equal(count(text, 1002), 1002);
+  });
+
+  it("agrees with what JSON.parse builds (seed " + SEED + ")", () => {
+    const rand = prng(SEED);
+    const make = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 4 || r < 0.4) return [1, 'a:{"[', null, true, "ü"][Math.floor(rand() * 5)];
+      if (r < 0.7) return Array.from({ length: Math.floor(rand() * 4) }, () => make(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rand() * 4); i > 0; i--) o[`k{${i}:"`] = make(depth + 1);
+      return o;
+    };
+    const items = (v: unknown): number =>
+      typeof v !== "object" || v === null
+        ? 0
+        : Array.isArray(v)
+        ? 1 + v.reduce((n: number, x) => n + items(x), 0)
+        : 1 + Object.values(v).reduce((n: number, x) => n + 1 + items(x), 0);
+    for (let i = 0; i < 200; i++) {
+      const v = make(0);
+      const text = JSON.stringify(v, null, i % 2 === 0 ? undefined : 1);
+      assert.equal(count(text), items(v), `seed ${SEED}, case ${i}: ${text}`);
+    }
   });
 });
 
