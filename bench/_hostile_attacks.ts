@@ -27,6 +27,7 @@ import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import type { Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
@@ -80,7 +81,7 @@ export interface HostileSizes {
   readonly putChildren: number;
   /** Far-future ops planted through sync. */
   readonly deferredRows: number;
-  /** Gossip messages of one far-future op each, sent after the planting. */
+  /** Gossip messages of one far-future op each (and a live marker), sent one after another after the planting. */
   readonly deferredSting: number;
   /** Length of the slow sync frame. */
   readonly slowFrameBytes: number;
@@ -105,11 +106,11 @@ export interface HostileSizes {
 /** The sizes of issue 11. */
 export const BENCH_SIZES: HostileSizes = {
   bombInflatedBytes: 1024 * 1024 * 1024,
-  queryNodes: 32,
+  queryNodes: 64,
   queryPathSteps: 4_000,
   putChildren: 65_536,
   deferredRows: 260_000,
-  deferredSting: 20,
+  deferredSting: 5,
   slowFrameBytes: 4 * 1024 * 1024,
   slowChunkBytes: 64,
   gossipMessages: 2_000,
@@ -211,7 +212,7 @@ export interface Attacker {
   readonly topic: string;
   /** Opens a stream to the victim. */
   stream(protocol: string): Promise<Stream>;
-  /** Publishes on the space topic once the victim is subscribed. */
+  /** Publishes on the space topic once the victim is subscribed; redials it when it dropped the connection. */
   publish(bytes: Uint8Array): Promise<void>;
   stop(): Promise<void>;
 }
@@ -225,7 +226,7 @@ export async function startAttacker(victim: Victim): Promise<Attacker> {
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, emitSelf: false }),
+      pubsub: gossipsub({ floodPublish: true, emitSelf: false }),
     },
   });
   const topic = await spaceTopic(victim.space);
@@ -236,21 +237,29 @@ export async function startAttacker(victim: Victim): Promise<Attacker> {
     await libp2p.stop();
     throw e;
   }
-  let subscribed = false;
+  const victimId = peerIdFromString(victim.peerId);
   return {
     libp2p,
     topic,
     stream: (protocol) => libp2p.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(10_000) }),
     async publish(bytes) {
-      if (!subscribed) {
-        const deadline = performance.now() + 10_000;
-        while (!libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === victim.peerId)) {
-          if (performance.now() > deadline) throw new Error("the victim never subscribed to the space topic");
-          await sleep(50);
+      // A victim that froze may have dropped the connection: redial, and wait until it is subscribed again.
+      const deadline = performance.now() + ANSWER_TIMEOUT_MS;
+      for (;;) {
+        try {
+          if (libp2p.getConnections(victimId).length === 0) {
+            await libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) });
+          }
+          if (libp2p.services.pubsub.getSubscribers(topic).some((p) => p.equals(victimId))) {
+            await libp2p.services.pubsub.publish(topic, bytes);
+            return;
+          }
+        } catch (e) {
+          if (performance.now() > deadline) throw e;
         }
-        subscribed = true;
+        if (performance.now() > deadline) throw new Error("the victim is not subscribed to the space topic");
+        await sleep(50);
       }
-      await libp2p.services.pubsub.publish(topic, bytes);
     },
     stop: async () => {
       await libp2p.stop();
@@ -503,31 +512,25 @@ function deferredFlood(sizes: HostileSizes): Attack {
         actor,
       }), "future-marker/1");
       const attacker = await startAttacker(ctx.victim);
-      const t0 = performance.now();
+      const took: string[] = [];
       try {
+        // Each sting: one far-future op and a live marker in one message; the marker shows when it was absorbed.
         for (let i = 0; i < sizes.deferredSting; i++) {
-          const op = {
-            soul: `future/sting${i}`,
-            field: "v",
-            value: i,
-            state: formatHlc(FAR_FUTURE_MS, 0),
-            actor,
-          };
-          await attacker.publish(encodeOps([op]));
-          await sleep(250);
+          const t0 = performance.now();
+          const marker = `future-marker/sting${i}`;
+          await attacker.publish(encodeOps([
+            { soul: `future/sting${i}`, field: "v", value: i, state: formatHlc(FAR_FUTURE_MS, 0), actor },
+            { soul: marker, field: "v", value: i, state: formatHlc(Date.now(), 0), actor },
+          ]));
+          if (!await waitForNode(ctx.victim, marker, ANSWER_TIMEOUT_MS / 2)) {
+            took.push("not absorbed in 60 s");
+            break;
+          }
+          took.push(secs(performance.now() - t0));
         }
-        await attacker.publish(encodeOps([{
-          soul: "future-marker/2",
-          field: "v",
-          value: 1,
-          state: formatHlc(Date.now(), 0),
-          actor,
-        }]));
-        const seen = await waitForNode(ctx.victim, "future-marker/2", 2 * ANSWER_TIMEOUT_MS);
-        return `planting: ${planted}; ${sizes.deferredSting} gossip stings ` +
-          (seen ? `absorbed after ${secs(performance.now() - t0)}` : "not absorbed (marker never seen)");
+        return `planting: ${planted}; gossip stings absorbed after ${took.join(", ")}`;
       } catch (e) {
-        return `planting: ${planted}; stings refused: ${(e as Error).message}`;
+        return `planting: ${planted}; stings after ${took.join(", ")} refused: ${(e as Error).message}`;
       } finally {
         await attacker.stop();
       }
@@ -683,7 +686,8 @@ function sseFlood(sizes: HostileSizes): Attack {
     async run(ctx) {
       const url = new URL(ctx.victim.http);
       const sockets: Socket[] = [];
-      let closedByVictim = 0;
+      /** The status line of each watch's answer ("HTTP/1.1 200 OK"), read once; nothing after it is read. */
+      const statuses = new Map<string, number>();
       const head = [
         "GET /v1/watch?prefix= HTTP/1.1",
         `Host: ${url.host}`,
@@ -696,13 +700,17 @@ function sseFlood(sizes: HostileSizes): Attack {
         for (let i = 0; i < sizes.sseWatchers; i++) {
           const s = netConnect({ host: url.hostname, port: Number(url.port) });
           s.on("error", () => {});
-          s.on("close", () => closedByVictim++);
           await new Promise<void>((resolve) => {
             s.once("connect", () => resolve());
             s.once("error", () => resolve());
           });
+          s.once("data", (chunk: Uint8Array) => {
+            s.pause(); // never read again: the victim's buffers fill
+            const line = new TextDecoder().decode(chunk.subarray(0, 64)).split("\r\n")[0];
+            const status = line.split(" ").slice(1, 2).join("") || "?";
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          });
           s.write(head);
-          s.pause(); // never read: the victim's buffers fill
           sockets.push(s);
         }
         await sleep(500);
@@ -716,7 +724,8 @@ function sseFlood(sizes: HostileSizes): Attack {
         }
         await sleep(2000);
         const summary = [...answers].map(([a, n]) => `${n}× ${a}`).join(", ");
-        return `${sockets.length} watchers, ${closedByVictim} cut off by the victim; writes ${summary}, ` +
+        const watches = [...statuses].map(([st, n]) => `${n}× ${st}`).join(", ") || "none answered";
+        return `${sockets.length} watchers (${watches}); writes ${summary}, ` +
           `slowest ${secs(slowest)}`;
       } finally {
         for (const s of sockets) s.destroy();

@@ -32,7 +32,9 @@
  * (`--filter bomb`); the table of all figures is printed before the runner's
  * summary (not with `--json`), progress goes to stderr.
  *
- * Run: `deno task bench hostile [--filter REGEXP] [--json]`. A full run takes
+ * Run: `deno task bench hostile [--filter REGEXP] [--json]`. With `HOSTILE_LOG=debug` (a
+ * `LATTICE_LOG` level) the nodes log at that level, and each one's stderr is
+ * kept in `<tmpdir>/lattice-hostile-<attack>-victim.log` (and `-peer.log`). A full run takes
  * several minutes (the deferred-op flood alone about two today).
  *
  * @module
@@ -78,7 +80,11 @@ interface Node {
 
 /** Starts `lattice serve … --json` and reads its ready object (with `token` once the API has one). */
 async function startNode(args: readonly string[]): Promise<Node> {
-  const proc = await startServe(["serve", "--http", "127.0.0.1:0", "--json", "--space", SPACE, ...args]);
+  const level = process.env.HOSTILE_LOG;
+  const proc = await startServe(
+    ["serve", "--http", "127.0.0.1:0", "--json", "--space", SPACE, ...args],
+    level ? { env: { LATTICE_LOG: level } } : {},
+  );
   const ready = JSON.parse(proc.ready.line) as { token?: unknown };
   const addr = proc.ready.addrs.find((a) => a.startsWith("/ip4/127.0.0.1/tcp/") && !a.includes("/ws"));
   if (!addr || !proc.ready.peerId) {
@@ -97,11 +103,15 @@ async function startNode(args: readonly string[]): Promise<Node> {
   };
 }
 
-async function stopNode(node: Node | undefined): Promise<void> {
+/** Stops a node; with `HOSTILE_LOG` set, its stderr goes to `<tmpdir>/lattice-hostile-<name>.log`. */
+async function stopNode(node: Node | undefined, name: string): Promise<void> {
   if (!node) return;
   const timer = setTimeout(() => void node.proc.kill(), 15_000);
   await node.proc.stop();
   clearTimeout(timer);
+  if (process.env.HOSTILE_LOG) {
+    await writeFile(join(tmpdir(), `lattice-hostile-${name.replaceAll(" ", "-")}.log`), node.proc.stderr());
+  }
 }
 
 async function getJson(node: Victim, path: string): Promise<unknown> {
@@ -359,8 +369,8 @@ async function measure(attack: Attack, log: (line: string) => void): Promise<Row
     return { attack, idle, attacked, rssIdle, rssAttacked, outcome, notes };
   } finally {
     watch?.close();
-    await stopNode(peer);
-    await stopNode(victim);
+    await stopNode(peer, `${attack.name} peer`);
+    await stopNode(victim, `${attack.name} victim`);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -405,7 +415,7 @@ function table(rows: readonly Row[]): string[] {
   ];
   const body = rows.map((r) => {
     const f = figures(r);
-    const lost = r.attacked.lost ? `, ${r.attacked.lost} lost` : "";
+    const lost = r.attacked.lost ? `, ${r.attacked.lost} not seen in ${VISIBLE_TIMEOUT_MS / 1000} s` : "";
     return [
       r.attack.name,
       `${fmtMs(f.p50[0])} → ${fmtMs(f.p50[1])}`,
