@@ -501,7 +501,7 @@ function deferredFlood(sizes: HostileSizes): Attack {
   return {
     name: "deferred-op flood",
     what: `${sizes.deferredRows} ops stamped in year 10889 through sync, then ${sizes.deferredSting} ` +
-      "gossip messages of one such op",
+      "gossip messages of one such op and a live marker, each after the last was absorbed",
     async run(ctx) {
       const actor = randomHex64();
       const planted = await plantThroughSync(ctx, sizes.deferredRows, (i) => ({

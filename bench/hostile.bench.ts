@@ -253,7 +253,9 @@ interface Phase {
   /** Write → visible latencies in ms, sorted; lost writes count as {@link VISIBLE_TIMEOUT_MS}. */
   readonly ms: number[];
   readonly lost: number;
+  /** From the first write until the last was seen (or timed out). */
   readonly wallMs: number;
+  /** The victim's CPU seconds over `wallMs`. */
   readonly cpuS: number;
 }
 
@@ -301,8 +303,9 @@ async function honestPhase(
     writes.push(one(`honest/${label}/${i}`, i));
     await sleep(Math.max(0, t0 + (i + 1) * WRITE_INTERVAL_MS - performance.now()));
   }
-  const wallMs = performance.now() - t0;
   await Promise.all(writes);
+  // CPU and wall time up to the last write seen: the backlog an attack leaves is its cost too.
+  const wallMs = performance.now() - t0;
   const cpuS = await cpuSeconds(victimPid).catch(() => NaN) - cpu0;
   return { ms: ms.sort((a, b) => a - b), lost, wallMs, cpuS };
 }
