@@ -192,15 +192,15 @@ function answer(r: { status: number; text: string }): string {
   }
 }
 
-/** Polls `GET /v1/nodes/{soul}` until the node exists; false after `ms`. */
+/** Polls `GET /v1/nodes/{soul}` until the node exists (at least once); false after `ms`. */
 export async function waitForNode(victim: Victim, soul: string, ms: number): Promise<boolean> {
   const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
+  for (;;) {
     const r = await request(victim, "GET", `/v1/nodes/${encodeURIComponent(soul)}`);
     if (r.status === 200) return true;
+    if (performance.now() >= deadline) return false;
     await sleep(100);
   }
-  return false;
 }
 
 // ---------------------------------------------------------------- libp2p
@@ -405,8 +405,10 @@ async function plantThroughSync(
     } catch (e) {
       return `sync stream failed after ${sent} ops: ${(e as Error).message}`;
     }
-    const seen = await waitForNode(ctx.victim, marker, 4 * ANSWER_TIMEOUT_MS);
-    await stream.close().catch(() => stream.abort(new Error("done")));
+    // The victim closes the stream once it merged every frame, or on the first it refuses.
+    const ended = await waitForEnd(stream, 4 * ANSWER_TIMEOUT_MS);
+    const seen = await waitForNode(ctx.victim, marker, ended === undefined ? 0 : 5_000);
+    stream.abort(new Error("done"));
     return seen
       ? `${count} ops applied in ${secs(performance.now() - t0)}`
       : `${count} ops sent; not applied after ${secs(performance.now() - t0)}`;
@@ -501,7 +503,7 @@ function deferredFlood(sizes: HostileSizes): Attack {
   return {
     name: "deferred-op flood",
     what: `${sizes.deferredRows} ops stamped in year 10889 through sync, then ${sizes.deferredSting} ` +
-      "gossip messages of one such op and a live marker, each after the last was absorbed",
+      "gossip messages of one such op, each followed by a live marker and sent once the last marker showed",
     async run(ctx) {
       const actor = randomHex64();
       const planted = await plantThroughSync(ctx, sizes.deferredRows, (i) => ({
@@ -514,14 +516,20 @@ function deferredFlood(sizes: HostileSizes): Attack {
       const attacker = await startAttacker(ctx.victim);
       const took: string[] = [];
       try {
-        // Each sting: one far-future op and a live marker in one message; the marker shows when it was absorbed.
+        // Each sting: a message of one far-future op, then one of a live marker, which shows once both were taken.
         for (let i = 0; i < sizes.deferredSting; i++) {
           const t0 = performance.now();
           const marker = `future-marker/sting${i}`;
-          await attacker.publish(encodeOps([
-            { soul: `future/sting${i}`, field: "v", value: i, state: formatHlc(FAR_FUTURE_MS, 0), actor },
-            { soul: marker, field: "v", value: i, state: formatHlc(Date.now(), 0), actor },
-          ]));
+          const future = {
+            soul: `future/sting${i}`,
+            field: "v",
+            value: i,
+            state: formatHlc(FAR_FUTURE_MS, 0),
+          };
+          await attacker.publish(encodeOps([{ ...future, actor }]));
+          await attacker.publish(
+            encodeOps([{ soul: marker, field: "v", value: i, state: formatHlc(Date.now(), 0), actor }]),
+          );
           if (!await waitForNode(ctx.victim, marker, ANSWER_TIMEOUT_MS / 2)) {
             took.push("not absorbed in 60 s");
             break;
