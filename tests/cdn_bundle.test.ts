@@ -152,7 +152,7 @@ describe("dist/lattice.js from a CDN in a plain page", { timeout: 180_000 }, () 
     ]);
     const ws = node.ready.addrs.find((a) => /\/ws\/p2p\//.test(a));
     assert.ok(ws, `a WebSockets address among ${node.ready.addrs.join(" ")}`);
-    const api = connect(node.ready.http);
+    const api = connect(node.ready.http, { token: node.ready.token ?? undefined });
     try {
       await api.put("from-server", { by: "server" });
 

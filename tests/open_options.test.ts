@@ -84,6 +84,7 @@ describe("open() option checks", () => {
         bootstrap: [],
         space: "default",
         allowPrivateAddresses: false,
+        mdns: false,
       });
     }
   });
@@ -96,6 +97,7 @@ describe("open() option checks", () => {
       bootstrap: [],
       space: "default",
       allowPrivateAddresses: false,
+      mdns: false,
     });
   });
 });

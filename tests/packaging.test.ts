@@ -273,7 +273,13 @@ describe("packaging: the ways to install and run Lattice", { timeout: 900_000 },
         const page = await get(`${ready.http}/`);
         assert.equal(page.status, 200);
         assert.match(page.type, /^text\/html/);
-        assert.equal(page.text, fs.readFileSync(path.join(ROOT, "web", "index.html"), "utf8"));
+        // The page is web/index.html with the node's token in its lattice-token tag (loaded from loopback).
+        const tag = '<meta name="lattice-token" content="">';
+        const withToken = tag.replace('content=""', `content="${ready.token}"`);
+        assert.equal(
+          page.text,
+          fs.readFileSync(path.join(ROOT, "web", "index.html"), "utf8").replace(tag, withToken),
+        );
         const status = await get(`${ready.http}/v1/status`);
         assert.equal(status.status, 200);
         assert.equal(JSON.parse(status.text).storage, "memory");
