@@ -1,5 +1,5 @@
 /**
- * The HTTP API of a running node (DESIGN.md "HTTP API"), on `node:http`,
+ * The HTTP API of a running node (docs/API.md "HTTP API"), on `node:http`,
  * which Deno, Bun and Node all provide. `node:http` is loaded with a dynamic
  * `import()` of a variable, so a browser bundle that reaches this file never
  * pulls it in.

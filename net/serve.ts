@@ -5,7 +5,7 @@
  * event streams, lets requests in progress finish, stops networking, flushes
  * and closes the database.
  *
- * When ready it prints one line on standard output, as DESIGN.md says:
+ * When ready it prints one line on standard output, as docs/API.md says:
  * `ready <http-url> <peer-id> <multiaddr>...` or, with `json`,
  * `{"ready":true,"http":…,"peerId":…,"addrs":[…],"token":…}`. Without
  * networking the peer id is printed as `-` (`null` in JSON) and there are no

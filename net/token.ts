@@ -1,5 +1,5 @@
 /**
- * The bearer token of a node's HTTP API (DESIGN.md "HTTP API"): 32 random
+ * The bearer token of a node's HTTP API (docs/API.md "HTTP API"): 32 random
  * bytes as base64url (43 characters), kept in `<dir>/http-token` with mode
  * 0600 so that only the directory's owner can read it. `lattice init` writes
  * it, `lattice serve` writes it when the directory has none, and the CLI's
