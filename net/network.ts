@@ -11,6 +11,7 @@ import type { Database } from "../core/database.ts";
 import { SyncIndex } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
+import type { PeerLimits } from "./peer_budget.ts";
 import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
@@ -36,6 +37,8 @@ export interface StartNetworkOptions {
    * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
    */
   readonly allowPrivateAddresses?: boolean;
+  /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
+  readonly limits?: PeerLimits;
   /**
    * Aborting it while `startNetwork` runs makes it stop what it started and
    * reject with the abort reason; aborting it later stops the network, as
@@ -90,7 +93,9 @@ export async function startNetwork(
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
+    limits: options.limits,
     log: (msg: string) => log.debug("net", msg),
+    logger: log,
   });
   let index: SyncIndex;
   try {
@@ -124,8 +129,19 @@ export async function startNetwork(
     log.debug("sync", `${peer}: ${recordsReceived} in, ${recordsSent} out, ${bytesSent + bytesReceived} B`);
   }
 
+  /**
+   * Records a failed session. A peer whose frame broke a size limit (a
+   * frame or decompressed payload over the limit, a compression bomb: the
+   * decoders' `RangeError`s, "Cannot decode …"; an honest peer with the same
+   * limits never sends one) is also disconnected and refused for the
+   * cool-off period; other failures (malformed data, a closed stream, a
+   * timeout) only end the session.
+   */
   function fail(peer: string, e: unknown): void {
     state.set(peer, { ...state.get(peer), error: (e as Error).message });
+    if (e instanceof RangeError && e.message.startsWith("Cannot decode")) {
+      node.penalize(peer, `sync: ${e.message}`);
+    }
     if (!stopped) log.debug("sync", `${peer}: ${(e as Error).message}`);
   }
 

@@ -47,7 +47,10 @@ async function member(bootstrap: string[], extra: { privateKey?: Uint8Array; lis
     privateKey: extra.privateKey,
     discoveryInterval: 1_000,
     backoff: { initial: 100, max: 2_000 },
-    log,
+    log: (m) => {
+      logs.push(m);
+      log?.(m);
+    },
   });
   const rep = startReplication(db, node, {
     space: SPACE,
@@ -199,16 +202,18 @@ describe(`net: ${N} nodes in one space`, () => {
     assert.equal(sample?.v, perNode - 1);
   });
 
-  it("survives garbage gossip messages", { timeout: 30_000 }, async () => {
+  it("survives garbage gossip messages", { timeout: 45_000 }, async () => {
     const garbage = [
       new Uint8Array([0xc1, 0xff, 0x00, 0x13]),
       new Uint8Array(0),
       crypto.getRandomValues(new Uint8Array(4096)),
     ];
-    const drops = (m: Member) => m.logs.filter((l) => l.startsWith("dropped gossip message")).length;
+    // The topic validator rejects them before they are merged or relayed, and the sender's score drops:
+    // after three rejections each member graylists it (ignores what it sends) for a few seconds.
+    const drops = (m: Member) => m.logs.filter((l) => l.startsWith("rejected gossip message")).length;
     // Gossip is best effort (anti-entropy repairs losses): republish until every member has dropped some.
-    await until("every other member to drop garbage", 15_000, async () => {
-      if (members.slice(1).every((m) => drops(m) >= garbage.length)) return true;
+    await until("every other member to drop garbage", 25_000, async () => {
+      if (members.slice(1).every((m) => drops(m) >= 1)) return true;
       if (DEBUG) console.error("drops per member", members.map(drops).join(" "));
       for (const g of garbage) await members[0].node.publish(g.slice());
       await sleep(300);
