@@ -59,6 +59,7 @@ export async function joinNetwork(db: Database, options: CheckedNetworkOptions):
     logger: options.logger ?? createLogger(),
     allowPrivateAddresses: options.allowPrivateAddresses,
     syncInterval: options.syncInterval,
+    limits: options.limits,
     signal: options.signal,
   });
   // Aborting the signal stops `running` by itself (see startNetwork); this flag only tracks it here.

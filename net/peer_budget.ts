@@ -48,14 +48,16 @@ export interface PeerLimits {
 export type CheckedPeerLimits = { readonly [K in keyof PeerLimits]-?: number };
 
 /**
- * The defaults: 4 streams; 512 MiB of channel bytes and 64 MiB of gossip per
- * 10 s window; refused for 10 minutes; 32 provider records per peer and
- * 16,384 in all (a record is a key of ~120 bytes and an 8-byte time).
+ * The defaults: 4 streams; 512 MiB of channel bytes and 256 MiB of gossip per
+ * 10 s window (a bulk import on one member publishes tens of MB/s, which its
+ * neighbours relay: they must not be refused for it); refused for 10
+ * minutes; 32 provider records per peer and 16,384 in all (a record is a key
+ * of ~120 bytes and an 8-byte time).
  */
 export const DEFAULT_PEER_LIMITS: CheckedPeerLimits = {
   streams: 4,
   channelBytes: 512 * 1024 * 1024,
-  gossipBytes: 64 * 1024 * 1024,
+  gossipBytes: 256 * 1024 * 1024,
   windowMs: 10_000,
   coolOffMs: 600_000,
   providerRecords: 32,

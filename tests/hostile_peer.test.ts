@@ -24,9 +24,10 @@ import { type Database, open } from "../mod.ts";
 import { encodeOps } from "../core/op.ts";
 import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
 import { createLogger } from "../net/log.ts";
+import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
 import { createNetNode, decodeFrames, DHT_PROTOCOL, type NetNode, spaceTopic } from "../net/node.ts";
-import type { PeerLimits } from "../net/peer_budget.ts";
+import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
 import { startReplication } from "../net/replicate.ts";
 import { startServe } from "./_serve.ts";
 import { ACTOR_A, stateOf } from "./_sync_fixture.ts";
@@ -396,7 +397,10 @@ describe("hostile peer: DHT", () => {
   async function victimHolds(key: Uint8Array): Promise<boolean> {
     try {
       for await (const ev of attacker!.services.dht.get(key, { signal: AbortSignal.timeout(5_000) })) {
-        if (ev.name === "VALUE" && ev.from.toString() === node!.peerId) return true;
+        // The victim's answer carries the record if it kept it.
+        if (ev.name === "PEER_RESPONSE" && ev.from.toString() === node!.peerId && ev.record != null) {
+          return true;
+        }
       }
     } catch { /* nobody had it */ }
     return false;
@@ -404,10 +408,9 @@ describe("hostile peer: DHT", () => {
 
   it("refuses /lattice/ records that Lattice does not use", { timeout: 30_000 }, async () => {
     const key = new TextEncoder().encode("/lattice/junk/1");
-    const errors: string[] = [];
-    for await (const ev of attacker!.services.dht.put(key, new Uint8Array(64 * 1024).fill(7))) {
-      if (ev.name === "QUERY_ERROR") errors.push(ev.error.message);
-    }
+    for await (
+      const _ of attacker!.services.dht.put(key, new Uint8Array(64 * 1024).fill(7))
+    ) { /* to the victim */ }
     assert.equal(await victimHolds(key), false, "the victim kept the record");
   });
 
@@ -470,6 +473,33 @@ describe("hostile peer: budgets", () => {
   });
 
   it(
+    "honest sessions one after another stay within a budget of one stream",
+    { timeout: 30_000 },
+    async () => {
+      const a = await victim({ streams: 1 }), b = await victim({ streams: 1 });
+      try {
+        await a.db.put("from/a", { x: 1 });
+        await b.db.put("from/b", { y: 2 });
+        await a.net.node.dial(b.net.addrs[0]);
+        for (let i = 0; i < 6; i++) {
+          await (i % 2 === 0 ? a.net.syncWith(b.net.peerId) : b.net.syncWith(a.net.peerId));
+          await sleep(20);
+        }
+        assert.equal(a.net.node.refused(b.net.peerId), false);
+        assert.equal(b.net.node.refused(a.net.peerId), false);
+        assert.deepEqual(a.lines.concat(b.lines), []);
+        const syncs = a.net.peers().map((p) => p.sync);
+        assert.equal(syncs.length, 1);
+        assert.equal(syncs[0].error, undefined);
+        assert.deepEqual(await a.db.get("from/b"), { y: 2 });
+      } finally {
+        await stopVictim(a);
+        await stopVictim(b);
+      }
+    },
+  );
+
+  it(
     "an offender over its byte budget on sync streams is disconnected and refused",
     { timeout: 30_000 },
     async () => {
@@ -497,4 +527,61 @@ describe("hostile peer: budgets", () => {
       }
     },
   );
+  it("an offender over its gossip byte budget is disconnected and refused", { timeout: 30_000 }, async () => {
+    await stopVictim(v);
+    v = await victim({ gossipBytes: 4096 });
+    const attacker = await rawNode({ gossip: true });
+    try {
+      const topic = await spaceTopic(SPACE);
+      const victimId = peerIdFromString(v.net.peerId);
+      await attacker.dial(multiaddr(v.net.addrs[0]));
+      await until(
+        "the attacker to see the victim subscribe",
+        10_000,
+        () =>
+          attacker.services.pubsub.getSubscribers(topic).some((p: { equals(x: unknown): boolean }) =>
+            p.equals(victimId)
+          ),
+      );
+      // Valid op batches of ~2 KiB each: valid, but more than the victim takes from one peer.
+      for (let i = 0; i < 4 && attacker.getConnections(victimId).length > 0; i++) {
+        const op = {
+          soul: `big/${i}`,
+          field: "text",
+          value: "x".repeat(2000),
+          state: stateOf(Date.now() - 1000),
+          actor: ACTOR_A,
+        };
+        await attacker.services.pubsub.publish(topic, encodeOps([op])).catch(() => {});
+        await sleep(50);
+      }
+      await until(
+        "the attacker to be disconnected",
+        5_000,
+        () => attacker.getConnections(victimId).length === 0,
+      );
+      assert.equal(v.net.node.refused(attacker.peerId.toString()), true);
+      assert.ok(
+        v.lines.some((l) => l.includes(`peer=${attacker.peerId.toString()}`) && l.includes("gossip bytes")),
+      );
+      assert.ok(await refuses(attacker, v.net.addrs[0]));
+    } finally {
+      await attacker.stop();
+    }
+  });
+});
+
+describe("hostile peer: limits option", () => {
+  it("checks network.limits and fills in the defaults", () => {
+    assert.deepEqual(checkNetworkOptions({ limits: { streams: 2 } })?.limits, {
+      ...DEFAULT_PEER_LIMITS,
+      streams: 2,
+    });
+    assert.throws(() => checkNetworkOptions({ limits: { streams: 0 } }), RangeError);
+    assert.throws(
+      () => checkNetworkOptions({ limits: { stream: 2 } }),
+      /Unknown network.limits key "stream"/,
+    );
+    assert.throws(() => checkNetworkOptions({ limits: { coolOffMs: "1s" } }), TypeError);
+  });
 });
