@@ -3,7 +3,9 @@
  * gossip of every local commit, and anti-entropy sync
  * (`/lattice/sync/1.0.0`) with each peer when it connects and every
  * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
- * through its `startNetwork` hook.
+ * through its `startNetwork` hook. A peer whose sync frame breaks a size
+ * limit is refused for the cool-off (`NetNode.penalize`); per-peer budgets
+ * are `options.limits` (`net/peer_budget.ts`).
  *
  * @module
  */

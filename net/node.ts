@@ -580,14 +580,15 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
           // which a busy but honest peer produces under load; then its messages are ignored for good.
           behaviourPenaltyWeight: -1,
           behaviourPenaltyThreshold: 5,
-          // Only invalid messages (rejected by the topic validator) count on the space topic: -10 × n²,
-          // so three put a peer under the graylist threshold (-80) and gossipsub ignores it. Delivery
+          // Only invalid messages (rejected by the topic validator) count on the space topic: -10 × n².
+          // Three put a peer under the graylist threshold (-80: what it sends is ignored, ~2 s) and the
+          // publish threshold (-50: nobody gossips to it, ~10 s; anti-entropy still syncs it). Delivery
           // counts are left out: a quiet space is not a peer's fault.
           topics: {
             [topic]: {
               topicWeight: 1,
               invalidMessageDeliveriesWeight: -10,
-              invalidMessageDeliveriesDecay: 0.99, // per second: a peer's count halves in ~70 s
+              invalidMessageDeliveriesDecay: 0.97, // per second: a peer's count halves in ~23 s
               timeInMeshWeight: 0,
               firstMessageDeliveriesWeight: 0,
               meshMessageDeliveriesWeight: 0,

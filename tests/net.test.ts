@@ -202,7 +202,7 @@ describe(`net: ${N} nodes in one space`, () => {
     assert.equal(sample?.v, perNode - 1);
   });
 
-  it("survives garbage gossip messages", { timeout: 45_000 }, async () => {
+  it("survives garbage gossip messages", { timeout: 30_000 }, async () => {
     const garbage = [
       new Uint8Array([0xc1, 0xff, 0x00, 0x13]),
       new Uint8Array(0),
@@ -212,7 +212,7 @@ describe(`net: ${N} nodes in one space`, () => {
     // after three rejections each member graylists it (ignores what it sends) for a few seconds.
     const drops = (m: Member) => m.logs.filter((l) => l.startsWith("rejected gossip message")).length;
     // Gossip is best effort (anti-entropy repairs losses): republish until every member has dropped some.
-    await until("every other member to drop garbage", 25_000, async () => {
+    await until("every other member to drop garbage", 15_000, async () => {
       if (members.slice(1).every((m) => drops(m) >= 1)) return true;
       if (DEBUG) console.error("drops per member", members.map(drops).join(" "));
       for (const g of garbage) await members[0].node.publish(g.slice());
@@ -220,9 +220,11 @@ describe(`net: ${N} nodes in one space`, () => {
       return false;
     });
     let n = 0;
-    await until("a write after garbage to reach every member", 15_000, async () => {
+    // Every member but the sender of the garbage: while its score is below the publish threshold, the others
+    // do not gossip to it (anti-entropy catches it up).
+    await until("a write after garbage to reach every other member", 15_000, async () => {
       if (n++ % 20 === 0) await members[1].db.put("after-garbage", { ok: n });
-      const all = await Promise.all(members.map((m) => m.db.get("after-garbage")));
+      const all = await Promise.all(members.slice(1).map((m) => m.db.get("after-garbage")));
       return all.every((x) => typeof x?.ok === "number");
     });
     if (n > 20) {
