@@ -201,7 +201,10 @@ function refusePublicKeyRecord(): void {
   throw new TypeError("Cannot accept DHT record: Lattice uses no /pk/ records (peer ids carry their key)");
 }
 
-/** Deterministic choice among valid records: the greatest by bytes, so every peer picks the same one. */
+/**
+ * Deterministic choice among valid records: the greatest by bytes, so every peer picks the same one.
+ * (kad-dht wants a selector for each namespace it validates; with no valid `/lattice/` record it idles.)
+ */
 function selectRecord(_key: Uint8Array, records: Uint8Array[]): number {
   let best = 0;
   for (let i = 1; i < records.length; i++) if (compareBytes(records[i], records[best]) > 0) best = i;
