@@ -60,6 +60,7 @@ export async function joinNetwork(db: Database, options: CheckedNetworkOptions):
     allowPrivateAddresses: options.allowPrivateAddresses,
     mdns: options.mdns,
     syncInterval: options.syncInterval,
+    limits: options.limits,
     signal: options.signal,
   });
   // Aborting the signal stops `running` by itself (see startNetwork); this flag only tracks it here.

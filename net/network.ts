@@ -3,7 +3,9 @@
  * gossip of every local commit, and anti-entropy sync
  * (`/lattice/sync/1.0.0`) with each peer when it connects and every
  * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
- * through its `startNetwork` hook.
+ * through its `startNetwork` hook. A peer whose sync frame breaks a size
+ * limit is refused for the cool-off (`NetNode.penalize`); per-peer budgets
+ * are `options.limits` (`net/peer_budget.ts`).
  *
  * @module
  */
@@ -11,6 +13,7 @@ import type { Database } from "../core/database.ts";
 import { SyncIndex } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
+import type { PeerLimits } from "./peer_budget.ts";
 import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
@@ -38,6 +41,8 @@ export interface StartNetworkOptions {
   readonly allowPrivateAddresses?: boolean;
   /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
   readonly mdns?: boolean;
+  /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
+  readonly limits?: PeerLimits;
   /**
    * Aborting it while `startNetwork` runs makes it stop what it started and
    * reject with the abort reason; aborting it later stops the network, as
@@ -93,7 +98,9 @@ export async function startNetwork(
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
     mdns: options.mdns,
+    limits: options.limits,
     log: (msg: string) => log.debug("net", msg),
+    logger: log,
   });
   let index: SyncIndex;
   try {
@@ -133,8 +140,19 @@ export async function startNetwork(
     }
   }
 
+  /**
+   * Records a failed session. A peer whose frame broke a size limit (a
+   * frame or decompressed payload over the limit, a compression bomb: the
+   * decoders' `RangeError`s, "Cannot decode …"; an honest peer with the same
+   * limits never sends one) is also disconnected and refused for the
+   * cool-off period; other failures (malformed data, a closed stream, a
+   * timeout) only end the session.
+   */
   function fail(peer: string, e: unknown): void {
     state.set(peer, { ...state.get(peer), error: (e as Error).message });
+    if (e instanceof RangeError && e.message.startsWith("Cannot decode")) {
+      node.penalize(peer, `sync: ${e.message}`);
+    }
     if (!stopped) log.debug("sync", `${peer}: ${(e as Error).message}`);
   }
 

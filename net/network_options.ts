@@ -8,6 +8,7 @@
  * @module
  */
 import type { Logger } from "./log.ts";
+import { type CheckedPeerLimits, checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
 
 /** Per-peer sync state, as `db.network.peers()`, `GET /v1/peers` and `lattice peers` show it. */
 export interface PeerSync {
@@ -88,6 +89,12 @@ export interface NetworkOpenOptions {
   readonly signal?: AbortSignal;
   /** Where network events are logged (default: `LATTICE_LOG` level, else `warn`, to standard error). */
   readonly logger?: Logger;
+  /**
+   * What one peer may cost this replica (streams, bytes per window, DHT
+   * provider records) and how long a peer over budget is refused; each key
+   * optional, defaults in `DEFAULT_PEER_LIMITS` (`net/peer_budget.ts`).
+   */
+  readonly limits?: PeerLimits;
 }
 
 /** `db.network`: the running network of a database opened with `network`. */
@@ -112,6 +119,7 @@ export interface CheckedNetworkOptions {
   readonly syncInterval?: number;
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
+  readonly limits?: CheckedPeerLimits;
 }
 
 const KEYS = new Set([
@@ -124,6 +132,7 @@ const KEYS = new Set([
   "syncInterval",
   "signal",
   "logger",
+  "limits",
 ]);
 
 /** Longest `setInterval` delay the runtimes honour (a longer one fires at once). */
@@ -192,6 +201,7 @@ export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | und
   ) {
     throw new TypeError("network.logger must have debug, info, warn and error methods");
   }
+  const limits = o.limits === undefined ? undefined : checkPeerLimits(o.limits, "network.limits");
   return {
     listen: addressList("listen", o.listen),
     bootstrap: addressList("bootstrap", o.bootstrap),
@@ -201,6 +211,7 @@ export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | und
     ...(interval !== undefined ? { syncInterval: interval } : {}),
     ...(signal !== undefined ? { signal: signal as AbortSignal } : {}),
     ...(logger !== undefined ? { logger: logger as Logger } : {}),
+    ...(limits !== undefined ? { limits } : {}),
   };
 }
 

@@ -8,6 +8,15 @@
  * the other providers and dials them. Members it has seen are redialed with a
  * capped, jittered exponential backoff after they disconnect.
  *
+ * Every peer is untrusted (see `net/peer_budget.ts`): gossip is checked by a
+ * topic validator before it is delivered or relayed (a rejected message is
+ * dropped and lowers its sender's gossipsub score); channel frames are
+ * reassembled in linear time; the DHT refuses `/lattice/` and `/pk/` records
+ * and keeps a bounded number of provider records per peer
+ * (`net/provider_quota.ts`); a peer over its stream or byte budget, or one
+ * that breaks a protocol limit ({@link NetNode.penalize}), is disconnected and
+ * refused by the connection gater for a cool-off period, logged with its id.
+ *
  * @module
  */
 import { createLibp2p, type Libp2p } from "libp2p";
@@ -16,13 +25,16 @@ import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { ping } from "@libp2p/ping";
 import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
-import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
+import { type GossipSub, gossipsub, TopicValidatorResult } from "@libp2p/gossipsub";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import type { Connection, PeerId, Stream } from "@libp2p/interface";
+import type { Logger } from "./log.ts";
+import { checkPeerLimits, PeerBudgets, type PeerLimits } from "./peer_budget.ts";
+import { type KeyedStore, limitProviderRecords } from "./provider_quota.ts";
 
 /** DHT protocol id: a private DHT, so Lattice nodes never join the public IPFS one. */
 export const DHT_PROTOCOL = "/lattice/kad/1.0.0";
@@ -75,6 +87,24 @@ export interface NetNode {
   handle(protocol: string, handler: (channel: Channel, peer: string) => void | Promise<void>): Promise<void>;
   open(peer: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Channel>;
   onPeer(cb: (event: PeerEvent, peer: string) => void): () => void;
+  /**
+   * Adds a check that every gossip message on the space topic passes before
+   * it is delivered to {@link onMessage} listeners or relayed to other peers:
+   * a check that throws rejects the message (not relayed, and the peer that
+   * sent it loses gossipsub score). Returns a function that removes it.
+   */
+  validate(check: (bytes: Uint8Array) => void): () => void;
+  /**
+   * Disconnects `peer` and refuses it (the connection gater denies every
+   * connection to or from it) for the cool-off period, logging `reason`
+   * with its id. For protocol violations found above this layer (a sync
+   * frame over its limit). No-op for a peer already refused.
+   */
+  penalize(peer: string, reason: string): void;
+  /** Whether `peer` is refused now (see {@link penalize}). */
+  refused(peer: string): boolean;
+  /** `peer`'s gossipsub score as this node sees it (0 for a peer it does not know). */
+  gossipScore(peer: string): number;
   stop(): Promise<void>;
 }
 
@@ -104,6 +134,10 @@ export interface NetNodeOptions {
   maxFrameBytes?: number;
   /** Debug log sink (default: none). */
   log?: (msg: string) => void;
+  /** Where refused peers are reported (warn level, with their id; default: the debug sink). */
+  logger?: Logger;
+  /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
+  limits?: PeerLimits;
   /**
    * Browsers only: dial private, loopback and link-local addresses and plain
    * `ws://` (default false). libp2p's browser build refuses both by default
@@ -155,17 +189,31 @@ async function spaceCidObject(space: string): Promise<CID> {
 
 // ------------------------------------------------------------------ records
 
-/** `/lattice/` records: non-empty, at most 64 KiB. */
-function validateRecord(key: Uint8Array, value: Uint8Array): void {
-  if (!new TextDecoder().decode(key).startsWith("/lattice/")) {
-    throw new TypeError("Cannot accept DHT record: key is outside the /lattice/ namespace");
-  }
-  if (value.length === 0 || value.length > 64 * 1024) {
-    throw new RangeError(`Cannot accept DHT record: value length ${value.length} is outside 1..65536`);
-  }
+/**
+ * `/lattice/` records. Lattice stores none yet (the signed space manifest,
+ * docs/API.md "Not available yet", is not built), so every one is refused: a record nobody
+ * reads is only a way for a peer to make this node keep its bytes (before:
+ * 1,000 PUT_VALUEs of 64 KiB were all kept). A record kind that Lattice comes
+ * to use gets its own check here, with it.
+ */
+function validateRecord(key: Uint8Array, _value: Uint8Array): void {
+  const name = new TextDecoder().decode(key.subarray(0, 64));
+  throw new TypeError(`Cannot accept DHT record ${JSON.stringify(name)}: Lattice uses no /lattice/ records`);
 }
 
-/** Deterministic choice among valid records: the greatest by bytes, so every peer picks the same one. */
+/**
+ * `/pk/` records (kad-dht accepts them by default): Lattice peer ids are
+ * Ed25519 and carry their public key, so nobody needs one, and each is
+ * otherwise a free record per generated key.
+ */
+function refusePublicKeyRecord(): void {
+  throw new TypeError("Cannot accept DHT record: Lattice uses no /pk/ records (peer ids carry their key)");
+}
+
+/**
+ * Deterministic choice among valid records: the greatest by bytes, so every peer picks the same one.
+ * (kad-dht wants a selector for each namespace it validates; with no valid `/lattice/` record it idles.)
+ */
 function selectRecord(_key: Uint8Array, records: Uint8Array[]): number {
   let best = 0;
   for (let i = 1; i < records.length; i++) if (compareBytes(records[i], records[best]) > 0) best = i;
@@ -436,48 +484,77 @@ function encodeFrame(frame: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Splits a byte stream into frames; rejects lengths above `max` before buffering them. */
-async function* decodeFrames(
+/**
+ * Splits a byte stream into frames; rejects lengths above `max` before
+ * buffering them. Linear in the bytes received, however the sender slices
+ * them: a frame's pieces are kept as they come and joined once, when the last
+ * one arrives (before: the buffer was re-copied on every chunk, so a 4 MiB
+ * frame sent in 64-byte chunks cost 8.6 s of CPU). Memory is what arrived,
+ * never the length a peer merely announced. `spend(n)` is told every chunk's
+ * size first; when it returns false the stream is given up (`RangeError`).
+ */
+export async function* decodeFrames(
   source: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>,
   max: number,
+  spend?: (bytes: number) => boolean,
 ): AsyncGenerator<Uint8Array> {
-  let buf: Uint8Array = new Uint8Array(0);
+  /** The length prefix being read: its value so far, the weight of its next byte, its bytes. */
+  let len = 0, weight = 1, prefix = 0;
+  /** Pieces of the frame being received (when `need > 0`), and the bytes it still lacks. */
+  let pieces: Uint8Array[] = [], need = 0;
   for await (const chunk of source) {
     const raw = chunk instanceof Uint8Array ? chunk : chunk.subarray();
+    if (spend !== undefined && !spend(raw.length)) {
+      throw new RangeError("Cannot read frames: the peer is over its byte budget");
+    }
     // A plain view: on Node-compatible runtimes chunks are Buffers, whose slice() does not copy.
     const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    if (buf.length === 0) buf = bytes;
-    else {
-      const b = new Uint8Array(buf.length + bytes.length);
-      b.set(buf);
-      b.set(bytes, buf.length);
-      buf = b;
-    }
-    for (;;) {
-      let len = 0, shift = 1, i = 0, done = false;
-      while (i < buf.length && i < 5) {
-        const byte = buf[i++];
-        len += (byte & 0x7f) * shift;
-        shift *= 128;
-        if ((byte & 0x80) === 0) {
-          done = true;
-          break;
+    const n = bytes.length;
+    let at = 0;
+    while (at < n) {
+      if (need > 0) {
+        const take = Math.min(need, n - at);
+        pieces.push(bytes.subarray(at, at + take));
+        at += take;
+        need -= take;
+        if (need === 0) {
+          yield joinPieces(pieces);
+          pieces = [];
         }
+        continue;
       }
-      if (!done) {
-        if (i >= 5) throw new RangeError("Cannot decode frame: length prefix is longer than 5 bytes");
-        break;
+      const byte = bytes[at++];
+      len += (byte & 0x7f) * weight;
+      weight *= 128;
+      if ((byte & 0x80) !== 0) {
+        if (++prefix >= 5) throw new RangeError("Cannot decode frame: length prefix is longer than 5 bytes");
+        continue;
       }
       if (len > max) throw new RangeError(`Cannot decode frame: length ${len} exceeds limit ${max}`);
-      if (buf.length - i < len) break;
-      yield buf.slice(i, i + len);
-      buf = buf.subarray(i + len);
+      const size = len;
+      len = 0, weight = 1, prefix = 0;
+      if (n - at >= size) {
+        yield bytes.slice(at, at + size); // the whole frame is in this chunk: one copy
+        at += size;
+      } else need = size;
     }
   }
-  if (buf.length > 0) throw new SyntaxError("Cannot decode frame: stream ended inside a frame");
+  if (need > 0 || weight > 1) {
+    throw new SyntaxError("Cannot decode frame: stream ended inside a frame");
+  }
 }
 
-function makeChannel(stream: Stream, max: number): Channel {
+/** One copy of a frame's pieces, in order. */
+function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of pieces) at += (out.set(p, at), p.length);
+  return out;
+}
+
+function makeChannel(stream: Stream, max: number, spend?: (bytes: number) => boolean): Channel {
   let closed = false;
   return {
     async send(frame: Uint8Array): Promise<void> {
@@ -487,7 +564,7 @@ function makeChannel(stream: Stream, max: number): Channel {
       }
       if (!stream.send(encodeFrame(frame))) await stream.onDrain();
     },
-    frames: decodeFrames(stream, max),
+    frames: decodeFrames(stream, max, spend),
     close(): void {
       if (closed) return;
       closed = true;
@@ -529,16 +606,25 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   const maxMembers = options.maxMembers ?? 32;
   const backoffInitial = options.backoff?.initial ?? 250;
   const backoffMax = options.backoff?.max ?? 30_000;
+  const budgets = new PeerBudgets(checkPeerLimits(options.limits));
+  const refusedId = (peer: PeerId): boolean => budgets.refused(peer.toString());
 
   const discovery = options.mdns ? [await mdnsDiscovery(runtime, topic, options.mdnsInterval)] : [];
 
   const libp2p: Libp2p<{ dht: KadDHT; pubsub: GossipSub }> = await createLibp2p({
+    start: false,
     privateKey,
     addresses: { listen },
     peerDiscovery: discovery,
     transports: parts.transports,
-    // The browser default refuses private addresses and plain ws:// (see allowPrivateAddresses).
-    ...(options.allowPrivateAddresses ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
+    connectionGater: {
+      // The browser default refuses private addresses and plain ws:// (see allowPrivateAddresses).
+      ...(options.allowPrivateAddresses ? { denyDialMultiaddr: () => false } : {}),
+      // Peers that misbehaved (see penalize), for their cool-off period.
+      denyDialPeer: refusedId,
+      denyInboundEncryptedConnection: refusedId,
+      denyOutboundEncryptedConnection: refusedId,
+    },
     connectionEncrypters: [parts.noise],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -555,7 +641,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         clientMode: listen.length === 0,
         // The default mapper drops private addresses, which makes loopback and LAN spaces unreachable.
         peerInfoMapper: passthroughMapper,
-        validators: { lattice: validateRecord },
+        validators: { lattice: validateRecord, pk: refusePublicKeyRecord },
         selectors: { lattice: selectRecord },
         initialQuerySelfInterval: 200,
       }),
@@ -572,12 +658,49 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
           // which a busy but honest peer produces under load; then its messages are ignored for good.
           behaviourPenaltyWeight: -1,
           behaviourPenaltyThreshold: 5,
+          // Only invalid messages (rejected by the topic validator) count on the space topic: -10 × n².
+          // Three put a peer under the graylist threshold (-80: what it sends is ignored, ~2 s) and the
+          // publish threshold (-50: nobody gossips to it, ~10 s; anti-entropy still syncs it). Delivery
+          // counts are left out: a quiet space is not a peer's fault.
+          topics: {
+            [topic]: {
+              topicWeight: 1,
+              invalidMessageDeliveriesWeight: -10,
+              invalidMessageDeliveriesDecay: 0.97, // per second: a peer's count halves in ~23 s
+              timeInMeshWeight: 0,
+              firstMessageDeliveriesWeight: 0,
+              meshMessageDeliveriesWeight: 0,
+              meshFailurePenaltyWeight: 0,
+              // Unused with the weights above; gossipsub's defaults, as its type wants them all.
+              timeInMeshQuantum: 1,
+              timeInMeshCap: 3600,
+              firstMessageDeliveriesDecay: 0.5,
+              firstMessageDeliveriesCap: 2000,
+              meshMessageDeliveriesDecay: 0.5,
+              meshMessageDeliveriesCap: 100,
+              meshMessageDeliveriesThreshold: 20,
+              meshMessageDeliveriesWindow: 10,
+              meshMessageDeliveriesActivation: 5000,
+              meshFailurePenaltyDecay: 0.5,
+            },
+          },
         },
       }),
     },
-  }).catch((e: Error) => {
-    throw listenError(e) ?? e;
   });
+  // kad-dht keeps provider records in the libp2p datastore and offers no quota: bound them there.
+  // deno-lint-ignore no-explicit-any
+  limitProviderRecords((libp2p as any).components.datastore as KeyedStore, {
+    perPeer: budgets.limits.providerRecords,
+    total: budgets.limits.providerRecordsTotal,
+    self: libp2p.peerId.toString(),
+  });
+  try {
+    await libp2p.start();
+  } catch (e) {
+    await Promise.resolve(libp2p.stop()).catch(() => {});
+    throw listenError(e as Error) ?? e;
+  }
 
   let stopped = false;
   /** Aborted by stop(): cancels discovery and every dial in flight. */
@@ -591,6 +714,57 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   const pendingBootstrap = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const self = libp2p.peerId.toString();
+  const checks = new Set<(bytes: Uint8Array) => void>();
+  const limits = budgets.limits;
+
+  function penalize(peer: string, reason: string): void {
+    if (stopped || peer === self) return;
+    if (budgets.refuse(peer) === undefined) return; // refused already
+    const fields = { peer, reason, coolOffMs: limits.coolOffMs };
+    if (options.logger) options.logger.warn("net", "misbehaving peer disconnected and refused", fields);
+    else log(`refusing ${peer} for ${limits.coolOffMs} ms: ${reason}`);
+    // Not redialed: after the cool-off, discovery finds it again if it is a member.
+    const m = members.get(peer);
+    if (m?.timer) {
+      clearTimeout(m.timer);
+      timers.delete(m.timer);
+    }
+    members.delete(peer);
+    providers.delete(peer);
+    libp2p.hangUp(peerIdFromString(peer)).catch(() => {});
+  }
+
+  /** What a channel with `peer` tells the framing: each chunk's size, against the peer's byte budget. */
+  function spender(peer: string): (bytes: number) => boolean {
+    return (bytes) => {
+      if (budgets.charge(peer, "channel", bytes)) return true;
+      penalize(peer, `sent more than ${limits.channelBytes} channel bytes in ${limits.windowMs} ms`);
+      return false;
+    };
+  }
+
+  /**
+   * The space topic's validator: runs before a message is delivered or
+   * relayed. Charges the peer that sent it (the propagation source) and runs
+   * the checks of {@link NetNode.validate}; Reject drops the message and
+   * lowers that peer's score.
+   */
+  function validateGossip(source: PeerId, msg: { data: Uint8Array }): TopicValidatorResult {
+    const from = source.toString();
+    if (!budgets.charge(from, "gossip", msg.data.length)) {
+      penalize(from, `relayed more than ${limits.gossipBytes} gossip bytes in ${limits.windowMs} ms`);
+      return TopicValidatorResult.Reject;
+    }
+    for (const check of checks) {
+      try {
+        check(msg.data);
+      } catch (e) {
+        log(`rejected gossip message from ${from}: ${(e as Error).message}`);
+        return TopicValidatorResult.Reject;
+      }
+    }
+    return TopicValidatorResult.Accept;
+  }
 
   function later(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
     const t = setTimeout(() => {
@@ -712,6 +886,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   if (options.mdns) libp2p.addEventListener("peer:discovery", onDiscovery as any);
   // deno-lint-ignore no-explicit-any
   libp2p.services.pubsub.addEventListener("message", onGossip as any);
+  libp2p.services.pubsub.topicValidators.set(topic, validateGossip);
   libp2p.services.pubsub.subscribe(topic);
 
   let discovering: Promise<void> | undefined;
@@ -732,7 +907,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         if (ev.name !== "PROVIDER" && ev.name !== "PEER_RESPONSE") continue;
         for (const p of ev.providers) {
           const id = p.id.toString();
-          if (id === self || stopped) continue;
+          if (id === self || stopped || budgets.refused(id)) continue;
           remember(id);
           if (providers.size < maxMembers * 4) providers.add(id);
           if (libp2p.getConnections(p.id).length > 0) continue;
@@ -875,9 +1050,16 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     },
     async handle(protocol, handler) {
       await libp2p.handle(protocol, (stream: Stream, conn: Connection) => {
-        const channel = makeChannel(stream, maxFrame);
+        const peer = conn.remotePeer.toString();
+        if (!budgets.openStream(peer)) {
+          stream.abort(new Error(`Too many ${protocol} streams from ${peer}`));
+          penalize(peer, `opened more than ${limits.streams} ${protocol} streams at once`);
+          return;
+        }
+        stream.addEventListener("close", () => budgets.closeStream(peer), { once: true });
+        const channel = makeChannel(stream, maxFrame, spender(peer));
         Promise.resolve()
-          .then(() => handler(channel, conn.remotePeer.toString()))
+          .then(() => handler(channel, peer))
           .catch((e: Error) => {
             log(`handler for ${protocol} failed: ${e.message}`);
             stream.abort(e);
@@ -890,12 +1072,21 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         [opts?.signal, life.signal],
         (signal) => libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal }),
       );
-      return makeChannel(stream, maxFrame);
+      return makeChannel(stream, maxFrame, spender(peer));
     },
     onPeer(cb) {
       peerListeners.add(cb);
       return () => peerListeners.delete(cb);
     },
+    validate(check) {
+      checks.add(check);
+      return () => checks.delete(check);
+    },
+    penalize,
+    refused: (peer) => budgets.refused(peer),
+    // The GossipSub type lacks getScore; the service has it (gossipsub 17).
+    gossipScore: (peer) =>
+      (libp2p.services.pubsub as unknown as { getScore(id: string): number }).getScore(peer),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -307,7 +307,7 @@ describe("docs/API.md", () => {
     assert.equal(dht, "/lattice/kad/1.0.0");
     assert.match(node, /const RAW_CODEC = 0x55;/);
     assert.match(node, /"\/lattice\/1\/space\/" \+/);
-    assert.match(node, /startsWith\("\/lattice\/"\)/);
+    assert.match(node, /validators: \{ lattice: validateRecord\b/); // the `/lattice/` record namespace
     // The mDNS service tag: `_lattice-` and the first 16 hex digits of the topic's hash.
     assert.match(node, /lastIndexOf\("\/"\) \+ 17\);\n.*serviceTag: `_lattice-\$\{hash\}\._udp\.local`/);
     for (const doc of [protocol, API_DOC]) {

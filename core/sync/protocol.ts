@@ -281,10 +281,60 @@ export async function encodeFrame(payload: Uint8Array): Promise<Uint8Array> {
 }
 
 /**
+ * Compressed bytes handed to the inflater at a time. Raw DEFLATE expands at
+ * most 1032:1, and some runtimes inflate a whole input chunk before yielding
+ * any output (Deno: a 1 MiB chunk became 1 GB at once), so output can pass
+ * the limit by at most one slice's worth, ~4 MiB, before it is checked.
+ */
+const INFLATE_SLICE = 4096;
+
+/**
+ * Inflates raw DEFLATE `data`, feeding it in {@link INFLATE_SLICE} slices and
+ * counting output as it comes: `RangeError` as soon as it passes `limit`.
+ */
+async function inflateBounded(data: Uint8Array, limit: number): Promise<Uint8Array> {
+  const pair = codec(new DecompressionStream("deflate-raw"));
+  const writer = pair.writable.getWriter(), reader = pair.readable.getReader();
+  // Each write waits until the inflater took the slice: at most one slice is ahead of the reader.
+  const feeding = (async () => {
+    for (let at = 0; at < data.length; at += INFLATE_SLICE) {
+      await writer.write(data.subarray(at, at + INFLATE_SLICE));
+    }
+    await writer.close();
+  })();
+  feeding.catch(() => {}); // a failure also errors the readable side, which reports it
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > limit) {
+        throw new RangeError(
+          `Cannot decode sync frame: decompressed payload exceeds the limit of ${limit} bytes`,
+        );
+      }
+      chunks.push(value);
+    }
+    await feeding;
+  } catch (e) {
+    await Promise.allSettled([reader.cancel(e), writer.abort(e)]);
+    throw e;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) at += (out.set(c, at), c.length);
+  return out;
+}
+
+/**
  * The payload of a frame. Throws `RangeError` when the frame or its
- * decompressed payload exceeds `maxBytes` (decompression stops there, so a
- * compression bomb costs at most `maxBytes`) and `SyntaxError` on an unknown
- * flag or corrupt deflate data.
+ * decompressed payload exceeds `maxBytes` (the compressed bytes are inflated
+ * a few KiB at a time and output is counted as it comes, so a compression
+ * bomb costs at most about `maxBytes` plus 4 MiB on every runtime) and
+ * `SyntaxError` on an unknown flag or corrupt deflate data.
  */
 export async function decodeFrame(
   frame: Uint8Array,
@@ -300,11 +350,7 @@ export async function decodeFrame(
   if (frame[0] === FLAG_RAW) return frame.subarray(1);
   if (frame[0] !== FLAG_DEFLATE) throw new SyntaxError(`Cannot decode sync frame: unknown flag ${frame[0]}`);
   try {
-    return await drain(
-      streamOf(frame.slice(1)).pipeThrough(codec(new DecompressionStream("deflate-raw"))),
-      maxBytes,
-      "decompressed payload",
-    );
+    return await inflateBounded(frame.subarray(1), maxBytes);
   } catch (e) {
     if (e instanceof RangeError) throw e;
     throw new SyntaxError(`Cannot decode sync frame: corrupt deflate data (${(e as Error).message})`);

@@ -1,0 +1,587 @@
+// @server-only: real libp2p nodes on 127.0.0.1 TCP, and a `lattice serve` child process.
+/**
+ * Peers that misbehave: each case is an attack from a raw libp2p node (built
+ * here, not a Lattice node, so it can send what Lattice never would) on a
+ * Lattice victim, and checks what the victim does about it.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createLibp2p, type Libp2p } from "libp2p";
+import { noise, pureJsCrypto } from "@libp2p/noise";
+import { yamux } from "@libp2p/yamux";
+import { tcp } from "@libp2p/tcp";
+import { identify } from "@libp2p/identify";
+import { ping } from "@libp2p/ping";
+import { gossipsub } from "@libp2p/gossipsub";
+import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Stream } from "@libp2p/interface";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { type Database, open } from "../mod.ts";
+import { encodeOps } from "../core/op.ts";
+import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { createLogger } from "../net/log.ts";
+import { checkNetworkOptions } from "../net/network_options.ts";
+import { type RunningNetwork, startNetwork } from "../net/network.ts";
+import { createNetNode, decodeFrames, DHT_PROTOCOL, type NetNode, spaceTopic } from "../net/node.ts";
+import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
+import { startReplication } from "../net/replicate.ts";
+import { startServe } from "./_serve.ts";
+import { ACTOR_A, stateOf } from "./_sync_fixture.ts";
+
+const SPACE = "hostile";
+const isBun = "Bun" in globalThis;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Raw = Libp2p<any>;
+
+/** An attacker (or bystander): plain libp2p, with gossipsub and/or the Lattice DHT protocol if asked. */
+async function rawNode(services: { gossip?: boolean; dht?: boolean } = {}): Promise<Raw> {
+  return await createLibp2p({
+    addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
+    transports: [tcp()],
+    connectionEncrypters: [isBun ? noise({ crypto: pureJsCrypto }) : noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { inboundConnectionThreshold: 1000 },
+    services: {
+      identify: identify(),
+      ping: ping({ maxOutboundStreams: 4 }),
+      ...(services.gossip
+        ? {
+          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 200 }),
+        }
+        : {}),
+      ...(services.dht
+        ? {
+          dht: kadDHT({
+            protocol: DHT_PROTOCOL,
+            clientMode: false,
+            peerInfoMapper: passthroughMapper,
+            // The attacker accepts anything, so it sees whatever the victim kept and hands back.
+            validators: { lattice: () => {} },
+            selectors: { lattice: () => 0 },
+            allowQueryWithZeroPeers: true,
+          }),
+        }
+        : {}),
+    },
+  });
+}
+
+/** Unsigned LEB128, as Lattice channels frame. */
+function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Whether `addr` refuses `node`: a dial may seem to succeed (the dialer
+ * selects its muxer without waiting) but the victim's gater closes the
+ * connection before any protocol can run, so a ping fails.
+ */
+async function refuses(node: Raw, addr: string): Promise<boolean> {
+  try {
+    await node.services.ping.ping(multiaddr(addr), { signal: AbortSignal.timeout(3_000) });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+async function send(stream: Stream, bytes: Uint8Array): Promise<void> {
+  if (!stream.send(bytes)) await stream.onDrain();
+}
+
+/** Resolves once the victim ends the stream (reads to its end; a reset counts as an end). */
+async function ended(stream: Stream): Promise<void> {
+  try {
+    for await (const _ of stream) { /* the victim sends nothing we need */ }
+  } catch { /* reset */ }
+}
+
+/** Deflate-raw of `mib` MiB of zeros, fed 1 MiB at a time (the test never holds the inflated size). */
+async function deflateZeros(mib: number): Promise<Uint8Array> {
+  const cs = new CompressionStream("deflate-raw");
+  const writer = cs.writable.getWriter();
+  const zeros = new Uint8Array(1 << 20);
+  const parts: Uint8Array[] = [];
+  const reading = (async () => {
+    const reader = cs.readable.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      parts.push(value);
+    }
+  })();
+  for (let i = 0; i < mib; i++) await writer.write(zeros);
+  await writer.close();
+  await reading;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) at += (out.set(p, at), p.length);
+  return out;
+}
+
+/** Peak resident memory of process `pid` in MiB (Linux `VmHWM`). */
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`No VmHWM in /proc/${pid}/status`);
+  return Number(m[1]) / 1024;
+}
+
+async function statusWithin(url: string, ms: number): Promise<void> {
+  const t0 = Date.now();
+  const res = await fetch(url + "/v1/status", { signal: AbortSignal.timeout(ms) });
+  assert.equal(res.status, 200);
+  await res.json();
+  assert.ok(Date.now() - t0 <= ms, `/v1/status answered in ${Date.now() - t0} ms`);
+}
+
+/** A Lattice replica on the network, with a logger whose lines the test reads. */
+async function victim(limits?: PeerLimits): Promise<{ db: Database; net: RunningNetwork; lines: string[] }> {
+  const db = await open({ storage: "memory" });
+  const lines: string[] = [];
+  const net = await startNetwork(db, {
+    space: SPACE,
+    listen: [],
+    bootstrap: [],
+    limits,
+    logger: createLogger({ level: "warn", write: (l) => lines.push(l) }),
+  });
+  return { db, net, lines };
+}
+
+async function stopVictim(v: { db: Database; net: RunningNetwork } | undefined): Promise<void> {
+  if (!v) return;
+  await v.net.stop();
+  await v.db.close();
+}
+
+describe("hostile peer: sync frames", () => {
+  it("a deflate bomb closes the stream; the victim's RSS stays within +100 MiB and it answers", {
+    timeout: 60_000,
+  }, async () => {
+    // 512 MiB of zeros in ~0.5 MiB: before, Deno inflated the whole frame before checking the limit.
+    const bomb = await deflateZeros(512);
+    const node = await startServe(["serve", "--memory", "--http", "127.0.0.1:0", "--json"]);
+    const attacker = await rawNode();
+    try {
+      assert.ok(node.ready.peerId);
+      await statusWithin(node.ready.http, 1_000);
+      const before = peakRssMiB(node.pid);
+      const addr = node.ready.addrs.find((a) => !a.includes("/ws"))!;
+      const stream = await attacker.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      const frame = new Uint8Array(bomb.length + 1);
+      frame[0] = 1; // deflate-raw
+      frame.set(bomb, 1);
+      await send(stream, varint(frame.length));
+      await send(stream, frame);
+      await ended(stream);
+      await statusWithin(node.ready.http, 1_000);
+      const grew = peakRssMiB(node.pid) - before;
+      console.log(`deflate bomb of ${frame.length} B: victim peak RSS grew ${grew.toFixed(1)} MiB`);
+      assert.ok(grew < 100, `peak RSS grew ${grew.toFixed(1)} MiB`);
+      // It broke the frame limit: disconnected and refused.
+      const victimId = peerIdFromString(node.ready.peerId);
+      await until(
+        "the attacker to be disconnected",
+        5_000,
+        () => attacker.getConnections(victimId).length === 0,
+      );
+      assert.ok(await refuses(attacker, addr), "the victim refuses the attacker");
+    } finally {
+      await attacker.stop();
+      assert.equal(await node.stop(), 0);
+    }
+  });
+
+  it("a 4 MiB frame sent in 64-byte chunks is reassembled with linear copying", async () => {
+    const frame = new Uint8Array(4 * 1024 * 1024);
+    const chunks = (async function* () {
+      const prefix = varint(frame.length);
+      yield prefix;
+      for (let at = 0; at < frame.length; at += 64) yield frame.subarray(at, at + 64);
+    })();
+    // Count every byte copied by Uint8Array#set and #slice while the frame is decoded.
+    const proto = Uint8Array.prototype as unknown as {
+      set(src: ArrayLike<number>, at?: number): void;
+      slice(a?: number, b?: number): Uint8Array;
+    };
+    const { set, slice } = proto;
+    let copied = 0;
+    const budget = 2 * frame.length;
+    proto.set = function (this: Uint8Array, src: ArrayLike<number>, at?: number) {
+      copied += src.length;
+      // Quadratic reassembly copies terabytes: stop it as soon as it is clearly not linear.
+      if (copied > 8 * budget) throw new Error(`copied ${copied} bytes`);
+      return set.call(this, src, at);
+    };
+    proto.slice = function (this: Uint8Array, a?: number, b?: number) {
+      const out = slice.call(this, a, b);
+      copied += out.length;
+      return out;
+    };
+    const got: Uint8Array[] = [];
+    try {
+      for await (const f of decodeFrames(chunks, frame.length)) got.push(f);
+    } finally {
+      proto.set = set;
+      proto.slice = slice;
+    }
+    assert.equal(got.length, 1);
+    assert.equal(got[0].length, frame.length);
+    assert.ok(copied <= budget, `${copied} bytes copied for a frame of ${frame.length}`);
+  });
+
+  it("a frame sent in 64-byte chunks over a real stream keeps the victim's copying linear", {
+    timeout: 30_000,
+  }, async () => {
+    const v = await victim();
+    const attacker = await rawNode();
+    const proto = Uint8Array.prototype as unknown as { set(src: ArrayLike<number>, at?: number): void };
+    const { set } = proto;
+    try {
+      const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
+      // Not a sync message (flag 0, then zeros): once whole, the victim rejects it and closes.
+      // 1 MiB keeps it fast where noise runs in pure JS (Bun); the 4 MiB case is the one above.
+      const size = 1024 * 1024;
+      let copied = 0;
+      proto.set = function (this: Uint8Array, src: ArrayLike<number>, at?: number) {
+        if (src.length >= 4096) copied += src.length; // big copies only: a quadratic join is made of them
+        return set.call(this, src, at);
+      };
+      const closed = ended(stream);
+      await send(stream, varint(size));
+      const chunk = new Uint8Array(64);
+      let sent = 0;
+      for (; sent < size && copied <= 4 * size; sent += 64) await send(stream, chunk);
+      await Promise.race([closed, until("a quadratic reassembly", 20_000, () => copied > 4 * size)]);
+      proto.set = set;
+      console.log(`1 MiB in 64-byte chunks over yamux: ${copied} bytes copied in large copies`);
+      assert.ok(copied <= 4 * size, `${copied} bytes copied in large copies for ${sent} bytes sent`);
+      await statusOf(v.net);
+    } finally {
+      proto.set = set;
+      await attacker.stop();
+      await stopVictim(v);
+    }
+  });
+});
+
+/** The victim still answers its own status (its event loop is free). */
+async function statusOf(net: RunningNetwork): Promise<void> {
+  const t0 = Date.now();
+  await net.peers();
+  assert.ok(Date.now() - t0 < 1_000);
+}
+
+describe("hostile peer: gossip", () => {
+  let node: NetNode | undefined, db: Database | undefined;
+  let attacker: Raw | undefined, bystander: Raw | undefined;
+  before(async () => {
+    db = await open({ storage: "memory" });
+    node = await createNetNode({ space: SPACE, listen: ["/ip4/127.0.0.1/tcp/0"] });
+    startReplication(db, node, { space: SPACE });
+    attacker = await rawNode({ gossip: true });
+    bystander = await rawNode({ gossip: true });
+  });
+  after(async () => {
+    await Promise.all([node?.stop(), attacker?.stop(), bystander?.stop()]);
+    await db?.close();
+  });
+
+  it(
+    "garbage is not relayed to a third node and lowers its sender's score",
+    { timeout: 30_000 },
+    async () => {
+      const topic = await spaceTopic(SPACE);
+      const received: string[] = [];
+      const decoder = new TextDecoder();
+      // The bystander has no validator: whatever the victim relays, it sees.
+      bystander!.services.pubsub.addEventListener(
+        "message",
+        (ev: CustomEvent<{ topic: string; data: Uint8Array }>) => {
+          if (ev.detail.topic === topic) received.push(decoder.decode(ev.detail.data));
+        },
+      );
+      bystander!.services.pubsub.subscribe(topic);
+      attacker!.services.pubsub.subscribe(topic);
+      await bystander!.dial(multiaddr(node!.addrs()[0]));
+      await attacker!.dial(multiaddr(node!.addrs()[0]));
+      await until("the victim to see both subscribe", 10_000, () => node!.topicPeers().length === 2);
+      const victimId = peerIdFromString(node!.peerId);
+      await until(
+        "the attacker to see the victim subscribe",
+        10_000,
+        () =>
+          attacker!.services.pubsub.getSubscribers(topic).some((p: { equals(x: unknown): boolean }) =>
+            p.equals(victimId)
+          ),
+      );
+      // A valid op batch travels attacker → victim → bystander (this also waits for the meshes).
+      const valid = (n: number) =>
+        encodeOps([{
+          soul: `ok/${n}`,
+          field: "n",
+          value: n,
+          state: stateOf(Date.now() - 1000, n),
+          actor: ACTOR_A,
+        }]);
+      let n = 0;
+      await until("a valid message to be relayed", 10_000, async () => {
+        await attacker!.services.pubsub.publish(topic, valid(++n));
+        await sleep(100);
+        return received.length > 0;
+      });
+      const score0 = node!.gossipScore(attacker!.peerId.toString());
+      const garbage = new TextEncoder().encode("GARBAGE: not an op batch");
+      await attacker!.services.pubsub.publish(topic, garbage);
+      // Messages from one peer are validated and relayed in order: once this one arrives, the garbage had its turn.
+      const marker = valid(1000);
+      await attacker!.services.pubsub.publish(topic, marker);
+      await until(
+        "the next valid message to be relayed",
+        10_000,
+        () => received.includes(decoder.decode(marker)),
+      );
+      assert.ok(!received.includes("GARBAGE: not an op batch"), "the victim relayed garbage");
+      // Scores are cached for a moment.
+      await until(
+        "the attacker's score to drop",
+        5_000,
+        () => node!.gossipScore(attacker!.peerId.toString()) < score0,
+      );
+      assert.equal(await db!.get("GARBAGE"), undefined);
+      assert.deepEqual(await db!.get("ok/1000"), { n: 1000 });
+    },
+  );
+});
+
+describe("hostile peer: DHT", () => {
+  let node: NetNode | undefined;
+  let attacker: Raw | undefined;
+  before(async () => {
+    node = await createNetNode({ space: SPACE, limits: { providerRecords: 4 } });
+    attacker = await rawNode({ dht: true });
+    await attacker.dial(multiaddr(node.addrs().find((a) => !a.includes("/ws"))!));
+    const victimId = peerIdFromString(node.peerId);
+    await until("the victim in the attacker's routing table", 10_000, async () => {
+      for await (const ev of attacker!.services.dht.getClosestPeers(victimId.toMultihash().bytes)) {
+        if (ev.name === "FINAL_PEER" && ev.peer.id.equals(victimId)) return true;
+      }
+      return false;
+    });
+  });
+  after(async () => {
+    await Promise.all([node?.stop(), attacker?.stop()]);
+  });
+
+  /** Whether the victim hands back a record under `key` when asked. */
+  async function victimHolds(key: Uint8Array): Promise<boolean> {
+    try {
+      for await (const ev of attacker!.services.dht.get(key, { signal: AbortSignal.timeout(5_000) })) {
+        // The victim's answer carries the record if it kept it.
+        if (ev.name === "PEER_RESPONSE" && ev.from.toString() === node!.peerId && ev.record != null) {
+          return true;
+        }
+      }
+    } catch { /* nobody had it */ }
+    return false;
+  }
+
+  it("refuses /lattice/ records that Lattice does not use", { timeout: 30_000 }, async () => {
+    const key = new TextEncoder().encode("/lattice/junk/1");
+    for await (
+      const _ of attacker!.services.dht.put(key, new Uint8Array(64 * 1024).fill(7))
+    ) { /* to the victim */ }
+    assert.equal(await victimHolds(key), false, "the victim kept the record");
+  });
+
+  it("keeps at most its quota of provider records from one peer", { timeout: 30_000 }, async () => {
+    const cids: CID[] = [];
+    for (let i = 0; i < 10; i++) {
+      const cid = CID.createV1(0x55, await sha256.digest(new TextEncoder().encode(`flood-${i}`)));
+      cids.push(cid);
+      for await (const _ of attacker!.services.dht.provide(cid)) { /* to the victim */ }
+    }
+    let kept = 0;
+    for (const cid of cids) {
+      for await (const ev of attacker!.services.dht.findProviders(cid)) {
+        if (ev.name === "PEER_RESPONSE" && ev.from.toString() === node!.peerId) {
+          if (
+            ev.providers.some((p: { id: { equals(x: unknown): boolean } }) => p.id.equals(attacker!.peerId))
+          ) kept++;
+        }
+      }
+    }
+    assert.equal(kept, 4, `the victim kept ${kept} of 10 provider records`);
+  });
+});
+
+describe("hostile peer: budgets", () => {
+  let v: Awaited<ReturnType<typeof victim>> | undefined;
+  after(() => stopVictim(v));
+
+  it("an offender over its stream budget is disconnected, logged and refused for the cool-off", {
+    timeout: 30_000,
+  }, async () => {
+    const coolOffMs = 1_500;
+    v = await victim({ streams: 2, coolOffMs });
+    const attacker = await rawNode();
+    try {
+      const addr = v.net.addrs[0];
+      const victimId = peerIdFromString(v.net.peerId);
+      await Promise.all(
+        [1, 2, 3].map(() => attacker.dialProtocol(multiaddr(addr), SYNC_PROTOCOL).catch(() => undefined)),
+      );
+      await until(
+        "the attacker to be disconnected",
+        5_000,
+        () => attacker.getConnections(victimId).length === 0,
+      );
+      const id = attacker.peerId.toString();
+      assert.ok(
+        v.lines.some((l) => l.includes(`peer=${id}`) && l.includes("refused")),
+        `a warning naming ${id} in ${JSON.stringify(v.lines)}`,
+      );
+      const refusedAt = Date.now();
+      assert.ok(await refuses(attacker, addr), "refused during the cool-off");
+      assert.equal(v.net.node.refused(id), true);
+      await sleep(Math.max(0, coolOffMs - (Date.now() - refusedAt)) + 200);
+      assert.equal(await refuses(attacker, addr), false, "welcome back after the cool-off");
+      assert.equal(v.net.node.refused(id), false);
+    } finally {
+      await attacker.stop();
+    }
+  });
+
+  it(
+    "honest sessions one after another stay within a budget of one stream",
+    { timeout: 30_000 },
+    async () => {
+      const a = await victim({ streams: 1 }), b = await victim({ streams: 1 });
+      try {
+        await a.db.put("from/a", { x: 1 });
+        await b.db.put("from/b", { y: 2 });
+        await a.net.node.dial(b.net.addrs[0]);
+        for (let i = 0; i < 6; i++) {
+          await (i % 2 === 0 ? a.net.syncWith(b.net.peerId) : b.net.syncWith(a.net.peerId));
+          await sleep(20);
+        }
+        assert.equal(a.net.node.refused(b.net.peerId), false);
+        assert.equal(b.net.node.refused(a.net.peerId), false);
+        assert.deepEqual(a.lines.concat(b.lines), []);
+        const syncs = a.net.peers().map((p) => p.sync);
+        assert.equal(syncs.length, 1);
+        assert.equal(syncs[0].error, undefined);
+        assert.deepEqual(await a.db.get("from/b"), { y: 2 });
+      } finally {
+        await stopVictim(a);
+        await stopVictim(b);
+      }
+    },
+  );
+
+  it(
+    "an offender over its byte budget on sync streams is disconnected and refused",
+    { timeout: 30_000 },
+    async () => {
+      await stopVictim(v);
+      v = await victim({ channelBytes: 256 * 1024 });
+      const attacker = await rawNode();
+      try {
+        const victimId = peerIdFromString(v.net.peerId);
+        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
+        // One frame announced at 1 MiB, sent in pieces: the victim stops reading at 256 KiB.
+        await send(stream, varint(1024 * 1024));
+        const piece = new Uint8Array(16 * 1024);
+        for (let i = 0; i < 64 && attacker.getConnections(victimId).length > 0; i++) {
+          await send(stream, piece).catch(() => {});
+        }
+        await until(
+          "the attacker to be disconnected",
+          5_000,
+          () => attacker.getConnections(victimId).length === 0,
+        );
+        assert.equal(v.net.node.refused(attacker.peerId.toString()), true);
+        assert.ok(await refuses(attacker, v.net.addrs[0]));
+      } finally {
+        await attacker.stop();
+      }
+    },
+  );
+  it("an offender over its gossip byte budget is disconnected and refused", { timeout: 30_000 }, async () => {
+    await stopVictim(v);
+    v = await victim({ gossipBytes: 4096 });
+    const attacker = await rawNode({ gossip: true });
+    try {
+      const topic = await spaceTopic(SPACE);
+      const victimId = peerIdFromString(v.net.peerId);
+      await attacker.dial(multiaddr(v.net.addrs[0]));
+      await until(
+        "the attacker to see the victim subscribe",
+        10_000,
+        () =>
+          attacker.services.pubsub.getSubscribers(topic).some((p: { equals(x: unknown): boolean }) =>
+            p.equals(victimId)
+          ),
+      );
+      // Valid op batches of ~2 KiB each: valid, but more than the victim takes from one peer.
+      for (let i = 0; i < 4 && attacker.getConnections(victimId).length > 0; i++) {
+        const op = {
+          soul: `big/${i}`,
+          field: "text",
+          value: "x".repeat(2000),
+          state: stateOf(Date.now() - 1000),
+          actor: ACTOR_A,
+        };
+        await attacker.services.pubsub.publish(topic, encodeOps([op])).catch(() => {});
+        await sleep(50);
+      }
+      await until(
+        "the attacker to be disconnected",
+        5_000,
+        () => attacker.getConnections(victimId).length === 0,
+      );
+      assert.equal(v.net.node.refused(attacker.peerId.toString()), true);
+      assert.ok(
+        v.lines.some((l) => l.includes(`peer=${attacker.peerId.toString()}`) && l.includes("gossip bytes")),
+      );
+      assert.ok(await refuses(attacker, v.net.addrs[0]));
+    } finally {
+      await attacker.stop();
+    }
+  });
+});
+
+describe("hostile peer: limits option", () => {
+  it("checks network.limits and fills in the defaults", () => {
+    assert.deepEqual(checkNetworkOptions({ limits: { streams: 2 } })?.limits, {
+      ...DEFAULT_PEER_LIMITS,
+      streams: 2,
+    });
+    assert.throws(() => checkNetworkOptions({ limits: { streams: 0 } }), RangeError);
+    assert.throws(
+      () => checkNetworkOptions({ limits: { stream: 2 } }),
+      /Unknown network.limits key "stream"/,
+    );
+    assert.throws(() => checkNetworkOptions({ limits: { coolOffMs: "1s" } }), TypeError);
+  });
+});
