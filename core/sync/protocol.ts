@@ -221,6 +221,7 @@ export function decodeMessage(payload: Uint8Array, maxBytes: number = DEFAULT_MA
 
 // ------------------------------------------------------------------ frames
 
+/** Reads `stream` to its end: `RangeError` (and the stream cancelled) as soon as more than `limit` bytes came. */
 async function drain(stream: ReadableStream<Uint8Array>, limit: number, what: string): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -239,6 +240,7 @@ async function drain(stream: ReadableStream<Uint8Array>, limit: number, what: st
   } finally {
     reader.releaseLock();
   }
+  if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) at += (out.set(c, at), c.length);
@@ -294,7 +296,7 @@ const INFLATE_SLICE = 4096;
  */
 async function inflateBounded(data: Uint8Array, limit: number): Promise<Uint8Array> {
   const pair = codec(new DecompressionStream("deflate-raw"));
-  const writer = pair.writable.getWriter(), reader = pair.readable.getReader();
+  const writer = pair.writable.getWriter();
   // Each write waits until the inflater took the slice: at most one slice is ahead of the reader.
   const feeding = (async () => {
     for (let at = 0; at < data.length; at += INFLATE_SLICE) {
@@ -303,30 +305,14 @@ async function inflateBounded(data: Uint8Array, limit: number): Promise<Uint8Arr
     await writer.close();
   })();
   feeding.catch(() => {}); // a failure also errors the readable side, which reports it
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > limit) {
-        throw new RangeError(
-          `Cannot decode sync frame: decompressed payload exceeds the limit of ${limit} bytes`,
-        );
-      }
-      chunks.push(value);
-    }
+    const out = await drain(pair.readable, limit, "decompressed payload");
     await feeding;
+    return out;
   } catch (e) {
-    await Promise.allSettled([reader.cancel(e), writer.abort(e)]);
+    await writer.abort(e).catch(() => {});
     throw e;
   }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) at += (out.set(c, at), c.length);
-  return out;
 }
 
 /**
