@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import { Buffer } from "node:buffer";
 import { SourceMap } from "node:module";
 import { isForeignOptional, lockDrift, manifestDrift, onlyMissingOptionals } from "./_deps.mjs";
+import { CHROMIUM_ARGS } from "./_chromium.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "node_modules", ".bin");
@@ -39,26 +40,6 @@ const CHECK_TIMEOUT_MS = envNumber("LATTICE_CHECK_TIMEOUT", 600) * 1000;
 const TEST_TIMEOUT_MS = envNumber("LATTICE_TEST_TIMEOUT", 300) * 1000;
 const NPM_TIMEOUT_MS = 900 * 1000;
 const BROWSER_FILE_TIMEOUT_MS = envNumber("LATTICE_FILE_TIMEOUT", 600) * 1000;
-
-/** Chromium flags that keep it quiet on a closed network (see shared notes/runtime-facts.md). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-domain-reliability",
-  "--disable-client-side-phishing-detection",
-  "--metrics-recording-only",
-  // WebRTC: no mDNS names for local ICE candidates (registering them sends multicast on the LAN).
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-  // Every host name except localhost fails to resolve; IP literals (127.0.0.1) are unaffected.
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-];
 
 const HELP = `Usage: node scripts/test.mjs [options] [FILTER...]      (npm test, deno task test)
 

@@ -23,26 +23,10 @@ import process from "node:process";
 import { connect } from "../mod.ts";
 import { eventually } from "./_eventually.ts";
 import { ok, ROOT, run, which } from "./_procs.ts";
+import { CHROMIUM_ARGS } from "../scripts/_chromium.mjs";
 import { type ServeProcess, startServe } from "./_serve.ts";
 
 const SPACE = "cdn-page";
-/** Flags that keep Chromium quiet on a closed network (as scripts/test.mjs runs it). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-domain-reliability",
-  "--disable-client-side-phishing-detection",
-  "--metrics-recording-only",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-];
-
 /** The page: a plain module script importing the bundle from the CDN's origin. */
 function page(cdn: string, bootstrap: string): string {
   return `<!doctype html>
