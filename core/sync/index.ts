@@ -83,6 +83,10 @@ const CHUNK_MASK = CHUNK_SLOTS - 1;
 const BUCKET_SHIFT = 6;
 /** A build that read at least this many records (or a sixteenth of the items) saves the index at once. */
 const SAVE_AFTER_READS = 65_536;
+/** A running index saves itself once this many records (or an eighth of the items) changed since its last save. */
+export const SAVE_EVERY_RECORDS = 100_000;
+/** …and looks at most this often (ms): periodic saves are at least this far apart. */
+export const SAVE_INTERVAL_MS = 60_000;
 /** A build reading every record gives the event loop a turn after this long (ms). */
 const YIELD_MS = 20;
 /** Longest soul or field in the key arena (u16 lengths; the data model allows 512 UTF-8 bytes). */
@@ -357,6 +361,19 @@ export interface SyncIndexBuildStats {
   readonly recordsRead: number;
 }
 
+/** When a running index saves itself ({@link SyncIndex.saveEvery}). */
+export interface SyncIndexSavePolicy {
+  /**
+   * Save once at least this many records were indexed since the last save
+   * (default: {@link SAVE_EVERY_RECORDS} or an eighth of the items, the larger).
+   */
+  readonly records?: number;
+  /** Check this often, in ms (default {@link SAVE_INTERVAL_MS}): saves are at least this far apart. */
+  readonly intervalMs?: number;
+  /** Told of a save that failed (it is tried again at a later check); default: nothing. */
+  readonly onError?: (error: unknown) => void;
+}
+
 /**
  * The live index of one database, as columns indexed by slot (one slot per
  * (soul, field), kept for good: records are never removed, only replaced):
@@ -393,6 +410,14 @@ export class SyncIndex {
   #db: Database | undefined;
   #unsubscribe: (() => void) | undefined;
   #stats: SyncIndexBuildStats = { loaded: false, recordsRead: 0 };
+  /** Records indexed since the columns were last handed to the store (what a build after a crash rereads). */
+  #sinceSave = 0;
+  /** The save running or queued last (saves run one at a time, in order). */
+  #saving: Promise<void> | undefined;
+  /** The timer of {@link saveEvery}. */
+  #saveTimer: ReturnType<typeof setInterval> | undefined;
+  /** Saves done (for tests and status). */
+  #saves = 0;
 
   /** An empty index (use {@link SyncIndex.build} to follow a database). */
   constructor(kernels: Kernels) {
@@ -466,6 +491,7 @@ export class SyncIndex {
   /** Inserts records, each replacing whatever version of its (soul, field) the index held. */
   update(records: readonly FieldRecord[]): void {
     if (records.length === 0) return;
+    this.#sinceSave += records.length;
     const ids = itemIds(this.kernels, records);
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
@@ -683,14 +709,59 @@ export class SyncIndex {
     this.#snapshot = new IndexSnapshot(n, this.#sorted, chunks.slice(), keyOff, this.#arena);
   }
 
+  /** Records indexed since the last save began (a build after a crash would read about this many). */
+  get unsaved(): number {
+    return this.#sinceSave;
+  }
+
+  /** Saves done since this index was built (including the one a build may start). */
+  get saves(): number {
+    return this.#saves;
+  }
+
   /**
    * Saves the index in the store (`writeAux`), for the next {@link build} to
    * load. The saved index holds every commit up to the store's seq when the
    * call began: everything committed up to then is applied first (the
    * database goes idle), and the next build reads what was committed since.
-   * Does nothing for a store that keeps no auxiliary data.
+   * Saves run one at a time: a call while one runs waits for it and then
+   * saves again. Does nothing for a store that keeps no auxiliary data.
    */
-  async save(): Promise<void> {
+  save(): Promise<void> {
+    const next = (this.#saving ?? Promise.resolve()).then(() => this.#save(), () => this.#save());
+    this.#saving = next;
+    const done = () => {
+      if (this.#saving === next) this.#saving = undefined;
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  /**
+   * Saves the index from time to time while it follows the database, so that
+   * a build after a crash (which finds the last save) reads a bounded number
+   * of records: every `intervalMs` it checks, and saves if at least `records`
+   * were indexed since the last save and no save is running. A failed save
+   * (a full disk: `DiskFullError`) goes to `onError` and is tried again at a
+   * later check. Replaces an earlier policy; {@link close} ends it.
+   */
+  saveEvery(policy: SyncIndexSavePolicy = {}): void {
+    const interval = policy.intervalMs ?? SAVE_INTERVAL_MS;
+    if (!(interval > 0) || (policy.records !== undefined && !(policy.records >= 1))) {
+      throw new RangeError(
+        "Cannot save the sync index periodically: intervalMs and records must be positive",
+      );
+    }
+    if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
+    this.#saveTimer = setInterval(() => {
+      const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 3);
+      if (this.#saving !== undefined || this.#sinceSave < due || this.#unsubscribe === undefined) return;
+      this.save().catch((e) => policy.onError?.(e));
+    }, interval);
+    (this.#saveTimer as { unref?: () => void }).unref?.();
+  }
+
+  async #save(): Promise<void> {
     const db = this.#db;
     if (db === undefined || db.store.writeAux === undefined) return;
     const seq = await db.store.lastSeq();
@@ -698,23 +769,34 @@ export class SyncIndex {
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
     if (!this.#inOrder) this.#renumber(false); // the columns in id order
     this.snapshot(); // marks the columns as seen: not changed in place from here
-    const n = this.#n, table = this.#table;
+    const n = this.#n;
+    // A copy of the key table: it is changed in place by inserts, and the store may write the
+    // parts after this returns to the event loop.
+    const table = this.#table.slice();
     const header = new Uint32Array(SAVED_HEADER_WORDS);
     header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
     header[4] = Math.floor(seq / 2 ** 32), header[5] = seq >>> 0, header[6] = this.#arenaLen;
     header[7] = table.length;
     const bytes = (a: Uint32Array | Int32Array, words: number) =>
       new Uint8Array(a.buffer, a.byteOffset, 4 * words);
-    // Snapshots' columns are never changed in place (see update): the store may write them as
-    // they are, whenever it gets to it.
+    // Snapshots' columns are never changed in place (see update), nor are keys and offsets
+    // below n: the store may write them as they are, whenever it gets to it.
     const chunks = this.#chunks.slice(0, (n + CHUNK_MASK) >>> CHUNK_SHIFT);
-    await db.store.writeAux(AUX_NAME, [
-      bytes(header, SAVED_HEADER_WORDS),
-      ...chunks.map((c, i) => bytes(c, 4 * Math.min(CHUNK_SLOTS, n - (i << CHUNK_SHIFT)))),
-      bytes(this.#keyOff, n),
-      bytes(table, table.length),
-      this.#arena.subarray(0, this.#arenaLen),
-    ]);
+    const unsaved = this.#sinceSave;
+    this.#sinceSave = 0;
+    try {
+      await db.store.writeAux(AUX_NAME, [
+        bytes(header, SAVED_HEADER_WORDS),
+        ...chunks.map((c, i) => bytes(c, 4 * Math.min(CHUNK_SLOTS, n - (i << CHUNK_SHIFT)))),
+        bytes(this.#keyOff, n),
+        bytes(table, table.length),
+        this.#arena.subarray(0, this.#arenaLen),
+      ]);
+    } catch (e) {
+      this.#sinceSave += unsaved; // still unsaved: the next check tries again
+      throw e;
+    }
+    this.#saves++;
   }
 
   /** A saved index (as {@link save} wrote it) and its seq, or `undefined` when it is not one this code wrote. */
@@ -786,6 +868,8 @@ export class SyncIndex {
 
   /** Stops following the database. The index stays readable. Idempotent. */
   close(): void {
+    if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
+    this.#saveTimer = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
