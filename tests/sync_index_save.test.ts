@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { type Database, open } from "../mod.ts";
 import { recordToOp } from "../core/op.ts";
 import { ID_BYTES, type IndexSnapshot, SyncIndex } from "../core/sync/index.ts";
-import { ACTOR_B, userOp } from "./_sync_fixture.ts";
+import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { AFTER, BASE, baseOps, childCommand } from "./_index_save_child.ts";
 
 /** `open({ path })` with a count of the records its store's `changes` hands out. */
@@ -97,6 +97,40 @@ describe("periodic save of the sync index", () => {
     }
   });
 
+  it("a save after changes (slots out of id order, two id chunks) loads and follows commits as a full build", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lattice-idxsave-"));
+    try {
+      let { db, reads } = await counted(dir);
+      const N = 70_000, ops = baseOps();
+      for (let i = 0; ops.length < N; i++) ops.push(userOp(BASE / 2 + i, 0, 1, ACTOR_A));
+      for (let i = 0; i < N; i += 10_000) await db.applyOps(ops.slice(i, i + 10_000));
+      let index = await SyncIndex.build(db);
+      await index.save();
+      // Replacements across both chunks and new keys: the live slots leave id order.
+      await db.applyOps(Array.from({ length: 500 }, (_, i) => userOp(i * 67, 0, 2, ACTOR_B)));
+      await db.applyOps(Array.from({ length: 300 }, (_, i) => userOp(N + i, 3, 1, ACTOR_B)));
+      const saving = index.save();
+      // Commits while the save runs: on top of what it saves, read again by the next build.
+      const during = db.applyOps(Array.from({ length: 50 }, (_, i) => userOp(N + 1_000 + i, 1, 1, ACTOR_B)));
+      await Promise.all([saving, during]);
+      index.close();
+      await db.close();
+      ({ db, reads } = await counted(dir));
+      index = await SyncIndex.build(db);
+      assert.equal(index.buildStats.loaded, true);
+      assert.ok(reads() <= 50, `the build read ${reads()} records`);
+      assert.equal(index.size, N + 350);
+      sameAs(index.snapshot(), (await fullIndex(db)).snapshot());
+      await db.applyOps(Array.from({ length: 200 }, (_, i) => userOp(i * 101, 0, 3, ACTOR_B)));
+      await db.applyOps([userOp(N + 5_000, 2, 1, ACTOR_B)]);
+      sameAs(index.snapshot(), (await fullIndex(db)).snapshot());
+      index.close();
+      await db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reports a save that fails (a full disk) and tries again at a later check", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lattice-idxsave-"));
     try {
@@ -133,6 +167,27 @@ describe("periodic save of the sync index", () => {
       assert.equal(again.reads(), 0);
       rebuilt.close();
       await again.db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("auxiliary data written in slices (SqliteStore.writeAux)", () => {
+  it("reads back whole past several slices; one write per name at a time; commits go on meanwhile", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lattice-idxsave-"));
+    try {
+      const db = await open({ path: dir });
+      const parts = [new Uint8Array(5 << 20), new Uint8Array(3), new Uint8Array(6 << 20)];
+      parts.forEach((p, k) => p.forEach((_, i) => (p[i] = (i * 7 + k) & 0xff)));
+      const writing = db.store.writeAux!("test-aux", parts);
+      await assert.rejects(db.store.writeAux!("test-aux", [new Uint8Array(1)]), /one write at a time/);
+      await db.put("during", { a: 1 }); // a commit while the file is being written
+      await writing;
+      const back = await db.store.readAux!("test-aux");
+      assert.equal(back?.length, 3);
+      back!.forEach((p, k) => assert.deepEqual(p, parts[k]));
+      await db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -462,7 +462,7 @@ export class SyncIndex {
         }
       }
       for (const records of pending) index.update(records);
-      if (!loaded) index.#renumber(true); // nothing has seen the columns yet
+      if (!loaded) index.#renumber(); // nothing has seen the columns yet
       index.#stats = { loaded, recordsRead: read };
     } catch (e) {
       unsubscribe();
@@ -651,62 +651,45 @@ export class SyncIndex {
   }
 
   /**
-   * Renumbers the slots in id order (slot = position in the snapshot), so
-   * that a snapshot's pass over the ids in order reads memory in sequence:
-   * at 2.3M items, summing them through a random slot order costs ~450 ms
-   * in cache misses, in sequence ~20 ms. Done after a full build and before
-   * a save; changes since then go to the end or in place and only slowly
-   * spoil the order. New columns are made: snapshots keep the old ones.
+   * Renumbers the slots in id order (slot = position in the snapshot), in
+   * place, so that a snapshot's pass over the ids in order reads memory in
+   * sequence: at 2.3M items, summing them through a random slot order costs
+   * ~450 ms in cache misses, in sequence ~20 ms. Done after a full build,
+   * before anything has seen the columns (a loaded index is in order
+   * already); changes since then go to the end or in place and only slowly
+   * spoil the order. A save writes the slots in id order without moving the
+   * live columns.
    */
-  #renumber(inPlace: boolean): void {
+  #renumber(): void {
     this.#sort();
     const n = this.#n, order = this.#sorted, off = this.#keyOff, pos = new Uint32Array(n);
-    let chunks = this.#chunks, keyOff = off;
-    if (inPlace) {
-      // Follow each cycle of the permutation, with #dirty (all 0 after #sort) marking done positions.
-      const done = this.#dirty;
-      for (let i = 0; i < n; i++) {
-        if (done[i] === 1) continue;
-        const v = chunks[i >>> CHUNK_SHIFT], x = (i & CHUNK_MASK) << 2;
-        const w0 = v[x], w1 = v[x + 1], w2 = v[x + 2], w3 = v[x + 3], o = off[i];
-        for (let j = i;;) {
-          const k = order[j], w = chunks[j >>> CHUNK_SHIFT], y = (j & CHUNK_MASK) << 2;
-          done[j] = 1;
-          pos[k] = j;
-          if (k === i) {
-            w[y] = w0, w[y + 1] = w1, w[y + 2] = w2, w[y + 3] = w3, off[j] = o;
-            break;
-          }
-          const u = chunks[k >>> CHUNK_SHIFT], z = (k & CHUNK_MASK) << 2;
-          w[y] = u[z], w[y + 1] = u[z + 1], w[y + 2] = u[z + 2], w[y + 3] = u[z + 3], off[j] = off[k];
-          j = k;
+    const chunks = this.#chunks;
+    // Follow each cycle of the permutation, with #dirty (all 0 after #sort) marking done positions.
+    const done = this.#dirty;
+    for (let i = 0; i < n; i++) {
+      if (done[i] === 1) continue;
+      const v = chunks[i >>> CHUNK_SHIFT], x = (i & CHUNK_MASK) << 2;
+      const w0 = v[x], w1 = v[x + 1], w2 = v[x + 2], w3 = v[x + 3], o = off[i];
+      for (let j = i;;) {
+        const k = order[j], w = chunks[j >>> CHUNK_SHIFT], y = (j & CHUNK_MASK) << 2;
+        done[j] = 1;
+        pos[k] = j;
+        if (k === i) {
+          w[y] = w0, w[y + 1] = w1, w[y + 2] = w2, w[y + 3] = w3, off[j] = o;
+          break;
         }
+        const u = chunks[k >>> CHUNK_SHIFT], z = (k & CHUNK_MASK) << 2;
+        w[y] = u[z], w[y + 1] = u[z + 1], w[y + 2] = u[z + 2], w[y + 3] = u[z + 3], off[j] = off[k];
+        j = k;
       }
-      done.fill(0, 0, n);
-    } else {
-      const cap = n + Math.max(1024, n >>> 3);
-      chunks = Array.from(
-        { length: (n + CHUNK_MASK) >>> CHUNK_SHIFT },
-        () => new Uint32Array(4 * CHUNK_SLOTS),
-      );
-      keyOff = new Uint32Array(cap);
-      for (let i = 0; i < n; i++) {
-        const s = order[i], u = this.#chunks[s >>> CHUNK_SHIFT], x = (s & CHUNK_MASK) << 2;
-        const w = chunks[i >>> CHUNK_SHIFT], y = (i & CHUNK_MASK) << 2;
-        w[y] = u[x], w[y + 1] = u[x + 1], w[y + 2] = u[x + 2], w[y + 3] = u[x + 3];
-        keyOff[i] = off[s];
-        pos[s] = i;
-      }
-      this.#dirty = new Uint8Array(cap);
     }
+    done.fill(0, 0, n);
     const table = this.#table;
     for (let j = 0; j < table.length; j++) if (table[j] !== 0) table[j] = pos[table[j] - 1] + 1;
-    this.#chunks = chunks;
     this.#chunkShared = chunks.map(() => true);
-    this.#keyOff = keyOff;
     this.#sorted = identity(n);
     this.#inOrder = true;
-    this.#snapshot = new IndexSnapshot(n, this.#sorted, chunks.slice(), keyOff, this.#arena);
+    this.#snapshot = new IndexSnapshot(n, this.#sorted, chunks.slice(), off, this.#arena);
   }
 
   /** Records indexed since the last save began (a build after a crash would read about this many). */
@@ -767,31 +750,54 @@ export class SyncIndex {
     const seq = await db.store.lastSeq();
     await db.idle(); // every commit up to `seq` has reached onCommit, so the index holds it
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
-    if (!this.#inOrder) this.#renumber(false); // the columns in id order
-    this.snapshot(); // marks the columns as seen: not changed in place from here
-    const n = this.#n;
-    // A copy of the key table: it is changed in place by inserts, and the store may write the
-    // parts after this returns to the event loop.
-    const table = this.#table.slice();
-    const header = new Uint32Array(SAVED_HEADER_WORDS);
-    header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
-    header[4] = Math.floor(seq / 2 ** 32), header[5] = seq >>> 0, header[6] = this.#arenaLen;
-    header[7] = table.length;
-    const bytes = (a: Uint32Array | Int32Array, words: number) =>
-      new Uint8Array(a.buffer, a.byteOffset, 4 * words);
-    // Snapshots' columns are never changed in place (see update), nor are keys and offsets
-    // below n: the store may write them as they are, whenever it gets to it.
+    // What is saved is the index as of now, read across later turns: the sorted order is a
+    // new array at each sort, the id chunks are copied before a slot below n changes (as
+    // for a snapshot), key offsets and arena bytes below n are never changed, and the key
+    // table (changed in place by inserts) is copied.
+    this.#sort();
+    this.#chunkShared.fill(true);
+    const n = this.#n, order = this.#sorted, keyOff = this.#keyOff, arenaLen = this.#arenaLen;
+    const arena = this.#arena.subarray(0, arenaLen), table = this.#table.slice();
     const chunks = this.#chunks.slice(0, (n + CHUNK_MASK) >>> CHUNK_SHIFT);
+    const inOrder = this.#inOrder;
     const unsaved = this.#sinceSave;
     this.#sinceSave = 0;
     try {
-      await db.store.writeAux(AUX_NAME, [
-        bytes(header, SAVED_HEADER_WORDS),
-        ...chunks.map((c, i) => bytes(c, 4 * Math.min(CHUNK_SLOTS, n - (i << CHUNK_SHIFT)))),
-        bytes(this.#keyOff, n),
-        bytes(table, table.length),
-        this.#arena.subarray(0, this.#arenaLen),
-      ]);
+      const bytes = (a: Uint32Array | Int32Array, words: number) =>
+        new Uint8Array(a.buffer, a.byteOffset, 4 * words);
+      const header = new Uint32Array(SAVED_HEADER_WORDS);
+      header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
+      header[4] = Math.floor(seq / 2 ** 32), header[5] = seq >>> 0, header[6] = arenaLen;
+      header[7] = table.length;
+      const parts = [bytes(header, SAVED_HEADER_WORDS)];
+      const words = (c: number) => 4 * Math.min(CHUNK_SLOTS, n - (c << CHUNK_SHIFT));
+      if (inOrder) {
+        for (let c = 0; c < chunks.length; c++) parts.push(bytes(chunks[c], words(c)));
+        parts.push(bytes(keyOff, n), bytes(table, table.length), arena);
+      } else {
+        // The file holds slots in id order (what build loads): gathered here, a chunk at a time,
+        // giving the event loop a turn every YIELD_MS (at 2.3M items, renumbering the live
+        // columns instead blocked for 150-200 ms).
+        const offs = new Uint32Array(n), pos = new Uint32Array(n);
+        let last = performance.now();
+        for (let c = 0, i = 0; c < chunks.length; c++) {
+          const out = new Uint32Array(words(c));
+          for (let y = 0; y < out.length; y += 4, i++) {
+            const slot = order[i], w = chunks[slot >>> CHUNK_SHIFT], x = (slot & CHUNK_MASK) << 2;
+            out[y] = w[x], out[y + 1] = w[x + 1], out[y + 2] = w[x + 2], out[y + 3] = w[x + 3];
+            offs[i] = keyOff[slot];
+            pos[slot] = i;
+          }
+          parts.push(bytes(out, out.length));
+          if (performance.now() - last > YIELD_MS) last = await nextTurn();
+        }
+        for (let j = 0; j < table.length; j++) {
+          if (table[j] !== 0) table[j] = pos[table[j] - 1] + 1;
+          if ((j & 0xffff) === 0xffff && performance.now() - last > YIELD_MS) last = await nextTurn();
+        }
+        parts.push(bytes(offs, n), bytes(table, table.length), arena);
+      }
+      await db.store.writeAux(AUX_NAME, parts);
     } catch (e) {
       this.#sinceSave += unsaved; // still unsaved: the next check tries again
       throw e;
@@ -873,6 +879,11 @@ export class SyncIndex {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
+}
+
+/** Resolves at a later turn of the event loop, with the time then. */
+function nextTurn(): Promise<number> {
+  return new Promise((resolve) => setTimeout(() => resolve(performance.now()), 0));
 }
 
 /** `[0, 1, ..., n - 1]`. */
