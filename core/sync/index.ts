@@ -45,8 +45,12 @@
  * {@link SyncIndex.build} loads them (their bytes become the columns) and
  * reads only the records changed since that seq, instead of reading and
  * hashing every record (measured on 2.3M records: bench/open_big.bench.ts).
- * The network saves it when it stops, and a build that had to read many
- * records saves it at once. The store accepts a saved index only if the
+ * The network saves it when it stops, and while it runs once enough
+ * records changed ({@link SyncIndex.saveEvery}), so that a start after a
+ * crash reads only what came since the last save; a build that had to read
+ * many records saves it at once. A save gathers the slots in id order a
+ * chunk at a time, yielding to the event loop, without moving the live
+ * columns. The store accepts a saved index only if the
  * commits before it survived (see `Store.readAux`); anything else (no file,
  * another format, a check failing) means a full build.
  *
