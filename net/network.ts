@@ -46,8 +46,8 @@ export interface StartNetworkOptions {
   readonly limits?: PeerLimits;
   /**
    * When the sync index saves itself while the network runs, so that a start
-   * after a crash reads only what came since (default: 100,000 records or an
-   * eighth of the index, checked every 60 s; `SyncIndex.saveEvery`).
+   * after a crash reads only what came since (default: 100,000 records or a
+   * sixteenth of the index, checked every 60 s; `SyncIndex.saveEvery`).
    */
   readonly indexSave?: Omit<SyncIndexSavePolicy, "onError">;
   /**

@@ -87,7 +87,7 @@ const CHUNK_MASK = CHUNK_SLOTS - 1;
 const BUCKET_SHIFT = 6;
 /** A build that read at least this many records (or a sixteenth of the items) saves the index at once. */
 const SAVE_AFTER_READS = 65_536;
-/** A running index saves itself once this many records (or an eighth of the items) changed since its last save. */
+/** A running index saves itself once this many records (or a sixteenth of the items) changed since its last save. */
 export const SAVE_EVERY_RECORDS = 100_000;
 /** …and looks at most this often (ms): periodic saves are at least this far apart. */
 export const SAVE_INTERVAL_MS = 60_000;
@@ -369,7 +369,7 @@ export interface SyncIndexBuildStats {
 export interface SyncIndexSavePolicy {
   /**
    * Save once at least this many records were indexed since the last save
-   * (default: {@link SAVE_EVERY_RECORDS} or an eighth of the items, the larger).
+   * (default: {@link SAVE_EVERY_RECORDS} or a sixteenth of the items, the larger).
    */
   readonly records?: number;
   /** Check this often, in ms (default {@link SAVE_INTERVAL_MS}): saves are at least this far apart. */
@@ -741,7 +741,7 @@ export class SyncIndex {
     }
     if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
     this.#saveTimer = setInterval(() => {
-      const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 3);
+      const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 4);
       if (this.#saving !== undefined || this.#sinceSave < due || this.#unsubscribe === undefined) return;
       this.save().catch((e) => policy.onError?.(e));
     }, interval);
