@@ -730,7 +730,8 @@ export class SyncIndex {
    * of records: every `intervalMs` it checks, and saves if at least `records`
    * were indexed since the last save and no save is running. A failed save
    * (a full disk: `DiskFullError`) goes to `onError` and is tried again at a
-   * later check. Replaces an earlier policy; {@link close} ends it.
+   * later check. Replaces an earlier policy; {@link close} ends it. Does
+   * nothing for a store that keeps no auxiliary data.
    */
   saveEvery(policy: SyncIndexSavePolicy = {}): void {
     const interval = policy.intervalMs ?? SAVE_INTERVAL_MS;
@@ -740,6 +741,8 @@ export class SyncIndex {
       );
     }
     if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
+    this.#saveTimer = undefined;
+    if (this.#db?.store.writeAux === undefined) return; // nowhere to save (a memory store)
     this.#saveTimer = setInterval(() => {
       const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 4);
       if (this.#saving !== undefined || this.#sinceSave < due || this.#unsubscribe === undefined) return;
