@@ -5,12 +5,13 @@
  * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
  * through its `startNetwork` hook. A peer whose sync frame breaks a size
  * limit is refused for the cool-off (`NetNode.penalize`); per-peer budgets
- * are `options.limits` (`net/peer_budget.ts`).
+ * are `options.limits` (`net/peer_budget.ts`). The sync index saves itself
+ * while the network runs (`options.indexSave`) and once more when it stops.
  *
  * @module
  */
 import type { Database } from "../core/database.ts";
-import { SyncIndex } from "../core/sync/index.ts";
+import { SyncIndex, type SyncIndexSavePolicy } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
 import type { PeerLimits } from "./peer_budget.ts";
@@ -43,6 +44,12 @@ export interface StartNetworkOptions {
   readonly mdns?: boolean;
   /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
   readonly limits?: PeerLimits;
+  /**
+   * When the sync index saves itself while the network runs, so that a start
+   * after a crash reads only what came since (default: 100,000 records or a
+   * sixteenth of the index, checked every 60 s; `SyncIndex.saveEvery`).
+   */
+  readonly indexSave?: Omit<SyncIndexSavePolicy, "onError">;
   /**
    * Aborting it while `startNetwork` runs makes it stop what it started and
    * reject with the abort reason; aborting it later stops the network, as
@@ -109,6 +116,11 @@ export async function startNetwork(
     await node.stop();
     throw e;
   }
+  // Saved now and then, a start after a crash reads only what came since the last save.
+  index.saveEvery({
+    ...options.indexSave,
+    onError: (e) => log.warn("sync", "saving the sync index failed; will retry", { error: String(e) }),
+  });
   const state = new Map<string, PeerSync>();
   const running = new Map<string, Promise<void>>();
   let stopped = false;

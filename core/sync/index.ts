@@ -45,8 +45,12 @@
  * {@link SyncIndex.build} loads them (their bytes become the columns) and
  * reads only the records changed since that seq, instead of reading and
  * hashing every record (measured on 2.3M records: bench/open_big.bench.ts).
- * The network saves it when it stops, and a build that had to read many
- * records saves it at once. The store accepts a saved index only if the
+ * The network saves it when it stops, and while it runs once enough
+ * records changed ({@link SyncIndex.saveEvery}), so that a start after a
+ * crash reads only what came since the last save; a build that had to read
+ * many records saves it at once. A save gathers the slots in id order a
+ * chunk at a time, yielding to the event loop, without moving the live
+ * columns. The store accepts a saved index only if the
  * commits before it survived (see `Store.readAux`); anything else (no file,
  * another format, a check failing) means a full build.
  *
@@ -83,6 +87,10 @@ const CHUNK_MASK = CHUNK_SLOTS - 1;
 const BUCKET_SHIFT = 6;
 /** A build that read at least this many records (or a sixteenth of the items) saves the index at once. */
 const SAVE_AFTER_READS = 65_536;
+/** A running index saves itself once this many records (or a sixteenth of the items) changed since its last save. */
+export const SAVE_EVERY_RECORDS = 100_000;
+/** …and looks at most this often (ms): periodic saves are at least this far apart. */
+export const SAVE_INTERVAL_MS = 60_000;
 /** A build reading every record gives the event loop a turn after this long (ms). */
 const YIELD_MS = 20;
 /** Longest soul or field in the key arena (u16 lengths; the data model allows 512 UTF-8 bytes). */
@@ -357,6 +365,19 @@ export interface SyncIndexBuildStats {
   readonly recordsRead: number;
 }
 
+/** When a running index saves itself ({@link SyncIndex.saveEvery}). */
+export interface SyncIndexSavePolicy {
+  /**
+   * Save once at least this many records were indexed since the last save
+   * (default: {@link SAVE_EVERY_RECORDS} or a sixteenth of the items, the larger).
+   */
+  readonly records?: number;
+  /** Check this often, in ms (default {@link SAVE_INTERVAL_MS}): saves are at least this far apart. */
+  readonly intervalMs?: number;
+  /** Told of a save that failed (it is tried again at a later check); default: nothing. */
+  readonly onError?: (error: unknown) => void;
+}
+
 /**
  * The live index of one database, as columns indexed by slot (one slot per
  * (soul, field), kept for good: records are never removed, only replaced):
@@ -393,6 +414,14 @@ export class SyncIndex {
   #db: Database | undefined;
   #unsubscribe: (() => void) | undefined;
   #stats: SyncIndexBuildStats = { loaded: false, recordsRead: 0 };
+  /** Records indexed since the columns were last handed to the store (what a build after a crash rereads). */
+  #sinceSave = 0;
+  /** The save running or queued last (saves run one at a time, in order). */
+  #saving: Promise<void> | undefined;
+  /** The timer of {@link saveEvery}. */
+  #saveTimer: ReturnType<typeof setInterval> | undefined;
+  /** Saves done (for tests and status). */
+  #saves = 0;
 
   /** An empty index (use {@link SyncIndex.build} to follow a database). */
   constructor(kernels: Kernels) {
@@ -437,7 +466,7 @@ export class SyncIndex {
         }
       }
       for (const records of pending) index.update(records);
-      if (!loaded) index.#renumber(true); // nothing has seen the columns yet
+      if (!loaded) index.#renumber(); // nothing has seen the columns yet
       index.#stats = { loaded, recordsRead: read };
     } catch (e) {
       unsubscribe();
@@ -466,6 +495,7 @@ export class SyncIndex {
   /** Inserts records, each replacing whatever version of its (soul, field) the index held. */
   update(records: readonly FieldRecord[]): void {
     if (records.length === 0) return;
+    this.#sinceSave += records.length;
     const ids = itemIds(this.kernels, records);
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
@@ -625,62 +655,55 @@ export class SyncIndex {
   }
 
   /**
-   * Renumbers the slots in id order (slot = position in the snapshot), so
-   * that a snapshot's pass over the ids in order reads memory in sequence:
-   * at 2.3M items, summing them through a random slot order costs ~450 ms
-   * in cache misses, in sequence ~20 ms. Done after a full build and before
-   * a save; changes since then go to the end or in place and only slowly
-   * spoil the order. New columns are made: snapshots keep the old ones.
+   * Renumbers the slots in id order (slot = position in the snapshot), in
+   * place, so that a snapshot's pass over the ids in order reads memory in
+   * sequence: at 2.3M items, summing them through a random slot order costs
+   * ~450 ms in cache misses, in sequence ~20 ms. Done after a full build,
+   * before anything has seen the columns (a loaded index is in order
+   * already); changes since then go to the end or in place and only slowly
+   * spoil the order. A save writes the slots in id order without moving the
+   * live columns.
    */
-  #renumber(inPlace: boolean): void {
+  #renumber(): void {
     this.#sort();
     const n = this.#n, order = this.#sorted, off = this.#keyOff, pos = new Uint32Array(n);
-    let chunks = this.#chunks, keyOff = off;
-    if (inPlace) {
-      // Follow each cycle of the permutation, with #dirty (all 0 after #sort) marking done positions.
-      const done = this.#dirty;
-      for (let i = 0; i < n; i++) {
-        if (done[i] === 1) continue;
-        const v = chunks[i >>> CHUNK_SHIFT], x = (i & CHUNK_MASK) << 2;
-        const w0 = v[x], w1 = v[x + 1], w2 = v[x + 2], w3 = v[x + 3], o = off[i];
-        for (let j = i;;) {
-          const k = order[j], w = chunks[j >>> CHUNK_SHIFT], y = (j & CHUNK_MASK) << 2;
-          done[j] = 1;
-          pos[k] = j;
-          if (k === i) {
-            w[y] = w0, w[y + 1] = w1, w[y + 2] = w2, w[y + 3] = w3, off[j] = o;
-            break;
-          }
-          const u = chunks[k >>> CHUNK_SHIFT], z = (k & CHUNK_MASK) << 2;
-          w[y] = u[z], w[y + 1] = u[z + 1], w[y + 2] = u[z + 2], w[y + 3] = u[z + 3], off[j] = off[k];
-          j = k;
+    const chunks = this.#chunks;
+    // Follow each cycle of the permutation, with #dirty (all 0 after #sort) marking done positions.
+    const done = this.#dirty;
+    for (let i = 0; i < n; i++) {
+      if (done[i] === 1) continue;
+      const v = chunks[i >>> CHUNK_SHIFT], x = (i & CHUNK_MASK) << 2;
+      const w0 = v[x], w1 = v[x + 1], w2 = v[x + 2], w3 = v[x + 3], o = off[i];
+      for (let j = i;;) {
+        const k = order[j], w = chunks[j >>> CHUNK_SHIFT], y = (j & CHUNK_MASK) << 2;
+        done[j] = 1;
+        pos[k] = j;
+        if (k === i) {
+          w[y] = w0, w[y + 1] = w1, w[y + 2] = w2, w[y + 3] = w3, off[j] = o;
+          break;
         }
+        const u = chunks[k >>> CHUNK_SHIFT], z = (k & CHUNK_MASK) << 2;
+        w[y] = u[z], w[y + 1] = u[z + 1], w[y + 2] = u[z + 2], w[y + 3] = u[z + 3], off[j] = off[k];
+        j = k;
       }
-      done.fill(0, 0, n);
-    } else {
-      const cap = n + Math.max(1024, n >>> 3);
-      chunks = Array.from(
-        { length: (n + CHUNK_MASK) >>> CHUNK_SHIFT },
-        () => new Uint32Array(4 * CHUNK_SLOTS),
-      );
-      keyOff = new Uint32Array(cap);
-      for (let i = 0; i < n; i++) {
-        const s = order[i], u = this.#chunks[s >>> CHUNK_SHIFT], x = (s & CHUNK_MASK) << 2;
-        const w = chunks[i >>> CHUNK_SHIFT], y = (i & CHUNK_MASK) << 2;
-        w[y] = u[x], w[y + 1] = u[x + 1], w[y + 2] = u[x + 2], w[y + 3] = u[x + 3];
-        keyOff[i] = off[s];
-        pos[s] = i;
-      }
-      this.#dirty = new Uint8Array(cap);
     }
+    done.fill(0, 0, n);
     const table = this.#table;
     for (let j = 0; j < table.length; j++) if (table[j] !== 0) table[j] = pos[table[j] - 1] + 1;
-    this.#chunks = chunks;
     this.#chunkShared = chunks.map(() => true);
-    this.#keyOff = keyOff;
     this.#sorted = identity(n);
     this.#inOrder = true;
-    this.#snapshot = new IndexSnapshot(n, this.#sorted, chunks.slice(), keyOff, this.#arena);
+    this.#snapshot = new IndexSnapshot(n, this.#sorted, chunks.slice(), off, this.#arena);
+  }
+
+  /** Records indexed since the last save began (a build after a crash would read about this many). */
+  get unsaved(): number {
+    return this.#sinceSave;
+  }
+
+  /** Saves done since this index was built (including the one a build may start). */
+  get saves(): number {
+    return this.#saves;
   }
 
   /**
@@ -688,33 +711,105 @@ export class SyncIndex {
    * load. The saved index holds every commit up to the store's seq when the
    * call began: everything committed up to then is applied first (the
    * database goes idle), and the next build reads what was committed since.
-   * Does nothing for a store that keeps no auxiliary data.
+   * Saves run one at a time: a call while one runs waits for it and then
+   * saves again. Does nothing for a store that keeps no auxiliary data.
    */
-  async save(): Promise<void> {
+  save(): Promise<void> {
+    const next = (this.#saving ?? Promise.resolve()).then(() => this.#save(), () => this.#save());
+    this.#saving = next;
+    const done = () => {
+      if (this.#saving === next) this.#saving = undefined;
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  /**
+   * Saves the index from time to time while it follows the database, so that
+   * a build after a crash (which finds the last save) reads a bounded number
+   * of records: every `intervalMs` it checks, and saves if at least `records`
+   * were indexed since the last save and no save is running. A failed save
+   * (a full disk: `DiskFullError`) goes to `onError` and is tried again at a
+   * later check. Replaces an earlier policy; {@link close} ends it. Does
+   * nothing for a store that keeps no auxiliary data.
+   */
+  saveEvery(policy: SyncIndexSavePolicy = {}): void {
+    const interval = policy.intervalMs ?? SAVE_INTERVAL_MS;
+    if (!(interval > 0) || (policy.records !== undefined && !(policy.records >= 1))) {
+      throw new RangeError(
+        "Cannot save the sync index periodically: intervalMs and records must be positive",
+      );
+    }
+    if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
+    this.#saveTimer = undefined;
+    if (this.#db?.store.writeAux === undefined) return; // nowhere to save (a memory store)
+    this.#saveTimer = setInterval(() => {
+      const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 4);
+      if (this.#saving !== undefined || this.#sinceSave < due || this.#unsubscribe === undefined) return;
+      this.save().catch((e) => policy.onError?.(e));
+    }, interval);
+    (this.#saveTimer as { unref?: () => void }).unref?.();
+  }
+
+  async #save(): Promise<void> {
     const db = this.#db;
     if (db === undefined || db.store.writeAux === undefined) return;
     const seq = await db.store.lastSeq();
     await db.idle(); // every commit up to `seq` has reached onCommit, so the index holds it
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
-    if (!this.#inOrder) this.#renumber(false); // the columns in id order
-    this.snapshot(); // marks the columns as seen: not changed in place from here
-    const n = this.#n, table = this.#table;
-    const header = new Uint32Array(SAVED_HEADER_WORDS);
-    header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
-    header[4] = Math.floor(seq / 2 ** 32), header[5] = seq >>> 0, header[6] = this.#arenaLen;
-    header[7] = table.length;
-    const bytes = (a: Uint32Array | Int32Array, words: number) =>
-      new Uint8Array(a.buffer, a.byteOffset, 4 * words);
-    // Snapshots' columns are never changed in place (see update): the store may write them as
-    // they are, whenever it gets to it.
+    // What is saved is the index as of now, read across later turns: the sorted order is a
+    // new array at each sort, the id chunks are copied before a slot below n changes (as
+    // for a snapshot), key offsets and arena bytes below n are never changed, and the key
+    // table (changed in place by inserts) is copied.
+    this.#sort();
+    this.#chunkShared.fill(true);
+    const n = this.#n, order = this.#sorted, keyOff = this.#keyOff, arenaLen = this.#arenaLen;
+    const arena = this.#arena.subarray(0, arenaLen), table = this.#table.slice();
     const chunks = this.#chunks.slice(0, (n + CHUNK_MASK) >>> CHUNK_SHIFT);
-    await db.store.writeAux(AUX_NAME, [
-      bytes(header, SAVED_HEADER_WORDS),
-      ...chunks.map((c, i) => bytes(c, 4 * Math.min(CHUNK_SLOTS, n - (i << CHUNK_SHIFT)))),
-      bytes(this.#keyOff, n),
-      bytes(table, table.length),
-      this.#arena.subarray(0, this.#arenaLen),
-    ]);
+    const inOrder = this.#inOrder;
+    const unsaved = this.#sinceSave;
+    this.#sinceSave = 0;
+    try {
+      const bytes = (a: Uint32Array | Int32Array, words: number) =>
+        new Uint8Array(a.buffer, a.byteOffset, 4 * words);
+      const header = new Uint32Array(SAVED_HEADER_WORDS);
+      header[0] = SAVED_MAGIC, header[1] = SAVED_VERSION, header[2] = BYTE_ORDER_MARK, header[3] = n;
+      header[4] = Math.floor(seq / 2 ** 32), header[5] = seq >>> 0, header[6] = arenaLen;
+      header[7] = table.length;
+      const parts = [bytes(header, SAVED_HEADER_WORDS)];
+      const words = (c: number) => 4 * Math.min(CHUNK_SLOTS, n - (c << CHUNK_SHIFT));
+      if (inOrder) {
+        for (let c = 0; c < chunks.length; c++) parts.push(bytes(chunks[c], words(c)));
+        parts.push(bytes(keyOff, n), bytes(table, table.length), arena);
+      } else {
+        // The file holds slots in id order (what build loads): gathered here, a chunk at a time,
+        // giving the event loop a turn every YIELD_MS (at 2.3M items, renumbering the live
+        // columns instead blocked for 150-200 ms).
+        const offs = new Uint32Array(n), pos = new Uint32Array(n);
+        let last = performance.now();
+        for (let c = 0, i = 0; c < chunks.length; c++) {
+          const out = new Uint32Array(words(c));
+          for (let y = 0; y < out.length; y += 4, i++) {
+            const slot = order[i], w = chunks[slot >>> CHUNK_SHIFT], x = (slot & CHUNK_MASK) << 2;
+            out[y] = w[x], out[y + 1] = w[x + 1], out[y + 2] = w[x + 2], out[y + 3] = w[x + 3];
+            offs[i] = keyOff[slot];
+            pos[slot] = i;
+          }
+          parts.push(bytes(out, out.length));
+          if (performance.now() - last > YIELD_MS) last = await nextTurn();
+        }
+        for (let j = 0; j < table.length; j++) {
+          if (table[j] !== 0) table[j] = pos[table[j] - 1] + 1;
+          if ((j & 0xffff) === 0xffff && performance.now() - last > YIELD_MS) last = await nextTurn();
+        }
+        parts.push(bytes(offs, n), bytes(table, table.length), arena);
+      }
+      await db.store.writeAux(AUX_NAME, parts);
+    } catch (e) {
+      this.#sinceSave += unsaved; // still unsaved: the next check tries again
+      throw e;
+    }
+    this.#saves++;
   }
 
   /** A saved index (as {@link save} wrote it) and its seq, or `undefined` when it is not one this code wrote. */
@@ -786,9 +881,16 @@ export class SyncIndex {
 
   /** Stops following the database. The index stays readable. Idempotent. */
   close(): void {
+    if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
+    this.#saveTimer = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
+}
+
+/** Resolves at a later turn of the event loop, with the time then. */
+function nextTurn(): Promise<number> {
+  return new Promise((resolve) => setTimeout(() => resolve(performance.now()), 0));
 }
 
 /** `[0, 1, ..., n - 1]`. */

@@ -20,6 +20,7 @@
  * @module
  */
 export { FINGERPRINT_BYTES, ID_BYTES, IndexSnapshot, itemIds, SyncIndex } from "./index.ts";
+export type { SyncIndexSavePolicy } from "./index.ts";
 export {
   channelPair,
   decodeFrame,
