@@ -26,8 +26,12 @@
  *    (option `loopbackReads`). The inspector page needs none, and carries the
  *    token when loopback asks for it. `auth: false` turns this off.
  * Event streams are capped in number (`maxStreams`, and `maxStreamsPerClient`
- * per client address: 429 beyond) and in backlog (`streamBufferBytes`: the
- * stream of a client that stops reading is closed). A connection that sends
+ * per client address: 429 beyond) and in backlog (bytes its socket still
+ * holds from an earlier turn of the event loop): before an event is written, a
+ * stream whose backlog passes `streamBufferBytes` is closed, and so is the
+ * stream with the largest backlog while all of them together would pass
+ * `streamsBufferBytes`. Each change is encoded once, and its bytes are shared
+ * by every stream it goes to. A connection that sends
  * no complete request header within `idleTimeoutMs` of opening or of its last
  * answer is closed, on every runtime.
  *
@@ -169,11 +173,18 @@ export interface HttpApiOptions {
   /** Most event streams open at once per client address (default {@link DEFAULT_MAX_STREAMS_PER_CLIENT}). */
   readonly maxStreamsPerClient?: number;
   /**
-   * An event stream whose unsent backlog passes this many bytes when an event
-   * is due is closed (default {@link DEFAULT_STREAM_BUFFER_BYTES}); its client
+   * An event stream whose backlog (bytes written in an earlier turn of the
+   * event loop and still unread) passes this many bytes when an event is due
+   * is closed (default {@link DEFAULT_STREAM_BUFFER_BYTES}); its client
    * resumes from its last checkpoint.
    */
   readonly streamBufferBytes?: number;
+  /**
+   * Backlog of all event streams together: before an event is written, the
+   * stream with the largest backlog is closed while the total (with the event)
+   * would pass this (default {@link DEFAULT_STREAMS_BUFFER_BYTES}).
+   */
+  readonly streamsBufferBytes?: number;
   /**
    * A connection that has no request in progress is closed when no complete
    * request header arrives within this many ms, counted from its opening or
@@ -216,17 +227,28 @@ export const MAX_PAGE = 1000;
 /** Nodes per `GET /v1/nodes` page when `limit` is not given. */
 export const DEFAULT_PAGE = 100;
 /**
- * Default backlog of an event stream: 1 MiB. With {@link DEFAULT_MAX_STREAMS}
- * streams, clients that never read hold at most ~64 MiB plus one event each
- * (8 MiB per stream let 100 such watchers add 1 GB). A burst larger than this
- * closes even a reading client's stream; it resumes from its checkpoint.
+ * Default backlog of an event stream: 256 KiB, counted from the socket's own
+ * `writableLength` (what the kernel has not taken) less what was written in
+ * the current turn of the event loop, checked before each event. A client
+ * that never reads holds at most this plus the events of one turn; a reader
+ * that keeps up gets every value, however large, and every commit, however
+ * many changes it holds. (8 MiB per stream let 100 such watchers add 1 GB;
+ * 1 MiB, with each change encoded once per stream, still let 15 of them add
+ * 120–160 MB while 12 MiB were written.)
  */
-export const DEFAULT_STREAM_BUFFER_BYTES = 1024 * 1024;
+export const DEFAULT_STREAM_BUFFER_BYTES = 256 * 1024;
+/**
+ * Default budget of backlog across all event streams: 8 MiB. Before an event
+ * is written, the streams with the largest backlog are closed until the total,
+ * with the event, fits.
+ */
+export const DEFAULT_STREAMS_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Default cap on event streams open at once. */
 export const DEFAULT_MAX_STREAMS = 64;
 /** Default cap on event streams open at once from one client address. */
 export const DEFAULT_MAX_STREAMS_PER_CLIENT = 16;
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const UTF8 = new TextEncoder();
 const CLOSE_GRACE_MS = 10_000;
 
 /** Preflight answer for an origin of `corsOrigins` (with its `access-control-allow-origin`). */
@@ -292,7 +314,8 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     log,
-    streams: new Set(),
+    streams: new Map(),
+    events: new WeakMap(),
     streamsByClient: new Map(),
     maxStreams: count("maxStreams", options.maxStreams, DEFAULT_MAX_STREAMS),
     maxStreamsPerClient: count(
@@ -301,7 +324,10 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
       DEFAULT_MAX_STREAMS_PER_CLIENT,
     ),
     streamBuffer: count("streamBufferBytes", options.streamBufferBytes, DEFAULT_STREAM_BUFFER_BYTES),
+    streamsBuffer: count("streamsBufferBytes", options.streamsBufferBytes, DEFAULT_STREAMS_BUFFER_BYTES),
     closing: false,
+    turn: 0,
+    turnEnding: false,
     inspector: options.inspectorHtml,
     token,
     loopbackReads: options.loopbackReads ?? true,
@@ -404,7 +430,7 @@ export async function startHttpApi(db: Database, options: HttpApiOptions): Promi
     closed ??= (async () => {
       ctx.closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const end of [...ctx.streams]) end();
+      for (const end of [...ctx.streams.keys()]) end();
       (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -443,15 +469,23 @@ interface Context {
   readonly bodyTimeoutMs: number;
   readonly heartbeatMs: number;
   readonly log: Logger;
-  /** Ends each open event stream. */
-  readonly streams: Set<() => void>;
+  /** Each open event stream by its `end`. */
+  readonly streams: Map<() => void, Stream>;
+  /** The `data:` event of each change being sent, encoded once for every stream it goes to. */
+  readonly events: WeakMap<Change, Uint8Array>;
   /** Open event streams per client address. */
   readonly streamsByClient: Map<string, number>;
   readonly maxStreams: number;
   readonly maxStreamsPerClient: number;
   /** Backlog in bytes past which an event stream is closed. */
   readonly streamBuffer: number;
+  /** Backlog of all event streams together past which the largest is closed. */
+  readonly streamsBuffer: number;
   closing: boolean;
+  /** Turns of the event loop in which event streams were written to (see {@link backlog}). */
+  turn: number;
+  /** Whether the end of the current turn is scheduled. */
+  turnEnding: boolean;
   inspector: string | undefined;
   /** The bearer token, or `null` without authentication. */
   readonly token: string | null;
@@ -917,27 +951,26 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
     clearInterval(live.heartbeat);
     if (!res.writableEnded) res.end();
   };
-  const write = (text: string) => {
+  const stream: Stream = { res, turn: -1, fresh: 0 };
+  const write = (chunk: string | Uint8Array) => {
     if (res.writableEnded || res.destroyed) return end();
-    // Checked before writing: one event may pass the limit (a large value to a reader that keeps up),
-    // but a backlog that has not drained below it by the next event means the client is not reading.
-    if (res.writableLength > ctx.streamBuffer) {
+    // Checked before writing: the events of one turn may pass the limit (a large value, or a commit of
+    // several, to a reader that keeps up), but a backlog left from an earlier turn past it means the
+    // client is not reading.
+    if (backlog(ctx, stream) > ctx.streamBuffer) {
       ctx.log.warn("http", "closing an event stream whose client does not keep up", { client });
       end();
       res.destroy();
       return;
     }
-    res.write(text);
+    trimStreams(ctx, chunk.length);
+    if (ended) return;
+    res.write(chunk);
+    wrote(ctx, stream, chunk.length);
   };
   const sendChange = (c: Change) => {
-    let line: string;
-    try {
-      line = JSON.stringify({ soul: c.soul, changes: toJson(c.changes), source: c.source });
-    } catch (e) {
-      ctx.log.error("http", "cannot encode a change", { error: (e as Error).message });
-      return;
-    }
-    write(`data: ${line}\n\n`);
+    const bytes = changeEvent(ctx, c);
+    if (bytes !== undefined) write(bytes);
   };
 
   // Checkpoints, coalesced: at most one in flight, one more queued behind it.
@@ -976,7 +1009,7 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
       checkpoint();
     }
   });
-  ctx.streams.add(end);
+  ctx.streams.set(end, stream);
   ctx.streamsByClient.set(client, mine + 1);
   res.on("close", end);
   res.on("error", end);
@@ -1000,6 +1033,84 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
     ctx.log.warn("http", "replaying a watch failed; closing its stream", { error: e.message });
     end();
   });
+}
+
+/** An open event stream, as the backlog limits see it. */
+interface Stream {
+  readonly res: ServerResponse;
+  /** The turn ({@link Context.turn}) that {@link Stream.fresh} counts. */
+  turn: number;
+  /** Bytes written to it in that turn. */
+  fresh: number;
+}
+
+/** Bytes written to an event stream that its client has not read yet (held by node:http or its socket). */
+function unread(res: ServerResponse): number {
+  return Math.max(res.writableLength, res.socket?.writableLength ?? 0);
+}
+
+/**
+ * Unread bytes of a stream that were written before the current turn of the
+ * event loop: what its client has had the time to read and did not. (Writes
+ * leave in a later turn on Deno and Bun, so every event of one turn is still
+ * unread as the next is written, even for a client that keeps up.)
+ */
+function backlog(ctx: Context, s: Stream): number {
+  if (s.turn !== ctx.turn) [s.turn, s.fresh] = [ctx.turn, 0];
+  return Math.max(0, unread(s.res) - s.fresh);
+}
+
+/** Counts `bytes` just written to a stream as fresh until the current turn ends. */
+function wrote(ctx: Context, s: Stream, bytes: number): void {
+  s.fresh += bytes;
+  if (ctx.turnEnding) return;
+  ctx.turnEnding = true;
+  setTimeout(() => {
+    ctx.turn++;
+    ctx.turnEnding = false;
+  }, 0);
+}
+
+/**
+ * The `data:` event of a change as UTF-8, encoded by the first stream that
+ * sends it and shared with the others (the database hands every watcher the
+ * same `Change`); `undefined` when it cannot be encoded (logged).
+ */
+function changeEvent(ctx: Context, c: Change): Uint8Array | undefined {
+  let bytes = ctx.events.get(c);
+  if (bytes !== undefined) return bytes;
+  try {
+    const line = JSON.stringify({ soul: c.soul, changes: toJson(c.changes), source: c.source });
+    bytes = UTF8.encode(`data: ${line}\n\n`);
+  } catch (e) {
+    ctx.log.error("http", "cannot encode a change", { error: (e as Error).message });
+    return undefined;
+  }
+  ctx.events.set(c, bytes);
+  return bytes;
+}
+
+/**
+ * Before `bytes` more are written to an event stream: closes the streams with
+ * the largest {@link backlog} until all backlogs, with these bytes, fit in
+ * `streamsBufferBytes` (a stream whose client keeps up is never closed for it).
+ */
+function trimStreams(ctx: Context, bytes: number): void {
+  for (;;) {
+    let total = bytes, worst: (() => void) | undefined, most = 0;
+    for (const [end, stream] of ctx.streams) {
+      const n = backlog(ctx, stream);
+      total += n;
+      if (n > most) [worst, most] = [end, n];
+    }
+    if (total <= ctx.streamsBuffer || worst === undefined) return;
+    const { res } = ctx.streams.get(worst)!;
+    ctx.log.warn("http", "closing the event stream with the most unread bytes: all streams hold too many", {
+      unread: most,
+    });
+    worst();
+    res.destroy();
+  }
 }
 
 /** `<actor>:<seq>` of a `Last-Event-ID` header, `undefined` without one; `TypeError` when malformed. */
