@@ -9,6 +9,12 @@
  * deflate-raw (used for payloads of at least {@link COMPRESS_MIN_BYTES} when it
  * helps). A payload is one MessagePack array `[version, type, ...]`.
  *
+ * What a peer may cost a session: an OPS message of more than
+ * {@link MAX_FRAME_OPS} ops is refused from its header before any op is
+ * decoded; a peer that sends more than `maxRefused` ops this side must refuse
+ * (beyond its horizon, over its deferral quota) ends the session with a
+ * {@link SyncRefusedError}; merging yields to the event loop between frames.
+ *
  * @example
  * ```ts
  * import { open } from "../../mod.ts";
@@ -76,7 +82,7 @@ export const MAX_REFUSED_OPS = 64;
 /** Records read and pushed per OPS message. */
 const PUSH_BATCH = 1000;
 /** Work between two yields to the event loop while a session merges what it receives, in ms. */
-const INTAKE_SLICE_MS = 8;
+const INTAKE_SLICE_MS = 16;
 
 /** How many sub-ranges a mismatched range is split into. */
 const BUCKETS = 8;
@@ -703,17 +709,14 @@ export async function syncSession(
     for (;;) {
       const msg = await receive();
       if (msg.type === "ops-bytes") {
-        // Merged as encoded: decoded straight into records, checked once (an invalid op: SyntaxError).
-        let r;
+        let ops: Op[];
         try {
-          r = await Promise.race([db.applyOps(msg.bytes, source), aborted]);
+          ops = decodeOps(msg.bytes, maxFrame);
         } catch (e) {
-          if (e instanceof SyntaxError && !e.message.startsWith("Cannot decode sync")) {
-            throw new SyntaxError(`Cannot decode sync message: ${e.message}`);
-          }
-          throw e;
+          throw new SyntaxError(`Cannot decode sync message: ${(e as Error).message}`);
         }
-        stats.recordsReceived += msg.count;
+        stats.recordsReceived += ops.length;
+        const r = await Promise.race([db.applyOps(ops, source), aborted]);
         stats.recordsApplied += r.applied;
         stats.recordsRefused += r.refused ?? 0;
         if (stats.recordsRefused > maxRefused) {
