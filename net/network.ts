@@ -4,7 +4,9 @@
  * (`/lattice/sync/1.0.0`) with each peer when it connects and every
  * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
  * through its `startNetwork` hook. A peer whose sync frame breaks a size
- * limit is refused for the cool-off (`NetNode.penalize`); per-peer budgets
+ * limit (bytes, or ops in one message), or that sends more ops than a session
+ * allows that this replica must refuse (beyond the horizon, over its deferral
+ * quota), is refused for the cool-off (`NetNode.penalize`); per-peer budgets
  * are `options.limits` (`net/peer_budget.ts`). The sync index saves itself
  * while the network runs (`options.indexSave`) and once more when it stops.
  *
@@ -156,14 +158,17 @@ export async function startNetwork(
    * Records a failed session. A peer whose frame broke a size limit (a
    * frame or decompressed payload over the limit, a compression bomb: the
    * decoders' `RangeError`s, "Cannot decode …"; an honest peer with the same
-   * limits never sends one) is also disconnected and refused for the
-   * cool-off period; other failures (malformed data, a closed stream, a
+   * limits never sends one), or that sent more ops than a session allows
+   * that this replica must refuse (`SyncRefusedError`: stamped beyond the
+   * horizon, or over its deferral quota), is also disconnected and refused
+   * for the cool-off period; other failures (malformed data, a closed stream, a
    * timeout) only end the session.
    */
   function fail(peer: string, e: unknown): void {
     state.set(peer, { ...state.get(peer), error: (e as Error).message });
-    if (e instanceof RangeError && e.message.startsWith("Cannot decode")) {
-      node.penalize(peer, `sync: ${e.message}`);
+    const name = (e as Error | undefined)?.name;
+    if (name === "SyncRefusedError" || (e instanceof RangeError && e.message.startsWith("Cannot decode"))) {
+      node.penalize(peer, `sync: ${(e as Error).message}`);
     }
     if (!stopped) log.debug("sync", `${peer}: ${(e as Error).message}`);
   }

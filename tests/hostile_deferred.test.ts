@@ -15,7 +15,15 @@ import path from "node:path";
 import { Database, open } from "../mod.ts";
 import { encodeOps, type Op } from "../core/op.ts";
 import { createJsKernels } from "../core/kernels/mod.ts";
-import { channelPair, SyncIndex, syncSession } from "../core/sync/mod.ts";
+import {
+  channelPair,
+  encodeFrame,
+  encodeMessage,
+  MAX_FRAME_OPS,
+  MAX_REFUSED_OPS,
+  SyncIndex,
+  syncSession,
+} from "../core/sync/mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
 import { SqliteStore } from "../storage/sqlite.ts";
 import type { Store } from "../storage/store.ts";
@@ -208,6 +216,117 @@ describe("deferred ops: the horizon", () => {
     assert.equal(me.deferredStatus().refused, 1);
     ia.close(), ib.close();
     await fast.close(), await me.close();
+  });
+});
+
+describe("deferred ops: a peer that floods sync with ops it must not send", () => {
+  const FAR = 2 ** 48 - 1; // year 10889
+  /** Sends OPS frames of `perFrame` ops each, `frames` times, then the empty RECONCILE, as a raw peer would. */
+  async function flood(
+    frames: number,
+    perFrame: number,
+    stamp: number,
+  ): Promise<ReturnType<typeof channelPair>[1]> {
+    const [attacker, victimSide] = channelPair();
+    for (let f = 0; f < frames; f++) {
+      const ops: Op[] = [];
+      for (let i = 0; i < perFrame; i++) ops.push(op(`future/${f}/${i}`, stamp, C, i));
+      await attacker.send(await encodeFrame(encodeMessage({ type: "ops", ops })));
+    }
+    await attacker.send(
+      await encodeFrame(encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(0) })),
+    );
+    return victimSide;
+  }
+
+  it("the session ends (SyncRefusedError) after the first frame: 20 × 1,000 ops beyond the horizon cost one frame", async () => {
+    const me = await open({ storage: "memory" });
+    const index = await SyncIndex.build(me);
+    const channel = await flood(20, 1000, FAR);
+    await assert.rejects(
+      syncSession(me, index, channel, { role: "responder", peer: "12D3KooWflood" }),
+      {
+        name: "SyncRefusedError",
+        message: /^Sync refused: the peer sent 1000 ops .* more than the 64 a session allows$/,
+      },
+    );
+    // Counted as the victim refused them: the ops it decoded and checked, not 20,000.
+    assert.equal(me.deferredStatus().refused, 1000);
+    assert.deepEqual(await me.store.deferred(), []);
+    index.close();
+    await me.close();
+  });
+
+  it("ops deferred over the peer's quota count too: the session ends a few ops past maxRefused", async () => {
+    const clock = { now: NOW };
+    const me = await dbAt(new MemoryStore(), clock, { maxDeferredPerSource: 10 });
+    const index = await SyncIndex.build(me);
+    const channel = await flood(30, 10, NOW + HOUR); // within the horizon, deferred: 10 kept, the rest refused
+    await assert.rejects(
+      syncSession(me, index, channel, { role: "responder", peer: "12D3KooWquota", maxRefused: 25 }),
+      { name: "SyncRefusedError" },
+    );
+    assert.equal(me.deferredStatus().count, 10);
+    assert.equal(me.deferredStatus().refused, 30, "three frames of ten refused, then the end");
+    index.close();
+    await me.close();
+  });
+
+  it(`an OPS message announcing more than ${MAX_FRAME_OPS} ops is refused before any op is decoded`, async () => {
+    const me = await open({ storage: "memory" });
+    let merges = 0;
+    const apply = me.applyOps.bind(me);
+    me.applyOps = (...args: Parameters<typeof me.applyOps>) => (merges++, apply(...args));
+    const index = await SyncIndex.build(me);
+    const channel = await flood(1, MAX_FRAME_OPS + 1, Date.now() - 1000);
+    await assert.rejects(
+      syncSession(me, index, channel, { role: "responder", peer: "12D3KooWbig" }),
+      {
+        name: "RangeError",
+        message: `Cannot decode sync message: ${
+          MAX_FRAME_OPS + 1
+        } ops exceed the limit of ${MAX_FRAME_OPS} in one message`,
+      },
+    );
+    assert.equal(merges, 0);
+    assert.equal(await me.get("future/0/0"), undefined);
+    index.close();
+    await me.close();
+  });
+
+  it("honest sync is unaffected: 6,000 records in several frames, a few refused ops below the limit", async () => {
+    const a = await open({ storage: "memory" }), b = await open({ storage: "memory" });
+    const ops: Op[] = [];
+    for (let i = 0; i < 6000; i++) ops.push(op(`honest/${i}`, Date.now() - 60_000, A, i));
+    await a.applyOps(ops);
+    const fast = await Database.create({
+      store: new MemoryStore(),
+      kernels,
+      now: () => Date.now() + 2 * DAY,
+    });
+    for (let i = 0; i < MAX_REFUSED_OPS; i++) await fast.put(`ahead/${i}`, { v: i });
+    const [ia, ib, ifast] = [await SyncIndex.build(a), await SyncIndex.build(b), await SyncIndex.build(fast)];
+    const [ca, cb] = channelPair();
+    const [sa, sb] = await Promise.all([
+      syncSession(a, ia, ca, { role: "initiator", peer: "b" }),
+      syncSession(b, ib, cb, { role: "responder", peer: "a" }),
+    ]);
+    assert.equal(sa.recordsSent, 6000);
+    assert.equal(sb.recordsApplied, 6000);
+    assert.equal(b.deferredStatus().refused, 0);
+    assert.deepEqual(await b.get("honest/5999"), { v: 5999 });
+    const [cf, cme] = channelPair();
+    const [, sme] = await Promise.all([
+      syncSession(fast, ifast, cf, { role: "initiator" }),
+      syncSession(b, ib, cme, { role: "responder", peer: "12D3KooWfast" }),
+    ]);
+    assert.equal(
+      sme.recordsRefused,
+      MAX_REFUSED_OPS,
+      "as many as the limit, not more: the session ends normally",
+    );
+    ia.close(), ib.close(), ifast.close();
+    await a.close(), await b.close(), await fast.close();
   });
 });
 

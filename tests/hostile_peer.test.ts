@@ -22,7 +22,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { type Database, open } from "../mod.ts";
 import { encodeOps } from "../core/op.ts";
-import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { encodeFrame, encodeMessage, SYNC_PROTOCOL } from "../core/sync/protocol.ts";
 import { createLogger } from "../net/log.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
@@ -569,6 +569,52 @@ describe("hostile peer: budgets", () => {
       await attacker.stop();
     }
   });
+});
+
+describe("hostile peer: deferred-op flood through sync", () => {
+  it(
+    "a peer that syncs ops beyond the horizon is cut off after its first frame, logged and refused",
+    { timeout: 30_000 },
+    async () => {
+      const coolOffMs = 2_000;
+      const v = await victim({ coolOffMs });
+      const attacker = await rawNode();
+      try {
+        const victimId = peerIdFromString(v.net.peerId);
+        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
+        const far = stateOf(2 ** 48 - 1); // year 10889
+        // 20 frames of 1,000 ops each, as fast as the stream takes them.
+        for (let f = 0; f < 20 && attacker.getConnections(victimId).length > 0; f++) {
+          const ops = Array.from({ length: 1000 }, (_, i) => ({
+            soul: `future/${f}/${i}`,
+            field: "v",
+            value: i,
+            state: far,
+            actor: ACTOR_A,
+          }));
+          const frame = await encodeFrame(encodeMessage({ type: "ops", ops }));
+          await send(stream, new Uint8Array([...varint(frame.length), ...frame])).catch(() => {});
+        }
+        await until(
+          "the attacker to be disconnected",
+          5_000,
+          () => attacker.getConnections(victimId).length === 0,
+        );
+        const id = attacker.peerId.toString();
+        assert.equal(v.net.node.refused(id), true);
+        assert.ok(
+          v.lines.some((l) => l.includes(`peer=${id}`) && l.includes("Sync refused")),
+          `a warning naming ${id} in ${JSON.stringify(v.lines)}`,
+        );
+        // The ops the victim decoded and checked: its first frame's, not 20,000.
+        assert.equal(v.db.deferredStatus().refused, 1000);
+        assert.ok(await refuses(attacker, v.net.addrs[0]), "refused during the cool-off");
+      } finally {
+        await attacker.stop();
+        await stopVictim(v);
+      }
+    },
+  );
 });
 
 describe("hostile peer: limits option", () => {

@@ -9,6 +9,12 @@
  * deflate-raw (used for payloads of at least {@link COMPRESS_MIN_BYTES} when it
  * helps). A payload is one MessagePack array `[version, type, ...]`.
  *
+ * What a peer may cost a session: an OPS message of more than
+ * {@link MAX_FRAME_OPS} ops is refused from its header before any op is
+ * decoded; a peer that sends more than `maxRefused` ops this side must refuse
+ * (beyond its horizon, over its deferral quota) ends the session with a
+ * {@link SyncRefusedError}; merging yields to the event loop between frames.
+ *
  * @example
  * ```ts
  * import { open } from "../../mod.ts";
@@ -61,6 +67,22 @@ export const COMPRESS_MIN_BYTES = 1024;
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 /** Smallest accepted `maxFrameBytes`: one op of the largest allowed value must fit. */
 export const MIN_MAX_FRAME_BYTES = 1024 * 1024 + 64 * 1024;
+/**
+ * Most ops one OPS message may carry; read from the batch's array header,
+ * before any op is decoded, so one frame costs at most this many decoded
+ * records. Senders put at most {@link PUSH_BATCH} in one.
+ */
+export const MAX_FRAME_OPS = 4096;
+/**
+ * Default of {@link SyncOptions.maxRefused}: ops a peer may send in one
+ * session that the receiver refuses (beyond its horizon, or deferred over the
+ * peer's quota) before the session is ended with a {@link SyncRefusedError}.
+ */
+export const MAX_REFUSED_OPS = 64;
+/** Records read and pushed per OPS message. */
+const PUSH_BATCH = 1000;
+/** Work between two yields to the event loop while a session merges what it receives, in ms. */
+const INTAKE_SLICE_MS = 16;
 
 /** How many sub-ranges a mismatched range is split into. */
 const BUCKETS = 8;
@@ -99,6 +121,21 @@ export interface SyncOptions {
   readonly maxFrameBytes?: number;
   /** The peer's id: the source its ops are applied as (quotas, `recordsRefused`); default `"sync"`. */
   readonly peer?: string;
+  /**
+   * Refused ops (`recordsRefused`) a peer may send in the session before it
+   * ends with a {@link SyncRefusedError} (default {@link MAX_REFUSED_OPS}).
+   */
+  readonly maxRefused?: number;
+}
+
+/**
+ * A session ended because the peer sent more ops than `maxRefused` that this
+ * side must refuse (stamped beyond its horizon, or deferred over the peer's
+ * quota): a peer that sends them misbehaves (`net/network.ts` refuses it for
+ * the cool-off). Matched by `name`.
+ */
+export class SyncRefusedError extends RangeError {
+  override name = "SyncRefusedError";
 }
 
 /** What one session did. */
@@ -144,11 +181,49 @@ export function encodeMessage(msg: SyncMessage): Uint8Array {
 
 /**
  * Decodes a message payload. Checks the size first (`RangeError` beyond
- * `maxBytes`), then the shape: an unknown version or type, a malformed range
+ * `maxBytes`, or an OPS message of more than {@link MAX_FRAME_OPS} ops), then the shape: an unknown version or type, a malformed range
  * list (bounds not strictly ascending, ids out of their range or order,
  * wrong lengths) or invalid ops are a `SyntaxError`.
  */
 export function decodeMessage(payload: Uint8Array, maxBytes: number = DEFAULT_MAX_FRAME_BYTES): SyncMessage {
+  const msg = readMessage(payload, maxBytes);
+  if (msg.type !== "ops-bytes") return msg;
+  try {
+    return { type: "ops", ops: decodeOps(msg.bytes, maxBytes) };
+  } catch (e) {
+    throw new SyntaxError(`Cannot decode sync message: ${(e as Error).message}`);
+  }
+}
+
+type Reconcile = Extract<SyncMessage, { type: "reconcile" }>;
+
+/** An OPS message as received: its op batch still encoded, and how many ops its header announces. */
+interface OpsBytes {
+  readonly type: "ops-bytes";
+  readonly bytes: Uint8Array;
+  readonly count: number;
+}
+
+/**
+ * The ops an op batch's root array header announces (`[1, op...]`: its
+ * length less one), or -1 when it starts with no array header (the decoder
+ * reports that).
+ */
+function announcedOps(b: Uint8Array): number {
+  const t = b.length > 0 ? b[0] : 0;
+  if (t >= 0x91 && t <= 0x9f) return (t & 0x0f) - 1;
+  if (t === 0xdc && b.length >= 3) return ((b[1] << 8) | b[2]) - 1;
+  if (t === 0xdd && b.length >= 5) return (((b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4]) >>> 0) - 1;
+  return -1;
+}
+
+/**
+ * {@link decodeMessage} without decoding the ops of an OPS message: its
+ * batch is handed back encoded (a session merges it as it is), after the op
+ * count its header announces is checked against {@link MAX_FRAME_OPS}
+ * (`RangeError`), so an oversized batch costs no decoding at all.
+ */
+function readMessage(payload: Uint8Array, maxBytes: number): Reconcile | OpsBytes {
   if (payload.length > maxBytes) {
     throw new RangeError(
       `Cannot decode sync message: ${payload.length} bytes exceed the limit of ${maxBytes}`,
@@ -162,11 +237,13 @@ export function decodeMessage(payload: Uint8Array, maxBytes: number = DEFAULT_MA
   if (root[0] !== SYNC_VERSION) return bad(`unsupported version ${JSON.stringify(root[0])}`);
   if (root[1] === MSG_OPS) {
     if (root.length !== 3 || !(root[2] instanceof Uint8Array)) return bad("ops message is not [1, 2, bin]");
-    try {
-      return { type: "ops", ops: decodeOps(root[2], maxBytes) };
-    } catch (e) {
-      return bad((e as Error).message);
+    const count = announcedOps(root[2]);
+    if (count > MAX_FRAME_OPS) {
+      throw new RangeError(
+        `Cannot decode sync message: ${count} ops exceed the limit of ${MAX_FRAME_OPS} in one message`,
+      );
     }
+    return { type: "ops-bytes", bytes: root[2], count };
   }
   if (root[1] !== MSG_RECONCILE) return bad(`unknown message type ${JSON.stringify(root[1])}`);
   if (root.length !== 4) return bad("reconcile message is not [1, 1, ranges, need]");
@@ -521,6 +598,8 @@ export function reconcile(snap: IndexSnapshot, ranges: readonly SyncRange[], bud
 
 // ------------------------------------------------------------------ session
 
+const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
 /**
  * Runs one reconciliation session with a peer over `channel`. The initiator
  * speaks first; the sides then take turns until one of them has nothing left
@@ -550,6 +629,10 @@ export async function syncSession(
     );
   }
   const source = { source: options.peer || "sync" };
+  const maxRefused = options.maxRefused ?? MAX_REFUSED_OPS;
+  if (!Number.isSafeInteger(maxRefused) || maxRefused < 0) {
+    throw new RangeError(`maxRefused must be a non-negative integer, got ${maxRefused}`);
+  }
   const started = performance.now();
   const stats: SyncStats = {
     bytesSent: 0,
@@ -579,20 +662,20 @@ export async function syncSession(
     stats.bytesSent += frame.length;
     await Promise.race([channel.send(frame), aborted]);
   };
-  const receive = async (): Promise<SyncMessage> => {
+  const receive = async (): Promise<Reconcile | OpsBytes> => {
     const next = await Promise.race([iterator.next(), aborted]);
     if (next.done) throw new Error("Sync failed: the channel closed before the session finished");
     const frame = next.value;
     stats.bytesReceived += frame.length;
     const payload = await decodeFrame(frame, maxFrame);
     stats.rawBytesReceived += payload.length + 1;
-    return decodeMessage(payload, maxFrame);
+    return readMessage(payload, maxFrame);
   };
   const budget = Math.floor(maxFrame / 2);
   const pushRecords = async (snap: IndexSnapshot, positions: Iterable<number>): Promise<void> => {
     const keys = Array.from(new Set(positions), (p) => snap.key(p));
-    for (let k = 0; k < keys.length; k += 1000) {
-      const found = await db.store.readFields(keys.slice(k, k + 1000));
+    for (let k = 0; k < keys.length; k += PUSH_BATCH) {
+      const found = await db.store.readFields(keys.slice(k, k + PUSH_BATCH));
       const ops = found.filter((r) => r !== undefined).map(recordToOp);
       await sendOps(ops);
     }
@@ -600,7 +683,7 @@ export async function syncSession(
   const sendOps = async (ops: Op[]): Promise<void> => {
     if (ops.length === 0) return;
     const payload = encodeMessage({ type: "ops", ops });
-    if (payload.length > maxFrame) {
+    if (payload.length > maxFrame || ops.length > MAX_FRAME_OPS) {
       if (ops.length === 1) {
         throw new RangeError(`Sync failed: one op encodes to more than ${maxFrame} bytes`);
       }
@@ -622,13 +705,30 @@ export async function syncSession(
       await sendRaw({ type: "reconcile", ranges: initialRanges(snap), need: ZERO });
       reconciles++;
     }
+    let sliceStart = performance.now();
     for (;;) {
       const msg = await receive();
-      if (msg.type === "ops") {
-        stats.recordsReceived += msg.ops.length;
-        const r = await Promise.race([db.applyOps(msg.ops, source), aborted]);
+      if (msg.type === "ops-bytes") {
+        let ops: Op[];
+        try {
+          ops = decodeOps(msg.bytes, maxFrame);
+        } catch (e) {
+          throw new SyntaxError(`Cannot decode sync message: ${(e as Error).message}`);
+        }
+        stats.recordsReceived += ops.length;
+        const r = await Promise.race([db.applyOps(ops, source), aborted]);
         stats.recordsApplied += r.applied;
         stats.recordsRefused += r.refused ?? 0;
+        if (stats.recordsRefused > maxRefused) {
+          throw new SyncRefusedError(
+            `Sync refused: the peer sent ${stats.recordsRefused} ops this replica must refuse (beyond its horizon or over the peer's deferral quota), more than the ${maxRefused} a session allows`,
+          );
+        }
+        // Frames already buffered resolve as microtasks: let timers, I/O, gossip and HTTP run between them.
+        if (performance.now() - sliceStart >= INTAKE_SLICE_MS) {
+          await macrotask();
+          sliceStart = performance.now();
+        }
         continue;
       }
       reconciles++;
