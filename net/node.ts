@@ -11,11 +11,14 @@
  * Every peer is untrusted (see `net/peer_budget.ts`): gossip is checked by a
  * topic validator before it is delivered or relayed (a rejected message is
  * dropped and lowers its sender's gossipsub score); channel frames are
- * reassembled in linear time; the DHT refuses `/lattice/` and `/pk/` records
+ * reassembled in linear time, as each chunk arrives, and a frame sent in far
+ * more pieces than an honest sender's is a violation ({@link FrameDecoder});
+ * the DHT refuses `/lattice/` and `/pk/` records
  * and keeps a bounded number of provider records per peer
  * (`net/provider_quota.ts`); a peer over its stream or byte budget, or one
  * that breaks a protocol limit ({@link NetNode.penalize}), is disconnected and
- * refused by the connection gater for a cool-off period, logged with its id.
+ * refused by the connection gater for a cool-off period, logged with its id;
+ * its connections are aborted at once, so what it already queued is not read.
  *
  * @module
  */
@@ -487,9 +490,10 @@ function encodeFrame(frame: Uint8Array): Uint8Array {
 /** Chunks any frame may arrive in, however short (see {@link FrameDecoder}). */
 export const FRAME_PIECES_FLOOR = 64;
 /**
- * One more chunk is allowed per this many bytes of a frame: 4,160 for a 4 MiB
- * frame, which an honest sender's 64 KiB (yamux) or 16 KiB (WebRTC) messages
- * stay 16–64× under.
+ * One more chunk is allowed per this many bytes of a frame that arrived: a
+ * flood of 64-byte chunks is cut after ~66 of them, and a 4 MiB frame may come
+ * in at most 1,088, which an honest sender's 64 KiB (yamux) or 16 KiB (WebRTC)
+ * messages stay 4–16× under.
  */
 export const FRAME_PIECE_BYTES = 4096;
 
@@ -504,8 +508,10 @@ type Chunk = Uint8Array | { readonly byteLength: number; subarray(): Uint8Array 
  * every chunk, so a 4 MiB frame sent in 64-byte chunks cost 8.6 s of CPU).
  * Memory is what arrived, never the length a peer merely announced.
  *
- * A frame may arrive in at most {@link FRAME_PIECES_FLOOR} + its length /
- * {@link FRAME_PIECE_BYTES} chunks (its length prefix included): more is a
+ * A frame may arrive in at most {@link FRAME_PIECES_FLOOR} + (its bytes that
+ * arrived so far) / {@link FRAME_PIECE_BYTES} chunks (its length prefix
+ * included), checked as each chunk comes, so a flood of tiny chunks is cut
+ * after a few dozen and a big frame may take one chunk per 4 KiB: more is a
  * protocol violation (`violated(reason)`, then `RangeError` "Cannot decode
  * frame: … pieces"). Each chunk costs the receiver far more in libp2p than
  * here (noise decryption, and a yamux window update encrypted and written
@@ -526,7 +532,7 @@ export class FrameDecoder {
   #need = 0;
   /** Chunks the current frame (prefix included) arrived in, how many it may, its length. */
   #chunks = 0;
-  #allowed = FRAME_PIECES_FLOOR;
+  #got = 0;
   #frameLen = 0;
 
   constructor(max: number, violated?: (reason: string) => void) {
@@ -536,9 +542,14 @@ export class FrameDecoder {
 
   /** Takes one chunk and appends the frames it completes to `out`. */
   push(chunk: Chunk, out: Uint8Array[]): void {
-    if ((this.#need > 0 || this.#weight > 1) && ++this.#chunks > this.#allowed) {
+    if (
+      (this.#need > 0 || this.#weight > 1) &&
+      ++this.#chunks > FRAME_PIECES_FLOOR + Math.floor(this.#got / FRAME_PIECE_BYTES)
+    ) {
       const of = this.#need > 0 ? `${this.#frameLen} bytes` : "unread length";
-      const reason = `a frame of ${of} arrived in more than ${this.#allowed} pieces`;
+      const reason = `a frame of ${of} arrived in more than ${
+        this.#chunks - 1
+      } pieces for ${this.#got} bytes`;
       this.#violated?.(reason);
       throw new RangeError(`Cannot decode frame: ${reason}`);
     }
@@ -552,6 +563,7 @@ export class FrameDecoder {
         const take = Math.min(this.#need, n - at);
         this.#pieces.push(bytes.subarray(at, at + take));
         at += take;
+        this.#got += take;
         this.#need -= take;
         if (this.#need === 0) {
           out.push(joinPieces(this.#pieces));
@@ -560,7 +572,7 @@ export class FrameDecoder {
         continue;
       }
       const byte = bytes[at++];
-      if (this.#weight === 1) this.#chunks = 1; // a new frame starts in this chunk
+      if (this.#weight === 1) this.#chunks = 1, this.#got = 0; // a new frame starts in this chunk
       this.#len += (byte & 0x7f) * this.#weight;
       this.#weight *= 128;
       if ((byte & 0x80) !== 0) {
@@ -574,7 +586,7 @@ export class FrameDecoder {
         throw new RangeError(`Cannot decode frame: length ${size} exceeds limit ${this.#max}`);
       }
       this.#len = 0, this.#weight = 1, this.#prefix = 0;
-      this.#allowed = FRAME_PIECES_FLOOR + Math.floor(size / FRAME_PIECE_BYTES), this.#frameLen = size;
+      this.#frameLen = size;
       if (n - at >= size) {
         out.push(bytes.slice(at, at + size)); // the whole frame is in this chunk: one copy
         at += size;
