@@ -671,6 +671,11 @@ function streamFrames(
   stream.addEventListener("message", onMessage);
   stream.addEventListener("close", onEnd);
   stream.addEventListener("remoteCloseWrite", onEnd);
+  if (stream.remoteWriteStatus === "closed" || stream.readStatus === "closed") {
+    // Closed before these listeners existed: what it buffered is dispatched on a
+    // timer (libp2p's addEventListener), so the end is marked on a later one.
+    setTimeout(() => onEnd(new Event("remoteCloseWrite")), 0);
+  }
   return (async function* (): AsyncGenerator<Uint8Array> {
     try {
       for (;;) {
