@@ -11,11 +11,14 @@
  * Every peer is untrusted (see `net/peer_budget.ts`): gossip is checked by a
  * topic validator before it is delivered or relayed (a rejected message is
  * dropped and lowers its sender's gossipsub score); channel frames are
- * reassembled in linear time; the DHT refuses `/lattice/` and `/pk/` records
+ * reassembled in linear time, as each chunk arrives, and a frame sent in far
+ * more pieces than an honest sender's is a violation ({@link FrameDecoder});
+ * the DHT refuses `/lattice/` and `/pk/` records
  * and keeps a bounded number of provider records per peer
  * (`net/provider_quota.ts`); a peer over its stream or byte budget, or one
  * that breaks a protocol limit ({@link NetNode.penalize}), is disconnected and
- * refused by the connection gater for a cool-off period, logged with its id.
+ * refused by the connection gater for a cool-off period, logged with its id;
+ * its connections are aborted at once, so what it already queued is not read.
  *
  * @module
  */
@@ -484,64 +487,213 @@ function encodeFrame(frame: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Chunks any frame may arrive in, however short (see {@link FrameDecoder}). */
+export const FRAME_PIECES_FLOOR = 64;
 /**
- * Splits a byte stream into frames; rejects lengths above `max` before
- * buffering them. Linear in the bytes received, however the sender slices
- * them: a frame's pieces are kept as they come and joined once, when the last
- * one arrives (before: the buffer was re-copied on every chunk, so a 4 MiB
- * frame sent in 64-byte chunks cost 8.6 s of CPU). Memory is what arrived,
- * never the length a peer merely announced. `spend(n)` is told every chunk's
- * size first; when it returns false the stream is given up (`RangeError`).
+ * One more chunk is allowed per this many bytes of a frame that arrived: a
+ * flood of 64-byte chunks is cut after ~66 of them, and a 4 MiB frame may come
+ * in at most 1,088, which an honest sender's 64 KiB (yamux) or 16 KiB (WebRTC)
+ * messages stay 4–16× under.
  */
-export async function* decodeFrames(
-  source: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>,
-  max: number,
-  spend?: (bytes: number) => boolean,
-): AsyncGenerator<Uint8Array> {
+export const FRAME_PIECE_BYTES = 4096;
+
+/** A chunk as libp2p hands it over: a `Uint8Array` or a `Uint8ArrayList`. */
+type Chunk = Uint8Array | { readonly byteLength: number; subarray(): Uint8Array };
+
+/**
+ * Splits a byte stream into frames, synchronously, chunk by chunk; rejects
+ * lengths above `max` before buffering them. Linear in the bytes received,
+ * however the sender slices them: a frame's pieces are kept as they come and
+ * joined once, when the last one arrives (before: the buffer was re-copied on
+ * every chunk, so a 4 MiB frame sent in 64-byte chunks cost 8.6 s of CPU).
+ * Memory is what arrived, never the length a peer merely announced.
+ *
+ * A frame may arrive in at most {@link FRAME_PIECES_FLOOR} + (its bytes that
+ * arrived so far) / {@link FRAME_PIECE_BYTES} chunks (its length prefix
+ * included), checked as each chunk comes, so a flood of tiny chunks is cut
+ * after a few dozen and a big frame may take one chunk per 4 KiB: more is a
+ * protocol violation (`violated(reason)`, then `RangeError` "Cannot decode
+ * frame: … pieces"). Each chunk costs the receiver far more in libp2p than
+ * here (noise decryption, and a yamux window update encrypted and written
+ * back for every data message): a 4 MiB frame in 64-byte chunks cost 2.3 s of
+ * CPU and stalled the event loop for up to 1.9 s. An honest sender writes a
+ * frame at once, which arrives in yamux messages of up to 64 KiB (WebRTC
+ * messages of 16 KiB).
+ */
+export class FrameDecoder {
+  readonly #max: number;
+  readonly #violated?: (reason: string) => void;
   /** The length prefix being read: its value so far, the weight of its next byte, its bytes. */
-  let len = 0, weight = 1, prefix = 0;
+  #len = 0;
+  #weight = 1;
+  #prefix = 0;
   /** Pieces of the frame being received (when `need > 0`), and the bytes it still lacks. */
-  let pieces: Uint8Array[] = [], need = 0;
-  for await (const chunk of source) {
-    const raw = chunk instanceof Uint8Array ? chunk : chunk.subarray();
-    if (spend !== undefined && !spend(raw.length)) {
-      throw new RangeError("Cannot read frames: the peer is over its byte budget");
+  #pieces: Uint8Array[] = [];
+  #need = 0;
+  /** Chunks the current frame (prefix included) arrived in, how many it may, its length. */
+  #chunks = 0;
+  #got = 0;
+  #frameLen = 0;
+
+  constructor(max: number, violated?: (reason: string) => void) {
+    this.#max = max;
+    this.#violated = violated;
+  }
+
+  /** Takes one chunk and appends the frames it completes to `out`. */
+  push(chunk: Chunk, out: Uint8Array[]): void {
+    if (
+      (this.#need > 0 || this.#weight > 1) &&
+      ++this.#chunks > FRAME_PIECES_FLOOR + Math.floor(this.#got / FRAME_PIECE_BYTES)
+    ) {
+      const of = this.#need > 0 ? `${this.#frameLen} bytes` : "unread length";
+      const reason = `a frame of ${of} arrived in more than ${
+        this.#chunks - 1
+      } pieces for ${this.#got} bytes`;
+      this.#violated?.(reason);
+      throw new RangeError(`Cannot decode frame: ${reason}`);
     }
+    const raw = chunk instanceof Uint8Array ? chunk : chunk.subarray();
     // A plain view: on Node-compatible runtimes chunks are Buffers, whose slice() does not copy.
     const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
     const n = bytes.length;
     let at = 0;
     while (at < n) {
-      if (need > 0) {
-        const take = Math.min(need, n - at);
-        pieces.push(bytes.subarray(at, at + take));
+      if (this.#need > 0) {
+        const take = Math.min(this.#need, n - at);
+        this.#pieces.push(bytes.subarray(at, at + take));
         at += take;
-        need -= take;
-        if (need === 0) {
-          yield joinPieces(pieces);
-          pieces = [];
+        this.#got += take;
+        this.#need -= take;
+        if (this.#need === 0) {
+          out.push(joinPieces(this.#pieces));
+          this.#pieces = [];
         }
         continue;
       }
       const byte = bytes[at++];
-      len += (byte & 0x7f) * weight;
-      weight *= 128;
+      if (this.#weight === 1) this.#chunks = 1, this.#got = 0; // a new frame starts in this chunk
+      this.#len += (byte & 0x7f) * this.#weight;
+      this.#weight *= 128;
       if ((byte & 0x80) !== 0) {
-        if (++prefix >= 5) throw new RangeError("Cannot decode frame: length prefix is longer than 5 bytes");
+        if (++this.#prefix >= 5) {
+          throw new RangeError("Cannot decode frame: length prefix is longer than 5 bytes");
+        }
         continue;
       }
-      if (len > max) throw new RangeError(`Cannot decode frame: length ${len} exceeds limit ${max}`);
-      const size = len;
-      len = 0, weight = 1, prefix = 0;
+      const size = this.#len;
+      if (size > this.#max) {
+        throw new RangeError(`Cannot decode frame: length ${size} exceeds limit ${this.#max}`);
+      }
+      this.#len = 0, this.#weight = 1, this.#prefix = 0;
+      this.#frameLen = size;
       if (n - at >= size) {
-        yield bytes.slice(at, at + size); // the whole frame is in this chunk: one copy
+        out.push(bytes.slice(at, at + size)); // the whole frame is in this chunk: one copy
         at += size;
-      } else need = size;
+      } else this.#need = size;
     }
   }
-  if (need > 0 || weight > 1) {
-    throw new SyntaxError("Cannot decode frame: stream ended inside a frame");
+
+  /** The stream ended: throws `SyntaxError` if it ended inside a frame. */
+  end(): void {
+    if (this.#need > 0 || this.#weight > 1) {
+      throw new SyntaxError("Cannot decode frame: stream ended inside a frame");
+    }
   }
+}
+
+/**
+ * The frames of a byte stream (see {@link FrameDecoder}). `spend(n)` is told
+ * every chunk's size first; when it returns false the stream is given up
+ * (`RangeError`).
+ */
+export async function* decodeFrames(
+  source: AsyncIterable<Chunk>,
+  max: number,
+  spend?: (bytes: number) => boolean,
+  violated?: (reason: string) => void,
+): AsyncGenerator<Uint8Array> {
+  const decoder = new FrameDecoder(max, violated);
+  const out: Uint8Array[] = [];
+  for await (const chunk of source) {
+    if (spend !== undefined && !spend(chunk.byteLength)) {
+      throw new RangeError("Cannot read frames: the peer is over its byte budget");
+    }
+    decoder.push(chunk, out);
+    for (let i = 0; i < out.length; i++) yield out[i];
+    out.length = 0;
+  }
+  decoder.end();
+}
+
+/**
+ * The frames of a libp2p stream, decoded in its `message` listener, as each
+ * chunk arrives, not when the reader next awaits: Deno reads a socket's
+ * backlog in one run of microtasks, so a reader behind an async iterator saw
+ * a flood of tiny chunks only after libp2p had decrypted (and answered) all
+ * of them. Here the chunk over the budget or the piece rule aborts the stream
+ * (and `violated` penalizes the peer) while the flood is still being read.
+ */
+function streamFrames(
+  stream: Stream,
+  max: number,
+  spend?: (bytes: number) => boolean,
+  violated?: (reason: string) => void,
+): AsyncGenerator<Uint8Array> {
+  const decoder = new FrameDecoder(max, violated);
+  let queue: Uint8Array[] = [];
+  let ended = false, failure: Error | undefined, wake: (() => void) | undefined;
+  const onMessage = (evt: Event): void => {
+    if (failure !== undefined) return;
+    const chunk = (evt as Event & { data: Chunk }).data;
+    try {
+      if (spend !== undefined && !spend(chunk.byteLength)) {
+        throw new RangeError("Cannot read frames: the peer is over its byte budget");
+      }
+      decoder.push(chunk, queue);
+    } catch (e) {
+      failure = e as Error;
+      stream.abort(failure);
+    }
+    wake?.();
+  };
+  const onEnd = (evt: Event): void => {
+    ended = true;
+    failure ??= (evt as Event & { error?: Error }).error;
+    if (evt.type === "close") stop();
+    wake?.();
+  };
+  const stop = (): void => {
+    stream.removeEventListener("message", onMessage);
+    stream.removeEventListener("close", onEnd);
+    stream.removeEventListener("remoteCloseWrite", onEnd);
+  };
+  stream.addEventListener("message", onMessage);
+  stream.addEventListener("close", onEnd);
+  stream.addEventListener("remoteCloseWrite", onEnd);
+  if (stream.remoteWriteStatus === "closed" || stream.readStatus === "closed") {
+    // Closed before these listeners existed: what it buffered is dispatched on a
+    // timer (libp2p's addEventListener), so the end is marked on a later one.
+    setTimeout(() => onEnd(new Event("remoteCloseWrite")), 0);
+  }
+  return (async function* (): AsyncGenerator<Uint8Array> {
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          const frames = queue;
+          queue = [];
+          for (let i = 0; i < frames.length; i++) yield frames[i];
+          continue;
+        }
+        if (failure !== undefined) throw failure;
+        if (ended) return decoder.end();
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+    } finally {
+      stop();
+    }
+  })();
 }
 
 /** One copy of a frame's pieces, in order. */
@@ -554,7 +706,12 @@ function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function makeChannel(stream: Stream, max: number, spend?: (bytes: number) => boolean): Channel {
+function makeChannel(
+  stream: Stream,
+  max: number,
+  spend?: (bytes: number) => boolean,
+  violated?: (reason: string) => void,
+): Channel {
   let closed = false;
   return {
     async send(frame: Uint8Array): Promise<void> {
@@ -564,7 +721,7 @@ function makeChannel(stream: Stream, max: number, spend?: (bytes: number) => boo
       }
       if (!stream.send(encodeFrame(frame))) await stream.onDrain();
     },
-    frames: decodeFrames(stream, max, spend),
+    frames: streamFrames(stream, max, spend, violated),
     close(): void {
       if (closed) return;
       closed = true;
@@ -731,7 +888,13 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     }
     members.delete(peer);
     providers.delete(peer);
-    libp2p.hangUp(peerIdFromString(peer)).catch(() => {});
+    // Aborted, not closed gracefully: while a close waits on its streams, data
+    // already queued on the socket (megabytes of tiny frames) is still read and
+    // decrypted, each message answered with a yamux window update.
+    const id = peerIdFromString(peer);
+    const why = new Error(`Peer refused: ${reason}`);
+    for (const c of libp2p.getConnections(id)) c.abort(why);
+    libp2p.hangUp(id).catch(() => {});
   }
 
   /** What a channel with `peer` tells the framing: each chunk's size, against the peer's byte budget. */
@@ -741,6 +904,11 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
       penalize(peer, `sent more than ${limits.channelBytes} channel bytes in ${limits.windowMs} ms`);
       return false;
     };
+  }
+
+  /** What a channel with `peer` tells the framing: a frame broke the framing rules (too many pieces). */
+  function violator(peer: string): (reason: string) => void {
+    return (reason) => penalize(peer, `channel: ${reason}`);
   }
 
   /**
@@ -1057,7 +1225,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
           return;
         }
         stream.addEventListener("close", () => budgets.closeStream(peer), { once: true });
-        const channel = makeChannel(stream, maxFrame, spender(peer));
+        const channel = makeChannel(stream, maxFrame, spender(peer), violator(peer));
         Promise.resolve()
           .then(() => handler(channel, peer))
           .catch((e: Error) => {
@@ -1072,7 +1240,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         [opts?.signal, life.signal],
         (signal) => libp2p.dialProtocol(peerIdFromString(peer), protocol, { signal }),
       );
-      return makeChannel(stream, maxFrame, spender(peer));
+      return makeChannel(stream, maxFrame, spender(peer), violator(peer));
     },
     onPeer(cb) {
       peerListeners.add(cb);

@@ -26,7 +26,15 @@ import { encodeFrame, encodeMessage, SYNC_PROTOCOL } from "../core/sync/protocol
 import { createLogger } from "../net/log.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
-import { createNetNode, decodeFrames, DHT_PROTOCOL, type NetNode, spaceTopic } from "../net/node.ts";
+import {
+  createNetNode,
+  decodeFrames,
+  DHT_PROTOCOL,
+  FRAME_PIECE_BYTES,
+  FRAME_PIECES_FLOOR,
+  type NetNode,
+  spaceTopic,
+} from "../net/node.ts";
 import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
 import { startReplication } from "../net/replicate.ts";
 import { startServe } from "./_serve.ts";
@@ -212,12 +220,15 @@ describe("hostile peer: sync frames", () => {
     }
   });
 
-  it("a 4 MiB frame sent in 64-byte chunks is reassembled with linear copying", async () => {
+  it("a 4 MiB frame in the most pieces allowed is reassembled with linear copying", async () => {
     const frame = new Uint8Array(4 * 1024 * 1024);
+    // 1,025 chunks (the rule allows 1,088 over the frame): a join on every chunk would copy 2 GiB.
     const chunks = (async function* () {
       const prefix = varint(frame.length);
       yield prefix;
-      for (let at = 0; at < frame.length; at += 64) yield frame.subarray(at, at + 64);
+      for (let at = 0; at < frame.length; at += FRAME_PIECE_BYTES) {
+        yield frame.subarray(at, at + FRAME_PIECE_BYTES);
+      }
     })();
     // Count every byte copied by Uint8Array#set and #slice while the frame is decoded.
     const proto = Uint8Array.prototype as unknown as {
@@ -250,7 +261,39 @@ describe("hostile peer: sync frames", () => {
     assert.ok(copied <= budget, `${copied} bytes copied for a frame of ${frame.length}`);
   });
 
-  it("a frame sent in 64-byte chunks over a real stream keeps the victim's copying linear", {
+  it("a frame in far more pieces than an honest sender makes is refused as it arrives", async () => {
+    const size = 1024 * 1024;
+    // 64-byte chunks: the rule (64 + 1 per 4 KiB that arrived) is broken by the 65th, prefix included.
+    const allowed = FRAME_PIECES_FLOOR + Math.floor((64 * (FRAME_PIECES_FLOOR - 1)) / FRAME_PIECE_BYTES);
+    let pulled = 0;
+    const chunks = (async function* () {
+      yield varint(size);
+      for (let at = 0; at < size; at += 64, pulled++) yield new Uint8Array(64);
+    })();
+    const reasons: string[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const _ of decodeFrames(chunks, size, undefined, (r) => reasons.push(r))) { /* none */ }
+      },
+      (e: Error) => e instanceof RangeError && /more than \d+ pieces/.test(e.message),
+    );
+    assert.deepEqual(reasons, [
+      `a frame of ${size} bytes arrived in more than ${allowed} pieces for ${64 * (allowed - 1)} bytes`,
+    ]);
+    assert.ok(pulled <= allowed, `${pulled} chunks read before the frame was refused`);
+    // An honest sender's frames (one write: yamux messages of 64 KiB, WebRTC ones of 16 KiB) pass.
+    const honest = (async function* () {
+      yield varint(size);
+      for (let at = 0; at < size; at += 16 * 1024) yield new Uint8Array(16 * 1024);
+      for (let i = 0; i < 200; i++) yield Uint8Array.of(1, i); // and many small frames, one per chunk
+    })();
+    let frames = 0;
+    for await (const _ of decodeFrames(honest, size, undefined, (r) => reasons.push(r))) frames++;
+    assert.equal(frames, 201);
+    assert.equal(reasons.length, 1);
+  });
+
+  it("a frame sent in 64-byte chunks over a real stream: the sender is cut off, disconnected and refused", {
     timeout: 30_000,
   }, async () => {
     const v = await victim();
@@ -258,24 +301,38 @@ describe("hostile peer: sync frames", () => {
     const proto = Uint8Array.prototype as unknown as { set(src: ArrayLike<number>, at?: number): void };
     const { set } = proto;
     try {
-      const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
-      // Not a sync message (flag 0, then zeros): once whole, the victim rejects it and closes.
-      // 1 MiB keeps it fast where noise runs in pure JS (Bun); the 4 MiB case is the one above.
+      const addr = v.net.addrs[0];
+      const victimId = peerIdFromString(v.net.peerId);
+      const stream = await attacker.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
+      // 1 MiB keeps it fast where noise runs in pure JS (Bun); the bench sends 4 MiB.
       const size = 1024 * 1024;
       let copied = 0;
       proto.set = function (this: Uint8Array, src: ArrayLike<number>, at?: number) {
         if (src.length >= 4096) copied += src.length; // big copies only: a quadratic join is made of them
         return set.call(this, src, at);
       };
-      const closed = ended(stream);
       await send(stream, varint(size));
       const chunk = new Uint8Array(64);
       let sent = 0;
-      for (; sent < size && copied <= 4 * size; sent += 64) await send(stream, chunk);
-      await Promise.race([closed, until("a quadratic reassembly", 20_000, () => copied > 4 * size)]);
+      try {
+        for (; sent < size && attacker.getConnections(victimId).length > 0; sent += 64) {
+          await send(stream, chunk);
+        }
+      } catch { /* the victim reset the stream */ }
+      await until(
+        "the attacker to be disconnected",
+        10_000,
+        () => attacker.getConnections(victimId).length === 0,
+      );
       proto.set = set;
-      console.log(`1 MiB in 64-byte chunks over yamux: ${copied} bytes copied in large copies`);
+      console.log(`1 MiB in 64-byte chunks over yamux: cut off after ${sent} bytes sent, ${copied} B copied`);
       assert.ok(copied <= 4 * size, `${copied} bytes copied in large copies for ${sent} bytes sent`);
+      const id = attacker.peerId.toString();
+      assert.ok(
+        v.lines.some((l) => l.includes(`peer=${id}`) && l.includes("pieces")),
+        `a warning naming ${id} in ${JSON.stringify(v.lines)}`,
+      );
+      assert.ok(await refuses(attacker, addr), "the victim refuses the attacker");
       await statusOf(v.net);
     } finally {
       proto.set = set;
