@@ -463,12 +463,19 @@ export function deflateBomb(inflated: number): Uint8Array {
 }
 
 function syncDeflateBomb(sizes: HostileSizes): Attack {
+  let frame: Uint8Array | undefined;
   return {
     name: "sync deflate bomb",
     what: `one sync frame of deflate-raw zeros inflating to ${MiB(sizes.bombInflatedBytes)}`,
+    // Outside the measured phases (see deferredFlood): the bomb is built, and a first attacker node
+    // started and stopped, since the first libp2p start in this process blocks the loop timing the
+    // honest writes.
+    async prepare(ctx) {
+      frame = concat([Uint8Array.of(1), deflateBomb(sizes.bombInflatedBytes)]); // flag 1: deflate-raw
+      await (await startAttacker(ctx.victim)).stop();
+    },
     async run(ctx) {
-      const z = deflateBomb(sizes.bombInflatedBytes);
-      const frame = concat([Uint8Array.of(1), z]); // flag 1: deflate-raw
+      if (frame === undefined) throw new Error("prepare did not run");
       const attacker = await startAttacker(ctx.victim);
       try {
         const stream = await attacker.stream(SYNC_PROTOCOL);
