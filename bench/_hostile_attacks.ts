@@ -147,6 +147,7 @@ export function hostileAttacks(sizes: HostileSizes = BENCH_SIZES): Attack[] {
     gossipGarbage(sizes),
     dhtRecordFlood(sizes),
     sseFlood(sizes),
+    sseFlood(sizes, 0),
     tombstones(sizes),
   ];
 }
@@ -728,11 +729,18 @@ function rfc3339(): string {
   return new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
 }
 
-function sseFlood(sizes: HostileSizes): Attack {
+/**
+ * `watchers` GET /v1/watch that never read, then the owner's large writes that fill them. With no
+ * watchers it is the control row "large writes": the cost of those writes alone (storage, gossip of
+ * 512 KiB values to the honest peer), which the SSE flood's row includes and should be read against.
+ */
+function sseFlood(sizes: HostileSizes, watchers: number = sizes.sseWatchers): Attack {
   return {
-    name: "SSE flood",
-    what: `${sizes.sseWatchers} GET /v1/watch that never read, then ${sizes.sseWrites} writes of ` +
-      `${sizes.sseValueBytes / 1024} KiB`,
+    name: watchers > 0 ? "SSE flood" : "large writes (control for SSE flood)",
+    what: watchers > 0
+      ? `${watchers} GET /v1/watch that never read, then ${sizes.sseWrites} writes of ` +
+        `${sizes.sseValueBytes / 1024} KiB`
+      : `the SSE flood's ${sizes.sseWrites} writes of ${sizes.sseValueBytes / 1024} KiB, with no watcher`,
     async run(ctx) {
       const url = new URL(ctx.victim.http);
       const sockets: Socket[] = [];
@@ -747,7 +755,7 @@ function sseFlood(sizes: HostileSizes): Attack {
         "",
       ].join("\r\n");
       try {
-        for (let i = 0; i < sizes.sseWatchers; i++) {
+        for (let i = 0; i < watchers; i++) {
           const s = netConnect({ host: url.hostname, port: Number(url.port) });
           s.on("error", () => {});
           await new Promise<void>((resolve) => {
