@@ -9,14 +9,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Database, open } from "../mod.ts";
 import { loadKernels } from "../runtime/kernels.ts";
 import { encodeValue } from "../core/value.ts";
-import { recordToOp } from "../core/op.ts";
 import { AUX_NAME, ID_BYTES, type IndexSnapshot, itemIds, SyncIndex } from "../core/sync/index.ts";
 import type { FieldRecord } from "../storage/store.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
+import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
 
 const kernels = await loadKernels();
 
@@ -173,30 +172,6 @@ describe("compact sync index", () => {
   });
 });
 
-/** A SQLite database in a fresh directory, counting the records its store's `changes` returns. */
-async function counted(dir: string): Promise<{ db: Database; reads: () => number }> {
-  const db = await open({ path: dir });
-  const store = db.store;
-  const changes = store.changes.bind(store);
-  let n = 0;
-  store.changes = async (after, options) => {
-    const page = await changes(after, options);
-    n += page.records.length;
-    return page;
-  };
-  return { db, reads: () => n };
-}
-
-function sameAs(a: IndexSnapshot, b: IndexSnapshot): void {
-  assert.equal(a.size, b.size);
-  const x = new Uint8Array(ID_BYTES * a.size), y = new Uint8Array(ID_BYTES * b.size);
-  a.copyIds(0, a.size, x, 0);
-  b.copyIds(0, b.size, y, 0);
-  assert.deepEqual(x, y);
-  for (let i = 0; i < a.size; i++) assert.deepEqual(a.key(i), b.key(i));
-  assert.deepEqual(a.fingerprints([0], [a.size]), b.fingerprints([0], [b.size]));
-}
-
 describe("saved sync index", () => {
   const N = 70_000; // the id column in two chunks
   const ops = Array.from({ length: N / 2 }, (_, i) => [userOp(i, 0, 1, ACTOR_A), userOp(i, 1, 1, ACTOR_A)])
@@ -268,13 +243,3 @@ describe("saved sync index", () => {
     }
   });
 });
-
-/** An index built from scratch, in a memory replica holding what `db` holds now. */
-async function fullIndex(db: Database): Promise<SyncIndex> {
-  const copy = await open({ storage: "memory" });
-  await copy.applyOps((await db.store.changes(0, { limit: Infinity })).records.map(recordToOp));
-  const index = await SyncIndex.build(copy);
-  index.close();
-  await copy.close();
-  return index;
-}

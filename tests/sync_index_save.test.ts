@@ -11,44 +11,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Database, open } from "../mod.ts";
-import { recordToOp } from "../core/op.ts";
-import { ID_BYTES, type IndexSnapshot, SyncIndex } from "../core/sync/index.ts";
+import { open } from "../mod.ts";
+import { SyncIndex } from "../core/sync/index.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { AFTER, BASE, baseOps, childCommand } from "./_index_save_child.ts";
-
-/** `open({ path })` with a count of the records its store's `changes` hands out. */
-async function counted(dir: string): Promise<{ db: Database; reads: () => number }> {
-  const db = await open({ path: dir });
-  const store = db.store;
-  const changes = store.changes.bind(store);
-  let n = 0;
-  store.changes = async (after, options) => {
-    const page = await changes(after, options);
-    n += page.records.length;
-    return page;
-  };
-  return { db, reads: () => n };
-}
-
-/** An index built from scratch, in a memory replica holding what `db` holds now. */
-async function fullIndex(db: Database): Promise<SyncIndex> {
-  const copy = await open({ storage: "memory" });
-  await copy.applyOps((await db.store.changes(0, { limit: Infinity })).records.map(recordToOp));
-  const index = await SyncIndex.build(copy);
-  index.close();
-  await copy.close();
-  return index;
-}
-
-function sameAs(a: IndexSnapshot, b: IndexSnapshot): void {
-  assert.equal(a.size, b.size);
-  const x = new Uint8Array(ID_BYTES * a.size), y = new Uint8Array(ID_BYTES * b.size);
-  a.copyIds(0, a.size, x, 0);
-  b.copyIds(0, b.size, y, 0);
-  assert.deepEqual(x, y);
-  for (let i = 0; i < a.size; i++) assert.deepEqual(a.key(i), b.key(i));
-}
+import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
 
 /** Runs the child on `dir` until it prints `done …`, then SIGKILLs it; resolves with that line. */
 function runAndKill(dir: string): Promise<string> {
