@@ -55,7 +55,6 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +64,7 @@ import * as Y from "yjs";
 import { open } from "../mod.ts";
 import { decodeOps, encodeOps } from "../core/op.ts";
 import { runtimeName } from "../storage/_runtime.ts";
+import { runChild as runChildScript } from "./_child.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
 import {
   APPLY_BATCH,
@@ -241,47 +241,18 @@ async function timeRounds(
 const CHILD = fileURLToPath(new URL("./_local_child.ts", import.meta.url));
 /** The child of the `open` mode: it loads nothing but Lattice (see its module doc). */
 const OPEN_CHILD = fileURLToPath(new URL("./_open_child.ts", import.meta.url));
-const REPO = fileURLToPath(new URL("../", import.meta.url));
 
 /** Longest a child process may take before it is killed and the suite fails. */
 const CHILD_TIMEOUT_MS = 240_000;
 
-/** Runs bench/_local_child.ts in a fresh process of this runtime; resolves with its last stdout line, parsed. */
+/** Runs bench/_local_child.ts (bench/_open_child.ts for `open …`) in a fresh process: see bench/_child.ts. */
 function runChild(
   args: readonly string[],
   options: { killed?: boolean } = {},
 ): Promise<Record<string, unknown>> {
-  const script = args[0] === "open" ? OPEN_CHILD : CHILD;
-  const argv = runtimeName() === "deno"
-    ? ["run", "-A", "--v8-flags=--expose-gc", script, ...args]
-    : [script, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "pipe"],
-      // Deno checks for a new version of itself over the network unless told not to.
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
-    });
-    let out = "", err = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-    child.on("error", reject);
-    const timer = setTimeout(() => {
-      err += `\n(killed after ${CHILD_TIMEOUT_MS / 1000} s)`;
-      child.kill("SIGKILL");
-    }, CHILD_TIMEOUT_MS);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const expected = options.killed ? signal === "SIGKILL" && !err.includes("(killed after") : code === 0;
-      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-      if (!expected || line === undefined) {
-        reject(
-          new Error(
-            `${script} ${args.join(" ")} ended with ${signal ?? code}: ${err.trim() || out.trim()}`,
-          ),
-        );
-      } else resolve(JSON.parse(line));
-    });
+  return runChildScript(args[0] === "open" ? OPEN_CHILD : CHILD, args, {
+    ...options,
+    timeoutMs: CHILD_TIMEOUT_MS,
   });
 }
 

@@ -21,20 +21,18 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runChild as runChildScript } from "./_child.ts";
 import type { BenchCase, BenchSuite, SetupContext } from "../scripts/bench.ts";
 
 const RECORDS = Number(process.env.LATTICE_BENCH_OPEN_RECORDS ?? 2_300_000);
 /** Fresh processes opening with the saved index (the median is reported). */
 const RUNS = 3;
 const CHILD = fileURLToPath(new URL("./_open_big_child.ts", import.meta.url));
-const REPO = fileURLToPath(new URL("../", import.meta.url));
 const CHILD_TIMEOUT_MS = 600_000;
 
 const count = (n: number) => n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n);
@@ -57,32 +55,9 @@ interface OpenRun {
   recordsRead?: number;
 }
 
-/** Runs bench/_open_big_child.ts in a fresh process of this runtime; resolves with its JSON line. */
+/** Runs bench/_open_big_child.ts in a fresh process (bench/_child.ts); resolves with its JSON line. */
 function runChild(args: readonly string[]): Promise<Record<string, unknown>> {
-  const argv = runtimeName() === "deno"
-    ? ["run", "-A", "--v8-flags=--expose-gc", CHILD, ...args]
-    : [CHILD, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
-    });
-    let out = "", err = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-    child.on("error", reject);
-    const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_TIMEOUT_MS);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-      if (code !== 0 || line === undefined) {
-        reject(
-          new Error(`${CHILD} ${args.join(" ")} ended with ${signal ?? code}: ${err.trim() || out.trim()}`),
-        );
-      } else resolve(JSON.parse(line));
-    });
-  });
+  return runChildScript(CHILD, args, { timeoutMs: CHILD_TIMEOUT_MS });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
