@@ -1,0 +1,63 @@
+/**
+ * The world outside the program that a deterministic simulation replaces:
+ * the wall clock, the monotonic clock, timers and randomness.
+ *
+ * Every module that needs one of them takes a {@link World} (usually as an
+ * option, defaulting to {@link systemWorld}) instead of calling `Date.now`,
+ * `performance.now`, `setTimeout` or `crypto.getRandomValues` itself: this
+ * file is the only place that touches those globals (the static checks fail
+ * on any other use). A simulator passes a world of virtual time, whose timers
+ * fire when it advances the clock, and seeded randomness, and then runs the
+ * real replication code unchanged.
+ *
+ * The network transport is injected the same way, by the network's own
+ * options; libp2p's internals keep their own timers.
+ *
+ * @module
+ */
+
+/** A timer started by {@link World.setTimer}; pass it to {@link World.clearTimer}. */
+export type Timer = { readonly __timer: unique symbol } | number;
+
+/** Time, timers and randomness as a replica sees them. */
+export interface World {
+  /** Wall-clock ms since the epoch (`Date.now`). */
+  now(): number;
+  /** A monotonic clock in ms with sub-ms precision, for durations (`performance.now`). */
+  monotonic(): number;
+  /**
+   * Calls `fn` once, after `ms` ms (`setTimeout`). `unref`: the timer does
+   * not keep the process alive (Deno, Bun, Node; ignored elsewhere).
+   */
+  setTimer(fn: () => void, ms: number, unref?: boolean): Timer;
+  /** Cancels a timer; a timer that fired or was cleared is ignored. */
+  clearTimer(timer: Timer | undefined): void;
+  /** Fills `bytes` with random bytes and returns it (`crypto.getRandomValues`; at most 65,536 at a time). */
+  randomBytes(bytes: Uint8Array): Uint8Array;
+}
+
+type Unrefable = { unref?: () => void };
+type DenoTimers = { unrefTimer?: (id: number) => void };
+
+/** The real world: the runtime's clocks, timers and cryptographic randomness. */
+export const systemWorld: World = Object.freeze({
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  setTimer(fn: () => void, ms: number, unref = false): Timer {
+    const t = setTimeout(fn, ms) as unknown;
+    if (unref) {
+      if (typeof t === "number") (globalThis as { Deno?: DenoTimers }).Deno?.unrefTimer?.(t);
+      else (t as Unrefable).unref?.();
+    }
+    return t as Timer;
+  },
+  clearTimer(timer: Timer | undefined): void {
+    if (timer !== undefined) clearTimeout(timer as unknown as number);
+  },
+  randomBytes: (bytes: Uint8Array): Uint8Array => crypto.getRandomValues(bytes),
+});
+
+/** Resolves after `ms` ms of `world`'s time (a macrotask even for 0: other work runs first). */
+export function sleep(world: World, ms: number): Promise<void> {
+  return new Promise((resolve) => world.setTimer(resolve, ms));
+}
