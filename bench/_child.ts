@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 

@@ -63,7 +63,7 @@ import { fileURLToPath } from "node:url";
 import * as Y from "yjs";
 import { open } from "../mod.ts";
 import { decodeOps, encodeOps } from "../core/op.ts";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { runChild as runChildScript } from "./_child.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
 import {

@@ -46,28 +46,28 @@ export function hlcWords(h: Hlc): [number, number] {
   return [parseInt(h.slice(0, 8), 16), parseInt(h.slice(8, 16), 16)];
 }
 
-/** The state whose high and low 32-bit words are `sh` and `sl`. */
-export function hlcFromWords(sh: number, sl: number): Hlc {
+/** The state whose high and low 32-bit words are `stateHi` and `stateLo`. */
+export function hlcFromWords(stateHi: number, stateLo: number): Hlc {
   // One call with the 16 digit codes gives a flat string; concatenating pieces of 16 characters gives
   // a rope, which each later read of its digits (checks, hashing, encoding) must flatten first.
   const d = HEX_DIGITS;
   return String.fromCharCode(
-    d[sh >>> 28],
-    d[(sh >>> 24) & 15],
-    d[(sh >>> 20) & 15],
-    d[(sh >>> 16) & 15],
-    d[(sh >>> 12) & 15],
-    d[(sh >>> 8) & 15],
-    d[(sh >>> 4) & 15],
-    d[sh & 15],
-    d[sl >>> 28],
-    d[(sl >>> 24) & 15],
-    d[(sl >>> 20) & 15],
-    d[(sl >>> 16) & 15],
-    d[(sl >>> 12) & 15],
-    d[(sl >>> 8) & 15],
-    d[(sl >>> 4) & 15],
-    d[sl & 15],
+    d[stateHi >>> 28],
+    d[(stateHi >>> 24) & 15],
+    d[(stateHi >>> 20) & 15],
+    d[(stateHi >>> 16) & 15],
+    d[(stateHi >>> 12) & 15],
+    d[(stateHi >>> 8) & 15],
+    d[(stateHi >>> 4) & 15],
+    d[stateHi & 15],
+    d[stateLo >>> 28],
+    d[(stateLo >>> 24) & 15],
+    d[(stateLo >>> 20) & 15],
+    d[(stateLo >>> 16) & 15],
+    d[(stateLo >>> 12) & 15],
+    d[(stateLo >>> 8) & 15],
+    d[(stateLo >>> 4) & 15],
+    d[stateLo & 15],
   );
 }
 
@@ -114,9 +114,9 @@ function hex16(s: string, at: number): number {
   return bad < 0 ? -1 : n;
 }
 
-/** The wall-clock ms of the state whose high and low 32-bit words are `sh` and `sl`. */
-export function wordsMs(sh: number, sl: number): number {
-  return sh * 0x10000 + (sl >>> 16);
+/** The wall-clock ms of the state whose high and low 32-bit words are `stateHi` and `stateLo`. */
+export function wordsMs(stateHi: number, stateLo: number): number {
+  return stateHi * 0x10000 + (stateLo >>> 16);
 }
 
 /** Options of {@link Clock}. */
@@ -202,8 +202,8 @@ export class Clock {
   }
 
   /** {@link isFuture} for a state given as its high and low 32-bit words. */
-  isFutureWords(sh: number, sl: number): boolean {
-    return wordsMs(sh, sl) > this.futureLimit();
+  isFutureWords(stateHi: number, stateLo: number): boolean {
+    return wordsMs(stateHi, stateLo) > this.futureLimit();
   }
 
   /** Moves the clock past a merged state so later local writes are stamped after it. */
@@ -212,8 +212,8 @@ export class Clock {
   }
 
   /** {@link observe} for a state given as its high and low 32-bit words. */
-  observeWords(sh: number, sl: number): void {
-    this.#observe(wordsMs(sh, sl), sl & 0xffff);
+  observeWords(stateHi: number, stateLo: number): void {
+    this.#observe(wordsMs(stateHi, stateLo), stateLo & 0xffff);
   }
 
   #observe(ms: number, counter: number): void {

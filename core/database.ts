@@ -65,9 +65,9 @@ import {
   type Store,
   type StoredRecord,
   type SyncStore,
-} from "../storage/store.ts";
+} from "./store.ts";
 import { KERNEL_MERGE_MIN, mergeBatch, wins } from "./merge.ts";
-import { compareCodePoints } from "../storage/_order.ts";
+import { compareCodePoints } from "./order.ts";
 import { checkQueryBudget, DEFAULT_QUERY_BUDGET, type QueryBudget, QueryMeter } from "./query_budget.ts";
 
 /** Options of {@link Database.create}. */
@@ -198,10 +198,10 @@ interface OpsInParts {
   /** The values' encodings, op after op; op `i`'s ends at `valueEnd[i]`. */
   readonly values: Uint8Array;
   readonly valueEnd: Uint32Array;
-  readonly sh: Uint32Array;
-  readonly sl: Uint32Array;
-  readonly ah: Uint32Array;
-  readonly al: Uint32Array;
+  readonly stateHi: Uint32Array;
+  readonly stateLo: Uint32Array;
+  readonly actorHi: Uint32Array;
+  readonly actorLo: Uint32Array;
   readonly sigs: (Uint8Array | undefined)[] | undefined;
   readonly deferred: Uint8Array | undefined;
 }
@@ -209,7 +209,16 @@ interface OpsInParts {
 /** Op `i` of a batch in columns as a record. */
 function columnRecord(c: OpsInParts, i: number): FieldRecord {
   const value = copyValueBytes(c.values, i === 0 ? 0 : c.valueEnd[i - 1], c.valueEnd[i]);
-  return foreignRecord(c.souls[i], c.fields[i], value, c.sh[i], c.sl[i], c.ah[i], c.al[i], c.sigs?.[i]);
+  return foreignRecord(
+    c.souls[i],
+    c.fields[i],
+    value,
+    c.stateHi[i],
+    c.stateLo[i],
+    c.actorHi[i],
+    c.actorLo[i],
+    c.sigs?.[i],
+  );
 }
 
 /**
@@ -406,13 +415,15 @@ function foreignRecord(
   soul: string,
   field: string,
   value: Uint8Array,
-  sh: number,
-  sl: number,
-  ah: number,
-  al: number,
+  stateHi: number,
+  stateLo: number,
+  actorHi: number,
+  actorLo: number,
   sig: Uint8Array | undefined,
 ): FieldRecord {
-  return sig ? { soul, field, value, sh, sl, ah, al, sig } : { soul, field, value, sh, sl, ah, al };
+  return sig
+    ? { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig }
+    : { soul, field, value, stateHi, stateLo, actorHi, actorLo };
 }
 
 /** The embedded graph database. */
@@ -422,8 +433,8 @@ export class Database {
   readonly clock: Clock;
   /** This replica's 64-bit actor id, 16 hex digits. */
   readonly actor: string;
-  #ah: number;
-  #al: number;
+  #actorHi: number;
+  #actorLo: number;
   /** The persisted clock bound (`meta.clock`) as words: see {@link CLOCK_MARK_AHEAD_MS}. */
   #markH = 0;
   #markL = 0;
@@ -458,7 +469,7 @@ export class Database {
     this.kernels = kernels;
     this.clock = clock;
     this.actor = actor;
-    [this.#ah, this.#al] = hexWords(actor);
+    [this.#actorHi, this.#actorLo] = hexWords(actor);
     this.#sync = isSyncStore(store) ? store : undefined;
     this.#horizon = options.horizon ?? Math.max(DEFAULT_HORIZON_MS, clock.maxDrift);
     this.#maxDeferred = options.maxDeferred ?? DEFAULT_MAX_DEFERRED;
@@ -513,8 +524,8 @@ export class Database {
   #put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.#check();
     const fields = flattenFields(soul, data);
-    const [sh, sl] = this.clock.tickWords();
-    const ah = this.#ah, al = this.#al;
+    const [stateHi, stateLo] = this.clock.tickWords();
+    const actorHi = this.#actorHi, actorLo = this.#actorLo;
     const records: FieldRecord[] = [];
     for (const node of fields) {
       const s = node[0] as string;
@@ -523,14 +534,17 @@ export class Database {
           soul: s,
           field: node[i] as string,
           value: encodeValue(node[i + 1] as Value),
-          sh,
-          sl,
-          ah,
-          al,
+          stateHi,
+          stateLo,
+          actorHi,
+          actorLo,
         });
       }
     }
-    return this.#enqueue(true, records, NONE, NONE, { soul, state: hlcFromWords(sh, sl) }) as Promise<
+    return this.#enqueue(true, records, NONE, NONE, {
+      soul,
+      state: hlcFromWords(stateHi, stateLo),
+    }) as Promise<
       WriteResult
     >;
   }
@@ -543,16 +557,16 @@ export class Database {
     const fields = field !== undefined
       ? [field]
       : (await this.store.readNode(soul)).filter((r) => !isTombstone(r.value)).map((r) => r.field);
-    const [sh, sl] = this.clock.tickWords();
-    const state = hlcFromWords(sh, sl);
+    const [stateHi, stateLo] = this.clock.tickWords();
+    const state = hlcFromWords(stateHi, stateLo);
     const records = fields.map((f) => ({
       soul,
       field: f,
       value: TOMBSTONE,
-      sh,
-      sl,
-      ah: this.#ah,
-      al: this.#al,
+      stateHi,
+      stateLo,
+      actorHi: this.#actorHi,
+      actorLo: this.#actorLo,
     }));
     const result = { soul, state };
     if (records.length > 0) await this.#enqueue(true, records, NONE, NONE, result);
@@ -592,14 +606,23 @@ export class Database {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       checkOpAt(op, i, w);
-      const ms = wordsMs(w.sh, w.sl);
+      const ms = wordsMs(w.stateHi, w.stateLo);
       if (ms > limit) {
         const d = this.#deferral(op, ms, i, source);
         if (d === undefined) refused++;
         else (defer.length === 0 ? defer = [] : defer).push(d);
         continue;
       }
-      const r = foreignRecord(op.soul, op.field, encodeValue(op.value), w.sh, w.sl, w.ah, w.al, op.sig);
+      const r = foreignRecord(
+        op.soul,
+        op.field,
+        encodeValue(op.value),
+        w.stateHi,
+        w.stateLo,
+        w.actorHi,
+        w.actorLo,
+        op.sig,
+      );
       if (now.length === 0) now = [r]; // one slot (a batch of one op is the rule), where a first push reserves 17
       else now.push(r);
     }
@@ -671,12 +694,12 @@ export class Database {
     const limit = this.clock.futureLimit();
     const records = decodeOpRecords(ops);
     let due = 0; // records before the first future one
-    while (due < records.length && wordsMs(records[due].sh, records[due].sl) <= limit) due++;
+    while (due < records.length && wordsMs(records[due].stateHi, records[due].stateLo) <= limit) due++;
     if (due === records.length) return this.#applyNow(records, NONE, 0, source); // nothing to defer (the rule)
     const now = records.slice(0, due), defer: DeferOp[] = [];
     let refused = 0;
     for (let i = due; i < records.length; i++) {
-      const r = records[i], ms = wordsMs(r.sh, r.sl);
+      const r = records[i], ms = wordsMs(r.stateHi, r.stateLo);
       if (ms <= limit) now.push(r);
       else {
         const d = this.#deferral(recordToOp(r), ms, i, source);
@@ -699,10 +722,10 @@ export class Database {
       souls: new Array<string>(n),
       fields: new Array<string>(n),
       valueEnd: new Uint32Array(n),
-      sh: new Uint32Array(n),
-      sl: new Uint32Array(n),
-      ah: new Uint32Array(n),
-      al: new Uint32Array(n),
+      stateHi: new Uint32Array(n),
+      stateLo: new Uint32Array(n),
+      actorHi: new Uint32Array(n),
+      actorLo: new Uint32Array(n),
     };
     const values = new ByteWriter(8 * n);
     const defer: DeferOp[] = [];
@@ -712,7 +735,7 @@ export class Database {
     for (let i = 0; i < n; i++) {
       const op = list[i];
       checkOpAt(op, i, w);
-      const { sh, sl } = w, ms = wordsMs(sh, sl);
+      const { stateHi, stateLo } = w, ms = wordsMs(stateHi, stateLo);
       if (ms > limit) {
         const d = this.#deferral(op, ms, i, source);
         if (d === undefined) refused++;
@@ -723,7 +746,10 @@ export class Database {
       cols.souls[i] = op.soul, cols.fields[i] = op.field;
       writeValue(values, op.value);
       cols.valueEnd[i] = values.pos;
-      cols.sh[i] = sh, cols.sl[i] = sl, cols.ah[i] = w.ah, cols.al[i] = w.al;
+      cols.stateHi[i] = stateHi,
+        cols.stateLo[i] = stateLo,
+        cols.actorHi[i] = w.actorHi,
+        cols.actorLo[i] = w.actorLo;
       if (op.sig) (sigs ??= [])[i] = op.sig.slice();
     }
     const batch: OpsInParts = { n, ...cols, values: values.buf, sigs, deferred };
@@ -982,7 +1008,7 @@ export class Database {
     let h = -1, l = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      if (r.sh > h || (r.sh === h && r.sl > l)) h = r.sh, l = r.sl;
+      if (r.stateHi > h || (r.stateHi === h && r.stateLo > l)) h = r.stateHi, l = r.stateLo;
     }
     if (h >= 0) this.clock.observeWords(h, l);
   }
@@ -1523,8 +1549,8 @@ export class Database {
         soul: r.soul,
         field: r.field,
         value: decodeValue(r.value),
-        state: hlcFromWords(r.sh, r.sl),
-        actor: hlcFromWords(r.ah, r.al),
+        state: hlcFromWords(r.stateHi, r.stateLo),
+        actor: hlcFromWords(r.actorHi, r.actorLo),
       }])
     );
     const total = parts.reduce((n, p) => n + p.length, 0);

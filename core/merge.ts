@@ -12,15 +12,15 @@
  * import { wins } from "./merge.ts";
  * import { createJsKernels } from "./kernels/js.ts";
  * const k = createJsKernels();
- * const a = { soul: "s", field: "f", value: new Uint8Array([1]), sh: 1, sl: 0, ah: 0, al: 1 };
- * const b = { ...a, sl: 1 };
+ * const a = { soul: "s", field: "f", value: new Uint8Array([1]), stateHi: 1, stateLo: 0, actorHi: 0, actorLo: 1 };
+ * const b = { ...a, stateLo: 1 };
  * console.log(wins(b, a, k), wins(a, b, k)); // true false
  * ```
  *
  * @module
  */
 import type { Kernels, MergeBatch } from "./kernels/types.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "./store.ts";
 
 /** Batches of at least this many contested fields are decided by the merge kernel; smaller ones in plain JS. */
 export const KERNEL_MERGE_MIN = 64;
@@ -36,13 +36,13 @@ export function valueHash(kernels: Kernels, value: Uint8Array): [number, number]
 
 /** Whether write `b` beats write `a` of the same field. */
 export function wins(b: FieldRecord, a: FieldRecord, kernels: Kernels): boolean {
-  if (b.sh !== a.sh) return b.sh > a.sh;
-  if (b.sl !== a.sl) return b.sl > a.sl;
-  const [bh, bl] = valueHash(kernels, b.value), [ah, al] = valueHash(kernels, a.value);
-  if (bh !== ah) return bh > ah;
-  if (bl !== al) return bl > al;
-  if (b.ah !== a.ah) return b.ah > a.ah;
-  return b.al > a.al;
+  if (b.stateHi !== a.stateHi) return b.stateHi > a.stateHi;
+  if (b.stateLo !== a.stateLo) return b.stateLo > a.stateLo;
+  const [bh, bl] = valueHash(kernels, b.value), [actorHi, actorLo] = valueHash(kernels, a.value);
+  if (bh !== actorHi) return bh > actorHi;
+  if (bl !== actorLo) return bl > actorLo;
+  if (b.actorHi !== a.actorHi) return b.actorHi > a.actorHi;
+  return b.actorLo > a.actorLo;
 }
 
 /** The winner of two writes of the same field (either argument order gives the same result). */
@@ -63,9 +63,12 @@ export function mergeBatch(
   const { a, b } = batch;
   for (let i = 0; i < pairs.length; i++) {
     const [r, cur] = pairs[i];
-    a.hlcHi[i] = cur.sh, a.hlcLo[i] = cur.sl, a.actorHi[i] = cur.ah, a.actorLo[i] = cur.al;
-    b.hlcHi[i] = r.sh, b.hlcLo[i] = r.sl, b.actorHi[i] = r.ah, b.actorLo[i] = r.al;
-    if (cur.sh === r.sh && cur.sl === r.sl) {
+    a.hlcHi[i] = cur.stateHi,
+      a.hlcLo[i] = cur.stateLo,
+      a.actorHi[i] = cur.actorHi,
+      a.actorLo[i] = cur.actorLo;
+    b.hlcHi[i] = r.stateHi, b.hlcLo[i] = r.stateLo, b.actorHi[i] = r.actorHi, b.actorLo[i] = r.actorLo;
+    if (cur.stateHi === r.stateHi && cur.stateLo === r.stateLo) {
       [a.hashHi[i], a.hashLo[i]] = valueHash(kernels, cur.value);
       [b.hashHi[i], b.hashLo[i]] = valueHash(kernels, r.value);
     } else {

@@ -29,7 +29,7 @@ import {
   type Value,
   valueFromMsg,
 } from "./value.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "./store.ts";
 
 /** One write of one field. */
 export interface Op {
@@ -73,12 +73,14 @@ let actorH = -1, actorL = -1, actorHex = "";
 
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
-  if (r.ah !== actorH || r.al !== actorL) actorH = r.ah, actorL = r.al, actorHex = hlcFromWords(r.ah, r.al);
+  if (r.actorHi !== actorH || r.actorLo !== actorL) {
+    actorH = r.actorHi, actorL = r.actorLo, actorHex = hlcFromWords(r.actorHi, r.actorLo);
+  }
   const op = {
     soul: r.soul,
     field: r.field,
     value: decodeValue(r.value),
-    state: hlcFromWords(r.sh, r.sl),
+    state: hlcFromWords(r.stateHi, r.stateLo),
     actor: actorHex,
   };
   return r.sig ? { ...op, sig: r.sig } : op;
@@ -86,8 +88,16 @@ export function recordToOp(r: FieldRecord): Op {
 
 /** An op → a record to store. */
 export function opToRecord(op: Op): FieldRecord {
-  const [sh, sl] = hlcWords(op.state), [ah, al] = hlcWords(op.actor);
-  const r = { soul: op.soul, field: op.field, value: encodeValue(op.value), sh, sl, ah, al };
+  const [stateHi, stateLo] = hlcWords(op.state), [actorHi, actorLo] = hlcWords(op.actor);
+  const r = {
+    soul: op.soul,
+    field: op.field,
+    value: encodeValue(op.value),
+    stateHi,
+    stateLo,
+    actorHi,
+    actorLo,
+  };
   return op.sig ? { ...r, sig: op.sig } : r;
 }
 
@@ -98,11 +108,11 @@ export function checkOp(op: unknown): asserts op is Op {
 
 /** An op's state and actor as 32-bit words, as {@link checkOpWords} leaves them. */
 export class OpWords {
-  sh = 0;
-  sl = 0;
-  ah = 0;
-  al = 0;
-  /** The actor the words `ah`, `al` are of (checked). */
+  stateHi = 0;
+  stateLo = 0;
+  actorHi = 0;
+  actorLo = 0;
+  /** The actor the words `actorHi`, `actorLo` are of (checked). */
   actor = "";
   /** The soul checked last. */
   soul = "";
@@ -127,19 +137,19 @@ export function checkOpWords(op: unknown, words: OpWords): asserts op is Op {
   checkValue(o.value, o.soul as string, o.field as string);
   const state = o.state;
   if (typeof state !== "string" || state.length !== 16) throw badId("state", state);
-  const sh = hexWord(state, 0), sl = hexWord(state, 8);
-  if (sh < 0 || sl < 0) throw badId("state", state);
+  const stateHi = hexWord(state, 0), stateLo = hexWord(state, 8);
+  if (stateHi < 0 || stateLo < 0) throw badId("state", state);
   const actor = o.actor;
   if (actor !== words.actor || actor === "") {
     if (typeof actor !== "string" || actor.length !== 16) throw badId("actor", actor);
-    const ah = hexWord(actor, 0), al = hexWord(actor, 8);
-    if (ah < 0 || al < 0) throw badId("actor", actor);
-    words.ah = ah, words.al = al, words.actor = actor;
+    const actorHi = hexWord(actor, 0), actorLo = hexWord(actor, 8);
+    if (actorHi < 0 || actorLo < 0) throw badId("actor", actor);
+    words.actorHi = actorHi, words.actorLo = actorLo, words.actor = actor;
   }
   if (o.sig !== undefined && !(o.sig instanceof Uint8Array)) {
     throw new TypeError("Op sig must be a Uint8Array");
   }
-  words.sh = sh, words.sl = sl;
+  words.stateHi = stateHi, words.stateLo = stateLo;
 }
 
 const badId = (what: "state" | "actor", v: unknown): RangeError =>

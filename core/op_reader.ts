@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "./store.ts";
 import { NameTable } from "./names.ts";
 import {
   checkField,
@@ -68,7 +68,7 @@ function read(b: Uint8Array, version: number): FieldRecord[] {
   if (b[p++] !== version) throw BAIL;
   const out: FieldRecord[] = new Array(count - 1);
   let lastSoul = "", lastSoulAt = -1, lastSoulLen = 0;
-  let ah = -1, al = -1, lastActorAt = -1;
+  let actorHi = -1, actorLo = -1, lastActorAt = -1;
   for (let i = 0; i < count - 1; i++) {
     if (p >= end) throw BAIL;
     const head = b[p++];
@@ -103,13 +103,13 @@ function read(b: Uint8Array, version: number): FieldRecord[] {
 
     // state and actor: bin8 of 8 bytes each
     if (p + 20 > end || b[p] !== 0xc4 || b[p + 1] !== 8 || b[p + 10] !== 0xc4 || b[p + 11] !== 8) throw BAIL;
-    const sh = word(b, p + 2), sl = word(b, p + 6);
+    const stateHi = word(b, p + 2), stateLo = word(b, p + 6);
     p += 12;
-    if (lastActorAt < 0 || !sameBytes(b, p, lastActorAt, 8)) ah = word(b, p), al = word(b, p + 4);
+    if (lastActorAt < 0 || !sameBytes(b, p, lastActorAt, 8)) actorHi = word(b, p), actorLo = word(b, p + 4);
     lastActorAt = p;
     p += 8;
 
-    if (head === 0x95) out[i] = { soul, field, value, sh, sl, ah, al };
+    if (head === 0x95) out[i] = { soul, field, value, stateHi, stateLo, actorHi, actorLo };
     else {
       if (p + 2 > end) throw BAIL;
       let n: number;
@@ -117,7 +117,7 @@ function read(b: Uint8Array, version: number): FieldRecord[] {
       else if (b[p] === 0xc5 && p + 3 <= end) n = (b[p + 1] << 8) | b[p + 2], p += 3;
       else throw BAIL;
       if (p + n > end) throw BAIL;
-      out[i] = { soul, field, value, sh, sl, ah, al, sig: b.slice(p, p + n) };
+      out[i] = { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig: b.slice(p, p + n) };
       p += n;
     }
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ChangesOptions, CommitBatch, DeferOp, FieldRecord } from "./store.ts";
+import type { ChangesOptions, CommitBatch, DeferOp, FieldRecord } from "../core/store.ts";
 
 /** Throws unless record `i` of a batch is well formed. */
 export function checkRecord(r: FieldRecord, i: number): void {
@@ -14,7 +14,10 @@ export function checkRecord(r: FieldRecord, i: number): void {
   if (!(r.value instanceof Uint8Array)) {
     throw new TypeError(`Record ${i} (${r.soul}/${r.field}): value must be a Uint8Array`);
   }
-  if ((r.sh >>> 0) !== r.sh || (r.sl >>> 0) !== r.sl || (r.ah >>> 0) !== r.ah || (r.al >>> 0) !== r.al) {
+  if (
+    (r.stateHi >>> 0) !== r.stateHi || (r.stateLo >>> 0) !== r.stateLo || (r.actorHi >>> 0) !== r.actorHi ||
+    (r.actorLo >>> 0) !== r.actorLo
+  ) {
     throw new RangeError(
       `Record ${i} (${r.soul}/${r.field}): state and actor halves must be unsigned 32-bit integers`,
     );

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { importRuntimeModule, runtimeName } from "./_runtime.ts";
+import { importRuntimeModule, runtimeName } from "../runtime/detect.ts";
 
 /** The part of `node:fs` storage uses. */
 export interface HostFs {

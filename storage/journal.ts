@@ -18,7 +18,7 @@
  *   - f64 seq of the first record (records take consecutive seqs), u32
  *     record count, u32 meta count;
  *   - per record: u32 soul length, soul (UTF-8), u32 field length, field, u32
- *     value length, value, u32 sh, sl, ah, al, u32 sig length or
+ *     value length, value, u32 stateHi, stateLo, actorHi, actorLo, u32 sig length or
  *     0xFFFFFFFF for none, sig;
  *   - per meta entry: u32 key length, key, u32 value length, value.
  *
@@ -38,7 +38,7 @@
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import type { HostFs } from "./_host.ts";
 import { asDiskFull, isDiskFull } from "./disk_full.ts";
-import type { FieldRecord, StoredRecord } from "./store.ts";
+import type { FieldRecord, StoredRecord } from "../core/store.ts";
 
 /** First 4 bytes of every journal file. */
 const MAGIC = 0x4a43544c; // "LTCJ" read as a little-endian u32
@@ -173,10 +173,10 @@ export function encodeFrame(
     w.bytes(r.value);
     w.ensure(20);
     const v = w.view, p = w.pos;
-    v.setUint32(p, r.sh, true);
-    v.setUint32(p + 4, r.sl, true);
-    v.setUint32(p + 8, r.ah, true);
-    v.setUint32(p + 12, r.al, true);
+    v.setUint32(p, r.stateHi, true);
+    v.setUint32(p + 4, r.stateLo, true);
+    v.setUint32(p + 8, r.actorHi, true);
+    v.setUint32(p + 12, r.actorLo, true);
     w.pos = p + 16;
     if (r.sig === undefined) w.u32(NO_SIG);
     else w.bytes(r.sig);
@@ -228,8 +228,8 @@ function decodePayload(bytes: Uint8Array, start: number, end: number): JournalFr
   for (let i = 0; i < count; i++) {
     const soul = str(), field = str(), value = blob();
     need(16);
-    const sh = v.getUint32(p, true), sl = v.getUint32(p + 4, true);
-    const ah = v.getUint32(p + 8, true), al = v.getUint32(p + 12, true);
+    const stateHi = v.getUint32(p, true), stateLo = v.getUint32(p + 4, true);
+    const actorHi = v.getUint32(p + 8, true), actorLo = v.getUint32(p + 12, true);
     p += 16;
     need(4);
     const sigLen = v.getUint32(p, true);
@@ -238,8 +238,8 @@ function decodePayload(bytes: Uint8Array, start: number, end: number): JournalFr
     else sig = blob();
     records.push(
       sig === undefined
-        ? { soul, field, value, sh, sl, ah, al, seq: seq++ }
-        : { soul, field, value, sh, sl, ah, al, sig, seq: seq++ },
+        ? { soul, field, value, stateHi, stateLo, actorHi, actorLo, seq: seq++ }
+        : { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig, seq: seq++ },
     );
   }
   const meta: [string, string][] = [];

@@ -13,7 +13,7 @@
  * @module
  */
 import { checkBatch, checkChanges } from "./_check.ts";
-import { compareCodePoints } from "./_order.ts";
+import { compareCodePoints } from "../core/order.ts";
 import { isTombstone } from "../core/value.ts";
 import {
   type ChangesOptions,
@@ -25,7 +25,7 @@ import {
   type Store,
   type StoredRecord,
   storedRecord,
-} from "./store.ts";
+} from "../core/store.ts";
 
 /** A {@link Store} kept in memory. */
 export class MemoryStore implements Store {

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { compareCodePoints } from "./_order.ts";
+import { compareCodePoints } from "../core/order.ts";
 import type { JournalFile } from "./journal.ts";
-import type { StoredRecord } from "./store.ts";
+import type { StoredRecord } from "../core/store.ts";
 
 /** Bytes a held record costs beyond its strings and bytes (object, map entry), roughly, on V8. */
 const RECORD_OVERHEAD = 160;

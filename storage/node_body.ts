@@ -6,7 +6,7 @@
  * Format: byte 1 (the format), then varint field count, then per field in
  * field order (UTF-8 byte order, which is code point order): varint length
  * and UTF-8 bytes of the field name, varint length and bytes of the value,
- * sh, sl, ah, al as little-endian u32, varint seq, varint (sig length + 1)
+ * stateHi, stateLo, actorHi, actorLo as little-endian u32, varint seq, varint (sig length + 1)
  * or 0 for no sig, the sig bytes. Varints are unsigned LEB128 up to 2^53.
  *
  * @module
@@ -14,8 +14,8 @@
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
 import { decodeValueAt, isTombstone, type NodeData, setField } from "../core/value.ts";
-import { compareCodePoints } from "./_order.ts";
-import { type FieldRecord, type StoredRecord, storedRecord } from "./store.ts";
+import { compareCodePoints } from "../core/order.ts";
+import { type FieldRecord, type StoredRecord, storedRecord } from "../core/store.ts";
 
 const FORMAT = 1;
 const utf8 = new TextEncoder();
@@ -94,10 +94,10 @@ function writeFields(
     pos = varint(out, pos, value.length);
     putBytes(out, pos, value);
     pos += value.length;
-    view.setUint32(pos, r.sh, true);
-    view.setUint32(pos + 4, r.sl, true);
-    view.setUint32(pos + 8, r.ah, true);
-    view.setUint32(pos + 12, r.al, true);
+    view.setUint32(pos, r.stateHi, true);
+    view.setUint32(pos + 4, r.stateLo, true);
+    view.setUint32(pos + 8, r.actorHi, true);
+    view.setUint32(pos + 12, r.actorLo, true);
     pos = varint(out, pos + 16, first < 0 ? (r as StoredRecord).seq : first + i);
     if (r.sig === undefined) out[pos++] = 0;
     else {
@@ -177,16 +177,16 @@ export function decodeBody(soul: string, body: Uint8Array): StoredRecord[] {
     if (at + vn + 16 > end) ended();
     const value = b.subarray(at, at + vn);
     const p = at + vn;
-    const sh = u32(b, p), sl = u32(b, p + 4), ah = u32(b, p + 8), al = u32(b, p + 12);
+    const stateHi = u32(b, p), stateLo = u32(b, p + 4), actorHi = u32(b, p + 8), actorLo = u32(b, p + 12);
     at = p + 16;
     const seq = varintAt(b);
     const sigLen = varintAt(b);
-    if (sigLen === 0) records[i] = { soul, field, value, sh, sl, ah, al, seq };
+    if (sigLen === 0) records[i] = { soul, field, value, stateHi, stateLo, actorHi, actorLo, seq };
     else {
       if (at + sigLen - 1 > end) ended();
       const sig = b.subarray(at, at + sigLen - 1);
       at += sigLen - 1;
-      records[i] = { soul, field, value, sh, sl, ah, al, sig, seq };
+      records[i] = { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig, seq };
     }
   }
   closeBody(soul, b);

@@ -12,7 +12,7 @@
  * @module
  */
 import { MemoryStore } from "./memory.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "../core/store.ts";
 
 /** Which engine to use. */
 export type StorageChoice = "auto" | "memory" | "sqlite" | "opfs";

@@ -77,10 +77,10 @@
  * @module
  */
 import { checkBatch, checkChanges, LIVE_NODES_KEY } from "./_check.ts";
-import { compareCodePoints } from "./_order.ts";
+import { compareCodePoints } from "../core/order.ts";
 import { type FreeBytes, type HostFs, loadFreeBytes, loadHost } from "./_host.ts";
 import { asDiskFull, DiskFullError, isDiskFull } from "./disk_full.ts";
-import { runtimeName } from "./_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { DirectoryLock } from "./lock.ts";
 import {
   encodeFrame,
@@ -122,7 +122,7 @@ import {
   type Store,
   type StoredRecord,
   storedRecord,
-} from "./store.ts";
+} from "../core/store.ts";
 
 /** Which SQLite driver to use: the runtime's native one, or SQLite-WASM. */
 export type SqliteDriverChoice = "native" | "wasm";
@@ -249,7 +249,7 @@ function upgradeLiveColumn(db: SqlDriver): void {
 }
 
 /**
- * Version 1 → 2: the rows of `fields(soul, field, value, sh, sl, ah, al, sig,
+ * Version 1 → 2: the rows of `fields(soul, field, value, stateHi, stateLo, actorHi, actorLo, sig,
  * seq)` become one `nodes` row per soul; `deferred` and `meta` stay.
  */
 function upgradeFieldRowsToNodeRows(db: SqlDriver): void {
@@ -261,7 +261,7 @@ function upgradeFieldRowsToNodeRows(db: SqlDriver): void {
     CREATE UNIQUE INDEX nodes_seq ON nodes (seq);`);
   // Keys come out as BLOBs: some drivers cut TEXT at U+0000.
   const page = db.prepare(
-    `SELECT CAST(soul AS BLOB) AS soul, CAST(field AS BLOB) AS field, value, sh, sl, ah, al, sig, seq
+    `SELECT CAST(soul AS BLOB) AS soul, CAST(field AS BLOB) AS field, value, stateHi, stateLo, actorHi, actorLo, sig, seq
      FROM fields WHERE (soul, field) > (?1, ?2) ORDER BY soul, field LIMIT 10000`,
   );
   const insert = db.prepare("INSERT INTO nodes (soul, body, seq) VALUES (?1, ?2, ?3)");
@@ -2149,13 +2149,16 @@ function text(row: Row, column: string, raw: string): string {
 
 /** A record from a version 1 `fields` row. */
 function toRecord(soul: string, field: string, row: Row): StoredRecord {
-  const { value, sh, sl, ah, al, sig } = row as {
+  const { value, stateHi, stateLo, actorHi, actorLo, sig } = row as {
     value: Uint8Array;
-    sh: number;
-    sl: number;
-    ah: number;
-    al: number;
+    stateHi: number;
+    stateLo: number;
+    actorHi: number;
+    actorLo: number;
     sig: Uint8Array | null;
   };
-  return storedRecord({ soul, field, value, sh, sl, ah, al, sig: sig ?? undefined }, row.seq as number);
+  return storedRecord(
+    { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig: sig ?? undefined },
+    row.seq as number,
+  );
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { importRuntimeModule } from "./_runtime.ts";
+import { importRuntimeModule } from "../runtime/detect.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
 
 type Row = Record<string, SqlValue>;

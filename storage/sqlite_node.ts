@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { importRuntimeModule } from "./_runtime.ts";
+import { importRuntimeModule } from "../runtime/detect.ts";
 import type { SqlDriver, SqlStatement } from "./sqlite_driver.ts";
 
 interface NodeStatement extends SqlStatement {

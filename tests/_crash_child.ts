@@ -17,7 +17,7 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { prng } from "./_seed.ts";
 
 /** Number of hot nodes overwritten again and again. */

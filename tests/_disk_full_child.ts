@@ -15,7 +15,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 
 function out(v: unknown): void {
   process.stdout.write(JSON.stringify(v) + "\n");

@@ -18,7 +18,7 @@ import { open } from "../mod.ts";
 import { AUX_NAME } from "../core/sync/index.ts";
 import { startNetwork } from "../net/network.ts";
 import { createLogger } from "../net/log.ts";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 
 /** Records in DIR before the child starts (users 0..BASE/2, two fields each). */

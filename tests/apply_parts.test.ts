@@ -17,7 +17,7 @@ import type { Change } from "../core/database.ts";
 import type { Op } from "../core/op.ts";
 import { SqliteStore } from "../storage/sqlite.ts";
 import type { OpenedDatabase } from "../mod.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-parts-test-"));
@@ -221,10 +221,10 @@ describe("SqliteStore commits in parts", () => {
     soul,
     field,
     value: new Uint8Array([v & 255]),
-    sh: 1,
-    sl: v,
-    ah: 0,
-    al: 7,
+    stateHi: 1,
+    stateLo: v,
+    actorHi: 0,
+    actorLo: 7,
   });
 
   it("are seen by reads through the store while open, by nobody after an abort, and durable after commit", async () => {

@@ -286,12 +286,12 @@ describe("checkOpWords", () => {
         }
         assert.equal(got, expected);
         if (expected === undefined) {
-          assert.deepEqual([words.sh, words.sl], [
+          assert.deepEqual([words.stateHi, words.stateLo], [
             parseInt(state.slice(0, 8), 16),
             parseInt(state.slice(8), 16),
           ]);
           const a = actor as string;
-          assert.deepEqual([words.ah, words.al, words.actor], [
+          assert.deepEqual([words.actorHi, words.actorLo, words.actor], [
             parseInt(a.slice(0, 8), 16),
             parseInt(a.slice(8), 16),
             a,

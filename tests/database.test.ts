@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { type Change, Database, open } from "../mod.ts";
 import { selectKernels } from "../core/kernels/mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
-import type { CommitBatch, Store } from "../storage/store.ts";
+import type { CommitBatch, Store } from "../core/store.ts";
 import type { Op } from "../core/op.ts";
 import { encodeOps } from "../core/op.ts";
 

@@ -26,7 +26,7 @@ import {
 } from "../core/sync/mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
 import { SqliteStore } from "../storage/sqlite.ts";
-import type { Store } from "../storage/store.ts";
+import type { Store } from "../core/store.ts";
 import { startReplication } from "../net/replicate.ts";
 import type { NetNode } from "../net/node.ts";
 import { startHttpApi } from "../net/http.ts";

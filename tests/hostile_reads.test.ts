@@ -22,7 +22,7 @@ import { connect } from "../net/client.ts";
 import { loadKernels } from "../runtime/kernels.ts";
 import { MemoryStore } from "../storage/memory.ts";
 import { SqliteStore } from "../storage/sqlite.ts";
-import type { Store } from "../storage/store.ts";
+import type { Store } from "../core/store.ts";
 
 const INFO = () => ({ peerId: null, addrs: [], space: "default", peers: [] });
 const root = mkdtempSync(join(tmpdir(), "lattice-hostile-reads-"));

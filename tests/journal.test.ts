@@ -22,7 +22,7 @@ import {
   readJournal,
 } from "../storage/journal.ts";
 import { SqliteStore } from "../storage/sqlite.ts";
-import type { FieldRecord, StoredRecord } from "../storage/store.ts";
+import type { FieldRecord, StoredRecord } from "../core/store.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-journal-test-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -33,10 +33,10 @@ const rec = (soul: string, field: string, v: number, sig?: Uint8Array): FieldRec
   soul,
   field,
   value: new Uint8Array([v & 255, v >>> 8 & 255, 7]),
-  sh: 1,
-  sl: v,
-  ah: 2,
-  al: 3,
+  stateHi: 1,
+  stateLo: v,
+  actorHi: 2,
+  actorLo: 3,
   ...(sig === undefined ? {} : { sig }),
 });
 
@@ -61,7 +61,7 @@ async function withStore(dir: string, fn: (store: SqliteStore) => Promise<void>)
 }
 
 const journalNames = (dir: string) => fs.readdirSync(dir).filter((n) => n.startsWith("journal-")).sort();
-const brief = (rs: StoredRecord[]) => rs.map((r) => [r.soul, r.field, r.sl, r.seq]);
+const brief = (rs: StoredRecord[]) => rs.map((r) => [r.soul, r.field, r.stateLo, r.seq]);
 
 describe("journal", () => {
   it("crc32 is zlib's CRC-32", () => {
@@ -240,13 +240,13 @@ describe("journal", () => {
       assert.equal(store.pending, 0);
       const node = await store.readNode("r7");
       assert.deepEqual(node.map((r) => r.field), ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"]);
-      assert.equal(node[2].sl, 100, "the later f3");
+      assert.equal(node[2].stateLo, 100, "the later f3");
       assert.equal(node[2].seq, 7 * 9 + 9, "with its own seq");
       // Again over the same nodes: stored nodes are merged, every field newer.
       const second = batch(1_000);
       const last = await store.commit({ records: second });
       const again = await store.readNode("r1999");
-      assert.deepEqual(again.map((r) => [r.field, r.sl]), [
+      assert.deepEqual(again.map((r) => [r.field, r.stateLo]), [
         ["f1", 1_001],
         ["f2", 1_002],
         ["f3", 1_100],
@@ -259,7 +259,7 @@ describe("journal", () => {
       assert.equal(Math.max(...again.map((r) => r.seq)), last);
     });
     await withStore(dir, async (store) => {
-      assert.equal((await store.readNode("r0")).find((r) => r.field === "f3")?.sl, 1_100);
+      assert.equal((await store.readNode("r0")).find((r) => r.field === "f3")?.stateLo, 1_100);
     });
   });
 
@@ -293,7 +293,7 @@ describe("journal", () => {
     await withStore(dir, async (store) => {
       const node = await store.readNode("o3000");
       assert.deepEqual(
-        node.map((r) => [r.field, r.sl]),
+        node.map((r) => [r.field, r.stateLo]),
         Array.from({ length: 6 }, (_, k) => [`f${k}`, 500 + k]),
       );
     });
@@ -323,24 +323,24 @@ describe("journal", () => {
         const keys = souls.flatMap((soul) => ["a", "b", "c"].map((field) => ({ soul, field })));
         const got = await store.readFields(keys);
         assert.deepEqual(
-          got.map((r) => r?.sl),
+          got.map((r) => r?.stateLo),
           keys.map((k) => expect(k.soul, k.field)),
           souls.slice(0, 5).join(","),
         );
       }
       // Souls between two stored ones, found absent, then written into SQLite (a fold, then a
       // large batch), are found: reads remember the gap between s02 and s04 until a write.
-      const sl = async (soul: string) => (await store.readFields([{ soul, field: "a" }]))[0]?.sl;
-      assert.equal(await sl("s03a"), undefined); // not asked before: SQLite is asked
+      const stateLo = async (soul: string) => (await store.readFields([{ soul, field: "a" }]))[0]?.stateLo;
+      assert.equal(await stateLo("s03a"), undefined); // not asked before: SQLite is asked
       await store.commit({ records: [rec("s03b", "a", 3), rec("s05", "a", 5)] });
       await store.flush();
-      assert.equal(await sl("s03b"), 3);
-      assert.equal(await sl("s07a"), undefined);
+      assert.equal(await stateLo("s03b"), 3);
+      assert.equal(await stateLo("s07a"), undefined);
       await store.commit({
         records: [rec("s07b", "a", 7), ...filler.map((r) => ({ ...r, soul: `y${r.soul}` }))],
       });
-      assert.equal(await sl("s05"), 5);
-      assert.equal(await sl("s07b"), 7);
+      assert.equal(await stateLo("s05"), 5);
+      assert.equal(await stateLo("s07b"), 7);
     });
   });
 

@@ -15,7 +15,7 @@ import { hlcMs } from "../core/clock.ts";
 import { encodeValue } from "../core/value.ts";
 import type { Op } from "../core/op.ts";
 import { MemoryStore } from "../storage/memory.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { fcParams, prng, SEED } from "./_seed.ts";
 
 const js = createJsKernels();
@@ -28,13 +28,13 @@ const recordArb: fc.Arbitrary<FieldRecord> = fc.record({
   soul: fc.constant("s"),
   field: fc.constant("f"),
   value: fc.constantFrom<unknown>(null, 1, 2, "a", "b", true).map((v) => encodeValue(v as never)),
-  sh: fc.nat({ max: 2 }),
-  sl: fc.nat({ max: 2 }),
-  ah: fc.constantFrom(0, 0xffffffff),
-  al: fc.nat({ max: 2 }),
+  stateHi: fc.nat({ max: 2 }),
+  stateLo: fc.nat({ max: 2 }),
+  actorHi: fc.constantFrom(0, 0xffffffff),
+  actorLo: fc.nat({ max: 2 }),
 });
 const same = (a: FieldRecord, b: FieldRecord) =>
-  a.sh === b.sh && a.sl === b.sl && a.ah === b.ah && a.al === b.al &&
+  a.stateHi === b.stateHi && a.stateLo === b.stateLo && a.actorHi === b.actorHi && a.actorLo === b.actorLo &&
   a.value.length === b.value.length && a.value.every((x, i) => x === b.value[i]);
 
 describe("HAM merge", () => {

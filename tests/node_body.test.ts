@@ -18,16 +18,16 @@ import {
   sortFields,
 } from "../storage/node_body.ts";
 import { fcParams } from "./_seed.ts";
-import type { StoredRecord } from "../storage/store.ts";
+import type { StoredRecord } from "../core/store.ts";
 
 const rec = (field: string, seq: number, extra: Partial<StoredRecord> = {}): StoredRecord => ({
   soul: "s",
   field,
   value: new Uint8Array([seq & 255, 1]),
-  sh: 0xffffffff,
-  sl: seq % 2 ** 32,
-  ah: 0,
-  al: 0x80000000,
+  stateHi: 0xffffffff,
+  stateLo: seq % 2 ** 32,
+  actorHi: 0,
+  actorLo: 0x80000000,
   seq,
   ...extra,
 });

@@ -11,7 +11,7 @@ import { opToRecord } from "../core/database.ts";
 import { decode, encode, type MsgValue } from "../core/msgpack.ts";
 import { decodeOpRecords, decodeOps, decodeOpsTree, encodeOps, type Op } from "../core/op.ts";
 import { readOpRecords } from "../core/op_reader.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { fcParams, prng, SEED } from "./_seed.ts";
 
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

@@ -10,10 +10,10 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { compareCodePoints } from "../storage/_order.ts";
-import { importRuntimeModule, isServerRuntime, runtimeName } from "../storage/_runtime.ts";
+import { compareCodePoints } from "../core/order.ts";
+import { importRuntimeModule, isServerRuntime, runtimeName } from "../runtime/detect.ts";
 import { MemoryStore } from "../storage/memory.ts";
-import type { FieldRecord, Store, StoredRecord } from "../storage/store.ts";
+import type { FieldRecord, Store, StoredRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 
 // ---------------------------------------------------------------- engines
@@ -100,27 +100,27 @@ function rec(
   soul: string,
   field: string,
   value: Uint8Array = utf8(soul + "." + field),
-  sl = 1,
+  stateLo = 1,
   extra?: Partial<FieldRecord>,
 ) {
   return {
     soul,
     field,
     value,
-    sh: 0x0190_0000,
-    sl,
-    ah: 0xdead_beef,
-    al: 0x0000_0001,
+    stateHi: 0x0190_0000,
+    stateLo,
+    actorHi: 0xdead_beef,
+    actorLo: 0x0000_0001,
     ...extra,
   } as FieldRecord;
 }
 
 /** The record as stored, without its seq. */
 function plain(r: StoredRecord | FieldRecord): FieldRecord {
-  const { soul, field, value, sh, sl, ah, al, sig } = r;
+  const { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig } = r;
   return sig === undefined
-    ? { soul, field, value, sh, sl, ah, al }
-    : { soul, field, value, sh, sl, ah, al, sig };
+    ? { soul, field, value, stateHi, stateLo, actorHi, actorLo }
+    : { soul, field, value, stateHi, stateLo, actorHi, actorLo, sig };
 }
 
 /** Every record with seq > after, paging through `changes` `page` records at a time. */
@@ -244,8 +244,12 @@ for (const engine of engines) {
       const records = [
         rec("v", "empty", new Uint8Array(0)),
         rec("v", "big", big),
-        rec("v", "max", bytes(0xc0), 0xffff_ffff, { sh: 0xffff_ffff, ah: 0xffff_ffff, al: 0xffff_ffff }),
-        rec("v", "zero", bytes(0), 0, { sh: 0, ah: 0, al: 0 }),
+        rec("v", "max", bytes(0xc0), 0xffff_ffff, {
+          stateHi: 0xffff_ffff,
+          actorHi: 0xffff_ffff,
+          actorLo: 0xffff_ffff,
+        }),
+        rec("v", "zero", bytes(0), 0, { stateHi: 0, actorHi: 0, actorLo: 0 }),
         rec("v", "signed", bytes(1, 2), 5, { sig: new Uint8Array(64).fill(9) }),
         rec("v", "emptysig", bytes(1), 5, { sig: new Uint8Array(0) }),
       ];
@@ -255,7 +259,9 @@ for (const engine of engines) {
       for (const r of got) {
         assert.equal(Object.getPrototypeOf(r!.value), Uint8Array.prototype, "values are plain Uint8Arrays");
         if (r!.sig) assert.equal(Object.getPrototypeOf(r!.sig), Uint8Array.prototype);
-        for (const k of ["sh", "sl", "ah", "al", "seq"] as const) assert.equal(typeof r![k], "number");
+        for (const k of ["stateHi", "stateLo", "actorHi", "actorLo", "seq"] as const) {
+          assert.equal(typeof r![k], "number");
+        }
       }
       assert.equal("sig" in got[0]!, false, "no sig key when none was given");
       assert.deepEqual(
@@ -617,7 +623,7 @@ for (const engine of engines) {
           compareCodePoints,
         );
       const want = () => liveSouls().length;
-      let sl = 1;
+      let stateLo = 1;
       for (let round = 0; round < 24; round++) {
         // Mostly small commits over 40 nodes (new ones, and merges into ones already written), and
         // two large enough to skip a journal (a node in them is new or merged alike).
@@ -631,7 +637,7 @@ for (const engine of engines) {
           if (keys.has(`${soul}\u0000${field}`)) continue;
           keys.add(`${soul}\u0000${field}`);
           const dead = rand() < (large ? 0.2 : 0.45);
-          batch.push(rec(soul, field, dead ? bytes(0xc0) : bytes(1, i & 0xff), sl++));
+          batch.push(rec(soul, field, dead ? bytes(0xc0) : bytes(1, i & 0xff), stateLo++));
           if (!live.has(soul)) live.set(soul, new Map());
           live.get(soul)!.set(field, !dead);
         }
@@ -725,8 +731,8 @@ for (const engine of engines) {
       const deferredBefore = await store.deferred();
       const bad = [
         { ...rec("bad", "value"), value: "not bytes" as unknown as Uint8Array },
-        { ...rec("bad", "state"), sl: -1 },
-        { ...rec("bad", "actor"), ah: 2 ** 32 },
+        { ...rec("bad", "state"), stateLo: -1 },
+        { ...rec("bad", "actor"), actorHi: 2 ** 32 },
         { ...rec("bad", "sig"), sig: [1, 2] as unknown as Uint8Array },
       ];
       for (const b of bad) {

@@ -14,15 +14,15 @@ import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
-import { runtimeName } from "../storage/_runtime.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { DirectoryLock, LockedError, type LockHolder } from "../storage/lock.ts";
 import { openStore } from "../storage/open.ts";
 import { DB_FILE, PAGE_BYTES, SCHEMA_VERSION, SqliteStore } from "../storage/sqlite.ts";
 import type { SqlDriver } from "../storage/sqlite_driver.ts";
-import type { FieldRecord, StoredRecord } from "../storage/store.ts";
+import type { FieldRecord, StoredRecord } from "../core/store.ts";
 import { encodeValue, nodeData, type Value } from "../core/value.ts";
 import { encodeBody } from "../storage/node_body.ts";
-import { compareCodePoints } from "../storage/_order.ts";
+import { compareCodePoints } from "../core/order.ts";
 import { childCommand } from "./_crash_child.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-sqlite-test-"));
@@ -82,7 +82,7 @@ async function deadPid(): Promise<number> {
 }
 
 /**
- * A zombie: a child of `sh` that has exited while its parent (which became `sleep 5` by exec) does
+ * A zombie: a child of `stateHi` that has exited while its parent (which became `sleep 5` by exec) does
  * not reap it. Resolves once /proc shows it in state Z; `stop` kills the parent (init then reaps it).
  */
 async function zombie(): Promise<{ pid: number; stop: () => Promise<void> }> {
@@ -297,10 +297,10 @@ describe("sqlite engine", () => {
       soul,
       field,
       value: encodeValue(v),
-      sh: 1,
-      sl: v,
-      ah: 0,
-      al: 7,
+      stateHi: 1,
+      stateLo: v,
+      actorHi: 0,
+      actorLo: 7,
     });
     const store = await SqliteStore.open(dir);
     try {
@@ -361,7 +361,7 @@ describe("sqlite engine", () => {
     const raw = await rawDriver(path.join(dir, DB_FILE));
     raw.exec(`CREATE TABLE fields (
         soul TEXT NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL,
-        sh INTEGER NOT NULL, sl INTEGER NOT NULL, ah INTEGER NOT NULL, al INTEGER NOT NULL,
+        stateHi INTEGER NOT NULL, stateLo INTEGER NOT NULL, actorHi INTEGER NOT NULL, actorLo INTEGER NOT NULL,
         sig BLOB, seq INTEGER NOT NULL, PRIMARY KEY (soul, field)
       ) WITHOUT ROWID;
       CREATE UNIQUE INDEX fields_seq ON fields (seq);
@@ -382,14 +382,24 @@ describe("sqlite engine", () => {
           soul,
           field,
           value: new Uint8Array(n % 5 === 0 ? [0xc0] : [1, n & 255, 2]),
-          sh: n,
-          sl: 7,
-          ah: 1,
-          al: 2,
+          stateHi: n,
+          stateLo: 7,
+          actorHi: 1,
+          actorLo: 2,
           ...(n % 3 === 0 ? { sig: new Uint8Array([9, n & 255]) } : {}),
           seq: ++seq,
         };
-        insert.run(r.soul, r.field, r.value, r.sh, r.sl, r.ah, r.al, r.sig ?? null, r.seq);
+        insert.run(
+          r.soul,
+          r.field,
+          r.value,
+          r.stateHi,
+          r.stateLo,
+          r.actorHi,
+          r.actorLo,
+          r.sig ?? null,
+          r.seq,
+        );
         want.push(r);
       }
     }
@@ -468,7 +478,16 @@ describe("sqlite engine", () => {
     const older = await rawDriver(path.join(dir, DB_FILE));
     try {
       const body = encodeBody([
-        { soul: "older", field: "a", value: new Uint8Array([1]), sh: 1, sl: 1, ah: 1, al: 1, seq: seq + 10 },
+        {
+          soul: "older",
+          field: "a",
+          value: new Uint8Array([1]),
+          stateHi: 1,
+          stateLo: 1,
+          actorHi: 1,
+          actorLo: 1,
+          seq: seq + 10,
+        },
       ]);
       older.prepare("INSERT INTO nodes (soul, body, seq) VALUES (?1, ?2, ?3)").run("older", body, seq + 10);
     } finally {
@@ -500,10 +519,10 @@ describe("sqlite engine", () => {
       soul: "n",
       field: "a",
       value: encodeValue(1),
-      sh: 3,
-      sl: 0,
-      ah: 1,
-      al: 2,
+      stateHi: 3,
+      stateLo: 0,
+      actorHi: 1,
+      actorLo: 2,
       seq: 1,
     };
     raw.prepare("INSERT INTO nodes VALUES (?, ?, ?)").run("n", encodeBody([node]), 1);
@@ -560,10 +579,10 @@ describe("sqlite engine", () => {
         soul,
         field,
         value: value(isLive && k === 1),
-        sh: 1,
-        sl: n,
-        ah: 0,
-        al: 1,
+        stateHi: 1,
+        stateLo: n,
+        actorHi: 0,
+        actorLo: 1,
         seq: ++seq,
       }));
       insert.run(soul, encodeBody(fields), seq);
@@ -587,10 +606,10 @@ describe("sqlite engine", () => {
         soul,
         field,
         value: value(isLive),
-        sh: 2,
-        sl: 0,
-        ah: 0,
-        al: 1,
+        stateHi: 2,
+        stateLo: 0,
+        actorHi: 0,
+        actorLo: 1,
       });
       await store.commit({ records: [write("node/0", "b", false), write("nul\u0000dead", "c", true)] });
       await store.flush();
@@ -618,10 +637,10 @@ describe("sqlite engine", () => {
       soul,
       field,
       value: new Uint8Array([v, 0, 255]),
-      sh: 1,
-      sl: v,
-      ah: 0,
-      al: 7,
+      stateHi: 1,
+      stateLo: v,
+      actorHi: 0,
+      actorLo: 7,
       ...(sig === undefined ? {} : { sig }),
     });
     const store = await SqliteStore.open(freshDir());
@@ -652,7 +671,7 @@ describe("sqlite engine", () => {
       for (const folded of [false, true]) {
         if (folded) await store.flush(); // SQLite changes now: the fold drops the cached node
         const after = await store.readNode("n");
-        assert.deepEqual(after.map((r) => [r.field, r.sl, r.seq]), [["a", 5, seq], ["b", 2, 1]]);
+        assert.deepEqual(after.map((r) => [r.field, r.stateLo, r.seq]), [["a", 5, seq], ["b", 2, 1]]);
         assert.deepEqual(
           (await store.readFields([{ soul: "n", field: "a" }]))[0]?.value,
           new Uint8Array([5, 0, 255]),
@@ -677,20 +696,20 @@ describe("sqlite engine", () => {
   });
 
   it("reads node data straight from bodies as readNode would give it: journal, cache, folds, deletes", async () => {
-    const rec = (soul: string, field: string, v: Value, sl: number): FieldRecord => ({
+    const rec = (soul: string, field: string, v: Value, stateLo: number): FieldRecord => ({
       soul,
       field,
       value: encodeValue(v),
-      sh: 1,
-      sl,
-      ah: 0,
-      al: 7,
+      stateHi: 1,
+      stateLo,
+      actorHi: 0,
+      actorLo: 7,
     });
-    const node = (soul: string, sl: number) => [
-      rec(soul, "a", "x", sl),
-      rec(soul, "gone", null, sl),
-      rec(soul, "\uFEFFé", { "#": "m" }, sl),
-      rec(soul, "__proto__", 5, sl),
+    const node = (soul: string, stateLo: number) => [
+      rec(soul, "a", "x", stateLo),
+      rec(soul, "gone", null, stateLo),
+      rec(soul, "\uFEFFé", { "#": "m" }, stateLo),
+      rec(soul, "__proto__", 5, stateLo),
     ];
     for (const cacheBytes of [undefined, 0]) {
       const dir = freshDir();

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { loadKernels } from "../runtime/kernels.ts";
 import { encodeValue } from "../core/value.ts";
 import { AUX_NAME, ID_BYTES, type IndexSnapshot, itemIds, SyncIndex } from "../core/sync/index.ts";
-import type { FieldRecord } from "../storage/store.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
@@ -108,10 +108,10 @@ describe("compact sync index", () => {
           soul,
           field,
           value: encodeValue(p < 0.3 ? null : Math.floor(rand() * 1000)),
-          sh: 0x190,
-          sl: clock++,
-          ah: 0,
-          al: rand() < 0.5 ? 0xaa : 0xbb,
+          stateHi: 0x190,
+          stateLo: clock++,
+          actorHi: 0,
+          actorLo: rand() < 0.5 ? 0xaa : 0xbb,
         };
         batch.push(r);
         model.set(key, r);
@@ -134,7 +134,15 @@ describe("compact sync index", () => {
     const index = new SyncIndex(kernels);
     const current = new Map<string, FieldRecord>();
     const rec = (i: number, v: number): FieldRecord => {
-      const r = { soul: `s${i}`, field: "f", value: encodeValue(v), sh: 1, sl: v, ah: 0, al: 1 };
+      const r = {
+        soul: `s${i}`,
+        field: "f",
+        value: encodeValue(v),
+        stateHi: 1,
+        stateLo: v,
+        actorHi: 0,
+        actorLo: 1,
+      };
       current.set(r.soul, r);
       return r;
     };

@@ -4,7 +4,7 @@
  * fingerprint any id range in O(1).
  *
  * Item id: the first 16 bytes of SHA-256 over
- * `u32 len(soul) ‖ soul ‖ u32 len(field) ‖ field ‖ sh ‖ sl ‖ ah ‖ al ‖ value`
+ * `u32 len(soul) ‖ soul ‖ u32 len(field) ‖ field ‖ stateHi ‖ stateLo ‖ actorHi ‖ actorLo ‖ value`
  * (UTF-8 strings, big-endian u32 words, `value` the canonical encoded value).
  * The signature is not part of the id: two records that differ only in their
  * signature are the same write. With 128-bit ids, the chance that any two of
@@ -70,7 +70,7 @@
  */
 import type { Database } from "../database.ts";
 import type { Kernels } from "../kernels/types.ts";
-import type { FieldKey, FieldRecord } from "../../storage/store.ts";
+import type { FieldKey, FieldRecord } from "../store.ts";
 
 /** Bytes of an item id. */
 export const ID_BYTES = 16;
@@ -136,10 +136,10 @@ export function itemIds(kernels: Kernels, records: readonly FieldRecord[]): Uint
     str(r.soul);
     str(r.field);
     grow(16 + r.value.length);
-    view.setUint32(pos, r.sh);
-    view.setUint32(pos + 4, r.sl);
-    view.setUint32(pos + 8, r.ah);
-    view.setUint32(pos + 12, r.al);
+    view.setUint32(pos, r.stateHi);
+    view.setUint32(pos + 4, r.stateLo);
+    view.setUint32(pos + 8, r.actorHi);
+    view.setUint32(pos + 12, r.actorLo);
     buf.set(r.value, pos + 16);
     pos += 16 + r.value.length;
     ends[i] = pos;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { NodeData } from "../core/value.ts";
+import type { NodeData } from "./value.ts";
 
 /**
  * A stored field: the winning write of one (soul, field). States and actor
@@ -22,11 +22,11 @@ export interface FieldRecord {
   /** The canonical encoding of the value (core/value.ts `encodeValue`). */
   readonly value: Uint8Array;
   /** Hybrid logical clock, high and low 32 bits. */
-  readonly sh: number;
-  readonly sl: number;
+  readonly stateHi: number;
+  readonly stateLo: number;
   /** Actor id, high and low 32 bits. */
-  readonly ah: number;
-  readonly al: number;
+  readonly actorHi: number;
+  readonly actorLo: number;
   readonly sig?: Uint8Array;
 }
 
@@ -39,15 +39,24 @@ export interface StoredRecord extends FieldRecord {
 /** A stored record: `r` with seq `seq` (a fresh object of one shape). */
 export function storedRecord(r: FieldRecord, seq: number): StoredRecord {
   return r.sig === undefined
-    ? { soul: r.soul, field: r.field, value: r.value, sh: r.sh, sl: r.sl, ah: r.ah, al: r.al, seq }
+    ? {
+      soul: r.soul,
+      field: r.field,
+      value: r.value,
+      stateHi: r.stateHi,
+      stateLo: r.stateLo,
+      actorHi: r.actorHi,
+      actorLo: r.actorLo,
+      seq,
+    }
     : {
       soul: r.soul,
       field: r.field,
       value: r.value,
-      sh: r.sh,
-      sl: r.sl,
-      ah: r.ah,
-      al: r.al,
+      stateHi: r.stateHi,
+      stateLo: r.stateLo,
+      actorHi: r.actorHi,
+      actorLo: r.actorLo,
       sig: r.sig,
       seq,
     };
