@@ -12,6 +12,12 @@
  *   seen by a 5 ms sampler). With `save`, saves the index afterwards (as a
  *   network does when it stops), outside the timing.
  *
+ * - `crash <dir> <k>`: opens the database and its sync index (loaded from
+ *   the saved one), writes `k` changed records in batches of 10,000 (every
+ *   field of `k / 10` nodes, newer states), and exits without closing
+ *   anything, as a SIGKILL leaves a node whose index was last saved `k`
+ *   records ago: the next `open` reads those `k` records since the save.
+ *
  * Prints one JSON object on stdout. Like bench/_open_child.ts, it loads
  * Lattice and nothing else (no `node:` module: on Deno that alone would add
  * ~10 MB of RSS to the figures).
@@ -106,6 +112,27 @@ async function create(dir: string, n: number): Promise<Record<string, unknown>> 
   return { records: n, ns: (performance.now() - t0) * 1e6 };
 }
 
+async function crash(rt: Runtime, dir: string, k: number): Promise<never> {
+  const db = await open({ path: dir });
+  const index = await SyncIndex.build(db);
+  const state0 = BigInt(Date.now()) << 16n;
+  for (let i = 0; i < k; i += 10_000) {
+    const ops: Op[] = [];
+    for (let j = i; j < Math.min(k, i + 10_000); j++) {
+      ops.push({
+        soul: `node/${Math.floor(j / FIELDS).toString().padStart(8, "0")}`,
+        field: `f${j % FIELDS}`,
+        value: -j,
+        state: (state0 + BigInt(j)).toString(16).padStart(16, "0"),
+        actor: "00000000000000ab",
+      });
+    }
+    await db.applyOps(ops);
+  }
+  rt.write(JSON.stringify({ changed: k, items: index.snapshot().size }) + "\n");
+  rt.exit(0); // no close, no index save: what a SIGKILL leaves
+}
+
 async function openAndIndex(rt: Runtime, dir: string, save: boolean): Promise<Record<string, unknown>> {
   let sampled = 0;
   const sampler = setInterval(() => (sampled = Math.max(sampled, rt.rss())), 5);
@@ -150,7 +177,8 @@ if (import.meta.main) {
   let out: Record<string, unknown>;
   if (mode === "create" && dir !== undefined) out = await create(dir, Number(arg));
   else if (mode === "open" && dir !== undefined) out = await openAndIndex(rt, dir, arg === "save");
-  else throw new Error("usage: _open_big_child.ts create <dir> <n> | open <dir> [save]");
+  else if (mode === "crash" && dir !== undefined) out = await crash(rt, dir, Number(arg));
+  else throw new Error("usage: _open_big_child.ts create <dir> <n> | open <dir> [save] | crash <dir> <k>");
   rt.write(JSON.stringify(out) + "\n");
   rt.exit(0);
 }

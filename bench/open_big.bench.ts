@@ -15,18 +15,24 @@
  * - the same with the saved index (every later start): the median of 3
  *   processes; target ≤ 1 s;
  * - the peak RSS of those processes (`VmHWM`, the kernel's high-water mark):
- *   target ≤ 200 MB with the saved index.
+ *   target ≤ 200 MB with the saved index;
+ * - open after a crash: a process changes as many records as a running node
+ *   may change between two saves of its index (`SAVE_EVERY_RECORDS` or a
+ *   sixteenth of the items, the larger) and exits without closing, as a
+ *   SIGKILL leaves it; the next open loads the saved index and reads those
+ *   records: same targets (1 s, 200 MB).
  *
  * Run: `deno task bench open_big [--json]` or `bun scripts/bench.ts open_big`.
  *
  * @module
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runChild as runChildScript } from "./_child.ts";
+import { SAVE_EVERY_RECORDS } from "../core/sync/index.ts";
 import type { BenchCase, BenchSuite, SetupContext } from "../scripts/bench.ts";
 
 const RECORDS = Number(process.env.LATTICE_BENCH_OPEN_RECORDS ?? 2_300_000);
@@ -40,6 +46,11 @@ const CASE_FULL = `open ${count(RECORDS)} records + first sync-index use, no sav
 const CASE_FULL_RSS = `peak RSS: open ${count(RECORDS)} records + first sync-index use, no saved index`;
 const CASE_SAVED = `open ${count(RECORDS)} records + first sync-index use, saved index`;
 const CASE_SAVED_RSS = `peak RSS: open ${count(RECORDS)} records + first sync-index use, saved index`;
+/** Records a running node may change between two saves of its index. */
+const UNSAVED = Math.max(SAVE_EVERY_RECORDS, RECORDS >>> 4);
+const CASE_CRASH = `open ${count(RECORDS)} records + first sync-index use, after a crash ${count(UNSAVED)} ` +
+  `records past the index's save`;
+const CASE_CRASH_RSS = `peak RSS: ${CASE_CRASH}`;
 
 interface OpenRun {
   items: number;
@@ -115,6 +126,41 @@ export const suite: BenchSuite = {
         if (wanted(CASE_SAVED_RSS)) {
           cases.push({
             name: CASE_SAVED_RSS,
+            impls: {},
+            unit: "bytes",
+            measured: { lattice: median(runs.map((r) => r.peak)) },
+            limits: [{ atMost: 200e6 }],
+          });
+        }
+      }
+      if (wanted(CASE_CRASH) || wanted(CASE_CRASH_RSS)) {
+        log(`change ${count(UNSAVED)} records and exit without closing (child process)`);
+        await runChild(["crash", dir, String(UNSAVED)]);
+        const runs: OpenRun[] = [];
+        for (let r = 0; r < RUNS; r++) {
+          // Each run opens a copy of the crashed directory: an open that reads that many
+          // records saves the index again, so the next run would find nothing to read.
+          log(`open after the crash, run ${r + 1} of ${RUNS} (child process)`);
+          const copy = join(root, `crashed-${r}`);
+          cpSync(dir, copy, { recursive: true });
+          const run = await runChild(["open", copy]).finally(() =>
+            rmSync(copy, { recursive: true, force: true })
+          ) as unknown as OpenRun;
+          if (run.items !== RECORDS) throw new Error(`the index holds ${run.items} items, not ${RECORDS}`);
+          runs.push(run);
+          notes.push(`after the crash, run ${r + 1}: ${describeRun(run)}`);
+        }
+        if (wanted(CASE_CRASH)) {
+          cases.push({
+            name: CASE_CRASH,
+            impls: {},
+            measured: { lattice: median(runs.map((r) => r.totalNs)) },
+            limits: [{ atMost: 1e9 }],
+          });
+        }
+        if (wanted(CASE_CRASH_RSS)) {
+          cases.push({
+            name: CASE_CRASH_RSS,
             impls: {},
             unit: "bytes",
             measured: { lattice: median(runs.map((r) => r.peak)) },
