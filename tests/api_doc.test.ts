@@ -1,7 +1,7 @@
 // @server-only: reads docs/API.md and the sources from the checkout, and listens on 127.0.0.1
 /**
  * docs/API.md against the code, so the reference cannot drift from what
- * Lattice does: every CLI command and flag of cli.ts's tables (and every
+ * Lattice does: every CLI command and flag of cli/commands.ts's tables (and every
  * option its help texts name), every route `GET /v1` of a running API lists,
  * every HTTP error code of net/http.ts, every export of mod.ts, and the wire
  * identifiers of docs/PROTOCOL.md. Each check is a function of the doc's
@@ -38,7 +38,7 @@ function section(doc: string, heading: string): string | undefined {
 const namesFlag = (text: string, name: string): boolean =>
   new RegExp(`(?<![\\w-])--${name.replace(/[-]/g, "\\-")}(?![\\w-])`).test(text);
 
-// ---------------------------------------------------------------- the CLI's tables, from cli.ts
+// ---------------------------------------------------------------- the CLI's tables, from cli/commands.ts
 
 interface CommandRow {
   readonly name: string;
@@ -46,20 +46,20 @@ interface CommandRow {
   readonly unavailable: boolean;
 }
 
-/** The body of `const NAME … = {` or `[` up to its closing line, in cli.ts. */
+/** The body of `const NAME … = {` or `[` up to its closing line, in cli/commands.ts. */
 function block(source: string, name: string, open: "{" | "["): string {
   const start = source.indexOf(`const ${name}`);
-  assert.ok(start >= 0, `cli.ts has no const ${name}`);
+  assert.ok(start >= 0, `cli/commands.ts has no const ${name}`);
   const close = open === "{" ? "\n};" : "];";
   const end = source.indexOf(close, start);
-  assert.ok(end > start, `cannot find the end of ${name} in cli.ts`);
+  assert.ok(end > start, `cannot find the end of ${name} in cli/commands.ts`);
   return source.slice(start, end);
 }
 
 const strings = (text: string): string[] => [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 
 function cliTables(): { commands: CommandRow[]; flags: string[]; globalFlags: string[] } {
-  const source = read("cli.ts");
+  const source = read("cli/commands.ts");
   const table = block(source, "COMMANDS", "{");
   const starts = [...table.matchAll(/^ {2}(?:"([^"]+)"|([\w-]+)): \{$/gm)];
   const commands = starts.map((m, i) => {
@@ -200,11 +200,14 @@ function withoutLine(doc: string, needle: string): string {
 // ---------------------------------------------------------------- the tests
 
 describe("docs/API.md", () => {
-  it("has a section for every command of cli.ts, naming its flags, and the global flags", async () => {
+  it("has a section for every command of cli/commands.ts, naming its flags, and the global flags", async () => {
     const tables = cliTables();
-    assert.ok(tables.commands.length >= 10, `parsed only ${tables.commands.length} commands from cli.ts`);
+    assert.ok(
+      tables.commands.length >= 10,
+      `parsed only ${tables.commands.length} commands from cli/commands.ts`,
+    );
     assert.ok(tables.flags.includes("no-auth") && tables.globalFlags.includes("path"));
-    // The parse of cli.ts agrees with what the CLI itself lists.
+    // The parse of cli/commands.ts agrees with what the CLI itself lists.
     const help = await cliOutput(["help"]);
     assert.equal(help.code, 0);
     const list = /\nCommands:\n([\s\S]*?)\n\n/.exec(help.out);
@@ -336,6 +339,7 @@ describe("docs/API.md", () => {
         "docs/PROTOCOL.md",
         "mod.ts",
         "cli.ts",
+        "cli/commands.ts",
       ]
     ) {
       for (const s of outside) assert.ok(!read(file).includes(s), `${file} points to ${s}`);
