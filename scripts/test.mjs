@@ -64,6 +64,8 @@ Environment:
   LATTICE_STAGE_TIMEOUT   timeout of each test stage in seconds (default 1200)
   LATTICE_FILE_TIMEOUT    timeout of one test file in Chromium in seconds (default 600)
   LATTICE_CHECK_TIMEOUT   timeout of each static check in seconds (default 600)
+  LATTICE_SKIP_DEPS=1     skip the dependency stage entirely (never runs npm ci): for worktrees
+                          whose node_modules is a symlink to another checkout's
 
 The last line is "N passed, N failed" over all runtimes; the exit code is 1 if anything failed
 (a failing check or stage counts as one failure), 2 on a usage error.`;
@@ -1323,7 +1325,9 @@ async function main() {
     return failed ? 1 : 0;
   };
 
-  const deps = await stageDeps();
+  const deps = process.env.LATTICE_SKIP_DEPS === "1"
+    ? (log(`${bold("== deps")}: skipped (LATTICE_SKIP_DEPS=1)`), { ok: true })
+    : await stageDeps();
   if (!deps.ok) {
     outcomes.push({ label: "deps", passed: 0, failed: 1, line: `deps: ${red("FAILED")} (${deps.why})` });
     return summarize();
