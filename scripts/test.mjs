@@ -42,8 +42,10 @@ import { closeHandles, stageBrowser } from "./test/browser.mjs";
 const HELP = `Usage: node scripts/test.mjs [options] [FILTER...]      (npm test, deno task test)
 
 Runs, in order: dependency check (npm ci when node_modules is missing or stale), static checks
-(build-wasm and build-inspector --check, deno fmt --check, deno lint, deno check, deno publish --dry-run), then the
-test files tests/**/*.test.ts on Deno, Bun and headless Chromium (files tagged @server-only in
+(import cycles, layers: core/ imports no storage/ net/ runtime/, World: only core/world.ts reads
+clocks/timers/randomness, file size <= 500 lines; build-wasm and build-inspector --check, deno fmt
+--check, deno lint, the @example blocks of the public API (deno test --doc), deno check, deno
+publish --dry-run), then the test files tests/**/*.test.ts on Deno, Bun and headless Chromium (files tagged @server-only in
 their first 5 lines are left out of the browser run). For files tagged @peer-fixture it first
 creates a veth interface holding 10.213.77.1/32 for WebRTC-Direct (needs root; removed at the
 end) and, in Chromium, runs a \`lattice serve\` node for the page to replicate with.
@@ -142,7 +144,7 @@ async function main() {
     if (stages.has("checks")) {
       if (!deno) missing("checks", "deno");
       else {
-        outcomes.push(await stageChecks(deno));
+        outcomes.push(await stageChecks(deno, tmp));
         checksRan = true;
       }
     }

@@ -1,6 +1,8 @@
 /**
- * Stage "checks": the static checks, run in two lanes side by side (the generated files are up to
- * date, fmt, lint; then type-check and publish dry-run), each reported as ok or FAIL with its output.
+ * Stage "checks": the static checks, each reported as ok or FAIL with its output. First the source
+ * checks that run in this process on the repository's text (check_*.mjs: import cycles, layers,
+ * World, file size), then the tools in two lanes side by side (the generated files are up to date,
+ * fmt, lint, the doc tests; type-check and publish dry-run).
  *
  * @module
  */
@@ -12,6 +14,30 @@ import { CHECK_TIMEOUT_MS, ROOT } from "./config.mjs";
 import { dim, green, header, indent, log, plural, red, secs } from "./output.mjs";
 import { describeExit, runCommand } from "./process.mjs";
 import { readJson, rel, walk } from "./files.mjs";
+import { checkCycles } from "./check_cycles.mjs";
+import { checkLayers } from "./check_layers.mjs";
+import { checkWorld } from "./check_world.mjs";
+import { checkFileSize } from "./check_file_size.mjs";
+import { docTestArgs } from "./check_doc_tests.mjs";
+
+/** The checks that read the sources in this process: name → (root) → problems (none when ok). */
+export const SOURCE_CHECKS = [
+  ["import cycles", checkCycles],
+  ["layers (core/ imports no storage/, net/, runtime/)", checkLayers],
+  ["World (only core/world.ts reads clocks, timers, randomness)", checkWorld],
+  ["file size (≤ 500 lines)", checkFileSize],
+];
+
+/** Runs one source check with the result shape of runCommand. */
+function runSourceCheck(check) {
+  const started = Date.now();
+  try {
+    const problems = check(ROOT);
+    return { code: problems.length ? 1 : 0, out: problems.join("\n"), ms: Date.now() - started };
+  } catch (e) {
+    return { code: 1, out: String(e?.stack ?? e), ms: Date.now() - started };
+  }
+}
 
 export function hasTs(dir) {
   return walk(path.join(ROOT, dir)).some((f) => /\.tsx?$/.test(f));
@@ -26,7 +52,8 @@ export function fmtSummary(out) {
   return `not formatted (run \`deno fmt\`):\n  ${files.slice(0, 20).join("\n  ")}${more}\n\n${diffs}`;
 }
 
-export async function stageChecks(deno) {
+/** Runs every check; `tmp` is the run's temporary directory (the doc tests get a fresh cwd in it). */
+export async function stageChecks(deno, tmp) {
   header("checks");
   const started = Date.now();
   const steps = [];
@@ -46,6 +73,9 @@ export async function stageChecks(deno) {
   });
   laneA.push({ name: "deno fmt --check", cmd: deno, args: ["fmt", "--check"], summarize: fmtSummary });
   laneA.push({ name: "deno lint", cmd: deno, args: ["lint"] });
+  const docCwd = path.join(tmp, "doc-tests");
+  fs.mkdirSync(docCwd, { recursive: true });
+  laneA.push({ name: "doc tests (deno test --doc)", cmd: deno, args: docTestArgs(ROOT), cwd: docCwd });
   // The published entry points (deno.json "exports") are checked even outside these folders.
   const exportsField = readJson(path.join(ROOT, "deno.json"))?.exports ?? {};
   const exported = (typeof exportsField === "string" ? [exportsField] : Object.values(exportsField))
@@ -65,9 +95,12 @@ export async function stageChecks(deno) {
     cmd: deno,
     args: ["publish", "--dry-run", "--allow-dirty", ...(targets.length ? ["--no-check"] : [])],
   });
+  for (const [name, check] of SOURCE_CHECKS) steps.push({ name, result: runSourceCheck(check) });
   steps.push(...laneA, ...laneB);
   const runLane = async (lane) => {
-    for (const s of lane) s.result = await runCommand(s.cmd, s.args, { timeoutMs: CHECK_TIMEOUT_MS });
+    for (const s of lane) {
+      s.result = await runCommand(s.cmd, s.args, { timeoutMs: CHECK_TIMEOUT_MS, cwd: s.cwd });
+    }
   };
   await Promise.all([runLane(laneA), runLane(laneB)]);
   const failed = [];

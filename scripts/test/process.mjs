@@ -38,7 +38,11 @@ export function toolEnv(extra = {}) {
  * Runs a command in its own process group, capturing stdout+stderr interleaved. On exit, and on
  * timeout, the whole group is killed so that nothing a test started outlives its stage.
  */
-export function runCommand(cmd, args, { timeoutMs = 0, env = toolEnv(), stream = isVerbose() } = {}) {
+export function runCommand(
+  cmd,
+  args,
+  { timeoutMs = 0, env = toolEnv(), stream = isVerbose(), cwd = ROOT } = {},
+) {
   return new Promise((resolve) => {
     const start = Date.now();
     const chunks = [];
@@ -47,7 +51,7 @@ export function runCommand(cmd, args, { timeoutMs = 0, env = toolEnv(), stream =
     let settled = false;
     let timedOut = false;
     let spawnError = null;
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     activeChildren.add(child);
     const collect = (target) => (buf) => {
       chunks.push(buf);
