@@ -16,7 +16,6 @@ import { rel } from "./files.mjs";
 export const SHIMS = {
   "node:test": path.join(BROWSER_DIR, "node_test.ts"),
   "node:assert/strict": path.join(BROWSER_DIR, "assert.ts"),
-  "node:assert": path.join(BROWSER_DIR, "assert_legacy.ts"),
 };
 
 /** esbuild plugin: node:test/node:assert* → shims; other node:/bun: imports stay external. */

@@ -60,7 +60,7 @@ export class PageRunner {
           loadError = e && e.stack ? String(e.stack) : String(e);
         }
         const rt = globalThis.__latticeTest;
-        const report = rt ? await rt.done() : { results: [], diagnostics: [], onlyUsed: false };
+        const report = rt ? await rt.done() : { results: [] };
         return { loadError, registered: !!rt, ...report };
       }, { src: `/bundles/${bundleName}`, testTimeout: TEST_TIMEOUT_MS, extraConfig });
       run.catch(() => {});
@@ -98,12 +98,6 @@ export class PageRunner {
           fileErrors.push({ name: "(module failed to load)", message: res.loadError + hint });
         } else if (!res.registered) {
           fileErrors.push({ name: "(no tests)", message: "the file registered no node:test tests" });
-        }
-        if (res.onlyUsed) {
-          fileErrors.push({
-            name: "(only used)",
-            message: "a test uses `only`; remove it before committing",
-          });
         }
       }
     } catch (e) {
