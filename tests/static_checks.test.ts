@@ -18,7 +18,7 @@ import { checkCycles } from "../scripts/test/check_cycles.mjs";
 import { checkLayers } from "../scripts/test/check_layers.mjs";
 import { checkWorld } from "../scripts/test/check_world.mjs";
 import { checkFileSize } from "../scripts/test/check_file_size.mjs";
-import { docTestArgs, docTestModules } from "../scripts/test/check_doc_tests.mjs";
+import { docTestArgs, docTestModules, docTestSummary } from "../scripts/test/check_doc_tests.mjs";
 
 const trees: string[] = [];
 
@@ -204,6 +204,8 @@ describe("check_doc_tests", () => {
     const bad = run(tree(files('if (twice(2) !== 5) throw new Error("twice(2) is not 5");')));
     assert.notEqual(bad.code, 0, bad.out);
     assert.match(bad.out, /twice\(2\) is not 5/);
+    assert.match(docTestSummary(bad.out), /twice\(2\) is not 5/);
+    assert.doesNotMatch(docTestSummary(bad.out), /^Check /m);
     const good = run(tree(files('if (twice(2) !== 4) throw new Error("twice(2) is not 4");')));
     assert.equal(good.code, 0, good.out);
     assert.match(good.out, /lib\/twice\.ts#/);

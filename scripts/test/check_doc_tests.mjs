@@ -81,3 +81,15 @@ export function docTestArgs(root, files = docTestModules(root)) {
     ...files.map((f) => path.join(root, f)),
   ];
 }
+
+/**
+ * The part of a failed `deno test --doc` run worth reading: the type errors, or the ERRORS section
+ * of the examples that threw, without the "Check …" line per module and example.
+ */
+export function docTestSummary(out) {
+  // deno-lint-ignore no-control-regex
+  const text = String(out).replace(/\x1b\[[0-9;]*m/g, "").split("\n").filter((l) => !/^Check /.test(l))
+    .join("\n");
+  const errors = text.indexOf("\n ERRORS \n");
+  return (errors >= 0 ? text.slice(errors + 1) : text).trim();
+}
