@@ -20,11 +20,11 @@ import { startServer } from "./page_server.mjs";
 import { PageRunner } from "./page_runner.mjs";
 import { CHROMIUM_ARGS } from "./chromium_args.mjs";
 
-export const INSTALL_HINT =
+const INSTALL_HINT =
   "install it with `apt-get update && apt-get install -y chromium` or set LATTICE_CHROMIUM " +
   "to a Chromium binary";
 
-export function findChromium() {
+function findChromium() {
   const fromEnv = process.env.LATTICE_CHROMIUM;
   if (fromEnv) {
     return fs.existsSync(fromEnv)

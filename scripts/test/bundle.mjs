@@ -13,13 +13,13 @@ import { fileURLToPath } from "node:url";
 import { BROWSER_DIR, ROOT } from "./config.mjs";
 import { rel } from "./files.mjs";
 
-export const SHIMS = {
+const SHIMS = {
   "node:test": path.join(BROWSER_DIR, "node_test.ts"),
   "node:assert/strict": path.join(BROWSER_DIR, "assert.ts"),
 };
 
 /** esbuild plugin: node:test/node:assert* → shims; other node:/bun: imports stay external. */
-export const shimPlugin = {
+const shimPlugin = {
   name: "lattice-browser-shims",
   setup(build) {
     build.onResolve({ filter: /^(node|bun):/ }, (args) => {

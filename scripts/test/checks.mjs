@@ -21,7 +21,7 @@ import { checkFileSize } from "./check_file_size.mjs";
 import { docTestArgs, docTestSummary } from "./check_doc_tests.mjs";
 
 /** The checks that read the sources in this process: name → (root) → problems (none when ok). */
-export const SOURCE_CHECKS = [
+const SOURCE_CHECKS = [
   ["import cycles", checkCycles],
   ["layers", checkLayers],
   ["World", checkWorld],
@@ -40,12 +40,12 @@ function runSourceCheck(check) {
   }
 }
 
-export function hasTs(dir) {
+function hasTs(dir) {
   return walk(path.join(ROOT, dir)).some((f) => /\.tsx?$/.test(f));
 }
 
 /** `deno fmt --check` prints whole diffs; name the files first (the first diffs follow). */
-export function fmtSummary(out) {
+function fmtSummary(out) {
   const files = [...out.matchAll(/^from (.+):$/gm)].map((m) => rel(m[1]));
   if (!files.length) return out;
   const more = files.length > 20 ? `\n  … and ${files.length - 20} more` : "";

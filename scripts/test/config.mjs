@@ -14,7 +14,7 @@ export const BIN = path.join(ROOT, "node_modules", ".bin");
 export const BROWSER_DIR = path.join(ROOT, "tests", "_browser");
 export const STAGES = ["checks", "deno", "bun", "browser"];
 
-export const envNumber = (name, fallback) => {
+const envNumber = (name, fallback) => {
   const v = Number(process.env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
 };

@@ -16,7 +16,7 @@ import { readJson } from "./files.mjs";
 import { isForeignOptional, lockDrift, manifestDrift, onlyMissingOptionals } from "./lockfile.mjs";
 
 /** This machine as npm sees it when it picks optional packages. */
-export function thisPlatform() {
+function thisPlatform() {
   let libc = "glibc";
   try {
     if (process.platform === "linux" && !process.report?.getReport()?.header?.glibcVersionRuntime) {
@@ -29,7 +29,7 @@ export function thisPlatform() {
 }
 
 /** Why node_modules must be (re)installed, or null when it matches package-lock.json. */
-export function depsProblem() {
+function depsProblem() {
   const lockFile = path.join(ROOT, "package-lock.json");
   const hiddenFile = path.join(ROOT, "node_modules", ".package-lock.json");
   if (!fs.existsSync(path.join(ROOT, "node_modules"))) return "node_modules is missing";
@@ -59,7 +59,7 @@ export function depsProblem() {
 }
 
 /** The npm error lines of a failed npm run (its usage text and warnings left out). */
-export function npmErrors(out) {
+function npmErrors(out) {
   const lines = out.split("\n").filter((l) => l.startsWith("npm error") && !/^npm error\s*$/.test(l));
   const usage = lines.findIndex((l) => /^npm error (Clean install a project|Usage:)/.test(l));
   return (usage > 0 ? lines.slice(0, usage) : lines).join("\n") || lastLines(out, 30);

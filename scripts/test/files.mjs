@@ -39,7 +39,7 @@ export function findTestFiles(filters) {
   return all.filter((f) => wanted.some((w) => f.includes(w)));
 }
 
-export function hasTag(file, tag) {
+function hasTag(file, tag) {
   const head = fs.readFileSync(path.join(ROOT, file), "utf8").split("\n", 5).join("\n");
   return head.includes(tag);
 }

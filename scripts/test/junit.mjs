@@ -6,7 +6,7 @@
  * @module
  */
 
-export function unescapeXml(s) {
+function unescapeXml(s) {
   return s.replace(/&(#x[0-9a-f]+|#\d+|lt|gt|amp|quot|apos);/gi, (_, e) => {
     if (e[0] === "#") {
       return String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : +e.slice(1));
@@ -15,7 +15,7 @@ export function unescapeXml(s) {
   });
 }
 
-export function attrs(s) {
+function attrs(s) {
   const out = {};
   for (const m of s.matchAll(/([\w:.-]+)="([^"]*)"/g)) out[m[1]] = unescapeXml(m[2]);
   return out;

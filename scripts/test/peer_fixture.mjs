@@ -14,10 +14,10 @@ import { activeChildren, killGroup, toolEnv } from "./process.mjs";
 
 // Keep in step with tests/_peer_fixture.ts (WEBRTC_INTERFACE, WEBRTC_HOST).
 export const WEBRTC_INTERFACE = "lattice-wrtc0";
-export const WEBRTC_PEER_END = "lattice-wrtc1";
+const WEBRTC_PEER_END = "lattice-wrtc1";
 export const WEBRTC_HOST = "10.213.77.1";
 
-export function hasAddress(ip) {
+function hasAddress(ip) {
   return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === ip));
 }
 

@@ -37,7 +37,7 @@ export function applyExit(tally, r, hasReport) {
   }
 }
 
-export function printFailures(tally) {
+function printFailures(tally) {
   const MAX = 50;
   const real = tally.failures.filter((f) => !f.note).length;
   for (const f of tally.failures.slice(0, MAX)) {
@@ -48,7 +48,7 @@ export function printFailures(tally) {
   if (tally.failures.length > MAX) log(`  … ${real} failures in all, the first ${MAX} entries shown`);
 }
 
-export function runtimeLine(t) {
+function runtimeLine(t) {
   const skipped = t.skipped ? `, ${t.skipped} skipped` : "";
   const notes = t.notes.length ? ` — ${t.notes.join("; ")}` : "";
   const failed = t.failed ? red(`${t.failed} failed`) : "0 failed";
