@@ -140,10 +140,10 @@ describe("check_world", () => {
       "core/world.ts": "export const now = () => Date.now();\n",
       "net/a.ts": "const t = Date.now();\nglobalThis.setTimeout(f, 1);\n",
       "storage/b.ts": "crypto.getRandomValues(new Uint8Array(4));\nconst r = Math.random();\n",
-      "mod.ts": "const p = performance.now();\n",
+      "mod.ts": "const p = performance.now();\nconst name = `x-${`${Math.random()}`}`;\n",
     });
     assert.deepEqual(checkWorld(root), [
-      "mod.ts: 1 performance.now (use a World: core/world.ts)",
+      "mod.ts: 1 performance.now, 2 Math.random (use a World: core/world.ts)",
       "net/a.ts: 1 Date.now, 2 setTimeout (use a World: core/world.ts)",
       "storage/b.ts: 1 crypto.getRandomValues, 2 Math.random (use a World: core/world.ts)",
     ]);
@@ -153,7 +153,8 @@ describe("check_world", () => {
     const root = tree({
       "core/world.ts": "export const t = setTimeout;\n",
       "net/a.ts":
-        '// Date.now is read through the World\nsocket.setTimeout(0);\nthrow new Error("setTimeout");\n',
+        '// Date.now is read through the World\nsocket.setTimeout(0);\nthrow new Error("setTimeout");\n' +
+        "const t = `setTimeout ${1} Date.now`;\n",
       "tests/a.test.ts": "setTimeout(() => {}, Date.now() % 2);\n",
       "bench/a.ts": "const r = Math.random();\n",
     });

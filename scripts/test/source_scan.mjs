@@ -46,39 +46,65 @@ export function listModules(root, roots) {
 
 /**
  * The text with comments replaced by spaces and, with `strings: true`, the contents of string and
- * template literals too (their quotes stay). Regular-expression literals are not recognised: a `//`
- * or quote inside one could blank too much, which only makes a check miss, never fail wrongly on a
- * comment.
+ * template literals too (their quotes stay; the code inside a template's `${…}` stays). Regular
+ * expression literals are not recognised: a `//` or quote inside one could blank too much, which
+ * only makes a check miss, never fail wrongly on a comment.
  */
 export function blank(text, { strings = false } = {}) {
   const out = text.split("");
   const wipe = (from, to) => {
+    if (!strings) return;
     for (let k = from; k < to; k++) if (out[k] !== "\n") out[k] = " ";
   };
   const n = text.length;
+  // One entry per open template whose `${…}` we are in: the brace depth inside it.
+  const templates = [];
   let i = 0;
+  const scanTemplate = () => {
+    // At the character after "`" or after the "}" closing a `${…}`: up to the closing "`" or "${".
+    let j = i;
+    while (j < n && text[j] !== "`" && !(text[j] === "$" && text[j + 1] === "{")) {
+      j += text[j] === "\\" ? 2 : 1;
+    }
+    wipe(i, Math.min(j, n));
+    if (j < n && text[j] === "$") {
+      templates.push(0);
+      i = j + 2;
+    } else i = j + 1;
+  };
   while (i < n) {
     const c = text[i];
     const d = text[i + 1];
     if (c === "/" && d === "/") {
       const end = text.indexOf("\n", i);
       const stop = end < 0 ? n : end;
-      wipe(i, stop);
+      for (let k = i; k < stop; k++) out[k] = " ";
       i = stop;
     } else if (c === "/" && d === "*") {
       const end = text.indexOf("*/", i + 2);
       const stop = end < 0 ? n : end + 2;
-      wipe(i, stop);
+      for (let k = i; k < stop; k++) if (out[k] !== "\n") out[k] = " ";
       i = stop;
-    } else if (c === '"' || c === "'" || c === "`") {
+    } else if (c === '"' || c === "'") {
       let j = i + 1;
-      while (j < n && text[j] !== c) {
-        if (text[j] === "\\") j++;
-        else if (c !== "`" && text[j] === "\n") break;
-        j++;
-      }
-      if (strings) wipe(i + 1, Math.min(j, n));
+      while (j < n && text[j] !== c && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      wipe(i + 1, Math.min(j, n));
       i = j + 1;
+    } else if (c === "`") {
+      i++;
+      scanTemplate();
+    } else if (templates.length && c === "{") {
+      templates[templates.length - 1]++;
+      i++;
+    } else if (templates.length && c === "}") {
+      if (templates[templates.length - 1] === 0) {
+        templates.pop();
+        i++;
+        scanTemplate();
+      } else {
+        templates[templates.length - 1]--;
+        i++;
+      }
     } else i++;
   }
   return out.join("");
