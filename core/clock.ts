@@ -73,11 +73,6 @@ export function hlcFromWords(stateHi: number, stateLo: number): Hlc {
 
 const HEX_DIGITS: readonly number[] = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
-/** Whether `h` is a well-formed state. */
-export function isHlc(h: unknown): h is Hlc {
-  return isLowerHex16(h);
-}
-
 /**
  * Whether `s` is exactly 16 lowercase hex digits (a state or an actor id):
  * `/^[0-9a-f]{16}$/` without the regular expression, which cost about a

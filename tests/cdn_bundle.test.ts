@@ -23,7 +23,7 @@ import process from "node:process";
 import { connect } from "../mod.ts";
 import { eventually } from "./_eventually.ts";
 import { ok, ROOT, run, which } from "./_procs.ts";
-import { CHROMIUM_ARGS } from "../scripts/_chromium.mjs";
+import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
 import { type ServeProcess, startServe } from "./_serve.ts";
 
 const SPACE = "cdn-page";

@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Clock, formatHlc, hlcFromWords, hlcWords } from "../core/clock.ts";
+import { Clock, formatHlc, hlcFromWords, hlcWords, isLowerHex16 } from "../core/clock.ts";
 import { bytesToHex64, hex64ToBytes } from "../core/op.ts";
 import { fcParams } from "./_seed.ts";
 
@@ -75,6 +75,27 @@ describe("clock", () => {
         },
       ),
       fcParams(2_000),
+    );
+  });
+});
+
+describe("isLowerHex16", () => {
+  it("accepts exactly what /^[0-9a-f]{16}$/ accepts", () => {
+    const re = /^[0-9a-f]{16}$/;
+    const hexish = fc.string({
+      unit: fc.constantFrom(..."0123456789abcdefABCDEF/:`g@G \u0660"),
+      minLength: 14,
+      maxLength: 18,
+    });
+    fc.assert(
+      fc.property(fc.oneof(hexish, fc.string(), fc.anything()), (s) => {
+        assert.equal(
+          isLowerHex16(s),
+          typeof s === "string" && re.test(s),
+          String(typeof s === "string" ? s : typeof s),
+        );
+      }),
+      fcParams(20_000),
     );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * When is an installed tree in step with package.json and package-lock.json, and when has the
  * registry merely moved under us? Pure functions over parsed JSON, so the test runner's deps stage
- * and its tests (tests/deps.test.ts) share one decision.
+ * and its tests (tests/lockfile.test.ts) share one decision.
  *
  * The registry's contents move: in 2026-11 it lacked the other platforms' optional packages of
  * `deno` and `bun` (`@deno/darwin-arm64` …), by 2026-12 it carried them, and `npm ci` refuses a

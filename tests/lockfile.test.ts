@@ -1,6 +1,6 @@
 // @server-only: reads package.json and package-lock.json from the checkout
 /**
- * scripts/_deps.mjs: the test runner's deps stage accepts a registry that offers more or fewer
+ * scripts/test/lockfile.mjs: the test runner's deps stage accepts a registry that offers more or fewer
  * optional packages for other platforms than the committed lockfile lists, and still fails on a
  * real drift (a changed package.json, a changed version, a package this platform installs).
  * Runs on the committed lockfile itself, so a lockfile that drifts from package.json fails here.
@@ -14,7 +14,7 @@ import {
   lockDrift,
   manifestDrift,
   onlyMissingOptionals,
-} from "../scripts/_deps.mjs";
+} from "../scripts/test/lockfile.mjs";
 
 type Entry = Record<string, unknown>;
 type Lock = { packages: Record<string, Entry> };
