@@ -891,7 +891,12 @@ async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
   for (const h of hosts) checkArgument("serve", "--allow-host", () => checkServedHost(h));
   let node: Awaited<ReturnType<typeof serve>>;
   try {
-    node = await serve({
+    const db = await open({
+      path: memory ? undefined : ctx.path,
+      storage: memory ? "memory" : "auto",
+      lockCommand: "lattice serve",
+    });
+    node = await serve(db, {
       path: memory ? undefined : ctx.path,
       memory,
       http,
