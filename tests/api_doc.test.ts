@@ -342,7 +342,13 @@ describe("docs/API.md", () => {
     ) {
       for (const s of outside) assert.ok(!read(file).includes(s), `${file} points to ${s}`);
     }
-    for (const file of ["http.ts", "serve.ts", "token.ts", "client.ts"]) {
+    const parts = (dir: string) =>
+      readdirSync(new URL(`../net/${dir}/`, import.meta.url)).filter((f) => f.endsWith(".ts")).map((f) =>
+        `${dir}/${f}`
+      );
+    for (
+      const file of ["http.ts", "serve.ts", "token.ts", "client.ts", ...parts("http"), ...parts("client")]
+    ) {
       for (const s of outside) assert.ok(!read(`net/${file}`).includes(s), `net/${file} points to ${s}`);
     }
   });
