@@ -33,6 +33,7 @@
  * @module
  */
 import type { Database } from "../core/database.ts";
+import type { World } from "../core/world.ts";
 import { startHttpApi, type StatusExtras } from "./http.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { RunningNetwork } from "./network.ts";
@@ -82,6 +83,8 @@ export interface ServeOptions {
   readonly corsOrigins?: readonly string[];
   /** Host names served besides IP literals and localhost (`--allow-host`); see `net/http.ts`. */
   readonly hosts?: readonly string[];
+  /** Clock and timers of the HTTP API and the network (default `systemWorld`). */
+  readonly world?: World;
 }
 
 /** A running node. */
@@ -147,6 +150,7 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
         replication: options.replication,
         mdns: options.mdns ?? false,
         logger: log,
+        world: options.world,
       });
     }
     const net = network;
@@ -166,6 +170,7 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
       token,
       corsOrigins: options.corsOrigins,
       hosts: options.hosts,
+      world: options.world,
     });
     if (api.token === null) {
       log.warn(
