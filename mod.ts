@@ -37,8 +37,13 @@ import {
 import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
-import type { JoinedNetwork } from "./net/join.ts";
-import { checkNetworkOptions, type Network, type NetworkOpenOptions } from "./net/network_options.ts";
+import type { RunningNetwork } from "./net/network.ts";
+import {
+  checkNetworkOptions,
+  type Network,
+  type NetworkOpenOptions,
+  networkView,
+} from "./net/network_options.ts";
 
 /** Options of {@link open}. */
 export interface OpenOptions {
@@ -144,14 +149,14 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
     throw e;
   }
   if (!network) return withNetwork(db, undefined);
-  let joined: JoinedNetwork;
+  let running: RunningNetwork;
   try {
-    joined = await join!.joinNetwork(db, network);
+    running = await join!.startNetwork(db, network);
   } catch (e) {
     await db.close().catch(() => {});
     throw e;
   }
-  return withNetwork(db, joined);
+  return withNetwork(db, running);
 }
 
 /**
@@ -159,9 +164,9 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
  * before closing storage: queued writes are committed first and handed to
  * gossip, sync sessions end, libp2p stops, then the database closes.
  */
-function withNetwork(db: Database, joined: JoinedNetwork | undefined): OpenedDatabase {
-  Object.defineProperty(db, "network", { value: joined?.network, enumerable: true });
-  if (joined) {
+function withNetwork(db: Database, running: RunningNetwork | undefined): OpenedDatabase {
+  Object.defineProperty(db, "network", { value: running && networkView(running), enumerable: true });
+  if (running) {
     const closeDatabase = db.close.bind(db);
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -169,7 +174,7 @@ function withNetwork(db: Database, joined: JoinedNetwork | undefined): OpenedDat
         try {
           // What was written before close() is committed, so it is gossiped before the network stops.
           await db.idle();
-          await joined.stop();
+          await running.stop();
         } finally {
           await closeDatabase();
         }

@@ -77,7 +77,7 @@ async function network(n: number, syncInterval: number): Promise<Replica[]> {
       const db = await open({ storage: "memory" });
       const net = await startNetwork(db, {
         listen: [LISTEN],
-        bootstrap: out.map((r) => r.net.addrs.find((a) => a.startsWith("/ip4/127.0.0.1/tcp/"))!),
+        bootstrap: out.map((r) => r.net.addrs().find((a) => a.startsWith("/ip4/127.0.0.1/tcp/"))!),
         space: "bench-net",
         logger,
         syncInterval,

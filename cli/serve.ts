@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { open } from "../mod.ts";
 import { DEFAULT_HTTP, parseHostPort, serve } from "../net/serve.ts";
 import { startNetwork } from "../net/network.ts";
 import { checkCorsOrigin, checkServedHost } from "../net/http.ts";
@@ -30,7 +31,12 @@ export async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
   for (const h of hosts) checkArgument("serve", "--allow-host", () => checkServedHost(h));
   let node: Awaited<ReturnType<typeof serve>>;
   try {
-    node = await serve({
+    const db = await open({
+      path: memory ? undefined : ctx.path,
+      storage: memory ? "memory" : "auto",
+      lockCommand: "lattice serve",
+    });
+    node = await serve(db, {
       path: memory ? undefined : ctx.path,
       memory,
       http,

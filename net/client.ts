@@ -41,152 +41,64 @@ import {
 } from "../core/database.ts";
 import { fromJson, toJson } from "../core/json.ts";
 import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts";
-import { DiskFullError } from "../storage/disk_full.ts";
+import { systemWorld, type Timer, type World } from "../core/world.ts";
 import type { PeerInfo } from "./http.ts";
-import { QueryTooLargeError } from "../core/query_budget.ts";
+import type {
+  CallOptions,
+  ConnectOptions,
+  NodeStatus,
+  RemoteDatabase,
+  SearchQuery,
+  Unsubscribe,
+  WatchOptions,
+} from "./client/remote_database.ts";
+import { answerError, ConnectionError, isRefusal, parseAnswer, parseError } from "./client/errors.ts";
+import { readEventStream } from "./client/events.ts";
+import { reconnectBackoff, sleep, tell } from "./client/reconnect.ts";
 import { checkToken } from "./token.ts";
 
-/** Options of {@link connect}. */
-export interface ConnectOptions {
-  /** Aborting it aborts every call in progress and closes the client. */
-  readonly signal?: AbortSignal;
-  /** Default time limit of each request, in ms (default 30 s). */
-  readonly timeoutMs?: number;
-  /** The `fetch` to use (default the global one). */
-  readonly fetch?: typeof fetch;
-  /**
-   * The node's bearer token, sent as `Authorization: Bearer <token>` with
-   * every request (watches too). Writes need it; so do reads from another
-   * machine. `lattice serve` keeps it in `<dir>/http-token` and prints it in
-   * its `--json` ready line.
-   */
-  readonly token?: string;
-}
-
-/** Per-call options. */
-export interface CallOptions {
-  readonly signal?: AbortSignal;
-  /** Time limit of this call in ms (default: the client's). */
-  readonly timeoutMs?: number;
-}
-
-/** What `GET /v1/status` reports. */
-export interface NodeStatus {
-  readonly peerId: string | null;
-  readonly addrs: readonly string[];
-  /** Number of connected peers. */
-  readonly peers: number;
-  readonly space: string;
-  readonly storage: string;
-  readonly kernels: string;
-  readonly nodes: number;
-  readonly version: string;
-}
-
-/** A vector search, as `db.search` takes it. */
-export interface SearchQuery {
-  readonly vector: readonly number[];
-  readonly k: number;
-  readonly where?: Query["where"];
-}
-
-/** Unsubscribes a watch; `ready` resolves once the node streams changes (rejects if it refuses). */
-export interface Unsubscribe {
-  (): void;
-  readonly ready: Promise<void>;
-}
-
-/** Options of {@link RemoteDatabase.watch}. */
-export interface WatchOptions {
-  readonly signal?: AbortSignal;
-  /**
-   * Called when the stream fails or the node closes it, and when an attempt
-   * to reconnect fails (default: nothing). The watch goes on reconnecting
-   * unless the error is final: a refusal of the target (`TypeError`,
-   * `RangeError`, a 4xx `RemoteError`), the first connection failing, or
-   * `reconnect: false`. Not called after unsubscribe.
-   */
-  readonly onError?: (error: Error) => void;
-  /**
-   * Reconnect after an established stream drops (default on): the first
-   * attempt after `initialMs` (default 250), then with capped, jittered
-   * exponential backoff up to `maxMs` (default 30 s); a stream that
-   * reconnects resets it. The node replays what the watch missed (see
-   * {@link RemoteDatabase.watch}). `false` ends the watch at the first drop.
-   */
-  readonly reconnect?: false | { readonly initialMs?: number; readonly maxMs?: number };
-}
-
-/** The node could not be reached (refused, reset, DNS, …). */
-export class ConnectionError extends Error {
-  override readonly name = "ConnectionError";
-  /** The node's base URL. */
-  readonly url: string;
-  constructor(url: string, cause: unknown) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    super(`Cannot reach the Lattice node at ${url}: ${why}`, { cause });
-    this.url = url;
-  }
-}
-
-/** An error answer of the node that has no error class of its own (5xx, 413, 501, …). */
-export class RemoteError extends Error {
-  override readonly name = "RemoteError";
-  /** HTTP status. */
-  readonly status: number;
-  /** The `code` of the answer, e.g. `not_implemented`, `payload_too_large`, `internal`. */
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-const ERROR_CLASSES: Readonly<Record<string, new (message: string) => Error>> = {
-  invalid_argument: TypeError,
-  invalid_path: TypeError,
-  out_of_range: RangeError,
-  invalid_syntax: SyntaxError,
-  invalid_json: SyntaxError,
-};
+export { ConnectionError, RemoteError } from "./client/errors.ts";
+export type {
+  CallOptions,
+  ConnectOptions,
+  NodeStatus,
+  RemoteDatabase,
+  SearchQuery,
+  Unsubscribe,
+  WatchOptions,
+} from "./client/remote_database.ts";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Page size of `list` requests (the server's maximum). */
 const PAGE = 1000;
 
-/** The database interface over HTTP; see {@link connect}. */
-export interface RemoteDatabase {
-  /** The node's base URL. */
-  readonly url: string;
-  put(soul: string, data: Record<string, unknown>, options?: CallOptions): Promise<WriteResult>;
-  get(soul: string, options?: CallOptions): Promise<NodeData | undefined>;
-  delete(soul: string, field?: string, options?: CallOptions): Promise<WriteResult>;
-  list(options?: ListOptions & CallOptions): AsyncGenerator<Entry>;
-  /**
-   * Live changes over Server-Sent Events; returns unsubscribe. The node sends
-   * checkpoints (`id: <actor>:<seq>`); when an established stream drops, the
-   * watch reconnects with backoff and sends the last checkpoint as
-   * `Last-Event-ID`, and the node first replays every node under the target
-   * changed since then, whole, with its current fields. Delivery is at least
-   * once: a change may come again after a reconnection, never goes missing.
-   * A node that restarted without its data (another actor) replays all it
-   * has under the target.
-   */
-  watch(target: WatchTarget, cb: (change: Change) => void, options?: WatchOptions): Unsubscribe;
-  query(q: Query, options?: CallOptions): Promise<Entry[]>;
-  search(q: SearchQuery, options?: CallOptions): Promise<Entry[]>;
-  status(options?: CallOptions): Promise<NodeStatus>;
-  /** How many nodes have a live field (the status's `nodes`), as `Database.countNodes`. */
-  countNodes(options?: CallOptions): Promise<number>;
-  peers(options?: CallOptions): Promise<PeerInfo[]>;
-  /** Ends every watch and refuses further calls. The node keeps running. */
-  close(): Promise<void>;
-}
-
 /**
  * Connects to the node whose HTTP API is at `url` (e.g.
  * `http://127.0.0.1:7420`). Nothing is sent until the first call.
+ *
+ * @example Talk to a node: here one this example starts on a free loopback port
+ * ```ts
+ * import { open } from "../mod.ts";
+ * import { startHttpApi } from "./http.ts";
+ * import { connect } from "./client.ts";
+ *
+ * const local = await open({ storage: "memory" });
+ * const node = await startHttpApi(local, {
+ *   port: 0,
+ *   info: () => ({ peerId: null, addrs: [], space: "default", peers: [] }),
+ * });
+ * const db = connect(node.url, { token: node.token! }); // `lattice serve` keeps it in <dir>/http-token
+ * const seen: string[] = [];
+ * const stop = db.watch({ prefix: "" }, (change) => seen.push(change.soul));
+ * await stop.ready; // the node streams changes
+ * await db.put("alice", { name: "Alice" });
+ * console.log(await db.get("alice")); // { name: "Alice" }
+ * console.log((await db.status()).nodes); // 1
+ * stop();
+ * await db.close();
+ * await node.close();
+ * await local.close();
+ * ```
  */
 export function connect(url: string | URL, options: ConnectOptions = {}): RemoteDatabase {
   let base: URL;
@@ -205,6 +117,7 @@ class Client implements RemoteDatabase {
   readonly url: string;
   #fetch: typeof fetch;
   #timeoutMs: number;
+  #world: World;
   /** `Authorization` header value, or undefined without a token. */
   #authorization: string | undefined;
   #closed = false;
@@ -215,6 +128,7 @@ class Client implements RemoteDatabase {
     this.url = url;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#world = options.world ?? systemWorld;
     if (!(this.#timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
     if (options.token !== undefined) {
       this.#authorization = `Bearer ${checkToken(options.token, "connect's token")}`;
@@ -262,11 +176,7 @@ class Client implements RemoteDatabase {
       if (res.ok) return parseAnswer(text, res.status);
       const { code, message } = parseError(text, res.status);
       if (res.status === 404 && code === "not_found" && notFound) return notFound();
-      if (res.status === 422 && code === "query_too_large") throw new QueryTooLargeError(message);
-      const Class = res.status === 400 ? ERROR_CLASSES[code] : undefined;
-      if (Class) throw new Class(message);
-      if (res.status === 507 && code === "insufficient_storage") throw new DiskFullError(message);
-      throw new RemoteError(res.status, code, message);
+      throw answerError(res.status, code, message);
     } finally {
       done();
     }
@@ -293,17 +203,17 @@ class Client implements RemoteDatabase {
       s.addEventListener("abort", l, { once: true });
       listeners.push([s, l]);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Timer | undefined;
     if (timeout && !ac.signal.aborted) {
       const ms = options?.timeoutMs ?? this.#timeoutMs;
-      timer = setTimeout(() => {
+      timer = this.#world.setTimer(() => {
         abort(new DOMException(`The request to ${this.url} took longer than ${ms} ms`, "TimeoutError"));
       }, ms);
     }
     return {
       signal: ac.signal,
       done: () => {
-        clearTimeout(timer);
+        this.#world.clearTimer(timer);
         for (const [s, l] of listeners) s.removeEventListener("abort", l);
       },
     };
@@ -447,55 +357,25 @@ class Client implements RemoteDatabase {
       }
       if (!res.ok || !res.body) {
         const { code, message } = parseError(await res.text().catch(() => ""), res.status);
-        const Class = res.status === 400 ? ERROR_CLASSES[code] : undefined;
-        throw Class ? new Class(message) : new RemoteError(res.status, code, message);
+        throw answerError(res.status, code, message);
       }
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      const cancel = () => void reader.cancel().catch(() => {});
-      ac.signal.addEventListener("abort", cancel, { once: true });
-      let buffer = "";
       let first = true;
-      try {
-        for (;;) {
-          let chunk: ReadableStreamReadResult<string>;
-          try {
-            chunk = await reader.read();
-          } catch (e) {
-            // A reset or cut connection (a TypeError on some runtimes) is a connection failure, not a refusal.
-            throw ac.signal.aborted ? ac.signal.reason : new ConnectionError(this.url, e);
-          }
-          const { value, done: end } = chunk;
-          if (end) break;
-          buffer += value;
-          let at: number;
-          while ((at = eventEnd(buffer)) >= 0) {
-            const block = buffer.slice(0, at);
-            buffer = buffer.slice(at).replace(/^(\r\n|\r|\n){2}/, "");
-            if (first) {
-              first = false;
-              established = true;
-              attempt = 0;
-              markReady();
-            }
-            const fields = eventFields(block);
-            if (fields.id !== undefined) lastId = fields.id;
-            if (fields.data === undefined || stopped) continue;
-            const raw = JSON.parse(fields.data) as {
-              soul: string;
-              changes: unknown;
-              source: "local" | "remote";
-            };
-            try {
-              cb({ soul: raw.soul, changes: fromJson(raw.changes) as NodeData, source: raw.source });
-            } catch (e) {
-              console.error("lattice: a watch callback threw:", e);
-            }
-          }
+      await readEventStream(res.body, this.url, ac.signal, (fields) => {
+        if (first) {
+          first = false;
+          established = true;
+          attempt = 0;
+          markReady();
         }
-      } finally {
-        ac.signal.removeEventListener("abort", cancel);
-        cancel();
-      }
+        if (fields.id !== undefined) lastId = fields.id;
+        if (fields.data === undefined || stopped) return;
+        const raw = JSON.parse(fields.data) as { soul: string; changes: unknown; source: "local" | "remote" };
+        try {
+          cb({ soul: raw.soul, changes: fromJson(raw.changes) as NodeData, source: raw.source });
+        } catch (e) {
+          console.error("lattice: a watch callback threw:", e);
+        }
+      });
       if (!stopped) throw new ConnectionError(this.url, new Error("the node closed the event stream"));
     };
 
@@ -511,7 +391,7 @@ class Client implements RemoteDatabase {
           // Refusals, the first connection, and reconnect: false end the watch: the caller hears once.
           if (!established || !backoff || isRefusal(error)) throw error;
           tell(options.onError, error);
-          await sleep(backoffDelay(backoff, attempt++), ac.signal).catch(() => {});
+          await sleep(this.#world, backoffDelay(backoff, attempt++), ac.signal).catch(() => {});
           if (stopped) return;
         }
       }
@@ -556,102 +436,8 @@ function withoutUndefined(v: unknown): unknown {
   return out;
 }
 
-function parseAnswer(text: string, status: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new RemoteError(
-      status,
-      "invalid_answer",
-      `The node answered ${status} with a body that is not JSON`,
-    );
-  }
-}
-
-function parseError(text: string, status: number): { code: string; message: string } {
-  try {
-    const e = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    if (typeof e?.code === "string" && typeof e.message === "string") {
-      return { code: e.code, message: e.message };
-    }
-  } catch {
-    // not our error shape
-  }
-  return { code: "http_" + status, message: `The node answered HTTP ${status}` };
-}
-
-/** Index of the end of the first complete event (the blank line that ends it), or -1. */
-function eventEnd(buffer: string): number {
-  const m = /(\r\n|\r|\n)(\r\n|\r|\n)/.exec(buffer);
-  return m ? m.index : -1;
-}
-
-/**
- * The `data:` of one event block (lines joined by `\n`, `undefined` when it
- * has none, e.g. comments) and its `id:` (the last one, as the SSE standard
- * says; `undefined` when it has none).
- */
-function eventFields(block: string): { data?: string; id?: string } {
-  const lines: string[] = [];
-  let id: string | undefined;
-  for (const line of block.split(/\r\n|\r|\n/)) {
-    if (line.startsWith("data:")) lines.push(line.slice(line[5] === " " ? 6 : 5));
-    else if (line.startsWith("id:")) id = line.slice(line[3] === " " ? 4 : 3);
-  }
-  return { data: lines.length > 0 ? lines.join("\n") : undefined, id };
-}
-
-/** Calls an `onError` hook; a hook that throws is reported, never breaks the watch. */
-function tell(hook: ((error: Error) => void) | undefined, error: Error): void {
-  try {
-    hook?.(error);
-  } catch (e) {
-    console.error("lattice: a watch onError hook threw:", e);
-  }
-}
-
-/** Errors that reconnecting cannot fix: the node refused the watch itself. */
-function isRefusal(e: Error): boolean {
-  if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) return true;
-  return e instanceof RemoteError && e.status >= 400 && e.status < 500 && e.status !== 408 &&
-    e.status !== 429;
-}
-
-/** Reconnect delays of a watch, or `undefined` for `reconnect: false`. */
-function reconnectBackoff(option: WatchOptions["reconnect"]): { initial: number; max: number } | undefined {
-  if (option === false) return undefined;
-  if (option !== undefined && (typeof option !== "object" || option === null)) {
-    throw new TypeError("watch's reconnect option must be false or { initialMs?, maxMs? }");
-  }
-  const initial = option?.initialMs ?? 250, max = option?.maxMs ?? 30_000;
-  if (!(initial > 0 && max >= initial && max <= 2 ** 31 - 1)) {
-    throw new RangeError(
-      `watch's reconnect delays must satisfy 0 < initialMs <= maxMs <= ${
-        2 ** 31 - 1
-      }, got ${initial} and ${max}`,
-    );
-  }
-  return { initial, max };
-}
-
 /** Full jitter over a capped exponential: uniform in [d/2, d]. */
 function backoffDelay(b: { initial: number; max: number }, attempt: number): number {
   const d = Math.min(b.max, b.initial * 2 ** Math.min(attempt, 30));
   return d / 2 + Math.random() * d / 2;
-}
-
-/** Resolves after `ms`, or rejects as soon as `signal` aborts (clearing its timer). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

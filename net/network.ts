@@ -2,8 +2,9 @@
  * A full-mode replica on the network: the libp2p node of the space, live
  * gossip of every local commit, and anti-entropy sync
  * (`/lattice/sync/1.0.0`) with each peer when it connects and every
- * `syncInterval` after. This is what `lattice serve` runs; `serve` calls it
- * through its `startNetwork` hook. A peer whose sync frame breaks a size
+ * `syncInterval` after. This is what `open({ network })` and `lattice serve`
+ * run (mod.ts loads this file with a dynamic `import()`; `serve` calls it
+ * through its `startNetwork` hook). A peer whose sync frame breaks a size
  * limit (bytes, or ops in one message), or that sends more ops than a session
  * allows that this replica must refuse (beyond the horizon, over its deferral
  * quota), is refused for the cool-off (`NetNode.penalize`); per-peer budgets
@@ -13,14 +14,19 @@
  * @module
  */
 import type { Database } from "../core/database.ts";
-import { SyncIndex, type SyncIndexSavePolicy } from "../core/sync/index.ts";
+import { SyncIndex } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
-import type { Logger } from "./log.ts";
-import type { PeerLimits } from "./peer_budget.ts";
-import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
+import { systemWorld, type Timer } from "../core/world.ts";
+import { createLogger, type Logger } from "./log.ts";
+import {
+  checkReplication,
+  type Network,
+  type NetworkOptions,
+  type NetworkPeer,
+  type PeerSync,
+} from "./network_options.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
-import type { NetworkHandle, NetworkOptions } from "./serve.ts";
 
 /** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
@@ -29,45 +35,19 @@ export const SYNC_INTERVAL_MS = 30_000;
 /** A sync session that takes longer than this is aborted. */
 export const SYNC_TIMEOUT_MS = 60_000;
 
-export type { NetworkPeer, PeerSync };
+export type { NetworkOptions, NetworkPeer, PeerSync };
 
-/** Options beyond {@link NetworkOptions}. */
-export interface StartNetworkOptions {
-  /** Anti-entropy period in ms (default {@link SYNC_INTERVAL_MS}). */
-  readonly syncInterval?: number;
-  /**
-   * In browsers, dial loopback, LAN and plain `ws://` addresses, which
-   * libp2p's browser defaults refuse (default false; see
-   * `NetNodeOptions.allowPrivateAddresses`). For a page that joins a node on
-   * the same machine or LAN, e.g. `bootstrap: ["/ip4/127.0.0.1/tcp/4001/ws/p2p/…"]`.
-   */
-  readonly allowPrivateAddresses?: boolean;
-  /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
-  readonly mdns?: boolean;
-  /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
-  readonly limits?: PeerLimits;
-  /**
-   * When the sync index saves itself while the network runs, so that a start
-   * after a crash reads only what came since (default: 100,000 records or a
-   * sixteenth of the index, checked every 60 s; `SyncIndex.saveEvery`).
-   */
-  readonly indexSave?: Omit<SyncIndexSavePolicy, "onError">;
-  /**
-   * Aborting it while `startNetwork` runs makes it stop what it started and
-   * reject with the abort reason; aborting it later stops the network, as
-   * `stop()` does.
-   */
-  readonly signal?: AbortSignal;
-}
-
-/** What {@link startNetwork} returns. */
-export interface RunningNetwork extends NetworkHandle {
+/**
+ * A started network: the {@link Network} that `db.network` shows, plus its
+ * controls. What {@link startNetwork} returns and `serve` runs.
+ */
+export interface RunningNetwork extends Network {
   /** The libp2p node (behind Lattice's own interface). */
   readonly node: NetNode;
-  /** Connected peers with addresses, gossip subscription and sync state (what `/v1/peers` shows). */
-  peers(): NetworkPeer[];
   /** Runs one anti-entropy session with `peer` now (one at a time per peer); never rejects. */
   syncWith(peer: string): Promise<void>;
+  /** Leaves the network: hands every commit seen so far to gossip, ends sync sessions, stops libp2p. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -78,7 +58,7 @@ export interface RunningNetwork extends NetworkHandle {
  *
  * Only full replication exists: a `replication` factor (sharded mode) is
  * refused with a `RangeError`. Programs and pages usually reach this through
- * `open({ network })` (`net/join.ts`), which also stops it on `db.close()`.
+ * `open({ network })` (mod.ts), which also stops it on `db.close()`.
  *
  * @example
  * ```ts ignore
@@ -93,14 +73,12 @@ export interface RunningNetwork extends NetworkHandle {
  * });
  * ```
  */
-export async function startNetwork(
-  db: Database,
-  options: NetworkOptions & StartNetworkOptions,
-): Promise<RunningNetwork> {
+export async function startNetwork(db: Database, options: NetworkOptions): Promise<RunningNetwork> {
   checkReplication(options.replication);
   const signal = options.signal;
   signal?.throwIfAborted();
-  const log: Logger = options.logger;
+  const log: Logger = options.logger ?? createLogger();
+  const world = options.world ?? systemWorld;
   const node = await createNetNode({
     space: options.space,
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
@@ -142,7 +120,7 @@ export async function startNetwork(
   function record(peer: string, stats: SyncStats): void {
     const { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs } = stats;
     state.set(peer, {
-      asOf: Date.now(),
+      asOf: world.now(),
       last: { bytesSent, bytesReceived, recordsSent, recordsReceived, durationMs },
     });
     log.debug("sync", `${peer}: ${recordsReceived} in, ${recordsSent} out, ${bytesSent + bytesReceived} B`);
@@ -212,16 +190,20 @@ export async function startNetwork(
     log: (msg: string) => log.debug("gossip", msg),
   });
   const interval = options.syncInterval ?? SYNC_INTERVAL_MS;
-  const timer = setInterval(() => {
+  // Re-armed after each round (unref'd, so exit is not held up); stop() clears it.
+  let timer: Timer | undefined;
+  const syncRound = () => {
+    if (stopped) return;
     for (const p of node.peers()) void syncWith(p.id);
-  }, interval);
-  (timer as { unref?: () => void }).unref?.();
+    timer = world.setTimer(syncRound, interval, true);
+  };
+  timer = world.setTimer(syncRound, interval, true);
 
   async function stop(): Promise<void> {
     if (stopped) return;
     stopped = true;
     signal?.removeEventListener("abort", onAbort);
-    clearInterval(timer);
+    world.clearTimer(timer);
     await replication.flush();
     replication.stop();
     await Promise.allSettled(running.values());
@@ -238,7 +220,8 @@ export async function startNetwork(
     node,
     syncWith,
     peerId: node.peerId,
-    addrs: node.addrs(),
+    space: options.space,
+    addrs: () => stopped ? [] : node.addrs(),
     peers: () => {
       if (stopped) return [];
       const subscribed = new Set(node.topicPeers());

@@ -1,14 +1,16 @@
 /**
- * The `network` option of `open()` and the `db.network` it gives: the
- * types, and the checks that run before anything starts. This file loads no
- * libp2p: `mod.ts` imports it statically, while the network itself
- * (`net/join.ts`, `net/network.ts`, libp2p) is loaded with a dynamic
- * `import()` only when `network` is given.
+ * The options of a network and the `db.network` view of it: the types, and
+ * the checks that run before anything starts. This file loads no libp2p:
+ * `mod.ts` imports it statically, while the network itself
+ * (`net/network.ts`, libp2p) is loaded with a dynamic `import()` only when
+ * `network` is given.
  *
  * @module
  */
+import type { SyncIndexSavePolicy } from "../core/sync/index.ts";
+import type { World } from "../core/world.ts";
 import type { Logger } from "./log.ts";
-import { type CheckedPeerLimits, checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
+import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
 
 /** Per-peer sync state, as `db.network.peers()`, `GET /v1/peers` and `lattice peers` show it. */
 export interface PeerSync {
@@ -97,7 +99,11 @@ export interface NetworkOpenOptions {
   readonly limits?: PeerLimits;
 }
 
-/** `db.network`: the running network of a database opened with `network`. */
+/**
+ * `db.network`: the running network of a database opened with `network`.
+ * `net/network.ts` starts it (its `RunningNetwork` adds the controls: stop,
+ * sync, the libp2p node); `db.network` is this read-only view of it.
+ */
 export interface Network {
   /** This replica's libp2p peer id (a new one at each `open`: no persistent peer key yet). */
   readonly peerId: string;
@@ -109,17 +115,62 @@ export interface Network {
   peers(): NetworkPeer[];
 }
 
-/** {@link NetworkOpenOptions} once checked, with defaults filled in. */
-export interface CheckedNetworkOptions {
+/**
+ * The options of a network as `startNetwork` (net/network.ts) takes them:
+ * {@link NetworkOpenOptions} once checked by {@link checkNetworkOptions},
+ * with defaults filled in, or what `lattice serve` builds from its flags.
+ */
+export interface NetworkOptions {
+  /** libp2p listen multiaddrs; empty: `/ip4/127.0.0.1/tcp/0` on a server, none in a browser. */
   readonly listen: readonly string[];
+  /** Multiaddrs of peers to join through. */
   readonly bootstrap: readonly string[];
+  /** The space to replicate. */
   readonly space: string;
-  readonly allowPrivateAddresses: boolean;
-  readonly mdns: boolean;
+  /**
+   * Only full replication exists: a number (a replication factor, sharded
+   * mode, as `lattice serve --replication N` gives) is refused with a
+   * `RangeError` ({@link checkReplication}).
+   */
+  readonly replication?: ReplicationMode | number;
+  /** Browsers: dial loopback, LAN and plain `ws://` addresses (default false; see `NetNodeOptions`). */
+  readonly allowPrivateAddresses?: boolean;
+  /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
+  readonly mdns?: boolean;
+  /** Anti-entropy period in ms (default `SYNC_INTERVAL_MS` of net/network.ts). */
   readonly syncInterval?: number;
+  /**
+   * Aborting it while `startNetwork` runs makes it stop what it started and
+   * reject with the abort reason; aborting it later stops the network, as
+   * `stop()` does.
+   */
   readonly signal?: AbortSignal;
+  /** Where network events are logged (default: `createLogger()`). */
   readonly logger?: Logger;
-  readonly limits?: CheckedPeerLimits;
+  /** Per-peer budgets (default `DEFAULT_PEER_LIMITS` of `net/peer_budget.ts`). */
+  readonly limits?: PeerLimits;
+  /**
+   * When the sync index saves itself while the network runs, so that a start
+   * after a crash reads only what came since (default: 100,000 records or a
+   * sixteenth of the index, checked every 60 s; `SyncIndex.saveEvery`).
+   */
+  readonly indexSave?: Omit<SyncIndexSavePolicy, "onError">;
+  /** Clock and timers of the periodic sync and the sync state (default `systemWorld`). */
+  readonly world?: World;
+}
+
+/**
+ * The `db.network` view of a running network: its members of
+ * {@link Network}, none of its controls (`stop`, `syncWith`, `node`), so a
+ * program cannot stop the network under its database.
+ */
+export function networkView(network: Network): Network {
+  return {
+    peerId: network.peerId,
+    space: network.space,
+    addrs: () => network.addrs(),
+    peers: () => network.peers(),
+  };
 }
 
 const KEYS = new Set([
@@ -135,7 +186,7 @@ const KEYS = new Set([
   "limits",
 ]);
 
-/** Longest `setInterval` delay the runtimes honour (a longer one fires at once). */
+/** Longest timer delay the runtimes honour (a longer one fires at once). */
 const MAX_INTERVAL_MS = 2 ** 31 - 1;
 
 /**
@@ -156,7 +207,7 @@ const MAX_INTERVAL_MS = 2 ** 31 - 1;
  * }
  * ```
  */
-export function checkNetworkOptions(value: unknown): CheckedNetworkOptions | undefined {
+export function checkNetworkOptions(value: unknown): NetworkOptions | undefined {
   if (value === undefined || value === false) return undefined;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(`network must be false or an options object, got ${describe(value)}`);

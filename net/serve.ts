@@ -1,9 +1,11 @@
 /**
- * `lattice serve`: runs a node — storage, networking (once it exists: see
+ * `lattice serve`: runs a node over an open database — networking (through
  * {@link ServeOptions.startNetwork}), the HTTP API and the inspector — until
  * SIGINT or SIGTERM, then shuts down cleanly: stops accepting requests, ends
  * event streams, lets requests in progress finish, stops networking, flushes
- * and closes the database.
+ * and closes the database. The caller (the CLI) opens the database and hands
+ * it over, so this module depends on the network's and the database's types,
+ * never on `mod.ts`.
  *
  * When ready it prints one line on standard output, as docs/API.md says:
  * `ready <http-url> <peer-id> <multiaddr>...` or, with `json`,
@@ -19,49 +21,30 @@
  * log: a development node.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { open } from "../mod.ts";
  * import { serve } from "./serve.ts";
- * const node = await serve({ memory: true, http: "127.0.0.1:0" });
- * console.log(node.url);
- * await node.close();
+ * const db = await open({ storage: "memory", lockCommand: "lattice serve" });
+ * const node = await serve(db, { memory: true, http: "127.0.0.1:0", handleSignals: false, stdout: () => {} });
+ * console.log(node.url); // http://127.0.0.1:<a free port>
+ * await node.close(); // closes the database too
  * ```
  *
  * @module
  */
-import { open } from "../mod.ts";
 import type { Database } from "../core/database.ts";
-import { type PeerInfo, startHttpApi, type StatusExtras } from "./http.ts";
+import type { World } from "../core/world.ts";
+import { startHttpApi, type StatusExtras } from "./http.ts";
 import { createLogger, type Logger } from "./log.ts";
+import type { RunningNetwork } from "./network.ts";
+import type { NetworkOptions } from "./network_options.ts";
 import { checkToken, ensureTokenFile } from "./token.ts";
-
-/** What the networking part hands back once it runs; `serve` prints and serves it. */
-export interface NetworkHandle {
-  /** This node's peer id. */
-  readonly peerId: string;
-  /** The multiaddrs it listens on (as printed on the ready line). */
-  readonly addrs: readonly string[];
-  /** The connected peers, for `/v1/status` and `/v1/peers`. */
-  peers(): readonly PeerInfo[] | Promise<readonly PeerInfo[]>;
-  /** Leaves the network; called before the database closes. */
-  stop(): Promise<void>;
-}
-
-/** Networking options of `serve`, passed to {@link ServeOptions.startNetwork} as given. */
-export interface NetworkOptions {
-  readonly listen: readonly string[];
-  readonly bootstrap: readonly string[];
-  readonly space: string;
-  readonly replication?: number;
-  /** Find members on the local network by mDNS (`--mdns`). */
-  readonly mdns?: boolean;
-  readonly logger: Logger;
-}
 
 /** Options of {@link serve} (the flags of `lattice serve`). */
 export interface ServeOptions {
-  /** Database directory (`--path`); ignored with `memory`. */
+  /** The database's directory (`--path`), where the token file lives; ignored with `memory`. */
   readonly path?: string;
-  /** Keep data in memory only (`--memory`). */
+  /** The database keeps data in memory only (`--memory`): the token, too, is kept in memory. */
   readonly memory?: boolean;
   /** `HOST:PORT` of the HTTP API (`--http`, default `127.0.0.1:7420`; port 0 picks a free one). */
   readonly http?: string;
@@ -78,10 +61,12 @@ export interface ServeOptions {
   /** Find members of the space on the local network by mDNS (`--mdns`, default false). */
   readonly mdns?: boolean;
   /**
-   * The networking hook: starts libp2p, DHT, gossip and sync for `db`. Until
-   * it is provided the node runs without networking (peer id `-`).
+   * The networking hook: starts libp2p, DHT, gossip and sync for `db`
+   * (`startNetwork` of net/network.ts, which the CLI passes: a hook, so that
+   * a node without networking never loads libp2p). Without it the node runs
+   * without networking (peer id `-`).
    */
-  readonly startNetwork?: (db: Database, options: NetworkOptions) => Promise<NetworkHandle>;
+  readonly startNetwork?: (db: Database, options: NetworkOptions) => Promise<RunningNetwork>;
   /** Writes the ready line (default: standard output). */
   readonly stdout?: (line: string) => void | Promise<void>;
   /** Stop on SIGINT/SIGTERM of this process (default true). */
@@ -98,6 +83,8 @@ export interface ServeOptions {
   readonly corsOrigins?: readonly string[];
   /** Host names served besides IP literals and localhost (`--allow-host`); see `net/http.ts`. */
   readonly hosts?: readonly string[];
+  /** Clock and timers of the HTTP API and the network (default `systemWorld`). */
+  readonly world?: World;
 }
 
 /** A running node. */
@@ -137,22 +124,19 @@ export function parseHostPort(text: string): { host: string; port: number } {
 }
 
 /**
- * Starts a node and resolves once it is ready (after printing the ready
- * line). Use `done` to wait for its end: `lattice serve` does
- * `await (await serve(options)).done` and exits 0.
+ * Starts a node over `db` and resolves once it is ready (after printing the
+ * ready line). The node owns `db` from then on: it closes it when it shuts
+ * down, or at once if it cannot start. Use `done` to wait for its end:
+ * `lattice serve` opens the database, does `await (await serve(db,
+ * options)).done` and exits 0.
  */
-export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
-  const log = options.logger ?? createLogger();
-  const { host, port } = parseHostPort(options.http ?? DEFAULT_HTTP);
-  const space = options.space ?? "default";
-  const db = await open({
-    path: options.memory ? undefined : options.path,
-    storage: options.memory ? "memory" : "auto",
-    lockCommand: "lattice serve",
-  });
-  let network: NetworkHandle | undefined;
+export async function serve(db: Database, options: ServeOptions = {}): Promise<ServeHandle> {
+  let network: RunningNetwork | undefined;
   let api: Awaited<ReturnType<typeof startHttpApi>> | undefined;
+  const log = options.logger ?? createLogger();
+  const space = options.space ?? "default";
   try {
+    const { host, port } = parseHostPort(options.http ?? DEFAULT_HTTP);
     if (
       !options.startNetwork && ((options.listen?.length ?? 0) > 0 || (options.bootstrap?.length ?? 0) > 0)
     ) {
@@ -166,12 +150,13 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
         replication: options.replication,
         mdns: options.mdns ?? false,
         logger: log,
+        world: options.world,
       });
     }
     const net = network;
     const info = async (): Promise<StatusExtras> => ({
       peerId: net?.peerId ?? null,
-      addrs: net?.addrs ?? [],
+      addrs: net?.addrs() ?? [],
       space,
       peers: net ? await net.peers() : [],
     });
@@ -185,6 +170,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
       token,
       corsOrigins: options.corsOrigins,
       hosts: options.hosts,
+      world: options.world,
     });
     if (api.token === null) {
       log.warn(
@@ -239,7 +225,7 @@ export async function serve(options: ServeOptions = {}): Promise<ServeHandle> {
   }
 
   const peerId = network?.peerId ?? null;
-  const addrs = [...(network?.addrs ?? [])];
+  const addrs = network?.addrs() ?? [];
   const line = options.json
     ? JSON.stringify({ ready: true, http: http.url, peerId, addrs, token: http.token })
     : ["ready", http.url, peerId ?? "-", ...addrs].join(" ");

@@ -8,6 +8,7 @@
  * Not a test file (no `.test.` in its name).
  */
 import process from "node:process";
+import { open } from "../mod.ts";
 import { serve } from "../net/serve.ts";
 
 if (import.meta.main) {
@@ -15,7 +16,12 @@ if (import.meta.main) {
   const json = args.includes("--json"), memory = args.includes("--memory");
   const auth = !args.includes("--no-auth");
   const path = args.find((a) => !a.startsWith("--"));
-  const node = await serve({ path, memory, json, auth, http: "127.0.0.1:0" });
+  const db = await open({
+    path: memory ? undefined : path,
+    storage: memory ? "memory" : "auto",
+    lockCommand: "lattice serve",
+  });
+  const node = await serve(db, { path, memory, json, auth, http: "127.0.0.1:0" });
   await node.done;
   process.exit(0);
 }

@@ -10,7 +10,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as lattice from "../mod.ts";
 import { type CliHost, main } from "../cli.ts";
 import { type HttpApi, startHttpApi } from "../net/http.ts";
@@ -124,9 +124,11 @@ function cliGaps(doc: string, tables: ReturnType<typeof cliTables>): string[] {
 
 // ---------------------------------------------------------------- HTTP error codes, from net/http.ts
 
-/** Every `[status, code]` net/http.ts answers with or lists in its error table. */
+/** Every `[status, code]` net/http.ts and its parts (net/http/) answer with or list in the error table. */
 function httpErrorCodes(): [string, string][] {
-  const source = read("net/http.ts");
+  const parts = readdirSync(new URL("../net/http/", import.meta.url)).filter((f) => f.endsWith(".ts"));
+  assert.ok(parts.includes("errors.ts") && parts.includes("routes.ts"), parts.join(" "));
+  const source = [read("net/http.ts"), ...parts.map((f) => read(`net/http/${f}`))].join("\n");
   const pairs = new Set<string>();
   for (const m of source.matchAll(/HttpError\(\s*(\d{3}),\s*"([a-z_]+)"/g)) pairs.add(`${m[1]} ${m[2]}`);
   for (const m of source.matchAll(/"(\d{3}) [A-Za-z ]+", "([a-z_]+)"/g)) pairs.add(`${m[1]} ${m[2]}`);
@@ -344,7 +346,13 @@ describe("docs/API.md", () => {
     ) {
       for (const s of outside) assert.ok(!read(file).includes(s), `${file} points to ${s}`);
     }
-    for (const file of ["http.ts", "serve.ts", "token.ts", "client.ts"]) {
+    const parts = (dir: string) =>
+      readdirSync(new URL(`../net/${dir}/`, import.meta.url)).filter((f) => f.endsWith(".ts")).map((f) =>
+        `${dir}/${f}`
+      );
+    for (
+      const file of ["http.ts", "serve.ts", "token.ts", "client.ts", ...parts("http"), ...parts("client")]
+    ) {
       for (const s of outside) assert.ok(!read(`net/${file}`).includes(s), `net/${file} points to ${s}`);
     }
   });

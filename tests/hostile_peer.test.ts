@@ -301,7 +301,7 @@ describe("hostile peer: sync frames", () => {
     const proto = Uint8Array.prototype as unknown as { set(src: ArrayLike<number>, at?: number): void };
     const { set } = proto;
     try {
-      const addr = v.net.addrs[0];
+      const addr = v.net.addrs()[0];
       const victimId = peerIdFromString(v.net.peerId);
       const stream = await attacker.dialProtocol(multiaddr(addr), SYNC_PROTOCOL);
       // 1 MiB keeps it fast where noise runs in pure JS (Bun); the bench sends 4 MiB.
@@ -503,7 +503,7 @@ describe("hostile peer: budgets", () => {
     v = await victim({ streams: 2, coolOffMs });
     const attacker = await rawNode();
     try {
-      const addr = v.net.addrs[0];
+      const addr = v.net.addrs()[0];
       const victimId = peerIdFromString(v.net.peerId);
       await Promise.all(
         [1, 2, 3].map(() => attacker.dialProtocol(multiaddr(addr), SYNC_PROTOCOL).catch(() => undefined)),
@@ -537,7 +537,7 @@ describe("hostile peer: budgets", () => {
       try {
         await a.db.put("from/a", { x: 1 });
         await b.db.put("from/b", { y: 2 });
-        await a.net.node.dial(b.net.addrs[0]);
+        await a.net.node.dial(b.net.addrs()[0]);
         for (let i = 0; i < 6; i++) {
           await (i % 2 === 0 ? a.net.syncWith(b.net.peerId) : b.net.syncWith(a.net.peerId));
           await sleep(20);
@@ -565,7 +565,7 @@ describe("hostile peer: budgets", () => {
       const attacker = await rawNode();
       try {
         const victimId = peerIdFromString(v.net.peerId);
-        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
+        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs()[0]), SYNC_PROTOCOL);
         // One frame announced at 1 MiB, sent in pieces: the victim stops reading at 256 KiB.
         await send(stream, varint(1024 * 1024));
         const piece = new Uint8Array(16 * 1024);
@@ -578,7 +578,7 @@ describe("hostile peer: budgets", () => {
           () => attacker.getConnections(victimId).length === 0,
         );
         assert.equal(v.net.node.refused(attacker.peerId.toString()), true);
-        assert.ok(await refuses(attacker, v.net.addrs[0]));
+        assert.ok(await refuses(attacker, v.net.addrs()[0]));
       } finally {
         await attacker.stop();
       }
@@ -591,7 +591,7 @@ describe("hostile peer: budgets", () => {
     try {
       const topic = await spaceTopic(SPACE);
       const victimId = peerIdFromString(v.net.peerId);
-      await attacker.dial(multiaddr(v.net.addrs[0]));
+      await attacker.dial(multiaddr(v.net.addrs()[0]));
       await until(
         "the attacker to see the victim subscribe",
         10_000,
@@ -621,7 +621,7 @@ describe("hostile peer: budgets", () => {
       assert.ok(
         v.lines.some((l) => l.includes(`peer=${attacker.peerId.toString()}`) && l.includes("gossip bytes")),
       );
-      assert.ok(await refuses(attacker, v.net.addrs[0]));
+      assert.ok(await refuses(attacker, v.net.addrs()[0]));
     } finally {
       await attacker.stop();
     }
@@ -638,7 +638,7 @@ describe("hostile peer: deferred-op flood through sync", () => {
       const attacker = await rawNode();
       try {
         const victimId = peerIdFromString(v.net.peerId);
-        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs[0]), SYNC_PROTOCOL);
+        const stream = await attacker.dialProtocol(multiaddr(v.net.addrs()[0]), SYNC_PROTOCOL);
         const far = stateOf(2 ** 48 - 1); // year 10889
         // 20 frames of 1,000 ops each, as fast as the stream takes them.
         for (let f = 0; f < 20 && attacker.getConnections(victimId).length > 0; f++) {
@@ -665,7 +665,7 @@ describe("hostile peer: deferred-op flood through sync", () => {
         );
         // The ops the victim decoded and checked: its first frame's, not 20,000.
         assert.equal(v.db.deferredStatus().refused, 1000);
-        assert.ok(await refuses(attacker, v.net.addrs[0]), "refused during the cool-off");
+        assert.ok(await refuses(attacker, v.net.addrs()[0]), "refused during the cool-off");
       } finally {
         await attacker.stop();
         await stopVictim(v);

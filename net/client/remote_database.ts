@@ -1,0 +1,114 @@
+/**
+ * The interface of `connect` (net/client.ts): {@link RemoteDatabase}, the
+ * database interface of the library over a node's HTTP API, with its
+ * options. Apart from the implementation, so the contract reads in one
+ * place; net/client.ts re-exports every name.
+ *
+ * @module
+ */
+import type { Change, Entry, ListOptions, Query, WatchTarget, WriteResult } from "../../core/database.ts";
+import type { NodeData } from "../../core/value.ts";
+import type { World } from "../../core/world.ts";
+import type { PeerInfo } from "../http.ts";
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** Aborting it aborts every call in progress and closes the client. */
+  readonly signal?: AbortSignal;
+  /** Default time limit of each request, in ms (default 30 s). */
+  readonly timeoutMs?: number;
+  /** The `fetch` to use (default the global one). */
+  readonly fetch?: typeof fetch;
+  /**
+   * The node's bearer token, sent as `Authorization: Bearer <token>` with
+   * every request (watches too). Writes need it; so do reads from another
+   * machine. `lattice serve` keeps it in `<dir>/http-token` and prints it in
+   * its `--json` ready line.
+   */
+  readonly token?: string;
+  /** Clock and timers of time limits and reconnection delays (default `systemWorld`). */
+  readonly world?: World;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  /** Time limit of this call in ms (default: the client's). */
+  readonly timeoutMs?: number;
+}
+
+/** What `GET /v1/status` reports. */
+export interface NodeStatus {
+  readonly peerId: string | null;
+  readonly addrs: readonly string[];
+  /** Number of connected peers. */
+  readonly peers: number;
+  readonly space: string;
+  readonly storage: string;
+  readonly kernels: string;
+  readonly nodes: number;
+  readonly version: string;
+}
+
+/** A vector search, as `db.search` takes it. */
+export interface SearchQuery {
+  readonly vector: readonly number[];
+  readonly k: number;
+  readonly where?: Query["where"];
+}
+
+/** Unsubscribes a watch; `ready` resolves once the node streams changes (rejects if it refuses). */
+export interface Unsubscribe {
+  (): void;
+  readonly ready: Promise<void>;
+}
+
+/** Options of {@link RemoteDatabase.watch}. */
+export interface WatchOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * Called when the stream fails or the node closes it, and when an attempt
+   * to reconnect fails (default: nothing). The watch goes on reconnecting
+   * unless the error is final: a refusal of the target (`TypeError`,
+   * `RangeError`, a 4xx `RemoteError`), the first connection failing, or
+   * `reconnect: false`. Not called after unsubscribe.
+   */
+  readonly onError?: (error: Error) => void;
+  /**
+   * Reconnect after an established stream drops (default on): the first
+   * attempt after `initialMs` (default 250), then with capped, jittered
+   * exponential backoff up to `maxMs` (default 30 s); a stream that
+   * reconnects resets it. The node replays what the watch missed (see
+   * {@link RemoteDatabase.watch}). `false` ends the watch at the first drop.
+   */
+  readonly reconnect?: false | { readonly initialMs?: number; readonly maxMs?: number };
+}
+
+/** The database interface over HTTP; see `connect`. */
+export interface RemoteDatabase {
+  /** The node's base URL. */
+  readonly url: string;
+  put(soul: string, data: Record<string, unknown>, options?: CallOptions): Promise<WriteResult>;
+  get(soul: string, options?: CallOptions): Promise<NodeData | undefined>;
+  delete(soul: string, field?: string, options?: CallOptions): Promise<WriteResult>;
+  list(options?: ListOptions & CallOptions): AsyncGenerator<Entry>;
+  /**
+   * Live changes over Server-Sent Events; returns unsubscribe. The node sends
+   * checkpoints (`id: <actor>:<seq>`); when an established stream drops, the
+   * watch reconnects with backoff and sends the last checkpoint as
+   * `Last-Event-ID`, and the node first replays every node under the target
+   * changed since then, whole, with its current fields. Delivery is at least
+   * once: a change may come again after a reconnection, never goes missing.
+   * A node that restarted without its data (another actor) replays all it
+   * has under the target.
+   */
+  watch(target: WatchTarget, cb: (change: Change) => void, options?: WatchOptions): Unsubscribe;
+  query(q: Query, options?: CallOptions): Promise<Entry[]>;
+  search(q: SearchQuery, options?: CallOptions): Promise<Entry[]>;
+  status(options?: CallOptions): Promise<NodeStatus>;
+  /** How many nodes have a live field (the status's `nodes`), as `Database.countNodes`. */
+  countNodes(options?: CallOptions): Promise<number>;
+  peers(options?: CallOptions): Promise<PeerInfo[]>;
+  /** Ends every watch and refuses further calls. The node keeps running. */
+  close(): Promise<void>;
+}
