@@ -39,22 +39,17 @@ import {
 
 export { opToRecord, recordToOp };
 import { ByteWriter } from "./byte_writer.ts";
+import { checkField, checkSoul, flattenFields, isLink, type NodeData, type Value } from "./value.ts";
 import {
-  checkField,
-  checkSoul,
   copyValueBytes,
   decodeValue,
   encodeValue,
-  flattenFields,
-  isLink,
   isTombstone,
-  type NodeData,
   nodeData,
   setField,
   TOMBSTONE,
-  type Value,
   writeValue,
-} from "./value.ts";
+} from "./value_encoding.ts";
 import {
   type CommitBatch,
   type DeferOp,

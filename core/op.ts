@@ -20,15 +20,8 @@
 import { hexWord, hlcFromWords, hlcWords, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
-import {
-  checkField,
-  checkSoul,
-  checkValue,
-  decodeValue,
-  encodeValue,
-  type Value,
-  valueFromMsg,
-} from "./value.ts";
+import { checkField, checkSoul, checkValue, type Value } from "./value.ts";
+import { decodeValue, encodeValue, valueFromMsg } from "./value_encoding.ts";
 import type { FieldRecord } from "./store.ts";
 
 /** One write of one field. */

@@ -21,15 +21,8 @@
  */
 import type { FieldRecord } from "./store.ts";
 import { NameTable } from "./names.ts";
-import {
-  checkField,
-  checkSoul,
-  copyValueBytes,
-  decodeUtf8,
-  decodeValueAt,
-  MAX_KEY_BYTES,
-  MAX_VALUE_BYTES,
-} from "./value.ts";
+import { checkField, checkSoul, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./value.ts";
+import { copyValueBytes, decodeUtf8, decodeValueAt } from "./value_encoding.ts";
 
 /** Thrown inside the reader to leave the fast path (never escapes {@link readOpRecords}, nor does any error). */
 const BAIL = Symbol("bail");
