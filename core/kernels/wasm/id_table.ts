@@ -48,7 +48,7 @@ export class WasmIdTable implements IdTable {
   /** 32-byte transfer area for add/get. */
   #io: number;
   /** Start of the resident chunks. */
-  #h: number;
+  #chunks: number;
   /** Capacity in slots: 0, then ID_CHUNK0 times a power of two. */
   #cap = 0;
   /** The search index, or null when ids changed since it was built. */
@@ -63,7 +63,7 @@ export class WasmIdTable implements IdTable {
     this.#pool = pool;
     this.#heap = heap;
     this.#io = heap.base;
-    this.#h = heap.base + 64;
+    this.#chunks = heap.base + 64;
   }
 
   get size(): number {
@@ -80,7 +80,7 @@ export class WasmIdTable implements IdTable {
       heap.ensure(this.#scratch());
     }
     heap.u8.set(id, this.#io);
-    heap.ex.idStore(this.#h, slot, this.#io);
+    heap.exports.idStore(this.#chunks, slot, this.#io);
     return slot;
   }
 
@@ -88,13 +88,13 @@ export class WasmIdTable implements IdTable {
     const heap = this.#alive();
     this.#slots.release(slot);
     this.#changed();
-    heap.ex.idSetLive(this.#h, slot, 0);
+    heap.exports.idSetLive(this.#chunks, slot, 0);
   }
 
   get(slot: number): Uint8Array {
     const heap = this.#alive();
     this.#slots.check(slot);
-    heap.ex.idLoad(this.#h, slot, this.#io);
+    heap.exports.idLoad(this.#chunks, slot, this.#io);
     return heap.u8.slice(this.#io, this.#io + ID_BYTES);
   }
 
@@ -111,8 +111,8 @@ export class WasmIdTable implements IdTable {
     const entries = align(out + 4 * n, 8);
     heap.ensure(entries + ID_HEAP_ENTRY * n);
     heap.u8.set(target, t);
-    if (ix) heap.ex.idClosestIx(ix.tbl, ix.bits, ix.recs, t, n, entries, out);
-    else heap.ex.idClosest(this.#h, this.#slots.high, t, n, entries, out);
+    if (ix) heap.exports.idClosestIx(ix.tbl, ix.bits, ix.recs, t, n, entries, out);
+    else heap.exports.idClosest(this.#chunks, this.#slots.high, t, n, entries, out);
     return heap.u32.slice(out >>> 2, (out >>> 2) + n);
   }
 
@@ -129,8 +129,8 @@ export class WasmIdTable implements IdTable {
     const entries = align(out + 4 * m * n, 8);
     heap.ensure(entries + ID_HEAP_ENTRY * n);
     heap.u8.set(keys, src);
-    if (ix) heap.ex.idPlaceIx(ix.tbl, ix.bits, ix.recs, src, m, n, entries, out);
-    else heap.ex.idPlace(this.#h, this.#slots.high, src, m, n, entries, out);
+    if (ix) heap.exports.idPlaceIx(ix.tbl, ix.bits, ix.recs, src, m, n, entries, out);
+    else heap.exports.idPlace(this.#chunks, this.#slots.high, src, m, n, entries, out);
     return heap.u32.slice(out >>> 2, (out >>> 2) + m * n);
   }
 
@@ -150,7 +150,7 @@ export class WasmIdTable implements IdTable {
   }
 
   #chunksEnd(): number {
-    return align(this.#h + ID_SLOT_BYTES * this.#cap, 64);
+    return align(this.#chunks + ID_SLOT_BYTES * this.#cap, 64);
   }
 
   #changed(): void {
@@ -176,7 +176,7 @@ export class WasmIdTable implements IdTable {
     const recs = align(tbl + 4 * (2 ** bits + 1), 8);
     const end = align(recs + ID_INDEX_RECORD * live, 64);
     heap.ensure(end);
-    heap.ex.idIndex(this.#h, this.#slots.high, bits, tbl, recs);
+    heap.exports.idIndex(this.#chunks, this.#slots.high, bits, tbl, recs);
     this.#index = { bits, tbl, recs, end };
     return this.#index;
   }

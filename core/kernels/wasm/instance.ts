@@ -90,7 +90,7 @@ export function align(n: number, to: number): number {
  * getters check before handing a view out.
  */
 export class Heap {
-  readonly ex: Exports;
+  readonly exports: Exports;
   /** First free byte after the module's static data, 64-byte aligned. */
   readonly base: number;
   #size = 0;
@@ -99,8 +99,8 @@ export class Heap {
   #f32: Float32Array<ArrayBuffer> = new Float32Array(0);
 
   constructor(module: WebAssembly.Module) {
-    this.ex = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
-    this.base = align(this.ex.heapBase(), 64);
+    this.exports = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+    this.base = align(this.exports.heapBase(), 64);
     this.#refresh();
   }
 
@@ -127,13 +127,13 @@ export class Heap {
     if (need > MAX_PAGES) {
       throw new RangeError(`Cannot grow WASM memory to ${end} bytes: the limit is 4 GiB`);
     }
-    this.ex.memory.grow(Math.min(MAX_PAGES, Math.max(need, pages * 2)) - pages);
+    this.exports.memory.grow(Math.min(MAX_PAGES, Math.max(need, pages * 2)) - pages);
     this.#refresh();
   }
 
   #refresh(): void {
     // The module declares an unshared memory, so its buffer is a plain ArrayBuffer.
-    const buffer = this.ex.memory.buffer as ArrayBuffer;
+    const buffer = this.exports.memory.buffer as ArrayBuffer;
     this.#size = buffer.byteLength;
     this.#u8 = new Uint8Array(buffer);
     this.#u32 = new Uint32Array(buffer);

@@ -17,7 +17,7 @@ export class WasmMergeBatch implements MergeBatch {
   readonly a: MergeColumns;
   readonly b: MergeColumns;
   readonly out: Uint8Array;
-  #ex: Exports | null;
+  #exports: Exports | null;
   #base: number;
   #stride: number;
   #outPtr: number;
@@ -31,8 +31,8 @@ export class WasmMergeBatch implements MergeBatch {
     this.#stride = stride;
     this.#outPtr = heap.base + 12 * stride;
     heap.ensure(this.#outPtr + capacity);
-    this.#ex = heap.ex;
-    const buffer = heap.ex.memory.buffer;
+    this.#exports = heap.exports;
+    const buffer = heap.exports.memory.buffer;
     const column = (i: number) => new Uint32Array(buffer, this.#base + i * stride, capacity);
     this.a = Object.freeze({
       hlcHi: column(0),
@@ -54,18 +54,18 @@ export class WasmMergeBatch implements MergeBatch {
   }
 
   dispose(): void {
-    this.#ex = null;
+    this.#exports = null;
   }
 
   /** Decides pairs [0, length) of `batch` (made by any wasm kernels) into `batch.out`. */
   static merge(batch: unknown, length: number): Uint8Array {
-    if (!(typeof batch === "object" && batch !== null && #ex in batch)) {
+    if (!(typeof batch === "object" && batch !== null && #exports in batch)) {
       throw new TypeError("batch was not created by createMergeBatch of these kernels");
     }
-    const ex = batch.#ex;
-    if (ex === null) throw disposedError("merge batch");
+    const exports = batch.#exports;
+    if (exports === null) throw disposedError("merge batch");
     checkMergeLength(length, batch.capacity);
-    ex.merge(batch.#base, batch.#stride, batch.#outPtr, length);
+    exports.merge(batch.#base, batch.#stride, batch.#outPtr, length);
     return batch.out.subarray(0, length);
   }
 }

@@ -16,28 +16,28 @@ const HASH_GROUP = 1 << 15;
 /** SHA-256 of `data`, computed on `shared`. */
 export function sha256(shared: Heap, data: Uint8Array): Uint8Array {
   checkBytes(data, "data");
-  const ex = shared.ex, s = shared.base;
+  const exports = shared.exports, s = shared.base;
   const len = data.length;
   const out = s, p = s + 64;
   if (len <= HASH_WINDOW) {
     shared.ensure(p + len);
     shared.u8.set(data, p);
-    ex.sha256(p, len, out);
+    exports.sha256(p, len, out);
     return shared.u8.slice(out, out + 32);
   }
   // Long input: stream whole blocks through a fixed window.
   const state = s + 32;
   shared.ensure(p + HASH_WINDOW);
-  ex.sha256Init(state);
+  exports.sha256Init(state);
   let at = 0;
   for (const whole = len - (len % 64); at < whole;) {
     const take = Math.min(HASH_WINDOW, whole - at);
     shared.u8.set(data.subarray(at, at + take), p);
-    ex.sha256Blocks(state, p, take / 64);
+    exports.sha256Blocks(state, p, take / 64);
     at += take;
   }
   shared.u8.set(data.subarray(at), p);
-  ex.sha256Final(state, p, len - at, len * 8, out);
+  exports.sha256Final(state, p, len - at, len * 8, out);
   return shared.u8.slice(out, out + 32);
 }
 
@@ -64,7 +64,7 @@ export function sha256Batch(shared: Heap, data: Uint8Array, ends: Uint32Array, o
     for (let x = 0, at = e >>> 2; x < count; x++) u32[at + x] = ends[i + x] - from;
     const u8 = shared.u8;
     u8.set(data.subarray(from, last), src);
-    shared.ex.sha256Batch(src, e, count, digests);
+    shared.exports.sha256Batch(src, e, count, digests);
     dst.set(u8.subarray(digests, digests + 32 * count), 32 * i);
     i = j;
   }

@@ -28,19 +28,19 @@ function pair(shared: Heap, a: Float32Array, b: Float32Array): [number, number] 
 /** Dot product on the shared instance. */
 export function dot(shared: Heap, a: Float32Array, b: Float32Array): number {
   const [pa, pb] = pair(shared, a, b);
-  return shared.ex.dot(pa, pb, a.length);
+  return shared.exports.dot(pa, pb, a.length);
 }
 
 /** Cosine similarity on the shared instance. */
 export function cosine(shared: Heap, a: Float32Array, b: Float32Array): number {
   const [pa, pb] = pair(shared, a, b);
-  return shared.ex.cosine(pa, pb, a.length);
+  return shared.exports.cosine(pa, pb, a.length);
 }
 
 /** Euclidean distance on the shared instance. */
 export function l2(shared: Heap, a: Float32Array, b: Float32Array): number {
   const [pa, pb] = pair(shared, a, b);
-  return shared.ex.l2(pa, pb, a.length);
+  return shared.exports.l2(pa, pb, a.length);
 }
 
 /**
@@ -53,7 +53,7 @@ export class WasmVectorIndex implements VectorIndex {
   #heap: Heap | null;
   #dimPad: number;
   #stride: number;
-  #h: number;
+  #rows: number;
   #cap = 0;
 
   readonly #pool: HeapPool;
@@ -65,7 +65,7 @@ export class WasmVectorIndex implements VectorIndex {
     this.#heap = heap;
     this.#dimPad = align(dim, 4);
     this.#stride = this.#dimPad * 4 + 16;
-    this.#h = heap.base;
+    this.#rows = heap.base;
   }
 
   get size(): number {
@@ -94,7 +94,7 @@ export class WasmVectorIndex implements VectorIndex {
   remove(slot: number): void {
     const heap = this.#alive();
     this.#slots.release(slot);
-    heap.ex.vecKill(this.#h + slot * this.#stride, this.#dimPad);
+    heap.exports.vecKill(this.#rows + slot * this.#stride, this.#dimPad);
   }
 
   topK(query: Float32Array, k: number, metric: Metric): TopK {
@@ -113,8 +113,8 @@ export class WasmVectorIndex implements VectorIndex {
     const outScores = outSlots + 4 * n;
     heap.ensure(outScores + 4 * n);
     heap.f32.set(query, q >>> 2);
-    heap.ex.vecTopK(
-      this.#h,
+    heap.exports.vecTopK(
+      this.#rows,
       this.dim,
       this.#dimPad,
       high,
@@ -143,12 +143,12 @@ export class WasmVectorIndex implements VectorIndex {
   }
 
   #scratch(): number {
-    return this.#h + this.#stride * this.#cap;
+    return this.#rows + this.#stride * this.#cap;
   }
 
   #write(heap: Heap, slot: number, v: Float32Array): void {
-    const rec = this.#h + slot * this.#stride;
+    const rec = this.#rows + slot * this.#stride;
     heap.f32.set(v, rec >>> 2);
-    heap.ex.vecCommit(rec, this.dim, this.#dimPad);
+    heap.exports.vecCommit(rec, this.dim, this.#dimPad);
   }
 }

@@ -22,7 +22,7 @@ export function xorSort(shared: Heap, ids: Uint8Array, target: Uint8Array): Uint
   const u8 = shared.u8;
   u8.set(target, t);
   u8.set(ids, src);
-  shared.ex.xorSort(src, n, t, out, d, tmp, tbl, bits);
+  shared.exports.xorSort(src, n, t, out, d, tmp, tbl, bits);
   return shared.u32.slice(out >>> 2, (out >>> 2) + n);
 }
 
@@ -36,6 +36,6 @@ export function bucketIndex(shared: Heap, ids: Uint8Array, self: Uint8Array): Ui
   const u8 = shared.u8;
   u8.set(self, me);
   u8.set(ids, src);
-  shared.ex.bucketIndex(src, n, me, out);
+  shared.exports.bucketIndex(src, n, me, out);
   return new Uint16Array(u8.slice(out, out + 2 * n).buffer);
 }
