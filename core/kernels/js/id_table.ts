@@ -32,7 +32,7 @@ const INDEX_MAX_BITS = 22;
  * which for ids that are hashes is rare.
  *
  * A table queried repeatedly without changes gets a search index, the same
- * as the WASM kernels' (`idIndex` in `asm/xor.ts`): the live ids sorted by id
+ * as the WASM kernels' (`idIndex` in `asm/id_index.ts`): the live ids sorted by id
  * then slot (`#ixWords`, `#ixFirst`, `#ixSlot`: one record per id), and
  * `#prefix[p]`, the first record whose top `#bits` bits are `>= p`. If the
  * ids sharing the top L bits with the target number at least k, the k nearest

@@ -11,13 +11,13 @@ import { Slots } from "../_slots.ts";
 import { ID_BYTES, type IdTable } from "../types.ts";
 import { align, type Heap, type HeapPool } from "./instance.ts";
 
-/** Slots of the first chunk of an id table (asm/xor.ts `C0`); later chunks double. */
+/** Slots of the first chunk of an id table (asm/id_table.ts `C0`); later chunks double. */
 const ID_CHUNK0 = 256;
-/** Bytes per id slot in an id table: four u64 words and a live flag (asm/xor.ts). */
+/** Bytes per id slot in an id table: four u64 words and a live flag (asm/id_table.ts). */
 const ID_SLOT_BYTES = 33;
-/** Bytes of one heap entry of the id-table search (asm/xor.ts `ENTRY`). */
+/** Bytes of one heap entry of the id-table search (asm/id_heap.ts `ENTRY`). */
 const ID_HEAP_ENTRY = 40;
-/** Bytes of one record of the id-table search index (asm/xor.ts `REC`). */
+/** Bytes of one record of the id-table search index (asm/id_index.ts `REC`). */
 const ID_INDEX_RECORD = 40;
 /**
  * Searches (one per key) served by full scans since the last change before
@@ -37,7 +37,7 @@ interface IdIndex {
 }
 
 /**
- * Ids live in chunks that double (see asm/xor.ts): the chunk of slots
+ * Ids live in chunks that double (see asm/id_table.ts): the chunk of slots
  * [s, 2s) sits at `h + 33 * s`, so capacity grows by appending memory.
  * Behind the chunks: the search index when it is current (derived data,
  * rebuilt on demand after changes), then per-call scratch.
