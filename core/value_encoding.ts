@@ -46,7 +46,8 @@ export function setSmallValueMemory(memory: "slab" | "own"): void {
   ownArrays = memory === "own";
 }
 
-function small(n: number): Uint8Array {
+/** An array of `n` bytes for a short encoded value: cut from the current slab, or its own (see above). */
+function valueArray(n: number): Uint8Array {
   if (ownArrays) return new Uint8Array(n);
   if (slabAt + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
@@ -64,7 +65,7 @@ function small(n: number): Uint8Array {
 export function copyValueBytes(b: Uint8Array, start: number, end: number): Uint8Array {
   const n = end - start;
   if (n > SLAB_BYTES / 8) return b.slice(start, end);
-  const out = small(n);
+  const out = valueArray(n);
   for (let i = 0; i < n; i++) out[i] = b[start + i];
   return out;
 }
@@ -112,7 +113,7 @@ function shortEncoding(out: Uint8Array, at: number, v: Value): number {
 export function encodeValue(v: Value): Uint8Array {
   const n = shortEncoding(shortOut, 0, v);
   if (n < 0) return encode(v as MsgValue);
-  const out = small(n);
+  const out = valueArray(n);
   for (let i = 0; i < n; i++) out[i] = shortOut[i];
   return out;
 }
