@@ -3,18 +3,9 @@
 // out memory (resident data from `heapBase()`, scratch behind it). No managed
 // objects, no allocator, no imports.
 
-export {
-  bucketIndex,
-  idClosest,
-  idClosestIx,
-  idIndex,
-  idLoad,
-  idPlace,
-  idPlaceIx,
-  idSetLive,
-  idStore,
-  xorSort,
-} from "./xor";
+export { bucketIndex, xorSort } from "./xor";
+export { idClosest, idLoad, idPlace, idSetLive, idStore } from "./id_table";
+export { idClosestIx, idIndex, idPlaceIx } from "./id_index";
 export { sha256, sha256Batch, sha256Blocks, sha256Final, sha256Init } from "./sha256";
 export { merge } from "./merge";
 export { cosine, dot, l2, vecCommit, vecKill, vecTopK } from "./vector";

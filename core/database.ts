@@ -26,6 +26,7 @@ import {
 } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import {
+  actorWords,
   checkOpWords,
   decodeOpRecords,
   decodeOps,
@@ -39,22 +40,17 @@ import {
 
 export { opToRecord, recordToOp };
 import { ByteWriter } from "./byte_writer.ts";
+import { checkField, checkSoul, flattenFields, isLink, type NodeData, type Value } from "./value.ts";
 import {
-  checkField,
-  checkSoul,
   copyValueBytes,
   decodeValue,
   encodeValue,
-  flattenFields,
-  isLink,
   isTombstone,
-  type NodeData,
   nodeData,
   setField,
   TOMBSTONE,
-  type Value,
   writeValue,
-} from "./value.ts";
+} from "./value_encoding.ts";
 import {
   type CommitBatch,
   type DeferOp,
@@ -287,9 +283,6 @@ interface Job {
 /** A map key for (soul, field): the soul's length first, so no two pairs share a key. */
 const keyOf = (soul: string, field: string): string => `${soul.length}:${soul}${field}`;
 
-/** Hex state → its two 32-bit halves. */
-const hexWords = hlcWords;
-
 /**
  * How far ahead of the clock the persisted clock bound (`meta.clock`) is set.
  *
@@ -469,7 +462,7 @@ export class Database {
     this.kernels = kernels;
     this.clock = clock;
     this.actor = actor;
-    [this.#actorHi, this.#actorLo] = hexWords(actor);
+    [this.#actorHi, this.#actorLo] = actorWords(actor);
     this.#sync = isSyncStore(store) ? store : undefined;
     this.#horizon = options.horizon ?? Math.max(DEFAULT_HORIZON_MS, clock.maxDrift);
     this.#maxDeferred = options.maxDeferred ?? DEFAULT_MAX_DEFERRED;
@@ -1110,7 +1103,7 @@ export class Database {
     const ms = hlcMs(hlcFromWords(ch, cl)), markMs = Math.min(ms + CLOCK_MARK_AHEAD_MS, MAX_HLC_MS);
     const mark = markMs > ms ? formatHlc(markMs, 0) : hlcFromWords(ch, cl);
     batch.meta = { clock: mark };
-    return hexWords(mark);
+    return hlcWords(mark);
   }
 
   /** Keeps a raised clock bound: only once the batch that wrote it is committed, so the bound is durable. */

@@ -97,8 +97,7 @@ function writeNumber(w: Writer, v: number): void {
       if (v < 0x100000000) return w.head(0xce, v, 4);
       w.ensure(9);
       w.buf[w.pos++] = 0xcf;
-      w.view.setBigUint64(w.pos, BigInt(v));
-      w.pos += 8;
+      writeInt64(w, v);
       return;
     }
     if (v >= -32) return w.u8(v & 0xff);
@@ -116,14 +115,24 @@ function writeNumber(w: Writer, v: number): void {
       w.pos += 4;
     } else {
       w.buf[w.pos++] = 0xd3;
-      w.view.setBigInt64(w.pos, BigInt(v));
-      w.pos += 8;
+      writeInt64(w, v);
     }
     return;
   }
   w.ensure(9);
   w.buf[w.pos++] = 0xcb;
   w.view.setFloat64(w.pos, v);
+  w.pos += 8;
+}
+
+/**
+ * Writes safe integer `v` as 8 big-endian bytes of two's complement, as two
+ * 32-bit words: a BigInt per value cost more than the rest of its encoding.
+ */
+function writeInt64(w: Writer, v: number): void {
+  const hi = Math.floor(v / 0x100000000); // exact: |v| < 2^53
+  w.view.setInt32(w.pos, hi);
+  w.view.setUint32(w.pos + 4, v - hi * 0x100000000);
   w.pos += 8;
 }
 
@@ -250,13 +259,14 @@ class Reader {
   }
   int64(signed: boolean): number {
     this.need(8);
-    const big = signed ? this.view.getBigInt64(this.pos) : this.view.getBigUint64(this.pos);
-    this.pos += 8;
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) {
-      this.pos -= 8;
+    // Two 32-bit words, no BigInt: within ±(2^53 - 1), hi * 2^32 + lo is exact.
+    const hi = signed ? this.view.getInt32(this.pos) : this.view.getUint32(this.pos);
+    const v = hi * 0x100000000 + this.view.getUint32(this.pos + 4);
+    if (hi >= 0x200000 || hi < -0x200000 || v < Number.MIN_SAFE_INTEGER) {
       this.fail("integer outside the safe range");
     }
-    return Number(big);
+    this.pos += 8;
+    return v;
   }
   str(n: number): string {
     this.need(n);

@@ -20,15 +20,8 @@
 import { hexWord, hlcFromWords, hlcWords, isLowerHex16 } from "./clock.ts";
 import { decode, encodeParts, type MsgValue, type PartWriter } from "./msgpack.ts";
 import { readOpRecords } from "./op_reader.ts";
-import {
-  checkField,
-  checkSoul,
-  checkValue,
-  decodeValue,
-  encodeValue,
-  type Value,
-  valueFromMsg,
-} from "./value.ts";
+import { checkField, checkSoul, checkValue, type Value } from "./value.ts";
+import { decodeValue, encodeValue, valueFromMsg } from "./value_encoding.ts";
 import type { FieldRecord } from "./store.ts";
 
 /** One write of one field. */
@@ -68,27 +61,40 @@ export function bytesToHex64(b: Uint8Array): string {
   return hlcFromWords(word(0), word(4));
 }
 
+/**
+ * The two 32-bit words (high, low) of an actor id, as records keep them. An
+ * actor id is 16 hex digits, written as a clock state is, so it is read as one.
+ */
+export function actorWords(actor: string): [number, number] {
+  return hlcWords(actor);
+}
+
+/** The actor id (16 lowercase hex digits) whose 32-bit words are `actorHi` and `actorLo`. */
+export function actorFromWords(actorHi: number, actorLo: number): string {
+  return hlcFromWords(actorHi, actorLo);
+}
+
 /** The last actor {@link recordToOp} wrote out, by its words: a batch mostly has one writer. */
-let actorH = -1, actorL = -1, actorHex = "";
+let lastActorHi = -1, lastActorLo = -1, lastActor = "";
 
 /** A stored record → the op it represents. */
 export function recordToOp(r: FieldRecord): Op {
-  if (r.actorHi !== actorH || r.actorLo !== actorL) {
-    actorH = r.actorHi, actorL = r.actorLo, actorHex = hlcFromWords(r.actorHi, r.actorLo);
+  if (r.actorHi !== lastActorHi || r.actorLo !== lastActorLo) {
+    lastActorHi = r.actorHi, lastActorLo = r.actorLo, lastActor = actorFromWords(r.actorHi, r.actorLo);
   }
   const op = {
     soul: r.soul,
     field: r.field,
     value: decodeValue(r.value),
     state: hlcFromWords(r.stateHi, r.stateLo),
-    actor: actorHex,
+    actor: lastActor,
   };
   return r.sig ? { ...op, sig: r.sig } : op;
 }
 
 /** An op → a record to store. */
 export function opToRecord(op: Op): FieldRecord {
-  const [stateHi, stateLo] = hlcWords(op.state), [actorHi, actorLo] = hlcWords(op.actor);
+  const [stateHi, stateLo] = hlcWords(op.state), [actorHi, actorLo] = actorWords(op.actor);
   const r = {
     soul: op.soul,
     field: op.field,

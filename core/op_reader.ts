@@ -21,15 +21,8 @@
  */
 import type { FieldRecord } from "./store.ts";
 import { NameTable } from "./names.ts";
-import {
-  checkField,
-  checkSoul,
-  copyValueBytes,
-  decodeUtf8,
-  decodeValueAt,
-  MAX_KEY_BYTES,
-  MAX_VALUE_BYTES,
-} from "./value.ts";
+import { checkField, checkSoul, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./value.ts";
+import { copyValueBytes, decodeUtf8, decodeValueAt } from "./value_encoding.ts";
 
 /** Thrown inside the reader to leave the fast path (never escapes {@link readOpRecords}, nor does any error). */
 const BAIL = Symbol("bail");
@@ -198,6 +191,20 @@ function valueEnd(b: Uint8Array, p: number, end: number): number {
       if (v >= -0x8000) throw BAIL;
       return p + 5;
     }
+    case 0xcf: { // uint64 from 2^32 to 2^53 - 1 (e.g. millisecond timestamps)
+      if (p + 9 > end) throw BAIL;
+      const hi = word(b, p + 1);
+      if (hi === 0 || hi >= 0x200000) throw BAIL;
+      return p + 9;
+    }
+    case 0xd3: { // int64 from -(2^53 - 1) to below -2^31
+      if (p + 9 > end) throw BAIL;
+      const hi = word(b, p + 1) | 0, lo = word(b, p + 5);
+      if (hi < -0x200000 || hi >= 0 || (hi === -1 && lo >= 0x80000000) || (hi === -0x200000 && lo === 0)) {
+        throw BAIL;
+      }
+      return p + 9;
+    }
     case 0xcb: { // float64: finite, and not a value the integer forms write
       if (p + 9 > end) throw BAIL;
       const v = decodeValueAt(b, p, p + 9) as number;
@@ -236,7 +243,7 @@ function valueEnd(b: Uint8Array, p: number, end: number): number {
       return s + n;
     }
   }
-  throw BAIL; // str32, bin32, 64-bit integers, float32: valid, but for the general path
+  throw BAIL; // str32, bin32, float32, non-canonical forms: valid, but for the general path
 }
 
 /** End of a string value of `n` bytes at `p` (valid UTF-8 within the value limit). */

@@ -1,5 +1,5 @@
 /**
- * The one place where storage code asks which runtime it is on and loads
+ * The one place where code asks which runtime it is on and loads
  * runtime modules (`node:fs`, `node:sqlite`, `bun:sqlite`, …). Modules are
  * loaded with a dynamic `import()` of a variable, so bundlers leave them out
  * of browser bundles and browsers never evaluate them.
@@ -21,6 +21,16 @@ export function runtimeName(): RuntimeName {
   else if (typeof g.process?.versions?.node === "string") cached = "node";
   else cached = "browser";
   return cached;
+}
+
+/**
+ * The JavaScript engine under this runtime, where the runtime tells it:
+ * JavaScriptCore under Bun, V8 under Deno and Node, `"unknown"` in browsers
+ * (told apart only by sniffing the user agent, which this does not do).
+ */
+export function jsEngine(): "v8" | "javascriptcore" | "unknown" {
+  const runtime = runtimeName();
+  return runtime === "bun" ? "javascriptcore" : runtime === "browser" ? "unknown" : "v8";
 }
 
 /** Whether this runtime has a file system and processes (Deno, Bun, Node). */

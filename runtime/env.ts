@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { runtimeName } from "./detect.ts";
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;
@@ -22,13 +23,15 @@ interface DenoLike {
 /** The value of environment variable `name`, or `undefined` (also when access is not permitted). */
 export function getEnv(name: string): string | undefined {
   try {
-    const deno = (globalThis as { Deno?: DenoLike }).Deno;
-    if (deno !== undefined) {
-      const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
-      return state === undefined || state === "granted" ? deno.env.get(name) : undefined;
+    switch (runtimeName()) {
+      case "deno": {
+        const deno = (globalThis as unknown as { Deno: DenoLike }).Deno;
+        const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
+        return state === undefined || state === "granted" ? deno.env.get(name) : undefined;
+      }
+      default: // Bun, Node, and a browser bundle that defines `process`
+        return (globalThis as { process?: ProcessLike }).process?.env?.[name];
     }
-    const process = (globalThis as { process?: ProcessLike }).process;
-    return process?.env?.[name];
   } catch {
     return undefined; // no permission
   }

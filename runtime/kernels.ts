@@ -1,11 +1,15 @@
 /**
  * Loads the kernel set for this runtime: honours `LATTICE_KERNELS` and plugs
- * in the native SHA-256 where there is one.
+ * in the native SHA-256 where there is one. It also tunes the one engine
+ * choice of the core's hot paths, how small encoded values get their memory
+ * (`setSmallValueMemory`): the core itself never asks which runtime it is on.
  *
  * @module
  */
 import { type KernelChoice, parseKernelChoice, selectKernels } from "../core/kernels/mod.ts";
 import type { Kernels } from "../core/kernels/types.ts";
+import { setSmallValueMemory } from "../core/value_encoding.ts";
+import { jsEngine } from "./detect.ts";
 import { getEnv } from "./env.ts";
 import { loadNativeSha256 } from "./native_hash.ts";
 
@@ -29,6 +33,7 @@ export interface LoadKernelsOptions {
  * ```
  */
 export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Kernels> {
+  setSmallValueMemory(jsEngine() === "javascriptcore" ? "own" : "slab");
   const fromEnv = getEnv("LATTICE_KERNELS");
   const kernels = options.kernels ??
     (fromEnv ? parseKernelChoice(fromEnv, "LATTICE_KERNELS") : "auto");

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { importRuntimeModule, isServerRuntime } from "./detect.ts";
 
 /** A synchronous SHA-256; `undefined` while the native module is still loading. */
 export type Sha256Fn = (data: Uint8Array) => Uint8Array | undefined;
@@ -22,19 +23,15 @@ interface NodeCrypto {
  * which a database that never hashes large inputs need not pay.
  */
 export function loadNativeSha256(): Sha256Fn | undefined {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } } };
-  if (g.Deno === undefined && g.Bun === undefined && typeof g.process?.versions?.node !== "string") {
-    return undefined;
-  }
+  if (!isServerRuntime()) return undefined;
   let crypto: NodeCrypto | undefined;
   let loading = false;
   return (data: Uint8Array): Uint8Array | undefined => {
     if (crypto === undefined) {
       if (!loading) {
         loading = true;
-        const specifier = "node:crypto"; // a variable keeps bundlers from resolving it
-        import(specifier).then(
-          (m: NodeCrypto) => {
+        importRuntimeModule<NodeCrypto>("node:crypto").then(
+          (m) => {
             if (typeof m.createHash === "function") crypto = m;
           },
           () => {}, // no node:crypto after all: the kernels keep hashing everything

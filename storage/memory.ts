@@ -14,7 +14,7 @@
  */
 import { checkBatch, checkChanges } from "./_check.ts";
 import { compareCodePoints } from "../core/order.ts";
-import { isTombstone } from "../core/value.ts";
+import { isTombstone } from "../core/value_encoding.ts";
 import {
   type ChangesOptions,
   type ChangesPage,

@@ -13,7 +13,8 @@
  */
 import { ByteWriter, putBytes } from "../core/byte_writer.ts";
 import { NameTable } from "../core/names.ts";
-import { decodeValueAt, isTombstone, type NodeData, setField } from "../core/value.ts";
+import type { NodeData } from "../core/value.ts";
+import { decodeValueAt, isTombstone, setField } from "../core/value_encoding.ts";
 import { compareCodePoints } from "../core/order.ts";
 import { type FieldRecord, type StoredRecord, storedRecord } from "../core/store.ts";
 

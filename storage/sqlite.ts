@@ -93,7 +93,8 @@ import {
 } from "./journal.ts";
 import { addRecord, Memtable, overlay } from "./memtable.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sqlite_driver.ts";
-import { isTombstone, type NodeData, nodeData } from "../core/value.ts";
+import type { NodeData } from "../core/value.ts";
+import { isTombstone, nodeData } from "../core/value_encoding.ts";
 import {
   bodyData,
   bodyLive,

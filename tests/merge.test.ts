@@ -12,7 +12,7 @@ import type { Kernels } from "../core/kernels/types.ts";
 import { merge, mergeBatch, wins } from "../core/merge.ts";
 import { Database } from "../core/database.ts";
 import { hlcMs } from "../core/clock.ts";
-import { encodeValue } from "../core/value.ts";
+import { encodeValue } from "../core/value_encoding.ts";
 import type { Op } from "../core/op.ts";
 import { MemoryStore } from "../storage/memory.ts";
 import type { FieldRecord } from "../core/store.ts";

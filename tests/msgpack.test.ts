@@ -6,6 +6,7 @@ import { decode, encode, type MsgValue } from "../core/msgpack.ts";
 import { fcParams } from "./_seed.ts";
 
 const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 const msgArb: fc.Arbitrary<MsgValue> = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -51,6 +52,30 @@ describe("msgpack", () => {
     assert.equal(encode(300).length, 3);
     assert.equal(decode(encode(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
     assert.throws(() => decode(fromHex("cfffffffffffffffff")), /safe range/);
+  });
+
+  it("writes and reads 64-bit integers as two's complement, up to ±(2^53 - 1)", () => {
+    const known: [number, string][] = [
+      [2 ** 32, "cf0000000100000000"],
+      [1.7e12, "cf0000018bcfe56800"],
+      [Number.MAX_SAFE_INTEGER, "cf001fffffffffffff"],
+      [-(2 ** 31) - 1, "d3ffffffff7fffffff"],
+      [-(2 ** 40), "d3ffffff0000000000"],
+      [Number.MIN_SAFE_INTEGER, "d3ffe0000000000001"],
+    ];
+    for (const [v, hex] of known) {
+      assert.equal(toHex(encode(v)), hex, String(v));
+      assert.equal(decode(fromHex(hex)), v, hex);
+    }
+    // Non-canonical but valid: small values in the 64-bit forms.
+    assert.equal(decode(fromHex("cf0000000000000005")), 5);
+    assert.equal(decode(fromHex("d3fffffffffffffffb")), -5);
+    assert.equal(decode(fromHex("d3001fffffffffffff")), Number.MAX_SAFE_INTEGER);
+    for (
+      const hex of ["cf0020000000000000", "d3ffe0000000000000", "d3ff00000000000000", "d30020000000000000"]
+    ) {
+      assert.throws(() => decode(fromHex(hex)), /at byte 1: integer outside the safe range/, hex);
+    }
   });
 
   it("rejects hostile input with clear errors", () => {

@@ -6,7 +6,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { encodeValue, nodeData, type Value } from "../core/value.ts";
+import type { Value } from "../core/value.ts";
+import { encodeValue, nodeData } from "../core/value_encoding.ts";
 import {
   bodyData,
   bodyLive,

@@ -22,11 +22,22 @@ const name = fc.oneof(
   fc.constantFrom("f0", "f1", "name", "n0000001", "n0000002"),
 ).filter((s) => !["__proto__", "constructor", "prototype"].includes(s));
 
-/** Values whose canonical encoding the fast path reads (no 64-bit integers, str32 or bin32). */
+/** Values whose canonical encoding the fast path reads (no str32 or bin32). */
 const fastValue = fc.oneof(
   fc.constant(null),
   fc.boolean(),
   fc.integer({ min: -0x80000000, max: 0xffffffff }),
+  fc.maxSafeInteger(),
+  fc.constantFrom(
+    2 ** 32,
+    2 ** 32 - 1,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    2 ** 53 - 1,
+    -(2 ** 53 - 1),
+    1.7e12,
+    -(2 ** 32),
+  ),
   fc.constantFrom(0, -0, 31, 32, -32, -33, 127, 128, 255, 256, 65535, 65536, -128, -129, -32768, -32769, 0.5),
   fc.double({ noNaN: true, noDefaultInfinity: true }).filter((v) =>
     !Number.isSafeInteger(v) || v === 0 ||
@@ -151,7 +162,7 @@ describe("op reader", () => {
   it("leaves valid but unusual encodings to the general path, which reads them", () => {
     const st = Uint8Array.of(1, 0x8b, 0xcf, 0xe5, 0x68, 0, 0, 1), ac = new Uint8Array(8);
     const batch = (value: MsgValue): Uint8Array => encode([1, ["s", "f", value, st, ac]]);
-    // 5 as uint8, 1 as a float64, a short string as str8, a 2^40 integer (uint64)
+    // 5 as uint8, 1 as a float64, 5 as uint64, -5 as int64, a long string as str32
     const uint8Five = (() => {
       const b = batch(0);
       const at = b.indexOf(0x00, 6); // the value byte after "s", "f"
@@ -175,7 +186,23 @@ describe("op reader", () => {
         ),
         1,
       ],
-      [batch(2 ** 40), 2 ** 40],
+      [Uint8Array.of(...batch(0).subarray(0, 7), 0xcf, 0, 0, 0, 0, 0, 0, 0, 5, ...batch(0).subarray(8)), 5],
+      [
+        Uint8Array.of(
+          ...batch(0).subarray(0, 7),
+          0xd3,
+          255,
+          255,
+          255,
+          255,
+          255,
+          255,
+          255,
+          0xfb,
+          ...batch(0).subarray(8),
+        ),
+        -5,
+      ],
       [batch("x".repeat(70_000)), "x".repeat(70_000)],
     ];
     for (const [bytes, value] of cases) {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadKernels } from "../runtime/kernels.ts";
-import { encodeValue } from "../core/value.ts";
+import { encodeValue } from "../core/value_encoding.ts";
 import { AUX_NAME, ID_BYTES, type IndexSnapshot, itemIds, SyncIndex } from "../core/sync/index.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";

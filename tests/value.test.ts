@@ -4,15 +4,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decode, encode, type MsgValue } from "../core/msgpack.ts";
 import { ByteWriter } from "../core/byte_writer.ts";
+import { MAX_VALUE_BYTES, type Value } from "../core/value.ts";
 import {
   decodeValue,
   decodeValueAt,
   encodeValue,
-  MAX_VALUE_BYTES,
-  type Value,
+  setSmallValueMemory,
   valueFromMsg,
   writeValue,
-} from "../core/value.ts";
+} from "../core/value_encoding.ts";
 import { fcParams } from "./_seed.ts";
 
 const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -118,6 +118,24 @@ describe("decodeValue", () => {
     );
   });
 
+  it("gives the same bytes with either small-value memory; 'own' gives each value a buffer of its own", () => {
+    const values: Value[] = [null, true, 7, 300, 70_000, "abc", "é", -1.5, new Uint8Array([1, 2])];
+    try {
+      for (const memory of ["slab", "own"] as const) {
+        setSmallValueMemory(memory);
+        for (const v of values) {
+          const e = encodeValue(v);
+          assert.deepEqual(e, encode(v as MsgValue), `${memory} ${String(v)}`);
+          if (memory === "own") assert.equal(e.buffer.byteLength, e.byteLength, String(v));
+        }
+        // Short encodings come from slabs in "slab" mode: two values share one buffer.
+        if (memory === "slab") assert.equal(encodeValue(1).buffer, encodeValue(2).buffer);
+      }
+      assert.throws(() => setSmallValueMemory("heap" as "own"), RangeError);
+    } finally {
+      setSmallValueMemory("slab");
+    }
+  });
   it("keeps the sign of -0", () => {
     assert.ok(Object.is(decodeValue(encodeValue(-0)), -0));
     assert.ok(Object.is(decodeValue(fromHex("cb8000000000000000")), -0));

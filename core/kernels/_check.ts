@@ -89,3 +89,8 @@ export function checkMergeLength(length: unknown, capacity: number): asserts len
   checkCount(length, "length");
   if (length > capacity) throw new RangeError(`length ${length} exceeds the batch capacity ${capacity}`);
 }
+
+/** The error of any call on a disposed resident structure (`what`: "id table", "vector index", …). */
+export function disposedError(what: string): TypeError {
+  return new TypeError(`Cannot use the ${what}: it has been disposed`);
+}

@@ -194,7 +194,7 @@ export function sha256Into(
  *
  * @example
  * ```ts
- * import { sha256 } from "./_sha256.ts";
+ * import { sha256 } from "./sha256.ts";
  * const digest = sha256(new TextEncoder().encode("abc"));
  * if (digest[0] !== 0xba || digest[31] !== 0xad) throw new Error("wrong digest");
  * ```
@@ -212,7 +212,7 @@ export function sha256(data: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { sha256Batch } from "./_sha256.ts";
+ * import { sha256Batch } from "./sha256.ts";
  * const data = new TextEncoder().encode("abcabc");
  * const out = sha256Batch(data, new Uint32Array([3, 6]), new Uint8Array(64));
  * if (out[0] !== 0xba || out[32] !== 0xba) throw new Error("wrong digests");
