@@ -13,8 +13,9 @@
  * @module
  */
 import type { Database } from "../core/database.ts";
-import { SyncIndex, type SyncIndexSavePolicy } from "../core/sync/index.ts";
-import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
+import { SyncIndex, type SyncIndexSavePolicy } from "../core/sync/sync_index.ts";
+import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { syncSession, type SyncStats } from "../core/sync/session.ts";
 import type { Logger } from "./log.ts";
 import type { PeerLimits } from "./peer_budget.ts";
 import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
@@ -225,7 +226,7 @@ export async function startNetwork(
     await replication.flush();
     replication.stop();
     await Promise.allSettled(running.values());
-    // Saved, the next start loads the index instead of reading every record (core/sync/index.ts).
+    // Saved, the next start loads the index instead of reading every record (core/sync/sync_index.ts).
     await index.save().catch((e) => log.warn("sync", "saving the sync index failed", { error: String(e) }));
     index.close();
     await node.stop();

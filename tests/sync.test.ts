@@ -7,8 +7,8 @@ import { encodeOps, hex64ToBytes, type Op } from "../core/op.ts";
 import {
   channelPair,
   decodeMessage,
-  encodeFrame,
   encodeMessage,
+  encodeSyncFrame,
   ID_BYTES,
   type IndexSnapshot,
   SyncIndex,
@@ -106,7 +106,7 @@ describe("sync codec", () => {
     for (const b of bad) assert.throws(() => decodeMessage(b), SyntaxError);
     assert.throws(() => decodeMessage(new Uint8Array(100), 50), RangeError);
     const big = encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(16 * 1000) });
-    const frame = await encodeFrame(big);
+    const frame = await encodeSyncFrame(big);
     assert.equal(frame[0], 1, "a large compressible payload is deflated");
     assert.ok(frame.length < big.length / 10);
   });
@@ -210,10 +210,10 @@ describe("sync sessions", () => {
   it("rejects garbage frames, closes, and leaves the database unchanged and usable", async () => {
     const max = MIN_MAX_FRAME_BYTES;
     const zeros = new Uint8Array(8 * 1024 * 1024);
-    const bomb = await encodeFrame(encode([1, 1, [], zeros.subarray(0, 8 * 1024 * 1024 - 16)]));
+    const bomb = await encodeSyncFrame(encode([1, 1, [], zeros.subarray(0, 8 * 1024 * 1024 - 16)]));
     assert.equal(bomb[0], 1);
     assert.ok(bomb.length < max, "the bomb itself is small");
-    const valid = await encodeFrame(
+    const valid = await encodeSyncFrame(
       encodeMessage({
         type: "reconcile",
         ranges: [{ upper: null, mode: 1, payload: new Uint8Array(16) }],

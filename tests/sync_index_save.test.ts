@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "../mod.ts";
-import { SyncIndex } from "../core/sync/index.ts";
+import { SyncIndex } from "../core/sync/sync_index.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { AFTER, BASE, baseOps, childCommand } from "./_index_save_child.ts";
 import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
