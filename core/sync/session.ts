@@ -1,7 +1,9 @@
 /**
  * One anti-entropy sync session with a peer: the sides take turns with
  * reconcile messages (reconcile.ts) over a snapshot of their sync index, and
- * push the records the other lacks as OPS messages.
+ * push the records the other lacks as OPS messages, read from the store and
+ * encoded straight from the records (`core/op_writer.ts`). Received batches
+ * go to `Database.applyOps` as bytes, never made into op objects.
  *
  * What a peer may cost a session: an OPS message of more than
  * {@link MAX_FRAME_OPS} ops is refused from its header before any op is
@@ -26,13 +28,21 @@
  *
  * @module
  */
-import { type Database, recordToOp } from "../database.ts";
-import { decodeOps, type Op } from "../op.ts";
+import type { Database } from "../database.ts";
+import { encodeRecordsAsOps } from "../op_writer.ts";
+import type { FieldRecord } from "../store.ts";
 import { systemWorld, type World } from "../world.ts";
 import type { SyncChannel } from "./channel.ts";
 import type { IndexSnapshot } from "./index_snapshot.ts";
 import { ID_BYTES } from "./item_id.ts";
-import { encodeMessage, type OpsBytes, readMessage, type Reconcile, type SyncMessage } from "./messages.ts";
+import {
+  encodeMessage,
+  encodeOpsMessage,
+  type OpsBytes,
+  readMessage,
+  type Reconcile,
+  type SyncMessage,
+} from "./messages.ts";
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_OPS, MIN_MAX_FRAME_BYTES } from "./protocol.ts";
 import { initialRanges, reconcile } from "./reconcile.ts";
 import { decodeSyncFrame, encodeSyncFrame } from "./sync_frame.ts";
@@ -100,6 +110,17 @@ const ZERO = new Uint8Array(0);
 
 /** Resolves at a later turn of the event loop (a macrotask: timers and I/O run first). */
 const macrotask = (world: World): Promise<void> => new Promise((resolve) => world.setTimer(resolve, 0));
+
+/**
+ * The error for an op batch of the peer's that `applyOps` could not decode:
+ * a malformed message, reported as `decodeMessage` reports one.
+ */
+function batchError(e: unknown): unknown {
+  if (!(e instanceof SyntaxError || e instanceof RangeError) || !e.message.startsWith("Cannot decode")) {
+    return e;
+  }
+  return new SyntaxError(`Cannot decode sync message: ${e.message}`);
+}
 
 /**
  * Runs one reconciliation session with a peer over `channel`. The initiator
@@ -178,26 +199,28 @@ export async function syncSession(
     const keys = Array.from(new Set(positions), (p) => snap.key(p));
     for (let k = 0; k < keys.length; k += PUSH_BATCH) {
       const found = await db.store.readFields(keys.slice(k, k + PUSH_BATCH));
-      const ops = found.filter((r) => r !== undefined).map(recordToOp);
-      await sendOps(ops);
+      const records = found.filter((r) => r !== undefined);
+      await sendRecords(records, 0, records.length);
     }
   };
-  const sendOps = async (ops: Op[]): Promise<void> => {
-    if (ops.length === 0) return;
-    const payload = encodeMessage({ type: "ops", ops });
-    if (payload.length > maxFrame || ops.length > MAX_FRAME_OPS) {
-      if (ops.length === 1) {
+  /** Sends `records[from, to)` in one OPS message, or halves until each fits a frame. */
+  const sendRecords = async (records: readonly FieldRecord[], from: number, to: number): Promise<void> => {
+    const n = to - from;
+    if (n === 0) return;
+    const payload = encodeOpsMessage(encodeRecordsAsOps(records, from, to));
+    if (payload.length > maxFrame || n > MAX_FRAME_OPS) {
+      if (n === 1) {
         throw new RangeError(`Sync failed: one op encodes to more than ${maxFrame} bytes`);
       }
-      const half = ops.length >> 1;
-      await sendOps(ops.slice(0, half));
-      await sendOps(ops.slice(half));
+      const half = from + (n >> 1);
+      await sendRecords(records, from, half);
+      await sendRecords(records, half, to);
       return;
     }
     stats.rawBytesSent += payload.length + 1;
     const frame = await encodeSyncFrame(payload);
     stats.bytesSent += frame.length;
-    stats.recordsSent += ops.length;
+    stats.recordsSent += n;
     await Promise.race([channel.send(frame), aborted]);
   };
 
@@ -211,14 +234,11 @@ export async function syncSession(
     for (;;) {
       const msg = await receive();
       if (msg.type === "ops-bytes") {
-        let ops: Op[];
-        try {
-          ops = decodeOps(msg.bytes, maxFrame);
-        } catch (e) {
-          throw new SyntaxError(`Cannot decode sync message: ${(e as Error).message}`);
-        }
-        stats.recordsReceived += ops.length;
-        const r = await Promise.race([db.applyOps(ops, source), aborted]);
+        // The batch as it came: decoded and checked by applyOps straight into records.
+        const r = await Promise.race([db.applyOps(msg.bytes, source), aborted]).catch((e) => {
+          throw batchError(e);
+        });
+        stats.recordsReceived += msg.count; // what its header announced, and the decoder found
         stats.recordsApplied += r.applied;
         stats.recordsRefused += r.refused ?? 0;
         if (stats.recordsRefused > maxRefused) {
