@@ -17,6 +17,7 @@ import {
   type SyncStats,
 } from "../core/sync/mod.ts";
 import { MIN_MAX_FRAME_BYTES } from "../core/sync/protocol.ts";
+import { systemWorld, type World } from "../core/world.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, BASE_MS, differingSets, stateOf, userOp } from "./_sync_fixture.ts";
 
@@ -311,6 +312,22 @@ describe("sync sessions", () => {
     );
     assert.equal(r.index.size, 0);
     await close(r);
+  });
+
+  it("times itself on the World it is given", async () => {
+    const a = await replica([userOp(1, 0, 1, ACTOR_A)]), b = await replica();
+    let t = 1_000;
+    const world: World = { ...systemWorld, monotonic: () => t };
+    const [ca, cb] = channelPair();
+    const sessions = Promise.all([
+      syncSession(a.db, a.index, ca, { role: "initiator", world }),
+      syncSession(b.db, b.index, cb, { role: "responder", world }),
+    ]);
+    t = 1_042;
+    const stats = await sessions;
+    assert.deepEqual(stats.map((s) => s.durationMs), [42, 42]);
+    assert.deepEqual(await b.db.get("user/000001"), await a.db.get("user/000001"));
+    await close(a, b);
   });
 
   it("stops on abort", async () => {

@@ -32,4 +32,4 @@ export {
   type SyncStats,
 } from "./session.ts";
 export { decodeSyncFrame, encodeSyncFrame } from "./sync_frame.ts";
-export { SyncIndex, type SyncIndexSavePolicy } from "./sync_index.ts";
+export { SyncIndex, type SyncIndexBuildOptions, type SyncIndexSavePolicy } from "./sync_index.ts";
