@@ -22,7 +22,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { formatHlc } from "../core/clock.ts";
 import type { Op } from "../core/op.ts";
-import { encodeFrame, encodeMessage, SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { encodeMessage, encodeSyncFrame, SYNC_PROTOCOL } from "../core/sync/mod.ts";
 import { spaceTopic } from "../net/node.ts";
 
 /** The node under attack, as its `--json` ready line describes it. */
@@ -342,7 +342,7 @@ export async function opsFrames(ops: readonly Op[]): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (let i = 0; i < ops.length; i += PLANT_OPS_PER_FRAME) {
     const payload = encodeMessage({ type: "ops", ops: ops.slice(i, i + PLANT_OPS_PER_FRAME) });
-    out.push(framed(await encodeFrame(payload)));
+    out.push(framed(await encodeSyncFrame(payload)));
   }
   return out;
 }
@@ -405,7 +405,7 @@ export async function plantThroughSync(
         sent += ops.length;
       }
       const done = encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(0) });
-      await write(stream, framed(await encodeFrame(done)));
+      await write(stream, framed(await encodeSyncFrame(done)));
     } catch (e) {
       return `sync stream failed after ${sent} ops: ${(e as Error).message}`;
     }

@@ -25,7 +25,7 @@
  * @module
  */
 import { open } from "../mod.ts";
-import { SyncIndex } from "../core/sync/index.ts";
+import { SyncIndex } from "../core/sync/sync_index.ts";
 import type { Op } from "../core/op.ts";
 import { collectGarbage } from "./_open_child.ts";
 

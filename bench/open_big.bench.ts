@@ -32,7 +32,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runChild as runChildScript } from "./_child.ts";
-import { SAVE_EVERY_RECORDS } from "../core/sync/index.ts";
+import { SAVE_EVERY_RECORDS } from "../core/sync/saved_index.ts";
 import type { BenchCase, BenchSuite, SetupContext } from "../scripts/bench.ts";
 
 const RECORDS = Number(process.env.LATTICE_BENCH_OPEN_RECORDS ?? 2_300_000);

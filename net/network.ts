@@ -14,8 +14,9 @@
  * @module
  */
 import type { Database } from "../core/database.ts";
-import { SyncIndex } from "../core/sync/index.ts";
-import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
+import { SyncIndex } from "../core/sync/sync_index.ts";
+import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { syncSession, type SyncStats } from "../core/sync/session.ts";
 import { systemWorld, type Timer } from "../core/world.ts";
 import { createLogger, type Logger } from "./log.ts";
 import {
@@ -91,7 +92,7 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   });
   let index: SyncIndex;
   try {
-    index = await SyncIndex.build(db);
+    index = await SyncIndex.build(db, { world });
   } catch (e) {
     await node.stop();
     throw e;
@@ -155,7 +156,9 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
     try {
       record(
         peer,
-        await withTimeout((signal) => syncSession(db, index, channel, { role: "responder", signal, peer })),
+        await withTimeout((signal) =>
+          syncSession(db, index, channel, { role: "responder", signal, peer, world })
+        ),
       );
     } catch (e) {
       fail(peer, e);
@@ -172,7 +175,9 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
         const channel = await node.open(peer, SYNC_PROTOCOL);
         record(
           peer,
-          await withTimeout((signal) => syncSession(db, index, channel, { role: "initiator", signal, peer })),
+          await withTimeout((signal) =>
+            syncSession(db, index, channel, { role: "initiator", signal, peer, world })
+          ),
         );
       } catch (e) {
         fail(peer, e);
@@ -207,7 +212,7 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
     await replication.flush();
     replication.stop();
     await Promise.allSettled(running.values());
-    // Saved, the next start loads the index instead of reading every record (core/sync/index.ts).
+    // Saved, the next start loads the index instead of reading every record (core/sync/sync_index.ts).
     await index.save().catch((e) => log.warn("sync", "saving the sync index failed", { error: String(e) }));
     index.close();
     await node.stop();

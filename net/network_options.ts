@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { SyncIndexSavePolicy } from "../core/sync/index.ts";
+import type { SyncIndexSavePolicy } from "../core/sync/saved_index.ts";
 import type { World } from "../core/world.ts";
 import type { Logger } from "./log.ts";
 import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";

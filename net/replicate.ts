@@ -6,15 +6,18 @@
  * decodes it and checks every op (`decodeOpRecords`): an invalid message is
  * rejected, so it goes no further than this node and its sender's gossip score
  * drops (`NetNode.validate`). The merge decodes it again: ~1 µs per op, small
- * beside the commit.
+ * beside the commit. Local commits are published as their records encoded
+ * straight into the op encoding (`core/op_writer.ts`), never made op objects.
  *
  * Anti-entropy (sync on connect) is a separate protocol plugged in through
  * {@link ReplicationOptions.onPeerConnected}.
  *
  * @module
  */
-import { type Database, recordToOp } from "../core/database.ts";
-import { decodeOpRecords, encodeOps, type Op } from "../core/op.ts";
+import type { Database } from "../core/database.ts";
+import { decodeOpRecords } from "../core/op.ts";
+import { encodeRecordsAsOps } from "../core/op_writer.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { MAX_GOSSIP_BYTES, type NetNode } from "./node.ts";
 
 /** Options of {@link startReplication}. */
@@ -57,27 +60,27 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
   }
   const log = options.log ?? (() => {});
   let stopped = false;
-  let pending: Op[] = [];
+  let pending: FieldRecord[] = [];
   let publishing: Promise<void> | undefined;
 
-  async function publishOps(ops: Op[]): Promise<void> {
-    for (let i = 0; i < ops.length; i += OPS_PER_MESSAGE) {
-      await publishChunk(ops.slice(i, i + OPS_PER_MESSAGE));
+  async function publishRecords(records: readonly FieldRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += OPS_PER_MESSAGE) {
+      await publishChunk(records, i, Math.min(i + OPS_PER_MESSAGE, records.length));
     }
   }
 
-  async function publishChunk(ops: Op[]): Promise<void> {
-    const bytes = encodeOps(ops);
-    if (bytes.length > MAX_GOSSIP_BYTES && ops.length > 1) {
-      const half = ops.length >> 1;
-      await publishChunk(ops.slice(0, half));
-      await publishChunk(ops.slice(half));
+  /** Publishes `records[from, to)` as one message, or halves until each fits. */
+  async function publishChunk(records: readonly FieldRecord[], from: number, to: number): Promise<void> {
+    const bytes = encodeRecordsAsOps(records, from, to);
+    if (bytes.length > MAX_GOSSIP_BYTES && to - from > 1) {
+      const half = from + ((to - from) >> 1);
+      await publishChunk(records, from, half);
+      await publishChunk(records, half, to);
       return;
     }
     if (bytes.length > MAX_GOSSIP_BYTES) {
-      log(
-        `op on ${ops[0].soul}/${ops[0].field} is too large for gossip (${bytes.length} bytes); left to sync`,
-      );
+      const r = records[from];
+      log(`op on ${r.soul}/${r.field} is too large for gossip (${bytes.length} bytes); left to sync`);
       return;
     }
     try {
@@ -90,15 +93,15 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
   // Commits that arrive while a publish is in flight are coalesced into the next message.
   async function drain(): Promise<void> {
     while (pending.length > 0 && !stopped) {
-      const ops = pending;
+      const records = pending;
       pending = [];
-      await publishOps(ops);
+      await publishRecords(records);
     }
   }
 
   const offCommit = db.onCommit((records, local) => {
     if (!local || stopped || records.length === 0) return;
-    for (const r of records) pending.push(recordToOp(r));
+    for (const r of records) pending.push(r);
     if (!publishing) {
       publishing = drain().finally(() => publishing = undefined);
     }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Database, open } from "../mod.ts";
 import { recordToOp } from "../core/op.ts";
-import { ID_BYTES, type IndexSnapshot, SyncIndex } from "../core/sync/index.ts";
+import { ID_BYTES, type IndexSnapshot, SyncIndex } from "../core/sync/mod.ts";
 
 /** `open({ path })` with a count of the records its store's `changes` hands out. */
 export async function counted(dir: string): Promise<{ db: Database; reads: () => number }> {

@@ -15,7 +15,7 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
-import { AUX_NAME } from "../core/sync/index.ts";
+import { AUX_NAME } from "../core/sync/saved_index.ts";
 import { startNetwork } from "../net/network.ts";
 import { createLogger } from "../net/log.ts";
 import { runtimeName } from "../runtime/detect.ts";

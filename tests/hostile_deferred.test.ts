@@ -17,8 +17,8 @@ import { encodeOps, type Op } from "../core/op.ts";
 import { createJsKernels } from "../core/kernels/mod.ts";
 import {
   channelPair,
-  encodeFrame,
   encodeMessage,
+  encodeSyncFrame,
   MAX_FRAME_OPS,
   MAX_REFUSED_OPS,
   SyncIndex,
@@ -231,10 +231,10 @@ describe("deferred ops: a peer that floods sync with ops it must not send", () =
     for (let f = 0; f < frames; f++) {
       const ops: Op[] = [];
       for (let i = 0; i < perFrame; i++) ops.push(op(`future/${f}/${i}`, stamp, C, i));
-      await attacker.send(await encodeFrame(encodeMessage({ type: "ops", ops })));
+      await attacker.send(await encodeSyncFrame(encodeMessage({ type: "ops", ops })));
     }
     await attacker.send(
-      await encodeFrame(encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(0) })),
+      await encodeSyncFrame(encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(0) })),
     );
     return victimSide;
   }

@@ -22,7 +22,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { type Database, open } from "../mod.ts";
 import { encodeOps } from "../core/op.ts";
-import { encodeFrame, encodeMessage, SYNC_PROTOCOL } from "../core/sync/protocol.ts";
+import { encodeMessage, encodeSyncFrame, SYNC_PROTOCOL } from "../core/sync/mod.ts";
 import { createLogger } from "../net/log.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
@@ -649,7 +649,7 @@ describe("hostile peer: deferred-op flood through sync", () => {
             state: far,
             actor: ACTOR_A,
           }));
-          const frame = await encodeFrame(encodeMessage({ type: "ops", ops }));
+          const frame = await encodeSyncFrame(encodeMessage({ type: "ops", ops }));
           await send(stream, new Uint8Array([...varint(frame.length), ...frame])).catch(() => {});
         }
         await until(

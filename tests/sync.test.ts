@@ -7,8 +7,9 @@ import { encodeOps, hex64ToBytes, type Op } from "../core/op.ts";
 import {
   channelPair,
   decodeMessage,
-  encodeFrame,
+  decodeSyncFrame,
   encodeMessage,
+  encodeSyncFrame,
   ID_BYTES,
   type IndexSnapshot,
   SyncIndex,
@@ -16,6 +17,7 @@ import {
   type SyncStats,
 } from "../core/sync/mod.ts";
 import { MIN_MAX_FRAME_BYTES } from "../core/sync/protocol.ts";
+import { systemWorld, type World } from "../core/world.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, BASE_MS, differingSets, stateOf, userOp } from "./_sync_fixture.ts";
 
@@ -106,7 +108,7 @@ describe("sync codec", () => {
     for (const b of bad) assert.throws(() => decodeMessage(b), SyntaxError);
     assert.throws(() => decodeMessage(new Uint8Array(100), 50), RangeError);
     const big = encodeMessage({ type: "reconcile", ranges: [], need: new Uint8Array(16 * 1000) });
-    const frame = await encodeFrame(big);
+    const frame = await encodeSyncFrame(big);
     assert.equal(frame[0], 1, "a large compressible payload is deflated");
     assert.ok(frame.length < big.length / 10);
   });
@@ -210,10 +212,10 @@ describe("sync sessions", () => {
   it("rejects garbage frames, closes, and leaves the database unchanged and usable", async () => {
     const max = MIN_MAX_FRAME_BYTES;
     const zeros = new Uint8Array(8 * 1024 * 1024);
-    const bomb = await encodeFrame(encode([1, 1, [], zeros.subarray(0, 8 * 1024 * 1024 - 16)]));
+    const bomb = await encodeSyncFrame(encode([1, 1, [], zeros.subarray(0, 8 * 1024 * 1024 - 16)]));
     assert.equal(bomb[0], 1);
     assert.ok(bomb.length < max, "the bomb itself is small");
-    const valid = await encodeFrame(
+    const valid = await encodeSyncFrame(
       encodeMessage({
         type: "reconcile",
         ranges: [{ upper: null, mode: 1, payload: new Uint8Array(16) }],
@@ -253,6 +255,79 @@ describe("sync sessions", () => {
       assert.deepEqual(await r.db.get("still"), { works: true });
       await close(r);
     }
+  });
+
+  it("sends batches encoded from records, as encodeOps wrote them, and merges received ones as bytes", async () => {
+    // Signed and unsigned records, tombstones, unicode souls and fields, a value of every kind.
+    const sig = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const state = (k: number) => stateOf(BASE_MS + 50 + k);
+    const ops: Op[] = [
+      { soul: "ノード/é", field: "名前", value: "Grüße 👋", state: state(0), actor: ACTOR_A },
+      { soul: "ノード/é", field: "gone", value: null, state: state(1), actor: ACTOR_A, sig },
+      { soul: "🌍", field: "ŝtato", value: { "#": "ノード/é" }, state: state(2), actor: ACTOR_B, sig },
+      { soul: "🌍", field: "n", value: -0.5, state: state(3), actor: ACTOR_B },
+      { soul: "🌍", field: "tomb", value: null, state: state(4), actor: ACTOR_B },
+      { soul: "🌍", field: "bin", value: new Uint8Array(40).fill(9), state: state(5), actor: ACTOR_A },
+      userOp(3, 4, 1, ACTOR_A),
+    ];
+    const a = await replica(ops), b = await replica();
+    const sent: Uint8Array[] = [];
+    const merged: unknown[] = [];
+    const apply = b.db.applyOps.bind(b.db);
+    b.db.applyOps = (...args: Parameters<typeof apply>) => (merged.push(args[0]), apply(...args));
+    const [ca, cb] = channelPair();
+    const send = ca.send.bind(ca);
+    ca.send = (frame) => (sent.push(frame), send(frame));
+    await Promise.all([
+      syncSession(a.db, a.index, ca, { role: "initiator" }),
+      syncSession(b.db, b.index, cb, { role: "responder" }),
+    ]);
+    assert.equal(await b.db.stateHash(), await a.db.stateHash());
+    let batches = 0;
+    for (const frame of sent) {
+      const payload = await decodeSyncFrame(frame);
+      const msg = decodeMessage(payload);
+      if (msg.type !== "ops") continue;
+      batches++;
+      // The bytes the sender wrote before (records → ops → encodeOps) for the same records.
+      assert.deepStrictEqual(payload, encodeMessage({ type: "ops", ops: msg.ops }));
+      assert.equal(msg.ops.filter((op) => op.sig !== undefined).length, 2);
+    }
+    assert.equal(batches, 1);
+    assert.equal(merged.length, 1);
+    assert.ok(merged[0] instanceof Uint8Array, "the received batch is merged as it came, not as op objects");
+    await close(a, b);
+  });
+
+  it("reports an invalid op in a received batch as a malformed sync message", async () => {
+    const r = await replica();
+    const [mine, theirs] = channelPair();
+    const session = syncSession(r.db, r.index, mine, { role: "responder" });
+    const bad = encodeOps([userOp(1, 0, 1, ACTOR_A)]);
+    bad[bad.length - 9] = 0xc5; // the actor's bin8 length becomes 197: past the end of the batch
+    await theirs.send(await encodeSyncFrame(encode([1, 2, bad])));
+    await assert.rejects(
+      session,
+      (e: Error) => e.name === "SyntaxError" && /^Cannot decode sync message: /.test(e.message),
+    );
+    assert.equal(r.index.size, 0);
+    await close(r);
+  });
+
+  it("times itself on the World it is given", async () => {
+    const a = await replica([userOp(1, 0, 1, ACTOR_A)]), b = await replica();
+    let t = 1_000;
+    const world: World = { ...systemWorld, monotonic: () => t };
+    const [ca, cb] = channelPair();
+    const sessions = Promise.all([
+      syncSession(a.db, a.index, ca, { role: "initiator", world }),
+      syncSession(b.db, b.index, cb, { role: "responder", world }),
+    ]);
+    t = 1_042;
+    const stats = await sessions;
+    assert.deepEqual(stats.map((s) => s.durationMs), [42, 42]);
+    assert.deepEqual(await b.db.get("user/000001"), await a.db.get("user/000001"));
+    await close(a, b);
   });
 
   it("stops on abort", async () => {

@@ -1,6 +1,6 @@
 // @server-only: the saved index lives in a SQLite directory on disk.
 /**
- * The compact sync index (core/sync/index.ts) against a reference model, and
+ * The compact sync index (core/sync/sync_index.ts) against a reference model, and
  * its saved form: a build after a save reads only what changed since, and a
  * saved index the store cannot vouch for is not used.
  */
@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadKernels } from "../runtime/kernels.ts";
 import { encodeValue } from "../core/value_encoding.ts";
-import { AUX_NAME, ID_BYTES, type IndexSnapshot, itemIds, SyncIndex } from "../core/sync/index.ts";
+import { ID_BYTES, type IndexSnapshot, itemIds, SyncIndex } from "../core/sync/mod.ts";
+import { AUX_NAME } from "../core/sync/saved_index.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";

@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "../mod.ts";
-import { SyncIndex } from "../core/sync/index.ts";
+import { SyncIndex } from "../core/sync/sync_index.ts";
+import { systemWorld, type Timer, type World } from "../core/world.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { AFTER, BASE, baseOps, childCommand } from "./_index_save_child.ts";
 import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
@@ -92,6 +93,50 @@ describe("periodic save of the sync index", () => {
       await db.applyOps([userOp(N + 5_000, 2, 1, ACTOR_B)]);
       sameAs(index.snapshot(), (await fullIndex(db)).snapshot());
       index.close();
+      await db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks on the timers of the World it was built with: unref'd, re-armed, cleared by close", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lattice-idxsave-"));
+    try {
+      const db = await open({ path: dir });
+      await db.applyOps(baseOps().slice(0, 500));
+      // Yields (0 ms) run on the system's timers; the periodic checks are held here and fired by hand.
+      const held = new Map<Timer, { fn: () => void; ms: number; unref?: boolean }>();
+      const world: World = {
+        ...systemWorld,
+        setTimer(fn, ms, unref) {
+          if (ms === 0) return systemWorld.setTimer(fn, ms, unref);
+          const t = { held: held.size } as unknown as Timer;
+          held.set(t, { fn, ms, unref });
+          return t;
+        },
+        clearTimer(t) {
+          if (t !== undefined && !held.delete(t)) systemWorld.clearTimer(t);
+        },
+      };
+      const index = await SyncIndex.build(db, { world });
+      await index.save();
+      const saves = index.saves;
+      index.saveEvery({ records: 10, intervalMs: 5_000 });
+      assert.deepEqual([...held.values()].map(({ ms, unref }) => ({ ms, unref })), [{
+        ms: 5_000,
+        unref: true,
+      }]);
+      await db.applyOps(Array.from({ length: 20 }, (_, i) => userOp(i, 0, 2, ACTOR_B)));
+      const [first, check] = [...held][0];
+      held.delete(first);
+      check.fn(); // the check is due: it re-arms itself and saves
+      assert.equal(held.size, 1, "re-armed");
+      for (const end = Date.now() + 10_000; index.saves === saves && Date.now() < end;) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(index.saves, saves + 1);
+      index.close();
+      assert.equal(held.size, 0, "close clears the timer");
       await db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

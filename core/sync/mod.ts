@@ -19,24 +19,17 @@
  *
  * @module
  */
-export { FINGERPRINT_BYTES, ID_BYTES, IndexSnapshot, itemIds, SyncIndex } from "./index.ts";
-export type { SyncIndexSavePolicy } from "./index.ts";
+export { channelPair, type SyncChannel } from "./channel.ts";
+export { FINGERPRINT_BYTES, IndexSnapshot } from "./index_snapshot.ts";
+export { ID_BYTES, itemIds } from "./item_id.ts";
+export { decodeMessage, encodeMessage, type SyncMessage, type SyncRange } from "./messages.ts";
+export { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_OPS, SYNC_PROTOCOL, SYNC_VERSION } from "./protocol.ts";
 export {
-  channelPair,
-  decodeFrame,
-  decodeMessage,
-  DEFAULT_MAX_FRAME_BYTES,
-  encodeFrame,
-  encodeMessage,
-  MAX_FRAME_OPS,
   MAX_REFUSED_OPS,
-  SYNC_PROTOCOL,
-  SYNC_VERSION,
-  type SyncChannel,
-  type SyncMessage,
   type SyncOptions,
-  type SyncRange,
   SyncRefusedError,
   syncSession,
   type SyncStats,
-} from "./protocol.ts";
+} from "./session.ts";
+export { decodeSyncFrame, encodeSyncFrame } from "./sync_frame.ts";
+export { SyncIndex, type SyncIndexBuildOptions, type SyncIndexSavePolicy } from "./sync_index.ts";
