@@ -45,6 +45,7 @@ import { DiskFullError } from "../storage/disk_full.ts";
 import type { PeerInfo } from "./http.ts";
 import { QueryTooLargeError } from "../core/query_budget.ts";
 import { checkToken } from "./token.ts";
+import { backoffDelay } from "./backoff.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -632,12 +633,6 @@ function reconnectBackoff(option: WatchOptions["reconnect"]): { initial: number;
     );
   }
   return { initial, max };
-}
-
-/** Full jitter over a capped exponential: uniform in [d/2, d]. */
-function backoffDelay(b: { initial: number; max: number }, attempt: number): number {
-  const d = Math.min(b.max, b.initial * 2 ** Math.min(attempt, 30));
-  return d / 2 + Math.random() * d / 2;
 }
 
 /** Resolves after `ms`, or rejects as soon as `signal` aborts (clearing its timer). */

@@ -16,6 +16,7 @@ import type { Database } from "../core/database.ts";
 import { SyncIndex, type SyncIndexSavePolicy } from "../core/sync/index.ts";
 import { SYNC_PROTOCOL, syncSession, type SyncStats } from "../core/sync/protocol.ts";
 import type { Logger } from "./log.ts";
+import { withDeadline } from "./deadline.ts";
 import type { PeerLimits } from "./peer_budget.ts";
 import { checkReplication, type NetworkPeer, type PeerSync } from "./network_options.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
@@ -128,15 +129,11 @@ export async function startNetwork(
   let stopped = false;
 
   /** Runs `fn` with a signal that aborts after the sync timeout (an unref'd timer, so exit is not held up). */
-  async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error("sync session timed out")), SYNC_TIMEOUT_MS);
-    (timer as { unref?: () => void }).unref?.();
-    try {
-      return await fn(ac.signal);
-    } finally {
-      clearTimeout(timer);
-    }
+  function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withDeadline(SYNC_TIMEOUT_MS, fn, {
+      unref: true,
+      reason: () => new Error("sync session timed out"),
+    });
   }
 
   function record(peer: string, stats: SyncStats): void {
