@@ -212,6 +212,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     ? privateKeyFromProtobuf(options.privateKey)
     : await generateKeyPair("Ed25519");
   const topic = await spaceTopic(options.space);
+  const cid = await spaceCidObject(options.space);
   const maxMembers = options.maxMembers ?? 32;
   const budgets = new PeerBudgets(checkPeerLimits(options.limits), world);
   const timers = new TimerSet(world);
@@ -229,6 +230,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     budgets,
     allowPrivateAddresses: options.allowPrivateAddresses,
   });
+  // From here to the listeners below, nothing awaits: no connection event is missed.
   const self = libp2p.peerId.toString();
   const members = new Members(libp2p, {
     world,
@@ -244,7 +246,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     log,
   });
   const discovery = new SpaceDiscovery(libp2p, {
-    cid: await spaceCidObject(options.space),
+    cid,
     topic,
     interval: options.discoveryInterval ?? 10_000,
     maxMembers,
