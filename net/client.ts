@@ -56,6 +56,7 @@ import { answerError, ConnectionError, isRefusal, parseAnswer, parseError } from
 import { readEventStream } from "./client/events.ts";
 import { reconnectBackoff, sleep, tell } from "./client/reconnect.ts";
 import { checkToken } from "./token.ts";
+import { backoffDelay } from "./backoff.ts";
 
 export { ConnectionError, RemoteError } from "./client/errors.ts";
 export type {
@@ -391,7 +392,7 @@ class Client implements RemoteDatabase {
           // Refusals, the first connection, and reconnect: false end the watch: the caller hears once.
           if (!established || !backoff || isRefusal(error)) throw error;
           tell(options.onError, error);
-          await sleep(this.#world, backoffDelay(backoff, attempt++), ac.signal).catch(() => {});
+          await sleep(this.#world, backoffDelay(backoff, attempt++, this.#world), ac.signal).catch(() => {});
           if (stopped) return;
         }
       }
@@ -434,10 +435,4 @@ function withoutUndefined(v: unknown): unknown {
     }
   }
   return out;
-}
-
-/** Full jitter over a capped exponential: uniform in [d/2, d]. */
-function backoffDelay(b: { initial: number; max: number }, attempt: number): number {
-  const d = Math.min(b.max, b.initial * 2 ** Math.min(attempt, 30));
-  return d / 2 + Math.random() * d / 2;
 }

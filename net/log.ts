@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { systemWorld, type World } from "../core/world.ts";
 import { getEnv } from "../runtime/env.ts";
 
 /** Log levels, from the most verbose; `silent` logs nothing. */
@@ -46,6 +47,8 @@ export interface LoggerOptions {
   readonly level?: LogLevel;
   /** Where a line goes (default: standard error through `console.error`). */
   readonly write?: (line: string) => void;
+  /** Whose clock stamps the lines (default {@link systemWorld}). */
+  readonly world?: World;
 }
 
 /** Whether `s` names a log level. */
@@ -72,10 +75,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? levelFromEnv();
   const min = RANK[level];
   const write = options.write ?? ((line: string) => console.error(line));
+  const world = options.world ?? systemWorld;
   const at = (l: Exclude<LogLevel, "silent">) => (scope: string, message: string, fields?: LogFields) => {
     if (RANK[l] < min) return;
     try {
-      write(formatLine(l, scope, message, fields));
+      write(formatLine(l, scope, message, fields, world.now()));
     } catch {
       // A closed stderr must not take the node down.
     }
@@ -83,9 +87,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return { level, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
-/** One log line, without the line break. */
-export function formatLine(level: string, scope: string, message: string, fields?: LogFields): string {
-  let line = `${new Date().toISOString()} ${level} ${scope}: ${message.replace(/\s*\n\s*/g, " ")}`;
+/** One log line, without the line break, stamped with `at` (ms since the epoch; default now). */
+export function formatLine(
+  level: string,
+  scope: string,
+  message: string,
+  fields?: LogFields,
+  at: number = systemWorld.now(),
+): string {
+  let line = `${new Date(at).toISOString()} ${level} ${scope}: ${message.replace(/\s*\n\s*/g, " ")}`;
   if (fields) {
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;

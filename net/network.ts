@@ -26,6 +26,7 @@ import {
   type NetworkPeer,
   type PeerSync,
 } from "./network_options.ts";
+import { withDeadline } from "./deadline.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
 
@@ -107,15 +108,12 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   let stopped = false;
 
   /** Runs `fn` with a signal that aborts after the sync timeout (an unref'd timer, so exit is not held up). */
-  async function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error("sync session timed out")), SYNC_TIMEOUT_MS);
-    (timer as { unref?: () => void }).unref?.();
-    try {
-      return await fn(ac.signal);
-    } finally {
-      clearTimeout(timer);
-    }
+  function withTimeout<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withDeadline(SYNC_TIMEOUT_MS, fn, {
+      world,
+      unref: true,
+      reason: () => new Error("sync session timed out"),
+    });
   }
 
   function record(peer: string, stats: SyncStats): void {

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { systemWorld, type World } from "../core/world.ts";
 
 /** Per-peer limits (each optional; see {@link DEFAULT_PEER_LIMITS}). */
 export interface PeerLimits {
@@ -105,18 +106,19 @@ const SWEEP_AT = 1024;
 /** The counts and refusals of one node; see the module doc. */
 export class PeerBudgets {
   readonly limits: CheckedPeerLimits;
-  readonly #now: () => number;
+  readonly #world: World;
   readonly #spent = new Map<string, Spent>();
   /** Refused peers: id → until (ms since the epoch). */
   readonly #refused = new Map<string, number>();
 
-  constructor(limits: CheckedPeerLimits = DEFAULT_PEER_LIMITS, now: () => number = Date.now) {
+  /** `world` tells the time of windows and cool-offs (default {@link systemWorld}). */
+  constructor(limits: CheckedPeerLimits = DEFAULT_PEER_LIMITS, world: World = systemWorld) {
     this.limits = limits;
-    this.#now = now;
+    this.#world = world;
   }
 
   #of(peer: string): Spent {
-    const now = this.#now();
+    const now = this.#world.now();
     let s = this.#spent.get(peer);
     if (s === undefined) {
       if (this.#spent.size >= SWEEP_AT) this.#sweep(now);
@@ -163,7 +165,7 @@ export class PeerBudgets {
    */
   refuse(peer: string): number | undefined {
     if (this.refused(peer)) return undefined;
-    const until = this.#now() + this.limits.coolOffMs;
+    const until = this.#world.now() + this.limits.coolOffMs;
     this.#refused.set(peer, until);
     const s = this.#spent.get(peer);
     if (s !== undefined) s.channel = s.gossip = 0; // its open streams are closed by the hang-up
@@ -174,7 +176,7 @@ export class PeerBudgets {
   refused(peer: string): boolean {
     const until = this.#refused.get(peer);
     if (until === undefined) return false;
-    if (this.#now() < until) return true;
+    if (this.#world.now() < until) return true;
     this.#refused.delete(peer);
     return false;
   }

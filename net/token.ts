@@ -6,9 +6,10 @@
  * `--url` reads it from `--path`. A token given by hand (`--token`) may be any
  * 1–1024 visible ASCII characters (no spaces: it travels in a header).
  *
- * {@link newToken} and {@link checkToken} use web standards only; the file
- * functions load `node:fs` with a dynamic `import()` of a variable, so a
- * browser bundle that reaches this file never pulls it in.
+ * {@link newToken} and {@link checkToken} use web standards only (randomness
+ * through a `World`, core/world.ts); the file functions load `node:fs` with a
+ * dynamic `import()` of a variable, so a browser bundle that reaches this file
+ * never pulls it in.
  *
  * @example
  * ```ts ignore
@@ -19,13 +20,14 @@
  *
  * @module
  */
+import { systemWorld, type World } from "../core/world.ts";
 
 /** The token's file name inside a database directory. */
 export const TOKEN_FILE = "http-token";
 
-/** A fresh token: 32 bytes from `crypto.getRandomValues`, base64url without padding. */
-export function newToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
+/** A fresh token: 32 random bytes of `world` (default: `crypto.getRandomValues`), base64url without padding. */
+export function newToken(world: World = systemWorld): string {
+  const bytes = world.randomBytes(new Uint8Array(32));
   let text = "";
   for (const b of bytes) text += String.fromCharCode(b);
   return btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");

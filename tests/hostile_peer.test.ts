@@ -28,13 +28,14 @@ import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
 import {
   createNetNode,
-  decodeFrames,
   DHT_PROTOCOL,
   FRAME_PIECE_BYTES,
   FRAME_PIECES_FLOOR,
   type NetNode,
   spaceTopic,
 } from "../net/node.ts";
+import { openChannel } from "../net/channel.ts";
+import { MessageStream } from "./_message_stream.ts";
 import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
 import { startReplication } from "../net/replicate.ts";
 import { startServe } from "./_serve.ts";
@@ -182,6 +183,31 @@ async function stopVictim(v: { db: Database; net: RunningNetwork } | undefined):
   await v.db.close();
 }
 
+/**
+ * The frames a channel reads when the remote's bytes arrive as `chunks`, one stream message each;
+ * chunks are pulled only while the channel has not given the stream up.
+ */
+async function* decodeFrames(
+  chunks: AsyncIterable<Uint8Array>,
+  max: number,
+  violated?: (reason: string) => void,
+): AsyncGenerator<Uint8Array> {
+  const s = new MessageStream();
+  const channel = openChannel(s.stream, max, { violated });
+  const feed = (async () => {
+    for await (const chunk of chunks) {
+      if (s.aborted) break;
+      s.deliver(chunk);
+    }
+    s.endRemote();
+  })();
+  try {
+    yield* channel.frames;
+  } finally {
+    await feed;
+  }
+}
+
 describe("hostile peer: sync frames", () => {
   it("a deflate bomb closes the stream; the victim's RSS stays within +100 MiB and it answers", {
     timeout: 60_000,
@@ -273,7 +299,7 @@ describe("hostile peer: sync frames", () => {
     const reasons: string[] = [];
     await assert.rejects(
       async () => {
-        for await (const _ of decodeFrames(chunks, size, undefined, (r) => reasons.push(r))) { /* none */ }
+        for await (const _ of decodeFrames(chunks, size, (r) => reasons.push(r))) { /* none */ }
       },
       (e: Error) => e instanceof RangeError && /more than \d+ pieces/.test(e.message),
     );
@@ -288,7 +314,7 @@ describe("hostile peer: sync frames", () => {
       for (let i = 0; i < 200; i++) yield Uint8Array.of(1, i); // and many small frames, one per chunk
     })();
     let frames = 0;
-    for await (const _ of decodeFrames(honest, size, undefined, (r) => reasons.push(r))) frames++;
+    for await (const _ of decodeFrames(honest, size, (r) => reasons.push(r))) frames++;
     assert.equal(frames, 201);
     assert.equal(reasons.length, 1);
   });

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { type Database, open } from "../mod.ts";
 import { type Channel, createNetNode, type NetNode, spaceCid, spaceTopic } from "../net/node.ts";
 import { type Replication, startReplication } from "../net/replicate.ts";
+import { systemWorld, type World } from "../core/world.ts";
 
 const SPACE = "net-test";
 const N = 10;
@@ -135,6 +136,41 @@ describe("net: channels", () => {
     assert.ok(a.peers().some((p) => p.id === b.peerId));
     assert.ok(a.peers()[0].since <= Date.now());
     assert.ok(a.addrs().every((x) => x.startsWith("/ip4/127.0.0.1/") && x.endsWith(a.peerId)));
+  });
+});
+
+describe("net: injected world and transports", () => {
+  it("the node's clock and timers come from options.world, its transports from options.transports", async () => {
+    const { tcp } = await import("@libp2p/tcp");
+    const epoch = Date.UTC(2030, 0, 1);
+    const timers: number[] = [];
+    const world: World = {
+      ...systemWorld,
+      now: () => epoch, // a clock stopped in 2030
+      setTimer(fn, ms, unref) {
+        timers.push(ms);
+        return systemWorld.setTimer(fn, ms, unref);
+      },
+    };
+    // TCP only: the default WebSockets listener is not there, and listen must be given with the transports.
+    const a = await createNetNode({
+      space: "world",
+      world,
+      transports: [tcp()],
+      listen: ["/ip4/127.0.0.1/tcp/0"],
+    });
+    const b = await createNetNode({ space: "world", world, transports: [tcp()] });
+    try {
+      assert.ok(a.addrs().length > 0 && a.addrs().every((x) => !x.includes("/ws")), a.addrs().join(" "));
+      assert.deepEqual(b.addrs(), []);
+      assert.equal(await b.dial(a.addrs()[0]), a.peerId);
+      await until("a to see b", 5_000, () => a.peers().some((p) => p.id === b.peerId));
+      assert.equal(a.peers().find((p) => p.id === b.peerId)?.since, epoch);
+      // The first discovery round (0 ms) and the dial deadline (10 s) ran on the world's timers.
+      assert.ok(timers.includes(0) && timers.includes(10_000), timers.join(" "));
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });
 
