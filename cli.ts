@@ -703,7 +703,7 @@ async function init(ctx: Context): Promise<number> {
   // Opening creates the directory (and its parents).
   const { storage, actor } = await withLocalDatabase(
     ctx,
-    (db) => Promise.resolve({ storage: db.store.engine, actor: db.actor }),
+    (db) => Promise.resolve({ storage: db.storage, actor: db.actor }),
   );
   // Written after the database: the directory exists now, and a directory in use has already failed.
   const tokenFile = (await ensureTokenFile(ctx.path)).path;
@@ -807,7 +807,7 @@ async function status(ctx: Context): Promise<number> {
     const nodes = await db.countNodes();
     return {
       path: ctx.path,
-      storage: db.store.engine,
+      storage: db.storage,
       kernels: db.kernels.name,
       hashBackend: db.kernels.hashBackend,
       actor: db.actor,

@@ -346,7 +346,7 @@ async function setup(ctx?: SetupContext): Promise<BenchSetup> {
   try {
     // ---- put, get, list: one Lattice database, one GUN store
     const db = await open({ path: join(root, "lattice") });
-    notes.push(`lattice: ${db.store.engine}, kernels ${db.kernels.name}, on ${runtimeName()}`);
+    notes.push(`lattice: ${db.storage}, kernels ${db.kernels.name}, on ${runtimeName()}`);
     mkdirSync(join(root, "gun")); // GUN creates its radata directory, not the parents
     const gun = Gun(gunOptions(join(root, "gun", "radata")));
     const gunCheck = () => {

@@ -844,7 +844,7 @@ async function status(ctx: Context): Promise<unknown> {
     addrs: extras.addrs,
     peers: extras.peers.length,
     space: extras.space,
-    storage: ctx.db.store.engine,
+    storage: ctx.db.storage,
     kernels: ctx.db.kernels.name,
     nodes,
     version: VERSION,
@@ -985,7 +985,7 @@ function watch(ctx: Context, req: IncomingMessage, res: ServerResponse, params: 
       try {
         do {
           again = false;
-          const seq = await ctx.db.store.lastSeq();
+          const seq = await ctx.db.lastSeq();
           // Waits until the database has emitted (so written here) the changes of every commit so far.
           await ctx.db.idle();
           if (ended) return;
@@ -1134,7 +1134,7 @@ async function replay(
   send: (c: Change) => void,
   ended: () => boolean,
 ): Promise<void> {
-  const last = await ctx.db.store.lastSeq();
+  const last = await ctx.db.lastSeq();
   const after = from.actor === ctx.db.actor && from.seq <= last ? from.seq : 0;
   const hit = typeof target === "string"
     ? (s: string) => s === target

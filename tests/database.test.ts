@@ -7,6 +7,7 @@ import { MemoryStore } from "../storage/memory.ts";
 import type { CommitBatch, Store } from "../core/store.ts";
 import type { Op } from "../core/op.ts";
 import { encodeOps } from "../core/op.ts";
+import { storeOf } from "../core/database.ts";
 
 const kernels = await selectKernels({ kernels: "auto" });
 
@@ -337,7 +338,7 @@ describe("database", () => {
         assert.equal(await db.countNodes(), 0);
         await Promise.all(Array.from({ length: 30 }, (_, i) => db.put(`n${i}`, { a: i, b: "x" })));
         await db.put("nested", { child: { x: 1 } }); // two nodes: nested and nested/child
-        assert.equal(await db.countNodes(), 32, db.store.engine);
+        assert.equal(await db.countNodes(), 32, db.storage);
         await db.delete("n3"); // every field: the node is gone
         await db.delete("n4", "a"); // one field of two: the node stays
         await db.put("n3", {}); // nothing live written: still gone
@@ -350,8 +351,8 @@ describe("database", () => {
             actor: "00000000000000aa",
           },
         ]);
-        assert.equal(await db.countNodes(), await listed(), db.store.engine);
-        assert.equal(await db.countNodes(), 32, db.store.engine);
+        assert.equal(await db.countNodes(), await listed(), db.storage);
+        assert.equal(await db.countNodes(), 32, db.storage);
       }
     } finally {
       for (const db of dbs) await db.close();
@@ -360,10 +361,10 @@ describe("database", () => {
 
   it("idle() resolves once every queued write has committed", async () => {
     const db = await open({ storage: "memory" });
-    const before = await db.store.lastSeq();
+    const before = await db.lastSeq();
     const writes = Array.from({ length: 50 }, (_, i) => db.put(`n${i}`, { i }));
     await db.idle();
-    assert.equal(await db.store.lastSeq(), before + 50, "all 50 committed when idle() resolves");
+    assert.equal(await db.lastSeq(), before + 50, "all 50 committed when idle() resolves");
     await Promise.all(writes);
     await db.idle(); // nothing queued: resolves at once
     await db.close();
@@ -464,7 +465,7 @@ describe("database", () => {
     now += 2_000;
     await db.processDeferred();
     assert.deepStrictEqual(await db.get("f"), { v: "from the future" });
-    assert.deepEqual(await db.store.deferred(), []);
+    assert.deepEqual(await storeOf(db).deferred(), []);
     const mine = await db.put("f", { v: "later" });
     assert.ok(mine.state > future, "a local write after the deferred op is stamped later");
     // Given as their encoding, with the future op between two current ones: only it waits.
@@ -480,7 +481,7 @@ describe("database", () => {
       undefined,
       { v: "from the future" },
     ]);
-    assert.equal((await db.store.deferred()).length, 1);
+    assert.equal((await storeOf(db).deferred()).length, 1);
     await db.close();
   });
 });

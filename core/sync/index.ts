@@ -448,7 +448,7 @@ export class SyncIndex {
     const unsubscribe = db.onCommit(listener);
     try {
       let after = 0, loaded = false, read = 0, lastYield = performance.now();
-      const saved = await db.store.readAux?.(AUX_NAME).catch(() => undefined);
+      const saved = await db.readAux(AUX_NAME).catch(() => undefined);
       const from = saved === undefined ? undefined : SyncIndex.#decode(db.kernels, saved);
       if (from !== undefined) {
         index = from.index;
@@ -456,7 +456,7 @@ export class SyncIndex {
         loaded = true;
       }
       for (let cursor: number | undefined;;) {
-        const page = await db.store.changes(after, { limit: pageSize, cursor });
+        const page = await db.changes(after, { limit: pageSize, cursor });
         read += page.records.length;
         index.update(page.records);
         if ((cursor = page.cursor) === undefined) break;
@@ -742,7 +742,7 @@ export class SyncIndex {
     }
     if (this.#saveTimer !== undefined) clearInterval(this.#saveTimer);
     this.#saveTimer = undefined;
-    if (this.#db?.store.writeAux === undefined) return; // nowhere to save (a memory store)
+    if (this.#db?.canSaveAux !== true) return; // nowhere to save (a memory store)
     this.#saveTimer = setInterval(() => {
       const due = policy.records ?? Math.max(SAVE_EVERY_RECORDS, this.#n >>> 4);
       if (this.#saving !== undefined || this.#sinceSave < due || this.#unsubscribe === undefined) return;
@@ -753,8 +753,8 @@ export class SyncIndex {
 
   async #save(): Promise<void> {
     const db = this.#db;
-    if (db === undefined || db.store.writeAux === undefined) return;
-    const seq = await db.store.lastSeq();
+    if (db === undefined || !db.canSaveAux) return;
+    const seq = await db.lastSeq();
     await db.idle(); // every commit up to `seq` has reached onCommit, so the index holds it
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
     // What is saved is the index as of now, read across later turns: the sorted order is a
@@ -804,7 +804,7 @@ export class SyncIndex {
         }
         parts.push(bytes(offs, n), bytes(table, table.length), arena);
       }
-      await db.store.writeAux(AUX_NAME, parts);
+      await db.writeAux(AUX_NAME, parts);
     } catch (e) {
       this.#sinceSave += unsaved; // still unsaved: the next check tries again
       throw e;

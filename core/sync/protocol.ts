@@ -675,7 +675,7 @@ export async function syncSession(
   const pushRecords = async (snap: IndexSnapshot, positions: Iterable<number>): Promise<void> => {
     const keys = Array.from(new Set(positions), (p) => snap.key(p));
     for (let k = 0; k < keys.length; k += PUSH_BATCH) {
-      const found = await db.store.readFields(keys.slice(k, k + PUSH_BATCH));
+      const found = await db.readFields(keys.slice(k, k + PUSH_BATCH));
       const ops = found.filter((r) => r !== undefined).map(recordToOp);
       await sendOps(ops);
     }
