@@ -8,6 +8,7 @@ import type { CommitBatch, Store } from "../core/store.ts";
 import type { Op } from "../core/op.ts";
 import { encodeOps } from "../core/op.ts";
 import { storeOf } from "../core/database.ts";
+import type { Timer, World } from "../core/world.ts";
 
 const kernels = await selectKernels({ kernels: "auto" });
 
@@ -482,6 +483,71 @@ describe("database", () => {
       { v: "from the future" },
     ]);
     assert.equal((await storeOf(db).deferred()).length, 1);
+    await db.close();
+  });
+
+  it("takes time, timers and randomness from its world: actor id, states, the deferral timer", async () => {
+    let now = 1_700_000_000_000;
+    const timers: { fn: () => void; at: number }[] = [];
+    const world: World = {
+      now: () => now,
+      monotonic: () => now,
+      setTimer(fn, ms) {
+        timers.push({ fn, at: now + ms });
+        return timers.length as unknown as Timer;
+      },
+      clearTimer(t) {
+        if (t !== undefined) timers[(t as unknown as number) - 1].fn = () => {};
+      },
+      randomBytes: (bytes) => bytes.fill(0xab),
+    };
+    const db = await Database.create({ store: new MemoryStore(), kernels, world, maxDrift: 60_000 });
+    assert.equal(db.actor, "abababababababab");
+    const { state } = await db.put("a", { v: 1 });
+    assert.equal(state, now.toString(16).padStart(12, "0") + "0000");
+    const due = now + 3_600_000;
+    const op: Op = {
+      soul: "f",
+      field: "v",
+      value: 2,
+      state: due.toString(16).padStart(12, "0") + "0000",
+      actor: db.actor,
+    };
+    assert.deepEqual(await db.applyOps([op]), { applied: 0, ignored: 0, deferred: 1 });
+    const timer = timers.at(-1)!;
+    assert.equal(timer.at, due - 60_000, "the timer is the world's, set for when the op comes due");
+    now = timer.at;
+    timer.fn();
+    await db.idle();
+    for (let i = 0; i < 10 && (await db.get("f")) === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.deepStrictEqual(await db.get("f"), { v: 2 });
+    // `now` wins over the world's clock when both are given.
+    const other = await Database.create({ store: new MemoryStore(), kernels, world, now: () => 1_000 });
+    assert.equal((await other.put("b", { v: 1 })).state, (1_000).toString(16).padStart(12, "0") + "0000");
+    await other.close();
+    await db.close();
+  });
+
+  it("gives the layers above what they read of its store, and keeps the store itself private", async () => {
+    const db = await open({ storage: "memory" });
+    assert.equal("store" in db, false);
+    assert.equal(db.storage, storeOf(db).engine);
+    assert.equal(await db.lastSeq(), 0);
+    await db.put("a", { x: 1, y: 2 });
+    assert.equal(await db.lastSeq(), await storeOf(db).lastSeq());
+    assert.ok((await db.lastSeq()) > 0);
+    const page = await db.changes(0, { limit: 10 });
+    assert.deepEqual(page.records.map((r) => r.field), ["x", "y"]);
+    const found = await db.readFields([{ soul: "a", field: "y" }, { soul: "a", field: "z" }]);
+    assert.equal(found[0]?.field, "y");
+    assert.equal(found[1], undefined);
+    assert.equal(db.canSaveAux, storeOf(db).writeAux !== undefined);
+    if (!db.canSaveAux) {
+      assert.equal(await db.readAux("x"), undefined);
+      await assert.rejects(db.writeAux("x", [new Uint8Array(1)]), TypeError);
+    }
     await db.close();
   });
 });
