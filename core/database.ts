@@ -18,15 +18,6 @@
  * - `watch.ts`: watchers and commit listeners;
  * - `export.ts`: what replication reads out (`exportOps`, `stateHash`).
  *
- * @example
- * ```ts
- * import { open } from "../mod.ts";
- * const db = await open({ storage: "memory" });
- * await db.put("alice", { name: "Alice" });
- * console.log(await db.get("alice")); // { name: "Alice" }
- * await db.close();
- * ```
- *
  * @module
  */
 import { Clock, hlcFromWords, hlcWords } from "./clock.ts";
@@ -152,7 +143,10 @@ export class Database {
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
   }
 
-  /** Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops. */
+  /**
+   * Opens a database over `store`: restores (or creates) the actor id and clock, resumes deferred ops.
+   * (`open` in mod.ts chooses the store and kernels, and adds the network.)
+   */
   static async create(options: DatabaseOptions): Promise<Database> {
     const { store, kernels } = options;
     const world = options.world ?? systemWorld;
@@ -288,7 +282,19 @@ export class Database {
     return this.#deferral.status();
   }
 
-  /** Resolves once every write queued before the call has committed (or failed). */
+  /**
+   * Resolves once every write queued before the call has committed (or failed).
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * for (let i = 0; i < 3; i++) void db.put(`n${i}`, { i }); // not awaited one by one
+   * await db.idle();
+   * console.log(await db.countNodes()); // 3
+   * await db.close();
+   * ```
+   */
   idle(): Promise<void> {
     return this.#queue.idle();
   }
@@ -407,6 +413,16 @@ export class Database {
    * Low-level hook for replication: `listener` gets the records of every
    * committed write, after the commit, with `local` true for this replica's
    * own writes. Convert with {@link recordToOp}. Returns unsubscribe.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * const unsubscribe = db.onCommit((records, local) => console.log(records.length, local)); // 2 true
+   * await db.put("alice", { name: "Alice", age: 30 });
+   * unsubscribe();
+   * await db.close();
+   * ```
    */
   onCommit(listener: CommitListener): () => void {
     this.#check();
@@ -449,7 +465,20 @@ export class Database {
     }
   }
 
-  /** SHA-256 (hex) of the replica's whole state, independent of the order ops arrived in. */
+  /**
+   * SHA-256 (hex) of the replica's whole state, independent of the order ops arrived in.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const a = await open({ storage: "memory" }), b = await open({ storage: "memory" });
+   * console.log(await a.stateHash() === await b.stateHash()); // true: both empty
+   * await a.put("alice", { name: "Alice" });
+   * console.log(await a.stateHash() === await b.stateHash()); // false
+   * await a.close();
+   * await b.close();
+   * ```
+   */
   async stateHash(): Promise<string> {
     this.#check();
     await this.#queue.draining;
@@ -502,7 +531,19 @@ export class Database {
     return this.#store.writeAux(name, parts);
   }
 
-  /** Finishes queued writes, stops timers and closes the store. Idempotent. */
+  /**
+   * Finishes queued writes, stops timers and closes the store. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * const write = db.put("alice", { name: "Alice" }); // committed before the store closes
+   * await db.close();
+   * console.log((await write).soul); // "alice"
+   * await db.get("alice").catch((e) => console.log(e.message)); // "The database is closed"
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#queue.draining;
