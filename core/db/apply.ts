@@ -89,7 +89,7 @@ export class ForeignIntake {
       checkOpAt(op, i, w);
       const ms = wordsMs(w.stateHi, w.stateLo);
       if (ms > limit) {
-        const d = this.#deferral.aside(op, ms, i, source);
+        const d = this.#deferral.setAside(op, ms, i, source);
         if (d === undefined) refused++;
         else (defer.length === 0 ? defer = [] : defer).push(d);
         continue;
@@ -141,7 +141,7 @@ export class ForeignIntake {
       const r = records[i], ms = wordsMs(r.stateHi, r.stateLo);
       if (ms <= limit) now.push(r);
       else {
-        const d = this.#deferral.aside(recordToOp(r), ms, i, source);
+        const d = this.#deferral.setAside(recordToOp(r), ms, i, source);
         if (d === undefined) refused++;
         else defer.push(d);
       }
@@ -176,7 +176,7 @@ export class ForeignIntake {
       checkOpAt(op, i, w);
       const { stateHi, stateLo } = w, ms = wordsMs(stateHi, stateLo);
       if (ms > limit) {
-        const d = this.#deferral.aside(op, ms, i, source);
+        const d = this.#deferral.setAside(op, ms, i, source);
         if (d === undefined) refused++;
         else defer.push(d);
         (deferred ??= new Uint8Array(n))[i] = 1, cols.valueEnd[i] = values.pos;

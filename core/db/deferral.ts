@@ -132,7 +132,7 @@ export class Deferral {
    * is beyond the horizon and came from a peer (refused, a local call
    * throws).
    */
-  aside(op: Op, ms: number, i: number, source: string | undefined): DeferOp | undefined {
+  setAside(op: Op, ms: number, i: number, source: string | undefined): DeferOp | undefined {
     const ahead = ms - this.#clock.now();
     if (ahead > this.#horizon) {
       if (source !== undefined) return undefined;
