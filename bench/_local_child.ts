@@ -371,7 +371,7 @@ async function oneLattice(dir: string, n: number, rounds: number): Promise<Recor
     means.push(((performance.now() - t0) * 1e6) / per);
   }
   await db.close();
-  return { means, engine: db.store.engine };
+  return { means, engine: db.storage };
 }
 
 async function oneYjs(n: number, rounds: number): Promise<Record<string, unknown>> {
@@ -425,7 +425,7 @@ async function bulkLattice(how: string, dir: string, n: number): Promise<Record<
   wire = undefined;
   await db.close();
   if (applied !== n) throw new Error(`applied ${applied} of ${n} ops`);
-  return { ns, bytes, engine: db.store.engine };
+  return { ns, bytes, engine: db.storage };
 }
 
 async function main(args: readonly string[]): Promise<void> {

@@ -50,7 +50,7 @@ export async function measureReadsAndWrites(
   Gun: (opt: GunOptions) => GunChain,
 ): Promise<void> {
   const db = await open({ path: join(run.root, "lattice") });
-  run.notes.push(`lattice: ${db.store.engine}, kernels ${db.kernels.name}, on ${runtimeName()}`);
+  run.notes.push(`lattice: ${db.storage}, kernels ${db.kernels.name}, on ${runtimeName()}`);
   mkdirSync(join(run.root, "gun")); // GUN creates its radata directory, not the parents
   const gun = Gun(gunOptions(join(run.root, "gun", "radata")));
 

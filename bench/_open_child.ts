@@ -82,7 +82,7 @@ async function openMode(rt: Runtime, dir: string, read: boolean): Promise<Record
   const db = await open({ path: dir });
   const openNs = (performance.now() - t0) * 1e6;
   const rssOpen = rss();
-  const result: Record<string, unknown> = { engine: db.store.engine, openNs, rssBefore, rssOpen, gc: gcs };
+  const result: Record<string, unknown> = { engine: db.storage, openNs, rssBefore, rssOpen, gc: gcs };
   if (read) {
     let nodes = 0, fields = 0;
     const t1 = performance.now();

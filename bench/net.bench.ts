@@ -160,7 +160,7 @@ async function meshConvergence(): Promise<{ ns: number; writtenNs: number }> {
     // The first poll that saw the final seqs is when the state settled; hashes confirm it.
     let seqs = "", since = 0;
     await until("identical state hashes", MESH.timeoutMs, async () => {
-      const now = (await Promise.all(rs.map((r) => r.db.store.lastSeq()))).join();
+      const now = (await Promise.all(rs.map((r) => r.db.lastSeq()))).join();
       if (now !== seqs || tWritten === 0) {
         if (now !== seqs) since = performance.now();
         seqs = now;

@@ -20,7 +20,7 @@ export async function init(ctx: Context): Promise<number> {
   // Opening creates the directory (and its parents).
   const { storage, actor } = await withLocalDatabase(
     ctx,
-    (db) => Promise.resolve({ storage: db.store.engine, actor: db.actor }),
+    (db) => Promise.resolve({ storage: db.storage, actor: db.actor }),
   );
   // Written after the database: the directory exists now, and a directory in use has already failed.
   const tokenFile = (await ensureTokenFile(ctx.path)).path;

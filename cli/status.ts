@@ -17,7 +17,7 @@ export async function status(ctx: Context): Promise<number> {
     const nodes = await db.countNodes();
     return {
       path: ctx.path,
-      storage: db.store.engine,
+      storage: db.storage,
       kernels: db.kernels.name,
       hashBackend: db.kernels.hashBackend,
       actor: db.actor,

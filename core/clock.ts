@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { systemWorld, type World } from "./world.ts";
 
 /** A state: 16 lowercase hex digits, `ms` (12 digits) then `counter` (4 digits). */
 export type Hlc = string;
@@ -114,10 +115,17 @@ export function wordsMs(stateHi: number, stateLo: number): number {
   return stateHi * 0x10000 + (stateLo >>> 16);
 }
 
+/** `world.now` as a function to call bare (the system world's already is one). */
+function wallClock(world: World): () => number {
+  return world === systemWorld ? systemWorld.now : () => world.now();
+}
+
 /** Options of {@link Clock}. */
 export interface ClockOptions {
-  /** Wall clock in ms (default `Date.now`); tests inject skewed clocks. */
+  /** Wall clock in ms (default: `world`'s); tests inject skewed clocks. */
   now?: () => number;
+  /** Where the wall clock comes from when `now` is not given (default {@link systemWorld}). */
+  world?: World;
   /** How far ahead of `now()` a state may be and still be observed (default 10 min). */
   maxDrift?: number;
   /** The last state this replica issued or observed (restored from storage). */
@@ -132,7 +140,7 @@ export class Clock {
   #counter = 0;
 
   constructor(options: ClockOptions = {}) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? wallClock(options.world ?? systemWorld);
     this.maxDrift = options.maxDrift ?? DEFAULT_MAX_DRIFT_MS;
     if (options.last !== undefined) this.observe(options.last);
   }

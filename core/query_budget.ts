@@ -10,8 +10,9 @@
  * them it rejects with {@link QueryTooLargeError} (HTTP 422
  * `query_too_large`). Within them it runs in slices of about
  * {@link QUERY_SLICE_MS} and yields to the event loop between slices with a
- * real macrotask (`setTimeout(0)`), so requests and peers are served while it
- * runs.
+ * real macrotask (a 0 ms timer of the database's {@link World}), so requests
+ * and peers are served while it runs; time is read from the world's monotonic
+ * clock.
  *
  * @example
  * ```ts
@@ -29,6 +30,7 @@
  *
  * @module
  */
+import { sleep, systemWorld, type World } from "./world.ts";
 
 /** Limits on the work of one query; see {@link DEFAULT_QUERY_BUDGET} for the defaults. */
 export interface QueryBudget {
@@ -98,22 +100,23 @@ export function checkQueryBudget(budget: Partial<QueryBudget> | undefined): Quer
   return Object.freeze(out);
 }
 
-const ms = (): number => performance.now();
-const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
-
 /**
  * Counts the work of one query against its budget and tells it when to
  * yield. The path length is checked when it is made.
  */
 export class QueryMeter {
   readonly budget: QueryBudget;
+  readonly #world: World;
   #visited = 0;
   #units = 0;
-  #start = ms();
-  #sliceStart = this.#start;
+  #start: number;
+  #sliceStart: number;
 
-  constructor(budget: QueryBudget, pathLength: number) {
+  /** `world`: whose monotonic clock times the query and whose timer yields (default {@link systemWorld}). */
+  constructor(budget: QueryBudget, pathLength: number, world: World = systemWorld) {
     this.budget = budget;
+    this.#world = world;
+    this.#start = this.#sliceStart = world.monotonic();
     if (pathLength > budget.maxPathLength) {
       throw new QueryTooLargeError(
         `Cannot run the query: its path has ${pathLength} steps, over the path length budget of ${budget.maxPathLength}`,
@@ -147,15 +150,15 @@ export class QueryMeter {
   spend(looked: number): boolean {
     if ((this.#units += READ_UNITS + looked) < CHECK_UNITS) return false;
     this.#units = 0;
-    const now = ms();
+    const now = this.#world.monotonic();
     this.#checkTime(now);
     return now - this.#sliceStart >= QUERY_SLICE_MS;
   }
 
   /** Yields to the event loop (a macrotask: timers, I/O and other requests run), then checks the time budget. */
   async pause(): Promise<void> {
-    await macrotask();
-    this.#sliceStart = ms();
+    await sleep(this.#world, 0);
+    this.#sliceStart = this.#world.monotonic();
     this.#checkTime(this.#sliceStart);
   }
 

@@ -30,7 +30,7 @@ export interface WatchCheckpoint {
  * (so handed to every watcher) the changes of every commit up to it.
  */
 export async function watchCheckpoint(db: Database): Promise<WatchCheckpoint> {
-  const seq = await db.store.lastSeq();
+  const seq = await db.lastSeq();
   // Waits until the database has emitted the changes of every commit so far.
   await db.idle();
   return { actor: db.actor, seq };
@@ -60,7 +60,7 @@ export async function replayChanges(
   from: WatchCheckpoint,
   sink: ReplaySink,
 ): Promise<void> {
-  const last = await db.store.lastSeq();
+  const last = await db.lastSeq();
   const after = from.actor === db.actor && from.seq <= last ? from.seq : 0;
   const hit = typeof target === "string"
     ? (s: string) => s === target

@@ -7,11 +7,12 @@ import assert from "node:assert/strict";
 import { type Database, open } from "../mod.ts";
 import { recordToOp } from "../core/op.ts";
 import { ID_BYTES, type IndexSnapshot, SyncIndex } from "../core/sync/mod.ts";
+import { storeOf } from "../core/database.ts";
 
 /** `open({ path })` with a count of the records its store's `changes` hands out. */
 export async function counted(dir: string): Promise<{ db: Database; reads: () => number }> {
   const db = await open({ path: dir });
-  const store = db.store;
+  const store = storeOf(db);
   const changes = store.changes.bind(store);
   let n = 0;
   store.changes = async (after, options) => {
@@ -25,7 +26,7 @@ export async function counted(dir: string): Promise<{ db: Database; reads: () =>
 /** An index built from scratch, in a memory replica holding what `db` holds now. */
 export async function fullIndex(db: Database): Promise<SyncIndex> {
   const copy = await open({ storage: "memory" });
-  await copy.applyOps((await db.store.changes(0, { limit: Infinity })).records.map(recordToOp));
+  await copy.applyOps((await storeOf(db).changes(0, { limit: Infinity })).records.map(recordToOp));
   const index = await SyncIndex.build(copy);
   index.close();
   await copy.close();

@@ -20,6 +20,7 @@ import { startNetwork } from "../net/network.ts";
 import { createLogger } from "../net/log.ts";
 import { runtimeName } from "../runtime/detect.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
+import { storeOf } from "../core/database.ts";
 
 /** Records in DIR before the child starts (users 0..BASE/2, two fields each). */
 export const BASE = 20_000;
@@ -38,7 +39,7 @@ export function baseOps(): ReturnType<typeof userOp>[] {
 
 async function run(dir: string): Promise<void> {
   const db = await open({ path: dir });
-  const tag = () => db.store.getMeta(`aux.${AUX_NAME}`);
+  const tag = () => storeOf(db).getMeta(`aux.${AUX_NAME}`);
   const net = await startNetwork(db, {
     space: "idxsave",
     listen: [],

@@ -19,6 +19,7 @@ import { SqliteStore } from "../storage/sqlite.ts";
 import type { OpenedDatabase } from "../mod.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
+import { storeOf } from "../core/database.ts";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-parts-test-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -27,7 +28,7 @@ const freshDir = (): string => path.join(root, `d${++dirs}`);
 
 /** Counts the commits in parts `db`'s store begins. */
 function countParts(db: OpenedDatabase): { n: number } {
-  const store = db.store as SqliteStore;
+  const store = storeOf(db) as SqliteStore;
   const count = { n: 0 };
   const begin = store.beginParts.bind(store);
   store.beginParts = () => (count.n++, begin());
@@ -123,7 +124,7 @@ describe("large foreign batches committed in parts", () => {
       const latest = ops.map((op) => op.state).filter((st) => st < stateAt(600_000, 0)).sort().at(-1)!;
       assert.ok((await disk.put("after", { x: 1 })).state > latest);
       // The deferred ops were stored aside, not dropped.
-      assert.equal((await disk.store.deferred()).length, a.deferred);
+      assert.equal((await storeOf(disk).deferred()).length, a.deferred);
     } finally {
       await disk.close();
       await mem.close();

@@ -22,6 +22,7 @@ import { type Database, open } from "../mod.ts";
 import type { SqliteStore } from "../storage/sqlite.ts";
 import { childCommand, HOT, valueOf } from "./_crash_child.ts";
 import { prng, SEED } from "./_seed.ts";
+import { storeOf } from "../core/database.ts";
 
 const ROUNDS = 20;
 const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -107,7 +108,7 @@ describe("crash safety: SIGKILL at random moments loses no acknowledged write", 
           ? [...acked]
           : [...fresh, ...[...acked].filter(([k]) => k.startsWith("hot/"))];
         for (const [key, n] of check) await expectPresent(db, key, acked.get(key) ?? n, context);
-        assert.deepEqual(await (db.store as SqliteStore).integrityCheck(), ["ok"], context);
+        assert.deepEqual(await (storeOf(db) as SqliteStore).integrityCheck(), ["ok"], context);
         // The count of live nodes the store keeps agrees with the nodes there are.
         let listed = 0;
         for await (const _ of db.list()) listed++;

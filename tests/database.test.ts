@@ -7,6 +7,8 @@ import { MemoryStore } from "../storage/memory.ts";
 import type { CommitBatch, Store } from "../core/store.ts";
 import type { Op } from "../core/op.ts";
 import { encodeOps } from "../core/op.ts";
+import { storeOf } from "../core/database.ts";
+import type { Timer, World } from "../core/world.ts";
 
 const kernels = await selectKernels({ kernels: "auto" });
 
@@ -337,7 +339,7 @@ describe("database", () => {
         assert.equal(await db.countNodes(), 0);
         await Promise.all(Array.from({ length: 30 }, (_, i) => db.put(`n${i}`, { a: i, b: "x" })));
         await db.put("nested", { child: { x: 1 } }); // two nodes: nested and nested/child
-        assert.equal(await db.countNodes(), 32, db.store.engine);
+        assert.equal(await db.countNodes(), 32, db.storage);
         await db.delete("n3"); // every field: the node is gone
         await db.delete("n4", "a"); // one field of two: the node stays
         await db.put("n3", {}); // nothing live written: still gone
@@ -350,8 +352,8 @@ describe("database", () => {
             actor: "00000000000000aa",
           },
         ]);
-        assert.equal(await db.countNodes(), await listed(), db.store.engine);
-        assert.equal(await db.countNodes(), 32, db.store.engine);
+        assert.equal(await db.countNodes(), await listed(), db.storage);
+        assert.equal(await db.countNodes(), 32, db.storage);
       }
     } finally {
       for (const db of dbs) await db.close();
@@ -360,10 +362,10 @@ describe("database", () => {
 
   it("idle() resolves once every queued write has committed", async () => {
     const db = await open({ storage: "memory" });
-    const before = await db.store.lastSeq();
+    const before = await db.lastSeq();
     const writes = Array.from({ length: 50 }, (_, i) => db.put(`n${i}`, { i }));
     await db.idle();
-    assert.equal(await db.store.lastSeq(), before + 50, "all 50 committed when idle() resolves");
+    assert.equal(await db.lastSeq(), before + 50, "all 50 committed when idle() resolves");
     await Promise.all(writes);
     await db.idle(); // nothing queued: resolves at once
     await db.close();
@@ -464,7 +466,7 @@ describe("database", () => {
     now += 2_000;
     await db.processDeferred();
     assert.deepStrictEqual(await db.get("f"), { v: "from the future" });
-    assert.deepEqual(await db.store.deferred(), []);
+    assert.deepEqual(await storeOf(db).deferred(), []);
     const mine = await db.put("f", { v: "later" });
     assert.ok(mine.state > future, "a local write after the deferred op is stamped later");
     // Given as their encoding, with the future op between two current ones: only it waits.
@@ -480,7 +482,72 @@ describe("database", () => {
       undefined,
       { v: "from the future" },
     ]);
-    assert.equal((await db.store.deferred()).length, 1);
+    assert.equal((await storeOf(db).deferred()).length, 1);
+    await db.close();
+  });
+
+  it("takes time, timers and randomness from its world: actor id, states, the deferral timer", async () => {
+    let now = 1_700_000_000_000;
+    const timers: { fn: () => void; at: number }[] = [];
+    const world: World = {
+      now: () => now,
+      monotonic: () => now,
+      setTimer(fn, ms) {
+        timers.push({ fn, at: now + ms });
+        return timers.length as unknown as Timer;
+      },
+      clearTimer(t) {
+        if (t !== undefined) timers[(t as unknown as number) - 1].fn = () => {};
+      },
+      randomBytes: (bytes) => bytes.fill(0xab),
+    };
+    const db = await Database.create({ store: new MemoryStore(), kernels, world, maxDrift: 60_000 });
+    assert.equal(db.actor, "abababababababab");
+    const { state } = await db.put("a", { v: 1 });
+    assert.equal(state, now.toString(16).padStart(12, "0") + "0000");
+    const due = now + 3_600_000;
+    const op: Op = {
+      soul: "f",
+      field: "v",
+      value: 2,
+      state: due.toString(16).padStart(12, "0") + "0000",
+      actor: db.actor,
+    };
+    assert.deepEqual(await db.applyOps([op]), { applied: 0, ignored: 0, deferred: 1 });
+    const timer = timers.at(-1)!;
+    assert.equal(timer.at, due - 60_000, "the timer is the world's, set for when the op comes due");
+    now = timer.at;
+    timer.fn();
+    await db.idle();
+    for (let i = 0; i < 10 && (await db.get("f")) === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.deepStrictEqual(await db.get("f"), { v: 2 });
+    // `now` wins over the world's clock when both are given.
+    const other = await Database.create({ store: new MemoryStore(), kernels, world, now: () => 1_000 });
+    assert.equal((await other.put("b", { v: 1 })).state, (1_000).toString(16).padStart(12, "0") + "0000");
+    await other.close();
+    await db.close();
+  });
+
+  it("gives the layers above what they read of its store, and keeps the store itself private", async () => {
+    const db = await open({ storage: "memory" });
+    assert.equal("store" in db, false);
+    assert.equal(db.storage, storeOf(db).engine);
+    assert.equal(await db.lastSeq(), 0);
+    await db.put("a", { x: 1, y: 2 });
+    assert.equal(await db.lastSeq(), await storeOf(db).lastSeq());
+    assert.ok((await db.lastSeq()) > 0);
+    const page = await db.changes(0, { limit: 10 });
+    assert.deepEqual(page.records.map((r) => r.field), ["x", "y"]);
+    const found = await db.readFields([{ soul: "a", field: "y" }, { soul: "a", field: "z" }]);
+    assert.equal(found[0]?.field, "y");
+    assert.equal(found[1], undefined);
+    assert.equal(db.canSaveAux, storeOf(db).writeAux !== undefined);
+    if (!db.canSaveAux) {
+      assert.equal(await db.readAux("x"), undefined);
+      await assert.rejects(db.writeAux("x", [new Uint8Array(1)]), TypeError);
+    }
     await db.close();
   });
 });

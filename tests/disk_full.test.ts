@@ -37,6 +37,7 @@ import { SqliteStore } from "../storage/sqlite.ts";
 import { childCommand as crashChild } from "./_crash_child.ts";
 import { childCommand as reopenChild } from "./_disk_full_child.ts";
 import { eventually } from "./_eventually.ts";
+import { storeOf } from "../core/database.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const MNT = join(tmpdir(), `lattice-disk-full-${process.pid}`);
@@ -193,7 +194,7 @@ describe("a full disk", () => {
   it("a fold does not take the space freed for new writes, and runs once the disk has room", async () => {
     const dir = freshDir("fold");
     const db = await openWith(dir, "native");
-    const store = db.store as SqliteStore;
+    const store = storeOf(db) as SqliteStore;
     const acked = new Map<string, number>();
     try {
       // Nodes in SQLite, then about 3 MB journaled and not folded yet (fewer records than a fold
@@ -264,7 +265,7 @@ describe("a full disk", () => {
   it("a background fold that meets a full disk leaves every acknowledged write readable, and resumes once there is room", async () => {
     const dir = freshDir("background");
     const db = await openWith(dir, "native");
-    const store = db.store as SqliteStore;
+    const store = storeOf(db) as SqliteStore;
     const acked = new Map<string, number>();
     try {
       // 18 MB: the journal is frozen at 16 MiB, to be folded in the background 8k records at a time.

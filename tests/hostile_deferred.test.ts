@@ -31,6 +31,7 @@ import { startReplication } from "../net/replicate.ts";
 import type { NetNode } from "../net/node.ts";
 import { startHttpApi } from "../net/http.ts";
 import { eventually } from "./_eventually.ts";
+import { storeOf } from "../core/database.ts";
 
 const kernels = createJsKernels();
 const MIN = 60_000, HOUR = 3_600_000, DAY = 86_400_000;
@@ -88,7 +89,7 @@ describe("deferred ops: the horizon", () => {
       await assert.rejects(db.applyOps(encodeOps([good, soon, far])), refused);
     }
     assert.equal(await db.get("good"), undefined, "the batch is refused whole");
-    assert.deepEqual(await db.store.deferred(), []);
+    assert.deepEqual(await storeOf(db).deferred(), []);
     assert.equal(db.deferredStatus().count, 0);
     // Within the horizon, as before: deferred.
     assert.deepEqual(await db.applyOps([good, soon]), { applied: 1, ignored: 0, deferred: 1 });
@@ -99,8 +100,8 @@ describe("deferred ops: the horizon", () => {
     const many = Array.from({ length: 40_000 }, (_, i) => op(`n${i}`, NOW - 1000));
     many.push(op("soon", NOW + HOUR), op("far", NOW + 2 * DAY));
     await assert.rejects(disk.applyOps(many), { name: "RangeError", message: /^Op 40001 is refused/ });
-    assert.equal(await disk.store.lastSeq(), 0);
-    assert.deepEqual(await disk.store.deferred(), []);
+    assert.equal(await disk.lastSeq(), 0);
+    assert.deepEqual(await storeOf(disk).deferred(), []);
     many.pop();
     assert.deepEqual(await disk.applyOps(many), { applied: 40_000, ignored: 0, deferred: 1 });
     await disk.close();
@@ -118,7 +119,7 @@ describe("deferred ops: the horizon", () => {
     });
     const db = await dbAt(store, { now: NOW });
     assert.deepEqual(db.deferredStatus(), { count: 1, next: NOW + 50 * MIN, refused: 1 });
-    assert.deepEqual((await db.store.deferred()).map((d) => d.due), [NOW + 50 * MIN]);
+    assert.deepEqual((await storeOf(db).deferred()).map((d) => d.due), [NOW + 50 * MIN]);
     await db.close();
   });
 
@@ -154,7 +155,7 @@ describe("deferred ops: the horizon", () => {
       refused: 1,
     });
     assert.equal(await db.get("far"), undefined);
-    assert.equal((await db.store.deferred()).length, 2, "only the ops within the horizon wait");
+    assert.equal((await storeOf(db).deferred()).length, 2, "only the ops within the horizon wait");
     assert.equal(db.deferredStatus().refused, 2);
     await assert.rejects(db.applyOps(batch, { source: "" }), TypeError);
     await db.close();
@@ -186,7 +187,7 @@ describe("deferred ops: the horizon", () => {
       () => logs.some((l) => /refused 1 ops .*12D3KooWbad/.test(l)),
     );
     assert.equal(await db.get("far"), undefined);
-    assert.deepEqual(await db.store.deferred(), []);
+    assert.deepEqual(await storeOf(db).deferred(), []);
     assert.equal(db.deferredStatus().refused, 1);
     rep.stop();
     await db.close();
@@ -212,7 +213,7 @@ describe("deferred ops: the horizon", () => {
     assert.equal(stats.recordsRefused, 1);
     assert.deepEqual(await me.get("normal"), { v: "normal" });
     assert.equal(await me.get("ahead"), undefined);
-    assert.deepEqual(await me.store.deferred(), []);
+    assert.deepEqual(await storeOf(me).deferred(), []);
     assert.equal(me.deferredStatus().refused, 1);
     ia.close(), ib.close();
     await fast.close(), await me.close();
@@ -252,7 +253,7 @@ describe("deferred ops: a peer that floods sync with ops it must not send", () =
     );
     // Counted as the victim refused them: the ops it decoded and checked, not 20,000.
     assert.equal(me.deferredStatus().refused, 1000);
-    assert.deepEqual(await me.store.deferred(), []);
+    assert.deepEqual(await storeOf(me).deferred(), []);
     index.close();
     await me.close();
   });
@@ -345,7 +346,7 @@ describe("deferred ops: quotas", () => {
     await assert.rejects(db.applyOps([op("now", NOW), op("b1", at, B), op("a4", at)]), RangeError);
     assert.equal(await db.get("now"), undefined, "nothing of a refused batch is stored");
     assert.equal(db.deferredStatus().count, 3);
-    assert.equal((await db.store.deferred()).length, 3);
+    assert.equal((await storeOf(db).deferred()).length, 3);
     assert.equal((await db.applyOps([op("b1", at, B), op("b2", at, B)])).deferred, 2);
     await assert.rejects(
       db.applyOps([op("c1", at, C)]),
@@ -379,7 +380,7 @@ describe("deferred ops: quotas", () => {
       deferred: 2,
       refused: 2,
     });
-    assert.equal((await db.store.deferred()).length, 5);
+    assert.equal((await storeOf(db).deferred()).length, 5);
     assert.deepEqual(db.deferredStatus(), { count: 5, next: at - 10 * MIN, refused: 3 });
     await db.close();
   });

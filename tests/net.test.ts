@@ -221,7 +221,7 @@ describe(`net: ${N} nodes in one space`, () => {
     // stateHash reads the whole replica (~0.3 s for 20k records): only hash once no replica moved for a poll.
     let seqs = "";
     await until("identical state hashes", 60_000, async () => {
-      const now = (await Promise.all(members.map((m) => m.db.store.lastSeq()))).join();
+      const now = (await Promise.all(members.map((m) => m.db.lastSeq()))).join();
       if (now !== seqs) {
         seqs = now;
         return false;

@@ -95,7 +95,7 @@ describe("op writer", () => {
         soul: "plain",
         field: "c",
       }, { soul: "plain/d", field: "e" }];
-      const found = (await db.store.readFields(keys)).filter((r) => r !== undefined);
+      const found = (await db.readFields(keys)).filter((r) => r !== undefined);
       assert.equal(found.length, keys.length);
       assert.ok(found.some((r) => r.sig !== undefined), "a signed record came back");
       assert.deepStrictEqual(encodeRecordsAsOps(found), throughOps(found));

@@ -17,6 +17,7 @@ import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
+import { storeOf } from "../core/database.ts";
 
 const kernels = await loadKernels();
 
@@ -211,7 +212,7 @@ describe("saved sync index", () => {
       await db.applyOps([userOp(4, 0, 3, ACTOR_B), userOp(N, 0, 1, ACTOR_B)]);
       await db.put("new/2", { c: true });
       const live = index.snapshot();
-      full.update((await db.store.changes(0, { limit: Infinity })).records);
+      full.update((await storeOf(db).changes(0, { limit: Infinity })).records);
       sameAs(live, full.snapshot());
       index.close();
       await db.close();
@@ -229,7 +230,7 @@ describe("saved sync index", () => {
       await index.save();
       index.close();
       // As if the commit of the tag had been lost in a crash, with commits made after it.
-      await db.store.commit({ meta: { [`aux.${AUX_NAME}`]: "0000000000000000:1" } });
+      await storeOf(db).commit({ meta: { [`aux.${AUX_NAME}`]: "0000000000000000:1" } });
       await db.applyOps([userOp(1, 0, 5, ACTOR_B)]);
       await db.close();
       ({ db, reads } = await counted(dir));

@@ -17,6 +17,7 @@ import { systemWorld, type Timer, type World } from "../core/world.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { AFTER, BASE, baseOps, childCommand } from "./_index_save_child.ts";
 import { counted, fullIndex, sameAs } from "./_index_fixture.ts";
+import { storeOf } from "../core/database.ts";
 
 /** Runs the child on `dir` until it prints `done …`, then SIGKILLs it; resolves with that line. */
 function runAndKill(dir: string): Promise<string> {
@@ -151,7 +152,7 @@ describe("periodic save of the sync index", () => {
       const index = await SyncIndex.build(db);
       await index.save(); // the full build's own save, settled
       const saves = index.saves;
-      const store = db.store, writeAux = store.writeAux!.bind(store);
+      const store = storeOf(db), writeAux = store.writeAux!.bind(store);
       let failures = 1;
       store.writeAux = (name, parts) => {
         if (failures-- > 0) {
@@ -192,11 +193,11 @@ describe("auxiliary data written in slices (SqliteStore.writeAux)", () => {
       const db = await open({ path: dir });
       const parts = [new Uint8Array(5 << 20), new Uint8Array(3), new Uint8Array(6 << 20)];
       parts.forEach((p, k) => p.forEach((_, i) => (p[i] = (i * 7 + k) & 0xff)));
-      const writing = db.store.writeAux!("test-aux", parts);
-      await assert.rejects(db.store.writeAux!("test-aux", [new Uint8Array(1)]), /one write at a time/);
+      const writing = storeOf(db).writeAux!("test-aux", parts);
+      await assert.rejects(storeOf(db).writeAux!("test-aux", [new Uint8Array(1)]), /one write at a time/);
       await db.put("during", { a: 1 }); // a commit while the file is being written
       await writing;
-      const back = await db.store.readAux!("test-aux");
+      const back = await storeOf(db).readAux!("test-aux");
       assert.equal(back?.length, 3);
       back!.forEach((p, k) => assert.deepEqual(p, parts[k]));
       await db.close();

@@ -198,7 +198,7 @@ export async function syncSession(
   const pushRecords = async (snap: IndexSnapshot, positions: Iterable<number>): Promise<void> => {
     const keys = Array.from(new Set(positions), (p) => snap.key(p));
     for (let k = 0; k < keys.length; k += PUSH_BATCH) {
-      const found = await db.store.readFields(keys.slice(k, k + PUSH_BATCH));
+      const found = await db.readFields(keys.slice(k, k + PUSH_BATCH));
       const records = found.filter((r) => r !== undefined);
       await sendRecords(records, 0, records.length);
     }

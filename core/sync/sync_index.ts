@@ -168,7 +168,7 @@ export class SyncIndex {
     const unsubscribe = db.onCommit(listener);
     try {
       let after = 0, loaded = false, read = 0, lastYield = world.monotonic();
-      const saved = await db.store.readAux?.(AUX_NAME).catch(() => undefined);
+      const saved = await db.readAux(AUX_NAME).catch(() => undefined);
       const from = saved === undefined ? undefined : readSavedIndex(saved);
       if (from !== undefined) {
         index = SyncIndex.#loaded(db.kernels, world, from);
@@ -176,7 +176,7 @@ export class SyncIndex {
         loaded = true;
       }
       for (let cursor: number | undefined;;) {
-        const page = await db.store.changes(after, { limit: pageSize, cursor });
+        const page = await db.changes(after, { limit: pageSize, cursor });
         read += page.records.length;
         index.update(page.records);
         if ((cursor = page.cursor) === undefined) break;
@@ -441,7 +441,7 @@ export class SyncIndex {
     }
     this.#world.clearTimer(this.#saveTimer);
     this.#saveTimer = undefined;
-    if (this.#db?.store.writeAux === undefined) return; // nowhere to save (a memory store)
+    if (this.#db?.canSaveAux !== true) return; // nowhere to save (a memory store)
     // A timer re-armed at each check (a World has one-shot timers), unref'd: it keeps no process alive.
     const check = (): void => {
       this.#saveTimer = this.#world.setTimer(check, interval, true);
@@ -454,8 +454,8 @@ export class SyncIndex {
 
   async #save(): Promise<void> {
     const db = this.#db;
-    if (db === undefined || db.store.writeAux === undefined) return;
-    const seq = await db.store.lastSeq();
+    if (db === undefined || !db.canSaveAux) return;
+    const seq = await db.lastSeq();
     await db.idle(); // every commit up to `seq` has reached onCommit, so the index holds it
     if (this.#unsubscribe === undefined) return; // closed meanwhile: it may have missed commits
     // What is saved is the index as of now, read across later turns: the sorted order is a
@@ -478,7 +478,7 @@ export class SyncIndex {
     this.#sinceSave = 0;
     try {
       const parts = await savedIndexParts(columns, seq, this.#world);
-      await db.store.writeAux(AUX_NAME, parts);
+      await db.writeAux(AUX_NAME, parts);
     } catch (e) {
       this.#sinceSave += unsaved; // still unsaved: the next check tries again
       throw e;

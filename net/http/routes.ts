@@ -245,7 +245,7 @@ async function status(ctx: Context): Promise<unknown> {
     addrs: extras.addrs,
     peers: extras.peers.length,
     space: extras.space,
-    storage: ctx.db.store.engine,
+    storage: ctx.db.storage,
     kernels: ctx.db.kernels.name,
     nodes,
     version: VERSION,
