@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Value } from "../value.ts";
+import type { Value } from "../value.ts";
 import { encodeValue, TOMBSTONE } from "../value_encoding.ts";
 import type { FieldRecord } from "../store.ts";
 

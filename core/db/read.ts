@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type NodeData } from "../value.ts";
+import type { NodeData } from "../value.ts";
 import { nodeData } from "../value_encoding.ts";
 import type { Store } from "../store.ts";
 

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type NodeData } from "../value.ts";
+import type { NodeData } from "../value.ts";
 import { decodeValue, setField } from "../value_encoding.ts";
 import type { FieldRecord } from "../store.ts";
 import { reportError } from "./report_error.ts";
