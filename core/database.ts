@@ -16,18 +16,23 @@
  *   quotas, applied by a timer when they come due;
  * - `read.ts`, `query.ts`: node reads, lists and graph queries;
  * - `watch.ts`: watchers and commit listeners;
- * - `export.ts`: what replication reads out (`exportOps`, `stateHash`).
+ * - `export.ts`: what replication reads out (`exportOps`, `stateHash`);
+ * - `stored.ts`: the base class, what other layers read from the store
+ *   (`changes`, `readFields`, `lastSeq`, aux data), the store staying private;
+ * - `options.ts`: the options, and the actor id kept in the store.
  *
  * @module
  */
 import { Clock, hlcFromWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
-import { actorWords, isHex64, type Op, opToRecord, recordToOp } from "./op.ts";
+import { actorWords, type Op, opToRecord, recordToOp } from "./op.ts";
 import { checkField, checkSoul, flattenFields, type NodeData } from "./value.ts";
 import { isTombstone } from "./value_encoding.ts";
-import type { ChangesOptions, ChangesPage, FieldKey, Store, StoredRecord } from "./store.ts";
+import type { Store } from "./store.ts";
+import { StoredData } from "./db/stored.ts";
 import { checkQueryBudget, type QueryBudget } from "./query_budget.ts";
 import { systemWorld, type World } from "./world.ts";
+import { type DatabaseOptions, restoreActor } from "./db/options.ts";
 import { type ApplyOptions, checkSource, ForeignIntake } from "./db/apply.ts";
 import { ClockMark } from "./db/clock_mark.ts";
 import { type ApplyResult, CommitQueue, type WriteResult } from "./db/commit_queue.ts";
@@ -58,33 +63,7 @@ export type {
   WriteResult,
 };
 export type { Condition } from "./db/query.ts";
-
-/** Options of {@link Database.create}. */
-export interface DatabaseOptions {
-  readonly store: Store;
-  readonly kernels: Kernels;
-  /**
-   * Time, timers and randomness (core/world.ts; default `systemWorld`): the
-   * wall clock of the HLC, the deferral timer, the query budget's clock and
-   * the random actor id of a new store.
-   */
-  readonly world?: World;
-  /** Wall clock in ms (default `world.now`); wins over `world` when given. */
-  readonly now?: () => number;
-  /** States further ahead of the wall clock than this are deferred (default 10 min). */
-  readonly maxDrift?: number;
-  /**
-   * States further ahead of the wall clock than this are refused, not
-   * deferred (ms, default one day; at least `maxDrift`; `Infinity` for none).
-   */
-  readonly horizon?: number;
-  /** Most ops deferred at once (default 100,000); past it more are refused. */
-  readonly maxDeferred?: number;
-  /** Most ops deferred at once from one source, a peer or (local calls) an op's actor (default 10,000). */
-  readonly maxDeferredPerSource?: number;
-  /** Limits on the work of one `query` (core/query_budget.ts; defaults `DEFAULT_QUERY_BUDGET`). */
-  readonly queryBudget?: Partial<QueryBudget>;
-}
+export type { DatabaseOptions };
 
 const NONE: readonly never[] = Object.freeze([]);
 
@@ -101,7 +80,7 @@ export function storeOf(db: Database): Store {
 }
 
 /** The embedded graph database. */
-export class Database {
+export class Database extends StoredData {
   static {
     storeOfDatabase = (db) => db.#store;
   }
@@ -132,6 +111,7 @@ export class Database {
     queryBudget: QueryBudget,
     options: DatabaseOptions,
   ) {
+    super(store);
     this.#store = store;
     this.kernels = kernels;
     this.clock = clock;
@@ -153,12 +133,7 @@ export class Database {
     const world = options.world ?? systemWorld;
     checkDeferralOptions(options);
     const queryBudget = checkQueryBudget(options.queryBudget);
-    let actor = await store.getMeta("actor");
-    if (!isHex64(actor)) {
-      const b = world.randomBytes(new Uint8Array(8));
-      actor = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-      await store.commit({ meta: { actor } });
-    }
+    const actor = await restoreActor(store, world);
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, world, maxDrift: options.maxDrift, last: last ?? undefined });
     const restoredMark = last !== undefined && last !== null;
@@ -484,52 +459,6 @@ export class Database {
     this.#check();
     await this.#queue.draining;
     return await stateHash(this.#store, this.kernels);
-  }
-
-  /**
-   * One page of the records committed after seq `after`, as the store keeps
-   * them (`Store.changes`): what sync reads to build its index.
-   */
-  changes(after: number, options: ChangesOptions): Promise<ChangesPage> {
-    return this.#store.changes(after, options);
-  }
-
-  /** The stored record of each key, or `undefined`, in the order given: what sync sends a peer. */
-  readFields(keys: readonly FieldKey[]): Promise<(StoredRecord | undefined)[]> {
-    return this.#store.readFields(keys);
-  }
-
-  /** The highest seq committed so far (0 when empty): where a resumable watch or a sync index stands. */
-  lastSeq(): Promise<number> {
-    return this.#store.lastSeq();
-  }
-
-  /** The storage engine in use, e.g. `memory`, `sqlite (node:sqlite)`, `sqlite-wasm` (the status's `storage`). */
-  get storage(): string {
-    return this.#store.engine;
-  }
-
-  /** Whether the store keeps auxiliary data ({@link writeAux}), as durable engines do. */
-  get canSaveAux(): boolean {
-    return this.#store.writeAux !== undefined;
-  }
-
-  /**
-   * The auxiliary data saved under `name` (`Store.readAux`: derived data such
-   * as the sync index, never ahead of the records), or `undefined`.
-   */
-  readAux(name: string): Promise<Uint8Array[] | undefined> {
-    return this.#store.readAux?.(name) ?? Promise.resolve(undefined);
-  }
-
-  /** Replaces the auxiliary data `name` with `parts` (`Store.writeAux`); see {@link canSaveAux}. */
-  writeAux(name: string, parts: readonly Uint8Array[]): Promise<void> {
-    if (this.#store.writeAux === undefined) {
-      return Promise.reject(
-        new TypeError(`Cannot save ${name}: the ${this.#store.engine} store keeps no auxiliary data`),
-      );
-    }
-    return this.#store.writeAux(name, parts);
   }
 
   /**

@@ -193,3 +193,21 @@ export function readSavedIndex(saved: Uint8Array[]): LoadedIndex | undefined {
   if (entries !== n) return undefined;
   return { n, seq, chunks, keyOff, table, arena, arenaLen };
 }
+
+/** A build that read at least this many records (or a sixteenth of the items) saves the index at once. */
+export const SAVE_AFTER_READS = 65_536;
+/** Progress of `SyncIndex.build`, for tests and status. */
+export interface SyncIndexBuildStats {
+  /** Whether a saved index was loaded (else every record was read and hashed). */
+  readonly loaded: boolean;
+  /** Records read from the store while building (only those changed since the save, after a load). */
+  readonly recordsRead: number;
+}
+
+/** Options of `SyncIndex.build`. */
+export interface SyncIndexBuildOptions {
+  /** Records read from the store at a time (default 10,000). */
+  readonly pageSize?: number;
+  /** Clocks and timers of the index's yields and periodic saves (default `systemWorld`). */
+  readonly world?: World;
+}

@@ -64,36 +64,27 @@ import {
   AUX_NAME,
   type LoadedIndex,
   readSavedIndex,
+  SAVE_AFTER_READS,
   SAVE_EVERY_RECORDS,
   SAVE_INTERVAL_MS,
   savedIndexParts,
+  type SyncIndexBuildOptions,
+  type SyncIndexBuildStats,
   type SyncIndexSavePolicy,
 } from "./saved_index.ts";
 
-export { SAVE_EVERY_RECORDS, SAVE_INTERVAL_MS, type SyncIndexSavePolicy };
+export {
+  SAVE_EVERY_RECORDS,
+  SAVE_INTERVAL_MS,
+  type SyncIndexBuildOptions,
+  type SyncIndexBuildStats,
+  type SyncIndexSavePolicy,
+};
 
-/** A build that read at least this many records (or a sixteenth of the items) saves the index at once. */
-const SAVE_AFTER_READS = 65_536;
 /** A build reading every record gives the event loop a turn after this long (ms). */
 const YIELD_MS = 20;
 /** Longest soul or field in the key arena (u16 lengths; the data model allows 512 UTF-8 bytes). */
 const MAX_KEY_PART = 0xffff;
-
-/** Progress of {@link SyncIndex.build}, for tests and status. */
-export interface SyncIndexBuildStats {
-  /** Whether a saved index was loaded (else every record was read and hashed). */
-  readonly loaded: boolean;
-  /** Records read from the store while building (only those changed since the save, after a load). */
-  readonly recordsRead: number;
-}
-
-/** Options of {@link SyncIndex.build}. */
-export interface SyncIndexBuildOptions {
-  /** Records read from the store at a time (default 10,000). */
-  readonly pageSize?: number;
-  /** Clocks and timers of the index's yields and periodic saves (default {@link systemWorld}). */
-  readonly world?: World;
-}
 
 /**
  * The live index of one database, as columns indexed by slot (one slot per

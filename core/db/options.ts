@@ -1,0 +1,53 @@
+/**
+ * The options of a {@link Database} (`Database.create`), and how a database
+ * finds its identity in its store: the random 64-bit actor id made on the
+ * first open and kept in the store's metadata.
+ *
+ * @module
+ */
+import type { Kernels } from "../kernels/types.ts";
+import { isHex64 } from "../op.ts";
+import type { QueryBudget } from "../query_budget.ts";
+import type { Store } from "../store.ts";
+import type { World } from "../world.ts";
+
+/** Options of `Database.create` (core/database.ts). */
+export interface DatabaseOptions {
+  readonly store: Store;
+  readonly kernels: Kernels;
+  /**
+   * Time, timers and randomness (core/world.ts; default `systemWorld`): the
+   * wall clock of the HLC, the deferral timer, the query budget's clock and
+   * the random actor id of a new store.
+   */
+  readonly world?: World;
+  /** Wall clock in ms (default `world.now`); wins over `world` when given. */
+  readonly now?: () => number;
+  /** States further ahead of the wall clock than this are deferred (default 10 min). */
+  readonly maxDrift?: number;
+  /**
+   * States further ahead of the wall clock than this are refused, not
+   * deferred (ms, default one day; at least `maxDrift`; `Infinity` for none).
+   */
+  readonly horizon?: number;
+  /** Most ops deferred at once (default 100,000); past it more are refused. */
+  readonly maxDeferred?: number;
+  /** Most ops deferred at once from one source, a peer or (local calls) an op's actor (default 10,000). */
+  readonly maxDeferredPerSource?: number;
+  /** Limits on the work of one `query` (core/query_budget.ts; defaults `DEFAULT_QUERY_BUDGET`). */
+  readonly queryBudget?: Partial<QueryBudget>;
+}
+
+/**
+ * The actor id kept in `store` (`meta.actor`), or a new random one from
+ * `world`, committed before it is returned.
+ */
+export async function restoreActor(store: Store, world: World): Promise<string> {
+  let actor = await store.getMeta("actor");
+  if (!isHex64(actor)) {
+    const b = world.randomBytes(new Uint8Array(8));
+    actor = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    await store.commit({ meta: { actor } });
+  }
+  return actor;
+}
