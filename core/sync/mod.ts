@@ -32,4 +32,5 @@ export {
   type SyncStats,
 } from "./session.ts";
 export { decodeSyncFrame, encodeSyncFrame } from "./sync_frame.ts";
-export { SyncIndex, type SyncIndexBuildOptions, type SyncIndexSavePolicy } from "./sync_index.ts";
+export { SyncIndex } from "./sync_index.ts";
+export type { SyncIndexBuildOptions, SyncIndexBuildStats, SyncIndexSavePolicy } from "./saved_index.ts";

@@ -73,14 +73,6 @@ import {
   type SyncIndexSavePolicy,
 } from "./saved_index.ts";
 
-export {
-  SAVE_EVERY_RECORDS,
-  SAVE_INTERVAL_MS,
-  type SyncIndexBuildOptions,
-  type SyncIndexBuildStats,
-  type SyncIndexSavePolicy,
-};
-
 /** A build reading every record gives the event loop a turn after this long (ms). */
 const YIELD_MS = 20;
 /** Longest soul or field in the key arena (u16 lengths; the data model allows 512 UTF-8 bytes). */
