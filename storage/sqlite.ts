@@ -137,7 +137,7 @@ const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
 const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
 
 /** A {@link Store} in a SQLite database file inside a locked directory. */
-export class SqliteStore implements Store, AuxStore, PartsOwner {
+export class SqliteStore implements Store {
   readonly engine: string;
   readonly durable = true;
   /** The database directory, as given. */
@@ -157,6 +157,24 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
   #cache: NodeCache | undefined;
   /** Whether a commit in parts is open (see {@link beginParts}). */
   #parts = false;
+  /** What the aux files and a commit in parts ask of this store (one object, made once). */
+  #hooks: AuxStore & PartsOwner = {
+    checkOpen: () => {
+      if (this.#closed) throw closedError();
+    },
+    isClosed: () => this.#closed,
+    checkCommit: () => {
+      if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
+    },
+    commitMeta: (key, value) => {
+      this.commitSync({ meta: { [key]: value } });
+    },
+    getMeta: (key) => this.getMeta(key),
+    endParts: (seq) => {
+      this.#parts = false;
+      if (seq !== undefined) this.#seq = seq;
+    },
+  };
 
   private constructor(
     dir: string,
@@ -317,20 +335,9 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
     if (this.#closed) throw closedError();
     if (this.#parts) throw new Error("A commit in parts is already open");
     if (!this.#journaled.foldWhenRoom()) throw this.#journaled.heldError();
-    const parts = this.#direct.beginParts(this.#seq + 1, this);
+    const parts = this.#direct.beginParts(this.#seq + 1, this.#hooks);
     this.#parts = true;
     return parts;
-  }
-
-  /** @internal For a commit in parts: it ended, committed up to `seq` or not (`undefined`). */
-  endParts(seq: number | undefined): void {
-    this.#parts = false;
-    if (seq !== undefined) this.#seq = seq;
-  }
-
-  /** @internal Whether the store is closed. */
-  get isClosed(): boolean {
-    return this.#closed;
   }
 
   /** How many nodes have a live field (see `NodeReads.countLive`). */
@@ -373,22 +380,22 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
   }
 
   async deferred(): Promise<DeferredOp[]> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return this.#deferred.all(); // deferred ops never pass through the journal
   }
 
   async deferredDue(until: number, limit: number): Promise<DeferredOp[]> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return this.#deferred.due(until, limit);
   }
 
   async deferredCount(source?: string): Promise<number> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return this.#deferred.count(source);
   }
 
   async dropDeferredAfter(due: number): Promise<number> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return this.#deferred.dropAfter(due);
   }
 
@@ -408,28 +415,13 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
   /** Auxiliary data (see `Store.readAux` and storage/sqlite_aux.ts): the file `<name>.aux` beside the database. */
   async readAux(name: string): Promise<Uint8Array[] | undefined> {
     if (this.#closed) throw closedError();
-    return await this.#aux.read(this, name);
+    return await this.#aux.read(this.#hooks, name);
   }
 
   /** Writes `<name>.aux` and commits its tag and length (see storage/sqlite_aux.ts). */
   async writeAux(name: string, parts: readonly Uint8Array[]): Promise<void> {
     if (this.#closed) throw closedError();
-    await this.#aux.write(this, name, parts);
-  }
-
-  /** @internal For {@link AuxFiles}: throws once the store is closed. */
-  checkOpen(): void {
-    if (this.#closed) throw closedError();
-  }
-
-  /** @internal For {@link AuxFiles}: throws while a commit in parts is open. */
-  checkCommit(): void {
-    if (this.#parts) throw new Error("A commit in parts is open: it must end before another commit");
-  }
-
-  /** @internal For {@link AuxFiles}: commits one metadata entry. */
-  commitMeta(key: string, value: string): void {
-    this.commitSync({ meta: { [key]: value } });
+    await this.#aux.write(this.#hooks, name, parts);
   }
 
   /** Records journaled but not yet folded into SQLite (for status pages and tests). */
@@ -461,7 +453,7 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
 
   /** How the database is set up, for status pages and tests. */
   async info(): Promise<SqliteInfo> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return readInfo(this.#db);
   }
 
@@ -470,7 +462,7 @@ export class SqliteStore implements Store, AuxStore, PartsOwner {
    * is sound, else SQLite's list of problems.
    */
   async integrityCheck(options: { quick?: boolean } = {}): Promise<string[]> {
-    this.checkOpen();
+    if (this.#closed) throw closedError();
     return integrityCheck(this.#db, options.quick === true);
   }
 

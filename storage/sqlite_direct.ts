@@ -25,7 +25,7 @@ export interface PartsOwner {
   /** Throws once the store is closed. */
   checkOpen(): void;
   /** Whether the store is closed. */
-  readonly isClosed: boolean;
+  isClosed(): boolean;
   /** The commit in parts ended: committed (`seq`: the highest seq after it) or not (`undefined`). */
   endParts(seq: number | undefined): void;
 }
@@ -121,7 +121,7 @@ export class DirectWriter {
       abort: () => {
         if (!open) return;
         end(undefined);
-        if (!owner.isClosed) sql.rollback();
+        if (!owner.isClosed()) sql.rollback();
       },
     };
   }
