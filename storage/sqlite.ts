@@ -10,8 +10,10 @@
  * - storage/sqlite_nodes.ts: the `nodes` table, read and written;
  * - storage/sqlite_journaled.ts: commits journaled ahead of SQLite, and
  *   their folding; storage/sqlite_full.ts: the same on a full disk;
- * - storage/sqlite_held.ts: `list`, `changes` and the live count over what
- *   a full disk keeps journaled;
+ * - storage/sqlite_reads.ts: get, fields, `list`, `changes`, the live count;
+ *   storage/sqlite_held.ts: the same over what a full disk keeps journaled;
+ * - storage/sqlite_direct.ts: batches that go straight into SQLite, and
+ *   commits in parts;
  * - storage/sqlite_deferred.ts, storage/sqlite_aux.ts: deferred ops, and
  *   auxiliary data files; storage/node_cache.ts: the node cache.
  *

@@ -7,7 +7,9 @@
  * this module registers a durable VFS, `lattice-fs`, written over the
  * synchronous `node:fs` calls that Deno, Bun and Node all provide (loaded
  * with dynamic `import()`, so nothing here is pulled in by a browser bundle
- * unless this module itself is).
+ * unless this module itself is). This file loads sqlite-wasm and is the
+ * driver (connection, statements); the VFS is storage/sqlite_wasm_vfs.ts, the
+ * typed slice of the sqlite-wasm API storage/sqlite_wasm_abi.ts.
  *
  * How the database is opened:
  * - `PRAGMA locking_mode=EXCLUSIVE`, then `PRAGMA journal_mode=WAL`. The VFS
