@@ -1,10 +1,29 @@
 /**
  * Checks every engine applies to what it is asked to commit, so that all
- * engines refuse the same malformed batches with the same errors.
+ * engines refuse the same malformed batches with the same errors; and the
+ * few answers every engine gives the same way (a closed store's error, where
+ * a `list` starts).
  *
  * @module
  */
-import type { ChangesOptions, CommitBatch, DeferOp, FieldRecord } from "../core/store.ts";
+import { compareCodePoints } from "../core/order.ts";
+import type { ChangesOptions, CommitBatch, DeferOp, FieldRecord, ListOptions } from "../core/store.ts";
+
+/** The error of any call to a closed store. */
+export function closedError(): Error {
+  return new Error("The store is closed");
+}
+
+/**
+ * Where a `list` starts: past the cursor `after` when it is not before the
+ * prefix (`past`: the start itself is excluded), else at the prefix.
+ */
+export function listStart(options: ListOptions): { from: string; past: boolean } {
+  const { prefix = "", after } = options;
+  return after !== undefined && compareCodePoints(after, prefix) >= 0
+    ? { from: after, past: true }
+    : { from: prefix, past: false };
+}
 
 /** Throws unless record `i` of a batch is well formed. */
 export function checkRecord(r: FieldRecord, i: number): void {

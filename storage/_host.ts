@@ -15,6 +15,7 @@
  * @module
  */
 import { importRuntimeModule, runtimeName } from "../runtime/detect.ts";
+import { systemWorld } from "../core/world.ts";
 
 /** The part of `node:fs` storage uses. */
 export interface HostFs {
@@ -131,7 +132,7 @@ async function nodeHost(): Promise<Host> {
     resolve: (p) => path.resolve(p),
     basename: (p) => path.basename(p),
     hostname: os.hostname(),
-    bootTime: Date.now() - os.uptime() * 1000,
+    bootTime: systemWorld.now() - os.uptime() * 1000,
     pid: process.pid,
     argv: process.argv,
     isAlive(pid) {
@@ -247,7 +248,7 @@ function denoHost(): Host {
     resolve: (p) => normalize(p.startsWith("/") ? p : `${D.cwd()}/${p}`),
     basename: (p) => p.replace(/\/+$/, "").split("/").pop() ?? "",
     hostname: D.hostname(),
-    bootTime: Date.now() - D.osUptime() * 1000,
+    bootTime: systemWorld.now() - D.osUptime() * 1000,
     pid: D.pid,
     argv: [execPath(D), main, ...D.args],
     isAlive(pid) {

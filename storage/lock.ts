@@ -38,6 +38,7 @@
  */
 import { type Host, loadHost } from "./_host.ts";
 import { asDiskFull } from "./disk_full.ts";
+import { sleep, systemWorld, type World } from "../core/world.ts";
 
 /** Who holds a database directory, as written in its `LOCK` file. */
 export interface LockHolder {
@@ -73,6 +74,8 @@ export class LockedError extends Error {
 export interface AcquireOptions {
   /** What to call the holder in the lock file (default: the process's command line). */
   readonly command?: string;
+  /** Clock, timers and randomness (default: {@link systemWorld}). */
+  readonly world?: World;
 }
 
 let host: Host;
@@ -121,13 +124,14 @@ export class DirectoryLock {
    */
   static async acquire(dir: string, options: AcquireOptions = {}): Promise<DirectoryLock> {
     await load();
+    const world = options.world ?? systemWorld;
     const key = host.resolve(dir);
     const file = host.join(dir, "LOCK");
     const mine: LockHolder = {
       pid: host.pid,
       host: host.hostname,
       command: options.command ?? commandLine(),
-      since: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      since: new Date(world.now()).toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const other = held.get(key);
@@ -146,14 +150,14 @@ export class DirectoryLock {
       if (found === "unreadable") {
         // Being written right now, or left empty by a crash between create and write.
         if (attempt < ATTEMPTS / 2) {
-          await sleep(10);
+          await sleep(world, 10);
           continue;
         }
-        takeOver(file, undefined);
+        takeOver(file, undefined, world);
         continue;
       }
       if (!isStale(found)) throw new LockedError(dir, found);
-      takeOver(file, found);
+      takeOver(file, found, world);
     }
     throw new Error(`Cannot lock database directory ${dir}: its LOCK file keeps changing`);
   }
@@ -256,8 +260,8 @@ function isStale(h: LockHolder): boolean {
  * first renamed aside (atomic), then checked; if another opener replaced the
  * stale file meanwhile, that live lock is put back (`link` never overwrites).
  */
-function takeOver(file: string, stale: LockHolder | undefined): void {
-  const aside = `${file}.stale-${host.pid}-${Math.random().toString(36).slice(2)}`;
+function takeOver(file: string, stale: LockHolder | undefined, world: World): void {
+  const aside = `${file}.stale-${host.pid}-${randomSuffix(world)}`;
   try {
     host.fs.renameSync(file, aside);
   } catch (e) {
@@ -289,4 +293,9 @@ function commandLine(): string {
   return text.length > 200 ? text.slice(0, 199) + "…" : text;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A random name part: 8 hex digits. */
+function randomSuffix(world: World): string {
+  let s = "";
+  for (const b of world.randomBytes(new Uint8Array(4))) s += b.toString(16).padStart(2, "0");
+  return s;
+}

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { checkBatch, checkChanges } from "./_check.ts";
+import { checkBatch, checkChanges, closedError, listStart } from "./_check.ts";
 import { compareCodePoints } from "../core/order.ts";
 import { isTombstone } from "../core/value_encoding.ts";
 import {
@@ -59,7 +59,7 @@ export class MemoryStore implements Store {
   #closed = false;
 
   #open(): void {
-    if (this.#closed) throw new Error("The store is closed");
+    if (this.#closed) throw closedError();
   }
 
   async readNode(soul: string): Promise<StoredRecord[]> {
@@ -157,10 +157,9 @@ export class MemoryStore implements Store {
     this.#sorted ??= [...this.#liveFields.keys()].sort(compareCodePoints);
     this.#splices = 0;
     const souls = this.#sorted;
-    const { prefix = "", after, limit } = options;
-    // The first soul past both the cursor and the prefix start.
-    const from = after !== undefined && compareCodePoints(after, prefix) >= 0 ? after : prefix;
-    const lo = firstNotBefore(souls, from, from === after);
+    const { prefix = "", limit } = options;
+    const { from, past } = listStart(options); // the first soul past both the cursor and the prefix start
+    const lo = firstNotBefore(souls, from, past);
     const out: string[] = [];
     for (let i = lo; i < souls.length && out.length < limit; i++) {
       if (!souls[i].startsWith(prefix)) break;

@@ -12,6 +12,7 @@ import type { StoredRecord } from "../core/store.ts";
 /** Bytes a held record costs beyond its strings and bytes (object, map entry), roughly, on V8. */
 const RECORD_OVERHEAD = 160;
 
+/** The records and metadata of one journal file, held in memory until they are folded into SQLite. */
 export class Memtable {
   /** The journal file holding exactly these commits. */
   readonly journal: JournalFile;
@@ -36,6 +37,23 @@ export class Memtable {
     else this.bytes -= size(prev);
     this.bytes += size(r);
   }
+}
+
+/**
+ * A memtable being folded into SQLite, a part at a time: its nodes in a
+ * fixed order, how far the fold has come (`next`, in nodes) and how many of
+ * its records are left to fold.
+ */
+export interface FrozenMemtable {
+  readonly mem: Memtable;
+  readonly nodes: [string, Map<string, StoredRecord>][];
+  next: number;
+  left: number;
+}
+
+/** `mem` frozen for a fold, none of it folded yet. */
+export function freeze(mem: Memtable): FrozenMemtable {
+  return { mem, nodes: [...mem.nodes], next: 0, left: mem.count };
 }
 
 /**

@@ -342,3 +342,16 @@ export function nodeSeq(records: readonly StoredRecord[]): number {
   for (const r of records) if (r.seq > max) max = r.seq;
   return max;
 }
+
+/** The record of `field` among a node's records in field order. */
+export function findField(records: readonly StoredRecord[], field: string): StoredRecord | undefined {
+  let lo = 0, hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareCodePoints(records[mid].field, field);
+    if (c === 0) return records[mid];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
+}

@@ -13,6 +13,7 @@
  */
 import { MemoryStore } from "./memory.ts";
 import type { Store } from "../core/store.ts";
+import type { World } from "../core/world.ts";
 
 /** Which engine to use. */
 export type StorageChoice = "auto" | "memory" | "sqlite" | "opfs";
@@ -32,6 +33,8 @@ export interface OpenStoreOptions {
   readonly durability?: "process" | "power";
   /** How this process is named in the directory's LOCK file (default: its command line). */
   readonly lockCommand?: string;
+  /** Clock, timers and randomness of the store (default: `systemWorld` of core/world.ts). */
+  readonly world?: World;
 }
 
 /** Opens the store `options` ask for. Throws `RangeError` for an unknown engine or a missing path. */
@@ -62,5 +65,6 @@ async function openSqlite(path: string, options: OpenStoreOptions): Promise<Stor
     driver: options.sqliteDriver,
     durability: options.durability,
     lockCommand: options.lockCommand,
+    world: options.world,
   });
 }
