@@ -75,8 +75,8 @@ import {
   type Durability,
   integrityCheck,
   readInfo,
-  type SqliteDriverChoice,
   type SqliteInfo,
+  type SqliteStoreOptions,
 } from "./sqlite_connect.ts";
 import { DeferredTable } from "./sqlite_deferred.ts";
 import { DirectWriter, type PartsOwner } from "./sqlite_direct.ts";
@@ -85,7 +85,7 @@ import { FOLD_RECORDS, Journaled } from "./sqlite_journaled.ts";
 import { NodeTable } from "./sqlite_nodes.ts";
 import { DB_FILE } from "./sqlite_schema.ts";
 import { text } from "./sqlite_statements.ts";
-import { systemWorld, type World } from "../core/world.ts";
+import { systemWorld } from "../core/world.ts";
 import type {
   ChangesOptions,
   ChangesPage,
@@ -99,33 +99,9 @@ import type {
   StoredRecord,
 } from "../core/store.ts";
 
-export type { Durability, SqliteDriverChoice, SqliteInfo } from "./sqlite_connect.ts";
+export type { Durability, SqliteDriverChoice, SqliteInfo, SqliteStoreOptions } from "./sqlite_connect.ts";
 export { PAGE_BYTES } from "./sqlite_connect.ts";
 export { DB_FILE, SCHEMA_VERSION } from "./sqlite_schema.ts";
-
-/** Options of {@link SqliteStore.open}. */
-export interface SqliteStoreOptions {
-  /** Driver (default: native where the runtime has one, else wasm). */
-  readonly driver?: SqliteDriverChoice;
-  /** Default `process`. */
-  readonly durability?: Durability;
-  /** What to call this process in the directory's LOCK file (default: its command line). */
-  readonly lockCommand?: string;
-  /** How long to wait for SQLite's own file locks, in ms (default 5000). */
-  readonly busyTimeout?: number;
-  /**
-   * Budget of the node cache in bytes (default 8 MiB; 0 turns it off). It
-   * keeps nodes read more than once lately, as `readNode` returns them, so
-   * that repeated reads skip SQLite and the journal (a node read only once,
-   * as by a scan, stays out). It is never stale: this process is the only
-   * user of the file, and each commit drops the nodes it writes (folding
-   * journaled records into SQLite changes no node, so it leaves the cache
-   * alone). SQLite's own page cache (4 MiB) comes on top.
-   */
-  readonly cacheBytes?: number;
-  /** Clock, timers and randomness (default: {@link systemWorld}). */
-  readonly world?: World;
-}
 
 /**
  * Batches of this many records or more skip the journal and go straight into

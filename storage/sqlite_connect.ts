@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { World } from "../core/world.ts";
 import { runtimeName } from "../runtime/detect.ts";
 import type { SqlDriver, SqlValue } from "./sqlite_driver.ts";
 import { migrate } from "./sqlite_schema.ts";
@@ -150,4 +151,28 @@ export function readInfo(db: SqlDriver): SqliteInfo {
 export function integrityCheck(db: SqlDriver, quick: boolean): string[] {
   const pragma = quick ? "quick_check" : "integrity_check";
   return db.prepare(`PRAGMA ${pragma}`).all().map((r) => String(Object.values(r)[0]));
+}
+
+/** Options of `SqliteStore.open` (storage/sqlite.ts). */
+export interface SqliteStoreOptions {
+  /** Driver (default: native where the runtime has one, else wasm). */
+  readonly driver?: SqliteDriverChoice;
+  /** Default `process`. */
+  readonly durability?: Durability;
+  /** What to call this process in the directory's LOCK file (default: its command line). */
+  readonly lockCommand?: string;
+  /** How long to wait for SQLite's own file locks, in ms (default 5000). */
+  readonly busyTimeout?: number;
+  /**
+   * Budget of the node cache in bytes (default 8 MiB; 0 turns it off). It
+   * keeps nodes read more than once lately, as `readNode` returns them, so
+   * that repeated reads skip SQLite and the journal (a node read only once,
+   * as by a scan, stays out). It is never stale: this process is the only
+   * user of the file, and each commit drops the nodes it writes (folding
+   * journaled records into SQLite changes no node, so it leaves the cache
+   * alone). SQLite's own page cache (4 MiB) comes on top.
+   */
+  readonly cacheBytes?: number;
+  /** Clock, timers and randomness (default: `systemWorld`). */
+  readonly world?: World;
 }

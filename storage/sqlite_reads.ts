@@ -11,7 +11,7 @@
  * @module
  */
 import { listStart } from "./_check.ts";
-import { type NodeData } from "../core/value.ts";
+import type { NodeData } from "../core/value.ts";
 import { nodeData } from "../core/value_encoding.ts";
 import { overlay } from "./memtable.ts";
 import { bodyData, decodeBody, findField } from "./node_body.ts";
