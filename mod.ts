@@ -38,6 +38,7 @@ import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
 import type { RunningNetwork } from "./net/network.ts";
+import type { World } from "./core/world.ts";
 import {
   checkNetworkOptions,
   type Network,
@@ -88,6 +89,13 @@ export interface OpenOptions {
    * Over any of them `query` rejects with a {@link QueryTooLargeError}.
    */
   readonly queryBudget?: Partial<QueryBudget>;
+  /**
+   * Time, timers and randomness (default {@link systemWorld}): the clock of
+   * the database and its store, the deferral and sync timers, the actor id
+   * of a new database and the network's backoffs. A simulator passes a world
+   * of virtual time; programs leave it out.
+   */
+  readonly world?: World;
 }
 
 /** What {@link open} returns: the {@link Database}, plus its network. */
@@ -132,6 +140,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
     storage: options.storage,
     durability: options.durability,
     lockCommand: options.lockCommand,
+    world: options.world,
   });
   let db: Database;
   try {
@@ -143,6 +152,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       maxDeferred: options.maxDeferred,
       maxDeferredPerSource: options.maxDeferredPerSource,
       queryBudget,
+      world: options.world,
     });
   } catch (e) {
     await store.close();
@@ -151,7 +161,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (!network) return withNetwork(db, undefined);
   let running: RunningNetwork;
   try {
-    running = await join!.startNetwork(db, network);
+    running = await join!.startNetwork(db, options.world ? { ...network, world: options.world } : network);
   } catch (e) {
     await db.close().catch(() => {});
     throw e;
@@ -237,3 +247,4 @@ export type {
 } from "./core/kernels/mod.ts";
 export { ID_BYTES } from "./core/kernels/mod.ts";
 export { VERSION } from "./version.ts";
+export { systemWorld, type Timer, type World } from "./core/world.ts";

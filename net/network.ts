@@ -79,8 +79,8 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   checkReplication(options.replication);
   const signal = options.signal;
   signal?.throwIfAborted();
-  const log: Logger = options.logger ?? createLogger();
   const world = options.world ?? systemWorld;
+  const log: Logger = options.logger ?? createLogger({ world });
   const node = await createNetNode({
     space: options.space,
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
@@ -90,6 +90,7 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
     limits: options.limits,
     log: (msg: string) => log.debug("net", msg),
     logger: log,
+    world,
   });
   let index: SyncIndex;
   try {

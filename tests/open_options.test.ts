@@ -6,7 +6,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { open } from "../mod.ts";
+import { open, systemWorld, type World } from "../mod.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 
 const isBrowser = !("Deno" in globalThis) && !("Bun" in globalThis) &&
@@ -99,5 +99,24 @@ describe("open() option checks", () => {
       allowPrivateAddresses: false,
       mdns: false,
     });
+  });
+});
+
+describe("open({ world })", () => {
+  it("takes the database's clock and its new actor id from the world it is given", async () => {
+    const world: World = {
+      ...systemWorld,
+      now: () => Date.UTC(2030, 0, 1),
+      randomBytes: (b: Uint8Array) => b.fill(0xab),
+    };
+    const db = await open({ storage: "memory", world });
+    try {
+      assert.equal(db.actor, "abababababababab");
+      const { state } = await db.put("x", { v: 1 });
+      // The state's 48-bit ms is the world's now (or just after it), not the machine's.
+      assert.equal(Math.floor(parseInt(state.slice(0, 12), 16) / 1000), Date.UTC(2030, 0, 1) / 1000);
+    } finally {
+      await db.close();
+    }
   });
 });
