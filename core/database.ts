@@ -79,7 +79,18 @@ export function storeOf(db: Database): Store {
   return storeOfDatabase(db);
 }
 
-/** The embedded graph database. */
+/**
+ * The embedded graph database: what `open` returns, built from a store and kernels.
+ *
+ * @example
+ * ```ts
+ * import { Database, open } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { name: "Alice" });
+ * console.log(db instanceof Database, db.storage, await db.countNodes()); // true memory 1
+ * await db.close();
+ * ```
+ */
 export class Database extends StoredData {
   static {
     storeOfDatabase = (db) => db.#store;

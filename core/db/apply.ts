@@ -23,7 +23,19 @@ import type { ApplyResult, CommitQueue } from "./commit_queue.ts";
 import type { Deferral } from "./deferral.ts";
 import { columnRecord, foreignRecord, type OpsInParts, PARTS_MIN } from "./foreign_batch.ts";
 
-/** Options of `Database.applyOps`. */
+/**
+ * Options of `Database.applyOps`.
+ *
+ * @example
+ * ```ts
+ * import { type ApplyOptions, open, type Op } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const fromFarFuture: Op = { soul: "x", field: "f", value: 1, state: "ffffffffffff0000", actor: "00000000000000aa" };
+ * const options: ApplyOptions = { source: "peer-1" }; // what this peer should not send is refused, not thrown
+ * console.log(await db.applyOps([fromFarFuture], options)); // { applied: 0, ignored: 0, deferred: 0, refused: 1 }
+ * await db.close();
+ * ```
+ */
 export interface ApplyOptions {
   /**
    * The peer the ops came from. Ops a peer should not send — stamped beyond

@@ -29,14 +29,42 @@ import type { ClockMark } from "./clock_mark.ts";
 import { columnRecord, type OpsInParts, PART_OPS } from "./foreign_batch.ts";
 import type { CommitReport, Watchers } from "./watch.ts";
 
-/** Result of a write. */
+/**
+ * Result of a write.
+ *
+ * @example
+ * ```ts
+ * import { open, type WriteResult } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const first: WriteResult = await db.put("alice", { name: "Alice" });
+ * const second: WriteResult = await db.put("alice", { name: "Alicia" });
+ * console.log(second.soul, second.state > first.state); // alice true: a later write gets a higher state
+ * await db.close();
+ * ```
+ */
 export interface WriteResult {
   readonly soul: string;
   /** The state (HLC) the write was stamped with. */
   readonly state: Hlc;
 }
 
-/** Result of `Database.applyOps`. */
+/**
+ * Result of `Database.applyOps`.
+ *
+ * @example
+ * ```ts
+ * import { type ApplyResult, open } from "../../mod.ts";
+ * const a = await open({ storage: "memory" });
+ * const b = await open({ storage: "memory" });
+ * await a.put("alice", { name: "Alice" });
+ * const { ops } = await a.exportOps();
+ * const first: ApplyResult = await b.applyOps(ops);
+ * const again: ApplyResult = await b.applyOps(ops);
+ * console.log(first.applied, again.applied, again.ignored); // 1 0 1: merging is idempotent
+ * await a.close();
+ * await b.close();
+ * ```
+ */
 export interface ApplyResult {
   /** Ops that won their field and were stored. */
   readonly applied: number;

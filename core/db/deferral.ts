@@ -17,7 +17,20 @@ import type { ApplyResult, CommitQueue } from "./commit_queue.ts";
 import type { OpsInParts } from "./foreign_batch.ts";
 import { reportError } from "./report_error.ts";
 
-/** What `Database.deferredStatus` reports. */
+/**
+ * What `Database.deferredStatus` reports.
+ *
+ * @example
+ * ```ts
+ * import { type DeferredStatus, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const inAnHour = (Date.now() + 3_600_000).toString(16).padStart(12, "0") + "0000"; // a state: ms, then counter
+ * await db.applyOps([{ soul: "later", field: "f", value: 1, state: inAnHour, actor: "00000000000000aa" }]);
+ * const status: DeferredStatus = db.deferredStatus();
+ * console.log(status.count, status.next! > Date.now()); // 1 true: kept aside until its time
+ * await db.close();
+ * ```
+ */
 export interface DeferredStatus {
   /** Ops deferred (stored aside until their time comes). */
   readonly count: number;

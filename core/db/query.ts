@@ -13,7 +13,20 @@ import type { World } from "../world.ts";
 import { type QueryBudget, QueryMeter } from "../query_budget.ts";
 import { type Entry, readNodeData } from "./read.ts";
 
-/** A `where` condition on one field. */
+/**
+ * A `where` condition on one field.
+ *
+ * @example
+ * ```ts
+ * import { type Condition, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { age: 30 });
+ * await db.put("bob", { age: 12 });
+ * const adult: Condition = { gt: 17 };
+ * console.log(await db.query({ from: ["alice", "bob"], where: { age: adult } })); // [{ soul: "alice", data: { age: 30 } }]
+ * await db.close();
+ * ```
+ */
 export interface Condition {
   eq?: Value;
   lt?: number | string;
@@ -21,7 +34,20 @@ export interface Condition {
   prefix?: string;
 }
 
-/** A graph query: start at `from`, follow `path`, keep nodes matching `where`. */
+/**
+ * A graph query: start at `from`, follow `path`, keep nodes matching `where`.
+ *
+ * @example
+ * ```ts
+ * import { open, type Query } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { friend: { "#": "bob" } });
+ * await db.put("bob", { name: "Bob", age: 40 });
+ * const friendsOver30: Query = { from: "alice", path: ["friend"], where: { age: { gt: 30 } }, limit: 10 };
+ * console.log(await db.query(friendsOver30)); // [{ soul: "bob", data: { age: 40, name: "Bob" } }]
+ * await db.close();
+ * ```
+ */
 export interface Query {
   /** Start soul(s). */
   readonly from: string | readonly string[];

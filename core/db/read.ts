@@ -9,13 +9,38 @@ import type { NodeData } from "../value.ts";
 import { nodeData } from "../value_encoding.ts";
 import type { Store } from "../store.ts";
 
-/** A node in list and query results. */
+/**
+ * A node in list and query results.
+ *
+ * @example
+ * ```ts
+ * import { type Entry, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { name: "Alice" });
+ * const entries: Entry[] = [];
+ * for await (const entry of db.list()) entries.push(entry);
+ * console.log(entries); // [{ soul: "alice", data: { name: "Alice" } }]
+ * await db.close();
+ * ```
+ */
 export interface Entry {
   readonly soul: string;
   readonly data: NodeData;
 }
 
-/** Options of `Database.list`. */
+/**
+ * Options of `Database.list`.
+ *
+ * @example
+ * ```ts
+ * import { type ListOptions, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * for (const soul of ["post/1", "user/a", "user/b", "user/c"]) await db.put(soul, { n: 1 });
+ * const page: ListOptions = { prefix: "user/", cursor: "user/a", limit: 1 };
+ * for await (const { soul } of db.list(page)) console.log(soul); // user/b
+ * await db.close();
+ * ```
+ */
 export interface ListOptions {
   readonly prefix?: string;
   readonly limit?: number;

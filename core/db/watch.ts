@@ -15,7 +15,21 @@ import { decodeValue, setField } from "../value_encoding.ts";
 import type { FieldRecord } from "../store.ts";
 import { reportError } from "./report_error.ts";
 
-/** A change seen by a watcher: the fields of one node that changed, `null` meaning deleted. */
+/**
+ * A change seen by a watcher: the fields of one node that changed, `null` meaning deleted.
+ *
+ * @example
+ * ```ts
+ * import { type Change, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const seen: Change[] = [];
+ * const stop = db.watch("alice", (change) => seen.push(change));
+ * await db.put("alice", { name: "Alice" });
+ * console.log(seen); // [{ soul: "alice", changes: { name: "Alice" }, source: "local" }]
+ * stop();
+ * await db.close();
+ * ```
+ */
 export interface Change {
   readonly soul: string;
   readonly changes: NodeData;
@@ -23,7 +37,23 @@ export interface Change {
   readonly source: "local" | "remote";
 }
 
-/** What `watch` listens to: one soul, or every soul under a prefix. */
+/**
+ * What `watch` listens to: one soul, or every soul under a prefix.
+ *
+ * @example
+ * ```ts
+ * import { open, type WatchTarget } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const users: WatchTarget = { prefix: "user/" };
+ * const souls: string[] = [];
+ * const stop = db.watch(users, (change) => souls.push(change.soul));
+ * await db.put("user/alice", { name: "Alice" });
+ * await db.put("post/1", { text: "hi" });
+ * console.log(souls); // ["user/alice"]
+ * stop();
+ * await db.close();
+ * ```
+ */
 export type WatchTarget = string | { readonly prefix: string };
 
 /** A listener of every committed write (`Database.onCommit`). */
