@@ -46,7 +46,18 @@ import {
   networkView,
 } from "./net/network_options.ts";
 
-/** Options of {@link open}. */
+/**
+ * Options of {@link open}.
+ *
+ * @example
+ * ```ts
+ * import { open, type OpenOptions } from "./mod.ts";
+ * const options: OpenOptions = { storage: "memory", kernels: "js", maxDrift: 60_000 };
+ * const db = await open(options);
+ * console.log(db.storage, db.kernels.name); // memory js
+ * await db.close();
+ * ```
+ */
 export interface OpenOptions {
   /** Database directory for durable storage; without it `auto` storage keeps data in memory. */
   readonly path?: string;
@@ -98,7 +109,18 @@ export interface OpenOptions {
   readonly world?: World;
 }
 
-/** What {@link open} returns: the {@link Database}, plus its network. */
+/**
+ * What {@link open} returns: the {@link Database}, plus its network.
+ *
+ * @example
+ * ```ts
+ * import { open, type OpenedDatabase } from "./mod.ts";
+ * const describe = (db: OpenedDatabase) => db.network ? `replica of ${db.network.space}` : "local database";
+ * const db = await open({ storage: "memory" });
+ * console.log(describe(db)); // local database
+ * await db.close();
+ * ```
+ */
 export interface OpenedDatabase extends Database {
   /** The running network when opened with `network` options, else `undefined`. */
   readonly network: Network | undefined;

@@ -24,7 +24,19 @@ import { checkField, checkSoul, checkValue, type Value } from "./value.ts";
 import { decodeValue, encodeValue, valueFromMsg } from "./value_encoding.ts";
 import type { FieldRecord } from "./store.ts";
 
-/** One write of one field. */
+/**
+ * One write of one field.
+ *
+ * @example
+ * ```ts
+ * import { open, type Op } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { name: "Alice" });
+ * const [op]: Op[] = (await db.exportOps()).ops;
+ * console.log(op.soul, op.field, op.value, op.state.length, op.actor === db.actor); // alice name Alice 16 true
+ * await db.close();
+ * ```
+ */
 export interface Op {
   readonly soul: string;
   readonly field: string;

@@ -32,7 +32,19 @@
  */
 import { sleep, systemWorld, type World } from "./world.ts";
 
-/** Limits on the work of one query; see {@link DEFAULT_QUERY_BUDGET} for the defaults. */
+/**
+ * Limits on the work of one query; see {@link DEFAULT_QUERY_BUDGET} for the defaults.
+ *
+ * @example
+ * ```ts
+ * import { open, type QueryBudget } from "../mod.ts";
+ * const budget: Partial<QueryBudget> = { maxVisited: 1 }; // the rest from DEFAULT_QUERY_BUDGET
+ * const db = await open({ storage: "memory", queryBudget: budget });
+ * await db.put("alice", { friend: { "#": "bob" } });
+ * await db.query({ from: "alice", path: ["friend"] }).catch((e) => console.log(e.name)); // QueryTooLargeError
+ * await db.close();
+ * ```
+ */
 export interface QueryBudget {
   /** Most steps in `path`. */
   readonly maxPathLength: number;
@@ -49,6 +61,15 @@ export interface QueryBudget {
  * few thousand nodes reads them in milliseconds), low enough that the worst
  * query costs seconds of a node's time, shared with everything else. A
  * million reads take about 2–5 s on SQLite.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_QUERY_BUDGET, open } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const path = Array(DEFAULT_QUERY_BUDGET.maxPathLength + 1).fill("next"); // 65 steps
+ * await db.query({ from: "a", path }).catch((e) => console.log(e.name)); // QueryTooLargeError
+ * await db.close();
+ * ```
  */
 export const DEFAULT_QUERY_BUDGET: QueryBudget = Object.freeze({
   maxPathLength: 64,
@@ -68,7 +89,21 @@ export const QUERY_SLICE_MS = 10;
 const CHECK_UNITS = 256;
 const READ_UNITS = 32;
 
-/** A query needs more work than its budget allows (HTTP 422 `query_too_large`). */
+/**
+ * A query needs more work than its budget allows (HTTP 422 `query_too_large`).
+ *
+ * @example
+ * ```ts
+ * import { open, QueryTooLargeError } from "../mod.ts";
+ * const db = await open({ storage: "memory", queryBudget: { maxPathLength: 1 } });
+ * try {
+ *   await db.query({ from: "alice", path: ["friend", "friend"] });
+ * } catch (e) {
+ *   console.log(e instanceof QueryTooLargeError, (e as Error).name); // true QueryTooLargeError
+ * }
+ * await db.close();
+ * ```
+ */
 export class QueryTooLargeError extends Error {
   override readonly name = "QueryTooLargeError";
 }

@@ -13,15 +13,53 @@
  * @module
  */
 
-/** A link to another node. */
+/**
+ * A link to another node.
+ *
+ * @example
+ * ```ts
+ * import { type Link, open } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const toBob: Link = { "#": "bob" };
+ * await db.put("alice", { friend: toBob });
+ * await db.put("bob", { name: "Bob" });
+ * console.log(await db.query({ from: "alice", path: ["friend"] })); // [{ soul: "bob", data: { name: "Bob" } }]
+ * await db.close();
+ * ```
+ */
 export interface Link {
   readonly "#": string;
 }
 
-/** A field value: `null` is a tombstone (deleted field). */
+/**
+ * A field value: `null` is a tombstone (deleted field).
+ *
+ * @example
+ * ```ts
+ * import { open, type Value } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const fields: Record<string, Value> = { n: 1, s: "x", ok: true, raw: new Uint8Array([1]), to: { "#": "b" } };
+ * await db.put("a", fields);
+ * await db.put("a", { s: null }); // null deletes the field
+ * console.log(await db.get("a")); // { n: 1, ok: true, raw: Uint8Array(1) [ 1 ], to: { "#": "b" } }
+ * await db.close();
+ * ```
+ */
 export type Value = null | boolean | number | string | Uint8Array | Link;
 
-/** A node as `get` returns it: field name → value. */
+/**
+ * A node as `get` returns it: field name → value.
+ *
+ * @example
+ * ```ts
+ * import { type NodeData, open } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.put("alice", { name: "Alice", age: 30 });
+ * const alice: NodeData | undefined = await db.get("alice");
+ * console.log(alice?.age); // 30
+ * await db.close();
+ * ```
+ */
 export type NodeData = Record<string, Value>;
 
 /** Longest soul and field name, in UTF-8 bytes. */
@@ -36,6 +74,15 @@ export const MAX_PUT_DEPTH = 32;
  * nothing else interleaves with: 64k nested objects (131k fields) held a
  * node's event loop for 1.6–1.9 s on SQLite. At this limit it is about a
  * tenth of that; larger writes are several puts.
+ *
+ * @example
+ * ```ts
+ * import { MAX_PUT_FIELDS, open } from "../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const tooMany = Object.fromEntries(Array.from({ length: MAX_PUT_FIELDS + 1 }, (_, i) => [`f${i}`, i]));
+ * await db.put("big", tooMany).catch((e) => console.log(e.name)); // RangeError: write it in several puts
+ * await db.close();
+ * ```
  */
 export const MAX_PUT_FIELDS = 16_384;
 

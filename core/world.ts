@@ -16,10 +16,34 @@
  * @module
  */
 
-/** A timer started by {@link World.setTimer}; pass it to {@link World.clearTimer}. */
+/**
+ * A timer started by {@link World.setTimer}; pass it to {@link World.clearTimer}.
+ *
+ * @example
+ * ```ts
+ * import { systemWorld, type Timer } from "../mod.ts";
+ * let fired = false;
+ * const timer: Timer = systemWorld.setTimer(() => fired = true, 1_000);
+ * systemWorld.clearTimer(timer); // it never fires
+ * console.log(fired); // false
+ * ```
+ */
 export type Timer = { readonly __timer: unique symbol } | number;
 
-/** Time, timers and randomness as a replica sees them. */
+/**
+ * Time, timers and randomness as a replica sees them.
+ *
+ * @example
+ * ```ts
+ * import { open, systemWorld, type World } from "../mod.ts";
+ * const world: World = { ...systemWorld, now: () => Date.UTC(2030, 0, 1), randomBytes: (b) => b.fill(7) };
+ * const db = await open({ storage: "memory", world });
+ * console.log(db.actor); // 0707070707070707: a new replica draws its actor id from the world
+ * const { state } = await db.put("alice", { name: "Alice" });
+ * console.log(new Date(parseInt(state.slice(0, 12), 16)).toISOString()); // 2030-01-01T00:00:00.000Z
+ * await db.close();
+ * ```
+ */
 export interface World {
   /** Wall-clock ms since the epoch (`Date.now`). */
   now(): number;
@@ -39,7 +63,18 @@ export interface World {
 type Unrefable = { unref?: () => void };
 type DenoTimers = { unrefTimer?: (id: number) => void };
 
-/** The real world: the runtime's clocks, timers and cryptographic randomness. */
+/**
+ * The real world: the runtime's clocks, timers and cryptographic randomness.
+ *
+ * @example
+ * ```ts
+ * import { systemWorld } from "../mod.ts";
+ * const started = systemWorld.monotonic();
+ * await new Promise<void>((resolve) => systemWorld.setTimer(resolve, 10));
+ * console.log(systemWorld.monotonic() - started >= 9); // true
+ * console.log(systemWorld.randomBytes(new Uint8Array(8)).length); // 8
+ * ```
+ */
 export const systemWorld: World = Object.freeze({
   now: () => Date.now(),
   monotonic: () => performance.now(),

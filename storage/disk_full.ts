@@ -14,7 +14,19 @@
  * @module
  */
 
-/** A write failed because the disk (or the user's quota) is full; nothing of it was stored. */
+/**
+ * A write failed because the disk (or the user's quota) is full; nothing of it was stored.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../mod.ts";
+ * // A node whose disk is full answers writes with 507; here a stand-in for its HTTP API.
+ * const error = { code: "insufficient_storage", message: "Cannot write to the journal: the disk is full" };
+ * const db = connect("http://127.0.0.1:7420", { fetch: () => Promise.resolve(Response.json({ error }, { status: 507 })) });
+ * await db.put("alice", { name: "Alice" }).catch((e) => console.log(e.name)); // DiskFullError
+ * await db.close();
+ * ```
+ */
 export class DiskFullError extends Error {
   override readonly name = "DiskFullError";
   /** The database directory, when known (not over HTTP). */

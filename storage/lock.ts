@@ -40,7 +40,24 @@ import { type Host, loadHost } from "./_host.ts";
 import { asDiskFull } from "./disk_full.ts";
 import { sleep, systemWorld, type World } from "../core/world.ts";
 
-/** Who holds a database directory, as written in its `LOCK` file. */
+/**
+ * Who holds a database directory, as written in its `LOCK` file.
+ *
+ * @example
+ * ```ts
+ * import { LockedError, type LockHolder, open } from "../mod.ts";
+ * const path = await Deno.makeTempDir();
+ * const db = await open({ path, lockCommand: "my-app" });
+ * try {
+ *   await open({ path }); // a second opener of the directory
+ * } catch (e) {
+ *   const holder: LockHolder = (e as LockedError).holder;
+ *   console.log(holder.command, holder.pid === Deno.pid); // my-app true
+ * }
+ * await db.close();
+ * await Deno.remove(path, { recursive: true });
+ * ```
+ */
 export interface LockHolder {
   /** Process id of the holder. */
   readonly pid: number;
@@ -52,7 +69,19 @@ export interface LockHolder {
   readonly since: string;
 }
 
-/** Thrown when a database directory is in use by another process (or another open in this one). */
+/**
+ * Thrown when a database directory is in use by another process (or another open in this one).
+ *
+ * @example
+ * ```ts
+ * import { open } from "../mod.ts";
+ * const path = await Deno.makeTempDir();
+ * const db = await open({ path });
+ * await open({ path }).catch((e) => console.log(e.name, e.dir === path)); // LockedError true
+ * await db.close();
+ * await Deno.remove(path, { recursive: true });
+ * ```
+ */
 export class LockedError extends Error {
   override readonly name = "LockedError";
   /** The directory that is locked, as given. */

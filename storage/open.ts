@@ -15,7 +15,20 @@ import { MemoryStore } from "./memory.ts";
 import type { Store } from "../core/store.ts";
 import type { World } from "../core/world.ts";
 
-/** Which engine to use. */
+/**
+ * Which engine to use.
+ *
+ * @example
+ * ```ts
+ * import { open, type StorageChoice } from "../mod.ts";
+ * const path = await Deno.makeTempDir();
+ * const storage: StorageChoice = "sqlite";
+ * const db = await open({ path, storage });
+ * console.log(db.storage); // sqlite (node:sqlite): the engine, and on Deno its driver
+ * await db.close();
+ * await Deno.remove(path, { recursive: true });
+ * ```
+ */
 export type StorageChoice = "auto" | "memory" | "sqlite" | "opfs";
 
 /** Options of {@link openStore}. */
