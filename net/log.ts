@@ -23,7 +23,19 @@
 import { systemWorld, type World } from "../core/world.ts";
 import { getEnv } from "../runtime/env.ts";
 
-/** Log levels, from the most verbose; `silent` logs nothing. */
+/**
+ * Log levels, from the most verbose; `silent` logs nothing.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, type LogLevel } from "../mod.ts";
+ * for (const level of ["info", "warn", "silent"] as LogLevel[]) {
+ *   const lines: string[] = [];
+ *   createLogger({ level, write: (line) => lines.push(line) }).warn("net", "peer over budget");
+ *   console.log(level, lines.length); // info 1, then warn 1, then silent 0
+ * }
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
@@ -31,7 +43,18 @@ const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30
 /** Extra facts of a log line. */
 export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
 
-/** Writes log lines of one node. */
+/**
+ * Writes log lines of one node.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, type Logger } from "../mod.ts";
+ * const logger: Logger = createLogger({ level: "warn", write: (line) => console.log(line.slice(25)) });
+ * logger.info("sync", "session done"); // below the level: not written
+ * logger.warn("net", "cannot dial", { peer: "12D3Koo" }); // warn net: cannot dial peer=12D3Koo
+ * console.log(logger.level); // warn
+ * ```
+ */
 export interface Logger {
   /** The lowest level written. */
   readonly level: LogLevel;
@@ -41,7 +64,16 @@ export interface Logger {
   error(scope: string, message: string, fields?: LogFields): void;
 }
 
-/** Options of {@link createLogger}. */
+/**
+ * Options of {@link createLogger}.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, type LoggerOptions, systemWorld } from "../mod.ts";
+ * const options: LoggerOptions = { level: "debug", write: console.log, world: { ...systemWorld, now: () => 0 } };
+ * createLogger(options).debug("sync", "started", { peers: 2 }); // 1970-01-01T00:00:00.000Z debug sync: started peers=2
+ * ```
+ */
 export interface LoggerOptions {
   /** Lowest level written (default: `LATTICE_LOG`, else `warn`). */
   readonly level?: LogLevel;
@@ -70,7 +102,19 @@ export function levelFromEnv(): LogLevel {
   return level;
 }
 
-/** Creates a {@link Logger}. */
+/**
+ * Creates a {@link Logger}.
+ *
+ * @example
+ * ```ts
+ * import { createLogger } from "../mod.ts";
+ * const lines: string[] = [];
+ * const logger = createLogger({ level: "info", write: (line) => lines.push(line) });
+ * logger.debug("sync", "not written");
+ * logger.info("sync", "session done", { records: 3, note: "two words" });
+ * console.log(lines.length, lines[0].slice(25)); // 1 info sync: session done records=3 note="two words"
+ * ```
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? levelFromEnv();
   const min = RANK[level];

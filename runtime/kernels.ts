@@ -13,7 +13,17 @@ import { jsEngine } from "./detect.ts";
 import { getEnv } from "./env.ts";
 import { loadNativeSha256 } from "./native_hash.ts";
 
-/** Options of {@link loadKernels}. */
+/**
+ * Options of {@link loadKernels}.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type LoadKernelsOptions } from "../mod.ts";
+ * const options: LoadKernelsOptions = { kernels: "js", nativeHash: false };
+ * const kernels = await loadKernels(options);
+ * console.log(kernels.name, kernels.hashBackend); // js js
+ * ```
+ */
 export interface LoadKernelsOptions {
   /** `"auto"`, `"wasm"` or `"js"`; defaults to `LATTICE_KERNELS`, else `"auto"`. */
   kernels?: KernelChoice;

@@ -34,7 +34,16 @@ export { ID_BYTES } from "./types.ts";
 export { createJsKernels } from "./js.ts";
 export { loadWasmKernels } from "./wasm.ts";
 
-/** What the caller asks for: the best available, or one side forced. */
+/**
+ * What the caller asks for: the best available, or one side forced.
+ *
+ * @example
+ * ```ts
+ * import { type KernelChoice, loadKernels } from "../../mod.ts";
+ * const choice: KernelChoice = "js"; // force the plain TypeScript kernels
+ * console.log((await loadKernels({ kernels: choice })).name); // js
+ * ```
+ */
 export type KernelChoice = "auto" | "wasm" | "js";
 
 /**

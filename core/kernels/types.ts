@@ -9,16 +9,58 @@
  * @module
  */
 
-/** Which implementation a kernel set runs on. */
+/**
+ * Which implementation a kernel set runs on.
+ *
+ * @example
+ * ```ts
+ * import { type KernelName, loadKernels } from "../../mod.ts";
+ * const name: KernelName = (await loadKernels()).name;
+ * console.log(name); // "wasm-simd" on Deno, Bun and Chromium; "js" where WebAssembly is missing
+ * ```
+ */
 export type KernelName = "wasm-simd" | "wasm" | "js";
 
-/** Where `sha256`/`sha256Batch` are computed. `native` is the runtime's own hash (node:crypto). */
+/**
+ * Where `sha256`/`sha256Batch` are computed. `native` is the runtime's own hash (node:crypto).
+ *
+ * @example
+ * ```ts
+ * import { type HashBackend, loadKernels } from "../../mod.ts";
+ * const backend: HashBackend = (await loadKernels({ kernels: "js", nativeHash: false })).hashBackend;
+ * console.log(backend); // js
+ * ```
+ */
 export type HashBackend = "native" | "wasm" | "js";
 
-/** Similarity / distance measure for vector kernels. */
+/**
+ * Similarity / distance measure for vector kernels.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type Metric } from "../../mod.ts";
+ * const index = (await loadKernels()).createVectorIndex(2);
+ * index.add(new Float32Array([10, 0])); // slot 0: long, pointing along x
+ * index.add(new Float32Array([1, 1])); // slot 1: short, near the query
+ * for (const metric of ["dot", "l2"] as Metric[]) {
+ *   console.log(metric, index.topK(new Float32Array([1, 1]), 1, metric).slots[0]); // dot 0, then l2 1
+ * }
+ * index.dispose();
+ * ```
+ */
 export type Metric = "dot" | "cosine" | "l2";
 
-/** Length in bytes of an id (peer id digest, soul key): a SHA-256 digest. */
+/**
+ * Length in bytes of an id (peer id digest, soul key): a SHA-256 digest.
+ *
+ * @example
+ * ```ts
+ * import { ID_BYTES, loadKernels } from "../../mod.ts";
+ * const kernels = await loadKernels();
+ * const key = kernels.sha256(new TextEncoder().encode("alice")); // a soul key: its SHA-256
+ * console.log(key.length === ID_BYTES); // true
+ * ```
+ */
 export const ID_BYTES = 32;
 
 /**
@@ -32,6 +74,16 @@ export const ID_BYTES = 32;
  * XOR order: id `x` is closer to `t` than id `y` when the bytes of `x ^ t`,
  * read as a 256-bit big-endian unsigned integer, are smaller than those of
  * `y ^ t`. Equal distances (duplicate ids) are ordered by lower slot first.
+ *
+ * @example
+ * ```ts
+ * import { type IdTable, loadKernels } from "../../mod.ts";
+ * const table: IdTable = (await loadKernels()).createIdTable();
+ * const id = (byte: number) => new Uint8Array(32).fill(byte);
+ * for (const byte of [0x10, 0xf0, 0x11]) table.add(id(byte)); // slots 0, 1, 2
+ * console.log([...table.closest(id(0x10), 2)]); // [0, 2]: nearest by XOR distance
+ * table.dispose();
+ * ```
  */
 export interface IdTable {
   /** Number of live ids. */
@@ -64,6 +116,19 @@ export interface IdTable {
  *   as `hi = floor(ms / 65536)`, `lo = (ms % 65536) * 65536 + counter`;
  * - `hashHi`, `hashLo`: the first 8 bytes of SHA-256 of the encoded value, big-endian;
  * - `actorHi`, `actorLo`: the writer's 64-bit actor id, big-endian.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type MergeColumns } from "../../mod.ts";
+ * const kernels = await loadKernels();
+ * const batch = kernels.createMergeBatch(1);
+ * const fill = (c: MergeColumns, ...words: number[]) =>
+ *   [c.hlcHi, c.hlcLo, c.hashHi, c.hashLo, c.actorHi, c.actorLo].forEach((column, i) => column[0] = words[i]);
+ * fill(batch.a, 0, 5, 0, 9, 0, 1);
+ * fill(batch.b, 0, 5, 0, 9, 0, 2); // same state and value: the higher actor wins
+ * console.log(kernels.merge(batch, 1)[0]); // 1
+ * batch.dispose();
+ * ```
  */
 export interface MergeColumns {
   readonly hlcHi: Uint32Array;
@@ -78,6 +143,18 @@ export interface MergeColumns {
  * A reusable batch for {@link Kernels.merge}. Its typed arrays may live in
  * WASM memory: fill them in place, then call `merge`. They stay valid until
  * `dispose`.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type MergeBatch } from "../../mod.ts";
+ * const kernels = await loadKernels();
+ * const batch: MergeBatch = kernels.createMergeBatch(2);
+ * for (const c of [batch.a, batch.b]) for (const column of Object.values(c)) column.fill(0);
+ * batch.a.hlcLo.set([5, 9]); // the stored writes of pairs 0 and 1, by state
+ * batch.b.hlcLo.set([7, 7]); // the incoming ones: later in pair 0, earlier in pair 1
+ * console.log([...kernels.merge(batch, 2)]); // [1, 0]
+ * batch.dispose();
+ * ```
  */
 export interface MergeBatch {
   /** Maximum number of pairs. */
@@ -92,7 +169,20 @@ export interface MergeBatch {
   dispose(): void;
 }
 
-/** Result of a top-k vector search. */
+/**
+ * Result of a top-k vector search.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type TopK } from "../../mod.ts";
+ * const index = (await loadKernels()).createVectorIndex(2);
+ * index.add(new Float32Array([1, 0]));
+ * index.add(new Float32Array([0, 1]));
+ * const best: TopK = index.topK(new Float32Array([0, 2]), 2, "dot");
+ * console.log([...best.slots], [...best.scores]); // [1, 0] [2, 0]
+ * index.dispose();
+ * ```
+ */
 export interface TopK {
   /** Slots of the best rows, best first. */
   readonly slots: Uint32Array;
@@ -104,6 +194,18 @@ export interface TopK {
  * A resident f32 matrix of `dim`-dimensional vectors for exact top-k search.
  * Rows are added, replaced and removed one at a time without re-copying the
  * matrix. Slots follow the same reuse rule as {@link IdTable}.
+ *
+ * @example
+ * ```ts
+ * import { loadKernels, type VectorIndex } from "../../mod.ts";
+ * const index: VectorIndex = (await loadKernels()).createVectorIndex(3);
+ * const cat = index.add(new Float32Array([0.9, 0.1, 0]));
+ * index.add(new Float32Array([0, 0.2, 0.9]));
+ * console.log(index.topK(new Float32Array([1, 0, 0]), 1, "cosine").slots[0] === cat); // true
+ * index.remove(cat);
+ * console.log(index.size); // 1
+ * index.dispose();
+ * ```
  */
 export interface VectorIndex {
   readonly dim: number;
@@ -139,6 +241,15 @@ export interface VectorIndex {
  * - `cosine(a, b)` is `f32(dot / sqrt(f64(|a|²) * f64(|b|²)))` computed in f64
  *   from the f32 lane sums, and `0` when either squared norm is `0`;
  * - a NaN result is returned as NaN (`Number.isNaN`).
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, loadKernels } from "../../mod.ts";
+ * const kernels: Kernels = await loadKernels();
+ * const digest = kernels.sha256(new TextEncoder().encode("abc"));
+ * console.log(Array.from(digest.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join("")); // ba7816bf
+ * console.log(kernels.dot(new Float32Array([1, 2]), new Float32Array([3, 4]))); // 11
+ * ```
  */
 export interface Kernels {
   /** The implementation in use. */
