@@ -71,7 +71,8 @@ export interface Logger {
  * ```ts
  * import { createLogger, type LoggerOptions, systemWorld } from "../mod.ts";
  * const options: LoggerOptions = { level: "debug", write: console.log, world: { ...systemWorld, now: () => 0 } };
- * createLogger(options).debug("sync", "started", { peers: 2 }); // 1970-01-01T00:00:00.000Z debug sync: started peers=2
+ * const logger = createLogger(options);
+ * logger.debug("sync", "started", { peers: 2 }); // 1970-01-01T00:00:00.000Z debug sync: started peers=2
  * ```
  */
 export interface LoggerOptions {

@@ -12,7 +12,23 @@ import type { World } from "../core/world.ts";
 import type { Logger } from "./log.ts";
 import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
 
-/** Per-peer sync state, as `db.network.peers()`, `GET /v1/peers` and `lattice peers` show it. */
+/**
+ * Per-peer sync state, as `db.network.peers()`, `GET /v1/peers` and `lattice peers` show it.
+ *
+ * @example Two replicas on loopback: the sync state of the first session
+ * ```ts
+ * import { open, type PeerSync } from "../mod.ts";
+ * const a = await open({ storage: "memory", network: { space: "demo" } });
+ * await a.put("alice", { name: "Alice" });
+ * const b = await open({ storage: "memory", network: { space: "demo", bootstrap: a.network!.addrs() } });
+ * let sync: PeerSync | undefined;
+ * // Wait for the first session: it starts when b reaches a.
+ * while (!(sync = b.network!.peers()[0]?.sync)?.asOf) await new Promise((r) => setTimeout(r, 20));
+ * console.log(sync!.last!.recordsReceived, await b.get("alice")); // 1 { name: "Alice" }
+ * await b.close();
+ * await a.close();
+ * ```
+ */
 export interface PeerSync {
   /** When the last sync session with this peer completed (ms since the epoch). */
   asOf?: number;
@@ -28,7 +44,21 @@ export interface PeerSync {
   error?: string;
 }
 
-/** A connected peer, as `db.network.peers()` and `GET /v1/peers` show it. */
+/**
+ * A connected peer, as `db.network.peers()` and `GET /v1/peers` show it.
+ *
+ * @example Two replicas on loopback
+ * ```ts
+ * import { type NetworkPeer, open } from "../mod.ts";
+ * const a = await open({ storage: "memory", network: { space: "demo" } });
+ * const b = await open({ storage: "memory", network: { space: "demo", bootstrap: a.network!.addrs() } });
+ * let peers: NetworkPeer[];
+ * while (!(peers = b.network!.peers()).length) await new Promise((r) => setTimeout(r, 20)); // b dials a
+ * console.log(peers[0].id === a.network!.peerId, peers[0].addrs.length); // true 1
+ * await b.close();
+ * await a.close();
+ * ```
+ */
 export type NetworkPeer = {
   /** Its peer id. */
   readonly id: string;
@@ -46,10 +76,37 @@ export type NetworkPeer = {
  * Replication mode of a space. Only full replication (every member keeps
  * every node) exists today; sharded mode (a number: the replication factor R)
  * is rejected with a `RangeError` until it is implemented.
+ *
+ * @example
+ * ```ts
+ * import { open, type ReplicationMode } from "../mod.ts";
+ * const replication: ReplicationMode = "full"; // every member keeps every node
+ * const db = await open({ storage: "memory", network: { space: "demo", replication } });
+ * console.log(db.network!.space); // demo
+ * await db.close();
+ * const sharded = { replication: 3 as unknown as ReplicationMode }; // not available yet
+ * await open({ storage: "memory", network: sharded }).catch((e) => console.log(e.name)); // RangeError
+ * ```
  */
 export type ReplicationMode = "full";
 
-/** The `network` option of `open()`. */
+/**
+ * The `network` option of `open()`.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, type NetworkOpenOptions, open } from "../mod.ts";
+ * const network: NetworkOpenOptions = {
+ *   space: "demo",
+ *   listen: ["/ip4/127.0.0.1/tcp/0"], // loopback, a free port
+ *   syncInterval: 10_000,
+ *   logger: createLogger({ level: "error" }),
+ * };
+ * const db = await open({ storage: "memory", network });
+ * console.log(db.network!.space, db.network!.addrs().length); // demo 1
+ * await db.close(); // leaves the network, then closes storage
+ * ```
+ */
 export interface NetworkOpenOptions {
   /**
    * libp2p listen multiaddrs. On Deno and Bun the default (also for an empty
@@ -103,6 +160,16 @@ export interface NetworkOpenOptions {
  * `db.network`: the running network of a database opened with `network`.
  * `net/network.ts` starts it (its `RunningNetwork` adds the controls: stop,
  * sync, the libp2p node); `db.network` is this read-only view of it.
+ *
+ * @example
+ * ```ts
+ * import { type Network, open } from "../mod.ts";
+ * const db = await open({ storage: "memory", network: { space: "demo" } });
+ * const network: Network = db.network!;
+ * console.log(network.space, network.addrs()[0].endsWith(`/p2p/${network.peerId}`)); // demo true
+ * console.log(network.peers()); // []: no other member of "demo" yet
+ * await db.close();
+ * ```
  */
 export interface Network {
   /** This replica's libp2p peer id (a new one at each `open`: no persistent peer key yet). */

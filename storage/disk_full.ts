@@ -22,7 +22,8 @@
  * import { connect } from "../mod.ts";
  * // A node whose disk is full answers writes with 507; here a stand-in for its HTTP API.
  * const error = { code: "insufficient_storage", message: "Cannot write to the journal: the disk is full" };
- * const db = connect("http://127.0.0.1:7420", { fetch: () => Promise.resolve(Response.json({ error }, { status: 507 })) });
+ * const answer = () => Promise.resolve(Response.json({ error }, { status: 507 }));
+ * const db = connect("http://127.0.0.1:7420", { fetch: answer });
  * await db.put("alice", { name: "Alice" }).catch((e) => console.log(e.name)); // DiskFullError
  * await db.close();
  * ```

@@ -30,9 +30,10 @@ import { columnRecord, foreignRecord, type OpsInParts, PARTS_MIN } from "./forei
  * ```ts
  * import { type ApplyOptions, open, type Op } from "../../mod.ts";
  * const db = await open({ storage: "memory" });
- * const fromFarFuture: Op = { soul: "x", field: "f", value: 1, state: "ffffffffffff0000", actor: "00000000000000aa" };
- * const options: ApplyOptions = { source: "peer-1" }; // what this peer should not send is refused, not thrown
- * console.log(await db.applyOps([fromFarFuture], options)); // { applied: 0, ignored: 0, deferred: 0, refused: 1 }
+ * const farFuture = "ffffffffffff0000"; // a state: 48-bit ms, then a 16-bit counter
+ * const op: Op = { soul: "x", field: "f", value: 1, state: farFuture, actor: "00000000000000aa" };
+ * const options: ApplyOptions = { source: "peer-1" }; // what a peer should not send is refused, not thrown
+ * console.log(await db.applyOps([op], options)); // { applied: 0, ignored: 0, deferred: 0, refused: 1 }
  * await db.close();
  * ```
  */

@@ -24,7 +24,8 @@ import { reportError } from "./report_error.ts";
  * ```ts
  * import { type DeferredStatus, open } from "../../mod.ts";
  * const db = await open({ storage: "memory" });
- * const inAnHour = (Date.now() + 3_600_000).toString(16).padStart(12, "0") + "0000"; // a state: ms, then counter
+ * // A state: 48-bit ms, then a 16-bit counter.
+ * const inAnHour = (Date.now() + 3_600_000).toString(16).padStart(12, "0") + "0000";
  * await db.applyOps([{ soul: "later", field: "f", value: 1, state: inAnHour, actor: "00000000000000aa" }]);
  * const status: DeferredStatus = db.deferredStatus();
  * console.log(status.count, status.next! > Date.now()); // 1 true: kept aside until its time

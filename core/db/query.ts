@@ -23,7 +23,8 @@ import { type Entry, readNodeData } from "./read.ts";
  * await db.put("alice", { age: 30 });
  * await db.put("bob", { age: 12 });
  * const adult: Condition = { gt: 17 };
- * console.log(await db.query({ from: ["alice", "bob"], where: { age: adult } })); // [{ soul: "alice", data: { age: 30 } }]
+ * const adults = await db.query({ from: ["alice", "bob"], where: { age: adult } });
+ * console.log(adults); // [{ soul: "alice", data: { age: 30 } }]
  * await db.close();
  * ```
  */

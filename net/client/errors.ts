@@ -10,7 +10,17 @@
 import { QueryTooLargeError } from "../../core/query_budget.ts";
 import { DiskFullError } from "../../storage/disk_full.ts";
 
-/** The node could not be reached (refused, reset, DNS, …). */
+/**
+ * The node could not be reached (refused, reset, DNS, …).
+ *
+ * @example
+ * ```ts
+ * import { connect } from "../../mod.ts";
+ * const db = connect("http://127.0.0.1:1"); // no node listens there
+ * await db.get("alice").catch((e) => console.log(e.name, e.url)); // ConnectionError http://127.0.0.1:1
+ * await db.close();
+ * ```
+ */
 export class ConnectionError extends Error {
   override readonly name = "ConnectionError";
   /** The node's base URL. */
@@ -22,7 +32,24 @@ export class ConnectionError extends Error {
   }
 }
 
-/** An error answer of the node that has no error class of its own (5xx, 413, 501, …). */
+/**
+ * An error answer of the node that has no error class of its own (5xx, 413, 501, …).
+ *
+ * @example
+ * ```ts
+ * import { connect, RemoteError } from "../../mod.ts";
+ * // A stand-in for a node's HTTP API that refuses a request without the token.
+ * const error = { code: "unauthorized", message: "This request needs the node's token" };
+ * const answer = () => Promise.resolve(Response.json({ error }, { status: 401 }));
+ * const db = connect("http://127.0.0.1:7420", { fetch: answer });
+ * try {
+ *   await db.put("alice", { name: "Alice" });
+ * } catch (e) {
+ *   if (e instanceof RemoteError) console.log(e.name, e.status, e.code); // RemoteError 401 unauthorized
+ * }
+ * await db.close();
+ * ```
+ */
 export class RemoteError extends Error {
   override readonly name = "RemoteError";
   /** HTTP status. */

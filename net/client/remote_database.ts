@@ -11,7 +11,25 @@ import type { NodeData } from "../../core/value.ts";
 import type { World } from "../../core/world.ts";
 import type { PeerInfo } from "../http.ts";
 
-/** Options of `connect`. */
+/**
+ * Options of `connect`.
+ *
+ * @example
+ * ```ts
+ * import { connect, type ConnectOptions } from "../../mod.ts";
+ * const options: ConnectOptions = {
+ *   token: "s3cret",
+ *   timeoutMs: 5_000,
+ *   fetch: (url, init) => { // a stand-in for the node's HTTP API
+ *     console.log(String(url), new Headers(init?.headers).get("authorization")); // …/v1/status Bearer s3cret
+ *     return Promise.resolve(Response.json({ nodes: 0 }));
+ *   },
+ * };
+ * const db = connect("http://127.0.0.1:7420", options); // nothing is sent yet
+ * console.log(await db.countNodes()); // 0
+ * await db.close();
+ * ```
+ */
 export interface ConnectOptions {
   /** Aborting it aborts every call in progress and closes the client. */
   readonly signal?: AbortSignal;
@@ -30,14 +48,45 @@ export interface ConnectOptions {
   readonly world?: World;
 }
 
-/** Per-call options. */
+/**
+ * Per-call options.
+ *
+ * @example
+ * ```ts
+ * import { type CallOptions, connect } from "../../mod.ts";
+ * // A node that never answers: each request waits until its time limit aborts it.
+ * const silent: typeof fetch = (_url, init) =>
+ *   new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+ * const db = connect("http://127.0.0.1:7420", { fetch: silent });
+ * const quick: CallOptions = { timeoutMs: 50 };
+ * await db.get("alice", quick).catch((e) => console.log(e.name)); // TimeoutError
+ * await db.close();
+ * ```
+ */
 export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Time limit of this call in ms (default: the client's). */
   readonly timeoutMs?: number;
 }
 
-/** What `GET /v1/status` reports. */
+/**
+ * What `GET /v1/status` reports.
+ *
+ * @example A node on a free loopback port
+ * ```ts
+ * import { connect, type NodeStatus, open } from "../../mod.ts";
+ * import { startHttpApi } from "../http.ts";
+ * const local = await open({ storage: "memory" });
+ * const info = () => ({ peerId: null, addrs: [], space: "demo", peers: [] }); // a node without a network
+ * const node = await startHttpApi(local, { port: 0, info });
+ * const db = connect(node.url);
+ * const status: NodeStatus = await db.status();
+ * console.log(status.space, status.storage, status.nodes); // demo memory 0
+ * await db.close();
+ * await node.close();
+ * await local.close();
+ * ```
+ */
 export interface NodeStatus {
   readonly peerId: string | null;
   readonly addrs: readonly string[];
@@ -57,7 +106,19 @@ export interface SearchQuery {
   readonly where?: Query["where"];
 }
 
-/** Unsubscribes a watch; `ready` resolves once the node streams changes (rejects if it refuses). */
+/**
+ * Unsubscribes a watch; `ready` resolves once the node streams changes (rejects if it refuses).
+ *
+ * @example
+ * ```ts
+ * import { connect, type Unsubscribe } from "../../mod.ts";
+ * const db = connect("http://127.0.0.1:1"); // no node listens there
+ * const stop: Unsubscribe = db.watch({ prefix: "" }, (change) => console.log(change));
+ * await stop.ready.catch((e) => console.log(e.name)); // ConnectionError: the first try failed, the watch ends
+ * stop();
+ * await db.close();
+ * ```
+ */
 export interface Unsubscribe {
   (): void;
   readonly ready: Promise<void>;
@@ -84,7 +145,24 @@ export interface WatchOptions {
   readonly reconnect?: false | { readonly initialMs?: number; readonly maxMs?: number };
 }
 
-/** The database interface over HTTP; see `connect`. */
+/**
+ * The database interface over HTTP; see `connect`.
+ *
+ * @example A node on a free loopback port
+ * ```ts
+ * import { connect, open, type RemoteDatabase } from "../../mod.ts";
+ * import { startHttpApi } from "../http.ts";
+ * const local = await open({ storage: "memory" });
+ * const info = () => ({ peerId: null, addrs: [], space: "demo", peers: [] }); // a node without a network
+ * const node = await startHttpApi(local, { port: 0, info });
+ * const remote: RemoteDatabase = connect(node.url, { token: node.token! });
+ * await remote.put("alice", { name: "Alice" });
+ * console.log(await local.get("alice")); // { name: "Alice" }: written through the node's HTTP API
+ * await remote.close(); // the node keeps running
+ * await node.close();
+ * await local.close();
+ * ```
+ */
 export interface RemoteDatabase {
   /** The node's base URL. */
   readonly url: string;
