@@ -19,6 +19,7 @@ import { checkLayers } from "../scripts/test/check_layers.mjs";
 import { checkWorld } from "../scripts/test/check_world.mjs";
 import { checkFileSize } from "../scripts/test/check_file_size.mjs";
 import { docTestArgs, docTestModules, docTestSummary } from "../scripts/test/check_doc_tests.mjs";
+import { checkExamples } from "../scripts/test/check_examples.mjs";
 
 const trees: string[] = [];
 
@@ -210,5 +211,26 @@ describe("check_doc_tests", () => {
     const good = run(tree(files('if (twice(2) !== 4) throw new Error("twice(2) is not 4");')));
     assert.equal(good.code, 0, good.out);
     assert.match(good.out, /lib\/twice\.ts#/);
+  });
+});
+
+describe("check_examples", () => {
+  const withExample = (doc: string) =>
+    [`/**\n * ${doc}\n *\n * @example`, " * ```ts", " * console.log(1); // 1", " * ```", " */"].join("\n");
+  const files = (halfDoc: string) => ({
+    "mod.ts": 'export { twice } from "./lib/twice.ts";\nexport type { Half } from "./lib/half.ts";\n',
+    "lib/twice.ts": withExample("Doubles.") + "\nexport const twice = (x: number): number => x * 2;\n",
+    "lib/half.ts": `${halfDoc}\nexport type Half = number;\n`,
+  });
+  const deno = path.join(BIN, "deno");
+
+  it("fails on an export of mod.ts, a type too, whose declaration has no @example, naming where it is", () => {
+    assert.deepEqual(checkExamples(tree(files("/** Half of something. */")), deno), [
+      "mod.ts exports Half (typeAlias, lib/half.ts:2) without an @example in its JSDoc",
+    ]);
+  });
+
+  it("passes when every export has one at its declaration", () => {
+    assert.deepEqual(checkExamples(tree(files(withExample("Half of something."))), deno), []);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Stage "checks": the static checks, each reported as ok or FAIL with its output. First the source
  * checks that run in this process on the repository's text (check_*.mjs: import cycles, layers,
- * World, file size), then the tools in two lanes side by side (the generated files are up to date,
- * fmt, lint, the doc tests; type-check and publish dry-run).
+ * World, file size, and examples, which reads `deno doc --json mod.ts`), then the tools in two lanes
+ * side by side (the generated files are up to date, fmt, lint, the doc tests; type-check and publish
+ * dry-run).
  *
  * @module
  */
@@ -18,21 +19,23 @@ import { checkCycles } from "./check_cycles.mjs";
 import { checkLayers } from "./check_layers.mjs";
 import { checkWorld } from "./check_world.mjs";
 import { checkFileSize } from "./check_file_size.mjs";
+import { checkExamples } from "./check_examples.mjs";
 import { docTestArgs, docTestSummary } from "./check_doc_tests.mjs";
 
-/** The checks that read the sources in this process: name → (root) → problems (none when ok). */
+/** The checks that read the sources in this process: name → (root, deno) → problems (none when ok). */
 const SOURCE_CHECKS = [
   ["import cycles", checkCycles],
   ["layers", checkLayers],
   ["World", checkWorld],
   ["file size", checkFileSize],
+  ["examples", checkExamples],
 ];
 
 /** Runs one source check with the result shape of runCommand. */
-function runSourceCheck(check) {
+function runSourceCheck(check, deno) {
   const started = Date.now();
   try {
-    const problems = check(ROOT);
+    const problems = check(ROOT, deno);
     const out = problems.join("\n");
     return { code: problems.length ? 1 : 0, out, ms: Date.now() - started, problems: problems.length };
   } catch (e) {
@@ -102,7 +105,7 @@ export async function stageChecks(deno, tmp) {
     cmd: deno,
     args: ["publish", "--dry-run", "--allow-dirty", ...(targets.length ? ["--no-check"] : [])],
   });
-  for (const [name, check] of SOURCE_CHECKS) steps.push({ name, result: runSourceCheck(check) });
+  for (const [name, check] of SOURCE_CHECKS) steps.push({ name, result: runSourceCheck(check, deno) });
   steps.push(...laneA, ...laneB);
   const runLane = async (lane) => {
     for (const s of lane) {
