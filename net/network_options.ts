@@ -22,8 +22,10 @@ import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
  * await a.put("alice", { name: "Alice" });
  * const b = await open({ storage: "memory", network: { space: "demo", bootstrap: a.network!.addrs() } });
  * let sync: PeerSync | undefined;
- * // Wait for the first session: it starts when b reaches a.
- * while (!(sync = b.network!.peers()[0]?.sync)?.asOf) await new Promise((r) => setTimeout(r, 20));
+ * // Wait (at most 10 s) for the first session: it starts when b reaches a.
+ * for (let t = 0; !(sync = b.network!.peers()[0]?.sync)?.asOf && t < 500; t++) {
+ *   await new Promise((r) => setTimeout(r, 20));
+ * }
  * console.log(sync!.last!.recordsReceived, await b.get("alice")); // 1 { name: "Alice" }
  * await b.close();
  * await a.close();
@@ -53,7 +55,9 @@ export interface PeerSync {
  * const a = await open({ storage: "memory", network: { space: "demo" } });
  * const b = await open({ storage: "memory", network: { space: "demo", bootstrap: a.network!.addrs() } });
  * let peers: NetworkPeer[];
- * while (!(peers = b.network!.peers()).length) await new Promise((r) => setTimeout(r, 20)); // b dials a
+ * for (let t = 0; !(peers = b.network!.peers()).length && t < 500; t++) { // b dials a (at most 10 s)
+ *   await new Promise((r) => setTimeout(r, 20));
+ * }
  * console.log(peers[0].id === a.network!.peerId, peers[0].addrs.length); // true 1
  * await b.close();
  * await a.close();
