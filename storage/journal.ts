@@ -254,14 +254,28 @@ function decodePayload(bytes: Uint8Array, start: number, end: number): JournalFr
  * not a journal at all.
  */
 export function readJournal(bytes: Uint8Array, name = "journal"): JournalContents {
-  if (bytes.length < HEADER_BYTES) return { frames: [], tornBytes: bytes.length };
+  const frames: JournalFrame[] = [];
+  const reader = journalFrames(bytes, name);
+  for (let r = reader.next();; r = reader.next()) {
+    if (r.done) return { frames, tornBytes: r.value };
+    frames.push(r.value);
+  }
+}
+
+/**
+ * The intact frames of a journal file's bytes, one at a time, so that a
+ * replay holds one frame's records at once, not the whole file's; returns
+ * (as the generator's value) how many bytes at the end were not a whole
+ * intact frame. Throws when the file is not a journal at all.
+ */
+export function* journalFrames(bytes: Uint8Array, name = "journal"): Generator<JournalFrame, number> {
+  if (bytes.length < HEADER_BYTES) return bytes.length;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (v.getUint32(0, true) !== MAGIC) throw new Error(`${name} is not a Lattice journal`);
   const format = v.getUint32(4, true);
   if (format !== FORMAT) {
     throw new Error(`${name} has journal format ${format}; this Lattice reads format ${FORMAT}`);
   }
-  const frames: JournalFrame[] = [];
   let p = HEADER_BYTES;
   while (p + 8 <= bytes.length) {
     const length = v.getUint32(p, true), crc = v.getUint32(p + 4, true);
@@ -273,10 +287,10 @@ export function readJournal(bytes: Uint8Array, name = "journal"): JournalContent
     } catch {
       break; // a checksum collision on damaged bytes: treat as the torn end
     }
-    frames.push(frame);
     p = end;
+    yield frame;
   }
-  return { frames, tornBytes: bytes.length - p };
+  return bytes.length - p;
 }
 
 // ---------------------------------------------------------------- files

@@ -25,8 +25,8 @@ import {
   FrameWriter,
   JournalFile,
   journalFiles,
+  journalFrames,
   type JournalFs,
-  readJournal,
   syncDir,
 } from "./journal.ts";
 import { addRecord, freeze, type FrozenMemtable, Memtable } from "./memtable.ts";
@@ -59,6 +59,12 @@ const SHRINK_WRITER_BYTES = 4 << 20;
 
 /** The file calls the journal and its replay use. */
 export type JournaledFs = JournalFs & Pick<HostFs, "renameSync" | "readSync">;
+
+/**
+ * Records replayed into SQLite at a time after a crash: a replay holds about
+ * this many decoded records (a few MB), whatever the journal holds.
+ */
+const REPLAY_RECORDS = 16_384;
 
 /** What is journaled and not yet in SQLite, and its folding. */
 export class Journaled {
@@ -104,50 +110,59 @@ export class Journaled {
 
   /**
    * Replays the journal files a crash left (oldest first) into SQLite in one
-   * transaction, deletes them, and starts a new journal file. Returns the
-   * seq of the last commit.
+   * transaction, {@link REPLAY_RECORDS} records at a time (so a replay holds
+   * one part's records in memory, not all the files'), deletes them, and
+   * starts a new journal file. Returns the seq of the last commit.
    */
   recover(): number {
     const fs = this.#fs, dir = this.#dir, sep = this.#sep;
     const files = journalFiles(fs, dir);
-    let nodes: Map<string, Map<string, StoredRecord>> | undefined = new Map();
-    const meta: [string, string][] = [];
-    let last = 0;
-    for (const f of files) {
-      const path = dir + sep + f.name;
-      const { frames } = readJournal(fs.readFileSync(path), path);
-      for (const frame of frames) {
-        for (const r of frame.records) addRecord(nodes, r); // later frames have higher seqs
-        for (const m of frame.meta) meta.push(m);
-        if (frame.records.length > 0) last = frame.records[frame.records.length - 1].seq;
-      }
-    }
+    const paths = files.map((f) => dir + sep + f.name);
     const gen = files.length > 0 ? files[files.length - 1].gen + 1 : 1;
-    if (nodes.size > 0 || meta.length > 0) {
-      const all = [...nodes];
-      nodes = undefined;
+    let last = 0;
+    if (paths.length > 0) {
       try {
         this.#nodes.transaction(() => {
-          this.#nodes.write(all, 0, all.length);
-          for (const [k, v] of meta) this.#nodes.s.setMeta.run(k, v);
+          let nodes = new Map<string, Map<string, StoredRecord>>(), held = 0;
+          const flush = (): void => {
+            const part = [...nodes];
+            nodes = new Map();
+            held = 0;
+            // A node in two parts is merged again by the second: the later seq wins, as in one part.
+            this.#nodes.write(part, 0, part.length);
+          };
+          for (const path of paths) {
+            for (const frame of journalFrames(fs.readFileSync(path), path)) {
+              for (const r of frame.records) addRecord(nodes, r); // later frames have higher seqs
+              for (const [k, v] of frame.meta) this.#nodes.s.setMeta.run(k, v);
+              held += frame.records.length;
+              if (frame.records.length > 0) last = frame.records[frame.records.length - 1].seq;
+              if (held >= REPLAY_RECORDS) flush();
+            }
+          }
+          if (nodes.size > 0) flush();
         });
       } catch (e) {
         if (!isDiskFull(e)) throw e;
         // No room to replay: the records stay in their files and in memory, as if just journaled,
         // and are folded once the disk has room. Reads see them; writes journal after them.
-        const paths = files.map((f) => dir + sep + f.name);
         const mem = this.active = new Memtable(
           JournalFile.createWhenPossible(fs, dir, sep, gen, this.#power, paths),
         );
-        for (const [, fields] of all) for (const r of fields.values()) mem.put(r);
-        for (const [k, v] of meta) mem.meta.set(k, v);
-        mem.bytes += 64 * meta.length;
+        for (const path of paths) {
+          for (const frame of journalFrames(fs.readFileSync(path), path)) {
+            for (const r of frame.records) mem.put(r);
+            for (const [k, v] of frame.meta) mem.meta.set(k, v);
+            mem.bytes += 64 * frame.meta.length;
+            if (frame.records.length > 0) last = frame.records[frame.records.length - 1].seq;
+          }
+        }
         this.diskFull();
         return Math.max(this.#nodes.seq(), last); // journaled records are newer than SQLite's
       }
     }
-    for (const f of files) fs.unlinkSync(dir + sep + f.name);
-    if (files.length > 0 && this.#power) syncDir(fs, dir);
+    for (const path of paths) fs.unlinkSync(path);
+    if (paths.length > 0 && this.#power) syncDir(fs, dir);
     this.active = this.#newMemtable(gen);
     return this.#nodes.seq();
   }

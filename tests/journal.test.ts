@@ -133,6 +133,33 @@ describe("journal", () => {
     });
   });
 
+  it("a replay too large for one part is written in parts, the latest write of each field kept", async () => {
+    const dir = freshDir();
+    await withStore(dir, async (store) => {
+      // 20 commits rewriting the same 1,000 fields: 20,000 journaled records (more than one replay part
+      // holds), 1,000 distinct ones (too few for a fold), so every field's last write is in the last part.
+      for (let c = 0, v = 0; c < 20; c++) {
+        const records: FieldRecord[] = [];
+        for (let i = 0; i < 1000; i++) records.push(rec(`n${i % 100}`, `f${Math.floor(i / 100)}`, ++v));
+        await store.commit({ records, meta: { round: String(c) } });
+      }
+      assert.equal(store.pending, 1000);
+      const image = crashImage(dir);
+      await withStore(image, async (again) => {
+        assert.equal(again.pending, 0, "replayed into SQLite at open");
+        assert.equal(await again.lastSeq(), 20_000);
+        assert.equal(await again.getMeta("round"), "19");
+        for (const soul of ["n0", "n37", "n99"]) {
+          const node = await again.readNode(soul);
+          assert.deepEqual(brief(node), brief(await store.readNode(soul)), soul);
+          assert.ok(node.every((r) => r.seq > 19_000), `${soul}: only last-round writes`);
+        }
+        assert.equal(await again.countLive(), 100);
+        assert.deepEqual(await again.integrityCheck(), ["ok"]);
+      });
+    });
+  });
+
   it("a torn last frame is ignored; the frames before it are replayed", async () => {
     const dir = freshDir();
     await withStore(dir, async (store) => {
