@@ -40,9 +40,8 @@
  *
  * Run: `deno task bench hostile [--filter REGEXP] [--json]`. With `HOSTILE_LOG=debug` (a
  * `LATTICE_LOG` level) the nodes log at that level, and each one's stderr is
- * kept in `<tmpdir>/lattice-hostile-<attack>-victim.log` (and `-peer.log`). A full run took
- * 5.5 minutes on a busy 2-core machine with today's code (2026-12-06; the quadratic put alone 1.5),
- * each attack on fresh nodes; a fixed node answers sooner, so the run gets shorter.
+ * kept in `<tmpdir>/lattice-hostile-<attack>-victim.log` (and `-peer.log`). A full run takes
+ * about 5 minutes on a quiet 2-core machine (279 s on 2026-12-07), each attack on fresh nodes.
  *
  * @module
  */
