@@ -9,7 +9,7 @@ import { VERSION } from "../version.ts";
 import { type Context, requireDatabase, withLocalDatabase, withNode } from "./context.ts";
 import { EXIT_OK } from "./errors.ts";
 
-/** `lattice status`: path, storage, kernels, actor, version and node count. */
+/** `lattice status`: path, storage, kernels, actor, version, node count and deferred ops. */
 export async function status(ctx: Context): Promise<number> {
   if (ctx.url !== undefined) return await remoteStatus(ctx);
   requireDatabase(ctx);
@@ -23,6 +23,7 @@ export async function status(ctx: Context): Promise<number> {
       actor: db.actor,
       version: VERSION,
       nodes,
+      deferred: db.deferredStatus(),
     };
   });
   if (ctx.json) {
@@ -34,8 +35,16 @@ export async function status(ctx: Context): Promise<number> {
     await ctx.out.line(`actor:    ${s.actor}`);
     await ctx.out.line(`version:  ${s.version}`);
     await ctx.out.line(`nodes:    ${s.nodes}`);
+    await ctx.out.line(`deferred: ${describeDeferred(s.deferred)}`);
   }
   return EXIT_OK;
+}
+
+/** One line about the deferred ops: how many wait, when the next is due, how many were refused. */
+function describeDeferred(d: { count: number; next: number | null; refused: number } | undefined): string {
+  if (d === undefined) return "-";
+  const next = d.next === null ? "" : `, next due ${new Date(d.next).toISOString()}`;
+  return `${d.count} waiting${next}; ${d.refused} refused from peers`;
 }
 
 /** `lattice status --url URL`: the running node's view, with its peers and addresses. */
@@ -52,6 +61,7 @@ async function remoteStatus(ctx: Context): Promise<number> {
     await ctx.out.line(`kernels:  ${s.kernels}`);
     await ctx.out.line(`version:  ${s.version}`);
     await ctx.out.line(`nodes:    ${s.nodes}`);
+    await ctx.out.line(`deferred: ${describeDeferred(s.deferred)}`);
     for (const a of s.addrs) await ctx.out.line(`address:  ${a}`);
   }
   return EXIT_OK;

@@ -346,13 +346,14 @@ describe("lattice CLI", () => {
     assert.equal((await db("query", '{"from":"nobody"}')).stdout, "", "no results, no output");
   });
 
-  it("status reports path, storage, kernels, actor, version and node count", SLOW, async () => {
+  it("status reports path, storage, kernels, actor, version, node count and deferred ops", SLOW, async () => {
     const listed = (await db("list")).stdout.trimEnd().split("\n").length;
     const r = await db("status");
     assertOk(["status"], r);
     for (const key of ["path", "storage", "kernels", "actor", "version", "nodes"]) {
       assert.match(r.stdout, new RegExp(`^${key}: +\\S`, "m"), key);
     }
+    assert.match(r.stdout, /^deferred: +0 waiting; 0 refused from peers$/m);
     assert.match(r.stdout, new RegExp(`^nodes: +${listed}$`, "m"));
     const j = await db("status", "--json");
     assertOk(["status", "--json"], j);
@@ -365,7 +366,9 @@ describe("lattice CLI", () => {
       "actor",
       "version",
       "nodes",
+      "deferred",
     ]);
+    assert.deepEqual(s.deferred, { count: 0, next: null, refused: 0 });
     assert.equal(s.path, dir);
     assert.match(s.storage as string, /^sqlite/);
     assert.match(s.kernels as string, /^(wasm-simd|wasm|js)$/);

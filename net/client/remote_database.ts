@@ -97,6 +97,8 @@ export interface NodeStatus {
   readonly kernels: string;
   readonly nodes: number;
   readonly version: string;
+  /** Deferred ops: how many wait, when the next comes due (ms, or null), how many from peers were refused. */
+  readonly deferred?: { readonly count: number; readonly next: number | null; readonly refused: number };
 }
 
 /** A vector search, as `db.search` takes it. */
