@@ -128,11 +128,11 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
             for (const got of hits.ids) assert.ok(!removed.has(got), `${k.name}: removed id ${got} returned`);
           }
         }
-        // Replacing id 1 by another vector: the new one is found under id 1, the old one is gone.
+        // Replacing id 1 by another vector: the new one is found under id 1, the old one is gone. (Only exact
+        // search is asserted: HNSW may leave a new node without in-links when every neighbour prunes it.)
         index.insert(1, set.rows[1_900]);
         assert.equal(index.size, 1_000);
         assert.equal(index.searchExact(set.rows[1_900], 1).ids[0], 1);
-        assert.equal(index.search(set.rows[1_900], 1).ids[0], 1);
         assert.notEqual(index.searchExact(set.rows[1], 1).ids[0], 1);
         // Emptied: nothing is returned.
         for (let id = 0; id < 1_500; id++) index.remove(id);
