@@ -5,7 +5,7 @@
  */
 import { prng } from "./_seed.ts";
 
-/** `count` rows of `dim` floats, packed row-major, each a row of the matrix. */
+/** A data set: `rows.length` vectors of `dim` floats each. */
 export interface VectorSet {
   readonly dim: number;
   readonly rows: Float32Array[];

@@ -88,6 +88,7 @@ export interface RecordShape {
   readonly block: number;
 }
 
+/** The record shape for vectors of `dim` floats and `m` links per upper layer. */
 export function recordShape(dim: number, m: number): RecordShape {
   const dimPad = Math.ceil(dim / 4) * 4;
   const meta = dimPad * 4;

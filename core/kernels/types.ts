@@ -302,7 +302,9 @@ export interface HnswHits {
  * ```
  */
 export interface HnswIndex {
+  /** Dimension of every vector. */
   readonly dim: number;
+  /** The distance measure searches rank by. */
   readonly metric: Metric;
   /** Number of live vectors. */
   readonly size: number;
