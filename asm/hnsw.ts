@@ -29,6 +29,7 @@ let HEAPC: usize = 0;
 let HEAPW: usize = 0;
 let SEL: usize = 0;
 let PICK: usize = 0;
+let NBR: usize = 0; // neighbours being scored: node (u32) and distance (f32) pairs, behind the picks
 let OUTN: usize = 0;
 let OUTS: usize = 0;
 let STAMP: u32 = 0;
@@ -69,6 +70,7 @@ export function hnswLayout(
   HEAPW = heapW;
   SEL = sel;
   PICK = pick;
+  NBR = pick + (<usize> (M0 + 4) << 3);
   OUTN = outNodes;
   OUTS = outScores;
   memory.fill(visited, 0, <usize> capacity << 2);
@@ -103,6 +105,66 @@ function dist(q: usize, qq: f32, node: u32): f32 {
   else d = -dot(q, v, DIMPAD);
   if (d != d) return Infinity;
   return d == 0 ? 0 : d;
+}
+
+/** The graph distance from a raw score (dot, or squared l2) of `node`, as dist() finishes it. */
+function finish(raw: f32, qq: f32, node: u32): f32 {
+  let d: f32;
+  if (METRIC == 2) d = raw;
+  else if (METRIC == 1) d = -cosineOf(raw, qq, norm(node));
+  else d = -raw;
+  if (d != d) return Infinity;
+  return d == 0 ? 0 : d;
+}
+
+function lanes(acc: v128): f32 {
+  return (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) +
+    (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+}
+
+/**
+ * Distances from `q` to the `n` nodes listed at NBR, stored beside them. With SIMD, four rows share one
+ * pass over the query, as four independent accumulator chains: each row's chain is the very sequence of
+ * f32x4 operations dot() and sqDist() run, so every distance is bit for bit dist()'s.
+ */
+function scoreAll(q: usize, qq: f32, n: u32): void {
+  let i: u32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    const end = <usize> DIMPAD << 2;
+    for (; i + 4 <= n; i += 4) {
+      const p = NBR + (<usize> i << 3);
+      const e0 = load<u32>(p), e1 = load<u32>(p, 8), e2 = load<u32>(p, 16), e3 = load<u32>(p, 24);
+      const r0 = vec(e0), r1 = vec(e1), r2 = vec(e2), r3 = vec(e3);
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      if (METRIC == 2) {
+        for (let o: usize = 0; o < end; o += 16) {
+          const x = v128.load(q + o);
+          const d0 = f32x4.sub(x, v128.load(r0 + o)), d1 = f32x4.sub(x, v128.load(r1 + o));
+          const d2 = f32x4.sub(x, v128.load(r2 + o)), d3 = f32x4.sub(x, v128.load(r3 + o));
+          a0 = f32x4.add(a0, f32x4.mul(d0, d0));
+          a1 = f32x4.add(a1, f32x4.mul(d1, d1));
+          a2 = f32x4.add(a2, f32x4.mul(d2, d2));
+          a3 = f32x4.add(a3, f32x4.mul(d3, d3));
+        }
+      } else {
+        for (let o: usize = 0; o < end; o += 16) {
+          const x = v128.load(q + o);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(r0 + o)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(r1 + o)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(r2 + o)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(r3 + o)));
+        }
+      }
+      store<f32>(p, finish(lanes(a0), qq, e0), 4);
+      store<f32>(p, finish(lanes(a1), qq, e1), 12);
+      store<f32>(p, finish(lanes(a2), qq, e2), 20);
+      store<f32>(p, finish(lanes(a3), qq, e3), 28);
+    }
+  }
+  for (; i < n; i++) {
+    const p = NBR + (<usize> i << 3);
+    store<f32>(p, dist(q, qq, load<u32>(p)), 4);
+  }
 }
 
 function between(a: u32, b: u32): f32 {
@@ -155,12 +217,21 @@ function searchLayer(q: usize, qq: f32, ep: u32, ef: u32, layer: u32, liveOnly: 
     nc = heapPop(HEAPC, nc, false);
     const at = list(<u32> c, layer);
     const n = load<u32>(at);
+    // The unvisited neighbours, in list order, then their distances (four at a time where SIMD allows),
+    // then the same decisions in the same order as one neighbour at a time.
+    let fresh: u32 = 0;
     for (let i: u32 = 1; i <= n; i++) {
       const e = load<u32>(at + (<usize> i << 2));
       const mark = VISITED + (<usize> e << 2);
       if (load<u32>(mark) == stamp) continue;
       store<u32>(mark, stamp);
-      const k = toKey(dist(q, qq, e), e);
+      store<u32>(NBR + (<usize> fresh << 3), e);
+      fresh++;
+    }
+    scoreAll(q, qq, fresh);
+    for (let i: u32 = 0; i < fresh; i++) {
+      const e = load<u32>(NBR + (<usize> i << 3));
+      const k = toKey(load<f32>(NBR + (<usize> i << 3), 4), e);
       if (nw < ef || k < load<u64>(HEAPW)) {
         nc = heapPush(HEAPC, nc, k, false);
         if (!liveOnly || isLive(e)) {

@@ -103,7 +103,10 @@ export interface HnswLayout {
   readonly upper: number;
   /** The query (`dimPad` floats). */
   readonly query: number;
-  /** Scratch of the WASM engine: visit marks, candidate heap, result heap, candidate list, picks. */
+  /**
+   * Scratch of the WASM engine: visit marks, candidate heap, result heap, candidate list, and `pick`:
+   * the heuristic's picks, then the neighbours being scored (`m0 + 4` entries of 8 bytes each).
+   */
   readonly visited: number;
   readonly heapC: number;
   readonly heapW: number;
@@ -139,7 +142,7 @@ export function hnswLayout(
   const sel = a16(heapW + 8 * (width + 2));
   const pick = a16(sel + 8 * (width + 2));
   const out = Math.max(width, capacity);
-  const outNodes = a16(pick + 8 * (shape.m0 + 2));
+  const outNodes = a16(pick + 16 * (shape.m0 + 4));
   const outScores = a16(outNodes + 4 * out);
   const exactScores = a16(outScores + 4 * out);
   const exactHeap = a16(exactScores + 4 * capacity);
