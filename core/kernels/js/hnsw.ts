@@ -33,6 +33,13 @@ export class JsHnswMemory implements HnswMemory {
     this.u32 = new Uint32Array(grown.buffer);
     this.f32 = new Float32Array(grown.buffer);
   }
+
+  /** Drops the memory (the index is disposed). */
+  release(): void {
+    this.u8 = new Uint8Array(0);
+    this.u32 = new Uint32Array(0);
+    this.f32 = new Float32Array(0);
+  }
 }
 
 /** The engine: see the module comment. */
@@ -76,12 +83,7 @@ export class JsHnswEngine implements HnswEngine {
     const q = this.#vec(node);
     const qq = this.#norm(node);
     let ep = entry;
-    let epD = this.#dist(q, qq, ep);
-    for (let l = maxLevel; l > level; l--) {
-      const found = this.#greedy(q, qq, ep, epD, l);
-      ep = found;
-      epD = this.#dist(q, qq, ep);
-    }
+    for (let l = maxLevel; l > level; l--) ep = this.#greedy(q, qq, ep, this.#dist(q, qq, ep), l);
     const { m, efConstruction } = this.#params;
     for (let l = Math.min(level, maxLevel); l >= 0; l--) {
       this.#searchLayer(q, qq, ep, efConstruction, l, false);
@@ -132,7 +134,8 @@ export class JsHnswEngine implements HnswEngine {
   }
 
   dispose(): void {
-    this.memory.ensure(0);
+    this.memory.release();
+    this.#visited = new Uint32Array(0);
   }
 
   /** Float index of `node`'s vector. */
