@@ -257,6 +257,9 @@ export {
 export { loadKernels, type LoadKernelsOptions } from "./runtime/kernels.ts";
 export type {
   HashBackend,
+  HnswHits,
+  HnswIndex,
+  HnswOptions,
   IdTable,
   KernelChoice,
   KernelName,

@@ -54,7 +54,7 @@ export function dot(a: usize, b: usize, n: u32): f32 {
 }
 
 /** Sum of squared differences of the `n` floats at `a` and `b` (before the square root). */
-function sqDist(a: usize, b: usize, n: u32): f32 {
+export function sqDist(a: usize, b: usize, n: u32): f32 {
   const end = <usize> (n & ~3) << 2, len = <usize> n << 2;
   let l0: f32 = 0, l1: f32 = 0, l2: f32 = 0, l3: f32 = 0;
   let o: usize = 0;
@@ -99,7 +99,7 @@ export function l2(a: usize, b: usize, n: u32): f32 {
 }
 
 /** Cosine from a dot product and two squared norms (all f32), computed in f64 as types.ts specifies. */
-function cosineOf(d: f32, aa: f32, bb: f32): f32 {
+export function cosineOf(d: f32, aa: f32, bb: f32): f32 {
   if (aa == 0 || bb == 0) return 0;
   return <f32> (<f64> d / Math.sqrt(<f64> aa * <f64> bb));
 }
@@ -152,8 +152,41 @@ export function vecTopK(
   outSlots: usize,
   outScores: usize,
 ): u32 {
+  return vecTopKRows(
+    H,
+    vecStride(dimPad),
+    dim,
+    dimPad,
+    high,
+    q,
+    k,
+    metric,
+    scores,
+    heap,
+    outSlots,
+    outScores,
+  );
+}
+
+/**
+ * {@link vecTopK} over records of `stride` bytes (a multiple of 16) that
+ * begin with the row record (the HNSW node records of hnsw.ts do).
+ */
+export function vecTopKRows(
+  H: usize,
+  stride: usize,
+  dim: u32,
+  dimPad: u32,
+  high: u32,
+  q: usize,
+  k: u32,
+  metric: u32,
+  scores: usize,
+  heap: usize,
+  outSlots: usize,
+  outScores: usize,
+): u32 {
   for (let i = dim; i < dimPad; i++) store<f32>(q + (<usize> i << 2), 0);
-  const stride = vecStride(dimPad);
   const meta = <usize> dimPad << 2;
 
   // Pass 1: raw scores of every slot (dead rows are scored too and ignored).

@@ -43,6 +43,14 @@ export function checkVector(v: unknown, dim: number | undefined, what = "vector"
   }
 }
 
+/** Throws `RangeError` unless every component of `v` is finite (no NaN, no ±Infinity). */
+export function checkFinite(v: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x - x !== 0) throw new RangeError(`${what}[${i}] is ${x}: components must be finite numbers`);
+  }
+}
+
 /** Throws `RangeError` unless the two vectors have equal length. */
 export function checkPair(a: unknown, b: unknown): void {
   checkVector(a, undefined, "a");

@@ -12,7 +12,10 @@
  * @module
  */
 import { checkBatch, checkBytes, checkDim } from "./_check.ts";
-import type { IdTable, Kernels, VectorIndex } from "./types.ts";
+import type { HnswIndex, HnswOptions, IdTable, Kernels, VectorIndex } from "./types.ts";
+import { HnswCore, restoreHnsw } from "./_hnsw_index.ts";
+import { hnswParams } from "./_hnsw_layout.ts";
+import { JsHnswEngine } from "./js/hnsw.ts";
 import { JsIdTable } from "./js/id_table.ts";
 import { createMergeBatch, merge } from "./js/merge.ts";
 import { sha256 as sha256Js, sha256Batch as sha256BatchJs } from "./js/sha256.ts";
@@ -66,5 +69,7 @@ export function createJsKernels(): Kernels {
       checkDim(dim);
       return new JsVectorIndex(dim);
     },
+    createHnsw: (options: HnswOptions): HnswIndex => new HnswCore(new JsHnswEngine(), hnswParams(options)),
+    restoreHnsw: (bytes: Uint8Array): HnswIndex => restoreHnsw(bytes, () => new JsHnswEngine()),
   });
 }

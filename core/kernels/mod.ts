@@ -21,6 +21,9 @@ import { checkBatch, checkBytes } from "./_check.ts";
 
 export type {
   HashBackend,
+  HnswHits,
+  HnswIndex,
+  HnswOptions,
   IdTable,
   KernelName,
   Kernels,
@@ -200,5 +203,7 @@ export function withNativeHash(kernels: Kernels, native: NativeSha256): Kernels 
     cosine: (a, b) => k.cosine(a, b),
     l2: (a, b) => k.l2(a, b),
     createVectorIndex: (dim) => k.createVectorIndex(dim),
+    createHnsw: (options) => k.createHnsw(options),
+    restoreHnsw: (bytes) => k.restoreHnsw(bytes),
   };
 }

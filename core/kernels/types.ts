@@ -228,6 +228,113 @@ export interface VectorIndex {
 }
 
 /**
+ * Parameters of an HNSW index ({@link Kernels.createHnsw}).
+ *
+ * @example
+ * ```ts
+ * import { type HnswOptions, loadKernels } from "../../mod.ts";
+ * const options: HnswOptions = { dim: 3, metric: "cosine", m: 16, efConstruction: 200, ef: 64, seed: 7 };
+ * const index = (await loadKernels()).createHnsw(options);
+ * console.log(index.size); // 0
+ * index.dispose();
+ * ```
+ */
+export interface HnswOptions {
+  /** Dimension of every vector: an integer from 1 to 65536. */
+  readonly dim: number;
+  /** Distance measure; default `"cosine"`. */
+  readonly metric?: Metric;
+  /** Links per node on the upper layers (twice as many on layer 0); 2 to 64, default 16. */
+  readonly m?: number;
+  /** Candidate list size while inserting; 1 to 4096, default 200. */
+  readonly efConstruction?: number;
+  /** Candidate list size of a search that gives none; 1 to 4096, default 256 (recall@10 ≥ 0.95 on hard data). */
+  readonly ef?: number;
+  /** Seed of the level generator (an unsigned 32-bit integer); default 0. Same seed and order, same graph. */
+  readonly seed?: number;
+  /** Below this many live vectors `search` is exact (a scan of every vector); default 1024. */
+  readonly exactBelow?: number;
+}
+
+/**
+ * Result of an HNSW search: ids best first and their scores (similarity for
+ * `dot` and `cosine`, distance for `l2`, as {@link TopK}).
+ *
+ * @example
+ * ```ts
+ * import { type HnswHits, loadKernels } from "../../mod.ts";
+ * const index = (await loadKernels()).createHnsw({ dim: 2, metric: "l2" });
+ * index.insert(10, new Float32Array([0, 0]));
+ * index.insert(20, new Float32Array([3, 4]));
+ * const hits: HnswHits = index.search(new Float32Array([3, 4]), 2);
+ * console.log([...hits.ids], [...hits.scores]); // [20, 10] [0, 5]
+ * index.dispose();
+ * ```
+ */
+export interface HnswHits {
+  /** The ids given to `insert`, best first. */
+  readonly ids: Uint32Array;
+  /** The score of each id. */
+  readonly scores: Float32Array;
+}
+
+/**
+ * A hierarchical navigable small world graph (Malkov & Yashunin) over
+ * vectors named by unsigned 32-bit ids, for approximate nearest-neighbour
+ * search.
+ *
+ * Deterministic: levels come from a PRNG seeded by `seed` and neighbours are
+ * chosen by the paper's heuristic with distance ties broken by insertion
+ * order, so the same options and the same sequence of calls build the same
+ * graph and return the same results in every implementation, bit for bit
+ * (`serialize` returns the same bytes).
+ *
+ * @example
+ * ```ts
+ * import { type HnswIndex, loadKernels } from "../../mod.ts";
+ * const index: HnswIndex = (await loadKernels()).createHnsw({ dim: 2, metric: "cosine", seed: 1 });
+ * index.insert(1, new Float32Array([1, 0]));
+ * index.insert(2, new Float32Array([0, 1]));
+ * index.insert(3, new Float32Array([1, 1]));
+ * index.remove(3);
+ * console.log([...index.search(new Float32Array([1, 0.9]), 2).ids]); // [1, 2]
+ * index.dispose();
+ * ```
+ */
+export interface HnswIndex {
+  /** Dimension of every vector. */
+  readonly dim: number;
+  /** The distance measure searches rank by. */
+  readonly metric: Metric;
+  /** Number of live vectors. */
+  readonly size: number;
+  /** Bytes of memory the index holds for its vectors and graph (capacity, not scratch). */
+  readonly byteLength: number;
+  /**
+   * Adds `vector` under `id` (an unsigned 32-bit integer). An id already
+   * present is replaced: its old vector is removed first. `RangeError` on a
+   * wrong length or a NaN or infinite component; nothing changes then.
+   */
+  insert(id: number, vector: Float32Array): void;
+  /** Removes `id`: it is never returned again (its node stays in the graph as a waypoint). Returns whether it was present. */
+  remove(id: number): boolean;
+  /** Whether `id` is present. */
+  has(id: number): boolean;
+  /**
+   * The `k` nearest live vectors to `query`, best first, searching with a
+   * candidate list of `max(ef, k)` (default: the index's `ef`). Exact below
+   * `exactBelow` live vectors.
+   */
+  search(query: Float32Array, k: number, ef?: number): HnswHits;
+  /** The exact `k` nearest live vectors (a scan of all of them, ties by insertion order). */
+  searchExact(query: Float32Array, k: number): HnswHits;
+  /** The whole index as bytes (versioned; identical in every implementation), for {@link Kernels.restoreHnsw}. */
+  serialize(): Uint8Array;
+  /** Releases the index's memory. Any later call throws. */
+  dispose(): void;
+}
+
+/**
  * The kernel set. Every method is synchronous and batch-shaped: one call
  * handles a whole array.
  *
@@ -296,4 +403,8 @@ export interface Kernels {
   l2(a: Float32Array, b: Float32Array): number;
   /** A new, empty resident vector index of dimension `dim` (a positive integer). */
   createVectorIndex(dim: number): VectorIndex;
+  /** A new, empty HNSW index. `RangeError` on a bad option. */
+  createHnsw(options: HnswOptions): HnswIndex;
+  /** An HNSW index from the bytes of {@link HnswIndex.serialize} (of either implementation). `RangeError` on bad bytes. */
+  restoreHnsw(bytes: Uint8Array): HnswIndex;
 }

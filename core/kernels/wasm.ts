@@ -22,7 +22,10 @@
  * @module
  */
 import { checkCount, checkDim } from "./_check.ts";
-import type { IdTable, Kernels, MergeBatch, VectorIndex } from "./types.ts";
+import type { HnswIndex, HnswOptions, IdTable, Kernels, MergeBatch, VectorIndex } from "./types.ts";
+import { HnswCore, restoreHnsw } from "./_hnsw_index.ts";
+import { hnswParams } from "./_hnsw_layout.ts";
+import { WasmHnswEngine } from "./wasm/hnsw.ts";
 import { WASM_SCALAR_BASE64, WASM_SIMD_BASE64 } from "./_wasm_bytes.ts";
 import { WasmIdTable } from "./wasm/id_table.ts";
 import { Heap, HeapPool } from "./wasm/instance.ts";
@@ -74,6 +77,11 @@ function createKernels(module: WebAssembly.Module, simd: boolean): Kernels {
         checkDim(dim);
         return new WasmVectorIndex(pool, dim);
       },
+      createHnsw(options: HnswOptions): HnswIndex {
+        const params = hnswParams(options);
+        return new HnswCore(new WasmHnswEngine(pool), params);
+      },
+      restoreHnsw: (bytes: Uint8Array): HnswIndex => restoreHnsw(bytes, () => new WasmHnswEngine(pool)),
     } satisfies Kernels,
   );
 }

@@ -73,6 +73,41 @@ export interface Exports {
     outSlots: number,
     outScores: number,
   ): number;
+  vecTopKRows(
+    h: number,
+    stride: number,
+    dim: number,
+    dimPad: number,
+    high: number,
+    q: number,
+    k: number,
+    metric: number,
+    scores: number,
+    heap: number,
+    outSlots: number,
+    outScores: number,
+  ): number;
+  hnswLayout(
+    records: number,
+    stride: number,
+    dimPad: number,
+    metric: number,
+    m: number,
+    efConstruction: number,
+    upper: number,
+    query: number,
+    visited: number,
+    capacity: number,
+    heapC: number,
+    heapW: number,
+    sel: number,
+    pick: number,
+    outNodes: number,
+    outScores: number,
+  ): void;
+  hnswCommit(node: number): void;
+  hnswInsert(node: number, level: number, entry: number, maxLevel: number): void;
+  hnswSearch(entry: number, maxLevel: number, k: number, ef: number): number;
 }
 
 const PAGE = 65536;
