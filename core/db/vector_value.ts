@@ -118,3 +118,25 @@ export function vectorFromEncoded(encoded: Uint8Array, dim: number, out: Float32
   }
   return true;
 }
+
+/**
+ * `data` (a put's object) with every array and `Float32Array` in it or its
+ * nested plain objects replaced by `fn(value)`: copies of the objects that
+ * change. For those who cannot know which fields are indexed (the HTTP
+ * client, the CLI before it opens the database): they check the rest of a
+ * put as the library does and send vectors on, for the database to judge.
+ */
+export function mapVectors(data: unknown, fn: (v: Float32Array | unknown[]) => unknown, depth = 0): unknown {
+  if (typeof data !== "object" || data === null || depth > 64) return data;
+  const proto = Object.getPrototypeOf(data);
+  if (proto !== Object.prototype && proto !== null) return data;
+  let out = data as Record<string, unknown>;
+  for (const [key, v] of Object.entries(data)) {
+    const next = v instanceof Float32Array || Array.isArray(v) ? fn(v) : mapVectors(v, fn, depth + 1);
+    if (next !== v) {
+      if (out === data) out = { ...data };
+      out[key] = next;
+    }
+  }
+  return out;
+}
