@@ -293,6 +293,31 @@ describe("vector search", () => {
     await assert.rejects(db.search({ vector: [1, 0, 0], k: 1 }), /closed/);
   });
 
+  it("never lets the build scan undo a write committed while it waits for a page", async () => {
+    let release!: () => void, scanning!: () => void;
+    const gate = new Promise<void>((r) => release = r), started = new Promise<void>((r) => scanning = r);
+    class SlowScan extends MemoryStore {
+      override async changes(after: number, options: Parameters<MemoryStore["changes"]>[1]) {
+        const page = await super.changes(after, options); // read now, handed over after the gate
+        scanning();
+        await gate;
+        return page;
+      }
+    }
+    const db = await Database.create({ store: new SlowScan(), kernels });
+    const bytes = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
+    for (let i = 0; i < 20; i++) await db.put(`n${i}`, { v: bytes([i, 0]) });
+    const declared = db.createIndex({ field: "v", dim: 2, metric: "l2" });
+    await started;
+    await db.put("n0", { v: [500, 0] }); // after the page was read, before the scan applies it
+    await db.put("n1", { v: null });
+    release();
+    assert.equal((await declared).count, 19);
+    assert.deepStrictEqual(brief(await db.search({ vector: [500, 0], k: 1 })), [{ soul: "n0", score: 0 }]);
+    assert.ok((await db.search({ vector: [1, 0], k: 20 })).every((r) => r.soul !== "n1"));
+    await db.close();
+  });
+
   it("indexes what is already stored when an index is declared, and writes racing the build", async () => {
     const db = await open({ storage: "memory" });
     for (let i = 0; i < 50; i++) {
