@@ -4,7 +4,7 @@
  *
  * The index ranks candidates best first; the search takes them in that
  * order, tests `where` on a batch of candidates at a time (reading only the
- * filter's fields, `Store.readFields`), and asks the index for four times as
+ * filter's fields, `Store.readFields`), and asks the index for eight times as
  * many whenever the matches run out, until k match or every vector has been
  * ranked. So a filtered search returns exactly the true top k of the
  * matching set, at the price of reading the filter's fields of the
@@ -88,6 +88,12 @@ export interface SearchResult {
 }
 
 const KEYS = new Set(["vector", "k", "field", "where", "ef", "exact"]);
+/**
+ * How many times more candidates the search asks for when the matches run
+ * out. 100k × 384 in memory, k 10, a filter matching 0.1%: 150 ms with 4
+ * (six rankings of ~21 ms each), 113 ms with 8.
+ */
+const GROWTH = 8;
 /** Keys of the filter's fields read per store call. */
 const READ_BATCH = 1024;
 
@@ -136,7 +142,8 @@ export async function runSearch(
       i = j;
     }
     if (out.length >= k || complete) return out;
-    n = Math.min(index.size, 4 * n);
+    // Each ranking scores every vector (the exact index), so few and large steps: past half, all of them.
+    n = GROWTH * n >= index.size / 2 ? index.size : GROWTH * n;
   }
 }
 
