@@ -125,6 +125,17 @@ describe("vector search on SQLite and over the surfaces", () => {
         assert.equal(refused.status, 401);
         await refused.body?.cancel();
         assert.equal(local.indexes().length, 1);
+
+        // The CLI with --url goes through the same client.
+        const url = ["--url", api.url, "--token", api.token!, "--json"];
+        const found = await cli(["search", "--vector", "[0,1,0]", "--k", "1", ...url]);
+        assert.equal(found.code, 0, found.stderr);
+        assert.equal(JSON.parse(found.stdout).soul, "b");
+        const added = await cli(["index", "add", "other", "--dim", "2", ...url]);
+        assert.equal(added.code, 0, added.stderr);
+        assert.deepEqual(local.indexes().map((i) => i.field), ["emb", "other"]);
+        const listed2 = await cli(["index", "list", ...url]);
+        assert.deepEqual(listed2.stdout.trim().split("\n").map((l) => JSON.parse(l).field), ["emb", "other"]);
       } finally {
         await remote.close();
         await api.close();
