@@ -19,7 +19,7 @@
  * context (path, URL, token) and hands each command to its room in cli/ —
  * commands.ts (the tables and help texts), args.ts (parsing), context.ts
  * (opening a database or reaching a node), init.ts, data.ts (put, get,
- * delete, list, query), status.ts (status, peers), serve.ts, bench.ts,
+ * delete, list, query), vectors.ts (search, index), status.ts (status, peers), serve.ts, bench.ts,
  * errors.ts and output.ts (exit codes, stdout, error reports), host.ts.
  *
  * @example
@@ -44,6 +44,7 @@ import { del, get, list, put, query } from "./cli/data.ts";
 import { peers, status } from "./cli/status.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { bench } from "./cli/bench.ts";
+import { index, search } from "./cli/vectors.ts";
 
 export { type CliHost, processHost };
 
@@ -157,6 +158,10 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
       return await status(ctx);
     case "peers":
       return await peers(ctx);
+    case "search":
+      return await search(ctx, p);
+    case "index":
+      return await index(ctx, p);
   }
   throw new Error(`Command ${name} has no implementation`);
 }

@@ -224,11 +224,16 @@ export {
   Database,
   type DeferredStatus,
   type Entry,
+  type IndexInfo,
+  type IndexOptions,
   type ListOptions,
   type Query,
+  type SearchOptions,
+  type SearchResult,
   type WatchTarget,
   type WriteResult,
 } from "./core/database.ts";
+export { decodeVector } from "./core/db/vector_value.ts";
 export type { Link, NodeData, Value } from "./core/value.ts";
 export { MAX_PUT_FIELDS } from "./core/value.ts";
 export { DEFAULT_QUERY_BUDGET, type QueryBudget, QueryTooLargeError };

@@ -27,6 +27,10 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   limit: { value: true },
   vector: { value: true },
   k: { value: true },
+  field: { value: true },
+  where: { value: true },
+  dim: { value: true },
+  metric: { value: true },
   http: { value: true },
   listen: { value: true, repeat: true },
   bootstrap: { value: true, repeat: true },
@@ -162,13 +166,33 @@ Logs go to stderr; LATTICE_LOG=debug|info|warn|error sets how much (default warn
 Other commands reach the node with --url http://HOST:PORT, and --path DIR (or --token) for the token.`,
   },
   search: {
-    usage: "search --vector JSON --k N",
+    usage: "search --vector JSON --k N [--field F] [--where JSON]",
     args: [],
-    flags: ["vector", "k"],
-    unavailable: true,
-    summary: "vector similarity search",
-    details: `Usage when available: lattice search --vector JSON --k N
-Prints the N nodes whose vectors are most similar to the JSON array of numbers given.`,
+    flags: ["vector", "k", "field", "where"],
+    summary: "the N nodes whose vectors are nearest a vector",
+    details: `Searches a vector index (declare one with lattice index add) as the library's db.search:
+  --vector JSON   the query, a JSON array of numbers of the index's dimension
+  --k N           how many results, 1 to 1000
+  --field F       the indexed field (needed when several fields are indexed)
+  --where JSON    only nodes meeting these conditions, as in lattice query: {FIELD: VALUE or CONDITION}
+Prints one result per line, best first: the soul, a tab, the score (similarity for cosine and dot,
+distance for l2), a tab, the node as JSON. With --json, one {"soul","score","node"} per line.
+Every search is exact (the approximate index is not available yet).
+Example: lattice search --vector '[0.1, 0.9, 0]' --k 5 --where '{"kind": "post"}'`,
+  },
+  index: {
+    usage: "index add FIELD --dim N [--metric M] | index list",
+    args: ["ACTION", "[FIELD]"],
+    flags: ["dim", "metric"],
+    summary: "declare a vector index on a field, or list the declared ones",
+    details: `  lattice index add FIELD --dim N [--metric cosine|dot|l2]
+  lattice index list
+add declares a vector index on FIELD (kept with the database, rebuilt when it opens) for vectors
+of N components, compared by --metric (default cosine), and indexes the vectors already stored.
+Declaring it again with the same settings is harmless; with others it is refused. Values of FIELD
+are then arrays of N numbers (stored as bytes: N little-endian 32-bit floats).
+list prints one index per line: field, dimension, metric and how many vectors it holds.
+With --json, one {"field","dim","metric","m","efConstruction","ef","count"} per line.`,
   },
   peers: {
     usage: "peers --url URL",

@@ -10,6 +10,7 @@
 import type { Database } from "../core/database.ts";
 import { toJson } from "../core/json.ts";
 import { checkField, checkSoul, flatten } from "../core/value.ts";
+import { mapVectors } from "../core/db/vector_value.ts";
 import { parseJsonArgument } from "./args.ts";
 import { type Context, requireDatabase, withDatabase } from "./context.ts";
 import { checkArgument, CliError, EXIT_NOT_FOUND, EXIT_OK, isValidationError, UsageError } from "./errors.ts";
@@ -19,9 +20,17 @@ export async function put(ctx: Context, soul: string, text: string): Promise<num
   checkArgument("put", "SOUL", () => checkSoul(soul));
   const data = parseJsonArgument("put", "JSON", text) as Record<string, unknown>;
   // Validate fully before opening anything, so that a bad argument is a usage error.
-  checkArgument("put", "JSON", () => flatten(soul, data));
+  // (Arrays are vectors for indexed fields: the database, once open, judges them.)
+  checkArgument("put", "JSON", () => flatten(soul, mapVectors(data, () => new Uint8Array(0))));
   requireDatabase(ctx);
-  const result = await withDatabase(ctx, (db) => db.put(soul, data));
+  const result = await withDatabase(ctx, async (db) => {
+    try {
+      return await db.put(soul, data);
+    } catch (e) {
+      if (isValidationError(e)) throw new UsageError(`argument JSON is invalid: ${e.message}`, "put");
+      throw e;
+    }
+  });
   await ctx.out.line(
     ctx.json
       ? JSON.stringify({ soul: result.soul, state: result.state })

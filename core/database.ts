@@ -5,31 +5,21 @@
  * mod.ts).
  *
  * This file is the facade: it checks arguments and hands each call to the
- * part that does the job, each a file in core/db/ —
- * - `local_write.ts`: `put`/`delete` as records stamped by the clock;
- * - `apply.ts`: the foreign intake (`applyOps` of op objects, bytes, or a
- *   large batch in columns, `foreign_batch.ts`);
- * - `commit_queue.ts`: the one ordered write queue, drained in one store
- *   transaction per round (group commit), merging with core/merge.ts and
- *   raising the persisted clock bound (`clock_mark.ts`);
- * - `deferral.ts`: ops too far ahead wait aside, bounded by a horizon and
- *   quotas, applied by a timer when they come due;
- * - `read.ts`, `query.ts`: node reads, lists and graph queries;
- * - `watch.ts`: watchers and commit listeners;
- * - `export.ts`: what replication reads out (`exportOps`, `stateHash`);
- * - `stored.ts`: the base class, what other layers read from the store
- *   (`changes`, `readFields`, `lastSeq`, aux data), the store staying private;
- * - `options.ts`: the options, and the actor id kept in the store.
+ * part that does the job, each a file in core/db/ (docs/ARCHITECTURE.md,
+ * "The local database", says which does what): local writes, the foreign
+ * intake, the commit queue (group commit), deferral, reads and queries,
+ * vector indexes and search, watchers, export, and the base class over the
+ * store (`stored.ts`), which keeps the store private.
  *
  * @module
  */
 import { Clock, hlcFromWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import { actorWords, type Op, opToRecord, recordToOp } from "./op.ts";
-import { checkField, checkSoul, flattenFields, type NodeData } from "./value.ts";
+import { checkField, checkSoul, flattenFields } from "./value.ts";
 import { isTombstone } from "./value_encoding.ts";
 import type { Store } from "./store.ts";
-import { StoredData } from "./db/stored.ts";
+import { StoredData, storeOf } from "./db/stored.ts";
 import { checkQueryBudget, type QueryBudget } from "./query_budget.ts";
 import { systemWorld, type World } from "./world.ts";
 import { type DatabaseOptions, restoreActor } from "./db/options.ts";
@@ -40,25 +30,25 @@ import { checkDeferralOptions, Deferral, type DeferredStatus } from "./db/deferr
 import { exportOps, stateHash } from "./db/export.ts";
 import { putRecords, tombstoneRecords } from "./db/local_write.ts";
 import { type Query, runQuery } from "./db/query.ts";
-import {
-  checkListOptions,
-  countNodes,
-  type Entry,
-  listNodes,
-  type ListOptions,
-  readNodeData,
-} from "./db/read.ts";
+import { checkListOptions, type Entry, type ListOptions } from "./db/read.ts";
 import { type Change, type CommitListener, Watchers, type WatchTarget } from "./db/watch.ts";
+import { Vectors } from "./db/vectors.ts";
+import type { IndexInfo, IndexOptions } from "./db/vector_spec.ts";
+import { runSearch, type SearchOptions, type SearchResult } from "./db/vector_search.ts";
 
-export { checkListOptions, opToRecord, recordToOp };
+export { checkListOptions, opToRecord, recordToOp, storeOf };
 export type {
   ApplyOptions,
   ApplyResult,
   Change,
   DeferredStatus,
   Entry,
+  IndexInfo,
+  IndexOptions,
   ListOptions,
   Query,
+  SearchOptions,
+  SearchResult,
   WatchTarget,
   WriteResult,
 };
@@ -66,18 +56,6 @@ export type { Condition } from "./db/query.ts";
 export type { DatabaseOptions };
 
 const NONE: readonly never[] = Object.freeze([]);
-
-/** Reads the store of a database (set by the class's static block: the store is private). */
-let storeOfDatabase: (db: Database) => Store;
-
-/**
- * The raw {@link Store} under `db`: for tests, benches and tools that check
- * what is stored, never for the layers above the Database (they use its
- * methods). Not exported by mod.ts.
- */
-export function storeOf(db: Database): Store {
-  return storeOfDatabase(db);
-}
 
 /**
  * The embedded graph database: what `open` returns, built from a store and kernels.
@@ -92,10 +70,6 @@ export function storeOf(db: Database): Store {
  * ```
  */
 export class Database extends StoredData {
-  static {
-    storeOfDatabase = (db) => db.#store;
-  }
-
   readonly #store: Store;
   readonly kernels: Kernels;
   readonly clock: Clock;
@@ -108,10 +82,8 @@ export class Database extends StoredData {
   readonly #queue: CommitQueue;
   readonly #deferral: Deferral;
   readonly #intake: ForeignIntake;
+  readonly #vectors: Vectors;
   readonly #queryBudget: QueryBudget;
-  #closed = false;
-  /** {@link #check} as a function, for the parts that check between awaits (made once). */
-  readonly #checkOpen = (): void => this.#check();
 
   private constructor(
     store: Store,
@@ -133,6 +105,7 @@ export class Database extends StoredData {
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
+    this.#vectors = new Vectors(store, kernels, this.#watchers);
   }
 
   /**
@@ -149,12 +122,9 @@ export class Database extends StoredData {
     const clock = new Clock({ now: options.now, world, maxDrift: options.maxDrift, last: last ?? undefined });
     const restoredMark = last !== undefined && last !== null;
     const db = new Database(store, kernels, clock, actor, restoredMark, queryBudget, options);
+    await db.#vectors.open(); // before any write: the build scan sees a still store
     await db.#deferral.open();
     return db;
-  }
-
-  #check(): void {
-    if (this.#closed) throw new Error("The database is closed");
   }
 
   // ---------------------------------------------------------------- writes
@@ -183,8 +153,8 @@ export class Database extends StoredData {
 
   /** {@link put}, throwing for bad input: the promise is the commit's own (no await of it here). */
   #put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
-    this.#check();
-    const fields = flattenFields(soul, data);
+    this.check();
+    const fields = flattenFields(soul, this.#vectors.prepare(soul, data));
     const [stateHi, stateLo] = this.clock.tickWords();
     const records = putRecords(fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
     return this.#queue.enqueue(true, records, NONE, NONE, {
@@ -209,7 +179,7 @@ export class Database extends StoredData {
    * ```
    */
   async delete(soul: string, field?: string): Promise<WriteResult> {
-    this.#check();
+    this.check();
     checkSoul(soul);
     if (field !== undefined) checkField(field);
     const fields = field !== undefined
@@ -246,7 +216,7 @@ export class Database extends StoredData {
   applyOps(ops: readonly Op[] | Uint8Array, options?: ApplyOptions): Promise<ApplyResult> {
     try {
       const source = options === undefined ? undefined : checkSource(options);
-      this.#check();
+      this.check();
       return this.#intake.apply(ops, source);
     } catch (e) {
       return Promise.reject(e);
@@ -291,64 +261,12 @@ export class Database extends StoredData {
    * itself on a timer; tests with an injected clock call it directly.
    */
   async processDeferred(): Promise<void> {
-    this.#check();
+    this.check();
     await this.#deferral.processDue();
     await this.#queue.draining;
   }
 
   // ---------------------------------------------------------------- reads
-
-  /**
-   * The node's live fields as a plain object (links as `{ "#": soul }`), or `undefined`.
-   *
-   * @example
-   * ```ts
-   * import { open } from "../mod.ts";
-   * const db = await open({ storage: "memory" });
-   * await db.put("alice", { name: "Alice", pet: { name: "Rex" } });
-   * console.log(await db.get("alice")); // { name: "Alice", pet: { "#": "alice/pet" } }
-   * console.log(await db.get("bob")); // undefined
-   * await db.close();
-   * ```
-   */
-  async get(soul: string): Promise<NodeData | undefined> {
-    this.#check();
-    checkSoul(soul);
-    return await readNodeData(this.#store, soul);
-  }
-
-  /**
-   * Nodes in soul order (UTF-8 byte order), skipping deleted ones. Options are
-   * checked at once (`TypeError`/`RangeError`), nodes are read page by page.
-   *
-   * @example
-   * ```ts
-   * import { open } from "../mod.ts";
-   * const db = await open({ storage: "memory" });
-   * await db.put("user/b", { name: "Bo" });
-   * await db.put("user/a", { name: "Al" });
-   * await db.put("team/x", { name: "X" });
-   * for await (const { soul, data } of db.list({ prefix: "user/", limit: 10 })) {
-   *   console.log(soul, data); // user/a { name: "Al" }, then user/b { name: "Bo" }
-   * }
-   * await db.close();
-   * ```
-   */
-  list(options: ListOptions = {}): AsyncGenerator<Entry> {
-    this.#check();
-    const { prefix, cursor, limit } = checkListOptions(options);
-    return listNodes(this.#store, prefix, cursor, limit, this.#checkOpen);
-  }
-
-  /**
-   * How many nodes have a live field: as many as {@link list} yields.
-   * Engines that keep the count answer at once (SQLite); others are read
-   * node by node.
-   */
-  countNodes(): Promise<number> {
-    this.#check();
-    return countNodes(this.#store, this.#checkOpen);
-  }
 
   /**
    * Follows links from `from` along `path` and returns the nodes reached that
@@ -370,8 +288,70 @@ export class Database extends StoredData {
    * ```
    */
   async query(q: Query): Promise<Entry[]> {
-    this.#check();
-    return await runQuery(q, this.#store, this.#queryBudget, this.#world, this.#checkOpen);
+    this.check();
+    return await runQuery(q, this.#store, this.#queryBudget, this.#world, this.checkOpen);
+  }
+
+  /**
+   * Declares a vector index on `field` (kept in the store, rebuilt on open)
+   * and resolves once it holds the vectors already stored. Declaring it again
+   * with the same settings is harmless; with others, a `RangeError`.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * const info = await db.createIndex({ field: "embedding", dim: 3 });
+   * console.log(info.metric, info.m, info.efConstruction, info.ef); // cosine 16 200 50
+   * await db.put("doc", { embedding: [1, 2] }).catch((e) => console.log(e.name)); // RangeError: 3 components
+   * await db.close();
+   * ```
+   */
+  createIndex(options: IndexOptions): Promise<IndexInfo> {
+    try {
+      this.check();
+      return this.#vectors.create(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * The declared vector indexes, with how many nodes each holds.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * await db.createIndex({ field: "embedding", dim: 2 });
+   * console.log(db.indexes().map((i) => i.field)); // ["embedding"]
+   * await db.close();
+   * ```
+   */
+  indexes(): IndexInfo[] {
+    this.check();
+    return this.#vectors.list();
+  }
+
+  /**
+   * The `k` nodes whose vectors in an indexed field are nearest `vector`,
+   * best first, among those meeting `where` (as in {@link query}). Exact:
+   * the approximate index is not available yet. Bounded by the query budget.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * await db.createIndex({ field: "embedding", dim: 2, metric: "dot" });
+   * await db.put("a", { embedding: [1, 0] });
+   * await db.put("b", { embedding: [0, 1] });
+   * console.log(await db.search({ vector: [0.2, 0.9], k: 1 })); // [{ soul: "b", score: 0.9…, node: { embedding: Uint8Array(8) … } }]
+   * await db.close();
+   * ```
+   */
+  async search(s: SearchOptions): Promise<SearchResult[]> {
+    this.check();
+    return await runSearch(s, this.#vectors, this.#store, this.#queryBudget, this.#world, this.checkOpen);
   }
 
   /**
@@ -391,7 +371,7 @@ export class Database extends StoredData {
    * ```
    */
   watch(target: WatchTarget, cb: (change: Change) => void): () => void {
-    this.#check();
+    this.check();
     if (typeof target === "string") checkSoul(target);
     return this.#watchers.watch(target, cb);
   }
@@ -412,7 +392,7 @@ export class Database extends StoredData {
    * ```
    */
   onCommit(listener: CommitListener): () => void {
-    this.#check();
+    this.check();
     return this.#watchers.onCommit(listener);
   }
 
@@ -445,7 +425,7 @@ export class Database extends StoredData {
     options: { after?: number; limit?: number; cursor?: number } = {},
   ): Promise<{ ops: Op[]; seq: number; cursor?: number }> {
     try {
-      this.#check();
+      this.check();
       return exportOps(this.#store, options);
     } catch (e) {
       return Promise.reject(e);
@@ -467,7 +447,7 @@ export class Database extends StoredData {
    * ```
    */
   async stateHash(): Promise<string> {
-    this.#check();
+    this.check();
     await this.#queue.draining;
     return await stateHash(this.#store, this.kernels);
   }
@@ -486,11 +466,12 @@ export class Database extends StoredData {
    * ```
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.closed) return;
     await this.#queue.draining;
-    this.#closed = true;
+    this.markClosed();
     this.#deferral.close();
     this.#watchers.clear();
+    this.#vectors.dispose();
     await this.#store.close();
   }
 }

@@ -6,7 +6,8 @@
  *
  * Method names and results are those of `Database`: `put`, `get`, `delete`,
  * `list` (an async iterable over pages of `GET /v1/nodes`), `watch`
- * (Server-Sent Events; returns unsubscribe), `query`, `search`, `close`,
+ * (Server-Sent Events; returns unsubscribe), `query`, `search`,
+ * `createIndex`, `indexes` (a promise here), `close`,
  * plus `status` and `peers`. Bad arguments reject with the same classes as
  * the library (`TypeError`, `RangeError`, `SyntaxError`, mapped from the
  * server's error codes); `get` of a missing node is `undefined`. Every call
@@ -34,12 +35,17 @@ import {
   type Change,
   checkListOptions,
   type Entry,
+  type IndexInfo,
+  type IndexOptions,
   type ListOptions,
   type Query,
+  type SearchOptions,
+  type SearchResult,
   type WatchTarget,
   type WriteResult,
 } from "../core/database.ts";
 import { fromJson, toJson } from "../core/json.ts";
+import { mapVectors } from "../core/db/vector_value.ts";
 import { checkField, checkSoul, flatten, type NodeData } from "../core/value.ts";
 import { systemWorld, type Timer, type World } from "../core/world.ts";
 import type { PeerInfo } from "./http.ts";
@@ -48,7 +54,6 @@ import type {
   ConnectOptions,
   NodeStatus,
   RemoteDatabase,
-  SearchQuery,
   Unsubscribe,
   WatchOptions,
 } from "./client/remote_database.ts";
@@ -64,12 +69,13 @@ export type {
   ConnectOptions,
   NodeStatus,
   RemoteDatabase,
-  SearchQuery,
   Unsubscribe,
   WatchOptions,
 } from "./client/remote_database.ts";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** What a vector stands for in the client's check of a put. */
+const NO_BYTES = new Uint8Array(0);
 /** Page size of `list` requests (the server's maximum). */
 const PAGE = 1000;
 
@@ -222,13 +228,10 @@ class Client implements RemoteDatabase {
 
   async put(soul: string, data: Record<string, unknown>, options?: CallOptions): Promise<WriteResult> {
     this.#check();
-    flatten(soul, data); // the library's checks and messages, before anything is sent
-    const r = await this.#request(
-      "PUT",
-      nodePath(soul),
-      toJson(withoutUndefined(data)),
-      options,
-    ) as WriteResult;
+    // The library's checks and messages, before anything is sent; vectors are for the node to judge.
+    flatten(soul, mapVectors(data, () => NO_BYTES));
+    const body = toJson(withoutUndefined(mapVectors(data, (v) => Array.from(v))));
+    const r = await this.#request("PUT", nodePath(soul), body, options) as WriteResult;
     return { soul: r.soul, state: r.state };
   }
 
@@ -289,13 +292,32 @@ class Client implements RemoteDatabase {
     return r.nodes.map((e) => ({ soul: e.soul, data: fromJson(e.data) as NodeData }));
   }
 
-  async search(q: SearchQuery, options?: CallOptions): Promise<Entry[]> {
+  async search(s: SearchOptions, options?: CallOptions): Promise<SearchResult[]> {
     this.#check();
-    if (typeof q !== "object" || q === null) throw new TypeError("A search must be an object");
-    const r = await this.#request("POST", "/v1/search", toJson(withoutUndefined(q)), options) as {
-      nodes: { soul: string; data: unknown }[];
+    if (typeof s !== "object" || s === null) throw new TypeError("search takes an object { vector, k, … }");
+    const body = s.vector instanceof Float32Array ? { ...s, vector: Array.from(s.vector) } : s;
+    const r = await this.#request("POST", "/v1/search", toJson(withoutUndefined(body)), options) as {
+      results: { soul: string; score: number | null; node: unknown }[];
     };
-    return r.nodes.map((e) => ({ soul: e.soul, data: fromJson(e.data) as NodeData }));
+    return r.results.map((e) => ({
+      soul: e.soul,
+      score: e.score ?? NaN,
+      node: fromJson(e.node) as NodeData,
+    }));
+  }
+
+  async createIndex(options: IndexOptions, callOptions?: CallOptions): Promise<IndexInfo> {
+    this.#check();
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("createIndex takes an options object");
+    }
+    const r = await this.#request("POST", "/v1/indexes", withoutUndefined(options), callOptions);
+    return (r as { index: IndexInfo }).index;
+  }
+
+  async indexes(options?: CallOptions): Promise<IndexInfo[]> {
+    const r = await this.#request("GET", "/v1/indexes", undefined, options) as { indexes: IndexInfo[] };
+    return r.indexes;
   }
 
   async status(options?: CallOptions): Promise<NodeStatus> {

@@ -6,7 +6,7 @@
  *
  * Routes (`GET /v1` lists them as JSON): `GET /v1/status`,
  * `PUT|GET|DELETE /v1/nodes/{soul}`, `GET /v1/nodes?prefix=&limit=&cursor=`,
- * `POST /v1/query`, `POST /v1/search` (501 until vector search exists),
+ * `POST /v1/query`, `POST /v1/search`, `POST|GET /v1/indexes`,
  * `GET /v1/watch?soul=|prefix=` (Server-Sent Events, resumable: see
  * net/http/events.ts), `GET /v1/peers`, `GET /` (the inspector page,
  * `web/index.html`). Values travel as in `core/json.ts` (bytes as
@@ -65,7 +65,6 @@
  * | 429 | `too_many_streams` | `/v1/watch` over `maxStreams` or `maxStreamsPerClient` (with `Retry-After`) |
  * | 431 | `headers_too_large` | request headers over the runtime's limit (16 KiB on Node) |
  * | 500 | `internal` | a bug; the message says nothing more, the log has the details |
- * | 501 | `not_implemented` | `POST /v1/search` in this version |
  * | 503 | `unavailable` | the node is shutting down or its database is closed |
  * | 507 | `insufficient_storage` | a `DiskFullError`: the disk is full (the message names the directory); reads go on |
  *

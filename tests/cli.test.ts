@@ -35,6 +35,7 @@ const COMMANDS = [
   "status",
   "serve",
   "search",
+  "index",
   "peers",
   "bench",
   "help",
@@ -443,13 +444,7 @@ describe("lattice CLI", () => {
     for (const [args, pattern] of queries) assertFails(args, await db(...args), 2, pattern);
   });
 
-  it("commands not available yet exit 1 with one sentence", SLOW, async () => {
-    assertFails(
-      ["search"],
-      await db("search", "--vector", "[1,2]", "--k", "3"),
-      1,
-      /The search command is not available yet in this version/,
-    );
+  it("refusals exit with one sentence", SLOW, async () => {
     assertFails(["peers"], await db("peers"), 2, /peers asks a running node: give its --url/);
     assertFails(
       ["init", "--url"],

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Change, type Database, open } from "../mod.ts";
 import { type HttpApi, startHttpApi } from "../net/http.ts";
-import { connect, ConnectionError, RemoteError } from "../net/client.ts";
+import { connect, ConnectionError } from "../net/client.ts";
 import { VERSION } from "../version.ts";
 import { toJson } from "../core/json.ts";
 import { startServe } from "./_serve.ts";
@@ -269,8 +269,8 @@ describe("http api", () => {
     assertError(await call(api, "POST", "/v1/query", '{"from":5}'), 400, "invalid_argument", /query.from/);
   });
 
-  it("POST /v1/search is 501 not_implemented", async () => {
-    assertError(await call(api, "POST", "/v1/search", '{"vector":[1,2],"k":1}'), 501, "not_implemented");
+  it("POST /v1/search without an index is 400 out_of_range", async () => {
+    assertError(await call(api, "POST", "/v1/search", '{"vector":[1,2],"k":1}'), 400, "out_of_range");
   });
 
   it("GET /v1/status and /v1/peers report the database and info()", async () => {
@@ -641,12 +641,7 @@ describe("connect(url)", () => {
       assert.equal(s.storage, "memory");
       assert.equal(s.version, VERSION);
       assert.deepEqual(await remote.peers(), INFO().peers);
-      await assert.rejects(remote.search({ vector: [1], k: 1 }), (e: unknown) => {
-        assert.ok(e instanceof RemoteError);
-        assert.equal(e.status, 501);
-        assert.equal(e.code, "not_implemented");
-        return true;
-      });
+      await assert.rejects(remote.search({ vector: [1], k: 1 }), /no vector index is declared/);
     } finally {
       await remote.close();
       await local.close();

@@ -6,7 +6,18 @@
  *
  * @module
  */
-import type { Change, Entry, ListOptions, Query, WatchTarget, WriteResult } from "../../core/database.ts";
+import type {
+  Change,
+  Entry,
+  IndexInfo,
+  IndexOptions,
+  ListOptions,
+  Query,
+  SearchOptions,
+  SearchResult,
+  WatchTarget,
+  WriteResult,
+} from "../../core/database.ts";
 import type { NodeData } from "../../core/value.ts";
 import type { World } from "../../core/world.ts";
 import type { PeerInfo } from "../http.ts";
@@ -101,13 +112,6 @@ export interface NodeStatus {
   readonly deferred?: { readonly count: number; readonly next: number | null; readonly refused: number };
 }
 
-/** A vector search, as `db.search` takes it. */
-export interface SearchQuery {
-  readonly vector: readonly number[];
-  readonly k: number;
-  readonly where?: Query["where"];
-}
-
 /**
  * Unsubscribes a watch; `ready` resolves once the node streams changes (rejects if it refuses).
  *
@@ -184,7 +188,12 @@ export interface RemoteDatabase {
    */
   watch(target: WatchTarget, cb: (change: Change) => void, options?: WatchOptions): Unsubscribe;
   query(q: Query, options?: CallOptions): Promise<Entry[]>;
-  search(q: SearchQuery, options?: CallOptions): Promise<Entry[]>;
+  /** Vector search, as `Database.search` (a `Float32Array` query travels as a JSON array). */
+  search(s: SearchOptions, options?: CallOptions): Promise<SearchResult[]>;
+  /** Declares a vector index, as `Database.createIndex` (`POST /v1/indexes`). */
+  createIndex(options: IndexOptions, callOptions?: CallOptions): Promise<IndexInfo>;
+  /** The node's vector indexes, as `Database.indexes` (asked over HTTP, so a promise). */
+  indexes(options?: CallOptions): Promise<IndexInfo[]>;
   status(options?: CallOptions): Promise<NodeStatus>;
   /** How many nodes have a live field (the status's `nodes`), as `Database.countNodes`. */
   countNodes(options?: CallOptions): Promise<number>;

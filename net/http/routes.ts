@@ -2,13 +2,13 @@
  * The routes of the HTTP API: the `/v1` route list (each row says whether it
  * is a read, which decides who needs the token; `GET /v1` serves it), the
  * dispatch of a request through the guards to its route, and the handlers of
- * the JSON routes (status, peers, nodes, list, query, search). `/v1/watch`
+ * the JSON routes (status, peers, nodes, list, query, search, indexes). `/v1/watch`
  * is in net/http/events.ts, `/` in net/http/inspector.ts.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Query } from "../../core/database.ts";
+import type { IndexOptions, Query, SearchOptions } from "../../core/database.ts";
 import { fromJson, toJson } from "../../core/json.ts";
 import { VERSION } from "../../version.ts";
 import type { Context } from "./context.ts";
@@ -31,6 +31,7 @@ type Route =
   | "node"
   | "query"
   | "search"
+  | "indexes"
   | "watch"
   | "inspector";
 
@@ -91,7 +92,20 @@ const ROUTES: readonly RouteSpec[] = [
     route: "search",
     method: "POST",
     path: "/v1/search",
-    does: "vector search, body as db.search",
+    does: "vector search, body as db.search: {results: [{soul, score, node}]}",
+    read: true,
+  },
+  {
+    route: "indexes",
+    method: "POST",
+    path: "/v1/indexes",
+    does: "declares a vector index, body as db.createIndex: {index}",
+  },
+  {
+    route: "indexes",
+    method: "GET",
+    path: "/v1/indexes",
+    does: "the declared vector indexes: {indexes: [{field, dim, metric, m, efConstruction, ef, count}]}",
     read: true,
   },
   {
@@ -173,6 +187,7 @@ export async function handle(ctx: Context, req: IncomingMessage, res: ServerResp
     soul = decodeComponent(path.slice("/v1/nodes/".length), "The soul in the path");
   } else if (path === "/v1/query") route = "query";
   else if (path === "/v1/search") route = "search";
+  else if (path === "/v1/indexes") route = "indexes";
   else if (path === "/v1/watch") route = "watch";
   else throw new HttpError(404, "unknown_route", `There is no route ${path}; GET /v1 lists the routes`);
 
@@ -226,12 +241,18 @@ export async function handle(ctx: Context, req: IncomingMessage, res: ServerResp
       const results = await ctx.db.query(q);
       return send(res, 200, { nodes: results.map((e) => ({ soul: e.soul, data: toJson(e.data) })) });
     }
-    case "search":
-      throw new HttpError(
-        501,
-        "not_implemented",
-        `Vector search is not available yet in this version of Lattice (${VERSION})`,
-      );
+    case "search": {
+      const results = await ctx.db.search(fromJson(await readJson(ctx, req)) as SearchOptions);
+      return send(res, 200, {
+        results: results.map((r) => ({ soul: r.soul, score: r.score, node: toJson(r.node) })),
+      });
+    }
+    case "indexes":
+      if (method === "POST") {
+        const index = await ctx.db.createIndex(await readJson(ctx, req) as IndexOptions);
+        return send(res, 200, { index });
+      }
+      return send(res, 200, { indexes: ctx.db.indexes() });
     case "watch":
       return watch(ctx, req, res, params);
   }

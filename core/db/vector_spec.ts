@@ -1,0 +1,145 @@
+/**
+ * Declarations of vector indexes: what `createIndex` takes
+ * ({@link IndexOptions}), checks and fills in, what `indexes()` reports
+ * ({@link IndexInfo}), and how the declarations are kept in the store's
+ * metadata (one JSON list under `vector-indexes`), local to the replica.
+ *
+ * The HNSW parameters (`m`, `efConstruction`, `ef`) are checked and kept
+ * with the declaration so that the approximate index can use them when it
+ * comes; today every search is exact and they change nothing.
+ *
+ * @module
+ */
+import type { Metric } from "../kernels/types.ts";
+import { checkField } from "../value.ts";
+import { MAX_DIM } from "./vector_value.ts";
+
+/**
+ * What `db.createIndex` takes: the field whose values are vectors, their
+ * dimension, the metric (default `cosine`) and the HNSW parameters
+ * (defaults `m` 16, `efConstruction` 200, `ef` 50).
+ *
+ * @example
+ * ```ts
+ * import { type IndexOptions, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * const options: IndexOptions = { field: "embedding", dim: 384, metric: "cosine" };
+ * console.log(await db.createIndex(options)); // { field: "embedding", dim: 384, metric: "cosine", m: 16, … }
+ * await db.close();
+ * ```
+ */
+export interface IndexOptions {
+  readonly field: string;
+  /** Components per vector, 1–65,536. */
+  readonly dim: number;
+  /** `cosine` (default), `dot` or `l2`. */
+  readonly metric?: Metric;
+  /** HNSW: links per node, 2–128 (default 16). Kept for the approximate index; unused today. */
+  readonly m?: number;
+  /** HNSW: candidates while building, 1–10,000 (default 200). Kept; unused today. */
+  readonly efConstruction?: number;
+  /** HNSW: default candidates while searching, 1–10,000 (default 50). Kept; unused today. */
+  readonly ef?: number;
+  /** `"int8"` (scalar quantization): not available yet, refused with a `RangeError`. */
+  readonly quantize?: "int8";
+}
+
+/**
+ * A declared vector index, as `db.indexes()` lists it: its settings, and
+ * `count`, how many nodes have a vector in it now.
+ *
+ * @example
+ * ```ts
+ * import { type IndexInfo, open } from "../../mod.ts";
+ * const db = await open({ storage: "memory" });
+ * await db.createIndex({ field: "embedding", dim: 2, metric: "l2" });
+ * await db.put("a", { embedding: [1, 0] });
+ * const [info]: IndexInfo[] = db.indexes();
+ * console.log(info.field, info.dim, info.metric, info.count); // embedding 2 l2 1
+ * await db.close();
+ * ```
+ */
+export interface IndexInfo {
+  readonly field: string;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly m: number;
+  readonly efConstruction: number;
+  readonly ef: number;
+  /** How many nodes have a vector in the index. */
+  readonly count: number;
+}
+
+/** A declaration as kept: the settings of {@link IndexInfo}. */
+export type IndexSpec = Omit<IndexInfo, "count">;
+
+/** The metadata key of the declarations. */
+export const INDEXES_META = "vector-indexes";
+/** Largest `ef` a search may ask for, and largest `efConstruction`. */
+export const MAX_EF = 10_000;
+
+const KEYS = new Set(["field", "dim", "metric", "m", "efConstruction", "ef", "quantize"]);
+const METRICS: readonly Metric[] = ["cosine", "dot", "l2"];
+
+function intIn(
+  options: IndexOptions,
+  key: "dim" | "m" | "efConstruction" | "ef",
+  min: number,
+  max: number,
+  dflt?: number,
+): number {
+  const v = options[key] ?? dflt;
+  if (typeof v !== "number") throw new TypeError(`createIndex: ${key} must be a number, got ${typeof v}`);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`createIndex: ${key} must be an integer from ${min} to ${max}, got ${v}`);
+  }
+  return v;
+}
+
+/** Checks `createIndex` options and fills in the defaults (`TypeError`/`RangeError`). */
+export function checkIndexOptions(options: IndexOptions): IndexSpec {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      "createIndex takes an options object { field, dim, metric?, m?, efConstruction?, ef? }",
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!KEYS.has(key)) throw new TypeError(`createIndex: unknown option ${JSON.stringify(key)}`);
+  }
+  checkField(options.field);
+  if (options.dim === undefined) throw new TypeError("createIndex needs dim, the number of components");
+  const dim = intIn(options, "dim", 1, MAX_DIM);
+  const metric = options.metric ?? "cosine";
+  if (!METRICS.includes(metric)) {
+    throw new RangeError(`createIndex: metric must be cosine, dot or l2, got ${JSON.stringify(metric)}`);
+  }
+  if (options.quantize !== undefined) {
+    throw new RangeError(
+      `createIndex: quantize ${
+        JSON.stringify(options.quantize)
+      } is not available yet; vectors are kept as f32`,
+    );
+  }
+  return {
+    field: options.field,
+    dim,
+    metric,
+    m: intIn(options, "m", 2, 128, 16),
+    efConstruction: intIn(options, "efConstruction", 1, MAX_EF, 200),
+    ef: intIn(options, "ef", 1, MAX_EF, 50),
+  };
+}
+
+/** Whether two declarations have the same settings. */
+export function sameSpec(a: IndexSpec, b: IndexSpec): boolean {
+  return a.field === b.field && a.dim === b.dim && a.metric === b.metric && a.m === b.m &&
+    a.efConstruction === b.efConstruction && a.ef === b.ef;
+}
+
+/** The declarations kept under {@link INDEXES_META} (none when absent); throws on unreadable metadata. */
+export function parseSpecs(text: string | undefined): IndexSpec[] {
+  if (text === undefined) return [];
+  const list = JSON.parse(text) as IndexSpec[];
+  if (!Array.isArray(list)) throw new SyntaxError(`The metadata ${INDEXES_META} is not a list`);
+  return list.map((s) => checkIndexOptions(s));
+}

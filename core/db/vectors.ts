@@ -1,0 +1,215 @@
+/**
+ * The vector indexes of a Database: their declarations (kept in the store's
+ * metadata, restored on open), one resident index per declared field, kept
+ * up to date by a commit listener, and the check of vectors in local puts.
+ *
+ * Maintenance rides on the commit listener (watch.ts `onCommit`): every
+ * committed record of an indexed field — a local write, a merged foreign op,
+ * a deferred op come due — sets, replaces or drops that soul's vector in
+ * place, so deletes and overwrites need no rebuild and a deleted vector is
+ * never found. A record whose value is not a valid vector of the index
+ * (a foreign op: those are stored whatever they hold, so that replicas
+ * converge) drops the soul from the index. The listener is registered only
+ * while an index exists: it turns off the commit-at-once path of the queue.
+ *
+ * An index is built (on open, and by `createIndex` for data already there)
+ * by one scan of the store's records (`Store.changes`); souls that commits
+ * touch during the scan are marked and the scan leaves them alone, so a
+ * write racing the build is never undone by an older record.
+ *
+ * @module
+ */
+import type { Kernels } from "../kernels/types.ts";
+import type { FieldRecord, Store } from "../store.ts";
+import { isLink, MAX_PUT_DEPTH } from "../value.ts";
+import type { Watchers } from "./watch.ts";
+import { ExactIndex, type NearestIndex } from "./exact_index.ts";
+import {
+  checkIndexOptions,
+  INDEXES_META,
+  type IndexInfo,
+  type IndexOptions,
+  type IndexSpec,
+  parseSpecs,
+  sameSpec,
+} from "./vector_spec.ts";
+import { toVector, vectorBytes, vectorFromEncoded } from "./vector_value.ts";
+
+/** The index of one declared field. */
+export interface FieldIndex {
+  readonly spec: IndexSpec;
+  readonly index: NearestIndex;
+  /** Settles once the index holds every vector stored when it was declared or opened. */
+  ready: Promise<void>;
+  /** While building: the souls commits have set since the scan began. */
+  touched: Set<string> | undefined;
+  /** Scratch for decoding one stored vector. */
+  readonly scratch: Float32Array;
+}
+
+/** Records read per page of the build scan. */
+const SCAN_PAGE = 4096;
+
+/** The vector indexes of one database. */
+export class Vectors {
+  readonly #store: Store;
+  readonly #kernels: Kernels;
+  readonly #watchers: Watchers;
+  readonly #fields = new Map<string, FieldIndex>();
+  #listening = false;
+  /** The declaration in progress: `createIndex` calls take turns. */
+  #declaring: Promise<unknown> = Promise.resolve();
+
+  constructor(store: Store, kernels: Kernels, watchers: Watchers) {
+    this.#store = store;
+    this.#kernels = kernels;
+    this.#watchers = watchers;
+  }
+
+  /** Restores the declared indexes and builds them from the store (on open, before any write). */
+  async open(): Promise<void> {
+    const specs = parseSpecs(await this.#store.getMeta(INDEXES_META));
+    if (specs.length === 0) return;
+    const entries = specs.map((s) => this.#add(s));
+    const build = this.#build(entries);
+    for (const e of entries) e.ready = build;
+    await build;
+  }
+
+  /** Declares an index (see `Database.createIndex`); resolves once it is built. */
+  create(options: IndexOptions): Promise<IndexInfo> {
+    const spec = checkIndexOptions(options);
+    const run = this.#declaring.then(() => this.#create(spec));
+    this.#declaring = run.catch(() => {});
+    return run;
+  }
+
+  async #create(spec: IndexSpec): Promise<IndexInfo> {
+    const known = this.#fields.get(spec.field);
+    if (known !== undefined) {
+      if (!sameSpec(known.spec, spec)) {
+        throw new RangeError(
+          `An index on field ${JSON.stringify(spec.field)} exists with other settings ` +
+            `(${JSON.stringify(known.spec)}); a field has one index`,
+        );
+      }
+      await known.ready;
+      return info(known);
+    }
+    const specs = [...[...this.#fields.values()].map((e) => e.spec), spec];
+    await this.#store.commit({ meta: { [INDEXES_META]: JSON.stringify(specs) } });
+    const entry = this.#add(spec);
+    entry.ready = this.#build([entry]);
+    await entry.ready;
+    return info(entry);
+  }
+
+  /** The declared indexes. */
+  list(): IndexInfo[] {
+    return [...this.#fields.values()].map(info);
+  }
+
+  /** The index of `field`, or `undefined`. */
+  get(field: string): FieldIndex | undefined {
+    return this.#fields.get(field);
+  }
+
+  /** The indexed fields. */
+  fields(): string[] {
+    return [...this.#fields.keys()];
+  }
+
+  /**
+   * `data` (a put's object for `soul`) with every value of an indexed field,
+   * in it or in its nested objects, checked and turned into the stored bytes
+   * (copies of the objects that change; `data` itself when nothing does).
+   * Throws `TypeError`/`RangeError` naming soul and field.
+   */
+  prepare(soul: string, data: Record<string, unknown>): Record<string, unknown> {
+    return this.#fields.size === 0 ? data : this.#prepare(soul, data, 1);
+  }
+
+  #prepare(soul: string, data: Record<string, unknown>, depth: number): Record<string, unknown> {
+    const proto = typeof data === "object" && data !== null ? Object.getPrototypeOf(data) : undefined;
+    if ((proto !== Object.prototype && proto !== null) || depth > MAX_PUT_DEPTH) return data; // put says why
+    let out = data;
+    for (const key of Object.keys(data)) {
+      const v = data[key];
+      if (v === undefined || v === null) continue;
+      const entry = this.#fields.get(key);
+      let next: unknown = v;
+      if (entry !== undefined) {
+        const what = `The vector field ${JSON.stringify(key)} of ${JSON.stringify(soul)}`;
+        next = vectorBytes(toVector(v, entry.spec.dim, what, true));
+      } else if (typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)) {
+        next = this.#prepare(`${soul}/${key}`, v as Record<string, unknown>, depth + 1);
+      }
+      if (next !== v) {
+        if (out === data) out = { ...data };
+        out[key] = next;
+      }
+    }
+    return out;
+  }
+
+  /** Releases the indexes' memory (the database closes). */
+  dispose(): void {
+    for (const e of this.#fields.values()) e.index.dispose();
+    this.#fields.clear();
+  }
+
+  #add(spec: IndexSpec): FieldIndex {
+    const entry: FieldIndex = {
+      spec,
+      index: new ExactIndex(this.#kernels, spec.dim),
+      ready: Promise.resolve(),
+      touched: new Set(),
+      scratch: new Float32Array(spec.dim),
+    };
+    this.#fields.set(spec.field, entry);
+    if (!this.#listening) {
+      this.#listening = true;
+      this.#watchers.onCommit(this.#onCommit);
+    }
+    return entry;
+  }
+
+  #onCommit = (records: readonly FieldRecord[]): void => {
+    const fields = this.#fields;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      const entry = fields.get(r.field);
+      if (entry === undefined) continue;
+      entry.touched?.add(r.soul);
+      update(entry, r.soul, r.value);
+    }
+  };
+
+  /** Fills `entries` from one scan of the store's records; then they stop marking touched souls. */
+  async #build(entries: readonly FieldIndex[]): Promise<void> {
+    const byField = new Map(entries.map((e) => [e.spec.field, e]));
+    try {
+      let cursor: number | undefined;
+      do {
+        const page = await this.#store.changes(0, { limit: SCAN_PAGE, cursor });
+        for (const r of page.records) {
+          const entry = byField.get(r.field);
+          if (entry !== undefined && !entry.touched!.has(r.soul)) update(entry, r.soul, r.value);
+        }
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+    } finally {
+      for (const e of entries) e.touched = undefined;
+    }
+  }
+}
+
+/** Sets or drops the vector of `soul` in `entry` from a stored value's encoding. */
+function update(entry: FieldIndex, soul: string, encoded: Uint8Array): void {
+  if (vectorFromEncoded(encoded, entry.spec.dim, entry.scratch)) entry.index.set(soul, entry.scratch);
+  else entry.index.remove(soul);
+}
+
+function info(e: FieldIndex): IndexInfo {
+  return { ...e.spec, count: e.index.size };
+}
