@@ -1,6 +1,7 @@
 /**
  * The vector indexes of a Database: their declarations (kept in the store's
- * metadata, restored on open), one resident index per declared field, kept
+ * metadata, restored on open), one resident HNSW index per declared field
+ * (hnsw_nearest.ts, rebuilt from the store on open), kept
  * up to date by a commit listener, and the check of vectors in local puts.
  *
  * Maintenance rides on the commit listener (watch.ts `onCommit`): every
@@ -23,7 +24,8 @@ import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
 import { isLink, MAX_PUT_DEPTH } from "../value.ts";
 import type { Watchers } from "./watch.ts";
-import { ExactIndex, type NearestIndex } from "./exact_index.ts";
+import type { NearestIndex } from "./exact_index.ts";
+import { HnswNearest } from "./hnsw_nearest.ts";
 import {
   checkIndexOptions,
   INDEXES_META,
@@ -161,7 +163,7 @@ export class Vectors {
   #add(spec: IndexSpec): FieldIndex {
     const entry: FieldIndex = {
       spec,
-      index: new ExactIndex(this.#kernels, spec.dim),
+      index: new HnswNearest(this.#kernels, spec),
       ready: Promise.resolve(),
       touched: new Set(),
       scratch: new Float32Array(spec.dim),
