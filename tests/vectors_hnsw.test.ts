@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { Database, type Metric, open, type SearchResult } from "../mod.ts";
 import { selectKernels } from "../core/kernels/mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
+import { HnswNearest } from "../core/db/hnsw_nearest.ts";
 import { SEED } from "./_seed.ts";
 import { clustered } from "./_vectors.ts";
 
@@ -47,6 +48,23 @@ async function putAll(db: Database, items: readonly Item[]): Promise<void> {
 /** A memory store that outlives the Database closing it, so that a second one can open it. */
 class KeptStore extends MemoryStore {
   override close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A kept memory store with auxiliary data, as the durable engines have, that counts its scans. */
+class AuxStore extends KeptStore {
+  readonly aux = new Map<string, Uint8Array[]>();
+  scans = 0;
+  override changes(after: number, options: Parameters<MemoryStore["changes"]>[1]) {
+    this.scans++;
+    return super.changes(after, options);
+  }
+  readAux(name: string): Promise<Uint8Array[] | undefined> {
+    return Promise.resolve(this.aux.get(name)?.map((p) => p.slice()));
+  }
+  writeAux(name: string, parts: readonly Uint8Array[]): Promise<void> {
+    this.aux.set(name, parts.map((p) => p.slice()));
     return Promise.resolve();
   }
 }
@@ -124,7 +142,9 @@ describe(`vector search on the HNSW index (seed ${SEED})`, () => {
     assert.equal(db.indexes()[0].count, COUNT - gone.size);
     for (let i = 0; i < 400; i += 5) {
       const vector = items[i * 7].v; // the old vector: its soul would rank first
-      for (const r of await db.search({ vector, k: 10, ef: 200 })) {
+      const got = await db.search({ vector, k: 10, ef: 200 });
+      assert.equal(got.length, 10, "k results, none of them a deleted one left out late");
+      for (const r of got) {
         assert.ok(!gone.has(r.soul), `${r.soul} was deleted`);
         if (moved.has(r.soul)) assert.ok(r.score < 0.5, `${r.soul} comes back with its old vector`);
       }
@@ -132,6 +152,32 @@ describe(`vector search on the HNSW index (seed ${SEED})`, () => {
     const [best] = await db.search({ vector: far, k: 1 });
     assert.ok(moved.has(best.soul), "an overwritten vector is found at its new place");
     await db.close();
+  });
+
+  it("HnswNearest: removed and replaced souls never come back from the graph itself", () => {
+    const spec = { field: "v", dim: DIM, metric: "cosine" as const, m: 8, efConstruction: 64, ef: 50 };
+    const index = new HnswNearest(kernels, spec);
+    const some = items.slice(0, 2000);
+    for (const it of some) index.set(it.soul, it.v);
+    const far = new Float32Array(DIM).fill(1);
+    for (let i = 0; i < 600; i++) i % 2 === 0 ? index.remove(some[i].soul) : index.set(some[i].soul, far);
+    assert.equal(index.size, 1700);
+    for (let i = 0; i < 600; i += 7) {
+      for (const exact of [false, true]) {
+        const { souls, scores } = index.ranked(some[i].v, 30, "cosine", { exact });
+        // Removed nodes stay in the graph as waypoints and take room in the candidate list, so an
+        // approximate ranking may come back short (the search then asks for more).
+        if (exact) assert.equal(souls.length, 30);
+        else assert.ok(souls.length > 0);
+        for (let j = 0; j < souls.length; j++) {
+          assert.equal(typeof souls[j], "string");
+          const at = Number(souls[j]?.slice(4));
+          assert.ok(!(at < 600 && at % 2 === 0), `${souls[j]} was removed`);
+          if (at < 600) assert.ok(scores[j] < 0.5, `${souls[j]} comes back with its old vector`);
+        }
+      }
+    }
+    index.dispose();
   });
 
   it("gives the same exact answers after close and reopen (the graph rebuilt from the store)", async () => {
@@ -151,5 +197,46 @@ describe(`vector search on the HNSW index (seed ${SEED})`, () => {
     const approx = await second.search({ vector: some[2].v, k: 2 });
     assert.deepEqual(approx.map((r) => [r.soul, r.score]).sort(), [[some[1].soul, 0], [some[2].soul, 0]]);
     await second.close();
+  });
+
+  it("restores a saved graph on open, and never one older than the store (a crash after a write)", async () => {
+    const store = new AuxStore();
+    const first = await Database.create({ store, kernels });
+    await first.createIndex({ field: "v", dim: DIM, metric: "cosine", m: 8, efConstruction: 64 });
+    const some = items.slice(0, 3000);
+    await putAll(first, some);
+    const asked = queries.slice(0, 8).flatMap((
+      vector,
+    ) => [{ vector, k: 10, exact: true }, { vector, k: 10 }]);
+    const before = await Promise.all(asked.map((q) => first.search(q)));
+    await first.close();
+    assert.deepEqual([...store.aux.keys()], ["vector-index-0"], "saved at close");
+
+    store.scans = 0;
+    const second = await Database.create({ store, kernels });
+    assert.equal(store.scans, 0, "restored, not rebuilt");
+    assert.deepStrictEqual(await Promise.all(asked.map((q) => second.search(q))), before, "the same graph");
+    // Written after the save, then a crash: the save is stale and must not be used.
+    await second.put("new", { v: queries[0], tag: 1 });
+    await second.delete(some[5].soul);
+    await second.put(some[6].soul, { v: queries[1] });
+    store.scans = 0;
+    const third = await Database.create({ store, kernels });
+    assert.ok(store.scans > 0, "rebuilt");
+    assert.equal(third.indexes()[0].count, 3000);
+    assert.deepEqual((await third.search({ vector: queries[0], k: 1 })).map((r) => r.soul), ["new"]);
+    assert.deepEqual((await third.search({ vector: queries[1], k: 1 })).map((r) => r.soul), [some[6].soul]);
+    const all = await third.search({ vector: some[5].v, k: 1000, exact: true });
+    assert.ok(all.every((r) => r.soul !== some[5].soul), "a deleted vector stays deleted");
+    await third.close();
+
+    // A save that does not restore (damaged graph bytes) means a rebuild, not an error.
+    const [header, graph] = store.aux.get("vector-index-0")!;
+    store.aux.set("vector-index-0", [header, graph.subarray(0, graph.length >> 1)]);
+    store.scans = 0;
+    const fourth = await Database.create({ store, kernels });
+    assert.ok(store.scans > 0, "rebuilt");
+    assert.deepEqual((await fourth.search({ vector: queries[0], k: 1 })).map((r) => r.soul), ["new"]);
+    await fourth.close();
   });
 });
