@@ -471,6 +471,8 @@ export class Database extends StoredData {
     this.markClosed();
     this.#deferral.close();
     this.#watchers.clear();
+    // Saved for the next open to restore; a failed save (a full disk) only means a rebuild then.
+    await this.#vectors.save().catch(() => {});
     this.#vectors.dispose();
     await this.#store.close();
   }

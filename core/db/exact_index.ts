@@ -1,5 +1,5 @@
 /**
- * The nearest-neighbour index of one field, by soul: today the exact one, the
+ * The nearest-neighbour index of one field, by soul: the exact one, the
  * kernels' resident f32 matrix (`Kernels.createVectorIndex`, SIMD top-k)
  * with a soul ↔ slot map beside it. Every search scores every vector, so its
  * answers are exact. The {@link NearestIndex} interface is what the search
@@ -16,6 +16,14 @@ export interface Ranked {
   readonly scores: Float32Array;
 }
 
+/** How a ranking is made: exactly, or approximately with `ef` candidates (the index's default when left out). */
+export interface RankOptions {
+  /** Score every vector (an approximate index ranks exactly too). */
+  readonly exact?: boolean;
+  /** Candidates of an approximate ranking; ignored by an exact index. */
+  readonly ef?: number;
+}
+
 /** What the search needs of an index over one field's vectors. */
 export interface NearestIndex {
   /** How many souls have a vector in the index. */
@@ -28,13 +36,21 @@ export interface NearestIndex {
    * The `n` best souls for `query` under `metric`, best first (higher
    * similarity for dot and cosine, lower distance for l2). Equal scores come
    * in an order the caller must not rely on (the search orders them by soul).
+   * Exact when `options.exact` is set; an approximate index may miss some
+   * of the true best otherwise.
    */
-  ranked(query: Float32Array, n: number, metric: Metric): Ranked;
+  ranked(query: Float32Array, n: number, metric: Metric, options?: RankOptions): Ranked;
   /** Releases its memory. */
   dispose(): void;
 }
 
-/** The exact index: the kernels' resident matrix, searched in full. */
+/**
+ * The exact index: the kernels' resident matrix, searched in full (every
+ * ranking is exact, `options` changes nothing). The Database uses the HNSW
+ * index (hnsw_nearest.ts), whose `exact` rankings scan every vector as this
+ * one does; this one stays for a caller that wants exact answers without
+ * paying for a graph build.
+ */
 export class ExactIndex implements NearestIndex {
   readonly #matrix: VectorIndex;
   readonly #slotOf = new Map<string, number>();
@@ -64,7 +80,7 @@ export class ExactIndex implements NearestIndex {
     this.#soulAt[slot] = undefined;
   }
 
-  ranked(query: Float32Array, n: number, metric: Metric): Ranked {
+  ranked(query: Float32Array, n: number, metric: Metric, _options?: RankOptions): Ranked {
     const { slots, scores } = this.#matrix.topK(query, n, metric);
     const souls = new Array<string>(slots.length);
     for (let i = 0; i < slots.length; i++) souls[i] = this.#soulAt[slots[i]]!;

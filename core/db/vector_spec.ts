@@ -5,8 +5,8 @@
  * metadata (one JSON list under `vector-indexes`), local to the replica.
  *
  * The HNSW parameters (`m`, `efConstruction`, `ef`) are checked and kept
- * with the declaration so that the approximate index can use them when it
- * comes; today every search is exact and they change nothing.
+ * with the declaration; the index's graph is built with them
+ * (hnsw_nearest.ts, which holds them to the kernel's bounds).
  *
  * @module
  */
@@ -34,11 +34,11 @@ export interface IndexOptions {
   readonly dim: number;
   /** `cosine` (default), `dot` or `l2`. */
   readonly metric?: Metric;
-  /** HNSW: links per node, 2–128 (default 16). Kept for the approximate index; unused today. */
+  /** HNSW: links per node, 2–128 (default 16; the graph uses at most 64). */
   readonly m?: number;
-  /** HNSW: candidates while building, 1–10,000 (default 200). Kept; unused today. */
+  /** HNSW: candidates while building, 1–10,000 (default 200; the graph uses at most 4096). */
   readonly efConstruction?: number;
-  /** HNSW: default candidates while searching, 1–10,000 (default 50). Kept; unused today. */
+  /** HNSW: default candidates while searching, 1–10,000 (default 50; at most 4096 are used). */
   readonly ef?: number;
   /** `"int8"` (scalar quantization): not available yet, refused with a `RangeError`. */
   readonly quantize?: "int8";

@@ -1,6 +1,7 @@
 /**
  * The vector indexes of a Database: their declarations (kept in the store's
- * metadata, restored on open), one resident index per declared field, kept
+ * metadata, restored on open), one resident HNSW index per declared field
+ * (hnsw_nearest.ts, rebuilt from the store on open), kept
  * up to date by a commit listener, and the check of vectors in local puts.
  *
  * Maintenance rides on the commit listener (watch.ts `onCommit`): every
@@ -23,7 +24,8 @@ import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
 import { isLink, MAX_PUT_DEPTH } from "../value.ts";
 import type { Watchers } from "./watch.ts";
-import { ExactIndex, type NearestIndex } from "./exact_index.ts";
+import { HnswNearest } from "./hnsw_nearest.ts";
+import { auxName, readSaved, savedParts } from "./saved_vectors.ts";
 import {
   checkIndexOptions,
   INDEXES_META,
@@ -38,13 +40,17 @@ import { toVector, vectorBytes, vectorFromEncoded } from "./vector_value.ts";
 /** The index of one declared field. */
 export interface FieldIndex {
   readonly spec: IndexSpec;
-  readonly index: NearestIndex;
+  readonly index: HnswNearest;
   /** Settles once the index holds every vector stored when it was declared or opened. */
   ready: Promise<void>;
   /** While building: the souls commits have set since the scan began. */
   touched: Set<string> | undefined;
   /** Scratch for decoding one stored vector. */
   readonly scratch: Float32Array;
+  /** Whether the index holds every stored vector (its build finished, or it was restored). */
+  built: boolean;
+  /** The store's seq its save in the store was made at, if it is known to be current then. */
+  savedSeq: number | undefined;
 }
 
 /** Records read per page of the build scan. */
@@ -66,14 +72,57 @@ export class Vectors {
     this.#watchers = watchers;
   }
 
-  /** Restores the declared indexes and builds them from the store (on open, before any write). */
+  /**
+   * Restores the declared indexes (on open, before any write): each from its
+   * save when one matches the store's last seq (saved_vectors.ts), the
+   * others built by one scan of the store.
+   */
   async open(): Promise<void> {
     const specs = parseSpecs(await this.#store.getMeta(INDEXES_META));
     if (specs.length === 0) return;
-    const entries = specs.map((s) => this.#add(s));
+    const seq = await this.#store.lastSeq();
+    const entries: FieldIndex[] = [];
+    for (let i = 0; i < specs.length; i++) {
+      const restored = await this.#restore(specs[i], i, seq);
+      const entry = this.#add(specs[i], restored);
+      if (restored === undefined) entries.push(entry);
+      else entry.savedSeq = seq;
+    }
     const build = this.#build(entries);
     for (const e of entries) e.ready = build;
     await build;
+  }
+
+  /** The index of `spec` from its save, if the store holds one made at `seq` that restores. */
+  async #restore(spec: IndexSpec, position: number, seq: number): Promise<HnswNearest | undefined> {
+    if (this.#store.readAux === undefined) return undefined;
+    const parts = await this.#store.readAux(auxName(position)).catch(() => undefined);
+    const saved = readSaved(parts, spec, seq);
+    if (saved === undefined) return undefined;
+    try {
+      return new HnswNearest(this.#kernels, spec, saved);
+    } catch {
+      return undefined; // bytes that do not restore: rebuilt
+    }
+  }
+
+  /**
+   * Saves every built index whose save is not current in the store's
+   * auxiliary data (the database closes, its writes committed and applied),
+   * so that the next open restores instead of rebuilding. Does nothing for a
+   * store that keeps no auxiliary data.
+   */
+  async save(): Promise<void> {
+    const store = this.#store;
+    if (store.writeAux === undefined || this.#fields.size === 0) return;
+    const seq = await store.lastSeq();
+    let position = 0;
+    for (const e of this.#fields.values()) {
+      const name = auxName(position++);
+      if (!e.built || e.savedSeq === seq) continue;
+      await store.writeAux(name, savedParts(e.spec, seq, e.index.saved()));
+      e.savedSeq = seq;
+    }
   }
 
   /** Declares an index (see `Database.createIndex`); resolves once it is built. */
@@ -158,13 +207,15 @@ export class Vectors {
     this.#fields.clear();
   }
 
-  #add(spec: IndexSpec): FieldIndex {
+  #add(spec: IndexSpec, restored?: HnswNearest): FieldIndex {
     const entry: FieldIndex = {
       spec,
-      index: new ExactIndex(this.#kernels, spec.dim),
+      index: restored ?? new HnswNearest(this.#kernels, spec),
       ready: Promise.resolve(),
-      touched: new Set(),
+      touched: restored === undefined ? new Set() : undefined,
       scratch: new Float32Array(spec.dim),
+      built: restored !== undefined,
+      savedSeq: undefined,
     };
     this.#fields.set(spec.field, entry);
     if (!this.#listening) {
@@ -187,6 +238,7 @@ export class Vectors {
 
   /** Fills `entries` from one scan of the store's records; then they stop marking touched souls. */
   async #build(entries: readonly FieldIndex[]): Promise<void> {
+    if (entries.length === 0) return;
     const byField = new Map(entries.map((e) => [e.spec.field, e]));
     try {
       let cursor: number | undefined;
@@ -198,6 +250,7 @@ export class Vectors {
         }
         cursor = page.cursor;
       } while (cursor !== undefined);
+      for (const e of entries) e.built = true;
     } finally {
       for (const e of entries) e.touched = undefined;
     }
