@@ -6,6 +6,7 @@
  */
 import { checkCount, checkMergeLength, disposedError } from "../_check.ts";
 import type { MergeBatch, MergeColumns } from "../types.ts";
+import { mergeSides } from "../_merge_columns.ts";
 
 /** The brand of batches made by these kernels; `merge` accepts no others. */
 class JsMergeBatch implements MergeBatch {
@@ -20,22 +21,7 @@ class JsMergeBatch implements MergeBatch {
     // All twelve columns and the output share one buffer.
     const buffer = new ArrayBuffer(capacity * (12 * 4 + 1));
     const column = (i: number) => new Uint32Array(buffer, i * capacity * 4, capacity);
-    this.a = Object.freeze({
-      hlcHi: column(0),
-      hlcLo: column(1),
-      hashHi: column(2),
-      hashLo: column(3),
-      actorHi: column(4),
-      actorLo: column(5),
-    });
-    this.b = Object.freeze({
-      hlcHi: column(6),
-      hlcLo: column(7),
-      hashHi: column(8),
-      hashLo: column(9),
-      actorHi: column(10),
-      actorLo: column(11),
-    });
+    ({ a: this.a, b: this.b } = mergeSides(column));
     this.out = new Uint8Array(buffer, 12 * 4 * capacity, capacity);
   }
 

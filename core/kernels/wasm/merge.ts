@@ -6,6 +6,7 @@
  */
 import { checkMergeLength, disposedError } from "../_check.ts";
 import type { MergeBatch, MergeColumns } from "../types.ts";
+import { mergeSides } from "../_merge_columns.ts";
 import { align, type Exports, Heap } from "./instance.ts";
 
 /**
@@ -34,22 +35,7 @@ export class WasmMergeBatch implements MergeBatch {
     this.#exports = heap.exports;
     const buffer = heap.exports.memory.buffer;
     const column = (i: number) => new Uint32Array(buffer, this.#base + i * stride, capacity);
-    this.a = Object.freeze({
-      hlcHi: column(0),
-      hlcLo: column(1),
-      hashHi: column(2),
-      hashLo: column(3),
-      actorHi: column(4),
-      actorLo: column(5),
-    });
-    this.b = Object.freeze({
-      hlcHi: column(6),
-      hlcLo: column(7),
-      hashHi: column(8),
-      hashLo: column(9),
-      actorHi: column(10),
-      actorLo: column(11),
-    });
+    ({ a: this.a, b: this.b } = mergeSides(column));
     this.out = new Uint8Array(buffer, this.#outPtr, capacity);
   }
 
