@@ -31,6 +31,7 @@ import { decode, encode, type MsgValue } from "../core/msgpack.ts";
 import { bytesToHex64, decodeOpRecords, decodeOps, encodeOps, hex64ToBytes, type Op } from "../core/op.ts";
 import type { Value } from "../core/value.ts";
 import type { BenchSetup, BenchSuite } from "../scripts/bench.ts";
+import { prng } from "./_prng.ts";
 
 /** Ops in the batch. */
 const OPS = 10_000;
@@ -47,18 +48,6 @@ export const MSGPACKR_OPTIONS = {
   bundleStrings: false,
   int64AsType: "number",
 } as const;
-
-/** mulberry32: a small, seedable 32-bit generator (not for anything secret). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** A batch as a peer sends it: nodes of four fields (name, count, flag, timestamp or score), three writers. */
 function makeOps(n: number): Op[] {

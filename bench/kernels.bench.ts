@@ -33,6 +33,7 @@ import {
   type VectorIndex,
 } from "../core/kernels/mod.ts";
 import type { BenchCase, BenchSetup, BenchSuite } from "../scripts/bench.ts";
+import { prng } from "./_prng.ts";
 
 /** The implementation every case's speed-ups are about (also when the runtime lacks it). */
 const SUBJECT = "wasm";
@@ -55,18 +56,6 @@ const TOP_K = 10;
 const QUERIES = 64;
 /** How many of them setup checks on the slower implementations (k-bucket, cosine). */
 const CHECKED_QUERIES = 8;
-
-/** mulberry32: a small, fast, seedable 32-bit generator (not for anything secret). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function randomBytes(next: () => number, n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
