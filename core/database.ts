@@ -317,7 +317,9 @@ export class Database extends StoredData {
   }
 
   /**
-   * The declared vector indexes, with how many nodes each holds.
+   * The declared vector indexes, with how many nodes each holds and whether
+   * its graph is built (`state`: `"building"`, searches exact meanwhile, or
+   * `"ready"`).
    *
    * @example
    * ```ts

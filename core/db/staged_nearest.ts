@@ -101,19 +101,19 @@ export class StagedNearest implements NearestIndex {
 
   /**
    * Inserts pending vectors into the graph until `budgetMs` of `clock` has
-   * passed (checked every few inserts; at least one insert); returns whether
-   * the graph is complete (then the exact index is released).
+   * passed (checked after every insert: a clock read is ~0.1 µs, an insert
+   * 10 µs to 1 ms); returns whether the graph is complete (then the exact
+   * index is released).
    */
   step(clock: () => number, budgetMs: number): boolean {
     const pending = this.#pending;
     if (pending === undefined) return true;
     if (this.#filling) return false;
     const started = clock();
-    let n = 0;
     for (const [soul, v] of pending) {
       pending.delete(soul);
       this.graph.set(soul, v);
-      if ((++n & 3) === 0 && clock() - started >= budgetMs) break;
+      if (clock() - started >= budgetMs) break;
     }
     if (pending.size > 0) return false;
     this.#finish();
