@@ -261,6 +261,7 @@ describe("vector search", () => {
       efConstruction: 200,
       ef: 50,
       count: 0,
+      state: "ready",
     });
     assert.deepEqual(await db.createIndex({ field: "v", dim: 3, metric: "dot", m: 8 }), info, "same again");
     await assert.rejects(db.createIndex({ field: "v", dim: 4, metric: "dot", m: 8 }), /other settings/);

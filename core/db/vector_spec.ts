@@ -45,8 +45,12 @@ export interface IndexOptions {
 }
 
 /**
- * A declared vector index, as `db.indexes()` lists it: its settings, and
- * `count`, how many nodes have a vector in it now.
+ * A declared vector index, as `db.indexes()` lists it: its settings,
+ * `count`, how many nodes have a vector in it now, and `state`: `"building"`
+ * while its HNSW graph is built in the background after open or
+ * `createIndex` (searches are exact scans meanwhile; `building` tells how
+ * many vectors the graph holds of how many), `"ready"` once the graph
+ * answers.
  *
  * @example
  * ```ts
@@ -55,7 +59,7 @@ export interface IndexOptions {
  * await db.createIndex({ field: "embedding", dim: 2, metric: "l2" });
  * await db.put("a", { embedding: [1, 0] });
  * const [info]: IndexInfo[] = db.indexes();
- * console.log(info.field, info.dim, info.metric, info.count); // embedding 2 l2 1
+ * console.log(info.field, info.dim, info.metric, info.count, info.state); // embedding 2 l2 1 ready
  * await db.close();
  * ```
  */
@@ -68,10 +72,14 @@ export interface IndexInfo {
   readonly ef: number;
   /** How many nodes have a vector in the index. */
   readonly count: number;
+  /** `"building"`: searches scan every vector until the graph is complete; `"ready"`: the graph answers. */
+  readonly state: "building" | "ready";
+  /** While building: vectors in the graph (`done`) of all of them (`total`). */
+  readonly building?: { readonly done: number; readonly total: number };
 }
 
 /** A declaration as kept: the settings of {@link IndexInfo}. */
-export type IndexSpec = Omit<IndexInfo, "count">;
+export type IndexSpec = Omit<IndexInfo, "count" | "state" | "building">;
 
 /** The metadata key of the declarations. */
 export const INDEXES_META = "vector-indexes";

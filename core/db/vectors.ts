@@ -1,8 +1,9 @@
 /**
  * The vector indexes of a Database: their declarations (kept in the store's
  * metadata, restored on open), one resident HNSW index per declared field
- * (hnsw_nearest.ts, rebuilt from the store on open), kept
- * up to date by a commit listener, and the check of vectors in local puts.
+ * (hnsw_nearest.ts, restored from its save or rebuilt from the store on
+ * open), kept up to date by a commit listener, and the check of vectors in
+ * local puts.
  *
  * Maintenance rides on the commit listener (watch.ts `onCommit`): every
  * committed record of an indexed field — a local write, a merged foreign op,
@@ -16,16 +17,23 @@
  * An index is built (on open, and by `createIndex` for data already there)
  * by one scan of the store's records (`Store.changes`); souls that commits
  * touch during the scan are marked and the scan leaves them alone, so a
- * write racing the build is never undone by an older record.
+ * write racing the build is never undone by an older record. The scan fills
+ * an exact index (staged_nearest.ts) and open or `createIndex` resolve then;
+ * the graph is built afterwards in slices of at most {@link SLICE_MS} ms,
+ * each a macrotask of the database's World, so that writes, reads and the
+ * network go on, and searches are exact scans until it is complete. A graph
+ * still being built is never saved: the next open rebuilds it.
  *
  * @module
  */
 import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
+import type { Timer, World } from "../world.ts";
 import { isLink, MAX_PUT_DEPTH } from "../value.ts";
 import type { Watchers } from "./watch.ts";
 import { HnswNearest } from "./hnsw_nearest.ts";
 import { auxName, readSaved, savedParts } from "./saved_vectors.ts";
+import { StagedNearest } from "./staged_nearest.ts";
 import {
   checkIndexOptions,
   INDEXES_META,
@@ -40,42 +48,56 @@ import { toVector, vectorBytes, vectorFromEncoded } from "./vector_value.ts";
 /** The index of one declared field. */
 export interface FieldIndex {
   readonly spec: IndexSpec;
-  readonly index: HnswNearest;
-  /** Settles once the index holds every vector stored when it was declared or opened. */
+  readonly index: StagedNearest;
+  /** Settles once the index holds every vector stored when it was declared or opened (exact until its graph is built). */
   ready: Promise<void>;
   /** While building: the souls commits have set since the scan began. */
   touched: Set<string> | undefined;
   /** Scratch for decoding one stored vector. */
   readonly scratch: Float32Array;
-  /** Whether the index holds every stored vector (its build finished, or it was restored). */
-  built: boolean;
+  /** The pause between two slices of the graph's build. */
+  timer: Timer | undefined;
+  /** Set when the database closes: the graph's build stops. */
+  stopped: boolean;
   /** The store's seq its save in the store was made at, if it is known to be current then. */
   savedSeq: number | undefined;
 }
 
 /** Records read per page of the build scan. */
 const SCAN_PAGE = 4096;
+/**
+ * Time after which a slice of the graph's build yields to other work. One
+ * insert of 384 dimensions into a graph of 100k with efConstruction 200
+ * takes ~0.75 ms, so a slice is about ten inserts there and hundreds for
+ * small ones; the clock is read after every insert, so a slice ends within
+ * one insert of this (with a check every four inserts, 100k × 384 had
+ * slices of median 9.4 ms, max 16.9 ms).
+ */
+export const SLICE_MS = 8;
 
 /** The vector indexes of one database. */
 export class Vectors {
   readonly #store: Store;
   readonly #kernels: Kernels;
   readonly #watchers: Watchers;
+  readonly #world: World;
   readonly #fields = new Map<string, FieldIndex>();
   #listening = false;
   /** The declaration in progress: `createIndex` calls take turns. */
   #declaring: Promise<unknown> = Promise.resolve();
 
-  constructor(store: Store, kernels: Kernels, watchers: Watchers) {
+  constructor(store: Store, kernels: Kernels, watchers: Watchers, world: World) {
     this.#store = store;
     this.#kernels = kernels;
     this.#watchers = watchers;
+    this.#world = world;
   }
 
   /**
    * Restores the declared indexes (on open, before any write): each from its
    * save when one matches the store's last seq (saved_vectors.ts), the
-   * others built by one scan of the store.
+   * others filled by one scan of the store, exact until their graphs, built
+   * in the background, are complete.
    */
   async open(): Promise<void> {
     const specs = parseSpecs(await this.#store.getMeta(INDEXES_META));
@@ -119,13 +141,13 @@ export class Vectors {
     let position = 0;
     for (const e of this.#fields.values()) {
       const name = auxName(position++);
-      if (!e.built || e.savedSeq === seq) continue;
-      await store.writeAux(name, savedParts(e.spec, seq, e.index.saved()));
+      if (e.index.state !== "ready" || e.savedSeq === seq) continue;
+      await store.writeAux(name, savedParts(e.spec, seq, e.index.graph.saved()));
       e.savedSeq = seq;
     }
   }
 
-  /** Declares an index (see `Database.createIndex`); resolves once it is built. */
+  /** Declares an index (see `Database.createIndex`); resolves once it holds the stored vectors (exact until its graph is built). */
   create(options: IndexOptions): Promise<IndexInfo> {
     const spec = checkIndexOptions(options);
     const run = this.#declaring.then(() => this.#create(spec));
@@ -201,20 +223,25 @@ export class Vectors {
     return out;
   }
 
-  /** Releases the indexes' memory (the database closes). */
+  /** Stops the graphs' builds and releases the indexes' memory (the database closes). */
   dispose(): void {
-    for (const e of this.#fields.values()) e.index.dispose();
+    for (const e of this.#fields.values()) {
+      e.stopped = true;
+      this.#world.clearTimer(e.timer);
+      e.index.dispose();
+    }
     this.#fields.clear();
   }
 
   #add(spec: IndexSpec, restored?: HnswNearest): FieldIndex {
     const entry: FieldIndex = {
       spec,
-      index: restored ?? new HnswNearest(this.#kernels, spec),
+      index: new StagedNearest(this.#kernels, spec, restored),
       ready: Promise.resolve(),
       touched: restored === undefined ? new Set() : undefined,
       scratch: new Float32Array(spec.dim),
-      built: restored !== undefined,
+      timer: undefined,
+      stopped: false,
       savedSeq: undefined,
     };
     this.#fields.set(spec.field, entry);
@@ -236,7 +263,10 @@ export class Vectors {
     }
   };
 
-  /** Fills `entries` from one scan of the store's records; then they stop marking touched souls. */
+  /**
+   * Fills `entries` from one scan of the store's records; then they stop
+   * marking touched souls, and their graphs are built in the background.
+   */
   async #build(entries: readonly FieldIndex[]): Promise<void> {
     if (entries.length === 0) return;
     const byField = new Map(entries.map((e) => [e.spec.field, e]));
@@ -250,10 +280,25 @@ export class Vectors {
         }
         cursor = page.cursor;
       } while (cursor !== undefined);
-      for (const e of entries) e.built = true;
     } finally {
-      for (const e of entries) e.touched = undefined;
+      for (const e of entries) {
+        e.touched = undefined;
+        e.index.filled();
+        if (e.index.state === "building") this.#grow(e);
+      }
     }
+  }
+
+  /** Builds the graph of `entry`, a slice per macrotask, until it is complete or the database closes. */
+  #grow(entry: FieldIndex): void {
+    const world = this.#world;
+    const clock = (): number => world.monotonic();
+    const slice = (): void => {
+      entry.timer = undefined;
+      if (entry.stopped || entry.index.step(clock, SLICE_MS)) return;
+      entry.timer = world.setTimer(slice, 0, true);
+    };
+    entry.timer = world.setTimer(slice, 0, true);
   }
 }
 
@@ -264,5 +309,7 @@ function update(entry: FieldIndex, soul: string, encoded: Uint8Array): void {
 }
 
 function info(e: FieldIndex): IndexInfo {
-  return { ...e.spec, count: e.index.size };
+  const { index } = e;
+  if (index.state === "ready") return { ...e.spec, count: index.size, state: "ready" };
+  return { ...e.spec, count: index.size, state: "building", building: index.progress };
 }

@@ -105,7 +105,8 @@ const ROUTES: readonly RouteSpec[] = [
     route: "indexes",
     method: "GET",
     path: "/v1/indexes",
-    does: "the declared vector indexes: {indexes: [{field, dim, metric, m, efConstruction, ef, count}]}",
+    does:
+      "the declared vector indexes: {indexes: [{field, dim, metric, m, efConstruction, ef, count, state}]}",
     read: true,
   },
   {
