@@ -29,6 +29,10 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   k: { value: true },
   field: { value: true },
   where: { value: true },
+  from: { value: true, repeat: true },
+  follow: { value: true, repeat: true },
+  ef: { value: true },
+  exact: { value: false },
   dim: { value: true },
   metric: { value: true },
   http: { value: true },
@@ -166,19 +170,28 @@ Logs go to stderr; LATTICE_LOG=debug|info|warn|error sets how much (default warn
 Other commands reach the node with --url http://HOST:PORT, and --path DIR (or --token) for the token.`,
   },
   search: {
-    usage: "search --vector JSON --k N [--field F] [--where JSON]",
+    usage:
+      "search --vector JSON --k N [--field F] [--where JSON] [--from SOUL [--follow FIELD]...] [--ef N] [--exact]",
     args: [],
-    flags: ["vector", "k", "field", "where"],
+    flags: ["vector", "k", "field", "where", "from", "follow", "ef", "exact"],
     summary: "the N nodes whose vectors are nearest a vector",
     details: `Searches a vector index (declare one with lattice index add) as the library's db.search:
   --vector JSON   the query, a JSON array of numbers of the index's dimension
   --k N           how many results, 1 to 1000
   --field F       the indexed field (needed when several fields are indexed)
   --where JSON    only nodes meeting these conditions, as in lattice query: {FIELD: VALUE or CONDITION}
+  --from SOUL     only nodes a walk from SOUL reaches (repeatable: several start souls), following
+  --follow FIELD  this field's link, then the next --follow's ("*" follows every link), as the
+                  "path" of lattice query; without --follow the start souls themselves
+  --ef N          candidates of the approximate search (default: the index's ef); more is slower
+                  and finds more of the true nearest
+  --exact         score every candidate: the true top N (slower on large indexes)
 Prints one result per line, best first: the soul, a tab, the score (similarity for cosine and dot,
 distance for l2), a tab, the node as JSON. With --json, one {"soul","score","node"} per line.
-Every search is exact (the approximate index is not available yet).
-Example: lattice search --vector '[0.1, 0.9, 0]' --k 5 --where '{"kind": "post"}'`,
+The search is approximate (the index's HNSW graph, recall@10 >= 0.95 at the default ef) unless
+--exact is given, the index holds under 1024 vectors or the filters leave few candidates.
+Examples: lattice search --vector '[0.1, 0.9, 0]' --k 5 --where '{"kind": "post"}'
+          lattice search --vector '[0.1, 0.9, 0]' --k 5 --from alice --follow likes --follow '*'`,
   },
   index: {
     usage: "index add FIELD --dim N [--metric M] | index list",

@@ -1,6 +1,6 @@
 /**
  * The vector commands: `lattice search --vector JSON --k N [--field F]
- * [--where JSON]` and `lattice index add FIELD --dim N [--metric M]` /
+ * [--where JSON] [--from SOUL [--follow FIELD]...] [--ef N] [--exact]` and `lattice index add FIELD --dim N [--metric M]` /
  * `lattice index list`, on the local database (--path) or a running node
  * (--url), through the same calls as the library. The command line is
  * checked before anything is opened (exit 2); what the database refuses as
@@ -51,12 +51,21 @@ export async function search(ctx: Context, p: Parsed): Promise<number> {
   if (!Array.isArray(vector) || !vector.every((x) => typeof x === "number")) {
     throw new UsageError("option --vector must be a JSON array of numbers", "search");
   }
-  const where = flag(p, "where");
+  const where = flag(p, "where"), ef = flag(p, "ef");
+  const from = p.flags.get("from") as string[] | undefined;
+  const follow = p.flags.get("follow") as string[] | undefined;
+  if (follow !== undefined && from === undefined) {
+    throw new UsageError("--follow needs --from SOUL (where the walk starts)", "search");
+  }
   const s = {
     vector,
     k: parseCount("search", "k", k),
     field: flag(p, "field"),
     where: where === undefined ? undefined : parseJsonArgument("search", "--where", where) as never,
+    from,
+    path: follow,
+    ef: ef === undefined ? undefined : parseCount("search", "ef", ef),
+    exact: p.flags.has("exact") ? true : undefined,
   };
   const results = await withVectors(ctx, "search", (db) => db.search(s));
   for (const { soul, score, node } of results) {

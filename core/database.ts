@@ -337,8 +337,10 @@ export class Database extends StoredData {
 
   /**
    * The `k` nodes whose vectors in an indexed field are nearest `vector`,
-   * best first, among those meeting `where` (as in {@link query}). Exact:
-   * the approximate index is not available yet. Bounded by the query budget.
+   * best first, among those meeting `where` (as in {@link query}) and, with
+   * `from`/`path`, among the nodes that graph walk reaches. Approximate (the
+   * field's HNSW graph) unless `exact` is set or the filters leave few
+   * candidates; bounded by the query budget.
    *
    * @example
    * ```ts
@@ -353,7 +355,15 @@ export class Database extends StoredData {
    */
   async search(s: SearchOptions): Promise<SearchResult[]> {
     this.check();
-    return await runSearch(s, this.#vectors, this.#store, this.#queryBudget, this.#world, this.checkOpen);
+    return await runSearch(
+      s,
+      this.#vectors,
+      this.kernels,
+      this.#store,
+      this.#queryBudget,
+      this.#world,
+      this.checkOpen,
+    );
   }
 
   /**

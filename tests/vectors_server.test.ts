@@ -107,6 +107,10 @@ describe("vector search on SQLite and over the surfaces", () => {
         assert.deepStrictEqual(decodeVector(got[0].node.emb as Uint8Array), new Float32Array([0, 2, 0]));
         const filtered = await remote.search({ vector: [0.5, 1, 0], k: 2, where: { kind: "x" } });
         assert.deepEqual(filtered.map((r) => r.soul), ["a"]);
+        await remote.put("list", { first: { "#": "a" } });
+        const walked = await remote.search({ vector: [0.5, 1, 0], k: 2, from: "list", path: ["first"] });
+        assert.deepEqual(walked.map((r) => r.soul), ["a"]);
+        await assert.rejects(remote.search({ vector: [0.5, 1, 0], k: 2, path: ["first"] }), TypeError);
         assert.deepStrictEqual(await remote.indexes(), local.indexes());
         await assert.rejects(remote.search({ vector: [1, 0], k: 1 }), RangeError);
         await assert.rejects(remote.createIndex({ field: "emb", dim: 4 }), /other settings/);
@@ -186,6 +190,14 @@ describe("vector search on SQLite and over the surfaces", () => {
     ]);
     assert.equal(where.code, 0, where.stderr);
     assert.match(where.stdout, /^b\t5\t\{"emb":\{"\$bytes":"AABAQAAAgEAAAAAA"\},"kind":"y"\}\n$/);
+    assert.equal((await cli(["put", "l", '{"m":{"#":"b"}}', "--path", path])).code, 0);
+    const walk = await cli([
+      ...["search", "--vector", "[0,0,0]", "--k", "5", "--from", "l", "--follow", "m", "--exact"],
+      ...["--ef", "20", "--path", path],
+    ]);
+    assert.equal(walk.code, 0, walk.stderr);
+    assert.match(walk.stdout, /^b\t5\t/);
+    assert.equal(walk.stdout.split("\n").length, 2, "only the node the walk reaches");
     const list = await cli(["index", "list", "--path", path]);
     assert.equal(list.stdout, "emb\tdim 3\tl2\t2 vectors\n");
     for (
@@ -193,6 +205,8 @@ describe("vector search on SQLite and over the surfaces", () => {
         [["search", "--vector", "[0,0]", "--k", "1"], 2, /3 components, got 2/],
         [["search", "--vector", "nope", "--k", "1"], 2, /--vector is not valid JSON/],
         [["search", "--vector", "[0,0,0]"], 2, /needs --k/],
+        [["search", "--vector", "[0,0,0]", "--k", "1", "--follow", "m"], 2, /--follow needs --from/],
+        [["search", "--vector", "[0,0,0]", "--k", "1", "--ef", "0"], 2, /ef must be an integer/],
         [["index", "add", "emb"], 2, /needs --dim/],
         [["index", "drop", "emb"], 2, /add or list/],
         [["index", "add", "emb", "--dim", "4"], 2, /other settings/],

@@ -75,23 +75,62 @@ export async function runQuery(
   check: () => void,
 ): Promise<Entry[]> {
   if (typeof q !== "object" || q === null) throw new TypeError("A query must be an object");
-  const from = typeof q.from === "string" ? [q.from] : q.from;
-  if (!Array.isArray(from) || from.length === 0) {
-    throw new TypeError("query.from must be a soul or a list of souls");
-  }
-  const path = q.path ?? [];
-  if (!Array.isArray(path)) throw new TypeError("query.path must be an array of field names");
+  const { from, path } = checkStart(q, "query");
   const meter = new QueryMeter(budget, path.length, world); // before looking at each step
-  meter.frontier(from.length);
-  from.forEach((s) => checkSoul(s));
-  path.forEach((f) => f === "*" || checkField(f));
   const where = compileWhere(q.where);
   const conditions = q.where === undefined ? 0 : Object.keys(q.where).length;
   const limit = q.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 0) {
     throw new RangeError(`query.limit must be a non-negative integer`);
   }
-  let level = [...new Set(from)];
+  const level = await reach(from, path, store, meter, check);
+  const out: Entry[] = [];
+  for (const soul of level) {
+    if (out.length >= limit) break;
+    meter.visit();
+    const data = await readNodeData(store, soul);
+    if (data && where(data)) out.push({ soul, data });
+    if (meter.spend(conditions)) {
+      await meter.pause();
+      check();
+    }
+  }
+  return out;
+}
+
+/**
+ * The start of a graph walk (`from` and `path` of a query or a search),
+ * checked (`TypeError` naming `what`), with duplicate start souls dropped.
+ */
+export function checkStart(
+  q: { readonly from?: unknown; readonly path?: unknown },
+  what: string,
+): { from: string[]; path: string[] } {
+  const from = typeof q.from === "string" ? [q.from] : q.from;
+  if (!Array.isArray(from) || from.length === 0) {
+    throw new TypeError(`${what}.from must be a soul or a list of souls`);
+  }
+  const path = q.path ?? [];
+  if (!Array.isArray(path)) throw new TypeError(`${what}.path must be an array of field names`);
+  from.forEach((s) => checkSoul(s));
+  path.forEach((f) => f === "*" || checkField(f));
+  return { from: [...new Set(from as string[])], path: path as string[] };
+}
+
+/**
+ * The souls reached from `from` by following `path`, field by field (`"*"`
+ * follows every link of a node), under `meter`'s frontier, read and time
+ * budgets; `check` throws once the database is closed.
+ */
+export async function reach(
+  from: readonly string[],
+  path: readonly string[],
+  store: Store,
+  meter: QueryMeter,
+  check: () => void,
+): Promise<string[]> {
+  meter.frontier(from.length);
+  let level = [...from];
   for (const step of path) {
     const next = new Set<string>();
     for (const soul of level) {
@@ -114,18 +153,7 @@ export async function runQuery(
     }
     level = [...next];
   }
-  const out: Entry[] = [];
-  for (const soul of level) {
-    if (out.length >= limit) break;
-    meter.visit();
-    const data = await readNodeData(store, soul);
-    if (data && where(data)) out.push({ soul, data });
-    if (meter.spend(conditions)) {
-      await meter.pause();
-      check();
-    }
-  }
-  return out;
+  return level;
 }
 
 /** The test of a query's `where`, its conditions checked first (`TypeError`/`RangeError`). */

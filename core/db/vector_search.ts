@@ -16,23 +16,31 @@
  * candidates per result. The work is bounded by the database's query budget
  * (node reads, time), and yields as a query does.
  *
+ * A search with `from` (and `path`) keeps to the nodes a graph walk reaches
+ * (query.ts `reach`). A small reached set is scored directly: its vectors
+ * are read from the store into an exact index of their own, so a search
+ * among a user's hundred friends costs a hundred reads, not a scan of the
+ * index. A large one is a filter on the index's rankings, as `where` is.
+ * {@link DIRECT_SHARE} sets the crossing.
+ *
  * Equal scores are ordered by soul, never by where a vector sits in the
  * index, so that replicas holding the same data give the same answer
  * whatever order it arrived in.
  *
  * @module
  */
-import type { Metric } from "../kernels/types.ts";
+import type { Kernels, Metric } from "../kernels/types.ts";
 import type { NodeData, Value } from "../value.ts";
 import { decodeValue, isTombstone } from "../value_encoding.ts";
 import type { FieldKey, Store } from "../store.ts";
 import type { World } from "../world.ts";
 import { type QueryBudget, QueryMeter } from "../query_budget.ts";
-import { compileWhere, type Condition } from "./query.ts";
+import { checkStart, compileWhere, type Condition, reach } from "./query.ts";
 import { readNodeData } from "./read.ts";
 import type { FieldIndex, Vectors } from "./vectors.ts";
-import { MAX_EF } from "./vector_spec.ts";
-import { toVector } from "./vector_value.ts";
+import { type IndexSpec, MAX_EF } from "./vector_spec.ts";
+import { toVector, vectorFromEncoded } from "./vector_value.ts";
+import { ExactIndex, type NearestIndex } from "./exact_index.ts";
 
 /** Largest `k` of a search. */
 export const MAX_SEARCH_K = 1000;
@@ -65,6 +73,14 @@ export interface SearchOptions {
   readonly field?: string;
   /** Conditions the results' nodes meet, as in `db.query`. */
   readonly where?: Readonly<Record<string, Condition | Value>>;
+  /**
+   * Only nodes a graph walk reaches: start soul(s), as `db.query`'s `from`.
+   * `{ from: "alice", path: ["friends", "*"] }` searches the members of
+   * alice's `friends` set; `{ from: X, path: [F] }` the node X links to by F.
+   */
+  readonly from?: string | readonly string[];
+  /** Fields to follow from `from` in turn (`"*"` every link), as `db.query`'s `path`; default none (the start souls themselves). */
+  readonly path?: readonly string[];
   /** Candidates of the approximate search, 1–10,000 (default the index's `ef`; above 4096 counts as 4096). */
   readonly ef?: number;
   /** Score every vector: the true top k (default `false`, approximate). */
@@ -93,7 +109,7 @@ export interface SearchResult {
   readonly node: NodeData;
 }
 
-const KEYS = new Set(["vector", "k", "field", "where", "ef", "exact"]);
+const KEYS = new Set(["vector", "k", "field", "where", "ef", "exact", "from", "path"]);
 /**
  * How many times more candidates the search asks for when the matches run
  * out. 100k × 384 in memory, k 10, a filter matching 0.1%: 150 ms with 4
@@ -111,6 +127,12 @@ const EXACT_SHARE = 8;
 /** Largest approximate ranking (the kernel's largest candidate list). */
 const MAX_APPROXIMATE = 4096;
 const EXACT = { exact: true } as const;
+/**
+ * A reached set is scored directly (its vectors read from the store) when
+ * it holds at most one vector in this many of the index, else it filters
+ * the index's rankings.
+ */
+const DIRECT_SHARE = 16;
 /** Keys of the filter's fields read per store call. */
 const READ_BATCH = 1024;
 
@@ -118,20 +140,67 @@ const READ_BATCH = 1024;
 export async function runSearch(
   s: SearchOptions,
   vectors: Vectors,
+  kernels: Kernels,
   store: Store,
   budget: QueryBudget,
   world: World,
   check: () => void,
 ): Promise<SearchResult[]> {
-  const { entry, k, query, where, whereFields } = checkSearch(s, vectors);
+  const { entry, k, query, where, whereFields, start } = checkSearch(s, vectors);
   await entry.ready;
   check();
-  const { index, spec } = entry;
+  const { spec } = entry;
   const metric: Metric = spec.metric;
-  const meter = new QueryMeter(budget, 0, world);
+  const meter = new QueryMeter(budget, start?.path.length ?? 0, world);
+  let index: NearestIndex = entry.index;
+  let within: Set<string> | undefined;
+  if (start !== undefined) {
+    const reached = await reach(start.from, start.path, store, meter, check);
+    if (reached.length * DIRECT_SHARE <= index.size) {
+      index = await directIndex(reached, spec, kernels, store, meter, check);
+    } else {
+      within = new Set(reached);
+    }
+  }
+  try {
+    return await rank(
+      index,
+      s,
+      k,
+      query,
+      metric,
+      spec.field,
+      where,
+      whereFields,
+      within,
+      store,
+      meter,
+      check,
+    );
+  } finally {
+    if (index !== entry.index) index.dispose();
+  }
+}
+
+/** The search proper over `index`: see the module comment. */
+async function rank(
+  index: NearestIndex,
+  s: SearchOptions,
+  k: number,
+  query: Float32Array,
+  metric: Metric,
+  vectorField: string,
+  where: (data: NodeData) => boolean,
+  whereFields: readonly string[],
+  within: Set<string> | undefined,
+  store: Store,
+  meter: QueryMeter,
+  check: () => void,
+): Promise<SearchResult[]> {
   const seen = new Set<string>();
   const out: SearchResult[] = [];
-  let n = Math.min(index.size, whereFields.length > 0 ? Math.max(8 * k, 256) : k + 8);
+  const filtered = whereFields.length > 0 || within !== undefined;
+  let n = Math.min(index.size, filtered ? Math.max(8 * k, 256) : k + 8);
   let approximate = false;
   for (;;) {
     const exact = s.exact === true || n > MAX_APPROXIMATE || n * EXACT_SHARE >= index.size;
@@ -144,7 +213,9 @@ export async function runSearch(
       while (j < souls.length && sameScore(scores[j], scores[i])) j++;
       if (j === souls.length && !complete) break; // the group of equal scores may go on past n
       const group: number[] = [];
-      for (let g = i; g < j; g++) if (!seen.has(souls[g])) group.push(g);
+      for (let g = i; g < j; g++) {
+        if (!seen.has(souls[g]) && (within === undefined || within.has(souls[g]))) group.push(g);
+      }
       group.sort((a, b) => souls[a] < souls[b] ? -1 : souls[a] > souls[b] ? 1 : 0);
       const matching = await filter(group.map((g) => souls[g]), where, whereFields, store, meter, check);
       for (const g of group) {
@@ -154,7 +225,7 @@ export async function runSearch(
         const node = await readNodeData(store, souls[g]);
         check();
         // A node deleted or changed since it was ranked is left out, never shown stale.
-        if (node !== undefined && node[spec.field] instanceof Uint8Array) {
+        if (node !== undefined && node[vectorField] instanceof Uint8Array) {
           out.push({ soul: souls[g], score: scores[g], node });
         }
         if (meter.spend(0)) await pause(meter, check);
@@ -167,6 +238,39 @@ export async function runSearch(
   }
 }
 
+/**
+ * An exact index of the vectors of `souls` (those that have one), read from
+ * the store: the index a small reached set is searched in.
+ */
+async function directIndex(
+  souls: readonly string[],
+  spec: IndexSpec,
+  kernels: Kernels,
+  store: Store,
+  meter: QueryMeter,
+  check: () => void,
+): Promise<ExactIndex> {
+  const index = new ExactIndex(kernels, spec.dim);
+  const scratch = new Float32Array(spec.dim);
+  try {
+    for (let at = 0; at < souls.length; at += READ_BATCH) {
+      const part = souls.slice(at, at + READ_BATCH);
+      const records = await store.readFields(part.map((soul) => ({ soul, field: spec.field })));
+      check();
+      for (let i = 0; i < part.length; i++) {
+        meter.visit();
+        const r = records[i];
+        if (r !== undefined && vectorFromEncoded(r.value, spec.dim, scratch)) index.set(part[i], scratch);
+        if (meter.spend(1)) await pause(meter, check);
+      }
+    }
+  } catch (e) {
+    index.dispose();
+    throw e;
+  }
+  return index;
+}
+
 /** Checks a search and finds its index (`TypeError`/`RangeError`). */
 function checkSearch(s: SearchOptions, vectors: Vectors): {
   entry: FieldIndex;
@@ -174,9 +278,10 @@ function checkSearch(s: SearchOptions, vectors: Vectors): {
   query: Float32Array;
   where: (data: NodeData) => boolean;
   whereFields: string[];
+  start: { from: string[]; path: string[] } | undefined;
 } {
   if (typeof s !== "object" || s === null || Array.isArray(s)) {
-    throw new TypeError("search takes an object { vector, k, field?, where?, ef?, exact? }");
+    throw new TypeError("search takes an object { vector, k, field?, where?, from?, path?, ef?, exact? }");
   }
   for (const key of Object.keys(s)) {
     if (!KEYS.has(key)) throw new TypeError(`search: unknown option ${JSON.stringify(key)}`);
@@ -207,7 +312,10 @@ function checkSearch(s: SearchOptions, vectors: Vectors): {
   if (entry === undefined) throw new RangeError(`search: no vector index on field ${JSON.stringify(field)}`);
   const query = toVector(s.vector, entry.spec.dim, "search: vector", false);
   const where = compileWhere(s.where);
-  return { entry, k, query, where, whereFields: s.where === undefined ? [] : Object.keys(s.where) };
+  if (s.path !== undefined && s.from === undefined) throw new TypeError("search: path needs from");
+  const start = s.from === undefined ? undefined : checkStart(s, "search");
+  const whereFields = s.where === undefined ? [] : Object.keys(s.where);
+  return { entry, k, query, where, whereFields, start };
 }
 
 /**
