@@ -105,7 +105,7 @@ export class Database extends StoredData {
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
-    this.#vectors = new Vectors(store, kernels, this.#watchers, this.#world);
+    this.#vectors = new Vectors(store, kernels, this.#watchers, this.#world, () => this.#queue.idle());
   }
 
   /**

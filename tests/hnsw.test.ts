@@ -123,7 +123,10 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
         }
         assert.equal(index.remove(0), false, "a second removal finds nothing");
         assert.equal(index.size, 1_000);
+        assert.equal(index.nodes, 1_500, "removed nodes stay as waypoints");
         assert.equal(index.has(0), false);
+        assert.equal(index.vector(0), undefined);
+        assert.deepStrictEqual(index.vector(1), set.rows[1]);
         for (let id = 0; id < 1_500; id += 3) {
           const q = set.rows[id]; // its own vector: the removed id would be the best hit
           for (const hits of [index.search(q, 20), index.search(q, 20, 400), index.searchExact(q, 20)]) {
@@ -134,6 +137,8 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
         // search is asserted: HNSW may leave a new node without in-links when every neighbour prunes it.)
         index.insert(1, set.rows[1_900]);
         assert.equal(index.size, 1_000);
+        assert.equal(index.nodes, 1_501, "a replaced vector is a new node");
+        assert.deepStrictEqual(index.vector(1), set.rows[1_900]);
         assert.equal(index.searchExact(set.rows[1_900], 1).ids[0], 1);
         assert.notEqual(index.searchExact(set.rows[1], 1).scores[0], 0, "the old vector is gone");
         // Emptied: nothing is returned.

@@ -261,6 +261,7 @@ describe("vector search", () => {
       efConstruction: 200,
       ef: 50,
       count: 0,
+      dead: 0,
       state: "ready",
     });
     assert.deepEqual(await db.createIndex({ field: "v", dim: 3, metric: "dot", m: 8 }), info, "same again");

@@ -91,6 +91,7 @@ describe("vector search on SQLite and over the surfaces", () => {
           efConstruction: 200,
           ef: 50,
           count: 0,
+          dead: 0,
           state: "ready",
         });
         await remote.put("a", { emb: new Float32Array([1, 0, 0]), kind: "x" });

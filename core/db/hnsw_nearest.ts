@@ -115,6 +115,22 @@ export class HnswNearest implements NearestIndex {
     return this.#idOf.size;
   }
 
+  /** Nodes in the graph: the live vectors and the removed or replaced ones kept as waypoints. */
+  get nodes(): number {
+    return this.#graph.nodes;
+  }
+
+  /** The souls that have a vector, in the order they were first set. */
+  souls(): IterableIterator<string> {
+    return this.#idOf.keys();
+  }
+
+  /** A copy of the vector of `soul`, or `undefined` when it has none. */
+  vectorOf(soul: string): Float32Array | undefined {
+    const id = this.#idOf.get(soul);
+    return id === undefined ? undefined : this.#graph.vector(id);
+  }
+
   set(soul: string, v: Float32Array): void {
     let id = this.#idOf.get(soul);
     if (id === undefined) {

@@ -46,10 +46,13 @@ export interface IndexOptions {
 
 /**
  * A declared vector index, as `db.indexes()` lists it: its settings,
- * `count`, how many nodes have a vector in it now, and `state`: `"building"`
- * while its HNSW graph is built in the background after open or
- * `createIndex` (searches are exact scans meanwhile; `building` tells how
- * many vectors the graph holds of how many), `"ready"` once the graph
+ * `count`, how many nodes have a vector in it now, `dead`, how many removed
+ * or replaced vectors its graph still holds as waypoints, and `state`:
+ * `"building"` while its HNSW graph is built in the background — after open
+ * or `createIndex` (searches are exact scans meanwhile), or a compaction
+ * (the graph rebuilt from its live vectors once `dead` passes half of
+ * `count`; the old graph answers meanwhile); `building` tells how many
+ * vectors the new graph holds of how many — and `"ready"` once the graph
  * answers.
  *
  * @example
@@ -72,14 +75,16 @@ export interface IndexInfo {
   readonly ef: number;
   /** How many nodes have a vector in the index. */
   readonly count: number;
-  /** `"building"`: searches scan every vector until the graph is complete; `"ready"`: the graph answers. */
+  /** Removed or replaced vectors the graph still holds as waypoints, until the next compaction reclaims them. */
+  readonly dead: number;
+  /** `"building"`: a stand-in answers (exact scans, or the old graph in a compaction) until the new graph is complete; `"ready"`: the graph answers. */
   readonly state: "building" | "ready";
   /** While building: vectors in the graph (`done`) of all of them (`total`). */
   readonly building?: { readonly done: number; readonly total: number };
 }
 
 /** A declaration as kept: the settings of {@link IndexInfo}. */
-export type IndexSpec = Omit<IndexInfo, "count" | "state" | "building">;
+export type IndexSpec = Omit<IndexInfo, "count" | "dead" | "state" | "building">;
 
 /** The metadata key of the declarations. */
 export const INDEXES_META = "vector-indexes";

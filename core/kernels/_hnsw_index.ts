@@ -8,7 +8,8 @@
  * Removal marks the node dead: it stays in the graph as a waypoint (so no
  * link needs repair and recall holds), and searches never return it. An id
  * inserted again gets a new node. Dead nodes are reclaimed only by a rebuild
- * (a later step: compaction when they pass a share of the graph).
+ * from the live vectors (`nodes - size` of them; the Database rebuilds an
+ * index in the background once they pass a share of it: core/db/staged_nearest.ts).
  *
  * @module
  */
@@ -76,6 +77,10 @@ export class HnswCore implements HnswIndex {
     return this.#engine ? this.#ids.size : 0;
   }
 
+  get nodes(): number {
+    return this.#engine ? this.state.count : 0;
+  }
+
   get byteLength(): number {
     return this.#engine ? this.#layout.capacity * this.shape.stride + this.#upperCap : 0;
   }
@@ -135,6 +140,15 @@ export class HnswCore implements HnswIndex {
     this.#alive();
     checkId(id);
     return this.#ids.has(id);
+  }
+
+  vector(id: number): Float32Array | undefined {
+    const engine = this.#alive();
+    checkId(id);
+    const node = this.#ids.get(id);
+    if (node === undefined) return undefined;
+    const at = (this.#layout.records + node * this.shape.stride) >>> 2;
+    return engine.memory.f32.slice(at, at + this.params.dim);
   }
 
   search(query: Float32Array, k: number, ef?: number): HnswHits {

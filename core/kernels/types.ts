@@ -308,6 +308,12 @@ export interface HnswIndex {
   readonly metric: Metric;
   /** Number of live vectors. */
   readonly size: number;
+  /**
+   * Number of nodes in the graph: the live vectors and the removed or
+   * replaced ones that stay as waypoints. `nodes - size` is what a rebuild
+   * from the live vectors reclaims.
+   */
+  readonly nodes: number;
   /** Bytes of memory the index holds for its vectors and graph (capacity, not scratch). */
   readonly byteLength: number;
   /**
@@ -320,6 +326,8 @@ export interface HnswIndex {
   remove(id: number): boolean;
   /** Whether `id` is present. */
   has(id: number): boolean;
+  /** A copy of the vector of `id` as the index holds it, or `undefined` when `id` is not present. */
+  vector(id: number): Float32Array | undefined;
   /**
    * The `k` nearest live vectors to `query`, best first, searching with a
    * candidate list of `max(ef, k)` (default: the index's `ef`). Exact below
