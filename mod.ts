@@ -39,6 +39,7 @@ import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
 import type { RunningNetwork } from "./net/network.ts";
 import type { World } from "./core/world.ts";
+import type { Embedder } from "./core/db/embedding.ts";
 import {
   checkNetworkOptions,
   type Network,
@@ -100,6 +101,13 @@ export interface OpenOptions {
    * Over any of them `query` rejects with a {@link QueryTooLargeError}.
    */
   readonly queryBudget?: Partial<QueryBudget>;
+  /**
+   * The application's text → vector function ({@link Embedder}): with it an
+   * indexed field may hold text, embedded and indexed as it is written or
+   * arrives, and `search` takes `text` as well as `vector`. Each replica
+   * embeds for itself; the stored and synced value is the text.
+   */
+  readonly embed?: Embedder;
   /**
    * Time, timers and randomness (default {@link systemWorld}): the clock of
    * the database and its store, the deferral and sync timers, the actor id
@@ -175,6 +183,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       maxDeferredPerSource: options.maxDeferredPerSource,
       queryBudget,
       world: options.world,
+      embed: options.embed,
     });
   } catch (e) {
     await store.close();
@@ -234,6 +243,7 @@ export {
   type WriteResult,
 } from "./core/database.ts";
 export { decodeVector } from "./core/db/vector_value.ts";
+export type { Embedder } from "./core/db/embedding.ts";
 export type { Link, NodeData, Value } from "./core/value.ts";
 export { MAX_PUT_FIELDS } from "./core/value.ts";
 export { DEFAULT_QUERY_BUDGET, type QueryBudget, QueryTooLargeError };

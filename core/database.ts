@@ -105,7 +105,14 @@ export class Database extends StoredData {
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
-    this.#vectors = new Vectors(store, kernels, this.#watchers, this.#world, () => this.#queue.idle());
+    this.#vectors = new Vectors(
+      store,
+      kernels,
+      this.#watchers,
+      this.#world,
+      () => this.#queue.idle(),
+      options.embed,
+    );
   }
 
   /**
@@ -151,10 +158,21 @@ export class Database extends StoredData {
     }
   }
 
-  /** {@link put}, throwing for bad input: the promise is the commit's own (no await of it here). */
+  /**
+   * {@link put}, throwing for bad input: the promise is the commit's own (no
+   * await of it here), unless texts of indexed fields are embedded first.
+   */
   #put(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.check();
-    const fields = flattenFields(soul, this.#vectors.prepare(soul, data));
+    const prepared = this.#vectors.prepare(soul, data);
+    if (prepared instanceof Promise) return prepared.then((d) => this.#commitPut(soul, d));
+    return this.#commitPut(soul, prepared);
+  }
+
+  /** Commits a put of `data`, its vectors prepared: the clock state is taken now. */
+  #commitPut(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
+    this.check();
+    const fields = flattenFields(soul, data);
     const [stateHi, stateLo] = this.clock.tickWords();
     const records = putRecords(fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
     return this.#queue.enqueue(true, records, NONE, NONE, {

@@ -198,7 +198,7 @@ describe("vector search", () => {
       [new Float32Array([0, -Infinity, 0]), /component 1/, "RangeError"],
       [new Uint8Array(8), /8 bytes/, "RangeError"],
       [[1, "2", 3], /component 1 is not a number/, "TypeError"],
-      ["1,2,3", /must be a Float32Array/, "TypeError"],
+      ["1,2,3", /holds text: indexing text needs the database's embed function/, "TypeError"],
       [{ "#": "y" }, /must be a Float32Array/, "TypeError"],
       [{ nested: 1 }, /must be a Float32Array/, "TypeError"],
     ];

@@ -10,6 +10,7 @@ import { isHex64 } from "../op.ts";
 import type { QueryBudget } from "../query_budget.ts";
 import type { Store } from "../store.ts";
 import type { World } from "../world.ts";
+import type { Embedder } from "./embedding.ts";
 
 /** Options of `Database.create` (core/database.ts). */
 export interface DatabaseOptions {
@@ -36,6 +37,8 @@ export interface DatabaseOptions {
   readonly maxDeferredPerSource?: number;
   /** Limits on the work of one `query` (core/query_budget.ts; defaults `DEFAULT_QUERY_BUDGET`). */
   readonly queryBudget?: Partial<QueryBudget>;
+  /** The application's text → vector function, for indexed fields that hold text (core/db/embedding.ts). */
+  readonly embed?: Embedder;
 }
 
 /**

@@ -152,6 +152,14 @@ export class StagedNearest implements NearestIndex {
     else this.#graph.set(soul, v);
   }
 
+  /** A copy of the latest vector of `soul`, or `undefined` when it has none. */
+  vectorOf(soul: string): Float32Array | undefined {
+    const waiting = this.#pending?.get(soul);
+    if (waiting) return waiting.slice();
+    if (waiting === null) return (this.#stand as HnswNearest).vectorOf(soul);
+    return this.#graph.vectorOf(soul);
+  }
+
   remove(soul: string): void {
     this.#stand?.remove(soul);
     this.#pending?.delete(soul);

@@ -38,7 +38,7 @@ import { type QueryBudget, QueryMeter } from "../query_budget.ts";
 import { checkStart, compileWhere, type Condition, reach } from "./query.ts";
 import { readNodeData } from "./read.ts";
 import type { FieldIndex, Vectors } from "./vectors.ts";
-import { type IndexSpec, MAX_EF } from "./vector_spec.ts";
+import { MAX_EF } from "./vector_spec.ts";
 import { toVector, vectorFromEncoded } from "./vector_value.ts";
 import { ExactIndex, type NearestIndex } from "./exact_index.ts";
 
@@ -65,8 +65,10 @@ export const MAX_SEARCH_K = 1000;
  * ```
  */
 export interface SearchOptions {
-  /** The query: a `Float32Array` or an array of numbers of the index's dimension. */
-  readonly vector: Float32Array | readonly number[];
+  /** The query: a `Float32Array` or an array of numbers of the index's dimension (or give `text`). */
+  readonly vector?: Float32Array | readonly number[];
+  /** The query as text, embedded by the database's `embed` function (`open({ embed })`), instead of `vector`. */
+  readonly text?: string;
   /** How many results, 1–1000. */
   readonly k: number;
   /** The indexed field to search (needed when several are declared). */
@@ -109,7 +111,7 @@ export interface SearchResult {
   readonly node: NodeData;
 }
 
-const KEYS = new Set(["vector", "k", "field", "where", "ef", "exact", "from", "path"]);
+const KEYS = new Set(["vector", "text", "k", "field", "where", "ef", "exact", "from", "path"]);
 /**
  * How many times more candidates the search asks for when the matches run
  * out. 100k × 384 in memory, k 10, a filter matching 0.1%: 150 ms with 4
@@ -146,7 +148,10 @@ export async function runSearch(
   world: World,
   check: () => void,
 ): Promise<SearchResult[]> {
-  const { entry, k, query, where, whereFields, start } = checkSearch(s, vectors);
+  const { entry, k, where, whereFields, start } = checkSearch(s, vectors);
+  const query = s.text !== undefined
+    ? await vectors.embedQuery(s.text, entry.spec)
+    : toVector(s.vector, entry.spec.dim, "search: vector", false);
   await entry.ready;
   check();
   const { spec } = entry;
@@ -157,7 +162,7 @@ export async function runSearch(
   if (start !== undefined) {
     const reached = await reach(start.from, start.path, store, meter, check);
     if (reached.length * DIRECT_SHARE <= index.size) {
-      index = await directIndex(reached, spec, kernels, store, meter, check);
+      index = await directIndex(reached, entry, kernels, store, meter, check);
     } else {
       within = new Set(reached);
     }
@@ -225,8 +230,9 @@ async function rank(
         const node = await readNodeData(store, souls[g]);
         check();
         // A node deleted or changed since it was ranked is left out, never shown stale.
-        if (node !== undefined && node[vectorField] instanceof Uint8Array) {
-          out.push({ soul: souls[g], score: scores[g], node });
+        const value = node?.[vectorField];
+        if (value instanceof Uint8Array || typeof value === "string") { // a vector, or a text with an embedder
+          out.push({ soul: souls[g], score: scores[g], node: node! });
         }
         if (meter.spend(0)) await pause(meter, check);
       }
@@ -240,16 +246,18 @@ async function rank(
 
 /**
  * An exact index of the vectors of `souls` (those that have one), read from
- * the store: the index a small reached set is searched in.
+ * the store (the vector of a text, from the field's index): the index a
+ * small reached set is searched in.
  */
 async function directIndex(
   souls: readonly string[],
-  spec: IndexSpec,
+  entry: FieldIndex,
   kernels: Kernels,
   store: Store,
   meter: QueryMeter,
   check: () => void,
 ): Promise<ExactIndex> {
+  const { spec } = entry;
   const index = new ExactIndex(kernels, spec.dim);
   const scratch = new Float32Array(spec.dim);
   try {
@@ -260,7 +268,12 @@ async function directIndex(
       for (let i = 0; i < part.length; i++) {
         meter.visit();
         const r = records[i];
-        if (r !== undefined && vectorFromEncoded(r.value, spec.dim, scratch)) index.set(part[i], scratch);
+        if (r === undefined) continue;
+        if (vectorFromEncoded(r.value, spec.dim, scratch)) index.set(part[i], scratch);
+        else {
+          const v = entry.index.vectorOf(part[i]); // a text's embedding
+          if (v !== undefined) index.set(part[i], v);
+        }
         if (meter.spend(1)) await pause(meter, check);
       }
     }
@@ -275,13 +288,14 @@ async function directIndex(
 function checkSearch(s: SearchOptions, vectors: Vectors): {
   entry: FieldIndex;
   k: number;
-  query: Float32Array;
   where: (data: NodeData) => boolean;
   whereFields: string[];
   start: { from: string[]; path: string[] } | undefined;
 } {
   if (typeof s !== "object" || s === null || Array.isArray(s)) {
-    throw new TypeError("search takes an object { vector, k, field?, where?, from?, path?, ef?, exact? }");
+    throw new TypeError(
+      "search takes an object { vector or text, k, field?, where?, from?, path?, ef?, exact? }",
+    );
   }
   for (const key of Object.keys(s)) {
     if (!KEYS.has(key)) throw new TypeError(`search: unknown option ${JSON.stringify(key)}`);
@@ -310,12 +324,17 @@ function checkSearch(s: SearchOptions, vectors: Vectors): {
   if (typeof field !== "string") throw new TypeError("search: field must be a string");
   const entry = vectors.get(field);
   if (entry === undefined) throw new RangeError(`search: no vector index on field ${JSON.stringify(field)}`);
-  const query = toVector(s.vector, entry.spec.dim, "search: vector", false);
+  if ((s.vector === undefined) === (s.text === undefined)) {
+    throw new TypeError("search takes a vector or a text (one of them)");
+  }
+  if (s.text !== undefined && typeof s.text !== "string") {
+    throw new TypeError("search: text must be a string");
+  }
   const where = compileWhere(s.where);
   if (s.path !== undefined && s.from === undefined) throw new TypeError("search: path needs from");
   const start = s.from === undefined ? undefined : checkStart(s, "search");
   const whereFields = s.where === undefined ? [] : Object.keys(s.where);
-  return { entry, k, query, where, whereFields, start };
+  return { entry, k, where, whereFields, start };
 }
 
 /**

@@ -81,10 +81,12 @@ export interface IndexInfo {
   readonly state: "building" | "ready";
   /** While building: vectors in the graph (`done`) of all of them (`total`). */
   readonly building?: { readonly done: number; readonly total: number };
+  /** Texts waiting for their vector (`open({ embed })`), when there are any: out of the index until it lands. */
+  readonly embedding?: number;
 }
 
 /** A declaration as kept: the settings of {@link IndexInfo}. */
-export type IndexSpec = Omit<IndexInfo, "count" | "dead" | "state" | "building">;
+export type IndexSpec = Omit<IndexInfo, "count" | "dead" | "state" | "building" | "embedding">;
 
 /** The metadata key of the declarations. */
 export const INDEXES_META = "vector-indexes";

@@ -29,7 +29,8 @@
 import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
 import type { Timer, World } from "../world.ts";
-import { isLink, MAX_PUT_DEPTH } from "../value.ts";
+import { decodeValue, isTombstone } from "../value_encoding.ts";
+import { type Embedder, Embeddings, type EmbedTarget } from "./embedding.ts";
 import type { Watchers } from "./watch.ts";
 import { HnswNearest } from "./hnsw_nearest.ts";
 import { auxName, readSaved, savedParts } from "./saved_vectors.ts";
@@ -43,7 +44,8 @@ import {
   parseSpecs,
   sameSpec,
 } from "./vector_spec.ts";
-import { toVector, vectorBytes, vectorFromEncoded } from "./vector_value.ts";
+import { vectorFromEncoded } from "./vector_value.ts";
+import { preparePut } from "./vector_put.ts";
 
 /** The index of one declared field. */
 export interface FieldIndex {
@@ -67,6 +69,8 @@ export interface FieldIndex {
   savedAt: number;
   /** The background save under way. */
   saving: Promise<void> | undefined;
+  /** Where background embeddings of its texts land. */
+  readonly target: EmbedTarget;
 }
 
 /** Records read per page of the build scan. */
@@ -100,18 +104,40 @@ export class Vectors {
   readonly #watchers: Watchers;
   readonly #world: World;
   readonly #idle: () => Promise<void>;
+  readonly #embeddings: Embeddings | undefined;
   readonly #fields = new Map<string, FieldIndex>();
   #listening = false;
   /** The declaration in progress: `createIndex` calls take turns. */
   #declaring: Promise<unknown> = Promise.resolve();
 
-  /** `idle` resolves once every write queued before the call is committed and announced. */
-  constructor(store: Store, kernels: Kernels, watchers: Watchers, world: World, idle: () => Promise<void>) {
+  /**
+   * `idle` resolves once every write queued before the call is committed and
+   * announced; `embed`, the application's text → vector function, if any.
+   */
+  constructor(
+    store: Store,
+    kernels: Kernels,
+    watchers: Watchers,
+    world: World,
+    idle: () => Promise<void>,
+    embed?: Embedder,
+  ) {
     this.#store = store;
     this.#kernels = kernels;
     this.#watchers = watchers;
     this.#world = world;
     this.#idle = idle;
+    this.#embeddings = embed === undefined ? undefined : new Embeddings(embed);
+  }
+
+  /** The vector of a search's `text` for the index `spec` (`TypeError` without an embedder). */
+  embedQuery(text: string, spec: IndexSpec): Promise<Float32Array> {
+    if (this.#embeddings === undefined) {
+      return Promise.reject(
+        new TypeError("search: text needs the database's embed function (open({ embed }))"),
+      );
+    }
+    return this.#embeddings.query(text, spec.field, spec.dim);
   }
 
   /**
@@ -225,7 +251,10 @@ export class Vectors {
 
   /** The declared indexes. */
   list(): IndexInfo[] {
-    return [...this.#fields.values()].map(info);
+    return [...this.#fields.values()].map((e) => {
+      const waiting = this.#embeddings?.waiting(e.spec.field) ?? 0;
+      return waiting > 0 ? { ...info(e), embedding: waiting } : info(e);
+    });
   }
 
   /** The index of `field`, or `undefined`. */
@@ -239,40 +268,21 @@ export class Vectors {
   }
 
   /**
-   * `data` (a put's object for `soul`) with every value of an indexed field,
-   * in it or in its nested objects, checked and turned into the stored bytes
-   * (copies of the objects that change; `data` itself when nothing does).
-   * Throws `TypeError`/`RangeError` naming soul and field.
+   * `data` (a put's object for `soul`) with the values of indexed fields
+   * checked, vectors turned into their stored bytes, texts embedded first
+   * (vector_put.ts `preparePut`). Throws `TypeError`/`RangeError` naming
+   * soul and field.
    */
-  prepare(soul: string, data: Record<string, unknown>): Record<string, unknown> {
-    return this.#fields.size === 0 ? data : this.#prepare(soul, data, 1);
-  }
-
-  #prepare(soul: string, data: Record<string, unknown>, depth: number): Record<string, unknown> {
-    const proto = typeof data === "object" && data !== null ? Object.getPrototypeOf(data) : undefined;
-    if ((proto !== Object.prototype && proto !== null) || depth > MAX_PUT_DEPTH) return data; // put says why
-    let out = data;
-    for (const key of Object.keys(data)) {
-      const v = data[key];
-      if (v === undefined || v === null) continue;
-      const entry = this.#fields.get(key);
-      let next: unknown = v;
-      if (entry !== undefined) {
-        const what = `The vector field ${JSON.stringify(key)} of ${JSON.stringify(soul)}`;
-        next = vectorBytes(toVector(v, entry.spec.dim, what, true));
-      } else if (typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !isLink(v)) {
-        next = this.#prepare(`${soul}/${key}`, v as Record<string, unknown>, depth + 1);
-      }
-      if (next !== v) {
-        if (out === data) out = { ...data };
-        out[key] = next;
-      }
-    }
-    return out;
+  prepare(
+    soul: string,
+    data: Record<string, unknown>,
+  ): Record<string, unknown> | Promise<Record<string, unknown>> {
+    return this.#fields.size === 0 ? data : preparePut(this.#fields, this.#embeddings, soul, data);
   }
 
   /** Stops the graphs' builds and releases the indexes' memory (the database closes). */
   dispose(): void {
+    this.#embeddings?.clear();
     for (const e of this.#fields.values()) {
       e.stopped = true;
       this.#world.clearTimer(e.timer);
@@ -282,9 +292,10 @@ export class Vectors {
   }
 
   #add(spec: IndexSpec, restored?: HnswNearest): FieldIndex {
+    const index = new StagedNearest(this.#kernels, spec, restored);
     const entry: FieldIndex = {
       spec,
-      index: new StagedNearest(this.#kernels, spec, restored),
+      index,
       ready: Promise.resolve(),
       touched: restored === undefined ? new Set() : undefined,
       scratch: new Float32Array(spec.dim),
@@ -294,6 +305,14 @@ export class Vectors {
       changes: 0,
       savedAt: this.#world.monotonic(),
       saving: undefined,
+      target: {
+        field: spec.field,
+        dim: spec.dim,
+        get stopped() {
+          return entry.stopped;
+        },
+        set: (soul, v) => index.set(soul, v),
+      },
     };
     this.#fields.set(spec.field, entry);
     if (!this.#listening) {
@@ -311,7 +330,7 @@ export class Vectors {
       const entry = fields.get(r.field);
       if (entry === undefined) continue;
       entry.touched?.add(r.soul);
-      update(entry, r.soul, r.value);
+      this.#update(entry, r.soul, r.value);
       entry.changes++;
       if (changed === undefined) changed = entry;
       else if (changed !== entry) this.#maintain(entry);
@@ -347,7 +366,7 @@ export class Vectors {
         const page = await this.#store.changes(0, { limit: SCAN_PAGE, cursor });
         for (const r of page.records) {
           const entry = byField.get(r.field);
-          if (entry !== undefined && !entry.touched!.has(r.soul)) update(entry, r.soul, r.value);
+          if (entry !== undefined && !entry.touched!.has(r.soul)) this.#update(entry, r.soul, r.value);
         }
         cursor = page.cursor;
       } while (cursor !== undefined);
@@ -358,6 +377,31 @@ export class Vectors {
         if (e.index.state === "building") this.#grow(e);
       }
     }
+  }
+
+  /**
+   * Sets or drops the vector of `soul` in `entry` from a stored value's
+   * encoding: a vector is set; a text, with an embedder, is set with the
+   * vector its local put embedded, or else dropped until its background
+   * embedding lands; anything else drops the soul.
+   */
+  #update(entry: FieldIndex, soul: string, encoded: Uint8Array): void {
+    const embeddings = this.#embeddings;
+    if (vectorFromEncoded(encoded, entry.spec.dim, entry.scratch)) {
+      embeddings?.drop(soul, entry.spec.field);
+      return entry.index.set(soul, entry.scratch);
+    }
+    if (embeddings !== undefined && !isTombstone(encoded)) {
+      const value = decodeValue(encoded);
+      if (typeof value === "string") {
+        const v = embeddings.take(soul, entry.spec.field, value);
+        if (v !== undefined) return entry.index.set(soul, v);
+        entry.index.remove(soul);
+        return embeddings.later(entry.target, soul, value);
+      }
+    }
+    embeddings?.drop(soul, entry.spec.field);
+    entry.index.remove(soul);
   }
 
   /** Builds the graph of `entry`, a slice per macrotask, until it is complete or the database closes. */
@@ -375,12 +419,6 @@ export class Vectors {
     };
     entry.timer = world.setTimer(slice, 0, true);
   }
-}
-
-/** Sets or drops the vector of `soul` in `entry` from a stored value's encoding. */
-function update(entry: FieldIndex, soul: string, encoded: Uint8Array): void {
-  if (vectorFromEncoded(encoded, entry.spec.dim, entry.scratch)) entry.index.set(soul, entry.scratch);
-  else entry.index.remove(soul);
 }
 
 function info(e: FieldIndex): IndexInfo {
