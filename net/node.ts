@@ -262,6 +262,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   const guard = new PeerGuard(budgets, libp2p, {
     self,
     log,
+    world,
     logger: options.logger,
     onRefused: (peer) => {
       // Not redialed: after the cool-off, discovery finds it again if it is a member.
@@ -330,14 +331,18 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     async handle(protocol, handler) {
       await libp2p.handle(protocol, (stream: Stream, conn: Connection) => {
         const peer = conn.remotePeer.toString();
-        if (!guard.admitStream(peer, protocol, stream)) return;
-        const channel = openChannel(stream, maxFrame, guard.channelGuard(peer));
-        Promise.resolve()
-          .then(() => handler(channel, peer))
-          .catch((e: Error) => {
-            log(`handler for ${protocol} failed: ${e.message}`);
-            stream.abort(e);
-          });
+        const run = (): void => {
+          const channel = openChannel(stream, maxFrame, guard.channelGuard(peer));
+          Promise.resolve()
+            .then(() => handler(channel, peer))
+            .catch((e: Error) => {
+              log(`handler for ${protocol} failed: ${e.message}`);
+              stream.abort(e);
+            });
+        };
+        const admitted = guard.admitStream(peer, protocol, stream);
+        if (admitted === true) run();
+        else if (admitted !== false) admitted.then((ok) => ok && !life.signal.aborted && run());
       }, { maxInboundStreams: 64 });
     },
     async open(peer, protocol, opts) {

@@ -17,6 +17,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import type { ChannelGuard } from "./channel.ts";
 import type { Logger } from "./log.ts";
 import type { PeerBudgets } from "./peer_budget.ts";
+import { systemWorld, type Timer, type World } from "../core/world.ts";
 
 /** The part of libp2p that {@link PeerGuard} uses to cut a peer off. */
 export interface PeerConnections {
@@ -34,7 +35,19 @@ export interface PeerGuardOptions {
   readonly logger?: Logger;
   /** Told of each refused peer, before it is disconnected (it is not to be redialed). */
   readonly onRefused: (peer: string) => void;
+  /** Timers (default `systemWorld`). */
+  readonly world?: World;
 }
+
+/**
+ * How long one stream over its peer's stream budget waits for another of
+ * that peer's streams to close before it counts as an offence. An honest
+ * peer that starts a session right after the last one ended can be there
+ * before the close of the old stream is seen here (on a loaded machine, tens
+ * of milliseconds later); a peer that keeps streams open, or opens a second
+ * one over its budget meanwhile, is refused.
+ */
+export const STREAM_GRACE_MS = 2_000;
 
 /** Charges peers' budgets and refuses the peers that break them; see the module doc. */
 export class PeerGuard {
@@ -42,6 +55,8 @@ export class PeerGuard {
   readonly #connections: PeerConnections;
   readonly #options: PeerGuardOptions;
   #stopped = false;
+  /** Per peer, the one stream over its budget that waits for a slot: called when one of its streams closes. */
+  readonly #waiting = new Map<string, () => void>();
 
   /** `budgets` are also the connection gater's (it denies every peer they refuse). */
   constructor(budgets: PeerBudgets, connections: PeerConnections, options: PeerGuardOptions) {
@@ -101,16 +116,49 @@ export class PeerGuard {
   }
 
   /**
-   * Counts an inbound `protocol` stream from `peer` until it closes. A peer
-   * over its stream budget has the stream aborted and is refused: false.
+   * Counts an inbound `protocol` stream from `peer` until it closes: true.
+   * A stream over the peer's stream budget waits up to
+   * {@link STREAM_GRACE_MS} for one of its streams to close (a promise of
+   * whether it got the slot); past that, or when another stream of that peer
+   * is waiting already, it is aborted and the peer refused: false.
    */
-  admitStream(peer: string, protocol: string, stream: Stream): boolean {
-    if (!this.budgets.openStream(peer)) {
-      stream.abort(new Error(`Too many ${protocol} streams from ${peer}`));
-      this.penalize(peer, `opened more than ${this.budgets.limits.streams} ${protocol} streams at once`);
-      return false;
+  admitStream(peer: string, protocol: string, stream: Stream): boolean | Promise<boolean> {
+    if (this.budgets.openStream(peer)) {
+      this.#count(peer, stream);
+      return true;
     }
-    stream.addEventListener("close", () => this.budgets.closeStream(peer), { once: true });
-    return true;
+    if (this.#waiting.has(peer)) return this.#refuseStream(peer, protocol, stream);
+    const world = this.#options.world ?? systemWorld;
+    return new Promise<boolean>((resolve) => {
+      let timer: Timer | undefined = undefined;
+      const done = (admitted: boolean): void => {
+        world.clearTimer(timer);
+        stream.removeEventListener("close", gone);
+        this.#waiting.delete(peer);
+        resolve(admitted);
+      };
+      const gone = (): void => done(false); // the peer gave up on it: no offence
+      stream.addEventListener("close", gone, { once: true });
+      timer = world.setTimer(() => done(this.#refuseStream(peer, protocol, stream)), STREAM_GRACE_MS, true);
+      this.#waiting.set(peer, () => {
+        if (!this.budgets.openStream(peer)) return;
+        this.#count(peer, stream);
+        done(true);
+      });
+    });
+  }
+
+  /** Uncounts `stream` when it closes, and offers its slot to the stream waiting for one. */
+  #count(peer: string, stream: Stream): void {
+    stream.addEventListener("close", () => {
+      this.budgets.closeStream(peer);
+      this.#waiting.get(peer)?.();
+    }, { once: true });
+  }
+
+  #refuseStream(peer: string, protocol: string, stream: Stream): false {
+    stream.abort(new Error(`Too many ${protocol} streams from ${peer}`));
+    this.penalize(peer, `opened more than ${this.budgets.limits.streams} ${protocol} streams at once`);
+    return false;
   }
 }

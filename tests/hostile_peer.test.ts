@@ -555,6 +555,32 @@ describe("hostile peer: budgets", () => {
     }
   });
 
+  it("a stream over the budget waits for a slot: admitted if one frees in time, else an offence", {
+    timeout: 30_000,
+  }, async () => {
+    await stopVictim(v);
+    v = await victim({ streams: 2 });
+    const attacker = await rawNode();
+    try {
+      const addr = multiaddr(v.net.addrs()[0]);
+      const id = attacker.peerId.toString();
+      const [first, second] = await Promise.all([1, 2].map(() => attacker.dialProtocol(addr, SYNC_PROTOCOL)));
+      const third = await attacker.dialProtocol(addr, SYNC_PROTOCOL); // over the budget: it waits
+      await sleep(300);
+      first.abort(new Error("done with it"));
+      await sleep(500);
+      assert.equal(v.net.node.refused(id), false, "a slot freed within the grace: no offence");
+      assert.equal(attacker.getConnections(peerIdFromString(v.net.peerId)).length, 1);
+      // Two more while two are open: one waits, the other is over the budget with a stream waiting already.
+      await Promise.all([1, 2].map(() => attacker.dialProtocol(addr, SYNC_PROTOCOL).catch(() => undefined)));
+      const victimNow = v;
+      await until("the attacker to be refused", 5_000, () => victimNow.net.node.refused(id));
+      void second, third;
+    } finally {
+      await attacker.stop();
+    }
+  });
+
   it(
     "honest sessions one after another stay within a budget of one stream",
     { timeout: 30_000 },
