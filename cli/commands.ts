@@ -33,6 +33,9 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   follow: { value: true, repeat: true },
   ef: { value: true },
   exact: { value: false },
+  m: { value: true },
+  "ef-construction": { value: true },
+  quantize: { value: true },
   dim: { value: true },
   metric: { value: true },
   http: { value: true },
@@ -194,18 +197,25 @@ Examples: lattice search --vector '[0.1, 0.9, 0]' --k 5 --where '{"kind": "post"
           lattice search --vector '[0.1, 0.9, 0]' --k 5 --from alice --follow likes --follow '*'`,
   },
   index: {
-    usage: "index add FIELD --dim N [--metric M] | index list",
+    usage:
+      "index add FIELD --dim N [--metric M] [--m N] [--ef-construction N] [--ef N] [--quantize int8] | index list",
     args: ["ACTION", "[FIELD]"],
-    flags: ["dim", "metric"],
+    flags: ["dim", "metric", "m", "ef-construction", "ef", "quantize"],
     summary: "declare a vector index on a field, or list the declared ones",
-    details: `  lattice index add FIELD --dim N [--metric cosine|dot|l2]
+    details:
+      `  lattice index add FIELD --dim N [--metric cosine|dot|l2] [--m N] [--ef-construction N] [--ef N]
+                          [--quantize int8]
   lattice index list
-add declares a vector index on FIELD (kept with the database, rebuilt when it opens) for vectors
-of N components, compared by --metric (default cosine), and indexes the vectors already stored.
+add declares a vector index on FIELD (kept with the database, restored or rebuilt when it opens) for
+vectors of N components, compared by --metric (default cosine), and indexes the vectors already
+stored (the HNSW graph is built in the background; searches are exact until it is ready). The graph's
+parameters: --m links per node (default 16), --ef-construction candidates while building (default 200),
+--ef candidates while searching (default 50). --quantize int8 keeps the vectors as 8-bit integers.
 Declaring it again with the same settings is harmless; with others it is refused. Values of FIELD
 are then arrays of N numbers (stored as bytes: N little-endian 32-bit floats).
-list prints one index per line: field, dimension, metric and how many vectors it holds.
-With --json, one {"field","dim","metric","m","efConstruction","ef","count"} per line.`,
+list prints one index per line: field, dimension, metric, how many vectors it holds and its state
+(ready, or building with how many of them the graph holds).
+With --json, one {"field","dim","metric","m","efConstruction","ef","count","dead","state",...} per line.`,
   },
   peers: {
     usage: "peers --url URL",

@@ -82,13 +82,21 @@ export async function index(ctx: Context, p: Parsed): Promise<number> {
   const [action, field] = p.positionals;
   const dim = flag(p, "dim"), metric = flag(p, "metric");
   const line = (i: IndexInfo) =>
-    ctx.json ? JSON.stringify(i) : `${i.field}\tdim ${i.dim}\t${i.metric}\t${i.count} vectors`;
+    ctx.json
+      ? JSON.stringify(i)
+      : `${i.field}\tdim ${i.dim}\t${i.metric}\t${i.count} vectors\t${
+        i.building ? `building ${i.building.done}/${i.building.total}` : i.state
+      }`;
+  const graph = ["m", "ef-construction", "ef", "quantize"].filter((f) => p.flags.has(f));
   if (action === "list") {
     if (field !== undefined) {
       throw new UsageError(`index list takes no FIELD, got ${JSON.stringify(field)}`, "index");
     }
-    if (dim !== undefined || metric !== undefined) {
-      throw new UsageError("options --dim and --metric go with index add", "index");
+    if (dim !== undefined || metric !== undefined || graph.length > 0) {
+      throw new UsageError(
+        "options --dim, --metric, --m, --ef-construction, --ef and --quantize go with index add",
+        "index",
+      );
     }
     const list = await withVectors(ctx, "index", async (db) => await db.indexes());
     for (const i of list) await ctx.out.line(line(i));
@@ -99,7 +107,19 @@ export async function index(ctx: Context, p: Parsed): Promise<number> {
   }
   if (field === undefined) throw new UsageError("index add needs FIELD", "index");
   if (dim === undefined) throw new UsageError("index add needs --dim N", "index");
-  const options = { field, dim: parseCount("index", "dim", dim), metric: metric as never };
+  const count = (name: string) => {
+    const v = flag(p, name);
+    return v === undefined ? undefined : parseCount("index", name, v);
+  };
+  const options = {
+    field,
+    dim: parseCount("index", "dim", dim),
+    metric: metric as never,
+    m: count("m"),
+    efConstruction: count("ef-construction"),
+    ef: count("ef"),
+    quantize: flag(p, "quantize") as never,
+  };
   const info = await withVectors(ctx, "index", (db) => db.createIndex(options));
   await ctx.out.line(line(info));
   return EXIT_OK;

@@ -200,7 +200,7 @@ describe("vector search on SQLite and over the surfaces", () => {
     assert.match(walk.stdout, /^b\t5\t/);
     assert.equal(walk.stdout.split("\n").length, 2, "only the node the walk reaches");
     const list = await cli(["index", "list", "--path", path]);
-    assert.equal(list.stdout, "emb\tdim 3\tl2\t2 vectors\n");
+    assert.equal(list.stdout, "emb\tdim 3\tl2\t2 vectors\tready\n");
     for (
       const [args, code, pattern] of [
         [["search", "--vector", "[0,0]", "--k", "1"], 2, /3 components, got 2/],
@@ -210,6 +210,8 @@ describe("vector search on SQLite and over the surfaces", () => {
         [["search", "--vector", "[0,0,0]", "--k", "1", "--ef", "0"], 2, /ef must be an integer/],
         [["index", "add", "emb"], 2, /needs --dim/],
         [["index", "drop", "emb"], 2, /add or list/],
+        [["index", "add", "x", "--dim", "2", "--m", "1"], 2, /m must be an integer from 2 to 128/],
+        [["index", "list", "--m", "4"], 2, /go with index add/],
         [["index", "add", "emb", "--dim", "4"], 2, /other settings/],
       ] as const
     ) {
@@ -217,5 +219,12 @@ describe("vector search on SQLite and over the surfaces", () => {
       assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, pattern);
     }
+    const tuned = await cli([
+      ...["index", "add", "tuned", "--dim", "2", "--m", "8", "--ef-construction", "40", "--ef", "30"],
+      ...["--path", path, "--json"],
+    ]);
+    assert.equal(tuned.code, 0, tuned.stderr);
+    const info = JSON.parse(tuned.stdout);
+    assert.deepEqual([info.m, info.efConstruction, info.ef, info.state], [8, 40, 30, "ready"]);
   });
 });
