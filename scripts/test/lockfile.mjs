@@ -81,7 +81,9 @@ export function manifestDrift(pkg, lock) {
       }
     }
     for (const name of Object.keys(have).sort()) {
-      if (!(name in want)) out.push(`${section}: ${name} is in package-lock.json only`);
+      // npm also lists the optional dependencies among the lockfile's root dependencies.
+      const optional = section === "dependencies" && name in (pkg?.optionalDependencies ?? {});
+      if (!(name in want) && !optional) out.push(`${section}: ${name} is in package-lock.json only`);
     }
   }
   return out;
