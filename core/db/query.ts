@@ -100,27 +100,27 @@ export async function runQuery(
 
 /**
  * The start of a graph walk (`from` and `path` of a query or a search),
- * checked (`TypeError` naming `what`), with duplicate start souls dropped.
+ * its shape checked (`TypeError` naming `what`); the souls and steps
+ * themselves are checked by {@link reach}, after the path's length is.
  */
 export function checkStart(
   q: { readonly from?: unknown; readonly path?: unknown },
   what: string,
-): { from: string[]; path: string[] } {
+): { from: readonly string[]; path: readonly string[] } {
   const from = typeof q.from === "string" ? [q.from] : q.from;
   if (!Array.isArray(from) || from.length === 0) {
     throw new TypeError(`${what}.from must be a soul or a list of souls`);
   }
   const path = q.path ?? [];
   if (!Array.isArray(path)) throw new TypeError(`${what}.path must be an array of field names`);
-  from.forEach((s) => checkSoul(s));
-  path.forEach((f) => f === "*" || checkField(f));
-  return { from: [...new Set(from as string[])], path: path as string[] };
+  return { from, path };
 }
 
 /**
  * The souls reached from `from` by following `path`, field by field (`"*"`
  * follows every link of a node), under `meter`'s frontier, read and time
- * budgets; `check` throws once the database is closed.
+ * budgets (its path length budget was checked when it was made: before any
+ * step is looked at); `check` throws once the database is closed.
  */
 export async function reach(
   from: readonly string[],
@@ -130,7 +130,9 @@ export async function reach(
   check: () => void,
 ): Promise<string[]> {
   meter.frontier(from.length);
-  let level = [...from];
+  from.forEach((s) => checkSoul(s));
+  path.forEach((f) => f === "*" || checkField(f));
+  let level = [...new Set(from)];
   for (const step of path) {
     const next = new Set<string>();
     for (const soul of level) {

@@ -296,7 +296,7 @@ function checkSearch(s: SearchOptions, vectors: Vectors): {
   k: number;
   where: (data: NodeData) => boolean;
   whereFields: string[];
-  start: { from: string[]; path: string[] } | undefined;
+  start: { from: readonly string[]; path: readonly string[] } | undefined;
 } {
   if (typeof s !== "object" || s === null || Array.isArray(s)) {
     throw new TypeError(
