@@ -33,6 +33,7 @@ import { readNodeData } from "./read.ts";
 import type { FieldIndex, Vectors } from "./vectors.ts";
 import { MAX_EF } from "./vector_spec.ts";
 import { toVector } from "./vector_value.ts";
+import { needsRescore, rescoredRanking } from "./rescore.ts";
 
 /** Largest `k` of a search. */
 export const MAX_SEARCH_K = 1000;
@@ -136,7 +137,11 @@ export async function runSearch(
   for (;;) {
     const exact = s.exact === true || n > MAX_APPROXIMATE || n * EXACT_SHARE >= index.size;
     if (!exact) approximate = true;
-    const { souls, scores } = index.ranked(query, n, metric, exact ? EXACT : { ef: s.ef });
+    const how = exact ? EXACT : { ef: s.ef };
+    // A quantized graph's candidates are re-scored in f32 from the store (rescore.ts).
+    const { souls, scores } = needsRescore(entry)
+      ? await rescoredRanking(entry, store, query, n, how, check)
+      : index.ranked(query, n, metric, how);
     const complete = souls.length >= index.size;
     let i = 0;
     while (out.length < k && i < souls.length) {
