@@ -20,9 +20,8 @@
  * vector past them scores at most the m-th quantized score plus the bound
  * (cosine, dot; at least it minus the bound for l2), so once that cannot
  * reach the n-th f32 score found, the f32 top n is complete; otherwise `m`
- * grows four times and the scan runs again. On 10k × 384 clustered data
- * (cosine, bound ≈ 0.03) a top-18 takes one or two scans and reads a few
- * hundred vectors.
+ * grows {@link GROWTH} times and the scan runs again. Only candidates whose
+ * quantized score is within the bound of the n-th f32 score found are read.
  *
  * Candidates whose stored value is no longer a vector (deleted, or
  * overwritten by something else, while the ranking ran) are left out.
@@ -41,6 +40,8 @@ export const OVERFETCH = 2;
 /** Keys per store read. */
 const READ_BATCH = 1024;
 const EXACT = { exact: true } as const;
+/** How many times more candidates an exact ranking scans when the bound leaves some unsettled. */
+const GROWTH = 8;
 
 /** Whether rankings of `entry` need re-scoring: its graph is quantized and answers (not the exact matrix of a build). */
 export function needsRescore(entry: FieldIndex): boolean {
@@ -70,14 +71,20 @@ export async function rescoredRanking(
   }
   const bound = graph.errorBound(query);
   const sign = metric === "l2" ? 1 : -1;
-  for (let m = Math.min(graph.size, Math.max(2 * n, n + 16));; m = Math.min(graph.size, 4 * m)) {
+  for (let m = Math.min(graph.size, Math.max(2 * n, n + 16));; m = Math.min(graph.size, GROWTH * m)) {
     const { souls, scores } = graph.ranked(query, m, metric, EXACT);
-    await score(graph, store, field, query, souls.filter((s) => !scored.has(s)), scored, check);
+    // The candidates whose f32 score could still beat the n-th best found (all until n are found);
+    // the ranking is in quantized order, so past the first that cannot, none can.
+    const nth = nthBest(scored, n, sign), todo: string[] = [];
+    for (let i = 0; i < souls.length; i++) {
+      if (nth === nth && sign * (scores[i] - sign * bound - nth) > 0) break;
+      if (!scored.has(souls[i])) todo.push(souls[i]);
+    }
+    await score(graph, store, field, query, todo, scored, check);
     if (souls.length < m || m >= graph.size) break;
     // Past the m-th candidate, f32 scores are no better than this; the n-th best found must be better.
-    const reach = scores[souls.length - 1] - sign * bound;
-    const nth = nthBest(scored, n, sign);
-    if (nth === nth && sign * (nth - reach) < 0) break;
+    const reach = scores[souls.length - 1] - sign * bound, now = nthBest(scored, n, sign);
+    if (now === now && sign * (now - reach) < 0) break;
   }
   return best(scored, n, metric);
 }
