@@ -6,22 +6,20 @@
  * (as core/db/rescore.ts does, here from vectors in memory) for several
  * over-fetch factors. The lead folds the figures into `deno task bench vector`.
  *
- *   deno run -A bench/_int8_probe.ts [count=10000] [ef=50] [rounds=3]
+ *   deno run -A bench/_int8_probe.ts [count=10000] [ef=50, or a list: 50,160] [rounds=3]
  */
 import { loadKernels } from "../mod.ts";
 import type { HnswIndex, Kernels } from "../core/kernels/types.ts";
 import { clustered } from "../tests/_vectors.ts";
 
-const count = Number(Deno.args[0] ?? 10_000),
-  ef = Number(Deno.args[1] ?? 50),
-  rounds = Number(Deno.args[2] ?? 3);
+const count = Number(Deno.args[0] ?? 10_000), rounds = Number(Deno.args[2] ?? 3);
+const efs = (Deno.args[1] ?? "50").split(",").map(Number);
+let ef = efs[0];
 const DIM = 384, K = 10, QUERIES = 200, SEED = 20261207;
 const kernels: Kernels = await loadKernels();
 const set = clustered(SEED, count + QUERIES, DIM);
 const rows = set.rows.slice(0, count), queries = set.rows.slice(count);
-console.log(
-  `${kernels.name}, ${count} × ${DIM} clustered, cosine, m 16, efConstruction 200, ef ${ef}, seed ${SEED}`,
-);
+console.log(`${kernels.name}, ${count} × ${DIM} clustered, cosine, m 16, efConstruction 200, seed ${SEED}`);
 
 function build(quantize?: "int8"): { index: HnswIndex; ms: number } {
   const t = performance.now();
@@ -67,9 +65,12 @@ for (let round = 0; round < rounds; round++) {
       (int8.ms / f32.ms).toFixed(2)
     })`,
   );
-  measure("f32", f32.index, undefined);
-  measure("int8 raw", int8.index, undefined);
-  for (const factor of [1, 2, 3, 4]) measure(`int8 re-scored, ${factor}k candidates`, int8.index, factor);
+  for (ef of efs) {
+    console.log(`  ef ${ef}`);
+    measure("f32", f32.index, undefined);
+    measure("int8 raw", int8.index, undefined);
+    for (const factor of [1, 2, 3, 4]) measure(`int8 re-scored, ${factor}k candidates`, int8.index, factor);
+  }
   f32.index.dispose();
   int8.index.dispose();
 }
