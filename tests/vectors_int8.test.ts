@@ -1,3 +1,4 @@
+// @server-only: a database directory on disk (SQLite close and reopen)
 /**
  * `db.search` on a quantized index (`createIndex({ quantize: "int8" })`,
  * core/db/rescore.ts): recall@10 ≥ 0.95 at the default ef on 10k × 384
