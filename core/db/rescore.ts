@@ -40,8 +40,12 @@ export const OVERFETCH = 2;
 /** Keys per store read. */
 const READ_BATCH = 1024;
 const EXACT = { exact: true } as const;
-/** How many times more candidates an exact ranking scans when the bound leaves some unsettled. */
-const GROWTH = 8;
+/**
+ * How many times more candidates an exact ranking scans when the bound leaves some unsettled. Each scan
+ * visits every code (10k × 384: ~1 ms, plus ~0.4 ms per thousand candidates kept), so few large steps:
+ * 10k × 384, k 10, exact, per query (the bound spans ~500 candidates): 8.1–8.3 ms with 32, 9.2–9.5 ms with 8.
+ */
+const GROWTH = 32;
 
 /** Whether rankings of `entry` need re-scoring: its graph is quantized and answers (not the exact matrix of a build). */
 export function needsRescore(entry: FieldIndex): boolean {
