@@ -5,14 +5,18 @@
  * search and the exact one, their time, recall@10 against f32 brute force,
  * and how many stored vectors the re-scoring of an exact search reads.
  *
- *   deno run -A bench/_int8_db_probe.ts [count=10000] [rounds=3]
+ *   deno run -A bench/_int8_db_probe.ts [count=10000] [rounds=3] [memory|sqlite]
+ *
+ * With `sqlite` the databases live in temporary directories (keys read are not counted then).
  */
-import { Database, loadKernels } from "../mod.ts";
+import { Database, loadKernels, open } from "../mod.ts";
 import { MemoryStore } from "../storage/memory.ts";
 import type { FieldKey } from "../core/store.ts";
 import { clustered } from "../tests/_vectors.ts";
 
 const count = Number(Deno.args[0] ?? 10_000), rounds = Number(Deno.args[1] ?? 3);
+const sqlite = Deno.args[2] === "sqlite";
+const dirs: string[] = [];
 const DIM = 384, K = 10, QUERIES = 100, SEED = 20261207;
 const kernels = await loadKernels();
 
@@ -33,12 +37,19 @@ const truth = queries.map((q) => {
   return new Set(s.slice(0, K).map((x) => `doc/${x.i}`));
 });
 console.log(
-  `${kernels.name}, db.search on ${count} × ${DIM} clustered, cosine, defaults (ef 50), seed ${SEED}`,
+  `${kernels.name}, db.search on ${count} × ${DIM} clustered, cosine, defaults (ef 50), ${
+    sqlite ? "SQLite" : "memory"
+  }, seed ${SEED}`,
 );
 
 async function fill(quantize?: "int8"): Promise<{ db: Database; store: CountingStore }> {
   const store = new CountingStore();
-  const db = await Database.create({ store, kernels });
+  let db: Database;
+  if (sqlite) {
+    const path = await Deno.makeTempDir({ prefix: "lattice-int8-probe-" });
+    dirs.push(path);
+    db = await open({ path });
+  } else db = await Database.create({ store, kernels });
   await db.createIndex({ field: "v", dim: DIM, quantize });
   for (let at = 0; at < count; at += 500) {
     await Promise.all(rows.slice(at, at + 500).map((v, i) => db.put(`doc/${at + i}`, { v })));
@@ -72,3 +83,4 @@ for (let round = 0; round < rounds; round++) {
   console.log(`round ${round + 1}\n  ${line.join("\n  ")}`);
 }
 for (const { db } of Object.values(dbs)) await db.close();
+for (const path of dirs) await Deno.remove(path, { recursive: true });
