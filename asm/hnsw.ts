@@ -6,10 +6,12 @@
 // links. Candidates are u64 keys (distance, node) (hnsw_heap.ts), so every
 // comparison is strict and both engines visit, keep and link the same nodes.
 // Distances use the f32 kernels of vector.ts (SIMD where built with it),
-// whose arithmetic the JS engine reproduces bit for bit.
+// whose arithmetic the JS engine reproduces bit for bit; a quantized index
+// (hnswQuant) uses the int8 distances of hnsw_int8.ts instead.
 
 import { cosineOf, dot, sqDist } from "./vector";
 import { heapPop, heapPush, keyDist, toKey } from "./hnsw_heap";
+import { qdist, qsum } from "./hnsw_int8";
 
 // The layout, set by hnswLayout after every growth (one instance per index).
 let R: usize = 0; // records
@@ -33,6 +35,7 @@ let NBR: usize = 0; // neighbours being scored: node (u32) and distance (f32) pa
 let OUTN: usize = 0;
 let OUTS: usize = 0;
 let STAMP: u32 = 0;
+let QUANT: bool = false; // records hold int8 codes (DIMPAD of them) and META is dimPad + 8
 
 /** Sets the layout and parameters (see _hnsw_layout.ts) and clears the visit marks. */
 export function hnswLayout(
@@ -75,6 +78,13 @@ export function hnswLayout(
   OUTS = outScores;
   memory.fill(visited, 0, <usize> capacity << 2);
   STAMP = 0;
+  QUANT = false;
+}
+
+/** After hnswLayout, for an int8 index: records of `dimPad` codes whose words start at `meta`. */
+export function hnswQuant(meta: usize): void {
+  QUANT = true;
+  META = meta;
 }
 
 function vec(node: u32): usize {
@@ -99,6 +109,7 @@ function list(node: u32, layer: u32): usize {
 /** Graph distance from `q` (squared norm `qq`) to `node`: -dot, -cosine or squared l2; NaN → +Inf, -0 → +0. */
 function dist(q: usize, qq: f32, node: u32): f32 {
   const v = vec(node);
+  if (QUANT) return qdist(q, v, DIMPAD, META, METRIC);
   let d: f32;
   if (METRIC == 2) d = sqDist(q, v, DIMPAD);
   else if (METRIC == 1) d = -cosineOf(dot(q, v, DIMPAD), qq, load<f32>(v + META));
@@ -129,7 +140,7 @@ function lanes(acc: v128): f32 {
  */
 function scoreAll(q: usize, qq: f32, n: u32): void {
   let i: u32 = 0;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && !QUANT) {
     const end = <usize> DIMPAD << 2;
     for (; i + 4 <= n; i += 4) {
       const p = NBR + (<usize> i << 3);
@@ -174,7 +185,8 @@ function between(a: u32, b: u32): f32 {
 /** Stores the squared norm of `node`'s vector. */
 export function hnswCommit(node: u32): void {
   const v = vec(node);
-  store<f32>(v + META, dot(v, v, DIMPAD));
+  if (QUANT) store<u32>(v + META, qsum(v, DIMPAD));
+  else store<f32>(v + META, dot(v, v, DIMPAD));
 }
 
 /** Greedy walk on `layer` from `ep` (at distance `epD`) to a local minimum. */
@@ -339,7 +351,7 @@ export function hnswInsert(node: u32, level: u32, entry: u32, maxLevel: u32): vo
  */
 export function hnswSearch(entry: u32, maxLevel: u32, k: u32, ef: u32): u32 {
   const q = Q;
-  const qq = dot(q, q, DIMPAD);
+  const qq: f32 = QUANT ? 0 : dot(q, q, DIMPAD);
   let ep = entry;
   for (let l = maxLevel; l > 0; l--) ep = greedy(q, qq, ep, dist(q, qq, ep), l);
   const nw = searchLayer(q, qq, ep, ef, 0, true);

@@ -9,7 +9,8 @@ export { idClosestIx, idIndex, idPlaceIx } from "./id_index";
 export { sha256, sha256Batch, sha256Blocks, sha256Final, sha256Init } from "./sha256";
 export { merge } from "./merge";
 export { cosine, dot, l2, vecCommit, vecKill, vecTopK, vecTopKRows } from "./vector";
-export { hnswCommit, hnswInsert, hnswLayout, hnswSearch } from "./hnsw";
+export { hnswCommit, hnswInsert, hnswLayout, hnswQuant, hnswSearch } from "./hnsw";
+export { hnswExactInt8 } from "./hnsw_int8";
 
 /** First byte after the static data: where callers may start their own layout. */
 export function heapBase(): usize {

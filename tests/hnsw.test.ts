@@ -2,7 +2,9 @@
  * The HNSW kernel (`Kernels.createHnsw`): recall against exact search, the
  * twins (js, scalar wasm, SIMD wasm) building byte-identical graphs and
  * answering identically, removal, serialize/restore (also across twins and
- * from hostile bytes), and the checks on bad input. Data come from the run's
+ * from hostile bytes), and the checks on bad input; the same for `quantize:
+ * "int8"`, with its scores within `errorBound` of the f32 ones and its
+ * recall once re-scored in f32. Data come from the run's
  * seed (`LATTICE_SEED` replays a run; every test name carries it).
  */
 import { describe, it } from "node:test";
@@ -261,6 +263,162 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
         assert.deepStrictEqual(index.search(q, 7), index.searchExact(q, 7));
       }
       index.dispose();
+    }
+  });
+});
+
+describe(`HNSW kernel, quantize int8 (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, () => {
+  it(`recall@10 ≥ 0.95 at ef 50 on 10k × 384 clustered data once 2k candidates are re-scored in f32 (${fastest.name}, seed ${SEED})`, () => {
+    const set = clustered(SEED, 10_100, 384);
+    const index = build(fastest, set, 10_000, {
+      metric: "cosine",
+      ef: 50,
+      seed: SEED >>> 0,
+      quantize: "int8",
+    });
+    try {
+      assert.ok(index.byteLength < 0.35 * 10_000 * 1696, `int8 bytes ${index.byteLength}`);
+      let hits = 0;
+      for (const q of set.rows.slice(10_000)) {
+        const truth = new Set<number>();
+        const all = set.rows.slice(0, 10_000).map((v, id) => ({ id, s: fastest.cosine(q, v) }));
+        all.sort((a, b) => b.s - a.s || a.id - b.id);
+        for (const { id } of all.slice(0, 10)) truth.add(id);
+        const cands = [...index.search(q, 20).ids].map((id) => ({ id, s: fastest.cosine(q, set.rows[id]) }));
+        cands.sort((a, b) => b.s - a.s || a.id - b.id);
+        for (const { id } of cands.slice(0, 10)) if (truth.has(id)) hits++;
+      }
+      assert.ok(hits / 1000 >= 0.95, `recall ${hits / 1000}`);
+    } finally {
+      index.dispose();
+    }
+  });
+
+  it(`the twins build byte-identical int8 graphs and answer identically, every metric; scores within errorBound (seed ${SEED})`, () => {
+    for (const metric of METRICS) {
+      for (const dim of [37, 64]) {
+        const set = clustered(SEED + dim, 1_300, dim, 8, 0.5);
+        const queries = set.rows.slice(1_200);
+        const options = { dim, metric, m: 6, efConstruction: 40, seed: SEED >>> 0, exactBelow: 0 };
+        const indexes = impls.map((k) => k.createHnsw({ ...options, quantize: "int8" }));
+        const plain = js.createHnsw(options);
+        try {
+          churn([...indexes, plain], set, 1_200);
+          const bytes = indexes.map((x) => x.serialize());
+          const want = answers(indexes[0], queries);
+          const bounds = queries.map((q) => indexes[0].errorBound(q));
+          for (let i = 1; i < impls.length; i++) {
+            const what = `${impls[i].name} vs js, ${metric}, dim ${dim}`;
+            assert.deepStrictEqual(bytes[i], bytes[0], `graph bytes differ: ${what}`);
+            assert.deepStrictEqual(answers(indexes[i], queries), want, `answers differ: ${what}`);
+            assert.deepStrictEqual(
+              queries.map((q) => indexes[i].errorBound(q)),
+              bounds,
+              `bounds differ: ${what}`,
+            );
+          }
+          assert.equal(indexes[0].quantize, "int8");
+          // vector(id) gives the dequantized vector: each component within half a step of the original's.
+          for (let id = 0; id < 1_200; id += 97) {
+            const held = indexes[0].vector(id);
+            if (held === undefined) continue; // removed by the churn
+            const original = plain.vector(id)!;
+            let norm = 1;
+            if (metric === "cosine") norm = Math.hypot(...original);
+            const step = Math.max(...original.map((x) => Math.abs(x / norm))) / 127;
+            for (let i = 0; i < dim; i++) {
+              assert.ok(Math.abs(held[i] - original[i] / norm) <= step * 0.5001, `${metric} ${id}[${i}]`);
+            }
+          }
+          assert.ok(indexes[0].byteLength < 0.6 * plain.byteLength, `${indexes[0].byteLength} bytes`);
+          assert.equal(plain.errorBound(queries[0]), 0);
+          // Every quantized score is within the bound of the f32 score of the same vector, and not equal to all.
+          let differ = 0;
+          for (let i = 0; i < queries.length; i++) {
+            const hits = indexes[0].searchExact(queries[i], 1_000);
+            const truth = plain.searchExact(queries[i], 1_000);
+            const exact = new Map([...truth.ids].map((id, j) => [id, j]));
+            for (let j = 0; j < hits.ids.length; j++) {
+              const f32 = truth.scores[exact.get(hits.ids[j])!];
+              assert.ok(
+                Math.abs(f32 - hits.scores[j]) <= bounds[i],
+                `${metric}: ${f32} vs ${hits.scores[j]}`,
+              );
+              if (f32 !== hits.scores[j]) differ++;
+            }
+          }
+          assert.ok(differ > 0, "quantized scores are not the f32 ones");
+          const floor = metric === "dot" ? 0.7 : 0.85;
+          assert.ok(recall(indexes[0], queries, 10) >= floor, `recall of the small ${metric} int8 index`);
+        } finally {
+          for (const x of [...indexes, plain]) x.dispose();
+        }
+      }
+    }
+  });
+
+  it(`serialize → restore round trip of an int8 index, in every twin; version 2 (seed ${SEED})`, () => {
+    const set = clustered(SEED, 1_700, 40, 6, 0.4);
+    const queries = set.rows.slice(1_600);
+    const options = { dim: 40, metric: "l2" as const, m: 8, efConstruction: 50, seed: 9, exactBelow: 0 };
+    const original = js.createHnsw({ ...options, quantize: "int8" });
+    churn([original], set, 1_200);
+    const bytes = original.serialize();
+    assert.equal(new DataView(bytes.buffer).getUint32(4, true), 2, "version 2");
+    const want = answers(original, queries);
+    for (let i = 1_200; i < 1_600; i++) original.insert(i, set.rows[i]);
+    const grown = original.serialize();
+    for (const k of impls) {
+      const restored = k.restoreHnsw(bytes);
+      try {
+        assert.equal(restored.quantize, "int8");
+        assert.deepStrictEqual(answers(restored, queries), want, `${k.name} after restore`);
+        assert.deepStrictEqual(restored.serialize(), bytes, `${k.name} serializes the same bytes`);
+        for (let i = 1_200; i < 1_600; i++) restored.insert(i, set.rows[i]);
+        assert.deepStrictEqual(restored.serialize(), grown, `${k.name} grows like the original`);
+        assert.equal(restored.errorBound(queries[0]), original.errorBound(queries[0]));
+      } finally {
+        restored.dispose();
+      }
+    }
+    original.dispose();
+    const f32 = js.createHnsw(options);
+    f32.insert(1, set.rows[0]);
+    assert.equal(new DataView(f32.serialize().buffer).getUint32(4, true), 1, "f32 indexes stay version 1");
+    f32.dispose();
+  });
+
+  it("refuses hostile int8 bytes and bad quantize options with RangeError", () => {
+    const set = uniform(SEED, 300, 20);
+    const index = build(js, set, 300, { metric: "cosine", m: 4, seed: 1, quantize: "int8" });
+    const bytes = index.serialize();
+    index.dispose();
+    const stride = (bytes.length - 64 - new DataView(bytes.buffer).getUint32(56, true)) / 300;
+    const corrupt = (edit: (b: Uint8Array, v: DataView) => void): Uint8Array => {
+      const b = bytes.slice();
+      edit(b, new DataView(b.buffer));
+      return b;
+    };
+    const bad: [string, Uint8Array][] = [
+      ["version 2 without quantization", corrupt((_, v) => v.setUint32(60, 0, true))],
+      ["version 1 with quantization", corrupt((_, v) => v.setUint32(4, 1, true))],
+      ["version 3", corrupt((_, v) => v.setUint32(4, 3, true))],
+      ["code -128", corrupt((b) => (b[64 + stride + 3] = 0x80))],
+      ["NaN scale", corrupt((_, v) => v.setFloat32(64 + stride + 32, NaN, true))],
+      ["negative residual", corrupt((_, v) => v.setFloat32(64 + stride + 36, -1, true))],
+      ["truncated", bytes.subarray(0, bytes.length - 4)],
+      ["link past the end", corrupt((_, v) => v.setUint32(64 + 40 + 24, 300, true))],
+    ];
+    for (const k of impls) {
+      assert.equal(k.restoreHnsw(bytes).size, 300);
+      for (const [what, b] of bad) assert.throws(() => k.restoreHnsw(b), RangeError, `${k.name}: ${what}`);
+      for (const quantize of ["int4", true, 8]) {
+        assert.throws(
+          () => k.createHnsw({ dim: 4, quantize } as unknown as HnswOptions),
+          RangeError,
+          String(quantize),
+        );
+      }
     }
   });
 });

@@ -243,7 +243,7 @@ describe("vector search", () => {
         [{ field: "v", dim: 3, m: 1 }, RangeError],
         [{ field: "v", dim: 3, ef: 0 }, RangeError],
         [{ field: "v", dim: 3, efConstruction: 10_001 }, RangeError],
-        [{ field: "v", dim: 3, quantize: "int8" }, RangeError],
+        [{ field: "v", dim: 3, quantize: "int4" }, RangeError],
         [{ field: "", dim: 3 }, RangeError],
         [{ field: "v", dim: 3, colour: 1 }, TypeError],
         [null, TypeError],

@@ -80,55 +80,57 @@ describe(`vector index upkeep: compaction and background saves (seed ${SEED})`, 
   const rand = prng(SEED);
   const vector = (): Float32Array => Float32Array.from({ length: DIM }, () => Math.fround(rand() * 2 - 1));
 
-  it("rebuilds a graph full of replaced vectors in the background, keeping every write made meanwhile", async () => {
-    const db = await Database.create({ store: new MemoryStore(), kernels });
-    try {
-      await db.createIndex(SPEC);
-      const items = new Map<string, Float32Array>(
-        Array.from({ length: 1200 }, (_, i) => [`doc/${i}`, vector()]),
-      );
-      await putAll(db, items);
-      assert.equal(info(db).dead, 0);
-      // Replace vectors until the dead waypoints pass half the live ones: a compaction starts.
-      const replaced = new Map<string, Float32Array>();
-      for (let i = 0; i < 599; i++) replaced.set(`doc/${i}`, vector());
-      await putAll(db, replaced);
-      for (const [soul, v] of replaced) items.set(soul, v);
-      assert.deepEqual([info(db).state, info(db).dead], ["ready", 599], "599 dead: not yet");
-      await db.put("doc/599", { v: items.get("doc/599")!.map((x) => -x) });
-      items.set("doc/599", items.get("doc/599")!.map((x) => -x));
-      assert.equal(info(db).state, "building", "600 dead (half of 1200): compacting");
-      assert.equal(info(db).dead, 600, "the old graph answers meanwhile");
-      // Writes during the compaction: new souls, replaced ones, deleted ones.
-      for (let i = 0; i < 50; i++) {
-        const soul = i % 2 === 0 ? `new/${i}` : `doc/${1000 + i}`;
-        const v = vector();
-        await db.put(soul, { v });
-        items.set(soul, v);
-      }
-      const gone = new Map<string, Float32Array>();
-      for (const soul of ["doc/3", "doc/700", "new/0"]) {
-        await db.delete(soul);
-        gone.set(soul, items.get(soul)!);
-        items.delete(soul);
-      }
-      await assertAnswers(db, items, "during the compaction");
-      await eventually("the compaction ends", () => info(db).state === "ready");
-      assert.equal(info(db).count, items.size);
-      // Writes during the compaction to souls the rebuild had passed leave dead nodes in the new graph
-      // too (at most one each); the 1200 + 600 of the old graph are gone.
-      assert.ok(info(db).dead <= 53, `dead after the compaction: ${info(db).dead}`);
-      await assertAnswers(db, items, "after the compaction");
-      for (const [soul, v] of gone) {
-        for (const exact of [true, false]) {
-          const hits = await db.search({ vector: v, k: 5, exact });
-          assert.ok(hits.every((r) => r.soul !== soul), `${soul} stays deleted`);
+  for (const quantize of [undefined, "int8" as const]) {
+    it(`rebuilds a graph full of replaced vectors in the background, keeping every write made meanwhile (${quantize ?? "f32"})`, async () => {
+      const db = await Database.create({ store: new MemoryStore(), kernels });
+      try {
+        await db.createIndex({ ...SPEC, quantize });
+        const items = new Map<string, Float32Array>(
+          Array.from({ length: 1200 }, (_, i) => [`doc/${i}`, vector()]),
+        );
+        await putAll(db, items);
+        assert.equal(info(db).dead, 0);
+        // Replace vectors until the dead waypoints pass half the live ones: a compaction starts.
+        const replaced = new Map<string, Float32Array>();
+        for (let i = 0; i < 599; i++) replaced.set(`doc/${i}`, vector());
+        await putAll(db, replaced);
+        for (const [soul, v] of replaced) items.set(soul, v);
+        assert.deepEqual([info(db).state, info(db).dead], ["ready", 599], "599 dead: not yet");
+        await db.put("doc/599", { v: items.get("doc/599")!.map((x) => -x) });
+        items.set("doc/599", items.get("doc/599")!.map((x) => -x));
+        assert.equal(info(db).state, "building", "600 dead (half of 1200): compacting");
+        assert.equal(info(db).dead, 600, "the old graph answers meanwhile");
+        // Writes during the compaction: new souls, replaced ones, deleted ones.
+        for (let i = 0; i < 50; i++) {
+          const soul = i % 2 === 0 ? `new/${i}` : `doc/${1000 + i}`;
+          const v = vector();
+          await db.put(soul, { v });
+          items.set(soul, v);
         }
+        const gone = new Map<string, Float32Array>();
+        for (const soul of ["doc/3", "doc/700", "new/0"]) {
+          await db.delete(soul);
+          gone.set(soul, items.get(soul)!);
+          items.delete(soul);
+        }
+        await assertAnswers(db, items, "during the compaction");
+        await eventually("the compaction ends", () => info(db).state === "ready");
+        assert.equal(info(db).count, items.size);
+        // Writes during the compaction to souls the rebuild had passed leave dead nodes in the new graph
+        // too (at most one each); the 1200 + 600 of the old graph are gone.
+        assert.ok(info(db).dead <= 53, `dead after the compaction: ${info(db).dead}`);
+        await assertAnswers(db, items, "after the compaction");
+        for (const [soul, v] of gone) {
+          for (const exact of [true, false]) {
+            const hits = await db.search({ vector: v, k: 5, exact });
+            assert.ok(hits.every((r) => r.soul !== soul), `${soul} stays deleted`);
+          }
+        }
+      } finally {
+        await db.close();
       }
-    } finally {
-      await db.close();
-    }
-  });
+    });
+  }
 
   it("saves the graph in the background after its build: an open after a crash restores it", async () => {
     const store = new AuxStore();

@@ -69,11 +69,17 @@ const TITLES = [
 ];
 
 describe("text in vector indexes (embed)", () => {
-  it("embeds texts of local puts before they commit; search by text finds them at once", async () => {
-    for (const embed of [(t: string) => trigrams(t), async (t: string) => [...trigrams(t)]] as Embedder[]) {
+  it("embeds texts of local puts before they commit; search by text finds them at once (f32 and int8)", async () => {
+    const embedders = [(t: string) => trigrams(t), async (t: string) => [...trigrams(t)]] as Embedder[];
+    for (
+      const [embed, quantize] of [[embedders[0], undefined], [embedders[1], undefined], [
+        embedders[0],
+        "int8",
+      ]] as const
+    ) {
       const db = await open({ storage: "memory", embed });
       try {
-        await db.createIndex({ field: "title", dim: DIM });
+        await db.createIndex({ field: "title", dim: DIM, quantize });
         for (const [i, title] of TITLES.entries()) await db.put(`doc/${i}`, { title, n: i });
         assert.equal((await db.get("doc/2"))?.title, TITLES[2], "the stored value is the text");
         const [best] = await db.search({ text: "vector search", k: 1 });

@@ -221,10 +221,17 @@ describe("vector search on SQLite and over the surfaces", () => {
     }
     const tuned = await cli([
       ...["index", "add", "tuned", "--dim", "2", "--m", "8", "--ef-construction", "40", "--ef", "30"],
+      ...["--quantize", "int8"],
       ...["--path", path, "--json"],
     ]);
     assert.equal(tuned.code, 0, tuned.stderr);
     const info = JSON.parse(tuned.stdout);
-    assert.deepEqual([info.m, info.efConstruction, info.ef, info.state], [8, 40, 30, "ready"]);
+    assert.deepEqual([info.m, info.efConstruction, info.ef, info.quantize, info.state], [
+      8,
+      40,
+      30,
+      "int8",
+      "ready",
+    ]);
   });
 });

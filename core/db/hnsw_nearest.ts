@@ -17,6 +17,10 @@
  * (saved_vectors.ts keeps them in the store: restoring 100k × 384 takes
  * ~0.6 s where rebuilding the graph takes ~75 s).
  *
+ * A quantized declaration (`quantize: "int8"`) gives a quantized graph: its
+ * rankings carry approximate scores, which rescore.ts replaces by the f32
+ * ones read from the store ({@link HnswNearest.score}, `errorBound`).
+ *
  * @module
  */
 import type { HnswIndex, Kernels, Metric } from "../kernels/types.ts";
@@ -51,6 +55,8 @@ const KERNEL_MAX_EF = 4096;
  */
 export class HnswNearest implements NearestIndex {
   readonly #graph: HnswIndex;
+  readonly #kernels: Kernels;
+  readonly #metric: Metric;
   readonly #ef: number;
   readonly #idOf = new Map<string, number>();
   readonly #soulOf = new Map<number, string>();
@@ -60,6 +66,8 @@ export class HnswNearest implements NearestIndex {
   constructor(kernels: Kernels, spec: IndexSpec, saved?: SavedHnsw) {
     // The declaration allows larger settings than the kernel; beyond its bounds they change nothing measurable.
     this.#ef = Math.min(spec.ef, KERNEL_MAX_EF);
+    this.#kernels = kernels;
+    this.#metric = spec.metric;
     if (saved === undefined) {
       this.#graph = kernels.createHnsw({
         dim: spec.dim,
@@ -68,6 +76,7 @@ export class HnswNearest implements NearestIndex {
         efConstruction: Math.min(spec.efConstruction, KERNEL_MAX_EF),
         ef: this.#ef,
         seed: 0,
+        quantize: spec.quantize,
       });
       return;
     }
@@ -84,7 +93,10 @@ export class HnswNearest implements NearestIndex {
   #adopt(spec: IndexSpec, saved: SavedHnsw): void {
     const graph = this.#graph;
     const { ids, souls } = saved;
-    if (graph.dim !== spec.dim || graph.metric !== spec.metric || ids.length !== souls.length) {
+    if (
+      graph.dim !== spec.dim || graph.metric !== spec.metric || graph.quantize !== spec.quantize ||
+      ids.length !== souls.length
+    ) {
       throw new RangeError("The saved HNSW index does not match its declaration");
     }
     for (let i = 0; i < ids.length; i++) {
@@ -129,6 +141,21 @@ export class HnswNearest implements NearestIndex {
   vectorOf(soul: string): Float32Array | undefined {
     const id = this.#idOf.get(soul);
     return id === undefined ? undefined : this.#graph.vector(id);
+  }
+
+  /** Whether the graph keeps its vectors quantized: its scores are then approximate. */
+  get quantized(): boolean {
+    return this.#graph.quantize !== undefined;
+  }
+
+  /** How far any score of a ranking for `query` may be from the f32 one (0 unless quantized). */
+  errorBound(query: Float32Array): number {
+    return this.#graph.errorBound(query);
+  }
+
+  /** The f32 score of `v` for `query` (the index's metric), as an f32 index ranks it. */
+  score(query: Float32Array, v: Float32Array): number {
+    return this.#kernels[this.#metric](query, v);
   }
 
   set(soul: string, v: Float32Array): void {

@@ -93,6 +93,18 @@ export class StagedNearest implements NearestIndex {
     return this.#graph;
   }
 
+  /**
+   * The graph that answers rankings: the graph once ready, the old one
+   * during a compaction; `undefined` while a first build's exact index does.
+   */
+  get answering(): HnswNearest | undefined {
+    return this.#stand === undefined
+      ? this.#graph
+      : this.#stand instanceof HnswNearest
+      ? this.#stand
+      : undefined;
+  }
+
   /** `"ready"` once the graph holds every vector and answers. */
   get state(): IndexState {
     return this.#stand === undefined ? "ready" : "building";

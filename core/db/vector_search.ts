@@ -40,7 +40,8 @@ import { readNodeData } from "./read.ts";
 import type { FieldIndex, Vectors } from "./vectors.ts";
 import { MAX_EF } from "./vector_spec.ts";
 import { toVector, vectorFromEncoded } from "./vector_value.ts";
-import { ExactIndex, type NearestIndex } from "./exact_index.ts";
+import { ExactIndex, type NearestIndex, type Ranked, type RankOptions } from "./exact_index.ts";
+import { needsRescore, rescoredRanking } from "./rescore.ts";
 
 /** Largest `k` of a search. */
 export const MAX_SEARCH_K = 1000;
@@ -173,51 +174,63 @@ export async function runSearch(
       within = new Set(reached);
     }
   }
+  // A quantized graph's candidates are re-scored in f32 from the store (rescore.ts).
+  const rescore = index === entry.index && needsRescore(entry);
+  const search: Search = {
+    size: index.size,
+    ranked: rescore
+      ? (n, how) => rescoredRanking(entry, store, query, n, how, meter, check)
+      : (n, how) => index.ranked(query, n, metric, how),
+    s,
+    k,
+    metric,
+    vectorField: spec.field,
+    where,
+    whereFields,
+    within,
+    store,
+    meter,
+    check,
+  };
   try {
-    return await rank(
-      index,
-      s,
-      k,
-      query,
-      metric,
-      spec.field,
-      where,
-      whereFields,
-      within,
-      store,
-      meter,
-      check,
-    );
+    return await rank(search);
   } finally {
     if (index !== entry.index) index.dispose();
   }
 }
 
-/** The search proper over `index`: see the module comment. */
-async function rank(
-  index: NearestIndex,
-  s: SearchOptions,
-  k: number,
-  query: Float32Array,
-  metric: Metric,
-  vectorField: string,
-  where: (data: NodeData) => boolean,
-  whereFields: readonly string[],
-  within: Set<string> | undefined,
-  store: Store,
-  meter: QueryMeter,
-  check: () => void,
-): Promise<SearchResult[]> {
+/** One search under way: how it ranks candidates and what it keeps of them. */
+interface Search {
+  /** How many vectors the rankings are over. */
+  readonly size: number;
+  /** The `n` best candidates, best first. */
+  readonly ranked: (n: number, how: RankOptions) => Ranked | Promise<Ranked>;
+  readonly s: SearchOptions;
+  readonly k: number;
+  readonly metric: Metric;
+  readonly vectorField: string;
+  readonly where: (data: NodeData) => boolean;
+  readonly whereFields: readonly string[];
+  /** The souls a graph walk reached, when it is a filter. */
+  readonly within: Set<string> | undefined;
+  readonly store: Store;
+  readonly meter: QueryMeter;
+  readonly check: () => void;
+}
+
+/** The search proper: see the module comment. */
+async function rank(search: Search): Promise<SearchResult[]> {
+  const { size, s, k, metric, vectorField, where, whereFields, within, store, meter, check } = search;
   const seen = new Set<string>();
   const out: SearchResult[] = [];
   const filtered = whereFields.length > 0 || within !== undefined;
-  let n = Math.min(index.size, filtered ? Math.max(8 * k, 256) : k + 8);
+  let n = Math.min(size, filtered ? Math.max(8 * k, 256) : k + 8);
   let approximate = false;
   for (;;) {
-    const exact = s.exact === true || n > MAX_APPROXIMATE || n * EXACT_SHARE >= index.size;
+    const exact = s.exact === true || n > MAX_APPROXIMATE || n * EXACT_SHARE >= size;
     if (!exact) approximate = true;
-    const { souls, scores } = index.ranked(query, n, metric, exact ? EXACT : { ef: s.ef });
-    const complete = souls.length >= index.size;
+    const { souls, scores } = await search.ranked(n, exact ? EXACT : { ef: s.ef });
+    const complete = souls.length >= size;
     let i = 0;
     while (out.length < k && i < souls.length) {
       let j = i + 1;
@@ -246,7 +259,7 @@ async function rank(
     }
     if (out.length >= k || complete) return approximate ? out.sort(bestFirst(metric)) : out;
     // An exact ranking scores every vector, so few and large steps: past half, all of them.
-    n = GROWTH * n >= index.size / 2 ? index.size : GROWTH * n;
+    n = GROWTH * n >= size / 2 ? size : GROWTH * n;
   }
 }
 

@@ -1,12 +1,16 @@
 /**
- * The serialized HNSW index, version 1: a header of sixteen little-endian
- * u32 words, then the node records (`count × stride` bytes, the layout of
+ * The serialized HNSW index: a header of sixteen little-endian u32 words,
+ * then the node records (`count × stride` bytes, the layout of
  * `_hnsw_layout.ts`) and the used part of the upper arena. Both
  * implementations serialize the same bytes for the same graph.
  *
  * Header words: magic `LHNW`, version, dim, metric code, m, efConstruction,
  * ef, exactBelow, seed, level generator state, node count, live count,
- * entry node (`0xffffffff` when empty), top level, upper arena bytes, 0.
+ * entry node (`0xffffffff` when empty), top level, upper arena bytes, and
+ * the quantization: 0 (f32 records) in version 1, 1 (int8 records) in
+ * version 2. An f32 index is still written as version 1, so its bytes are
+ * those of every earlier save; a quantized one is version 2, which older
+ * code refuses.
  *
  * Decoding treats the bytes as hostile: every count, link, level, block
  * offset and component is checked before an engine walks the graph, so a
@@ -34,7 +38,9 @@ export interface HnswState {
 }
 
 const MAGIC = 0x574e484c; // "LHNW"
+/** Version of an f32 index, and of a quantized (int8) one. */
 const VERSION = 1;
+const VERSION_INT8 = 2;
 const HEADER = 64;
 
 /** The bytes of an index. */
@@ -46,9 +52,10 @@ export function encodeHnsw(
 ): Uint8Array {
   const out = new Uint8Array(HEADER + records.length + upper.length);
   const view = new DataView(out.buffer);
+  const quant = params.quantize === "int8";
   const words = [
     MAGIC,
-    VERSION,
+    quant ? VERSION_INT8 : VERSION,
     params.dim,
     METRIC_CODE[params.metric],
     params.m,
@@ -62,9 +69,9 @@ export function encodeHnsw(
     state.entry,
     state.maxLevel,
     state.upperUsed,
-    0,
+    quant ? 1 : 0,
   ];
-  const shape = recordShape(params.dim, params.m);
+  const shape = recordShape(params.dim, params.m, quant);
   let live = 0;
   const rv = new DataView(records.buffer, records.byteOffset, records.byteLength);
   for (let node = 0; node < state.count; node++) {
@@ -98,7 +105,11 @@ export function decodeHnsw(bytes: Uint8Array): DecodedHnsw {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const w = (i: number) => view.getUint32(4 * i, true);
   if (w(0) !== MAGIC) fail("not an HNSW index (bad magic)");
-  if (w(1) !== VERSION) fail(`version ${w(1)} is not supported (only ${VERSION})`);
+  if (w(1) !== VERSION && w(1) !== VERSION_INT8) {
+    fail(`version ${w(1)} is not supported (only ${VERSION} and ${VERSION_INT8})`);
+  }
+  if (w(15) !== w(1) - 1) fail(`quantization ${w(15)} does not belong to version ${w(1)}`);
+  const quant = w(1) === VERSION_INT8;
   const metric = METRICS[w(3)] ?? fail(`unknown metric code ${w(3)}`);
   let params: HnswParams;
   try {
@@ -110,6 +121,7 @@ export function decodeHnsw(bytes: Uint8Array): DecodedHnsw {
       ef: w(6),
       exactBelow: w(7),
       seed: w(8),
+      quantize: quant ? "int8" : undefined,
     });
   } catch (e) {
     fail((e as Error).message);
@@ -122,7 +134,7 @@ export function decodeHnsw(bytes: Uint8Array): DecodedHnsw {
     upperUsed: w(14),
   };
   const live = w(11);
-  const shape = recordShape(params.dim, params.m);
+  const shape = recordShape(params.dim, params.m, quant);
   const recordBytes = state.count * shape.stride;
   if (bytes.length !== HEADER + recordBytes + state.upperUsed) {
     fail(`${bytes.length} bytes do not match ${state.count} nodes and ${state.upperUsed} bytes of links`);
@@ -137,10 +149,13 @@ export function decodeHnsw(bytes: Uint8Array): DecodedHnsw {
   const ids = new Map<number, number>();
   for (let node = 0; node < state.count; node++) {
     const rec = node * shape.stride, m = rec + shape.meta;
-    for (let i = 0; i < shape.dimPad; i++) {
-      const x = rv.getFloat32(rec + 4 * i, true);
-      if (x - x !== 0) fail(`node ${node} has a non-finite component`);
-      if (i >= params.dim && x !== 0) rv.setFloat32(rec + 4 * i, 0, true);
+    if (quant) checkCodes(records, rv, rec, params.dim, shape.dimPad, node);
+    else {
+      for (let i = 0; i < shape.dimPad; i++) {
+        const x = rv.getFloat32(rec + 4 * i, true);
+        if (x - x !== 0) fail(`node ${node} has a non-finite component`);
+        if (i >= params.dim && x !== 0) rv.setFloat32(rec + 4 * i, 0, true);
+      }
     }
     const isLive = rv.getUint32(m + 4, true), level = rv.getUint32(m + 8, true);
     if (isLive > 1) fail(`node ${node} has live flag ${isLive}`);
@@ -184,4 +199,21 @@ export function decodeHnsw(bytes: Uint8Array): DecodedHnsw {
     for (let l = 1; l <= levels[node]; l++) checkList(uv, first + (l - 1) * shape.block, params.m, l, node);
   }
   return { params, state, records, upper, ids };
+}
+
+/** Checks the int8 record at `rec`: codes from -127 to 127 (padding zeroed), finite non-negative scale and residual. */
+function checkCodes(
+  records: Uint8Array,
+  rv: DataView,
+  rec: number,
+  dim: number,
+  dimPad: number,
+  node: number,
+) {
+  for (let i = 0; i < dim; i++) if (records[rec + i] === 0x80) fail(`node ${node} has the code -128`);
+  records.fill(0, rec + dim, rec + dimPad);
+  for (const at of [dimPad, dimPad + 4]) {
+    const x = rv.getFloat32(rec + at, true);
+    if (!(x >= 0 && x < Infinity)) fail(`node ${node} has a bad scale or residual ${x}`);
+  }
 }

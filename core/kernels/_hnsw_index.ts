@@ -11,6 +11,10 @@
  * from the live vectors (`nodes - size` of them; the Database rebuilds an
  * index in the background once they pass a share of it: core/db/staged_nearest.ts).
  *
+ * A quantized index (`quantize: "int8"`) writes int8 codes where the f32
+ * vector would be (`_hnsw_int8.ts`), the query too, and keeps the largest
+ * residual bound and dequantized norm it has stored, for {@link HnswCore.errorBound}.
+ *
  * @module
  */
 import { checkCount, checkFinite, checkVector, disposedError } from "./_check.ts";
@@ -25,6 +29,7 @@ import {
   recordShape,
 } from "./_hnsw_layout.ts";
 import { decodeHnsw, encodeHnsw, type HnswState } from "./_hnsw_format.ts";
+import { errorBound, quantizeInto } from "./_hnsw_int8.ts";
 import type { HnswHits, HnswIndex, Metric } from "./types.ts";
 
 export type { HnswState };
@@ -53,11 +58,15 @@ export class HnswCore implements HnswIndex {
   #ids = new Map<number, number>();
   #layout: HnswLayout;
   #upperCap = 0;
+  /** Quantized: the largest residual bound and dequantized norm stored (never lowered by removal). */
+  #maxResidual = 0;
+  #maxNorm = 0;
+  #scratch: Float32Array | undefined;
 
   constructor(engine: HnswEngine, params: HnswParams) {
     this.#engine = engine;
     this.params = params;
-    this.shape = recordShape(params.dim, params.m);
+    this.shape = recordShape(params.dim, params.m, params.quantize === "int8");
     this.#levels = new LevelGenerator(params.m, params.seed);
     this.state = { levelState: params.seed, count: 0, entry: NONE, maxLevel: 0, upperUsed: 0 };
     const width = Math.max(params.ef, params.efConstruction, this.shape.m0 + 1);
@@ -71,6 +80,10 @@ export class HnswCore implements HnswIndex {
 
   get metric(): Metric {
     return this.params.metric;
+  }
+
+  get quantize(): "int8" | undefined {
+    return this.params.quantize;
   }
 
   get size(): number {
@@ -102,7 +115,8 @@ export class HnswCore implements HnswIndex {
     // Whole records and blocks are cleared: the memory may hold the engine's old scratch, and
     // every byte is serialized.
     u8.fill(0, rec, rec + shape.stride);
-    f32.set(vector, rec >>> 2);
+    if (shape.quant) quantizeInto(vector, this.params.metric === "cosine", u8, f32, rec, shape.dimPad);
+    else f32.set(vector, rec >>> 2);
     const m = (rec + shape.meta) >>> 2;
     u32[m + 1] = 1;
     u32[m + 2] = level;
@@ -112,6 +126,7 @@ export class HnswCore implements HnswIndex {
     u8.fill(0, blocks, blocks + upperNeed);
     state.upperUsed += upperNeed;
     engine.commit(node);
+    if (shape.quant) this.#track(node);
     if (state.entry === NONE) {
       state.entry = node;
       state.maxLevel = level;
@@ -147,8 +162,14 @@ export class HnswCore implements HnswIndex {
     checkId(id);
     const node = this.#ids.get(id);
     if (node === undefined) return undefined;
-    const at = (this.#layout.records + node * this.shape.stride) >>> 2;
-    return engine.memory.f32.slice(at, at + this.params.dim);
+    const rec = this.#layout.records + node * this.shape.stride;
+    const { u8, f32 } = engine.memory;
+    if (!this.shape.quant) return f32.slice(rec >>> 2, (rec >>> 2) + this.params.dim);
+    // Quantized: the dequantized vector, codes × scale (for cosine, of the normalised vector).
+    const scale = f32[(rec + this.shape.dimPad) >>> 2];
+    const out = new Float32Array(this.params.dim);
+    for (let i = 0; i < out.length; i++) out[i] = ((u8[rec + i] << 24) >> 24) * scale;
+    return out;
   }
 
   search(query: Float32Array, k: number, ef?: number): HnswHits {
@@ -186,6 +207,24 @@ export class HnswCore implements HnswIndex {
     );
   }
 
+  /**
+   * A bound on how far any score `search` or `searchExact` returns for
+   * `query` is from the f32 score of the vector inserted (`Kernels.cosine`,
+   * `dot`, `l2` of query and vector, in that order): 0 unless quantized.
+   */
+  errorBound(query: Float32Array): number {
+    this.#alive();
+    checkVector(query, this.params.dim, "query");
+    checkFinite(query, "query");
+    if (!this.shape.quant) return 0;
+    const { dim, metric } = this.params, n = this.shape.dimPad;
+    const scratch = this.#scratch ??= new Float32Array(n / 4 + 2);
+    quantizeInto(query, metric === "cosine", new Uint8Array(scratch.buffer), scratch, 0, n);
+    let qq = 0;
+    for (let i = 0; i < dim; i++) qq += query[i] * query[i];
+    return errorBound(metric, dim, Math.sqrt(qq), scratch[n / 4 + 1], this.#maxResidual, this.#maxNorm);
+  }
+
   dispose(): void {
     this.#engine?.dispose();
     this.#engine = null;
@@ -202,7 +241,20 @@ export class HnswCore implements HnswIndex {
     Object.assign(this.state, state);
     this.#levels.state = state.levelState;
     this.#ids = ids;
-    for (let node = 0; node < state.count; node++) engine.commit(node);
+    for (let node = 0; node < state.count; node++) {
+      engine.commit(node);
+      if (this.shape.quant) this.#track(node);
+    }
+  }
+
+  /** Takes the residual bound and dequantized norm of quantized `node` into the maxima. */
+  #track(node: number): void {
+    const { u32, f32 } = this.#alive().memory;
+    const rec = this.#layout.records + node * this.shape.stride, n = this.shape.dimPad;
+    const scale = f32[(rec + n) >>> 2], residual = f32[(rec + n + 4) >>> 2];
+    const norm = scale * Math.sqrt(u32[(rec + this.shape.meta) >>> 2]);
+    if (residual > this.#maxResidual) this.#maxResidual = residual;
+    if (norm > this.#maxNorm) this.#maxNorm = norm;
   }
 
   #alive(): HnswEngine {
@@ -217,7 +269,12 @@ export class HnswCore implements HnswIndex {
   }
 
   #writeQuery(query: Float32Array): void {
-    const { f32 } = this.#alive().memory;
+    const { u8, u32, f32 } = this.#alive().memory;
+    if (this.shape.quant) {
+      const at = this.#layout.query, cosine = this.params.metric === "cosine";
+      u32[(at + this.shape.meta) >>> 2] = quantizeInto(query, cosine, u8, f32, at, this.shape.dimPad);
+      return;
+    }
     const q = this.#layout.query >>> 2;
     f32.set(query, q);
     f32.fill(0, q + this.params.dim, q + this.shape.dimPad);

@@ -15,6 +15,12 @@
  *   level (u32), byte offset of the node's first upper block in the upper
  *   arena (u32), id (u32), layer-0 link count (u32), then `2m` links (u32).
  *
+ * Quantized record (`quantize: "int8"`, `_hnsw_int8.ts`): instead of the
+ * f32 vector, `dimPad` int8 codes (the dimension rounded up to 16, padding
+ * zero), the scale (f32) and the residual bound (f32); then, at `V =
+ * dimPad + 8`, the same words as above, the first holding the sum of the
+ * squared codes (u32) instead of the squared norm.
+ *
  * Upper arena: for a node of level L ≥ 1, L consecutive blocks (layers 1..L)
  * of `1 + m` u32 words (count, then links), allocated in insertion order.
  *
@@ -49,6 +55,8 @@ export interface HnswParams {
   readonly ef: number;
   readonly seed: number;
   readonly exactBelow: number;
+  /** `"int8"`: records hold int8 codes instead of f32 components (`_hnsw_int8.ts`). */
+  readonly quantize: "int8" | undefined;
 }
 
 function intIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
@@ -73,14 +81,25 @@ export function hnswParams(options: HnswOptions): HnswParams {
     ef: intIn(options.ef, "ef", 1, 4096, DEFAULT_EF),
     seed: intIn(options.seed, "seed", 0, 0xffffffff, 0),
     exactBelow: intIn(options.exactBelow, "exactBelow", 0, 0xffffffff, 1024),
+    quantize: checkQuantize(options.quantize),
   };
+}
+
+function checkQuantize(q: unknown): "int8" | undefined {
+  if (q === undefined || q === "int8") return q;
+  throw new RangeError(`quantize must be "int8" or left out, got ${JSON.stringify(q)}`);
 }
 
 /** Byte offsets inside a node record, from the dimension and `m`. */
 export interface RecordShape {
+  /** Components of a record (f32 floats, or int8 codes when `quant`), a multiple of four (of 16 when `quant`). */
   readonly dimPad: number;
   /** Offset of the squared norm; live flag +4, level +8, upper offset +12, id +16, count +20, links +24. */
   readonly meta: number;
+  /** Whether records hold int8 codes. */
+  readonly quant: boolean;
+  /** Bytes of the query (a record's vector part, and for `quant` its scale, residual and code sum). */
+  readonly queryBytes: number;
   readonly stride: number;
   /** Links on layer 0. */
   readonly m0: number;
@@ -88,11 +107,19 @@ export interface RecordShape {
   readonly block: number;
 }
 
-/** The record shape for vectors of `dim` floats and `m` links per upper layer. */
-export function recordShape(dim: number, m: number): RecordShape {
-  const dimPad = Math.ceil(dim / 4) * 4;
-  const meta = dimPad * 4;
-  return { dimPad, meta, stride: Math.ceil((meta + 24 + 8 * m) / 16) * 16, m0: 2 * m, block: 4 * (1 + m) };
+/** The record shape for vectors of `dim` floats and `m` links per upper layer, f32 or `quant` (int8). */
+export function recordShape(dim: number, m: number, quant = false): RecordShape {
+  const dimPad = quant ? Math.ceil(dim / 16) * 16 : Math.ceil(dim / 4) * 4;
+  const meta = quant ? dimPad + 8 : dimPad * 4;
+  return {
+    dimPad,
+    meta,
+    quant,
+    queryBytes: quant ? meta + 16 : meta,
+    stride: Math.ceil((meta + 24 + 8 * m) / 16) * 16,
+    m0: 2 * m,
+    block: 4 * (1 + m),
+  };
 }
 
 /** Where everything lives in an engine's memory (byte offsets, all 16-aligned). */
@@ -101,7 +128,7 @@ export interface HnswLayout {
   /** Node capacity of the records region. */
   readonly capacity: number;
   readonly upper: number;
-  /** The query (`dimPad` floats). */
+  /** The query (`shape.queryBytes`). */
   readonly query: number;
   /**
    * Scratch of the WASM engine: visit marks, candidate heap, result heap, candidate list, and `pick`:
@@ -136,7 +163,7 @@ export function hnswLayout(
   const records = a16(base);
   const upper = records + capacity * shape.stride;
   const query = a16(upper + upperBytes);
-  const visited = a16(query + 4 * shape.dimPad);
+  const visited = a16(query + shape.queryBytes);
   const heapC = a16(visited + 4 * capacity);
   const heapW = a16(heapC + 8 * (capacity + 2));
   const sel = a16(heapW + 8 * (width + 2));

@@ -254,6 +254,16 @@ export interface HnswOptions {
   readonly seed?: number;
   /** Below this many live vectors `search` is exact (a scan of every vector); default 1024. */
   readonly exactBelow?: number;
+  /**
+   * `"int8"`: keep each vector as int8 codes with a per-vector scale instead
+   * of f32 components (a quarter of the vector bytes; for cosine the vector
+   * is normalised first). Distances, in the graph and to the query (itself
+   * quantized), are those of the dequantized vectors, computed from an exact
+   * integer dot product; scores are approximate, within
+   * {@link HnswIndex.errorBound} of the f32 ones, so callers re-score the
+   * candidates they keep. Default: f32.
+   */
+  readonly quantize?: "int8";
 }
 
 /**
@@ -306,6 +316,8 @@ export interface HnswIndex {
   readonly dim: number;
   /** The distance measure searches rank by. */
   readonly metric: Metric;
+  /** `"int8"` when vectors are kept quantized ({@link HnswOptions.quantize}). */
+  readonly quantize: "int8" | undefined;
   /** Number of live vectors. */
   readonly size: number;
   /**
@@ -326,7 +338,11 @@ export interface HnswIndex {
   remove(id: number): boolean;
   /** Whether `id` is present. */
   has(id: number): boolean;
-  /** A copy of the vector of `id` as the index holds it, or `undefined` when `id` is not present. */
+  /**
+   * A copy of the vector of `id` as the index holds it, or `undefined` when
+   * `id` is not present. Quantized: the dequantized vector (codes × scale;
+   * for cosine, of the normalised vector).
+   */
   vector(id: number): Float32Array | undefined;
   /**
    * The `k` nearest live vectors to `query`, best first, searching with a
@@ -334,8 +350,19 @@ export interface HnswIndex {
    * `exactBelow` live vectors.
    */
   search(query: Float32Array, k: number, ef?: number): HnswHits;
-  /** The exact `k` nearest live vectors (a scan of all of them, ties by insertion order). */
+  /**
+   * The exact `k` nearest live vectors (a scan of all of them, ties by
+   * insertion order). Quantized: exact over the dequantized vectors, each
+   * score within {@link errorBound} of its f32 score.
+   */
   searchExact(query: Float32Array, k: number): HnswHits;
+  /**
+   * A bound on `|f32 score − returned score|` for `query` and any live
+   * vector (the f32 score being `Kernels.cosine`/`dot`/`l2` of the query and
+   * the vector inserted): 0 when not quantized. With it a caller can tell
+   * which vectors an exact re-scoring must look at.
+   */
+  errorBound(query: Float32Array): number;
   /** The whole index as bytes (versioned; identical in every implementation), for {@link Kernels.restoreHnsw}. */
   serialize(): Uint8Array;
   /** Releases the index's memory. Any later call throws. */

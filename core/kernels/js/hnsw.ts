@@ -10,13 +10,15 @@
  * so every comparison is strict and both twins visit, keep and link the same
  * nodes. Distances are the f32 arithmetic of `types.ts` (`Math.fround` on
  * every step, four lanes): negated similarity for dot and cosine, squared
- * distance for l2, NaN as +Infinity and -0 as +0.
+ * distance for l2, NaN as +Infinity and -0 as +0. A quantized index
+ * (`shape.quant`) uses the int8 distances of `hnsw_int8.ts` instead.
  *
  * @module
  */
 import type { HnswEngine, HnswLayout, HnswMemory, HnswParams, RecordShape } from "../_hnsw_layout.ts";
 import { before, PairHeap } from "./hnsw_heap.ts";
 import { distance, dotAt, exactTopK } from "./hnsw_distance.ts";
+import { exactTopKInt8, qdistance, qsum } from "./hnsw_int8.ts";
 
 /** Memory of the JS engine: one ArrayBuffer, copied into a larger one when it grows. */
 export class JsHnswMemory implements HnswMemory {
@@ -24,6 +26,8 @@ export class JsHnswMemory implements HnswMemory {
   u8: Uint8Array = new Uint8Array(0);
   u32: Uint32Array = new Uint32Array(0);
   f32: Float32Array = new Float32Array(0);
+  /** The same bytes as int8 codes (quantized records). */
+  i8: Int8Array = new Int8Array(0);
 
   ensure(end: number): void {
     if (end <= this.u8.length) return;
@@ -32,6 +36,7 @@ export class JsHnswMemory implements HnswMemory {
     this.u8 = grown;
     this.u32 = new Uint32Array(grown.buffer);
     this.f32 = new Float32Array(grown.buffer);
+    this.i8 = new Int8Array(grown.buffer);
   }
 
   /** Drops the memory (the index is disposed). */
@@ -39,6 +44,7 @@ export class JsHnswMemory implements HnswMemory {
     this.u8 = new Uint8Array(0);
     this.u32 = new Uint32Array(0);
     this.f32 = new Float32Array(0);
+    this.i8 = new Int8Array(0);
   }
 }
 
@@ -49,6 +55,9 @@ export class JsHnswEngine implements HnswEngine {
   #shape!: RecordShape;
   #params!: HnswParams;
   #metric = 0;
+  #quant = false;
+  /** Word offset of a record's norm (code sum when quantized): its live flag is one word on. */
+  #metaW = 0;
   #visited = new Uint32Array(0);
   #stamp = 0;
   #cand = new PairHeap(16, false);
@@ -63,6 +72,8 @@ export class JsHnswEngine implements HnswEngine {
     this.#shape = shape;
     this.#params = params;
     this.#metric = params.metric === "dot" ? 0 : params.metric === "cosine" ? 1 : 2;
+    this.#quant = shape.quant;
+    this.#metaW = shape.meta >>> 2;
     this.#visited = new Uint32Array(layout.capacity);
     this.#stamp = 0;
     this.#cand = new PairHeap(layout.capacity + 2, false);
@@ -75,6 +86,10 @@ export class JsHnswEngine implements HnswEngine {
 
   commit(node: number): void {
     const v = this.#vec(node);
+    if (this.#quant) {
+      this.memory.u32[v + this.#metaW] = qsum(this.memory.i8, 4 * v, this.#shape.dimPad);
+      return;
+    }
     const f32 = this.memory.f32;
     f32[v + this.#shape.dimPad] = dotAt(f32, v, v, this.#shape.dimPad);
   }
@@ -102,7 +117,7 @@ export class JsHnswEngine implements HnswEngine {
   search(entry: number, maxLevel: number, k: number, ef: number): number {
     const q = this.#lay.query >>> 2;
     const f32 = this.memory.f32;
-    const qq = dotAt(f32, q, q, this.#shape.dimPad);
+    const qq = this.#quant ? 0 : dotAt(f32, q, q, this.#shape.dimPad);
     let ep = entry;
     for (let l = maxLevel; l > 0; l--) ep = this.#greedy(q, qq, ep, this.#dist(q, qq, ep), l);
     this.#searchLayer(q, qq, ep, ef, 0, true);
@@ -120,6 +135,21 @@ export class JsHnswEngine implements HnswEngine {
 
   exact(high: number, k: number): number {
     const { records, query, outNodes, outScores } = this.#lay;
+    if (this.#quant) {
+      const mem = this.memory;
+      return exactTopKInt8(
+        mem,
+        mem.i8,
+        records,
+        this.#shape,
+        this.#metric,
+        high,
+        query,
+        k,
+        outNodes,
+        outScores,
+      );
+    }
     return exactTopK(
       this.memory,
       records,
@@ -144,7 +174,7 @@ export class JsHnswEngine implements HnswEngine {
   }
 
   #norm(node: number): number {
-    return this.memory.f32[this.#vec(node) + this.#shape.dimPad];
+    return this.memory.f32[this.#vec(node) + this.#metaW];
   }
 
   /** Word index of `node`'s link list on `layer` (count, then links). */
@@ -155,13 +185,17 @@ export class JsHnswEngine implements HnswEngine {
   }
 
   #live(node: number): boolean {
-    return this.memory.u32[this.#vec(node) + this.#shape.dimPad + 1] !== 0;
+    return this.memory.u32[this.#vec(node) + this.#metaW + 1] !== 0;
   }
 
   /** Distance from the vector at float `q` (squared norm `qq`) to `node`. */
   #dist(q: number, qq: number, node: number): number {
     const v = this.#vec(node);
-    const f32 = this.memory.f32, n = this.#shape.dimPad;
+    const n = this.#shape.dimPad;
+    if (this.#quant) {
+      return qdistance(this.memory, this.memory.i8, 4 * q, 4 * v, n, this.#shape.meta, this.#metric);
+    }
+    const f32 = this.memory.f32;
     return distance(f32, q, v, n, this.#metric, qq, f32[v + n]);
   }
 

@@ -2,7 +2,8 @@
  * The HNSW engine of the `wasm` kernels: the graph algorithms of
  * asm/hnsw.ts on an instance of its own (from the pool), whose memory holds
  * the layout of `_hnsw_layout.ts`. The shared wrapper (`_hnsw_index.ts`)
- * writes records; this file only forwards the calls.
+ * writes records; this file only forwards the calls (to the int8 ones of
+ * asm/hnsw_int8.ts for a quantized index).
  *
  * @module
  */
@@ -51,6 +52,7 @@ export class WasmHnswEngine implements HnswEngine {
       layout.outNodes,
       layout.outScores,
     );
+    if (shape.quant) this.memory.exports.hnswQuant(shape.meta);
   }
 
   commit(node: number): void {
@@ -67,6 +69,21 @@ export class WasmHnswEngine implements HnswEngine {
 
   exact(high: number, k: number): number {
     const lay = this.#lay, shape = this.#shape;
+    if (shape.quant) {
+      return this.memory.exports.hnswExactInt8(
+        lay.records,
+        shape.stride,
+        shape.dimPad,
+        shape.meta,
+        METRIC_CODE[this.#params.metric],
+        high,
+        lay.query,
+        k,
+        lay.exactHeap,
+        lay.outNodes,
+        lay.outScores,
+      );
+    }
     return this.memory.exports.vecTopKRows(
       lay.records,
       shape.stride,

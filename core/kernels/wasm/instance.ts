@@ -108,6 +108,20 @@ export interface Exports {
   hnswCommit(node: number): void;
   hnswInsert(node: number, level: number, entry: number, maxLevel: number): void;
   hnswSearch(entry: number, maxLevel: number, k: number, ef: number): number;
+  hnswQuant(meta: number): void;
+  hnswExactInt8(
+    records: number,
+    stride: number,
+    n: number,
+    meta: number,
+    metric: number,
+    high: number,
+    q: number,
+    k: number,
+    heap: number,
+    outNodes: number,
+    outScores: number,
+  ): number;
 }
 
 const PAGE = 65536;
