@@ -9,19 +9,22 @@
 // (native SSE and AVX-512 loops alike). The codes are 400 B per row, 3.9 MB.
 //
 // A row x is stored as x = s·c + e (c in [-127, 127], s its scale, e the
-// rounding residual) with E ≥ ‖e‖, NXE ≥ ‖x‖ + E and XN2 ≤ ‖x‖² beside the
-// codes; the query as q = t·d + f (d in i16, F ≥ ‖f‖, QN ≥ ‖q‖). Then
-//   |q·x − t·s·(d·c)| ≤ QN·E + F·NXE                        (q·e and f·(s·c))
-// and the f32 dot the exact scan computes differs from q·x by at most
-// γ·QN·NXE + n·2^-149 (n = dimPad; γ bounds the rounding of n/4 + 3 chained
-// f32 operations, no overflow since ‖q‖² and ‖x‖² stay below 1e36; the
-// subnormal term covers underflowing products). A row or query outside that
-// range, or with a NaN or infinite component, gets a NaN bound: NaN compares
-// false, so it is never skipped.
+// rounding residual), the query as q = t·d + f (d in i16, F ≥ ‖f‖, QN ≥ ‖q‖).
+// Then |q·x − t·s·(d·c)| ≤ ‖q‖·‖e‖ + ‖f‖·‖s·c‖ (q·e and f·(s·c)), and the f32
+// dot the exact scan computes differs from q·x by at most γ·‖q‖·‖x‖ +
+// n·2^-149 (n = dimPad; γ bounds the rounding of n/4 + 3 chained f32
+// operations, no overflow since ‖q‖² and ‖x‖² stay below 1e36; the subnormal
+// term covers underflowing products). So with, beside the codes,
+//   A ≥ ‖e‖ + (γ + 2^-39)·NXE,  NXE ≥ ‖x‖ + ‖e‖,  RX ≤ √xx,  XN2 ≤ ‖x‖²
+// (xx the row's stored f32 squared norm, 2^-39 covering the f64 rounding of
+// the bound itself), the scan's f32 dot is at most
+//   ub = t·s·(d·c) + QN·A + F·NXE + n·2^-149.
+// A row or query outside that range, or with a NaN or infinite component,
+// gets a NaN bound: NaN compares false, so it is never skipped.
 
-/** Bytes of one code record for rows of `dimPad` floats: the codes padded to 16, then s, E, NXE, XN2 (f32). */
+/** Bytes of one code record for rows of `dimPad` floats: the codes padded to 16, then s, A, NXE, RX, XN2 (f32), 12 spare. */
 export function codeStride(dimPad: u32): usize {
-  return codePad(dimPad) + 16;
+  return codePad(dimPad) + 32;
 }
 
 /** Codes per row: `dimPad` rounded up to a multiple of 16. */
@@ -67,6 +70,7 @@ export function rowCodes(rec: usize, dimPad: u32, code: usize): void {
     store<f32>(meta, NaN, 4);
     store<f32>(meta, NaN, 8);
     store<f32>(meta, NaN, 12);
+    store<f32>(meta, NaN, 16);
     return;
   }
   const s: f64 = m < TINY ? 0 : <f64> <f32> (m / 127);
@@ -80,10 +84,17 @@ export function rowCodes(rec: usize, dimPad: u32, code: usize): void {
     ee += e * e;
   }
   const e = Math.sqrt(ee) * (1 + REL);
+  const nxe = Math.sqrt(xx) * (1 + REL) + e;
   store<f32>(meta, <f32> s);
-  store<f32>(meta, up(e), 4);
-  store<f32>(meta, up(Math.sqrt(xx) * (1 + REL) + e), 8);
-  store<f32>(meta, down(xx * (1 - REL)), 12);
+  store<f32>(meta, up(e + (gamma(dimPad) + 2 * P40) * nxe), 4);
+  store<f32>(meta, up(nxe), 8);
+  store<f32>(meta, down(Math.sqrt(<f64> load<f32>(rec + (n << 2)))), 12);
+  store<f32>(meta, down(xx * (1 - REL)), 16);
+}
+
+/** Relative bound γ of the rounding of the scan's f32 dot (and sum of squares) over `dimPad` floats. */
+function gamma(dimPad: u32): f64 {
+  return <f64> (dimPad + 8) * U * 1.01;
 }
 
 // The query's codes and bounds, set by queryCodes for one scan.
@@ -92,7 +103,8 @@ export let QS: f64 = 0; // scale t
 export let QN: f64 = 0; // ≥ ‖q‖
 export let QF: f64 = 0; // ≥ ‖f‖
 export let QN2: f64 = 0; // ≤ ‖q‖²
-export let GAMMA: f64 = 0; // relative rounding bound of the f32 dot, plus the f64 slack
+export let SQ: f64 = 0; // ≤ √qq, qq the query's f32 squared norm
+export let GAMMA: f64 = 0; // gamma(dimPad)
 export let TINYABS: f64 = 0; // underflow bound n·2^-149 (doubled)
 
 /**
@@ -100,17 +112,17 @@ export let TINYABS: f64 = 0; // underflow bound n·2^-149 (doubled)
  * to `qc` (codePad(dimPad) lanes) and sets the query globals. The scale keeps
  * |Σ d·c| ≤ codePad·127·max|d| < 2^31, so the integer dot cannot overflow.
  */
-export function queryCodes(q: usize, dimPad: u32, qc: usize): void {
+export function queryCodes(q: usize, dimPad: u32, qc: usize, qq: f32): void {
   const n = <usize> dimPad, pad = codePad(dimPad);
-  let m: f64 = 0, qq: f64 = 0;
+  let m: f64 = 0, sum: f64 = 0;
   let finite = true;
   for (let i: usize = 0; i < n; i++) {
     const x = <f64> load<f32>(q + (i << 2));
     if (x - x != 0) finite = false;
     m = max<f64>(m, abs<f64>(x));
-    qq += x * x;
+    sum += x * x;
   }
-  QOK = finite && qq < NORM2_MAX;
+  QOK = finite && sum < NORM2_MAX;
   const dmax = <f64> min<u64>(32767, <u64> 2147483647 / (<u64> pad * 127));
   // An f32 scale keeps t·d (≤ 39 bits) and x − t·d exact in f64, as s·c and x − s·c are for rows.
   const t: f64 = QOK && m >= TINY ? <f64> <f32> (m / dmax) : 0;
@@ -124,10 +136,11 @@ export function queryCodes(q: usize, dimPad: u32, qc: usize): void {
     ff += f * f;
   }
   QS = t;
-  QN = Math.sqrt(qq) * (1 + REL);
+  QN = Math.sqrt(sum) * (1 + REL);
   QF = Math.sqrt(ff) * (1 + REL);
-  QN2 = qq * (1 - REL);
-  GAMMA = <f64> (n + 8) * U * 1.01;
+  QN2 = sum * (1 - REL);
+  SQ = Math.sqrt(<f64> qq) * (1 - P40);
+  GAMMA = gamma(dimPad);
   TINYABS = <f64> n * 1.401298464324817e-45 * 2;
 }
 
@@ -190,27 +203,23 @@ export function codeDots4(c0: usize, stride: usize, pad: usize, qc: usize, out: 
  * Whether the row with integer dot `idot` and code record meta at `meta`
  * provably scores no better than `kth` (a number; NaN never skips): for a
  * similarity an upper bound of its score is below `kth`, for l2 a lower
- * bound above it. `xx` is the row's stored f32 squared norm and `qq` the
- * query's, as the exact cosine divides by them. Rows scanned in slot order
- * lose ties to the kept rows (lower slots), so "no better" suffices.
+ * bound above it. Rows scanned in slot order lose ties to the kept rows
+ * (lower slots), so "no better" suffices.
  */
-export function skip(idot: i32, meta: usize, metric: u32, qq: f32, xx: f32, kth: f64): bool {
-  const e = <f64> load<f32>(meta, 4), nxe = <f64> load<f32>(meta, 8);
-  // t·s is exact (24 + 24 bits); the product with the dot rounds once, by at most 2^-40·QN·NXE.
-  const approx = QS * <f64> load<f32>(meta) * <f64> idot;
-  const quant = QN * e + QF * nxe + QN * nxe * P40;
-  if (metric == 2) {
-    // ‖q − x‖² = ‖q‖² + ‖x‖² − 2 q·x, less the f32 rounding of the scan's sum of squares.
-    const ub = approx + quant * (1 + REL);
-    const a = QN2 + <f64> load<f32>(meta, 12);
-    const lower = ((a - 2 * ub) - (a + 2 * abs(ub)) * REL) * (1 - GAMMA) - TINYABS;
-    return Math.sqrt(lower) > kth;
-  }
-  const ub = approx + (quant + GAMMA * QN * nxe + TINYABS) * (1 + REL);
+export function skip(idot: i32, meta: usize, metric: u32, kth: f64): bool {
+  const ub = QS * <f64> load<f32>(meta) * <f64> idot + QN * <f64> load<f32>(meta, 4) +
+    QF * <f64> load<f32>(meta, 8) + TINYABS;
   if (metric == 1) {
-    if (qq == 0 || xx == 0) return false;
-    // The exact score is f32(d / sqrt(qq·xx)) in f64; the division is monotone in d.
-    return ub / Math.sqrt(<f64> qq * <f64> xx) < kth;
+    // The score is f32(d / den), den = sqrt(qq·xx) rounded in f64, d ≤ ub: below ub / (SQ·RX) up to
+    // a few f64 roundings, which the factor covers. Only for a positive k-th (the usual case).
+    return kth > 0 && ub * (1 + P40) < kth * SQ * <f64> load<f32>(meta, 12);
+  }
+  if (metric == 2) {
+    // ‖q − x‖² = ‖q‖² + ‖x‖² − 2 q·x, less the f32 rounding of the scan's sum of squares; compared
+    // with kth² rather than through a square root.
+    const a = QN2 + <f64> load<f32>(meta, 16);
+    const lower = ((a - 2 * ub) - (a + 2 * abs<f64>(ub)) * REL) * (1 - GAMMA) - TINYABS;
+    return lower > kth * kth * (1 + P40);
   }
   return ub < kth;
 }

@@ -52,7 +52,7 @@ export function vecTopK(
   start(dim, dimPad, q, k, metric, scores, heap);
   const qq = dot(q, q, dimPad);
   if (ASC_FEATURE_SIMD && C != 0) {
-    queryCodes(q, dimPad, qc);
+    queryCodes(q, dimPad, qc, qq);
     if (QOK) scanCoded(H, vecStride(dimPad), C, dimPad, high, q, qc, metric, qq);
     else scan(H, vecStride(dimPad), dimPad, 0, high, q, metric, qq);
   } else {
@@ -162,8 +162,7 @@ function scanCoded(
       if (load<u32>(rec + meta, 4) == 0) continue;
       const slot = s + j;
       const kth = <f64> load<f32>(SCORES + (<usize> <u32> ROOT << 2));
-      const code = C + <usize> slot * cstride + pad;
-      if (skip(load<i32>(IDOTS + (<usize> j << 2)), code, metric, qq, load<f32>(rec + meta), kth)) continue;
+      if (skip(load<i32>(IDOTS + (<usize> j << 2)), C + <usize> slot * cstride + pad, metric, kth)) continue;
       offer(slot, exact(rec, q, dimPad, metric, qq));
     }
   }

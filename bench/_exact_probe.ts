@@ -51,7 +51,7 @@ function gaussianRows(next: () => number, count: number): Float32Array {
 /** One module with the matrix laid out as the resident index and as HNSW records; `topK` and `rows` run one query. */
 function setup(ex: Exports, isNew: boolean, rows: Float32Array) {
   const mem: WebAssembly.Memory = ex.memory;
-  const dimPad = DIM, stride = dimPad * 4 + 16, codeStride = dimPad + 16;
+  const dimPad = DIM, stride = dimPad * 4 + 16, codeStride = dimPad + 32;
   const H = Math.ceil(ex.heapBase() / 64) * 64;
   const C = H + N * stride;
   const R = C + N * codeStride;
