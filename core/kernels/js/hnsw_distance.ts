@@ -7,6 +7,7 @@
  * @module
  */
 import type { HnswMemory, RecordShape } from "../_hnsw_layout.ts";
+import { drainSlots, offerSlot } from "./topk_heap.ts";
 
 /** Dot product of the `n` floats (a multiple of four) at `a` and `b`. */
 export function dotAt(f: Float32Array, a: number, b: number, n: number): number {
@@ -65,32 +66,6 @@ export function distance(
 }
 
 /**
- * Whether the node with score `sx` ranks after the one with `sy` (`x`, `y`
- * the nodes): NaN last, then by score (`ascending` for l2), then by node.
- */
-function after(sx: number, sy: number, x: number, y: number, ascending: boolean): boolean {
-  if (sx !== sx) return sy === sy || x > y;
-  if (sy !== sy) return false;
-  if (sx === sy) return x > y;
-  return ascending ? sx > sy : sx < sy;
-}
-
-/** Replaces the root of the `count`-node max-heap (worst kept at the root) by `node` and restores order. */
-function siftDown(heap: Uint32Array, scores: Float64Array, count: number, node: number, asc: boolean): void {
-  const s = scores[node];
-  let i = 0;
-  for (;;) {
-    let c = 2 * i + 1;
-    if (c >= count) break;
-    if (c + 1 < count && after(scores[heap[c + 1]], scores[heap[c]], heap[c + 1], heap[c], asc)) c++;
-    if (!after(scores[heap[c]], s, heap[c], node, asc)) break;
-    heap[i] = heap[c];
-    i = c;
-  }
-  heap[i] = node;
-}
-
-/**
  * Exact top-k of the live records among the first `high`, as the exact
  * kernel ranks them: score (similarity, or l2 distance), best first, NaN
  * last, ties by node. Writes nodes and scores at `outNodes`/`outScores`
@@ -118,32 +93,15 @@ export function exactTopK(
   let count = 0;
   for (let node = 0, v = records >>> 2; node < high; node++, v += step) {
     if (u32[v + n + 1] === 0) continue;
-    const s = metric === 2
+    scores[node] = metric === 2
       ? Math.fround(Math.sqrt(sqDistAt(f32, q, v, n)))
       : metric === 1
       ? cosineOf(dotAt(f32, q, v, n), qq, f32[v + n])
       : dotAt(f32, q, v, n);
-    scores[node] = s;
-    if (count < k) {
-      let i = count++;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (!after(s, scores[heap[p]], node, heap[p], asc)) break;
-        heap[i] = heap[p];
-        i = p;
-      }
-      heap[i] = node;
-    } else if (count > 0 && after(scores[heap[0]], s, heap[0], node, asc)) {
-      siftDown(heap, scores, count, node, asc);
-    }
+    count = offerSlot(heap, scores, count, k, node, asc);
   }
-  const total = count;
-  while (count > 0) {
-    const node = heap[0];
-    count--;
-    u32[(outNodes >>> 2) + count] = node;
-    f32[(outScores >>> 2) + count] = scores[node];
-    if (count > 0) siftDown(heap, scores, count, heap[count], asc);
-  }
-  return total;
+  const nodes = u32.subarray(outNodes >>> 2, (outNodes >>> 2) + count);
+  drainSlots(heap, scores, count, asc, nodes);
+  for (let i = 0; i < count; i++) f32[(outScores >>> 2) + i] = scores[nodes[i]];
+  return count;
 }
