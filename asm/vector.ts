@@ -10,7 +10,7 @@
 // zero padding (0 * 0 added to a lane) leaves every lane unchanged.
 // Operands keep the JS kernels' order (query first, accumulator first).
 
-import { rowCodes } from "./vector_codes";
+import { codePad, rowCodes } from "./vector_codes";
 
 function reduce(l0: f32, l1: f32, l2: f32, l3: f32): f32 {
   return (l0 + l1) + (l2 + l3);
@@ -121,7 +121,8 @@ export function vecCommit(rec: usize, dim: u32, dimPad: u32, code: usize): void 
   if (code != 0) rowCodes(rec, dimPad, code);
 }
 
-/** Marks the row at `rec` dead. */
-export function vecKill(rec: usize, dimPad: u32): void {
+/** Marks the row at `rec` dead, and its code record at `code` when that is not 0. */
+export function vecKill(rec: usize, dimPad: u32, code: usize): void {
   store<u32>(rec + (<usize> dimPad << 2), 0, 4);
+  if (code != 0) store<u32>(code + codePad(dimPad), 0, 20);
 }

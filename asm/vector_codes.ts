@@ -22,7 +22,10 @@
 // A row or query outside that range, or with a NaN or infinite component,
 // gets a NaN bound: NaN compares false, so it is never skipped.
 
-/** Bytes of one code record for rows of `dimPad` floats: the codes padded to 16, then s, A, NXE, RX, XN2 (f32), 12 spare. */
+/**
+ * Bytes of one code record for rows of `dimPad` floats: the codes padded to 16, then s, A, NXE, RX, XN2 (f32), the
+ * live flag (u32, a copy of the row record's, so the scan reads no f32 row it skips), 8 spare.
+ */
 export function codeStride(dimPad: u32): usize {
   return codePad(dimPad) + 32;
 }
@@ -71,6 +74,7 @@ export function rowCodes(rec: usize, dimPad: u32, code: usize): void {
     store<f32>(meta, NaN, 8);
     store<f32>(meta, NaN, 12);
     store<f32>(meta, NaN, 16);
+    store<u32>(meta, 1, 20);
     return;
   }
   const s: f64 = m < TINY ? 0 : <f64> <f32> (m / 127);
@@ -90,6 +94,7 @@ export function rowCodes(rec: usize, dimPad: u32, code: usize): void {
   store<f32>(meta, up(nxe), 8);
   store<f32>(meta, down(Math.sqrt(<f64> load<f32>(rec + (n << 2)))), 12);
   store<f32>(meta, down(xx * (1 - REL)), 16);
+  store<u32>(meta, 1, 20);
 }
 
 /** Relative bound γ of the rounding of the scan's f32 dot (and sum of squares) over `dimPad` floats. */

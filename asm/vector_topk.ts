@@ -146,7 +146,6 @@ function scanCoded(
   metric: u32,
   qq: f32,
 ): void {
-  const meta = <usize> dimPad << 2;
   const cstride = codeStride(dimPad), pad = codePad(dimPad);
   let s: u32 = 0;
   // Fill the heap exactly, in whole blocks of four.
@@ -156,14 +155,13 @@ function scanCoded(
   }
   for (; s + 4 <= high; s += 4) {
     codeDots4(C + <usize> s * cstride, cstride, pad, qc, IDOTS);
-    const r0 = H + <usize> s * stride;
     for (let j: u32 = 0; j < 4; j++) {
-      const rec = r0 + <usize> j * stride;
-      if (load<u32>(rec + meta, 4) == 0) continue;
       const slot = s + j;
+      const code = C + <usize> slot * cstride + pad;
+      if (load<u32>(code, 20) == 0) continue;
       const kth = <f64> load<f32>(SCORES + (<usize> <u32> ROOT << 2));
-      if (skip(load<i32>(IDOTS + (<usize> j << 2)), C + <usize> slot * cstride + pad, metric, kth)) continue;
-      offer(slot, exact(rec, q, dimPad, metric, qq));
+      if (skip(load<i32>(IDOTS + (<usize> j << 2)), code, metric, kth)) continue;
+      offer(slot, exact(H + <usize> slot * stride, q, dimPad, metric, qq));
     }
   }
   scan(H, stride, dimPad, s, high, q, metric, qq);

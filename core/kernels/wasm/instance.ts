@@ -59,7 +59,7 @@ export interface Exports {
   cosine(a: number, b: number, n: number): number;
   l2(a: number, b: number, n: number): number;
   vecCommit(rec: number, dim: number, dimPad: number, code: number): void;
-  vecKill(rec: number, dimPad: number): void;
+  vecKill(rec: number, dimPad: number, code: number): void;
   vecTopK(
     h: number,
     codes: number,

@@ -104,7 +104,11 @@ export class WasmVectorIndex implements VectorIndex {
   remove(slot: number): void {
     const heap = this.#alive();
     this.#slots.release(slot);
-    heap.exports.vecKill(this.#rows + slot * this.#stride, this.#dimPad);
+    heap.exports.vecKill(
+      this.#rows + slot * this.#stride,
+      this.#dimPad,
+      this.#codes() + slot * this.#codeStride,
+    );
   }
 
   topK(query: Float32Array, k: number, metric: Metric): TopK {
