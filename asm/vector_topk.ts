@@ -118,7 +118,11 @@ function scan(
         if (load<u32>(rec + meta, 4) == 0) continue;
         const p = SCORES + (<usize> (s + j) << 2);
         let x = load<f32>(p);
-        if (metric == COSINE) x = cosineOf(x, qq, load<f32>(rec + meta));
+        if (metric == COSINE) {
+          // A dot ≤ 0 gives a cosine ≤ 0, which cannot beat a positive k-th: spare its division.
+          if (x <= 0 && COUNT == K && load<f32>(SCORES + (<usize> <u32> ROOT << 2)) > 0) continue;
+          x = cosineOf(x, qq, load<f32>(rec + meta));
+        }
         offer(s + j, x);
       }
     }
