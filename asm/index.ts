@@ -8,7 +8,8 @@ export { idClosest, idLoad, idPlace, idSetLive, idStore } from "./id_table";
 export { idClosestIx, idIndex, idPlaceIx } from "./id_index";
 export { sha256, sha256Batch, sha256Blocks, sha256Final, sha256Init } from "./sha256";
 export { merge } from "./merge";
-export { cosine, dot, l2, vecCommit, vecKill, vecTopK, vecTopKRows } from "./vector";
+export { cosine, dot, l2, vecCommit, vecKill } from "./vector";
+export { vecTopK, vecTopKRows } from "./vector_topk";
 export { hnswCommit, hnswInsert, hnswLayout, hnswQuant, hnswSearch } from "./hnsw";
 export { hnswExactInt8 } from "./hnsw_int8";
 

@@ -1,4 +1,5 @@
-// Vector kernels: dot, cosine, l2, and exact top-k over a resident f32 matrix.
+// Vector kernels: dot, cosine, l2, and the rows of the resident f32 matrix
+// (the exact top-k scan over them is asm/vector_topk.ts).
 //
 // Arithmetic follows types.ts exactly: element i accumulates into lane i & 3
 // of four f32 accumulators, products and sums rounded to f32 (no fused
@@ -9,22 +10,10 @@
 // zero padding (0 * 0 added to a lane) leaves every lane unchanged.
 // Operands keep the JS kernels' order (query first, accumulator first).
 
-/** Bytes of a row record: `dimPad` floats, then the squared norm (f32), live flag (u32), 8 spare bytes. */
-function vecStride(dimPad: u32): usize {
-  return (<usize> dimPad << 2) + 16;
-}
+import { codePad, rowCodes } from "./vector_codes";
 
 function reduce(l0: f32, l1: f32, l2: f32, l3: f32): f32 {
   return (l0 + l1) + (l2 + l3);
-}
-
-function reduce4(acc: v128): f32 {
-  return reduce(
-    f32x4.extract_lane(acc, 0),
-    f32x4.extract_lane(acc, 1),
-    f32x4.extract_lane(acc, 2),
-    f32x4.extract_lane(acc, 3),
-  );
 }
 
 /** Dot product of the `n` floats at `a` and `b`. */
@@ -111,214 +100,29 @@ export function cosine(a: usize, b: usize, n: u32): f32 {
 
 // ---------------------------------------------------------------------------
 // Resident index: rows at `H`, one record of `vecStride(dimPad)` bytes per
-// slot, so a new slot only appends memory.
+// slot, so a new slot only appends memory; the rows' int8 codes
+// (vector_codes.ts) in a region of their own.
+
+/** Bytes of a row record: `dimPad` floats, then the squared norm (f32), live flag (u32), 8 spare bytes. */
+export function vecStride(dimPad: u32): usize {
+  return (<usize> dimPad << 2) + 16;
+}
 
 /**
  * Finishes the row just written at `rec` (`dim` floats): zeroes the padding up
- * to `dimPad`, stores its squared norm and marks it live.
+ * to `dimPad`, stores its squared norm, marks it live and, when `code` is not
+ * 0, writes its code record there.
  */
-export function vecCommit(rec: usize, dim: u32, dimPad: u32): void {
+export function vecCommit(rec: usize, dim: u32, dimPad: u32, code: usize): void {
   for (let i = dim; i < dimPad; i++) store<f32>(rec + (<usize> i << 2), 0);
   const meta = rec + (<usize> dimPad << 2);
   store<f32>(meta, dot(rec, rec, dimPad));
   store<u32>(meta, 1, 4);
+  if (code != 0) rowCodes(rec, dimPad, code);
 }
 
-/** Marks the row at `rec` dead. */
-export function vecKill(rec: usize, dimPad: u32): void {
+/** Marks the row at `rec` dead, and its code record at `code` when that is not 0. */
+export function vecKill(rec: usize, dimPad: u32, code: usize): void {
   store<u32>(rec + (<usize> dimPad << 2), 0, 4);
-}
-
-/** Metric codes shared with wasm.ts: 0 dot, 1 cosine, 2 l2. */
-const COSINE: u32 = 1;
-const L2: u32 = 2;
-
-/**
- * Top-k over the live rows among slots [0, high) of the matrix at `H` for the
- * query at `q` (`dim` floats, room for `dimPad`). Writes min(k, live) slots
- * best first to `outSlots` and their scores to `outScores`, returns the count.
- * Scratch: `scores` (high f32), `heap` (k u64).
- */
-export function vecTopK(
-  H: usize,
-  dim: u32,
-  dimPad: u32,
-  high: u32,
-  q: usize,
-  k: u32,
-  metric: u32,
-  scores: usize,
-  heap: usize,
-  outSlots: usize,
-  outScores: usize,
-): u32 {
-  return vecTopKRows(
-    H,
-    vecStride(dimPad),
-    dim,
-    dimPad,
-    high,
-    q,
-    k,
-    metric,
-    scores,
-    heap,
-    outSlots,
-    outScores,
-  );
-}
-
-/**
- * {@link vecTopK} over records of `stride` bytes (a multiple of 16) that
- * begin with the row record (the HNSW node records of hnsw.ts do).
- */
-export function vecTopKRows(
-  H: usize,
-  stride: usize,
-  dim: u32,
-  dimPad: u32,
-  high: u32,
-  q: usize,
-  k: u32,
-  metric: u32,
-  scores: usize,
-  heap: usize,
-  outSlots: usize,
-  outScores: usize,
-): u32 {
-  for (let i = dim; i < dimPad; i++) store<f32>(q + (<usize> i << 2), 0);
-  const meta = <usize> dimPad << 2;
-
-  // Pass 1: raw scores of every slot (dead rows are scored too and ignored).
-  let s: u32 = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; s + 4 <= high; s += 4) {
-      score4(H + <usize> s * stride, stride, q, dimPad, metric, scores + (<usize> s << 2));
-    }
-  }
-  for (; s < high; s++) {
-    const rec = H + <usize> s * stride;
-    store<f32>(
-      scores + (<usize> s << 2),
-      metric == L2 ? sqrt<f32>(sqDist(q, rec, dimPad)) : dot(q, rec, dimPad),
-    );
-  }
-  if (metric == COSINE) {
-    const qq = dot(q, q, dimPad);
-    for (s = 0; s < high; s++) {
-      const p = scores + (<usize> s << 2);
-      store<f32>(p, cosineOf(load<f32>(p), qq, load<f32>(H + <usize> s * stride + meta)));
-    }
-  }
-
-  // Pass 2: a bounded max-heap of rank keys; the root is the worst kept.
-  const higherBetter = metric != L2;
-  let count: u32 = 0;
-  let root: u64 = 0;
-  for (s = 0; s < high; s++) {
-    if (load<u32>(H + <usize> s * stride + meta, 4) == 0) continue;
-    const key = rankKey(load<f32>(scores + (<usize> s << 2)), higherBetter, s);
-    if (count < k) {
-      let h = count++;
-      while (h > 0) {
-        const parent = (h - 1) >> 1;
-        const pk = load<u64>(heap + (<usize> parent << 3));
-        if (pk >= key) break;
-        store<u64>(heap + (<usize> h << 3), pk);
-        h = parent;
-      }
-      store<u64>(heap + (<usize> h << 3), key);
-      root = load<u64>(heap);
-    } else if (key < root) {
-      siftDown64(heap, count, key);
-      root = load<u64>(heap);
-    }
-  }
-  for (let n = count; n > 0;) {
-    n--;
-    const top = load<u64>(heap);
-    const slot = <u32> top;
-    store<u32>(outSlots + (<usize> n << 2), slot);
-    // One NaN bit pattern on every runtime, as the JS kernels write (hardware NaNs may carry a sign bit).
-    let x = load<f32>(scores + (<usize> slot << 2));
-    if (x != x) x = reinterpret<f32>(0x7fc00000);
-    store<f32>(outScores + (<usize> n << 2), x);
-    siftDown64(heap, n, load<u64>(heap + (<usize> n << 3)));
-  }
-  return count;
-}
-
-/**
- * Total order key: better scores give smaller keys, NaN after every number,
- * -0 equal to +0, and the slot in the low half so ties go to the lower slot.
- */
-function rankKey(score: f32, higherBetter: bool, slot: u32): u64 {
-  const x = higherBetter ? -score : score;
-  let k: u32;
-  if (x != x) k = 0xffffffff;
-  else if (x == 0) k = 0x80000000;
-  else {
-    const bits = reinterpret<u32>(x);
-    k = bits >> 31 ? ~bits : bits | 0x80000000;
-  }
-  return (<u64> k << 32) | <u64> slot;
-}
-
-/** Replaces the root of the `count`-key max-heap by `key` and restores order. */
-function siftDown64(heap: usize, count: u32, key: u64): void {
-  let h: u32 = 0;
-  for (;;) {
-    let c: u32 = 2 * h + 1;
-    if (c >= count) break;
-    let ck = load<u64>(heap + (<usize> c << 3));
-    if (c + 1 < count) {
-      const rk = load<u64>(heap + (<usize> (c + 1) << 3));
-      if (rk > ck) {
-        c++;
-        ck = rk;
-      }
-    }
-    if (ck <= key) break;
-    store<u64>(heap + (<usize> h << 3), ck);
-    h = c;
-  }
-  store<u64>(heap + (<usize> h << 3), key);
-}
-
-/**
- * Raw scores (dot, or l2 distance for metric 2) of four consecutive rows
- * against the query: four independent accumulator chains, so the f32x4 add
- * latency overlaps instead of serialising one row's chain.
- */
-function score4(r0: usize, stride: usize, q: usize, dimPad: u32, metric: u32, out: usize): void {
-  const r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride;
-  const end = <usize> dimPad << 2;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  if (metric == L2) {
-    for (let o: usize = 0; o < end; o += 16) {
-      const x = v128.load(q + o);
-      const d0 = f32x4.sub(x, v128.load(r0 + o)), d1 = f32x4.sub(x, v128.load(r1 + o));
-      const d2 = f32x4.sub(x, v128.load(r2 + o)), d3 = f32x4.sub(x, v128.load(r3 + o));
-      a0 = f32x4.add(a0, f32x4.mul(d0, d0));
-      a1 = f32x4.add(a1, f32x4.mul(d1, d1));
-      a2 = f32x4.add(a2, f32x4.mul(d2, d2));
-      a3 = f32x4.add(a3, f32x4.mul(d3, d3));
-    }
-    store<f32>(out, sqrt<f32>(reduce4(a0)));
-    store<f32>(out, sqrt<f32>(reduce4(a1)), 4);
-    store<f32>(out, sqrt<f32>(reduce4(a2)), 8);
-    store<f32>(out, sqrt<f32>(reduce4(a3)), 12);
-  } else {
-    for (let o: usize = 0; o < end; o += 16) {
-      const x = v128.load(q + o);
-      a0 = f32x4.add(a0, f32x4.mul(x, v128.load(r0 + o)));
-      a1 = f32x4.add(a1, f32x4.mul(x, v128.load(r1 + o)));
-      a2 = f32x4.add(a2, f32x4.mul(x, v128.load(r2 + o)));
-      a3 = f32x4.add(a3, f32x4.mul(x, v128.load(r3 + o)));
-    }
-    store<f32>(out, reduce4(a0));
-    store<f32>(out, reduce4(a1), 4);
-    store<f32>(out, reduce4(a2), 8);
-    store<f32>(out, reduce4(a3), 12);
-  }
+  if (code != 0) store<u32>(code + codePad(dimPad), 0, 20);
 }

@@ -255,6 +255,51 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
     }
   });
 
+  it(`searchExact ranks every live vector as the spec does: ties by insertion, removed and replaced ids, k > n (seed ${SEED})`, () => {
+    // 203 vectors (not a multiple of four), many exact duplicates, so ties decide much of the order.
+    const set = clustered(SEED, 120, 11, 3, 0.2);
+    const rows = Array.from({ length: 203 }, (_, i) => set.rows[(i * 7) % 120]);
+    for (const metric of METRICS) {
+      const ref = (q: Float32Array, k: number, live: Map<number, { order: number; v: Float32Array }>) => {
+        const score = metric === "cosine" ? js.cosine : metric === "dot" ? js.dot : js.l2;
+        const all = [...live].map(([id, e]) => ({ id, order: e.order, s: score(q, e.v) }));
+        all.sort((a, b) => (metric === "l2" ? a.s - b.s : b.s - a.s) || a.order - b.order);
+        const top = all.slice(0, k);
+        return { ids: [...top.map((e) => e.id)], scores: [...Float32Array.from(top, (e) => e.s)] };
+      };
+      for (const k of impls) {
+        const index = k.createHnsw({
+          dim: set.dim,
+          metric,
+          m: 4,
+          efConstruction: 16,
+          seed: 3,
+          exactBelow: 0,
+        });
+        const live = new Map<number, { order: number; v: Float32Array }>();
+        let order = 0;
+        rows.forEach((v, i) => {
+          const id = i % 180; // the last 23 replace earlier ids: their new vectors come later in insertion order
+          index.insert(id, v);
+          live.set(id, { order: order++, v });
+          if (i % 11 === 5) {
+            index.remove(i - 2);
+            live.delete(i - 2);
+          }
+        });
+        for (const [qi, n] of [[0, 1], [5, 10], [9, 37], [40, 400]]) {
+          const q = set.rows[qi], got = index.searchExact(q, n);
+          assert.deepStrictEqual(
+            { ids: [...got.ids], scores: [...got.scores] },
+            ref(q, n, live),
+            `${k.name} ${metric}`,
+          );
+        }
+        index.dispose();
+      }
+    }
+  });
+
   it("below exactBelow live vectors, search is exact", () => {
     const set = clustered(SEED, 600, 16, 4, 1);
     for (const k of impls) {

@@ -7,6 +7,7 @@
  * @module
  */
 import type { HnswMemory, RecordShape } from "../_hnsw_layout.ts";
+import { drainSlots, offerSlot } from "./topk_heap.ts";
 
 /** Dot product of the `n` floats (a multiple of four) at `a` and `b`. */
 export function dotAt(f: Float32Array, a: number, b: number, n: number): number {
@@ -68,7 +69,9 @@ export function distance(
  * Exact top-k of the live records among the first `high`, as the exact
  * kernel ranks them: score (similarity, or l2 distance), best first, NaN
  * last, ties by node. Writes nodes and scores at `outNodes`/`outScores`
- * (byte offsets); returns the count.
+ * (byte offsets); returns the count. One pass in node order with a bounded
+ * heap of the k best, as asm/vector_topk.ts runs it: a node touches the heap
+ * only when it beats the worst kept.
  */
 export function exactTopK(
   mem: HnswMemory,
@@ -84,27 +87,21 @@ export function exactTopK(
   const { f32, u32 } = mem;
   const q = query >>> 2, n = shape.dimPad, step = shape.stride >>> 2;
   const qq = dotAt(f32, q, q, n);
-  const nodes: number[] = [];
+  const asc = metric === 2;
   const scores = new Float64Array(high);
+  const heap = new Uint32Array(k);
+  let count = 0;
   for (let node = 0, v = records >>> 2; node < high; node++, v += step) {
     if (u32[v + n + 1] === 0) continue;
-    nodes.push(node);
     scores[node] = metric === 2
       ? Math.fround(Math.sqrt(sqDistAt(f32, q, v, n)))
       : metric === 1
       ? cosineOf(dotAt(f32, q, v, n), qq, f32[v + n])
       : dotAt(f32, q, v, n);
+    count = offerSlot(heap, scores, count, k, node, asc);
   }
-  const sign = metric === 2 ? 1 : -1;
-  nodes.sort((x, y) => {
-    const sx = scores[x], sy = scores[y];
-    if (sx !== sx || sy !== sy) return sx !== sx && sy !== sy ? x - y : sx !== sx ? 1 : -1;
-    return sign * (sx - sy) || x - y;
-  });
-  const count = Math.min(k, nodes.length);
-  for (let i = 0; i < count; i++) {
-    u32[(outNodes >>> 2) + i] = nodes[i];
-    f32[(outScores >>> 2) + i] = scores[nodes[i]];
-  }
+  const nodes = u32.subarray(outNodes >>> 2, (outNodes >>> 2) + count);
+  drainSlots(heap, scores, count, asc, nodes);
+  for (let i = 0; i < count; i++) f32[(outScores >>> 2) + i] = scores[nodes[i]];
   return count;
 }

@@ -11,6 +11,7 @@
 import { checkCount, checkMetric, checkPair, checkVector, disposedError } from "../_check.ts";
 import { Slots } from "../_slots.ts";
 import type { Metric, TopK, VectorIndex } from "../types.ts";
+import { drainSlots, offerSlot } from "./topk_heap.ts";
 
 /** Dot product of `a` and `b[off..off + n)`. */
 function dotAt(a: Float32Array, b: Float32Array, off: number, n: number): number {
@@ -211,58 +212,16 @@ export class JsVectorIndex implements VectorIndex {
       }
     }
 
-    const ascending = metric === "l2";
-    /** Whether slot `x` ranks after slot `y`: NaN last, then by score, then higher slot last. */
-    const after = (x: number, y: number): boolean => {
-      const sx = score[x], sy = score[y];
-      if (sx !== sx) return sy === sy || x > y;
-      if (sy !== sy) return false;
-      if (sx === sy) return x > y;
-      return ascending ? sx > sy : sx < sy;
-    };
-
+    // Bounded heap of the n best (js/topk_heap.ts), filled in slot order.
     if (this.#heap.length < n) this.#heap = new Uint32Array(n);
-    const heap = this.#heap;
-    const siftDown = (count: number): void => {
-      const top = heap[0];
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= count) break;
-        if (c + 1 < count && after(heap[c + 1], heap[c])) c++;
-        if (!after(heap[c], top)) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = top;
-    };
-
-    // Max-heap (by rank) of the n best so far; the root is the worst of them.
+    const heap = this.#heap, ascending = metric === "l2";
     let count = 0;
-    for (let s = 0; s < high; s++) {
-      if (live[s] === 0) continue;
-      if (count < n) {
-        let i = count++;
-        while (i > 0) {
-          const p = (i - 1) >> 1;
-          if (!after(s, heap[p])) break;
-          heap[i] = heap[p];
-          i = p;
-        }
-        heap[i] = s;
-      } else if (after(heap[0], s)) {
-        heap[0] = s;
-        siftDown(count);
-      }
-    }
-    while (count > 0) {
-      const s = heap[0];
-      const v = score[s];
-      slots[--count] = s;
-      // One NaN bit pattern for every runtime (hardware NaNs may carry a sign bit).
-      scores[count] = v === v ? v : NaN;
-      heap[0] = heap[count];
-      siftDown(count);
+    for (let s = 0; s < high; s++) if (live[s] !== 0) count = offerSlot(heap, score, count, n, s, ascending);
+    drainSlots(heap, score, count, ascending, slots);
+    // One NaN bit pattern for every runtime (hardware NaNs may carry a sign bit).
+    for (let i = 0; i < count; i++) {
+      const v = score[slots[i]];
+      scores[i] = v === v ? v : NaN;
     }
     return { slots, scores };
   }

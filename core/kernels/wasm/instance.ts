@@ -58,14 +58,16 @@ export interface Exports {
   dot(a: number, b: number, n: number): number;
   cosine(a: number, b: number, n: number): number;
   l2(a: number, b: number, n: number): number;
-  vecCommit(rec: number, dim: number, dimPad: number): void;
-  vecKill(rec: number, dimPad: number): void;
+  vecCommit(rec: number, dim: number, dimPad: number, code: number): void;
+  vecKill(rec: number, dimPad: number, code: number): void;
   vecTopK(
     h: number,
+    codes: number,
     dim: number,
     dimPad: number,
     high: number,
     q: number,
+    qc: number,
     k: number,
     metric: number,
     scores: number,
