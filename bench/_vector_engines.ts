@@ -47,6 +47,8 @@ export interface Engine {
   readonly kind: "hnsw" | "exact";
   /** Why it cannot run here (the suite says so and goes on without it). */
   readonly missing?: string;
+  /** Why it leaves out data set `set` (e.g. too slow to build at that size), or `undefined` to run. */
+  skip?(set: DataSet): string | undefined;
   build(set: DataSet, log: Log): Built | Promise<Built>;
 }
 
@@ -78,21 +80,28 @@ export function timedInserts(
   return performance.now() - t;
 }
 
+/** Options of {@link latticeHnsw}. */
+export interface LatticeHnswOptions {
+  /** Options of `createHnsw` on top of the suite's M, efConstruction and seed, e.g. `{ quantize: "int8" }`. */
+  readonly extra?: Readonly<Record<string, unknown>>;
+  /** Report the index's own exact scan (`searchExact`) as a row too. */
+  readonly exact?: boolean;
+  /** Leave out data sets of more rows than this, saying `why`. */
+  readonly maxRows?: number;
+  readonly why?: string;
+}
+
 /**
  * Lattice's HNSW index on `kernels`, with M, efConstruction and seed of the
- * suite and `extra` options on top (e.g. `{ quantize: "int8" }`). With
- * `exact`, the index's own exact scan (`searchExact`) is a row too.
- * Restore: `serialize` (not timed), then `restoreHnsw` of those bytes.
+ * suite (and `options.extra` on top). Restore: `serialize` (not timed), then
+ * `restoreHnsw` of those bytes.
  */
-export function latticeHnsw(
-  name: string,
-  kernels: Kernels,
-  extra: Readonly<Record<string, unknown>> = {},
-  exact = false,
-): Engine {
+export function latticeHnsw(name: string, kernels: Kernels, options: LatticeHnswOptions = {}): Engine {
+  const { extra = {}, exact = false, maxRows = Infinity, why = "" } = options;
   return {
     name,
     kind: "hnsw",
+    skip: (set) => set.rows.length > maxRows ? why : undefined,
     build(set, log) {
       const options = {
         dim: set.dim,

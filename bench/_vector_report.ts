@@ -21,8 +21,9 @@ export const TARGET_EXACT_MS = 0.4;
 export interface Row {
   readonly engine: string;
   readonly kind: "hnsw" | "exact";
-  /** Why it did not run. */
+  /** Why it did not run: not available here, or (`skipped`) left out of this data set. */
   readonly missing?: string;
+  readonly skipped?: boolean;
   readonly buildMs?: number;
   /** The ef searched at (hnsw), its recall@10, and whether it reached the target. */
   readonly ef?: number;
@@ -77,7 +78,7 @@ export function setTable(s: SetResult): string[] {
     "restore",
   ];
   const body = s.rows.map((r) => {
-    if (r.missing) return [r.engine, "not available", "—", "—", "—", "—", "—"];
+    if (r.missing) return [r.engine, r.skipped ? "skipped" : "not available", "—", "—", "—", "—", "—"];
     const q = median(r.qps);
     return [
       r.engine,
@@ -90,7 +91,7 @@ export function setTable(s: SetResult): string[] {
     ];
   });
   const notes = s.rows.flatMap((r) => {
-    if (r.missing) return [`- ${r.engine}: not available: ${r.missing}`];
+    if (r.missing) return [`- ${r.engine}: ${r.skipped ? "skipped" : "not available"}: ${r.missing}`];
     const parts = [
       r.bytes && `bytes: ${r.bytes.how}`,
       r.restore && ("na" in r.restore ? `restore n/a: ${r.restore.na}` : `restore: ${r.restore.how}`),
