@@ -39,7 +39,7 @@
  *
  * The whole run takes ~15 min on a busy 2-core machine (the 100k builds
  * dominate) and prints progress on stderr. `lattice-js` is left out of the
- * 100k data set (its build there takes ~8 min); `LATTICE_BENCH_JS_LARGE=1`
+ * 100k data set (its build there took over 9 min); `LATTICE_BENCH_JS_LARGE=1`
  * puts it back. `LATTICE_BENCH_QUICK=1` runs reduced sizes (2k and 5k
  * vectors in place of 10k and 100k) for development; `--filter <regexp>` runs only
  * the data sets whose label matches (`database` for the database row).
@@ -86,7 +86,7 @@ import {
   targetLines,
 } from "./_vector_report.ts";
 
-/** `LATTICE_BENCH_JS_LARGE=1`: build the JS twin at 100k × 384 too (~8 more minutes). */
+/** `LATTICE_BENCH_JS_LARGE=1`: build the JS twin at 100k × 384 too (9 more minutes or so). */
 const JS_LARGE = process.env.LATTICE_BENCH_JS_LARGE === "1";
 
 /** The engine giving the ground truth (exact recall@10 is measured against it). */
@@ -102,7 +102,7 @@ async function engines(): Promise<Engine[]> {
     latticeHnsw("lattice-js", js, {
       maxRows: JS_LARGE ? Infinity : SMALL,
       why:
-        "its build at 100k × 384 takes ~8 min here (~5× lattice-wasm's; the graph is the same, bit for bit, so " +
+        "its build at 100k × 384 took over 9 min on this 2-core machine (~5× lattice-wasm's; the graph is the same, bit for bit, so " +
         "its recall and ef are lattice-wasm's); LATTICE_BENCH_JS_LARGE=1 runs it",
     }),
     await hnswlibWasm(),
