@@ -150,7 +150,12 @@ export function latticeExact(name: string, kernels: Kernels): Engine {
       return {
         buildMs,
         search: (i) => index.topK(queries[i], K, metric).slots,
-        bytes: { perVector: 4 * set.dim, how: "layout: the f32 row" },
+        // The WASM matrix's layout (core/kernels/wasm/vector.ts): an f32 row padded to 4 with 16 bytes of
+        // norm and flags, and the int8 codes padded to 16 with 32 bytes of scale and bounds.
+        bytes: {
+          perVector: Math.ceil(set.dim / 4) * 16 + 16 + Math.ceil(set.dim / 16) * 16 + 32,
+          how: "layout: the f32 row and its int8 codes",
+        },
         restore: () => ({ na: "nothing to restore: the rows are read back from the store" }),
         dispose: () => index.dispose(),
       };
