@@ -64,6 +64,15 @@ describe("the inspector page", { timeout: 180_000 }, () => {
     await put(a, "bob", { name: "Bob", knows: { "#": "carol" }, back: { "#": "alice" } });
     await put(a, "rex", { kind: "dog" });
     await put(a, "carol", { name: "Carol" });
+    await put(a, HOSTILE, { note: "<script>document.title='owned'</script>" });
+    const index = await fetch(`${a.ready.http}/v1/indexes`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${a.ready.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ field: "emb", dim: 3 }),
+    });
+    assert.equal(index.status, 200, await index.text());
+    await put(a, "vec-x", { emb: [1, 0, 0] });
+    await put(a, "vec-y", { emb: [0, 1, 0] });
     const executablePath = process.env.LATTICE_CHROMIUM ?? "/usr/bin/chromium";
     browser = await chromium.launch({
       executablePath,
@@ -89,14 +98,15 @@ describe("the inspector page", { timeout: 180_000 }, () => {
     for (const soul of ["alice", "bob", "rex", HOSTILE, "carol"]) {
       const g = page.locator(`#graph g.n[data-soul="${soul.replaceAll('"', '\\"')}"]`);
       await g.waitFor({ timeout: WAIT });
-      // The tooltip names the soul (and says when no such node exists, as for the hostile one).
-      assert.ok((await g.locator("title").textContent())?.startsWith(soul), soul);
+      assert.equal(await g.locator("title").textContent(), soul);
     }
     // carol is two steps out (alice → bob → carol); bob links back to alice: an edge, not a new node.
     assert.equal(await page.locator('#graph g.n.c2[data-soul="carol"]').count(), 1);
     assert.equal(await page.locator("#graph g.n").count(), 5);
     // The hostile soul is text: no element came of it, no handler ran.
     assert.equal(await page.locator("img").count(), 0);
+    assert.equal(await page.locator("body script").count(), 1);
+    await page.locator(`#nodes li[data-soul="${HOSTILE.replaceAll('"', '\\"')}"]`).waitFor({ timeout: WAIT });
     assert.equal(await page.title(), "Lattice inspector");
     await page.locator('#graph g.n[data-soul="bob"]').click();
     await page.locator('#graph g.n.c0[data-soul="bob"]').waitFor({ timeout: WAIT });
@@ -115,8 +125,10 @@ describe("the inspector page", { timeout: 180_000 }, () => {
 
   it("shows live changes without being asked, local and from the peer", async () => {
     await page.locator("#dot.on").waitFor({ timeout: WAIT });
+    const start = Date.now();
     await put(a!, "live-local", { n: 1 });
     await page.locator('#events li[data-soul="live-local"]').waitFor({ timeout: WAIT });
+    console.log(`a local write showed in the live feed after ${Date.now() - start} ms`);
     assert.match(await text('#events li[data-soul="live-local"]') ?? "", /local/);
     await put(b!, "live-remote", { n: 2 });
     await page.locator('#events li[data-soul="live-remote"]').waitFor({ timeout: 20_000 });
@@ -124,6 +136,21 @@ describe("the inspector page", { timeout: 180_000 }, () => {
     const shot = path.join(outDir, "inspector-desktop.png");
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`inspector screenshots in ${outDir}`);
+  });
+
+  it("searches a vector index and opens a result", async () => {
+    assert.match(await text("#index option") ?? "", /^emb \(3-d cosine, 2 vectors, ready\)/);
+    await page.fill("#k", "1");
+    await page.fill("#vector", "[0.1, 0.9, 0]");
+    await page.click('#search button[type="submit"]');
+    const hit = page.locator('#results li[data-soul="vec-y"]');
+    await hit.waitFor({ timeout: WAIT });
+    assert.equal(await page.locator("#results li").count(), 1);
+    await hit.click();
+    await page.locator('#graph g.n.c0[data-soul="vec-y"]').waitFor({ timeout: WAIT });
+    assert.match(await text("#fields") ?? "", /\[0, 1, 0\]/);
+    await page.goBack();
+    await page.locator('#graph g.n.c0[data-soul="alice"]').waitFor({ timeout: WAIT });
   });
 
   it("fits a phone-sized screen (390 px) without horizontal scrolling", async () => {
