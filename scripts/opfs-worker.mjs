@@ -40,8 +40,11 @@ const embedWasm = {
   },
 };
 
-/** Writes the worker to `outfile` (minified when asked); resolves with esbuild's result. */
-export function buildOpfsWorker(esbuild, outfile, { minify = false, sourcemap = false } = {}) {
+/**
+ * Writes the worker to `outfile`; `minify` takes esbuild's minify options (the dist build minifies
+ * whitespace and names only); resolves with esbuild's result.
+ */
+export function buildOpfsWorker(esbuild, outfile, { minify = {}, sourcemap = false, metafile = false } = {}) {
   return esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: [path.join(ROOT, "storage", "opfs_worker.ts")],
@@ -50,8 +53,9 @@ export function buildOpfsWorker(esbuild, outfile, { minify = false, sourcemap = 
     format: "esm",
     platform: "browser",
     target: "es2022",
-    minify,
+    ...minify,
     sourcemap,
+    metafile,
     legalComments: "none",
     logLevel: "warning",
     loader: { ".wasm": "binary" },
