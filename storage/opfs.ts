@@ -54,6 +54,14 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** A worker's calls in flight, the next call id, and why the worker failed (calls reject with it). */
+interface Channel {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+  next: number;
+  failed: Error | undefined;
+}
+
 /** A {@link Store} in OPFS, answered by its worker. */
 export class OpfsStore implements Store {
   readonly engine = "opfs";
@@ -62,24 +70,14 @@ export class OpfsStore implements Store {
   readonly name: string;
   /** The SQLite library version of the worker. */
   readonly sqliteVersion: string;
-  #worker: Worker;
-  #pending: Map<number, Pending>;
-  #next: { id: number };
+  #channel: Channel;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(
-    name: string,
-    version: string,
-    worker: Worker,
-    pending: Map<number, Pending>,
-    next: { id: number },
-  ) {
+  private constructor(name: string, version: string, channel: Channel) {
     this.name = name;
     this.sqliteVersion = version;
-    this.#worker = worker;
-    this.#pending = pending;
-    this.#next = next;
+    this.#channel = channel;
   }
 
   /**
@@ -98,25 +96,28 @@ export class OpfsStore implements Store {
       );
     }
     const worker = startWorker();
-    const pending = new Map<number, Pending>();
-    const next = { id: 1 };
+    const channel: Channel = { worker, pending: new Map(), next: 1, failed: undefined };
     worker.onmessage = (e: MessageEvent<OpfsAnswer>) => {
       const a = e.data;
-      const p = pending.get(a.id);
+      const p = channel.pending.get(a.id);
       if (p === undefined) return;
-      pending.delete(a.id);
+      channel.pending.delete(a.id);
       if (a.error !== undefined) p.reject(fromOpfsError(a.error));
       else p.resolve(a.value);
     };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      const error = new Error(`The OPFS worker failed: ${e.message || "it could not be loaded"}`);
-      for (const p of pending.values()) p.reject(error);
-      pending.clear();
+      // The worker is gone (or never came): nothing it was asked will be answered.
+      const error = channel.failed = new Error(
+        `The OPFS worker failed: ${e.message || "it could not be loaded"}`,
+      );
+      for (const p of channel.pending.values()) p.reject(error);
+      channel.pending.clear();
+      worker.terminate();
     };
     try {
-      const version = await send(worker, pending, next, "open", [name]) as string;
-      return new OpfsStore(name, version, worker, pending, next);
+      const version = await send(channel, "open", [name]) as string;
+      return new OpfsStore(name, version, channel);
     } catch (e) {
       worker.terminate();
       throw e;
@@ -185,8 +186,8 @@ export class OpfsStore implements Store {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    const worker = this.#worker;
-    return this.#closing = send(worker, this.#pending, this.#next, "close", []).then(
+    const worker = this.#channel.worker;
+    return this.#closing = send(this.#channel, "close", []).then(
       () => worker.terminate(),
       (e) => {
         worker.terminate();
@@ -197,24 +198,19 @@ export class OpfsStore implements Store {
 
   #call(method: OpfsMethod, args: unknown[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError());
-    return send(this.#worker, this.#pending, this.#next, method, args);
+    return send(this.#channel, method, args);
   }
 }
 
-function send(
-  worker: Worker,
-  pending: Map<number, Pending>,
-  next: { id: number },
-  method: OpfsMethod,
-  args: unknown[],
-): Promise<unknown> {
-  const id = next.id++;
+function send(channel: Channel, method: OpfsMethod, args: unknown[]): Promise<unknown> {
+  if (channel.failed !== undefined) return Promise.reject(channel.failed);
+  const id = channel.next++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+    channel.pending.set(id, { resolve, reject });
     try {
-      worker.postMessage({ id, method, args });
+      channel.worker.postMessage({ id, method, args });
     } catch (e) { // a value structured clone cannot carry
-      pending.delete(id);
+      channel.pending.delete(id);
       reject(e);
     }
   });

@@ -38,7 +38,12 @@ interface Pool {
 }
 
 interface Sqlite3Opfs extends Sqlite3 {
-  installOpfsSAHPoolVfs(opts: { name: string; directory: string; initialCapacity: number }): Promise<Pool>;
+  installOpfsSAHPoolVfs(opts: {
+    name: string;
+    directory: string;
+    initialCapacity: number;
+    preserveOnInitFailure: boolean;
+  }): Promise<Pool>;
 }
 
 type WorkerScope = {
@@ -112,6 +117,8 @@ async function open(name: string): Promise<string> {
       name: VFS,
       directory: `.lattice/${name}`,
       initialCapacity: 6,
+      // By default a failed install deletes the pool (the database!); this one only lets go of it.
+      preserveOnInitFailure: true,
     });
   } catch (e) {
     throw new Error(

@@ -119,6 +119,19 @@ if (isServerRuntime()) {
       await assert.rejects(OpfsStore.open(7 as unknown as string), TypeError);
     });
 
+    it("brings the worker's errors back by name, and goes on after a call that cannot be sent", async () => {
+      const store = await OpfsStore.open(fresh("errors"));
+      const bad = { soul: "s", field: "f", value: "text", stateHi: 1, stateLo: 1, actorHi: 1, actorLo: 1 };
+      await assert.rejects(store.commit({ records: [bad as never] }), {
+        name: "TypeError",
+        message: /value must be a Uint8Array/,
+      });
+      await assert.rejects(store.commit({ meta: { f: (() => {}) as never } }), { name: "DataCloneError" });
+      assert.equal(await store.commit({ meta: { ok: "yes" } }), 0);
+      assert.equal(await store.getMeta("ok"), "yes");
+      await store.close();
+    });
+
     it("rejects calls after close, and closes idempotently", async () => {
       const store = await OpfsStore.open(fresh("closed"));
       assert.equal(store.engine, "opfs");
