@@ -65,7 +65,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
       if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
       return await openSqlite(options.path, options);
     case "opfs":
-      return await openOpfs(options.path);
+      return await openOpfs(options.path, options);
     default:
       throw new RangeError(
         `Unknown storage ${JSON.stringify(storage)}: use "auto", "memory", "sqlite" or "opfs"`,
@@ -84,7 +84,7 @@ async function openSqlite(path: string, options: OpenStoreOptions): Promise<Stor
   });
 }
 
-async function openOpfs(path: string | undefined): Promise<Store> {
+async function openOpfs(path: string | undefined, options: OpenStoreOptions): Promise<Store> {
   const { OpfsStore, OPFS_DEFAULT_NAME } = await import("./opfs.ts");
-  return await OpfsStore.open(path ?? OPFS_DEFAULT_NAME);
+  return await OpfsStore.open(path ?? OPFS_DEFAULT_NAME, { durability: options.durability });
 }

@@ -19,7 +19,8 @@
  * @module
  */
 import { closedError } from "./_check.ts";
-import { fromOpfsError, type OpfsAnswer, type OpfsMethod } from "./opfs_protocol.ts";
+import { fromOpfsError, type OpfsAnswer, type OpfsMethod, type OpfsOpened } from "./opfs_protocol.ts";
+import type { Durability, SqliteInfo } from "./sqlite_connect.ts";
 import type {
   ChangesOptions,
   ChangesPage,
@@ -49,6 +50,16 @@ export function hasOpfs(): boolean {
     typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
 }
 
+/** Options of {@link OpfsStore.open}. */
+export interface OpfsStoreOptions {
+  /**
+   * `process` (default): SQLite's `synchronous=NORMAL`, in WAL mode a commit is written to
+   * the WAL file but not flushed; `power`: `synchronous=FULL`, each commit flushed to disk
+   * before it resolves.
+   */
+  readonly durability?: Durability;
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -70,13 +81,19 @@ export class OpfsStore implements Store {
   readonly name: string;
   /** The SQLite library version of the worker. */
   readonly sqliteVersion: string;
+  /** What a resolved commit survives (see {@link OpfsStoreOptions.durability}). */
+  readonly durability: Durability;
+  /** How SQLite is set up in the worker, as it was opened (journal mode, synchronous, pages). */
+  readonly info: SqliteInfo;
   #channel: Channel;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(name: string, version: string, channel: Channel) {
+  private constructor(name: string, durability: Durability, opened: OpfsOpened, channel: Channel) {
     this.name = name;
-    this.sqliteVersion = version;
+    this.durability = durability;
+    this.sqliteVersion = opened.sqliteVersion;
+    this.info = opened.info;
     this.#channel = channel;
   }
 
@@ -85,7 +102,7 @@ export class OpfsStore implements Store {
    * Rejects with a TypeError/RangeError for a bad name, and with an Error when
    * the database is open elsewhere (another tab, or this page without closing).
    */
-  static async open(name: string = OPFS_DEFAULT_NAME): Promise<OpfsStore> {
+  static async open(name: string = OPFS_DEFAULT_NAME, options: OpfsStoreOptions = {}): Promise<OpfsStore> {
     if (!hasOpfs()) throw new RangeError("opfs is a browser storage (it needs OPFS and Workers); use sqlite");
     if (typeof name !== "string") throw new TypeError("The OPFS database name (path) must be a string");
     if (!NAME.test(name)) {
@@ -94,6 +111,10 @@ export class OpfsStore implements Store {
           JSON.stringify(name)
         }: 1–100 letters, digits, ".", "_" or "-", the first a letter or digit`,
       );
+    }
+    const durability = options.durability ?? "process";
+    if (durability !== "process" && durability !== "power") {
+      throw new RangeError(`Unknown durability ${JSON.stringify(durability)}: use "process" or "power"`);
     }
     const worker = startWorker();
     const channel: Channel = { worker, pending: new Map(), next: 1, failed: undefined };
@@ -116,8 +137,8 @@ export class OpfsStore implements Store {
       worker.terminate();
     };
     try {
-      const version = await send(channel, "open", [name]) as string;
-      return new OpfsStore(name, version, channel);
+      const opened = await send(channel, "open", [name, durability]) as OpfsOpened;
+      return new OpfsStore(name, durability, opened, channel);
     } catch (e) {
       worker.terminate();
       throw e;

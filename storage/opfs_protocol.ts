@@ -8,8 +8,9 @@
  *
  * @module
  */
+import type { SqliteInfo } from "./sqlite_connect.ts";
 
-/** The Store methods the worker answers, and `open` (args: the database name). */
+/** The Store methods the worker answers, and `open` (args: the database name, the durability). */
 export type OpfsMethod =
   | "open"
   | "readNode"
@@ -26,6 +27,12 @@ export type OpfsMethod =
   | "dropDeferredAfter"
   | "getMeta"
   | "close";
+
+/** The answer to `open`. */
+export interface OpfsOpened {
+  readonly sqliteVersion: string;
+  readonly info: SqliteInfo;
+}
 
 /** A call from the page. */
 export interface OpfsCall {

@@ -21,9 +21,9 @@
 import init from "@sqlite.org/sqlite-wasm";
 import { sqliteWasm } from "./_sqlite3_wasm.ts";
 import { OpfsSqlite } from "./opfs_sqlite.ts";
-import type { OpfsAnswer, OpfsCall } from "./opfs_protocol.ts";
+import type { OpfsAnswer, OpfsCall, OpfsOpened } from "./opfs_protocol.ts";
 import { toOpfsError } from "./opfs_protocol.ts";
-import { configure } from "./sqlite_connect.ts";
+import { configure, type Durability, readInfo } from "./sqlite_connect.ts";
 import { openWasmSqliteOn } from "./sqlite_wasm.ts";
 import type { Sqlite3 } from "./sqlite_wasm_abi.ts";
 
@@ -74,7 +74,7 @@ async function answer(call: OpfsCall): Promise<void> {
 
 async function run(call: OpfsCall): Promise<unknown> {
   const a = call.args;
-  if (call.method === "open") return await open(a[0] as string);
+  if (call.method === "open") return await open(a[0] as string, a[1] as Durability);
   if (call.method === "close") return close();
   if (store === undefined) throw new Error("The OPFS database is not open");
   switch (call.method) {
@@ -109,7 +109,8 @@ async function run(call: OpfsCall): Promise<unknown> {
   }
 }
 
-async function open(name: string): Promise<string> {
+/** Opens database `name`; answers what the page reports of it. */
+async function open(name: string, durability: Durability): Promise<OpfsOpened> {
   if (store !== undefined) throw new Error("The OPFS database is already open");
   const sqlite3 = await load();
   try {
@@ -126,9 +127,9 @@ async function open(name: string): Promise<string> {
         `or OPFS refused it (${e instanceof Error ? e.message : String(e)})`,
     );
   }
-  const db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, "power", 0);
+  const db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, durability, 0);
   store = new OpfsSqlite(db, name);
-  return sqlite3.version.libVersion;
+  return { sqliteVersion: sqlite3.version.libVersion, info: readInfo(db) };
 }
 
 function close(): void {

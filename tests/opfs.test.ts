@@ -11,6 +11,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
+import { storeOf } from "../core/database.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
 import { OpfsStore } from "../storage/opfs.ts";
 
@@ -56,9 +57,10 @@ if (isServerRuntime()) {
       await db.close();
     });
 
-    it("keeps 1,000 puts across close and open, and counts and lists them", async () => {
+    it("keeps 1,000 puts across close and open (durability power: each commit flushed)", async () => {
       const path = fresh("many");
-      let db = await open({ storage: "opfs", path });
+      let db = await open({ storage: "opfs", path, durability: "power" });
+      assert.equal((storeOf(db) as OpfsStore).info.synchronous, "full");
       const writes: Promise<unknown>[] = [];
       for (let i = 0; i < 1000; i++) writes.push(db.put(`n/${String(i).padStart(4, "0")}`, { i }));
       await Promise.all(writes);
@@ -117,6 +119,10 @@ if (isServerRuntime()) {
         await assert.rejects(open({ storage: "opfs", path }), RangeError, `path ${JSON.stringify(path)}`);
       }
       await assert.rejects(OpfsStore.open(7 as unknown as string), TypeError);
+      await assert.rejects(
+        open({ storage: "opfs", path: fresh("bad"), durability: "disk" as never }),
+        RangeError,
+      );
     });
 
     it("brings the worker's errors back by name, and goes on after a call that cannot be sent", async () => {
@@ -136,6 +142,10 @@ if (isServerRuntime()) {
       const store = await OpfsStore.open(fresh("closed"));
       assert.equal(store.engine, "opfs");
       assert.match(store.sqliteVersion, /^3\.\d+/);
+      assert.deepStrictEqual(
+        [store.durability, store.info.synchronous, store.info.journalMode, store.info.lockingMode],
+        ["process", "normal", "wal", "exclusive"],
+      );
       await store.close();
       await store.close();
       await assert.rejects(store.getMeta("x"), /closed/);
