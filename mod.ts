@@ -60,7 +60,10 @@ import {
  * ```
  */
 export interface OpenOptions {
-  /** Database directory for durable storage; without it `auto` storage keeps data in memory. */
+  /**
+   * Database directory for durable storage (with `storage: "opfs"` in a browser: the database's
+   * name in OPFS); without it `auto` storage keeps data in memory.
+   */
   readonly path?: string;
   /** Storage engine (default `auto`: SQLite when `path` is given, else memory). */
   readonly storage?: StorageChoice;

@@ -10,7 +10,10 @@
  *   `__latticeModules`) instead of carrying copies, so each has one instance. esbuild's own
  *   splitting gave 6 core files and 9 network ones. Server modules (`node:*`, `bun:*`), which the
  *   code loads only after asking which runtime it is on, become modules that throw: no file
- *   imports a `node:` module. SQLite is left out (no browser storage for it yet).
+ *   imports a `node:` module. The server's SQLite engine is left out.
+ * - `dist/lattice-opfs-worker.js`: the worker of `storage: "opfs"` (storage/opfs_worker.ts with
+ *   SQLite-WASM and `sqlite3.wasm` inside; scripts/opfs-worker.mjs), which `lattice.js` starts from
+ *   beside itself only when a page opens an OPFS database.
  * - `dist/node/lattice.js` and `dist/node/cli.js`: the same code for Deno, Bun and Node as
  *   plain JavaScript, dependencies left as imports (npm installs them). The `lattice` command of
  *   the npm package (bin/lattice.mjs) runs `dist/node/cli.js`: Deno refuses to strip types from
@@ -35,6 +38,7 @@ import process from "node:process";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { buildInspector } from "./build-inspector.mjs";
+import { buildOpfsWorker, OPFS_WORKER_FILE } from "./opfs-worker.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 let DIST = path.join(ROOT, "dist");
@@ -52,9 +56,9 @@ const serverModulesThrow = {
 };
 
 /**
- * SQLite has no storage for it in a browser yet (no OPFS VFS): the browser build answers
- * `storage: "sqlite"` (or a `path`) with a RangeError instead of carrying the engine. Remove this
- * when storage/sqlite.ts learns a browser VFS.
+ * The server's SQLite engine needs a file system: the browser build answers `storage: "sqlite"`
+ * (or a `path`) with a RangeError instead of carrying it. Browsers get SQLite through
+ * `storage: "opfs"`, in its own worker file.
  */
 const noSqliteInBrowsers = {
   name: "no-sqlite-in-browsers",
@@ -224,7 +228,9 @@ async function buildBrowser(esbuild) {
       plugins: [serverModulesThrow, fromCore],
     }),
   );
-  return { core, network, imports, shared: shared.length };
+  const worker = path.join(DIST, OPFS_WORKER_FILE);
+  collect(worker, await buildOpfsWorker(esbuild, worker, { minify, metafile: true }));
+  return { core, network, worker, imports, shared: shared.length };
 }
 
 /** Builds dist/node/{lattice,cli}.js (+ chunks) with npm packages left as imports. */
@@ -270,12 +276,16 @@ function sizeOf(file) {
  * What the browser files import, which must be only each other (the core `import()`s the network
  * file, the network file imports the core), and never a `node:` or `bun:` module.
  */
-function checkImports({ core, network, imports }) {
-  const wanted = { [core]: `./${NETWORK_FILE}`, [network]: `./${CORE_FILE}` };
+function checkImports({ core, network, worker, imports }) {
+  const wanted = { [core]: `./${NETWORK_FILE}`, [network]: `./${CORE_FILE}`, [worker]: undefined };
   for (const [file, other] of Object.entries(wanted)) {
     const bad = imports[file].filter((s) => s !== other);
     if (bad.length) {
-      throw new Error(`${path.basename(file)} imports ${bad.join(", ")}: only ${other} may be imported`);
+      throw new Error(
+        `${path.basename(file)} imports ${bad.join(", ")}: ${
+          other ? `only ${other}` : "nothing"
+        } may be imported`,
+      );
     }
     if (/\bimport\s*\(\s*["'](node|bun):|\bfrom\s*["'](node|bun):/.test(fs.readFileSync(file, "utf8"))) {
       throw new Error(`${path.basename(file)} imports a server module`);
@@ -303,7 +313,11 @@ async function main() {
   checkImports(browser);
   await buildServer(esbuild);
   const bin = binary ? buildBinary() : null;
-  const sizes = { core: sizeOf(browser.core), network: sizeOf(browser.network) };
+  const sizes = {
+    core: sizeOf(browser.core),
+    network: sizeOf(browser.network),
+    worker: sizeOf(browser.worker),
+  };
   if (json) {
     process.stdout.write(JSON.stringify({ dist: DIST, ...sizes, binary: bin }) + "\n");
     return;
@@ -313,6 +327,8 @@ async function main() {
     `${shown(browser.core)}  ${kib(sizes.core.min)} minified, ${kib(sizes.core.gzip)} gzipped\n` +
       `${shown(browser.network)}  ${kib(sizes.network.min)} minified, ${kib(sizes.network.gzip)} gzipped ` +
       `(loaded by open({ network }); takes ${browser.shared} modules from ${CORE_FILE})\n` +
+      `${shown(browser.worker)}  ${kib(sizes.worker.min)} minified, ${kib(sizes.worker.gzip)} gzipped ` +
+      `(the worker of storage "opfs", sqlite3.wasm inside)\n` +
       `${shown(path.join(DIST, "node"))}/  cli.js and lattice.js for Deno, Bun and Node\n` +
       (bin ? `${shown(bin)}  ${kib(fs.statSync(bin).size)}, self-contained (Bun)\n` : ""),
   );

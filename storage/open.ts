@@ -7,7 +7,9 @@
  *   through the runtime's native driver (`bun:sqlite` on Bun, `node:sqlite`
  *   on Deno and Node ≥ 22.5), else SQLite-WASM on a file-backed VFS.
  * - `auto`: `sqlite` when a path is given, else `memory`.
- * - `opfs`: not available yet (browsers use `memory` for now).
+ * - `opfs` (browsers): a SQLite database in the Origin Private File System,
+ *   held by a dedicated worker (storage/opfs.ts); `path` names it (default
+ *   `lattice`). On a server runtime it is a RangeError: use `sqlite`.
  *
  * @module
  */
@@ -33,7 +35,7 @@ export type StorageChoice = "auto" | "memory" | "sqlite" | "opfs";
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
-  /** Database directory (created when missing). */
+  /** Database directory (created when missing); with `opfs`, the database's name in OPFS. */
   readonly path?: string;
   /** Engine (default `auto`). */
   readonly storage?: StorageChoice;
@@ -63,7 +65,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
       if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
       return await openSqlite(options.path, options);
     case "opfs":
-      throw new RangeError('storage "opfs" is not available yet; use "memory" in browsers');
+      return await openOpfs(options.path, options);
     default:
       throw new RangeError(
         `Unknown storage ${JSON.stringify(storage)}: use "auto", "memory", "sqlite" or "opfs"`,
@@ -80,4 +82,9 @@ async function openSqlite(path: string, options: OpenStoreOptions): Promise<Stor
     lockCommand: options.lockCommand,
     world: options.world,
   });
+}
+
+async function openOpfs(path: string | undefined, options: OpenStoreOptions): Promise<Store> {
+  const { OpfsStore, OPFS_DEFAULT_NAME } = await import("./opfs.ts");
+  return await OpfsStore.open(path ?? OPFS_DEFAULT_NAME, { durability: options.durability });
 }

@@ -64,7 +64,15 @@ export async function connect(
   durability: Durability,
   busy: number,
 ): Promise<SqlDriver> {
-  const db = await openDriver(file, driver);
+  return configure(await openDriver(file, driver), file, durability, busy);
+}
+
+/**
+ * Sets an open connection up as {@link connect} does (pragmas, schema) and
+ * returns it; closes it when any of it fails. The browser's OPFS worker
+ * (storage/opfs_worker.ts) brings its own connection.
+ */
+export function configure(db: SqlDriver, file: string, durability: Durability, busy: number): SqlDriver {
   try {
     db.exec(`PRAGMA busy_timeout = ${busy}`);
     db.exec(`PRAGMA page_size = ${PAGE_BYTES}`); // before anything is written: only a new file takes it

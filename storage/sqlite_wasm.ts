@@ -431,14 +431,23 @@ function pragma(conn: Connection, sql: string): string {
  */
 export async function openWasmSqlite(file: string): Promise<WasmSqliteDriver> {
   if (typeof file !== "string" || file === "") throw new TypeError("file must be a non-empty path");
-  const sqlite3 = await loadSqlite();
+  return openWasmSqliteOn(await loadSqlite(), file, WASM_VFS_NAME);
+}
+
+/**
+ * Opens `file` as {@link openWasmSqlite} does, on an already loaded sqlite-wasm
+ * and the VFS registered as `vfs` (the browser's OPFS worker uses it with
+ * `opfs-sahpool`, storage/opfs_worker.ts).
+ */
+export function openWasmSqliteOn(sqlite3: Sqlite3, file: string, vfs: string): WasmSqliteDriver {
   const conn = new Connection(sqlite3);
   const x = conn.x;
   // File name, VFS name and the sqlite3** out-pointer in one allocation.
-  const [pName, nName] = conn.cstring(file, WASM_VFS_NAME.length + 1 + 8);
+  const vfsName = encoder.encode(vfs + "\0");
+  const [pName, nName] = conn.cstring(file, vfsName.length + 8);
   const pVfs = pName + nName + 1;
-  sqlite3.wasm.heap8u().set(encoder.encode(WASM_VFS_NAME + "\0"), pVfs);
-  const out = (pVfs + WASM_VFS_NAME.length + 1 + 3) & ~3;
+  sqlite3.wasm.heap8u().set(vfsName, pVfs);
+  const out = (pVfs + vfsName.length + 3) & ~3;
   let rc: number;
   try {
     rc = x.sqlite3_open_v2(pName, out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, pVfs);

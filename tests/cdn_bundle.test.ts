@@ -7,7 +7,8 @@
  * `import { open } from "http://127.0.0.1:PORT/lattice.js"`, puts and gets
  * locally, then opens with a network and joins a `lattice serve` node over
  * WebSockets, both ways. The CDN's request log shows that the page fetches
- * `lattice.js` alone until it asks for a network, then `lattice-network.js`.
+ * `lattice.js` alone until it asks for a network, then `lattice-network.js`;
+ * last it opens an OPFS database twice, which loads `lattice-opfs-worker.js`.
  *
  * Chromium runs headless as a child process (LATTICE_CHROMIUM, default
  * /usr/bin/chromium); the page reports to the page server by `fetch`.
@@ -57,7 +58,16 @@ try {
   });
   await db.put("from-page", { by: "page" });
   const fromServer = await waitFor(() => db.get("from-server"), 30000);
-  await post("/result", { alice, fromServer, peers: db.network.peers().map((p) => p.id) });
+  const peers = db.network.peers().map((p) => p.id);
+  // storage "opfs": its worker comes from the CDN too (a blob: module importing it, cross-origin).
+  const first = await open({ storage: "opfs", path: "cdn-page" });
+  await first.put("kept", { bytes: new Uint8Array([1, 2, 3]), to: { "#": "alice" } });
+  await first.close();
+  const again = await open({ storage: "opfs", path: "cdn-page" });
+  const kept = await again.get("kept");
+  const opfs = { storage: again.storage, kept: { bytes: [...kept.bytes], to: kept.to } };
+  await again.close();
+  await post("/result", { alice, fromServer, peers, opfs });
 } catch (e) {
   await post("/result", { error: String(e && e.stack || e) });
 }
@@ -193,8 +203,17 @@ describe("dist/lattice.js from a CDN in a plain page", { timeout: 180_000 }, () 
         { by: "page" },
       );
 
-      // Exactly two files from the CDN: the core for the local database, the network file once asked.
-      assert.deepEqual(log, ["lattice.js", "mark", "lattice-network.js"]);
+      assert.deepEqual(
+        got.opfs,
+        { storage: "opfs", kept: { bytes: [1, 2, 3], to: { "#": "alice" } } },
+        "an OPFS database kept its write across close and open",
+      );
+
+      // The core for the local database, the network file once asked, then the OPFS worker (once
+      // per worker started, when not cached) and nothing else.
+      assert.deepEqual(log.slice(0, 3), ["lattice.js", "mark", "lattice-network.js"]);
+      assert.ok(log.length > 3, `the OPFS worker was loaded: ${log.join(" ")}`);
+      for (const name of log.slice(3)) assert.equal(name, "lattice-opfs-worker.js");
     } finally {
       api.close();
     }

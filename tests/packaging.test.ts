@@ -77,7 +77,7 @@ describe("packaging: the ways to install and run Lattice", { timeout: 900_000 },
     const allowed = [
       /^(README\.md|package\.json|mod\.ts|version\.ts|bin\/lattice\.mjs|web\/_inspector_html\.ts)$/,
       /^(core|net|runtime|storage)\/[\w/]+\.ts$/,
-      /^dist\/lattice(-network)?\.js$/,
+      /^dist\/lattice(-network|-opfs-worker)?\.js$/,
       /^dist\/node\/[\w-]+\.js$/,
     ];
     const extra = packed.filter((f) => !allowed.some((re) => re.test(f)));
@@ -105,13 +105,24 @@ describe("packaging: the ways to install and run Lattice", { timeout: 900_000 },
       await build();
       const dist = path.join(tmp, "dist");
       const js = fs.readdirSync(dist).filter((f) => f.endsWith(".js")).sort();
-      assert.deepEqual(js, ["lattice-network.js", "lattice.js"]);
+      assert.deepEqual(js, ["lattice-network.js", "lattice-opfs-worker.js", "lattice.js"]);
       const core = fs.readFileSync(path.join(dist, "lattice.js"), "utf8");
       const network = fs.readFileSync(path.join(dist, "lattice-network.js"), "utf8");
       for (const text of [core, network]) {
         assert.doesNotMatch(text, /(\bfrom|\bimport)\s*\(?\s*["'](node|bun):/);
       }
       assert.ok(core.includes('"AGFzbQ'), "the WASM kernels are embedded (base64 of \\0asm)");
+      const worker = fs.readFileSync(path.join(dist, "lattice-opfs-worker.js"), "utf8");
+      assert.doesNotMatch(worker, /(\bfrom|\bimport)\s*\(?\s*["'](node|bun):/);
+      assert.doesNotMatch(
+        worker,
+        /\bimport\s*[{*\w$][^()"']*\bfrom\s*["']/,
+        "the OPFS worker imports nothing",
+      );
+      assert.ok(
+        core.includes("lattice-opfs-worker.js"),
+        "the core starts the OPFS worker from beside itself",
+      );
       // A static import is `import … from "…"` (a string "from" in the code is not one).
       assert.doesNotMatch(
         core,

@@ -5,7 +5,7 @@
  * and with a plain reference model (sorting by code point = UTF-8 byte order).
  *
  * The SQLite engines need a file system: they are found at run time, so this
- * file also runs in the browser (memory only). Lock and schema checks that
+ * file also runs in the browser (memory, and OPFS: SQLite in a worker). Lock and schema checks that
  * only make sense on a server live in store_sqlite.test.ts.
  */
 import { after, describe, it } from "node:test";
@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { compareCodePoints } from "../core/order.ts";
 import { importRuntimeModule, isServerRuntime, runtimeName } from "../runtime/detect.ts";
 import { MemoryStore } from "../storage/memory.ts";
+import { hasOpfs, OpfsStore } from "../storage/opfs.ts";
 import type { FieldRecord, Store, StoredRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 
@@ -80,6 +81,32 @@ if (isServerRuntime()) {
     engines.push(sqlite("native"));
   }
   if (fs.existsSync(new URL("../storage/sqlite_wasm.ts", import.meta.url))) engines.push(sqlite("wasm"));
+}
+
+if (hasOpfs()) {
+  // Fresh names each run: a browser profile may keep OPFS between runs.
+  const run = Math.random().toString(36).slice(2, 10);
+  let n = 0;
+  engines.push({
+    name: "opfs",
+    durable: true,
+    async open() {
+      const name = `store-test-${run}-${++n}`;
+      let store = await OpfsStore.open(name);
+      const opened: Opened = {
+        get store() {
+          return store;
+        },
+        async reopen() {
+          await store.close();
+          store = await OpfsStore.open(name);
+          return store;
+        },
+      };
+      cleanups.unshift(() => void store.close());
+      return opened;
+    },
+  });
 }
 
 async function hasNodeSqlite(): Promise<boolean> {

@@ -16,6 +16,7 @@ import { isServerOnly, needsPeerFixture } from "./files.mjs";
 import { startPeerFixture, stopPeerFixture } from "./peer_fixture.mjs";
 import { finishStage, newTally } from "./summary.mjs";
 import { bundle, stackMapper } from "./bundle.mjs";
+import { buildOpfsWorker, OPFS_WORKER_FILE } from "../opfs-worker.mjs";
 import { startServer } from "./page_server.mjs";
 import { PageRunner } from "./page_runner.mjs";
 import { CHROMIUM_ARGS } from "./chromium_args.mjs";
@@ -68,6 +69,8 @@ export async function stageBrowser(allFiles, tmp, handles, deno) {
   const esbuild = await import("esbuild");
   const bundleDir = path.join(tmp, "bundles");
   fs.mkdirSync(bundleDir, { recursive: true });
+  // storage/opfs.ts starts its worker from beside the module that holds it: the test bundles.
+  const worker = buildOpfsWorker(esbuild, path.join(bundleDir, OPFS_WORKER_FILE));
   const bundles = await Promise.all(files.map(async (file, i) => {
     const name = `${i}-${path.basename(file).replace(/[^\w.-]/g, "_").replace(/\.ts$/, "")}.js`;
     const error = await bundle(esbuild, file, path.join(bundleDir, name));
@@ -77,6 +80,7 @@ export async function stageBrowser(allFiles, tmp, handles, deno) {
     tally.failed++;
     tally.failures.push({ file: b.file, name: "(cannot run in a browser)", message: b.error });
   }
+  await worker;
   const runnable = bundles.filter((b) => !b.error);
   detail(`bundled ${plural(files.length, "file")} (${since()})`);
   if (runnable.length) {
