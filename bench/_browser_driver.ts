@@ -21,6 +21,7 @@ import { startServer } from "../scripts/test/page_server.mjs";
 import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
 import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
 import type { BrowserEngine, BrowserRun, BrowserSizes } from "./_browser_page.ts";
+import type { OpfsProbe } from "./_browser_probe.ts";
 
 const PAGE_BUNDLE = "bench-browser-page.js";
 
@@ -32,6 +33,8 @@ export interface BrowserPage {
   prepare(applyOps: number): Promise<number>;
   /** One run of every phase on `engine`, in fresh databases named after `tag`. */
   run(engine: BrowserEngine, sizes: BrowserSizes, tag: string): Promise<BrowserRun>;
+  /** What bounds an awaited OPFS put (bench/_browser_probe.ts). */
+  probe(tag: string): Promise<OpfsProbe>;
   /** Closes the browser and the server, removes the bundles. */
   close(): Promise<void>;
 }
@@ -90,6 +93,11 @@ export async function openBrowserPage(log: (line: string) => void): Promise<Brow
             (await import(src)).runEngine(engine, sizes, tag) as Promise<BrowserRun>,
           { src, engine, sizes, tag },
         ),
+      probe: (tag) =>
+        page.evaluate(async ({ src, tag }) => (await import(src)).probe(tag) as Promise<OpfsProbe>, {
+          src,
+          tag,
+        }),
       close,
     };
   } catch (e) {

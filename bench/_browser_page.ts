@@ -27,6 +27,7 @@ import { open } from "../mod.ts";
 import type { Database } from "../core/database.ts";
 import type { Op } from "../core/op.ts";
 import { createStore, get, set, setMany, type UseStore } from "idb-keyval";
+import { type OpfsProbe, probeOpfs } from "./_browser_probe.ts";
 
 /** Ops per `applyOps` call: what one sync message carries at most (net/replicate.ts OPS_PER_MESSAGE). */
 export const APPLY_BATCH = 2_000;
@@ -182,4 +183,14 @@ export async function runEngine(
   const applyMs = performance.now() - t0;
   await t.close();
   return { engine, awaitedMs, concurrentMs, getMs, applyMs };
+}
+
+/** What bounds an awaited OPFS put (bench/_browser_probe.ts), on a fresh path named after `tag`, removed after. */
+export async function probe(tag: string): Promise<OpfsProbe> {
+  const path = `bp-${tag}`;
+  try {
+    return await probeOpfs(path);
+  } finally {
+    await removeOpfs(path).catch(() => {});
+  }
 }

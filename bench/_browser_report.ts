@@ -10,6 +10,7 @@
  */
 import type { BenchCase } from "../scripts/bench.ts";
 import type { BrowserEngine, BrowserRun, BrowserSizes } from "./_browser_page.ts";
+import type { OpfsProbe } from "./_browser_probe.ts";
 
 /** Targets of issue 15: OPFS over IndexedDB (idb-keyval). */
 export const TARGET_AWAITED_PUT = 5;
@@ -127,4 +128,18 @@ export function cases(rounds: Rounds, sizes: BrowserSizes): BenchCase[] {
     subject: NAMES.opfs,
     targets: p.target === undefined ? [] : [{ over: NAMES.idb, atLeast: p.target }],
   }));
+}
+
+/** What bounds an awaited OPFS put: SQLite's set-up in the worker and the browser's primitives. */
+export function probeLines(p: OpfsProbe | undefined): string[] {
+  if (p === undefined) return [];
+  return [
+    `OPFS worker: SQLite ${p.sqliteVersion}, journal_mode ${p.journalMode}, synchronous ${p.synchronous}. ` +
+    `Primitives (mean of 200, one throwaway worker): a sync-access-handle write of 4 KiB growing the file ` +
+    `${perOp(p.growMs)}, in place ${perOp(p.writeMs)}, in place + flush() ${perOp(p.writeFlushMs)}, ` +
+    `of 64 KiB in place ${perOp(p.bigMs)}; worker message round trip ${perOp(p.roundTripMs)}; ` +
+    `awaited put (mean of 100) ${perOp(p.putProcessMs)} with durability process (no flush per commit), ` +
+    `${perOp(p.putPowerMs)} with power (flushed).`,
+    "",
+  ];
 }

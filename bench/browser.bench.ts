@@ -32,7 +32,8 @@ import process from "node:process";
 import type { BenchSetup, BenchSuite, SetupContext } from "../scripts/bench.ts";
 import { openBrowserPage } from "./_browser_driver.ts";
 import type { BrowserEngine, BrowserRun, BrowserSizes } from "./_browser_page.ts";
-import { cases, ENGINES, report, type Rounds } from "./_browser_report.ts";
+import type { OpfsProbe } from "./_browser_probe.ts";
+import { cases, ENGINES, probeLines, report, type Rounds } from "./_browser_report.ts";
 
 const QUICK = process.env.LATTICE_BENCH_QUICK === "1";
 const ROUNDS = Number(process.env.LATTICE_BENCH_ROUNDS ?? 3);
@@ -50,6 +51,7 @@ async function setup(ctx: SetupContext): Promise<BenchSetup> {
       console.error(`[browser ${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
   const page = await openBrowserPage(log);
   const rounds: Record<BrowserEngine, BrowserRun>[] = [];
+  let probe: OpfsProbe | undefined;
   try {
     log(`chromium ${page.version}; building ${SIZES.apply} foreign ops in the page`);
     await page.prepare(SIZES.apply);
@@ -68,6 +70,8 @@ async function setup(ctx: SetupContext): Promise<BenchSetup> {
       }
       rounds.push(round);
     }
+    log("probing what an OPFS commit costs");
+    probe = await page.probe(tag);
   } finally {
     await page.close();
   }
@@ -75,7 +79,12 @@ async function setup(ctx: SetupContext): Promise<BenchSetup> {
   if (!ctx.json) {
     const took = (performance.now() - started) / 1000;
     console.log(
-      [...report(done, SIZES), `${QUICK ? "QUICK sizes; " : ""}measured for ${took.toFixed(0)} s`, ""].join(
+      [
+        ...report(done, SIZES),
+        ...probeLines(probe),
+        `${QUICK ? "QUICK sizes; " : ""}measured for ${took.toFixed(0)} s`,
+        "",
+      ].join(
         "\n",
       ),
     );
