@@ -17,12 +17,15 @@
  *
  * Targets (issue 15), checked at the end: awaited durable put ≥ 5×
  * IndexedDB, bulk apply ≥ 10× IndexedDB (lattice opfs over idb-keyval).
+ * Then a probe of what bounds an OPFS commit (bench/_browser_probe.ts): how
+ * SQLite is set up in the worker, the cost of a sync-access-handle write and
+ * flush, a worker round trip, awaited puts with durability process and power.
  *
  * Sizes: `LATTICE_BENCH_QUICK=1` runs a tenth of each (50 awaited puts, 1k
  * concurrent puts and gets, 10k ops) for development; `LATTICE_BENCH_ROUNDS`
  * sets the rounds (default 3). Chromium: LATTICE_CHROMIUM, else
- * /usr/bin/chromium. Progress goes to stderr. The whole run takes about two
- * minutes on a busy 2-core machine.
+ * /usr/bin/chromium. Progress goes to stderr. The whole run took 98–111 s on
+ * the shared 2-core machine (load 8–11).
  *
  * Run: `deno task bench browser [--json]`.
  *
