@@ -21,9 +21,19 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
 import { bundle } from "../scripts/test/bundle.mjs";
 import { startServer } from "../scripts/test/page_server.mjs";
+import type { SharedDatabase } from "../mod.ts";
 import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
 
 const WAIT = 20_000;
+
+/** What a page holds (globals set in it). */
+interface Tab {
+  db: SharedDatabase;
+  seen: string[];
+  acked: number[];
+  failed: string[];
+  run: Promise<void>;
+}
 
 describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
   let browser: Browser | undefined;
@@ -77,8 +87,6 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     ) as Promise<
       { owner: boolean; storage: string; nodes: number; persisted: boolean | undefined }
     >;
-  const seen = (page: Page) => page.evaluate(() => (globalThis as unknown as { seen: string[] }).seen);
-
   it("forwards the calls of the other tabs to the owner, and its changes to their watches", async () => {
     const a = await tab("shared1", "t/");
     const b = await tab("shared1", "t/");
@@ -88,19 +96,25 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     assert.equal(sa.storage, "opfs");
     assert.equal(typeof sa.persisted, "boolean");
     assert.equal(sb.persisted, sa.persisted);
-    await a.evaluate(() => (globalThis as any).db.put("t/1", { by: "a" }));
-    await b.waitForFunction(() => (globalThis as any).seen.includes("t/1"), null, { timeout: WAIT });
-    assert.deepEqual(await b.evaluate(() => (globalThis as any).db.get("t/1")), { by: "a" });
-    await b.evaluate(() => (globalThis as any).db.put("t/2", { by: "b" }));
-    await a.waitForFunction(() => (globalThis as any).seen.includes("t/2"), null, { timeout: WAIT });
-    assert.deepEqual(await a.evaluate(() => (globalThis as any).db.get("t/2")), { by: "b" });
+    await a.evaluate(() => (globalThis as unknown as Tab).db.put("t/1", { by: "a" }));
+    await b.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("t/1"), null, {
+      timeout: WAIT,
+    });
+    assert.deepEqual(await b.evaluate(() => (globalThis as unknown as Tab).db.get("t/1")), { by: "a" });
+    await b.evaluate(() => (globalThis as unknown as Tab).db.put("t/2", { by: "b" }));
+    await a.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("t/2"), null, {
+      timeout: WAIT,
+    });
+    assert.deepEqual(await a.evaluate(() => (globalThis as unknown as Tab).db.get("t/2")), { by: "b" });
     assert.deepEqual(
-      await b.evaluate(async () => (await (globalThis as any).db.query({ from: "t/1" })).length > 0),
+      await b.evaluate(async () =>
+        (await (globalThis as unknown as Tab).db.query({ from: "t/1" })).length > 0
+      ),
       true,
     );
     assert.equal((await status(b)).nodes, 2);
-    await b.evaluate(() => (globalThis as any).db.close());
-    await a.evaluate(() => (globalThis as any).db.close());
+    await b.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await a.evaluate(() => (globalThis as unknown as Tab).db.close());
     await a.close();
     await b.close();
   });
@@ -111,53 +125,71 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     const b = await tab("shared2", "s/");
     const c = await tab("shared2", "s/");
     assert.equal((await status(a)).owner, true);
-    // B writes one after another; each index is noted once its put resolved.
-    await b.evaluate((n) => {
-      const w = globalThis as any;
-      w.acked = [];
-      w.failed = [];
-      w.run = (async () => {
-        for (let i = 0; i < n; i++) {
-          try {
-            await w.db.put(`s/${String(i).padStart(4, "0")}`, { i });
-            w.acked.push(i);
-          } catch (e) {
-            w.failed.push(`${i}: ${e}`);
+    // B and C write one after another; each index is noted once its put resolved.
+    const start = (page: Page, who: string) =>
+      page.evaluate(([n, who]) => {
+        const w = globalThis as unknown as Tab;
+        w.acked = [];
+        w.failed = [];
+        w.run = (async () => {
+          for (let i = 0; i < n; i++) {
+            try {
+              await w.db.put(`s/${who}${String(i).padStart(4, "0")}`, { i });
+              w.acked.push(i);
+            } catch (e) {
+              w.failed.push(`${i}: ${e}`);
+            }
           }
-        }
-      })();
-    }, N);
-    await b.waitForFunction(() => (globalThis as any).acked.length >= 30, null, { timeout: WAIT });
+        })();
+      }, [N, who] as const);
+    await start(b, "b");
+    await start(c, "c");
+    const done = (page: Page) =>
+      page.evaluate(() =>
+        (globalThis as unknown as Tab).acked.length + (globalThis as unknown as Tab).failed.length
+      );
+    await b.waitForFunction(() => (globalThis as unknown as Tab).acked.length >= 30, null, { timeout: WAIT });
     await a.close(); // no db.close(): the tab just goes, as when it is closed or crashes
-    await b.waitForFunction(
-      (n) => (globalThis as any).acked.length + (globalThis as any).failed.length >= n,
-      N,
-      {
-        timeout: 120_000,
-      },
-    );
-    const failed = await b.evaluate(() => (globalThis as any).failed);
-    assert.deepEqual(failed, []);
+    const atClose = Math.min(await done(b), await done(c));
+    assert.ok(atClose < N, "the owner went in the middle of the writes");
+    for (const page of [b, c]) {
+      await page.waitForFunction(
+        (n) =>
+          (globalThis as unknown as Tab).acked.length + (globalThis as unknown as Tab).failed.length >= n,
+        N,
+        {
+          timeout: 60_000,
+        },
+      );
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Tab).failed), []);
+    }
     const sb = await status(b), sc = await status(c);
     assert.equal(sb.owner || sc.owner, true, "B or C took over");
     assert.equal(sb.owner && sc.owner, false, "one owner");
     // Every resolved write is there, read from either tab.
-    const acked = await b.evaluate(() => (globalThis as any).acked) as number[];
-    assert.equal(acked.length, N);
     const souls = await c.evaluate(async () => {
       const out: string[] = [];
-      for await (const e of (globalThis as any).db.list({ prefix: "s/" })) out.push(e.soul);
+      for await (const e of (globalThis as unknown as Tab).db.list({ prefix: "s/" })) out.push(e.soul);
       return out;
     });
-    for (const i of acked) {
-      assert.ok(souls.includes(`s/${String(i).padStart(4, "0")}`), `write ${i} is missing`);
+    for (const [page, who] of [[b, "b"], [c, "c"]] as const) {
+      const acked = await page.evaluate(() => (globalThis as unknown as Tab).acked);
+      assert.equal(acked.length, N);
+      for (const i of acked) {
+        assert.ok(souls.includes(`s/${who}${String(i).padStart(4, "0")}`), `write ${who}${i} is missing`);
+      }
     }
-    // The watches kept receiving changes after the take-over: the last write reached both.
-    const last = `s/${String(N - 1).padStart(4, "0")}`;
+    assert.equal((await status(b)).nodes, 2 * N);
+    // The watches kept receiving changes after the take-over: the last writes reached both tabs.
     for (const page of [b, c]) {
-      await page.waitForFunction((s) => (globalThis as any).seen.includes(s), last, { timeout: WAIT });
+      for (const who of ["b", "c"]) {
+        const last = `s/${who}${String(N - 1).padStart(4, "0")}`;
+        await page.waitForFunction((s) => (globalThis as unknown as Tab).seen.includes(s), last, {
+          timeout: WAIT,
+        });
+      }
     }
-    await b.evaluate(() => (globalThis as any).db.close());
-    await c.evaluate(() => (globalThis as any).db.close());
+    await b.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await c.evaluate(() => (globalThis as unknown as Tab).db.close());
   });
 });
