@@ -30,6 +30,7 @@ import type {
   WriteResult,
 } from "../core/database.ts";
 import type { NodeData } from "../core/value.ts";
+import { systemWorld, type World } from "../core/world.ts";
 import {
   fromTabError,
   runCall,
@@ -45,6 +46,7 @@ export type { SharedStatus };
 export interface SharedOpenOptions {
   readonly path?: string;
   readonly storage?: string;
+  readonly world?: World;
 }
 
 interface LockManager {
@@ -100,11 +102,24 @@ export function openSharedWith<O extends SharedOpenOptions>(
  * it is the owner, else a forwarder to the owner's. It has the calls that
  * cross tabs: `put`, `get`, `delete`, `list`, `query`, `search`,
  * `countNodes`, `watch`, `status`, `close`.
+ *
+ * @example
+ * ```ts
+ * import { openShared, type SharedDatabase } from "../mod.ts";
+ * const db: SharedDatabase = await openShared({ storage: "memory" }); // opfs in a browser: shared by its tabs
+ * const seen: string[] = [];
+ * db.watch({ prefix: "t/" }, (change) => seen.push(change.soul));
+ * await db.put("t/1", { n: 1 });
+ * console.log(db.owner, seen); // true [ "t/1" ]
+ * await db.close();
+ * ```
  */
 export class SharedDatabase {
   readonly #channel: BroadcastChannel | undefined;
   readonly #open: () => Promise<Database>;
-  readonly #id = crypto.randomUUID();
+  readonly #world: World;
+  /** This tab's name on the channel (random). */
+  readonly #id: string;
   readonly #pending = new Map<number, Pending>();
   readonly #watches = new Map<number, Watch>();
   /** The owner's watches for other tabs, by `<tab> <watch>`. */
@@ -119,7 +134,11 @@ export class SharedDatabase {
   readonly #abort: AbortController = new AbortController();
   #closed = false;
 
-  private constructor(channel: BroadcastChannel | undefined, open: () => Promise<Database>) {
+  private constructor(channel: BroadcastChannel | undefined, open: () => Promise<Database>, world: World) {
+    this.#world = world;
+    this.#id = Array.from(world.randomBytes(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join(
+      "",
+    );
     this.#channel = channel;
     this.#open = open;
     if (channel) channel.onmessage = (e: MessageEvent<TabMessage>) => this.#hear(e.data);
@@ -130,15 +149,19 @@ export class SharedDatabase {
    * tab's own): the owner when the lock is free, else a client in the lock's
    * queue. `open` opens the real Database.
    */
-  static async start(path: string | undefined, open: () => Promise<Database>): Promise<SharedDatabase> {
+  static async start(
+    path: string | undefined,
+    open: () => Promise<Database>,
+    world: World = systemWorld,
+  ): Promise<SharedDatabase> {
     const locks = lockManager();
     if (path === undefined || locks === undefined) {
-      const own = new SharedDatabase(undefined, open);
+      const own = new SharedDatabase(undefined, open, world);
       await own.#takeOver(false);
       return own;
     }
     const name = `lattice:${path}`;
-    const shared = new SharedDatabase(new BroadcastChannel(name), open);
+    const shared = new SharedDatabase(new BroadcastChannel(name), open, world);
     let granted!: (got: boolean) => void;
     const got = new Promise<boolean>((resolve) => granted = resolve);
     void locks.request(name, { ifAvailable: true }, async (lock) => {
@@ -266,7 +289,7 @@ export class SharedDatabase {
         db = await this.#open();
       } catch (e) {
         if (!retry || i + 1 >= TAKE_OVER_TRIES) throw e;
-        await new Promise((resolve) => setTimeout(resolve, TAKE_OVER_WAIT_MS));
+        await new Promise<void>((resolve) => this.#world.setTimer(resolve, TAKE_OVER_WAIT_MS));
       }
       if (this.#closed) {
         await db?.close();

@@ -52,7 +52,18 @@ export type TabMessage =
   | { readonly k: "owner"; readonly from: string }
   | { readonly k: "bye"; readonly from: string };
 
-/** What the owner tells of the shared database (`SharedDatabase.status`, with `owner` set per tab). */
+/**
+ * What the owner tells of the shared database (`SharedDatabase.status`, with `owner` set per tab).
+ *
+ * @example
+ * ```ts
+ * import { openShared, type SharedStatus } from "../mod.ts";
+ * const db = await openShared({ storage: "memory" });
+ * const s: SharedStatus = await db.status();
+ * console.log(s.owner, s.storage, s.nodes, s.persisted); // true memory 0 undefined
+ * await db.close();
+ * ```
+ */
 export interface SharedStatus {
   /** Whether this tab runs the database (holds the lock); other tabs forward to it. */
   readonly owner: boolean;

@@ -96,6 +96,7 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     assert.equal(sa.storage, "opfs");
     assert.equal(typeof sa.persisted, "boolean");
     assert.equal(sb.persisted, sa.persisted);
+    console.log(`navigator.storage.persist() answered ${sa.persisted} in this Chromium`);
     await a.evaluate(() => (globalThis as unknown as Tab).db.put("t/1", { by: "a" }));
     await b.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("t/1"), null, {
       timeout: WAIT,
