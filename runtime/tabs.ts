@@ -31,6 +31,7 @@ import type {
 } from "../core/database.ts";
 import type { NodeData } from "../core/value.ts";
 import { systemWorld, type World } from "../core/world.ts";
+import { replayChanges } from "../core/watch_replay.ts";
 import {
   fromTabError,
   runCall,
@@ -296,12 +297,14 @@ export class SharedDatabase {
         return;
       }
     }
+    // Where the database stood before this tab wrote anything: the other tabs' watches resume from there.
+    const seq = await db.lastSeq();
     this.#db = db;
     for (const watch of this.#watches.values()) watch.stop = db.watch(watch.target, watch.cb);
     const waiting = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of waiting) runCall(db, p.m, p.a).then(p.resolve, p.reject);
-    this.#post({ k: "owner", from: this.#id });
+    this.#post({ k: "owner", from: this.#id, seq });
   }
 
   #call(m: TabMethod, a: unknown[]): Promise<unknown> {
@@ -331,12 +334,7 @@ export class SharedDatabase {
         if (db) this.#serve(db, msg.from, msg.id, msg.m, msg.a);
         return;
       case "watch":
-        if (db) {
-          const key = `${msg.from} ${msg.w}`;
-          this.#served.get(key)?.();
-          const to = msg.from, w = msg.w;
-          this.#served.set(key, db.watch(msg.target, (c) => this.#post({ k: "ev", to, w, c })));
-        }
+        if (db) this.#serveWatch(db, msg.from, msg.w, msg.target, msg.after);
         return;
       case "unwatch":
         this.#served.get(`${msg.from} ${msg.w}`)?.();
@@ -363,13 +361,29 @@ export class SharedDatabase {
         if (msg.to === this.#id) this.#watches.get(msg.w)?.cb(msg.c);
         return;
       case "owner":
-        // A new owner: what the old one left unanswered goes to it, and the watches.
-        for (const [id, p] of this.#pending) this.#post({ k: "call", from: this.#id, id, m: p.m, a: p.a });
+        // A new owner: the watches go to it (first: the calls sent again may change what they watch), and
+        // what the old one left unanswered.
         for (const [w, watch] of this.#watches) {
-          this.#post({ k: "watch", from: this.#id, w, target: watch.target });
+          this.#post({ k: "watch", from: this.#id, w, target: watch.target, after: msg.seq });
         }
+        for (const [id, p] of this.#pending) this.#post({ k: "call", from: this.#id, id, m: p.m, a: p.a });
         return;
     }
+  }
+
+  /** Keeps watch `w` of tab `to`; with `after`, first replays what changed after that commit (at least once). */
+  #serveWatch(db: Database, to: string, w: number, target: WatchTarget, after: number | undefined): void {
+    const key = `${to} ${w}`;
+    this.#served.get(key)?.();
+    const stop = db.watch(target, (c) => this.#post({ k: "ev", to, w, c }));
+    this.#served.set(key, stop);
+    if (after === undefined) return;
+    const sink = {
+      send: (c: Change) => this.#post({ k: "ev", to, w, c }),
+      ended: () => this.#closed || this.#served.get(key) !== stop,
+      afterPage: () => {},
+    };
+    replayChanges(db, target, { actor: db.actor, seq: after }, sink).catch(() => {}); // a closing owner
   }
 
   #serve(db: Database, from: string, id: number, m: TabMethod, a: unknown[]): void {

@@ -8,9 +8,11 @@
  *   and its answer (a value, or an error as `{ name, message }`).
  * - `watch`/`unwatch` (client → owner) and `ev` (owner → that client): a watch
  *   the owner keeps for a client, and each change it sees.
- * - `owner`: a tab has just become the owner; clients send it again every
- *   call not answered yet and every watch (a call may so run twice: puts and
- *   deletes are idempotent, the first answer wins).
+ * - `owner`: a tab has just become the owner, its database at commit `seq`
+ *   when it opened; clients send it again every watch (with `after: seq`: the
+ *   owner replays what changed since, so the changes it made before the watch
+ *   came are not missed) and every call not answered yet (a call may so run
+ *   twice: puts and deletes are idempotent, the first answer wins).
  * - `bye`: a client leaves; the owner drops its watches.
  *
  * Also {@link runCall}, how a call runs on the owner's Database (the owner
@@ -46,10 +48,17 @@ export type TabMessage =
     readonly v?: unknown;
     readonly e?: TabError;
   }
-  | { readonly k: "watch"; readonly from: string; readonly w: number; readonly target: WatchTarget }
+  | {
+    readonly k: "watch";
+    readonly from: string;
+    readonly w: number;
+    readonly target: WatchTarget;
+    /** Sent again after a take-over: the owner first replays what changed after this commit seq. */
+    readonly after?: number;
+  }
   | { readonly k: "unwatch"; readonly from: string; readonly w: number }
   | { readonly k: "ev"; readonly to: string; readonly w: number; readonly c: Change }
-  | { readonly k: "owner"; readonly from: string }
+  | { readonly k: "owner"; readonly from: string; readonly seq: number }
   | { readonly k: "bye"; readonly from: string };
 
 /**
