@@ -83,6 +83,17 @@ function lockManager(): LockManager | undefined {
   return typeof locks?.request === "function" ? locks : undefined;
 }
 
+/** The page's events (`pagehide`), where there is a page. */
+function pageEvents(): {
+  addEventListener: EventTarget["addEventListener"];
+  removeEventListener: EventTarget["removeEventListener"];
+} | undefined {
+  const g = globalThis as { addEventListener?: unknown; document?: unknown };
+  return typeof g.addEventListener === "function" && g.document !== undefined
+    ? globalThis as unknown as EventTarget
+    : undefined;
+}
+
 /**
  * Opens database `options.path` shared with the other tabs of the origin
  * (see the module comment); `open` opens the real one when this tab is or
@@ -142,7 +153,10 @@ export class SharedDatabase {
     );
     this.#channel = channel;
     this.#open = open;
-    if (channel) channel.onmessage = (e: MessageEvent<TabMessage>) => this.#hear(e.data);
+    if (channel) {
+      channel.onmessage = (e: MessageEvent<TabMessage>) => this.#hear(e.data);
+      pageEvents()?.addEventListener("pagehide", this.#leaving);
+    }
   }
 
   /**
@@ -266,6 +280,7 @@ export class SharedDatabase {
       if (db) await db.close();
       else this.#post({ k: "bye", from: this.#id });
     } finally {
+      pageEvents()?.removeEventListener("pagehide", this.#leaving);
       this.#channel?.close();
       this.#release();
     }
@@ -317,6 +332,11 @@ export class SharedDatabase {
       this.#post({ k: "call", from: this.#id, id, m, a });
     });
   }
+
+  /** The page goes (closed, or navigated away): a client tells the owner to drop its watches. */
+  readonly #leaving = (): void => {
+    if (!this.#closed && this.#db === undefined) this.#post({ k: "bye", from: this.#id });
+  };
 
   #post(message: TabMessage): void {
     try {
