@@ -37,6 +37,7 @@ import {
 import type { KernelChoice } from "./core/kernels/mod.ts";
 import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
+import { openSharedWith, type SharedDatabase } from "./runtime/tabs.ts";
 import type { RunningNetwork } from "./net/network.ts";
 import type { World } from "./core/world.ts";
 import type { Embedder } from "./core/db/embedding.ts";
@@ -204,6 +205,30 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
 }
 
 /**
+ * Opens a database shared by the tabs (and workers) of a browser origin:
+ * with `storage: "opfs"`, the first tab to open `path` runs the database
+ * (and its network, when asked for) and the others forward their calls to
+ * it and get their watches' changes; when it closes or crashes, another
+ * takes over (runtime/tabs.ts). Every tab gets a {@link SharedDatabase}
+ * (`put`, `get`, `delete`, `list`, `query`, `search`, `countNodes`,
+ * `watch`, `status`, `close`; `owner` tells whether this tab runs it).
+ * Without Web Locks or BroadcastChannel, and for other storage, the
+ * database is this tab's own, as {@link open} opens it (one opener).
+ *
+ * @example
+ * ```ts
+ * import { openShared } from "./mod.ts";
+ * const db = await openShared({ storage: "memory" });
+ * await db.put("alice", { name: "Alice" });
+ * console.log(await db.get("alice"), (await db.status()).owner); // { name: "Alice" } true
+ * await db.close();
+ * ```
+ */
+export function openShared(options: OpenOptions = {}): Promise<SharedDatabase> {
+  return openSharedWith(options, open);
+}
+
+/**
  * Gives `db` its `network` and, with one, a `close` that leaves the network
  * before closing storage: queued writes are committed first and handed to
  * gossip, sync sessions end, libp2p stops, then the database closes.
@@ -290,4 +315,5 @@ export type {
 } from "./core/kernels/mod.ts";
 export { ID_BYTES } from "./core/kernels/mod.ts";
 export { VERSION } from "./version.ts";
+export type { SharedDatabase, SharedStatus } from "./runtime/tabs.ts";
 export { systemWorld, type Timer, type World } from "./core/world.ts";

@@ -32,6 +32,7 @@ import type {
   StoredRecord,
 } from "../core/store.ts";
 import type { NodeData } from "../core/value.ts";
+import { createLogger, type Logger } from "../net/log.ts";
 
 /** The worker script's file name, beside the module holding this code. */
 export const OPFS_WORKER_FILE = "lattice-opfs-worker.js";
@@ -58,6 +59,8 @@ export interface OpfsStoreOptions {
    * before it resolves.
    */
   readonly durability?: Durability;
+  /** Where a refused `navigator.storage.persist()` is reported (default: a logger at `LATTICE_LOG`'s level). */
+  readonly logger?: Logger;
 }
 
 interface Pending {
@@ -85,12 +88,26 @@ export class OpfsStore implements Store {
   readonly durability: Durability;
   /** How SQLite is set up in the worker, as it was opened (journal mode, synchronous, pages). */
   readonly info: SqliteInfo;
+  /**
+   * The answer of `navigator.storage.persist()`, asked at open: `true` when the
+   * browser keeps the origin's storage until the user clears it, `false` when it
+   * may evict it under storage pressure ("best-effort"), `undefined` when the
+   * browser has no such call.
+   */
+  readonly persisted: boolean | undefined;
   #channel: Channel;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(name: string, durability: Durability, opened: OpfsOpened, channel: Channel) {
+  private constructor(
+    name: string,
+    durability: Durability,
+    opened: OpfsOpened,
+    channel: Channel,
+    persisted: boolean | undefined,
+  ) {
     this.name = name;
+    this.persisted = persisted;
     this.durability = durability;
     this.sqliteVersion = opened.sqliteVersion;
     this.info = opened.info;
@@ -138,7 +155,15 @@ export class OpfsStore implements Store {
     };
     try {
       const opened = await send(channel, "open", [name, durability]) as OpfsOpened;
-      return new OpfsStore(name, durability, opened, channel);
+      const persisted = await requestPersist();
+      if (persisted === false) {
+        (options.logger ?? createLogger()).warn(
+          "storage",
+          "the browser refused persistent storage: it may evict this OPFS database under storage pressure",
+          { database: name },
+        );
+      }
+      return new OpfsStore(name, durability, opened, channel, persisted);
     } catch (e) {
       worker.terminate();
       throw e;
@@ -220,6 +245,18 @@ export class OpfsStore implements Store {
   #call(method: OpfsMethod, args: unknown[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError());
     return send(this.#channel, method, args);
+  }
+}
+
+/** Asks the browser to keep this origin's storage (`navigator.storage.persist()`); `undefined` where it cannot. */
+async function requestPersist(): Promise<boolean | undefined> {
+  const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator
+    ?.storage;
+  if (typeof storage?.persist !== "function") return undefined;
+  try {
+    return await storage.persist();
+  } catch {
+    return undefined; // a worker without the call, or a browser that throws instead of answering
   }
 }
 

@@ -3,7 +3,8 @@
  * File System through a dedicated worker (storage/opfs.ts). In Chromium the
  * data outlives close and open again in the same page; names are separate
  * databases; a second opener of an open database is refused; bad names are
- * refused. On a server runtime `opfs` is a RangeError that points to sqlite.
+ * refused; `navigator.storage.persist()` is asked at open and a refusal
+ * logged. On a server runtime `opfs` is a RangeError that points to sqlite.
  *
  * Not tested here: surviving a page reload (the runner runs each file in one
  * page load; a reload would end the test).
@@ -14,6 +15,7 @@ import { open } from "../mod.ts";
 import { storeOf } from "../core/database.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
 import { OpfsStore } from "../storage/opfs.ts";
+import { createLogger } from "../net/log.ts";
 
 if (isServerRuntime()) {
   describe("opfs on a server runtime", () => {
@@ -55,6 +57,18 @@ if (isServerRuntime()) {
       db = await open({ storage: "opfs", path });
       assert.deepStrictEqual(await db.get("alice"), { name: "Alice", age: 42 });
       await db.close();
+    });
+
+    it("asks navigator.storage.persist() at open, and logs a refusal", async () => {
+      const lines: string[] = [];
+      const logger = createLogger({ level: "warn", write: (line) => lines.push(line) });
+      const store = await OpfsStore.open(fresh("persist"), { logger });
+      const answer = await (navigator as unknown as { storage: { persist(): Promise<boolean> } }).storage
+        .persist(); // asked again: the same answer
+      assert.equal(store.persisted, answer);
+      if (answer) assert.deepEqual(lines, []);
+      else assert.match(lines.join("\n"), /warn storage: the browser refused persistent storage/);
+      await store.close();
     });
 
     it("keeps 1,000 puts across close and open (durability power: each commit flushed)", async () => {

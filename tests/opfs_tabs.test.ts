@@ -1,0 +1,205 @@
+// @server-only: drives Chromium with several pages
+/**
+ * Many tabs, one OPFS database (`openShared`, runtime/tabs.ts): headless
+ * Chromium (playwright-core; LATTICE_CHROMIUM, default /usr/bin/chromium)
+ * opens pages of one origin (127.0.0.1, served by the browser stage's page
+ * server) that import a bundle of mod.ts built as the browser stage builds its
+ * test bundles, with the OPFS worker beside it. Checked: the first page runs
+ * the database and the others forward to it (a write in one is seen by
+ * another's get and watch); and when the owner's page is closed in the middle
+ * of a stream of writes from another page, a waiting page takes over, no
+ * write whose promise resolved is missing afterwards, none failed, and the
+ * watches of both remaining pages got every one of them.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
+import { bundle } from "../scripts/test/bundle.mjs";
+import { startServer } from "../scripts/test/page_server.mjs";
+import type { SharedDatabase } from "../mod.ts";
+import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
+
+const WAIT = 20_000;
+
+/** What a page holds (globals set in it). */
+interface Tab {
+  db: SharedDatabase;
+  seen: string[];
+  acked: number[];
+  failed: string[];
+  run: Promise<void>;
+}
+
+describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let server: { close(): void } | undefined;
+  let url: string;
+  let dir: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-tabs-"));
+    const esbuild = await import("esbuild");
+    await buildOpfsWorker(esbuild, path.join(dir, OPFS_WORKER_FILE));
+    const error = await bundle(esbuild, "mod.ts", path.join(dir, "lattice.js"));
+    assert.equal(error, null);
+    const started = await startServer(dir);
+    server = started.server;
+    url = started.url;
+    browser = await chromium.launch({
+      executablePath: process.env.LATTICE_CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS.filter((x) => x !== "--headless"),
+    });
+    context = await browser.newContext();
+  });
+
+  after(async () => {
+    await browser?.close();
+    server?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A page of the origin with database `name` open through `openShared`, and a watch of `prefix` into `seen`. */
+  async function tab(name: string, prefix: string): Promise<Page> {
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+    await page.goto(url);
+    await page.evaluate(async ([name, prefix]) => {
+      const L = await import("/bundles/lattice.js");
+      const w = globalThis as unknown as Record<string, unknown>;
+      const db = await L.openShared({ storage: "opfs", path: name });
+      const seen: string[] = [];
+      db.watch({ prefix }, (c: { soul: string }) => seen.push(c.soul));
+      w.db = db;
+      w.seen = seen;
+    }, [name, prefix]);
+    return page;
+  }
+
+  const status = (page: Page) =>
+    page.evaluate(() =>
+      (globalThis as unknown as { db: { status(): Promise<unknown> } }).db.status()
+    ) as Promise<
+      { owner: boolean; storage: string; nodes: number; persisted: boolean | undefined }
+    >;
+  it("forwards the calls of the other tabs to the owner, and its changes to their watches", async () => {
+    const a = await tab("shared1", "t/");
+    const b = await tab("shared1", "t/");
+    const sa = await status(a), sb = await status(b);
+    assert.equal(sa.owner, true);
+    assert.equal(sb.owner, false);
+    assert.equal(sa.storage, "opfs");
+    assert.equal(typeof sa.persisted, "boolean");
+    assert.equal(sb.persisted, sa.persisted);
+    console.log(`navigator.storage.persist() answered ${sa.persisted} in this Chromium`);
+    await a.evaluate(() => (globalThis as unknown as Tab).db.put("t/1", { by: "a" }));
+    await b.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("t/1"), null, {
+      timeout: WAIT,
+    });
+    assert.deepEqual(await b.evaluate(() => (globalThis as unknown as Tab).db.get("t/1")), { by: "a" });
+    await b.evaluate(() => (globalThis as unknown as Tab).db.put("t/2", { by: "b" }));
+    await a.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("t/2"), null, {
+      timeout: WAIT,
+    });
+    assert.deepEqual(await a.evaluate(() => (globalThis as unknown as Tab).db.get("t/2")), { by: "b" });
+    assert.deepEqual(
+      await b.evaluate(async () =>
+        (await (globalThis as unknown as Tab).db.query({ from: "t/1" })).length > 0
+      ),
+      true,
+    );
+    assert.equal((await status(b)).nodes, 2);
+    await b.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await a.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await a.close();
+    await b.close();
+  });
+
+  it("hands the database over when the owner's tab closes, losing no resolved write", async () => {
+    const N = 300;
+    const a = await tab("shared2", "s/");
+    const b = await tab("shared2", "s/");
+    const c = await tab("shared2", "s/");
+    assert.equal((await status(a)).owner, true);
+    // B and C write one after another; each index is noted once its put resolved.
+    const start = (page: Page, who: string) =>
+      page.evaluate(([n, who]) => {
+        const w = globalThis as unknown as Tab;
+        w.acked = [];
+        w.failed = [];
+        w.run = (async () => {
+          for (let i = 0; i < n; i++) {
+            try {
+              await w.db.put(`s/${who}${String(i).padStart(4, "0")}`, { i });
+              w.acked.push(i);
+            } catch (e) {
+              w.failed.push(`${i}: ${e}`);
+            }
+          }
+        })();
+      }, [N, who] as const);
+    await start(b, "b");
+    await start(c, "c");
+    const done = (page: Page) =>
+      page.evaluate(() =>
+        (globalThis as unknown as Tab).acked.length + (globalThis as unknown as Tab).failed.length
+      );
+    await b.waitForFunction(() => (globalThis as unknown as Tab).acked.length >= 30, null, { timeout: WAIT });
+    await a.close(); // no db.close(): the tab just goes, as when it is closed or crashes
+    const atClose = Math.min(await done(b), await done(c));
+    assert.ok(atClose < N, "the owner went in the middle of the writes");
+    for (const page of [b, c]) {
+      await page.waitForFunction(
+        (n) =>
+          (globalThis as unknown as Tab).acked.length + (globalThis as unknown as Tab).failed.length >= n,
+        N,
+        {
+          timeout: 60_000,
+        },
+      );
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Tab).failed), []);
+    }
+    const sb = await status(b), sc = await status(c);
+    assert.equal(sb.owner || sc.owner, true, "B or C took over");
+    assert.equal(sb.owner && sc.owner, false, "one owner");
+    // Every resolved write is there, read from either tab.
+    const souls = await c.evaluate(async () => {
+      const out: string[] = [];
+      for await (const e of (globalThis as unknown as Tab).db.list({ prefix: "s/" })) out.push(e.soul);
+      return out;
+    });
+    for (const [page, who] of [[b, "b"], [c, "c"]] as const) {
+      const acked = await page.evaluate(() => (globalThis as unknown as Tab).acked);
+      assert.equal(acked.length, N);
+      for (const i of acked) {
+        assert.ok(souls.includes(`s/${who}${String(i).padStart(4, "0")}`), `write ${who}${i} is missing`);
+      }
+    }
+    assert.equal((await status(b)).nodes, 2 * N);
+    // The watches kept receiving changes across the take-over: every resolved write reached both tabs'.
+    const ackedSouls: string[] = [];
+    for (const [page, who] of [[b, "b"], [c, "c"]] as const) {
+      for (const i of await page.evaluate(() => (globalThis as unknown as Tab).acked)) {
+        ackedSouls.push(`s/${who}${String(i).padStart(4, "0")}`);
+      }
+    }
+    for (const page of [b, c]) {
+      await page.waitForFunction(
+        (souls) => souls.every((s) => (globalThis as unknown as Tab).seen.includes(s)),
+        ackedSouls,
+        { timeout: WAIT },
+      ).catch(async (e) => {
+        const seen = await page.evaluate(() => (globalThis as unknown as Tab).seen);
+        const missing = ackedSouls.filter((s) => !seen.includes(s));
+        throw new Error(`a watch missed ${missing.length} writes: ${missing.slice(0, 10).join(" ")} (${e})`);
+      });
+    }
+    await b.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await c.evaluate(() => (globalThis as unknown as Tab).db.close());
+  });
+});
