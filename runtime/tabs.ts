@@ -31,6 +31,7 @@ import type {
 } from "../core/database.ts";
 import type { NodeData } from "../core/value.ts";
 import { systemWorld, type World } from "../core/world.ts";
+import { isServerRuntime } from "./detect.ts";
 import { replayChanges } from "../core/watch_replay.ts";
 import {
   fromTabError,
@@ -99,14 +100,24 @@ function pageEvents(): {
  * (see the module comment); `open` opens the real one when this tab is or
  * becomes the owner.
  */
-export function openSharedWith<O extends SharedOpenOptions>(
+export async function openSharedWith<O extends SharedOpenOptions>(
   options: O,
   open: (options: O) => Promise<Database>,
 ): Promise<SharedDatabase> {
-  return SharedDatabase.start(
-    options.storage === "opfs" ? options.path ?? "lattice" : undefined,
-    () => open(options),
-  );
+  return await SharedDatabase.start(await sharedName(options), () => open(options));
+}
+
+/**
+ * The OPFS database `options` open, which the tabs share: `storage: "opfs"`,
+ * or `auto` with a path in a browser that has OPFS (as `open` picks it);
+ * `undefined` for any other storage (each tab its own).
+ */
+async function sharedName(options: SharedOpenOptions): Promise<string | undefined> {
+  if (options.storage === "opfs") return options.path ?? "lattice";
+  if ((options.storage ?? "auto") !== "auto" || options.path === undefined || isServerRuntime()) {
+    return undefined;
+  }
+  return (await import("../storage/opfs.ts")).hasOpfs() ? options.path : undefined;
 }
 
 /**

@@ -6,7 +6,9 @@
  * - `sqlite`: a directory holding `lattice.db` (+ WAL) and a `LOCK` file;
  *   through the runtime's native driver (`bun:sqlite` on Bun, `node:sqlite`
  *   on Deno and Node ≥ 22.5), else SQLite-WASM on a file-backed VFS.
- * - `auto`: `sqlite` when a path is given, else `memory`.
+ * - `auto`: `memory` without a path; with one, `sqlite` on a server runtime,
+ *   `opfs` in a browser that has OPFS and Workers, else (a browser without
+ *   them) `memory`, with a warning on the console: nothing will be kept.
  * - `opfs` (browsers): a SQLite database in the Origin Private File System,
  *   held by a dedicated worker (storage/opfs.ts); `path` names it (default
  *   `lattice`). On a server runtime it is a RangeError: use `sqlite`.
@@ -16,6 +18,7 @@
 import { MemoryStore } from "./memory.ts";
 import type { Store } from "../core/store.ts";
 import type { World } from "../core/world.ts";
+import { isServerRuntime } from "../runtime/detect.ts";
 
 /**
  * Which engine to use.
@@ -60,7 +63,14 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
       return new MemoryStore();
     case "auto":
       if (options.path === undefined) return new MemoryStore();
-      return await openSqlite(options.path, options);
+      if (isServerRuntime()) return await openSqlite(options.path, options);
+      if ((await import("./opfs.ts")).hasOpfs()) return await openOpfs(options.path, options);
+      console.warn(
+        `lattice: this browser has no OPFS or no Workers: the database ${
+          JSON.stringify(options.path)
+        } is kept in memory only (storage "memory"), and is gone when the page closes`,
+      );
+      return new MemoryStore();
     case "sqlite":
       if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
       return await openSqlite(options.path, options);

@@ -11,7 +11,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { open } from "../mod.ts";
+import { open, openShared } from "../mod.ts";
 import { storeOf } from "../core/database.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
 import { OpfsStore } from "../storage/opfs.ts";
@@ -102,6 +102,29 @@ if (isServerRuntime()) {
         data: { name: "B" },
       }]);
       await db.close();
+    });
+
+    it("is what storage auto picks for a path in a browser", async () => {
+      const path = fresh("auto");
+      let db = await open({ path });
+      assert.equal(db.storage, "opfs");
+      await db.put("a", { n: 1 });
+      await db.close();
+      db = await open({ path, storage: "auto" });
+      assert.deepStrictEqual(await db.get("a"), { n: 1 });
+      await db.close();
+      const memory = await open({});
+      assert.equal(memory.storage, "memory", "without a path: memory, as on a server");
+      await memory.close();
+      // openShared shares what auto opens: two openers of one path, one owner.
+      const shared = fresh("auto-shared");
+      const first = await openShared({ path: shared });
+      const second = await openShared({ path: shared });
+      assert.deepEqual([first.owner, second.owner], [true, false]);
+      await second.put("b", { from: "second" });
+      assert.deepStrictEqual(await first.get("b"), { from: "second" });
+      await second.close();
+      await first.close();
     });
 
     it("keeps two names as two databases", async () => {
