@@ -87,6 +87,7 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
     mdns: options.mdns,
+    relay: options.relay,
     limits: options.limits,
     log: (msg: string) => log.debug("net", msg),
     logger: log,

@@ -208,6 +208,8 @@ export interface NetworkOptions {
   readonly allowPrivateAddresses?: boolean;
   /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
   readonly mdns?: boolean;
+  /** Offer a circuit relay to other peers (`lattice serve --relay`; default false; see `NetNodeOptions.relay`). */
+  readonly relay?: boolean;
   /** Anti-entropy period in ms (default `SYNC_INTERVAL_MS` of net/network.ts). */
   readonly syncInterval?: number;
   /**
