@@ -83,7 +83,8 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const log: Logger = options.logger ?? createLogger({ world });
   const node = await createNetNode({
     space: options.space,
-    listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
+    // In a browser: the runtime's (net/transports.ts), relay reservations and WebRTC.
+    listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : undefined,
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
     mdns: options.mdns,

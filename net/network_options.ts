@@ -180,7 +180,10 @@ export interface Network {
   readonly peerId: string;
   /** The space it replicates. */
   readonly space: string;
-  /** Its listen multiaddrs, each ending in `/p2p/<peerId>` (none in a browser or once stopped). */
+  /**
+   * Its listen multiaddrs, each ending in `/p2p/<peerId>` (none once stopped); in a browser, its
+   * addresses through the relays it reached (`lattice serve --relay`), if any.
+   */
   addrs(): string[];
   /** The connected peers with their sync state (none once stopped). */
   peers(): NetworkPeer[];
