@@ -48,7 +48,6 @@ function join(page: Page, relay: string): Promise<string> {
         space,
         bootstrap: [relay],
         allowPrivateAddresses: true,
-        syncInterval: 2_000,
         logger: w.lattice.createLogger({ level: "error" }),
       },
     });
@@ -179,6 +178,16 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
       return addrs.some(isWebRtc) && addrs;
     }, 60_000);
     assert.ok(direct.length > 0);
+    // Anti-entropy runs as soon as the direct connection opens (not only every 30 s; the relayed
+    // connection that came first carries no sync): each page has a sync state with the other.
+    for (const [page, peer] of [[a, idB], [b, idA]] as const) {
+      await waitFor("a sync session over the direct connection", () =>
+        page.evaluate((peer) => {
+          // deno-lint-ignore no-explicit-any
+          const p = (globalThis as any).db.network.peers().find((p: any) => p.id === peer);
+          return p?.sync?.asOf !== undefined;
+        }, peer), 15_000);
+    }
 
     await a.evaluate(() =>
       (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("before", {
