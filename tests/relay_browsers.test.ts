@@ -108,116 +108,124 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("connect directly over WebRTC and keep replicating after the relay stops", async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-relay-"));
-    const nodeExe = which("node");
-    assert.ok(nodeExe, "node is on PATH (scripts/build-dist.mjs runs on it)");
-    const dist = path.join(tmp, "dist");
-    ok(
-      await run(nodeExe, ["scripts/build-dist.mjs", "--no-binary", "--outdir", dist], { cwd: ROOT }),
-      "scripts/build-dist.mjs",
-    );
-    const executablePath = process.env.LATTICE_CHROMIUM || "/usr/bin/chromium";
-    assert.ok(fs.existsSync(executablePath), `Chromium at ${executablePath}`);
+  it(
+    "connect directly over WebRTC and keep replicating after the relay stops",
+    { timeout: 240_000 },
+    async () => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-relay-"));
+      const nodeExe = which("node");
+      assert.ok(nodeExe, "node is on PATH (scripts/build-dist.mjs runs on it)");
+      const dist = path.join(tmp, "dist");
+      ok(
+        await run(nodeExe, ["scripts/build-dist.mjs", "--no-binary", "--outdir", dist], { cwd: ROOT }),
+        "scripts/build-dist.mjs",
+      );
+      const executablePath = process.env.LATTICE_CHROMIUM || "/usr/bin/chromium";
+      assert.ok(fs.existsSync(executablePath), `Chromium at ${executablePath}`);
 
-    relay = await startServe([
-      "serve",
-      "--memory",
-      "--http",
-      "127.0.0.1:0",
-      "--space",
-      SPACE,
-      "--listen",
-      "/ip4/127.0.0.1/tcp/0/ws",
-      "--relay",
-      "--json",
-    ]);
-    const ws = relay.ready.addrs.find((a) => /\/ws\/p2p\//.test(a));
-    assert.ok(ws, `a WebSockets address among ${relay.ready.addrs.join(" ")}`);
+      relay = await startServe([
+        "serve",
+        "--memory",
+        "--http",
+        "127.0.0.1:0",
+        "--space",
+        SPACE,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "--relay",
+        "--json",
+      ]);
+      const ws = relay.ready.addrs.find((a) => /\/ws\/p2p\//.test(a));
+      assert.ok(ws, `a WebSockets address among ${relay.ready.addrs.join(" ")}`);
 
-    server = http.createServer((req, res) => {
-      const name = path.basename(new URL(req.url ?? "/", "http://x").pathname);
-      const file = path.join(dist, name);
-      if (name.endsWith(".js") && fs.existsSync(file)) {
-        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(fs.readFileSync(file));
-      } else res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
-    });
-    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
-    const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-
-    browser = await chromium.launch({
-      executablePath,
-      args: CHROMIUM_ARGS.filter((x) => x !== "--headless"),
-    });
-    const pages: Page[] = [];
-    for (let i = 0; i < 2; i++) {
-      const page = await (await browser.newContext()).newPage();
-      page.on("pageerror", (e) => console.error(`page ${i}: ${e.message}`));
-      await page.goto(origin + "/");
-      pages.push(page);
-    }
-    const [a, b] = pages;
-    const idA = await join(a, ws);
-    const idB = await join(b, ws);
-
-    // Each page is reachable through the relay: its addresses go through it.
-    for (const page of pages) {
-      const addrs = await waitFor("a /p2p-circuit address", async () => {
-        const list: string[] = await page.evaluate(() =>
-          // deno-lint-ignore no-explicit-any
-          (globalThis as any).db.network.addrs()
-        );
-        return list.some((x) => x.includes(`/p2p/${relay!.ready.peerId}/p2p-circuit`)) && list;
+      server = http.createServer((req, res) => {
+        const name = path.basename(new URL(req.url ?? "/", "http://x").pathname);
+        const file = path.join(dist, name);
+        if (name.endsWith(".js") && fs.existsSync(file)) {
+          res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(fs.readFileSync(file));
+        } else res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
       });
-      assert.ok(addrs.length > 0);
-    }
+      await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+      const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
-    // They find each other and connect directly: a WebRTC connection, not through the relay.
-    const direct = await waitFor("a direct WebRTC connection between the pages", async () => {
-      const addrs = await addrsTo(a, idB);
-      return addrs.some(isWebRtc) && addrs;
-    }, 60_000);
-    assert.ok(direct.length > 0);
-    // Anti-entropy runs as soon as the direct connection opens (not only every 30 s; the relayed
-    // connection that came first carries no sync): each page has a sync state with the other.
-    for (const [page, peer] of [[a, idB], [b, idA]] as const) {
-      await waitFor("a sync session over the direct connection", () =>
-        page.evaluate((peer) => {
-          // deno-lint-ignore no-explicit-any
-          const p = (globalThis as any).db.network.peers().find((p: any) => p.id === peer);
-          return p?.sync?.asOf !== undefined;
-        }, peer), 15_000);
-    }
+      browser = await chromium.launch({
+        executablePath,
+        args: CHROMIUM_ARGS.filter((x) => x !== "--headless"),
+      });
+      const pages: Page[] = [];
+      for (let i = 0; i < 2; i++) {
+        const page = await (await browser.newContext()).newPage();
+        page.on("pageerror", (e) => console.error(`page ${i}: ${e.message}`));
+        await page.goto(origin + "/");
+        pages.push(page);
+      }
+      const [a, b] = pages;
+      const idA = await join(a, ws);
+      const idB = await join(b, ws);
 
-    await a.evaluate(() =>
-      (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("before", {
-        n: 1,
-      })
-    );
-    assert.deepEqual(await waitGet(b, "before"), { n: 1 }, "a write crosses while the relay runs");
+      // Each page is reachable through the relay: its addresses go through it.
+      for (const page of pages) {
+        const addrs = await waitFor("a /p2p-circuit address", async () => {
+          const list: string[] = await page.evaluate(() =>
+            // deno-lint-ignore no-explicit-any
+            (globalThis as any).db.network.addrs()
+          );
+          return list.some((x) => x.includes(`/p2p/${relay!.ready.peerId}/p2p-circuit`)) && list;
+        });
+        assert.ok(addrs.length > 0);
+      }
 
-    const relayId = relay.ready.peerId!;
-    assert.equal(await relay.stop(), 0, "the relay exits cleanly");
-    relay = undefined;
-    for (const page of pages) {
-      await waitFor("the pages to lose the relay", async () => (await addrsTo(page, relayId)).length === 0);
-    }
+      // They find each other and connect directly: a WebRTC connection, not through the relay.
+      const direct = await waitFor("a direct WebRTC connection between the pages", async () => {
+        const addrs = await addrsTo(a, idB);
+        return addrs.some(isWebRtc) && addrs;
+      }, 60_000);
+      assert.ok(direct.length > 0);
+      // Anti-entropy runs as soon as the direct connection opens (not only every 30 s; the relayed
+      // connection that came first carries no sync): each page has a sync state with the other.
+      for (const [page, peer] of [[a, idB], [b, idA]] as const) {
+        await waitFor("a sync session over the direct connection", () =>
+          page.evaluate((peer) => {
+            // deno-lint-ignore no-explicit-any
+            const p = (globalThis as any).db.network.peers().find((p: any) => p.id === peer);
+            return p?.sync?.asOf !== undefined;
+          }, peer), 15_000);
+      }
 
-    await a.evaluate(() =>
-      (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("after", {
-        n: 2,
-      })
-    );
-    assert.deepEqual(await waitGet(b, "after"), { n: 2 }, "a write from page A reaches page B with no relay");
-    await b.evaluate(() =>
-      (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("back", {
-        n: 3,
-      })
-    );
-    assert.deepEqual(await waitGet(a, "back"), { n: 3 }, "and back from B to A");
-    for (const [page, peer] of [[a, idB], [b, idA]] as const) {
-      const still = await addrsTo(page, peer);
-      assert.ok(still.length > 0 && still.every(isWebRtc), `only WebRTC connections are left: ${still}`);
-    }
-  });
+      await a.evaluate(() =>
+        (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("before", {
+          n: 1,
+        })
+      );
+      assert.deepEqual(await waitGet(b, "before"), { n: 1 }, "a write crosses while the relay runs");
+
+      const relayId = relay.ready.peerId!;
+      assert.equal(await relay.stop(), 0, "the relay exits cleanly");
+      relay = undefined;
+      for (const page of pages) {
+        await waitFor("the pages to lose the relay", async () => (await addrsTo(page, relayId)).length === 0);
+      }
+
+      await a.evaluate(() =>
+        (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("after", {
+          n: 2,
+        })
+      );
+      assert.deepEqual(
+        await waitGet(b, "after"),
+        { n: 2 },
+        "a write from page A reaches page B with no relay",
+      );
+      await b.evaluate(() =>
+        (globalThis as unknown as { db: { put(s: string, d: unknown): Promise<void> } }).db.put("back", {
+          n: 3,
+        })
+      );
+      assert.deepEqual(await waitGet(a, "back"), { n: 3 }, "and back from B to A");
+      for (const [page, peer] of [[a, idB], [b, idA]] as const) {
+        const still = await addrsTo(page, peer);
+        assert.ok(still.length > 0 && still.every(isWebRtc), `only WebRTC connections are left: ${still}`);
+      }
+    },
+  );
 });
