@@ -71,7 +71,8 @@ async function browserToBrowserTransports(): Promise<TransportFactory[]> {
   ]);
   return [
     webRTC({ rtcConfiguration: { iceServers: [] } }) as TransportFactory,
-    circuitRelayTransport() as TransportFactory,
+    // Relayed connections being opened to this page at once (default 300): each is only a WebRTC set-up.
+    circuitRelayTransport({ maxInboundStopStreams: 32 }) as TransportFactory,
   ];
 }
 
