@@ -260,6 +260,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     cid,
     topic,
     interval: options.discoveryInterval ?? 10_000,
+    // Only the browser transports (net/transports.ts) dial pages, through relays.
+    dialsRelayed: runtime === "browser" && options.transports === undefined,
     maxMembers,
     self,
     world,

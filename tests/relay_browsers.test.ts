@@ -95,6 +95,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | false | undefined>
 describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => {
   let tmp = "";
   let relay: ServeProcess | undefined;
+  let other: ServeProcess | undefined;
   let server: http.Server | undefined;
   let browser: Browser | undefined;
 
@@ -105,6 +106,7 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
       await new Promise((r) => server!.close(r));
     }
     await relay?.stop();
+    await other?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -137,6 +139,20 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
       ]);
       const ws = relay.ready.addrs.find((a) => /\/ws\/p2p\//.test(a));
       assert.ok(ws, `a WebSockets address among ${relay.ready.addrs.join(" ")}`);
+
+      // A server of the space that is no relay: it finds the pages in the DHT but cannot use a relayed
+      // address (no WebRTC through a relay on servers), so it must not dial them.
+      other = await startServe([
+        "serve",
+        "--memory",
+        "--http",
+        "127.0.0.1:0",
+        "--space",
+        SPACE,
+        "--bootstrap",
+        relay.ready.addrs[0],
+        "--json",
+      ], { env: { LATTICE_LOG: "debug" } });
 
       server = http.createServer((req, res) => {
         const name = path.basename(new URL(req.url ?? "/", "http://x").pathname);
@@ -175,6 +191,7 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
         assert.ok(addrs.length > 0);
       }
 
+      const reachable = Date.now();
       // They find each other and connect directly: a WebRTC connection, not through the relay.
       const direct = await waitFor("a direct WebRTC connection between the pages", async () => {
         const addrs = await addrsTo(a, idB);
@@ -199,6 +216,13 @@ describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => 
       );
       assert.deepEqual(await waitGet(b, "before"), { n: 1 }, "a write crosses while the relay runs");
 
+      // The other server has had a discovery round (every 10 s) since the pages provided the space key
+      // (at their next round, at most 10 s after they became reachable).
+      await new Promise((r) => setTimeout(r, Math.max(0, reachable + 22_000 - Date.now())));
+      const dialed = other.stderr().split("\n").filter((l) =>
+        /dial|reconnect/.test(l) && (l.includes(idA) || l.includes(idB))
+      );
+      assert.deepEqual(dialed, [], "a server leaves pages it can reach only through a relay alone");
       const relayId = relay.ready.peerId!;
       assert.equal(await relay.stop(), 0, "the relay exits cleanly");
       relay = undefined;
