@@ -45,6 +45,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   replication: { value: true },
   memory: { value: false },
   mdns: { value: false },
+  relay: { value: false },
   token: { value: true },
   "cors-origin": { value: true, repeat: true },
   "allow-host": { value: true, repeat: true },
@@ -142,6 +143,7 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
       "replication",
       "memory",
       "mdns",
+      "relay",
       "cors-origin",
       "allow-host",
       "no-auth",
@@ -149,13 +151,16 @@ With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"
     summary: "run a node: storage, peer-to-peer network, HTTP API and inspector",
     details:
       `  lattice serve [--http HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--space NAME]
-                [--replication N] [--memory] [--mdns] [--token TOKEN] [--cors-origin ORIGIN]...
+                [--replication N] [--memory] [--mdns] [--relay] [--token TOKEN] [--cors-origin ORIGIN]...
                 [--allow-host HOST]... [--no-auth]
 Runs a node on the database --path (created if needed; --memory keeps data in memory only) in space
 --space (default "default") until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
   --http HOST:PORT      HTTP API and inspector (default ${DEFAULT_HTTP}; port 0 picks a free port)
   --mdns                find members of the space on the local network by mDNS (multicast queries on
                         every interface every 10 s; off by default): nodes need no --bootstrap
+  --relay               offer a circuit relay: pages (which cannot be dialed) that join through this
+                        node reach each other through it and switch to a direct WebRTC connection.
+                        Bounded: 64 reservations, each relayed connection 2 min and 128 KiB
   --replication N       sharded mode with N replicas per node: not available yet, so serve refuses it;
                         every node of a space keeps all of its data (full replication)
   --token TOKEN         the HTTP API's token (default: DIR/http-token, written if missing; with
@@ -168,7 +173,8 @@ Runs a node on the database --path (created if needed; --memory keeps data in me
 Writes need the token (Authorization: Bearer TOKEN); reads too unless they come from this machine.
 The inspector (the HTTP URL in a browser on this machine) gets it from the node.
 When ready it prints one line "ready <http-url> <peer-id> <multiaddr>..." (peer id "-" while the node
-has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...],"token":...}.
+has no networking); with --json {"ready":true,"http":...,"peerId":...,"addrs":[...],"token":...} (and "relay":true
+with --relay).
 Logs go to stderr; LATTICE_LOG=debug|info|warn|error sets how much (default warn).
 Other commands reach the node with --url http://HOST:PORT, and --path DIR (or --token) for the token.`,
   },

@@ -46,6 +46,7 @@ export async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
       replication,
       mdns: p.flags.has("mdns"),
+      relay: p.flags.has("relay"),
       startNetwork,
       stdout: (line) => ctx.host.stdout(line + "\n"),
       token: p.flags.get("token") as string | undefined,

@@ -18,6 +18,9 @@ import { withDeadline } from "./deadline.ts";
 import { DIAL_TIMEOUT_MS, type Members } from "./members.ts";
 import type { TimerSet } from "./timer_set.ts";
 
+/** An address through a circuit relay. */
+const isRelayed = (addr: Multiaddr): boolean => addr.toString().includes("/p2p-circuit");
+
 /** The part of libp2p that {@link SpaceDiscovery} uses. */
 export interface DiscoveryHost {
   readonly services: { dht: KadDHT };
@@ -45,6 +48,12 @@ export interface DiscoveryOptions {
   readonly members: Members;
   /** Peers subscribed to the space topic now. */
   readonly subscribers: () => string[];
+  /**
+   * Whether this node can use a member reachable only through a relay (`/p2p-circuit`: a page): browsers
+   * can (WebRTC through the relay); servers cannot (a relayed connection carries no sync), so they leave
+   * such providers alone instead of redialing them forever.
+   */
+  readonly dialsRelayed: boolean;
   /** Whether a peer is refused (it is not dialed). */
   readonly refused: (peer: string) => boolean;
   readonly log: (msg: string) => void;
@@ -149,6 +158,7 @@ export class SpaceDiscovery {
         for (const p of ev.providers) {
           const id = p.id.toString();
           if (id === self || this.#o.timers.stopped || this.#o.refused(id)) continue;
+          if (!this.#o.dialsRelayed && p.multiaddrs.length > 0 && p.multiaddrs.every(isRelayed)) continue;
           members.remember(id);
           if (this.#providers.size < maxMembers * 4) this.#providers.add(id);
           if (this.#libp2p.getConnections(p.id).length > 0) continue;

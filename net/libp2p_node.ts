@@ -4,7 +4,8 @@
  * (`/lattice/kad/1.0.0`) that refuses records (`net/dht_records.ts`) and
  * keeps a bounded number of provider records per peer
  * (`net/provider_quota.ts`); gossipsub (`net/gossip.ts`); a connection gater
- * that denies refused peers (`net/peer_guard.ts`). The transports, listen
+ * that denies refused peers (`net/peer_guard.ts`); a circuit relay when
+ * asked (`net/relay.ts`). The transports, listen
  * addresses, encryption and stream muxer come from the caller
  * (`net/transports.ts` has the runtime's defaults), so a simulator can pass
  * its own.
@@ -22,6 +23,7 @@ import { gossipService } from "./gossip.ts";
 import type { PeerBudgets } from "./peer_budget.ts";
 import { type KeyedStore, limitProviderRecords } from "./provider_quota.ts";
 import type { EncrypterFactory, MuxerFactory, TransportFactory } from "./transports.ts";
+import { relayService } from "./relay.ts";
 
 /** A started libp2p node with the services Lattice uses. */
 export type LatticeLibp2p = Libp2p<{ dht: KadDHT; pubsub: GossipSub }>;
@@ -41,7 +43,12 @@ export interface Libp2pParts {
   readonly budgets: PeerBudgets;
   /** Browsers: dial private addresses and plain `ws://` (see `NetNodeOptions.allowPrivateAddresses`). */
   readonly allowPrivateAddresses?: boolean;
+  /** Offer a circuit relay to other peers (`lattice serve --relay`, `net/relay.ts`). */
+  readonly relay?: boolean;
 }
+
+/** Listen addresses that need no listening socket: a relay reservation, incoming WebRTC. */
+const isDialOnlyListen = (addr: string): boolean => addr === "/p2p-circuit" || addr === "/webrtc";
 
 /** Creates and starts the libp2p node; a listen address that fails is one clear `Error`. */
 export async function startLibp2p(parts: Libp2pParts): Promise<LatticeLibp2p> {
@@ -60,6 +67,7 @@ export async function startLibp2p(parts: Libp2pParts): Promise<LatticeLibp2p> {
       denyDialPeer: refusedId,
       denyInboundEncryptedConnection: refusedId,
       denyOutboundEncryptedConnection: refusedId,
+      denyInboundRelayReservation: refusedId,
     },
     connectionEncrypters: parts.encrypters,
     streamMuxers: parts.muxers,
@@ -74,7 +82,7 @@ export async function startLibp2p(parts: Libp2pParts): Promise<LatticeLibp2p> {
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         // A node that listens nowhere (a browser) cannot be dialed back: it queries but does not serve.
-        clientMode: listen.length === 0,
+        clientMode: listen.every(isDialOnlyListen),
         // The default mapper drops private addresses, which makes loopback and LAN spaces unreachable.
         peerInfoMapper: passthroughMapper,
         validators: { lattice: validateRecord, pk: refusePublicKeyRecord },
@@ -82,6 +90,7 @@ export async function startLibp2p(parts: Libp2pParts): Promise<LatticeLibp2p> {
         initialQuerySelfInterval: 200,
       }),
       pubsub: gossipService(parts.topic),
+      ...(parts.relay ? { relay: relayService() } : {}),
     },
   });
   // kad-dht keeps provider records in the libp2p datastore and offers no quota: bound them there.

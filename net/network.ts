@@ -83,10 +83,12 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const log: Logger = options.logger ?? createLogger({ world });
   const node = await createNetNode({
     space: options.space,
-    listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : [],
+    // In a browser: the runtime's (net/transports.ts), relay reservations and WebRTC.
+    listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : undefined,
     bootstrap: [...options.bootstrap],
     allowPrivateAddresses: options.allowPrivateAddresses,
     mdns: options.mdns,
+    relay: options.relay,
     limits: options.limits,
     log: (msg: string) => log.debug("net", msg),
     logger: log,

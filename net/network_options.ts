@@ -180,7 +180,10 @@ export interface Network {
   readonly peerId: string;
   /** The space it replicates. */
   readonly space: string;
-  /** Its listen multiaddrs, each ending in `/p2p/<peerId>` (none in a browser or once stopped). */
+  /**
+   * Its listen multiaddrs, each ending in `/p2p/<peerId>` (none once stopped); in a browser, its
+   * addresses through the relays it reached (`lattice serve --relay`), if any.
+   */
   addrs(): string[];
   /** The connected peers with their sync state (none once stopped). */
   peers(): NetworkPeer[];
@@ -208,6 +211,8 @@ export interface NetworkOptions {
   readonly allowPrivateAddresses?: boolean;
   /** Find members of the space on the local network by mDNS (default false; see `NetNodeOptions.mdns`). */
   readonly mdns?: boolean;
+  /** Offer a circuit relay to other peers (`lattice serve --relay`; default false; see `NetNodeOptions.relay`). */
+  readonly relay?: boolean;
   /** Anti-entropy period in ms (default `SYNC_INTERVAL_MS` of net/network.ts). */
   readonly syncInterval?: number;
   /**

@@ -43,6 +43,7 @@ import { SpaceDiscovery } from "./discovery.ts";
 import { SpaceGossip } from "./gossip.ts";
 import { applyRuntimeShims, releaseTimers } from "./libp2p_quirks.ts";
 import { startLibp2p } from "./libp2p_node.ts";
+import { type RelayStatus, relayStatus } from "./relay.ts";
 import type { Logger } from "./log.ts";
 import { DIAL_TIMEOUT_MS, Members } from "./members.ts";
 import { checkPeerLimits, PeerBudgets, type PeerLimits } from "./peer_budget.ts";
@@ -86,6 +87,8 @@ export interface NetNode {
   peers(): NetPeer[];
   /** Peers subscribed to the space topic. */
   topicPeers(): string[];
+  /** The circuit relay this node offers ({@link NetNodeOptions.relay}), or `undefined`. */
+  relay(): RelayStatus | undefined;
   /** This node's private key (libp2p protobuf encoding), to restart with the same id. */
   exportKey(): Uint8Array;
   /** Dials a multiaddr (with `/p2p/<id>`); resolves with the peer id. */
@@ -161,6 +164,13 @@ export interface NetNodeOptions {
    * of the space, so only its members answer each other.
    */
   mdns?: boolean;
+  /**
+   * Offer a circuit relay (default false; servers): peers that cannot be
+   * dialed, such as browsers, reserve a slot and reach each other through it
+   * to set up direct WebRTC connections. Bounded by `RELAY_LIMITS`
+   * (`net/relay.ts`).
+   */
+  relay?: boolean;
   /** Milliseconds between mDNS queries (default 10 s). */
   mdnsInterval?: number;
   /**
@@ -229,6 +239,7 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     topic,
     budgets,
     allowPrivateAddresses: options.allowPrivateAddresses,
+    relay: options.relay,
   });
   // From here to the listeners below, nothing awaits: no connection event is missed.
   const self = libp2p.peerId.toString();
@@ -249,6 +260,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     cid,
     topic,
     interval: options.discoveryInterval ?? 10_000,
+    // Only the browser transports (net/transports.ts) dial pages, through relays.
+    dialsRelayed: runtime === "browser" && options.transports === undefined,
     maxMembers,
     self,
     world,
@@ -319,6 +332,8 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
         };
       }),
     topicPeers: () => gossip.subscribers(),
+    // deno-lint-ignore no-explicit-any
+    relay: () => relayStatus((libp2p.services as any).relay),
     exportKey: () => privateKeyToProtobuf(privateKey),
     async dial(addr, opts) {
       const conn = await members.dial(multiaddr(addr), opts?.signal);

@@ -60,6 +60,8 @@ export interface ServeOptions {
   readonly replication?: number;
   /** Find members of the space on the local network by mDNS (`--mdns`, default false). */
   readonly mdns?: boolean;
+  /** Offer a circuit relay to peers that cannot be dialed, such as browsers (`--relay`, default false). */
+  readonly relay?: boolean;
   /**
    * The networking hook: starts libp2p, DHT, gossip and sync for `db`
    * (`startNetwork` of net/network.ts, which the CLI passes: a hook, so that
@@ -149,6 +151,7 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
         space,
         replication: options.replication,
         mdns: options.mdns ?? false,
+        relay: options.relay ?? false,
         logger: log,
         world: options.world,
       });
@@ -159,6 +162,7 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
       addrs: net?.addrs() ?? [],
       space,
       peers: net ? await net.peers() : [],
+      ...(net?.node.relay() ? { relay: net.node.relay() } : {}),
     });
     const token = await serveToken(options, log);
     api = await startHttpApi(db, {
@@ -227,7 +231,14 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
   const peerId = network?.peerId ?? null;
   const addrs = network?.addrs() ?? [];
   const line = options.json
-    ? JSON.stringify({ ready: true, http: http.url, peerId, addrs, token: http.token })
+    ? JSON.stringify({
+      ready: true,
+      http: http.url,
+      peerId,
+      addrs,
+      token: http.token,
+      ...(network?.node.relay() ? { relay: true } : {}),
+    })
     : ["ready", http.url, peerId ?? "-", ...addrs].join(" ");
   const write = options.stdout ?? (async (text: string) => {
     const p = await processModule();

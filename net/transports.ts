@@ -33,7 +33,10 @@ export interface RuntimeTransports {
   readonly encrypter: EncrypterFactory;
 }
 
-/** Browsers can only dial: no runtime there lets a page accept TCP, WebSocket or UDP connections. */
+/**
+ * Browsers can only dial: no runtime there lets a page accept TCP, WebSocket
+ * or UDP connections (a page is reached through a relay, {@link BROWSER_LISTEN}).
+ */
 export function canListen(): boolean {
   return runtimeName() !== "browser";
 }
@@ -54,8 +57,32 @@ async function webRtcDirectTransport(): Promise<TransportFactory> {
 }
 
 /**
- * The transports `runtime` offers: WebSockets and WebRTC-Direct in browsers
- * (which listen nowhere); TCP and WebSockets on servers, on loopback by
+ * Browser to browser: the circuit relay transport, which reserves a slot on
+ * every relay the page connects to (`lattice serve --relay`) and so gives it
+ * a `/p2p-circuit` address, and WebRTC, which signals over such a relayed
+ * connection and then connects the two pages directly (no STUN servers, as
+ * above: host candidates only, enough on one machine or LAN). Listening on
+ * `/p2p-circuit` and `/webrtc` opens no socket.
+ */
+async function browserToBrowserTransports(): Promise<TransportFactory[]> {
+  const [{ webRTC }, { circuitRelayTransport }] = await Promise.all([
+    import("@libp2p/webrtc"),
+    import("@libp2p/circuit-relay-v2"),
+  ]);
+  return [
+    webRTC({ rtcConfiguration: { iceServers: [] } }) as TransportFactory,
+    // Relayed connections being opened to this page at once (default 300): each is only a WebRTC set-up.
+    circuitRelayTransport({ maxInboundStopStreams: 32 }) as TransportFactory,
+  ];
+}
+
+/** What a page listens on: relay reservations and WebRTC through them (no socket). */
+export const BROWSER_LISTEN: readonly string[] = ["/p2p-circuit", "/webrtc"];
+
+/**
+ * The transports `runtime` offers: WebSockets, WebRTC-Direct, and WebRTC
+ * through a circuit relay in browsers (which listen only on
+ * {@link BROWSER_LISTEN}); TCP and WebSockets on servers, on loopback by
  * default, plus WebRTC-Direct when one of `addrs` (listen or bootstrap) is a
  * `/webrtc-direct` address.
  */
@@ -65,7 +92,11 @@ export async function runtimeTransports(
 ): Promise<RuntimeTransports> {
   const { webSockets } = await import("@libp2p/websockets");
   if (runtime === "browser") {
-    return { transports: [webSockets(), await webRtcDirectTransport()], listen: [], encrypter: noise() };
+    return {
+      transports: [webSockets(), await webRtcDirectTransport(), ...await browserToBrowserTransports()],
+      listen: [...BROWSER_LISTEN],
+      encrypter: noise(),
+    };
   }
   const { tcp } = await import("@libp2p/tcp");
   const transports: TransportFactory[] = [tcp(), webSockets()];

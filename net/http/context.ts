@@ -31,6 +31,8 @@ export interface StatusExtras {
   readonly space: string;
   /** The connected peers. */
   readonly peers: readonly PeerInfo[];
+  /** The circuit relay it offers (`lattice serve --relay`): reservations held and the most it holds. */
+  readonly relay?: { readonly reservations: number; readonly maxReservations: number };
 }
 
 /** The state of one running HTTP API (see the module doc). */

@@ -272,6 +272,7 @@ async function status(ctx: Context): Promise<unknown> {
     nodes,
     version: VERSION,
     deferred: ctx.db.deferredStatus(),
+    ...(extras.relay ? { relay: extras.relay } : {}),
   };
 }
 
