@@ -29,17 +29,15 @@
  * @module
  */
 import type { Metric } from "../kernels/types.ts";
-import type { FieldKey, Store } from "../store.ts";
+import type { Store } from "../store.ts";
 import type { QueryMeter } from "../query_budget.ts";
 import type { Ranked, RankOptions } from "./exact_index.ts";
 import type { HnswNearest } from "./hnsw_nearest.ts";
 import type { FieldIndex } from "./vectors.ts";
-import { vectorFromEncoded } from "./vector_value.ts";
+import { eachStoredVector } from "./vector_value.ts";
 
 /** Candidates an approximate ranking of a quantized index asks the graph for, per result wanted. */
 export const OVERFETCH = 2;
-/** Keys per store read. */
-const READ_BATCH = 1024;
 const EXACT = { exact: true } as const;
 /**
  * How many times more candidates an exact ranking scans when the bound leaves some unsettled. Each scan
@@ -115,23 +113,10 @@ async function score(
   meter: QueryMeter,
   check: () => void,
 ): Promise<void> {
-  const v = new Float32Array(query.length);
-  for (let at = 0; at < souls.length; at += READ_BATCH) {
-    const part = souls.slice(at, at + READ_BATCH);
-    const keys: FieldKey[] = part.map((soul) => ({ soul, field }));
-    const records = await store.readFields(keys);
-    check();
-    for (let i = 0; i < part.length; i++) {
-      meter.visit(); // a read, counted against the query budget
-      const r = records[i];
-      if (r === undefined) continue;
-      if (vectorFromEncoded(r.value, v.length, v)) into.set(part[i], graph.score(query, v));
-      else {
-        const held = graph.vectorOf(part[i]);
-        if (held !== undefined) into.set(part[i], graph.score(query, held));
-      }
-    }
-  }
+  const held = (soul: string) => graph.vectorOf(soul);
+  await eachStoredVector(store, field, query.length, souls, held, meter, check, (soul, v) => {
+    into.set(soul, graph.score(query, v));
+  });
 }
 
 /** The n-th best score in `scored` (NaN when there are fewer), `sign` -1 when higher is better. */

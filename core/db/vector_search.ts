@@ -39,7 +39,7 @@ import { checkStart, compileWhere, type Condition, reach } from "./query.ts";
 import { readNodeData } from "./read.ts";
 import type { FieldIndex, Vectors } from "./vectors.ts";
 import { MAX_EF } from "./vector_spec.ts";
-import { toVector, vectorFromEncoded } from "./vector_value.ts";
+import { eachStoredVector, toVector } from "./vector_value.ts";
 import { ExactIndex, type NearestIndex, type Ranked, type RankOptions } from "./exact_index.ts";
 import { needsRescore, rescoredRanking } from "./rescore.ts";
 
@@ -278,24 +278,18 @@ async function directIndex(
 ): Promise<ExactIndex> {
   const { spec } = entry;
   const index = new ExactIndex(kernels, spec.dim);
-  const scratch = new Float32Array(spec.dim);
   try {
-    for (let at = 0; at < souls.length; at += READ_BATCH) {
-      const part = souls.slice(at, at + READ_BATCH);
-      const records = await store.readFields(part.map((soul) => ({ soul, field: spec.field })));
-      check();
-      for (let i = 0; i < part.length; i++) {
-        meter.visit();
-        const r = records[i];
-        if (r === undefined) continue;
-        if (vectorFromEncoded(r.value, spec.dim, scratch)) index.set(part[i], scratch);
-        else {
-          const v = entry.index.vectorOf(part[i]); // a text's embedding
-          if (v !== undefined) index.set(part[i], v);
-        }
-        if (meter.spend(1)) await pause(meter, check);
-      }
-    }
+    const held = (soul: string) => entry.index.vectorOf(soul); // a text's embedding
+    await eachStoredVector(
+      store,
+      spec.field,
+      spec.dim,
+      souls,
+      held,
+      meter,
+      check,
+      (soul, v) => index.set(soul, v),
+    );
   } catch (e) {
     index.dispose();
     throw e;

@@ -13,6 +13,8 @@
  *
  * @module
  */
+import type { Store } from "../store.ts";
+import type { QueryMeter } from "../query_budget.ts";
 
 /** Most components of an indexed vector (a value is at most 1 MiB; this keeps one at 256 KiB). */
 export const MAX_DIM = 65_536;
@@ -139,4 +141,49 @@ export function mapVectors(data: unknown, fn: (v: Float32Array | unknown[]) => u
     }
   }
   return out;
+}
+
+/** Keys read per store call by {@link eachStoredVector}. */
+const READ_BATCH = 1024;
+
+/**
+ * Calls `each` with the vector in `field` of every soul of `souls` that has
+ * one, read from the store (`Store.readFields`, a batch at a time); for a
+ * stored value that is not a vector (a text, indexed through `embed`: its
+ * vector is not stored) with `held(soul)`, the index's own vector, when there
+ * is one. Each read counts as a node read on `meter`, and the work yields
+ * when the meter says so; `check` throws once the database is closed. The
+ * vector given to `each` is only valid during the call.
+ */
+export async function eachStoredVector(
+  store: Store,
+  field: string,
+  dim: number,
+  souls: readonly string[],
+  held: (soul: string) => Float32Array | undefined,
+  meter: QueryMeter,
+  check: () => void,
+  each: (soul: string, v: Float32Array) => void,
+): Promise<void> {
+  const scratch = new Float32Array(dim);
+  for (let at = 0; at < souls.length; at += READ_BATCH) {
+    const part = souls.slice(at, at + READ_BATCH);
+    const records = await store.readFields(part.map((soul) => ({ soul, field })));
+    check();
+    for (let i = 0; i < part.length; i++) {
+      meter.visit();
+      const r = records[i];
+      if (r !== undefined) {
+        if (vectorFromEncoded(r.value, dim, scratch)) each(part[i], scratch);
+        else {
+          const v = held(part[i]);
+          if (v !== undefined) each(part[i], v);
+        }
+      }
+      if (meter.spend(1)) {
+        await meter.pause();
+        check();
+      }
+    }
+  }
 }
