@@ -124,7 +124,7 @@ export class Database extends StoredData {
     const world = options.world ?? systemWorld;
     checkDeferralOptions(options);
     const queryBudget = checkQueryBudget(options.queryBudget);
-    const actor = await restoreActor(store, world);
+    const actor = await restoreActor(store, world, options.identity);
     const last = await store.getMeta("clock");
     const clock = new Clock({ now: options.now, world, maxDrift: options.maxDrift, last: last ?? undefined });
     const restoredMark = last !== undefined && last !== null;

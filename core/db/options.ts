@@ -11,6 +11,7 @@ import type { QueryBudget } from "../query_budget.ts";
 import type { Store } from "../store.ts";
 import type { World } from "../world.ts";
 import type { Embedder } from "./embedding.ts";
+import { type Identity, isKeyActor } from "../trust/identity.ts";
 
 /** Options of `Database.create` (core/database.ts). */
 export interface DatabaseOptions {
@@ -39,16 +40,27 @@ export interface DatabaseOptions {
   readonly queryBudget?: Partial<QueryBudget>;
   /** The application's text → vector function, for indexed fields that hold text (core/db/embedding.ts). */
   readonly embed?: Embedder;
+  /**
+   * The key that signs this replica's writes (core/trust/identity.ts): its
+   * actor id is the key's. Without one, writes are unsigned under a random
+   * actor id whose top bit is clear (public souls only).
+   */
+  readonly identity?: Identity;
 }
 
 /**
- * The actor id kept in `store` (`meta.actor`), or a new random one from
- * `world`, committed before it is returned.
+ * The actor id of a replica: its identity's, else the one kept in `store`
+ * (`meta.actor`) when it is a keyless one (top bit clear), else a new random
+ * keyless one from `world`, committed before it is returned. (A stored id
+ * with the top bit set predates key-bound actor ids: peers would take its
+ * unsigned ops for forgeries, so it is replaced.)
  */
-export async function restoreActor(store: Store, world: World): Promise<string> {
+export async function restoreActor(store: Store, world: World, identity?: Identity): Promise<string> {
+  if (identity) return identity.actor;
   let actor = await store.getMeta("actor");
-  if (!isHex64(actor)) {
+  if (!isHex64(actor) || isKeyActor(actor)) {
     const b = world.randomBytes(new Uint8Array(8));
+    b[0] &= 0x7f;
     actor = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
     await store.commit({ meta: { actor } });
   }
