@@ -19,7 +19,7 @@
  * context (path, URL, token) and hands each command to its room in cli/ —
  * commands.ts (the tables and help texts), args.ts (parsing), context.ts
  * (opening a database or reaching a node), init.ts, data.ts (put, get,
- * delete, list, query), vectors.ts (search, index), status.ts (status, peers), serve.ts, bench.ts,
+ * delete, list, query), vectors.ts (search, index), status.ts (status, peers), identity.ts, serve.ts, bench.ts,
  * errors.ts and output.ts (exit codes, stdout, error reports), host.ts.
  *
  * @example
@@ -45,6 +45,7 @@ import { peers, status } from "./cli/status.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { bench } from "./cli/bench.ts";
 import { index, search } from "./cli/vectors.ts";
+import { identity } from "./cli/identity.ts";
 
 export { type CliHost, processHost };
 
@@ -108,7 +109,7 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
   }
   const url = p.flags.get("url") as string | undefined;
   if (url !== undefined) {
-    if (name === "init" || name === "serve") {
+    if (name === "init" || name === "serve" || name === "identity") {
       throw new UsageError(`${name} works on a directory (--path), not on a running node (--url)`, name);
     }
     if (!/^https?:\/\/[^/]/.test(url)) {
@@ -138,7 +139,7 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
   const [a, b] = p.positionals;
   switch (name) {
     case "init":
-      return await init(ctx);
+      return await init(ctx, p.flags.has("encrypt"));
     case "put":
       return await put(ctx, a, b);
     case "get":
@@ -162,6 +163,8 @@ async function run(args: readonly string[], host: CliHost, out: Printer): Promis
       return await search(ctx, p);
     case "index":
       return await index(ctx, p);
+    case "identity":
+      return await identity(ctx, p);
   }
   throw new Error(`Command ${name} has no implementation`);
 }

@@ -39,6 +39,9 @@ import { loadKernels } from "./runtime/kernels.ts";
 import { openStore, type StorageChoice } from "./storage/open.ts";
 import { openSharedWith, type SharedDatabase } from "./runtime/tabs.ts";
 import type { RunningNetwork } from "./net/network.ts";
+import { type ExportedIdentity, type Identity, importIdentity, isIdentity } from "./core/trust/identity.ts";
+import { isServerRuntime } from "./runtime/detect.ts";
+import { getEnv } from "./runtime/env.ts";
 import type { World } from "./core/world.ts";
 import type { Embedder } from "./core/db/embedding.ts";
 import {
@@ -87,11 +90,23 @@ export interface OpenOptions {
    */
   readonly network?: false | NetworkOpenOptions;
   /**
-   * Not available yet: a persistent identity (signing key, peer key) for
-   * protected data. Any value is refused with a `RangeError`; today a
-   * replica's peer id is new at each `open`.
+   * The replica's identity: the Ed25519 key that signs its writes (its actor
+   * id is the key's) and is its libp2p peer id. An {@link Identity}, or an
+   * {@link ExportedIdentity} (or its JSON text) to import. Without one, a
+   * directory on Deno and Bun (SQLite storage) keeps its own in
+   * `<path>/identity.json` (mode 0600), created on the first open and sealed
+   * with {@link OpenOptions.passphrase} when there is one; memory storage and
+   * browsers have none (unsigned writes under a random actor id, a new peer
+   * id at each open).
    */
-  readonly identity?: undefined;
+  readonly identity?: Identity | ExportedIdentity | string;
+  /**
+   * The passphrase of the directory's `identity.json` (default: the
+   * `LATTICE_PASSPHRASE` environment variable on servers). A new file is
+   * sealed with it (scrypt, AES-GCM); an encrypted one cannot be opened
+   * without it.
+   */
+  readonly passphrase?: string;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
   /** States further than this ahead of the local clock are refused, not deferred (ms, default 1 day). */
@@ -136,6 +151,8 @@ export interface OpenOptions {
 export interface OpenedDatabase extends Database {
   /** The running network when opened with `network` options, else `undefined`. */
   readonly network: Network | undefined;
+  /** The identity that signs this replica's writes ({@link OpenOptions.identity}), or `undefined`. */
+  readonly identity: Identity | undefined;
 }
 
 /**
@@ -155,10 +172,9 @@ export interface OpenedDatabase extends Database {
  */
 export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (typeof options !== "object" || options === null) throw new TypeError("open takes an options object");
-  if (options.identity !== undefined) {
-    throw new RangeError(
-      "identity is not available yet in this version: omit it (a replica gets a new peer id at each open)",
-    );
+  const given = options.identity === undefined ? undefined : await givenIdentity(options.identity);
+  if (options.passphrase !== undefined && typeof options.passphrase !== "string") {
+    throw new TypeError("passphrase must be a string");
   }
   const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
@@ -177,7 +193,9 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
     world: options.world,
   });
   let db: Database;
+  let identity: Identity | undefined;
   try {
+    identity = given ?? await directoryIdentity(options, store.durable);
     db = await Database.create({
       store,
       kernels,
@@ -188,11 +206,13 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       queryBudget,
       world: options.world,
       embed: options.embed,
+      identity,
     });
   } catch (e) {
     await store.close();
     throw e;
   }
+  withIdentity(db, identity);
   if (!network) return withNetwork(db, undefined);
   let running: RunningNetwork;
   try {
@@ -226,6 +246,30 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
  */
 export function openShared(options: OpenOptions = {}): Promise<SharedDatabase> {
   return openSharedWith(options, open);
+}
+
+/** The identity given to {@link open}: an {@link Identity}, or one to import (`TypeError` for anything else). */
+function givenIdentity(x: Identity | ExportedIdentity | string): Promise<Identity> {
+  return isIdentity(x) ? Promise.resolve(x) : importIdentity(x);
+}
+
+/**
+ * The identity of a directory on a server (`<path>/identity.json`, created
+ * on the first open), or `undefined` for memory storage and in browsers.
+ * Loaded with `import()`: a program without a directory never reads it.
+ */
+async function directoryIdentity(options: OpenOptions, durable: boolean): Promise<Identity | undefined> {
+  if (options.path === undefined || !durable || !isServerRuntime()) return undefined;
+  const file = await import("./storage/identity_file.ts");
+  const passphrase = options.passphrase ?? getEnv(file.PASSPHRASE_ENV);
+  return (await file.loadOrCreateIdentity(options.path, passphrase)).identity;
+}
+
+/** Gives `db` its read-only `identity` (unless the database already shows one). */
+function withIdentity(db: Database, identity: Identity | undefined): void {
+  if (!Object.hasOwn(db, "identity")) {
+    Object.defineProperty(db, "identity", { value: identity, enumerable: true });
+  }
 }
 
 /**
@@ -315,5 +359,15 @@ export type {
 } from "./core/kernels/mod.ts";
 export { ID_BYTES } from "./core/kernels/mod.ts";
 export { VERSION } from "./version.ts";
+export {
+  actorOf,
+  createIdentity,
+  type ExportedIdentity,
+  exportIdentity,
+  type Identity,
+  importIdentity,
+  isKeyActor,
+  verifySignature,
+} from "./core/trust/identity.ts";
 export type { SharedDatabase, SharedStatus } from "./runtime/tabs.ts";
 export { systemWorld, type Timer, type World } from "./core/world.ts";

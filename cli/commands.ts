@@ -50,6 +50,8 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "cors-origin": { value: true, repeat: true },
   "allow-host": { value: true, repeat: true },
   "no-auth": { value: false },
+  encrypt: { value: false },
+  force: { value: false },
 };
 export const GLOBAL_FLAGS = ["path", "url", "token", "json", "help", "version"];
 
@@ -70,14 +72,20 @@ export interface CommandSpec {
 
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   init: {
-    usage: "init",
+    usage: "init [--encrypt]",
     args: [],
-    summary: "create the database directory (if needed); show its path, storage and actor id",
-    details: `Creates the database directory --path unless it exists and prints its path, storage engine
-and this replica's actor id. It also writes DIR/http-token (mode 0600) unless there is one: the
-token a node serving DIR asks of writers (lattice serve --path DIR; other commands with --url and
---path DIR read it). Running it again is harmless: it says the database is already there.
-With --json: {"path","created","storage","actor","tokenFile"}.`,
+    flags: ["encrypt"],
+    summary: "create the database directory (if needed) and its identity; show its path, storage and ids",
+    details: `Creates the database directory --path unless it exists and prints its path, storage engine,
+this replica's actor id and its identity: the Ed25519 key in DIR/identity.json (mode 0600) that signs
+its writes and is its peer id, created now unless there is one (any later open of DIR creates it
+too). It also writes DIR/http-token (mode 0600) unless there is one: the token a node serving DIR
+asks of writers (lattice serve --path DIR; other commands with --url and --path DIR read it).
+Running it again is harmless: it says the database is already there.
+  --encrypt   keep the identity's key encrypted with the passphrase in LATTICE_PASSPHRASE (required);
+              an unencrypted one already there is encrypted. Every later open of DIR then needs it
+A new identity is encrypted whenever LATTICE_PASSPHRASE is set, with or without --encrypt.
+With --json: {"path","created","storage","actor","tokenFile","identity","encrypted"}.`,
   },
   put: {
     usage: "put SOUL JSON",
@@ -127,10 +135,10 @@ Example: lattice query '{"from": "alice", "path": ["friends", "*"], "where": {"a
   status: {
     usage: "status",
     args: [],
-    summary: "show path, storage, kernels, actor, version and node count",
+    summary: "show path, storage, kernels, actor, identity, version and node count",
     details: `Shows the database path, storage engine, kernel implementation and hash backend, this replica's
-actor id, the Lattice version and the number of nodes.
-With --json: {"path","storage","kernels","hashBackend","actor","version","nodes"}.`,
+actor id and identity (public key), the Lattice version and the number of nodes.
+With --json: {"path","storage","kernels","hashBackend","actor","version","nodes","deferred","identity"}.`,
   },
   serve: {
     usage: "serve [options]",
@@ -223,6 +231,25 @@ list prints one index per line: field, dimension, metric, how many vectors it ho
 (ready, or building with how many of them the graph holds).
 With --json, one {"field","dim","metric","m","efConstruction","ef","count","dead","state",...} per line.`,
   },
+  identity: {
+    usage: "identity show | identity export | identity import FILE|- [--force]",
+    args: ["ACTION", "[FILE]"],
+    flags: ["force"],
+    summary: "show, export or import the key that signs this directory's writes and is its peer id",
+    details: `The identity of the database directory --path: an Ed25519 key in DIR/identity.json (mode 0600),
+which signs the replica's writes (its actor id is the key's) and is its libp2p peer id, so a node
+keeps its id across restarts. These commands read or write that file only; they never open the
+database.
+  show            prints the identity (public key, hex), actor id, peer id and whether the key is
+                  encrypted (no passphrase needed). With --json: {"path","id","actor","peerId","encrypted"}
+  export          prints the identity as JSON ({"type":"lattice-identity",...}) on standard output:
+                  it holds the secret key, so keep it private (a warning goes to standard error). An
+                  encrypted key needs its passphrase in LATTICE_PASSPHRASE
+  import FILE|-   writes the identity exported in FILE (- reads standard input) into DIR (created if
+                  missing), encrypted when LATTICE_PASSPHRASE is set. Only into a directory without
+                  one, unless --force: replacing it changes the replica's actor and peer id
+Example: lattice identity export --path old > key.json && lattice identity import key.json --path new`,
+  },
   peers: {
     usage: "peers --url URL",
     args: [],
@@ -286,6 +313,7 @@ Values in JSON: a link is {"#": "soul"}, a nested object becomes a child node (s
 bytes are {"$bytes": "<base64>"}, null deletes a field.
 Exit codes: 0 ok, 1 error, 2 usage error, 3 not found.
 Environment: LATTICE_PATH (default --path), LATTICE_TOKEN (default --token), LATTICE_KERNELS=auto|wasm|js,
-LATTICE_DEBUG=1 (print stack traces of unexpected errors).
+LATTICE_PASSPHRASE (the passphrase of an encrypted identity), LATTICE_DEBUG=1 (print stack traces of
+unexpected errors).
 Run "lattice help COMMAND" or "lattice COMMAND --help" for the details of a command.`;
 }

@@ -68,7 +68,8 @@ export async function openDatabase(ctx: Context): Promise<Database> {
   const deadline = systemWorld.now() + LOCK_WAIT_MS;
   for (let pause = 20;; pause = Math.min(pause * 2, 200)) {
     try {
-      return await open({ path: ctx.path });
+      // An empty LATTICE_PASSPHRASE counts as none.
+      return await open({ path: ctx.path, passphrase: ctx.host.env("LATTICE_PASSPHRASE") || undefined });
     } catch (e) {
       if (e instanceof Error && e.name === "LockedError" && systemWorld.now() + pause < deadline) {
         await sleep(systemWorld, pause);

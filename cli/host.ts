@@ -23,6 +23,8 @@ export interface CliHost {
   stdout(text: string): Promise<void>;
   /** Writes to standard error. */
   stderr(text: string): Promise<void>;
+  /** All of standard input as text (`lattice identity import -`). */
+  stdin(): Promise<string>;
 }
 
 /** The {@link CliHost} of this process, through `node:` modules (which Deno and Bun provide too). */
@@ -54,5 +56,13 @@ export function processHost(): CliHost {
     },
     stdout: write(process.stdout),
     stderr: write(process.stderr),
+    stdin: async () => {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
+      const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) all.set(c, (at += c.length) - c.length);
+      return new TextDecoder().decode(all);
+    },
   };
 }

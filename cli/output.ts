@@ -49,7 +49,11 @@ export async function report(e: unknown, host: CliHost): Promise<number> {
   } else if (err.name === "RemoteError" && (err as { status?: number }).status === 401) {
     message = `lattice: ${sentence(err.message, false)}; give it with --token, LATTICE_TOKEN, ` +
       "or --path DIR of the node's directory (DIR/http-token).";
-  } else if (["ConnectionError", "RemoteError", "TimeoutError", "DiskFullError"].includes(err.name)) {
+  } else if (
+    ["ConnectionError", "RemoteError", "TimeoutError", "DiskFullError", "IdentityFileError"].includes(
+      err.name,
+    )
+  ) {
     message = `lattice: ${sentence(err.message)}`;
   } else if (isSystemError(err)) {
     message = `lattice: ${sentence(err.message)}`;

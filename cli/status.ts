@@ -6,6 +6,7 @@
  * @module
  */
 import { VERSION } from "../version.ts";
+import type { OpenedDatabase } from "../mod.ts";
 import { type Context, requireDatabase, withLocalDatabase, withNode } from "./context.ts";
 import { EXIT_OK } from "./errors.ts";
 
@@ -24,6 +25,7 @@ export async function status(ctx: Context): Promise<number> {
       version: VERSION,
       nodes,
       deferred: db.deferredStatus(),
+      identity: (db as OpenedDatabase).identity?.id ?? null,
     };
   });
   if (ctx.json) {
@@ -33,6 +35,7 @@ export async function status(ctx: Context): Promise<number> {
     await ctx.out.line(`storage:  ${s.storage}`);
     await ctx.out.line(`kernels:  ${s.kernels} (hash: ${s.hashBackend})`);
     await ctx.out.line(`actor:    ${s.actor}`);
+    await ctx.out.line(`identity: ${s.identity ?? "-"}`);
     await ctx.out.line(`version:  ${s.version}`);
     await ctx.out.line(`nodes:    ${s.nodes}`);
     await ctx.out.line(`deferred: ${describeDeferred(s.deferred)}`);
@@ -55,6 +58,7 @@ async function remoteStatus(ctx: Context): Promise<number> {
   } else {
     await ctx.out.line(`url:      ${ctx.url}`);
     await ctx.out.line(`peer id:  ${s.peerId ?? "-"}`);
+    await ctx.out.line(`identity: ${s.identity ?? "-"}`);
     await ctx.out.line(`space:    ${s.space}`);
     await ctx.out.line(`peers:    ${s.peers}`);
     await ctx.out.line(`storage:  ${s.storage}`);

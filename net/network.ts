@@ -29,6 +29,8 @@ import {
 import { withDeadline } from "./deadline.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
+import { peerKeyOf } from "./peer_key.ts";
+import type { Identity } from "../core/trust/identity.ts";
 
 /** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
@@ -81,8 +83,11 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   signal?.throwIfAborted();
   const world = options.world ?? systemWorld;
   const log: Logger = options.logger ?? createLogger({ world });
+  // A database with an identity is that key on the network too: its peer id survives restarts.
+  const identity = (db as { readonly identity?: Identity }).identity;
   const node = await createNetNode({
     space: options.space,
+    privateKey: identity ? peerKeyOf(identity) : undefined,
     // In a browser: the runtime's (net/transports.ts), relay reservations and WebRTC.
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : undefined,
     bootstrap: [...options.bootstrap],

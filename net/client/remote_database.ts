@@ -110,6 +110,8 @@ export interface NodeStatus {
   readonly version: string;
   /** Deferred ops: how many wait, when the next comes due (ms, or null), how many from peers were refused. */
   readonly deferred?: { readonly count: number; readonly next: number | null; readonly refused: number };
+  /** The public key (hex) of the identity that signs the node's writes, or null without one. */
+  readonly identity?: string | null;
 }
 
 /**

@@ -272,6 +272,8 @@ async function status(ctx: Context): Promise<unknown> {
     nodes,
     version: VERSION,
     deferred: ctx.db.deferredStatus(),
+    // The public key (hex) of the identity that signs the node's writes, or null (mod.ts `open`).
+    identity: (ctx.db as { readonly identity?: { readonly id: string } }).identity?.id ?? null,
     ...(extras.relay ? { relay: extras.relay } : {}),
   };
 }
