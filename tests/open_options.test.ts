@@ -55,10 +55,21 @@ describe("open() option checks", () => {
     });
   }
 
-  it("rejects identity, which is not available yet", async () => {
+  it("rejects an identity that is not one, before opening", async () => {
     await assert.rejects(
       open({ storage: "memory", identity: { key: "x" } as never }),
-      (e: Error) => e instanceof RangeError && /identity is not available yet/.test(e.message),
+      (e: Error) => e instanceof TypeError && /not an exported identity/.test(e.message),
+    );
+    await assert.rejects(
+      open({ storage: "memory", identity: "{" }),
+      (e: Error) => e instanceof TypeError && /exported identity is JSON/.test(e.message),
+    );
+  });
+
+  it("rejects a passphrase that is not a string", async () => {
+    await assert.rejects(
+      open({ storage: "memory", passphrase: 42 as never }),
+      (e: Error) => e instanceof TypeError && /passphrase must be a string/.test(e.message),
     );
   });
 
@@ -111,7 +122,7 @@ describe("open({ world })", () => {
     };
     const db = await open({ storage: "memory", world });
     try {
-      assert.equal(db.actor, "abababababababab");
+      assert.equal(db.actor, "2bababababababab"); // a keyless actor id has its top bit clear
       const { state } = await db.put("x", { v: 1 });
       // The state's 48-bit ms is the world's now (or just after it), not the machine's.
       assert.equal(Math.floor(parseInt(state.slice(0, 12), 16) / 1000), Date.UTC(2030, 0, 1) / 1000);
