@@ -49,10 +49,10 @@ export async function init(ctx: Context, encrypt = false): Promise<number> {
     await ctx.out.line(
       created ? `Created a new database in ${ctx.path}` : `A database is already in ${ctx.path}`,
     );
-    await ctx.out.line(`storage:  ${storage}`);
-    await ctx.out.line(`actor:    ${actor}`);
+    await ctx.out.line(`storage: ${storage}`);
+    await ctx.out.line(`actor:   ${actor}`);
+    await ctx.out.line(`token:   ${tokenFile} (for lattice serve; other commands read it with --path)`);
     await ctx.out.line(`identity: ${identity ?? "-"}${encrypted ? " (encrypted)" : ""}`);
-    await ctx.out.line(`token:    ${tokenFile} (for lattice serve; other commands read it with --path)`);
   }
   return EXIT_OK;
 }

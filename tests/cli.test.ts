@@ -36,6 +36,7 @@ const COMMANDS = [
   "serve",
   "search",
   "index",
+  "identity",
   "peers",
   "bench",
   "help",
@@ -189,7 +190,20 @@ describe("lattice CLI", () => {
     const r2 = await db("init", "--json");
     assertOk(["init", "--json"], r2);
     const info = jsonValue(r2);
-    assert.deepEqual(Object.keys(info), ["path", "created", "storage", "actor", "tokenFile"]);
+    assert.deepEqual(Object.keys(info), [
+      "path",
+      "created",
+      "storage",
+      "actor",
+      "tokenFile",
+      "identity",
+      "encrypted",
+    ]);
+    // The directory's key: its public id, in the clear (no LATTICE_PASSPHRASE here).
+    assert.match(info.identity as string, /^[0-9a-f]{64}$/);
+    assert.equal(info.encrypted, false);
+    assert.match(r1.stdout, new RegExp(`^identity: ${info.identity}$`, "m"));
+    assert.equal(statSync(join(dir, "identity.json")).mode & 0o777, 0o600);
     assert.equal(info.path, dir);
     // The HTTP token for a node serving this directory, readable by its owner only, kept by re-runs.
     assert.equal(info.tokenFile, join(dir, "http-token"));
@@ -368,8 +382,10 @@ describe("lattice CLI", () => {
       "version",
       "nodes",
       "deferred",
+      "identity",
     ]);
     assert.deepEqual(s.deferred, { count: 0, next: null, refused: 0 });
+    assert.match(s.identity as string, /^[0-9a-f]{64}$/);
     assert.equal(s.path, dir);
     assert.match(s.storage as string, /^sqlite/);
     assert.match(s.kernels as string, /^(wasm-simd|wasm|js)$/);
