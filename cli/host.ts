@@ -23,8 +23,8 @@ export interface CliHost {
   stdout(text: string): Promise<void>;
   /** Writes to standard error. */
   stderr(text: string): Promise<void>;
-  /** All of standard input as text (`lattice identity import -`). */
-  stdin(): Promise<string>;
+  /** All of standard input as text (`lattice identity import -`; a host without it cannot read `-`). */
+  stdin?(): Promise<string>;
 }
 
 /** The {@link CliHost} of this process, through `node:` modules (which Deno and Bun provide too). */

@@ -102,7 +102,7 @@ async function exportCommand(ctx: Context): Promise<number> {
 async function importCommand(ctx: Context, file: string, force: boolean): Promise<number> {
   let text: string;
   try {
-    text = file === "-" ? await ctx.host.stdin() : await readText(ctx.host.resolvePath(file));
+    text = file === "-" ? await readStdin(ctx) : await readText(ctx.host.resolvePath(file));
   } catch (e) {
     throw new CliError(
       `Cannot read ${file === "-" ? "standard input" : file}: ${(e as Error).message}`,
@@ -161,6 +161,11 @@ async function fileStep<T>(step: () => Promise<T>): Promise<T> {
     if ((e as Error).name === "IdentityFileError") throw new CliError((e as Error).message, EXIT_ERROR);
     throw e;
   }
+}
+
+function readStdin(ctx: Context): Promise<string> {
+  if (!ctx.host.stdin) throw new Error("this host gives no standard input");
+  return ctx.host.stdin();
 }
 
 async function readText(path: string): Promise<string> {
