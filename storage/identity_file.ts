@@ -35,6 +35,7 @@ import {
   toBase64Url,
 } from "../core/trust/identity.ts";
 import { type Host, loadHost } from "./_host.ts";
+import { systemWorld } from "../core/world.ts";
 import { syncDir } from "./journal.ts";
 
 /** The identity's file name inside a database directory. */
@@ -231,14 +232,18 @@ export async function encryptIdentity(identity: Identity, passphrase: string): P
   if (typeof passphrase !== "string" || passphrase === "") {
     throw new TypeError("the passphrase must be a non-empty string");
   }
-  const salt = crypto.getRandomValues(new Uint8Array(16));
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
+  const salt = systemWorld.randomBytes(new Uint8Array(16));
+  const nonce = systemWorld.randomBytes(new Uint8Array(12));
   const kdf = { name: "scrypt" as const, N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, salt: toBase64Url(salt) };
   const publicKey = toBase64Url(identity.publicKey);
   const seed = identitySecret(identity);
   try {
     const ciphertext = await crypto.subtle.encrypt(
-      { name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(publicKey) },
+      {
+        name: "AES-GCM",
+        iv: nonce as Uint8Array<ArrayBuffer>,
+        additionalData: new TextEncoder().encode(publicKey),
+      },
       await sealKey(passphrase, kdf, salt),
       seed as Uint8Array<ArrayBuffer>,
     );
@@ -279,7 +284,7 @@ export async function writeIdentityFile(
   const content = options.passphrase === undefined
     ? exportIdentity(identity)
     : await encryptIdentity(identity, options.passphrase);
-  const temp = `${path}.${toBase64Url(crypto.getRandomValues(new Uint8Array(6)))}.tmp`;
+  const temp = `${path}.${toBase64Url(systemWorld.randomBytes(new Uint8Array(6)))}.tmp`;
   const fd = host.fs.openSync(temp, "wx", 0o600);
   try {
     const bytes = new TextEncoder().encode(JSON.stringify(content, null, 2) + "\n");
