@@ -10,9 +10,8 @@
  *
  * The first `open` of a directory creates the file (encrypted when a
  * passphrase is given, `LATTICE_PASSPHRASE` on servers); later opens read it.
- * A file is written whole under a temporary name, synced, then linked (a new
- * file: of two openers one wins and the other reads its key) or renamed (a
- * replacement) into place, and the directory synced: a crash leaves the old
+ * The file is written atomically (storage/private_file.ts): of two first
+ * openers one writes it and the other reads its key; a crash leaves the old
  * file or the new one, never half of one. A file that cannot be read as an
  * identity is an {@link IdentityFileError} and is left as it is: replacing
  * it would silently change the node's id and lose the key.
@@ -34,9 +33,8 @@ import {
   PUBLIC_KEY_BYTES,
   toBase64Url,
 } from "../core/trust/identity.ts";
-import { type Host, loadHost } from "./_host.ts";
 import { systemWorld } from "../core/world.ts";
-import { syncDir } from "./journal.ts";
+import { pathIn, readPrivateFile, writePrivateFile } from "./private_file.ts";
 
 /** The identity's file name inside a database directory. */
 export const IDENTITY_FILE = "identity.json";
@@ -84,20 +82,16 @@ export interface IdentityFileInfo {
 
 /** `<dir>/identity.json`, with the separator of the path given. */
 export function identityPath(dir: string): string {
-  return dir.endsWith("/") || dir.endsWith("\\") ? dir + IDENTITY_FILE : `${dir}/${IDENTITY_FILE}`;
+  return pathIn(dir, IDENTITY_FILE);
 }
 
 type Parsed = { kind: "plain"; value: ExportedIdentity } | { kind: "sealed"; value: EncryptedIdentity };
 
 /** The file's JSON, or `undefined` when there is none; an {@link IdentityFileError} when it is not an identity. */
-async function readParsed(host: Host, path: string): Promise<Parsed | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = host.fs.readFileSync(path);
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
-    throw e;
-  }
+async function readParsed(dir: string): Promise<Parsed | undefined> {
+  const path = identityPath(dir);
+  const bytes = await readPrivateFile(dir, IDENTITY_FILE);
+  if (bytes === undefined) return undefined;
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -135,7 +129,7 @@ function corrupt(path: string, why: string): IdentityFileError {
 /** What `<dir>/identity.json` says without its passphrase, or `undefined` when there is none. */
 export async function inspectIdentityFile(dir: string): Promise<IdentityFileInfo | undefined> {
   const path = identityPath(dir);
-  const parsed = await readParsed(await loadHost(), path);
+  const parsed = await readParsed(dir);
   if (!parsed) return undefined;
   let publicKey: Uint8Array;
   try {
@@ -154,7 +148,7 @@ export async function inspectIdentityFile(dir: string): Promise<IdentityFileInfo
  */
 export async function readIdentityFile(dir: string, passphrase?: string): Promise<Identity | undefined> {
   const path = identityPath(dir);
-  const parsed = await readParsed(await loadHost(), path);
+  const parsed = await readParsed(dir);
   if (!parsed) return undefined;
   if (parsed.kind === "plain") {
     try {
@@ -279,46 +273,12 @@ export async function writeIdentityFile(
   identity: Identity,
   options: WriteIdentityOptions = {},
 ): Promise<boolean> {
-  const host = await loadHost();
-  const path = identityPath(dir);
   const content = options.passphrase === undefined
     ? exportIdentity(identity)
     : await encryptIdentity(identity, options.passphrase);
-  const temp = `${path}.${toBase64Url(systemWorld.randomBytes(new Uint8Array(6)))}.tmp`;
-  const fd = host.fs.openSync(temp, "wx", 0o600);
-  try {
-    const bytes = new TextEncoder().encode(JSON.stringify(content, null, 2) + "\n");
-    for (let at = 0; at < bytes.length;) at += host.fs.writeSync(fd, bytes, at, bytes.length - at);
-    host.fs.fsyncSync(fd);
-  } catch (e) {
-    host.fs.closeSync(fd);
-    host.fs.unlinkSync(temp);
-    throw e;
-  }
-  host.fs.closeSync(fd);
-  let wrote = true;
-  try {
-    if (options.replace) {
-      host.fs.renameSync(temp, path);
-    } else {
-      try {
-        host.fs.linkSync(temp, path);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "EEXIST") throw e;
-        wrote = false;
-      }
-    }
-  } finally {
-    if (!options.replace || !wrote) {
-      try {
-        host.fs.unlinkSync(temp);
-      } catch {
-        // already gone
-      }
-    }
-  }
-  if (wrote) syncDir(host.fs, dir);
-  return wrote;
+  return await writePrivateFile(dir, IDENTITY_FILE, JSON.stringify(content, null, 2) + "\n", {
+    replace: options.replace,
+  });
 }
 
 /**
