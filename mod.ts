@@ -216,7 +216,11 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (!network) return withNetwork(db, undefined);
   let running: RunningNetwork;
   try {
-    running = await join!.startNetwork(db, options.world ? { ...network, world: options.world } : network);
+    // A directory on a server also keeps the WebRTC-Direct certificate (net/webrtc_cert.ts).
+    const directory = options.path !== undefined && store.durable && isServerRuntime()
+      ? options.path
+      : undefined;
+    running = await join!.startNetwork(db, { ...network, world: options.world ?? network.world, directory });
   } catch (e) {
     await db.close().catch(() => {});
     throw e;

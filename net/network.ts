@@ -30,6 +30,7 @@ import { withDeadline } from "./deadline.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
 import { peerKeyOf } from "./peer_key.ts";
+import { loadOrCreateWebRtcCertificate } from "./webrtc_cert.ts";
 import type { Identity } from "../core/trust/identity.ts";
 
 /** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
@@ -85,9 +86,15 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const log: Logger = options.logger ?? createLogger({ world });
   // A database with an identity is that key on the network too: its peer id survives restarts.
   const identity = (db as { readonly identity?: Identity }).identity;
+  // And its /webrtc-direct address (which carries the certificate's hash) too, when it has a directory.
+  const webrtcCertificate =
+    options.directory !== undefined && options.listen.some((a) => a.includes("/webrtc-direct"))
+      ? await loadOrCreateWebRtcCertificate(options.directory, world)
+      : undefined;
   const node = await createNetNode({
     space: options.space,
     privateKey: identity ? peerKeyOf(identity) : undefined,
+    webrtcCertificate,
     // In a browser: the runtime's (net/transports.ts), relay reservations and WebRTC.
     listen: options.listen.length > 0 ? [...options.listen] : canListen() ? [DEFAULT_LISTEN] : undefined,
     bootstrap: [...options.bootstrap],

@@ -233,6 +233,12 @@ export interface NetworkOptions {
   readonly indexSave?: Omit<SyncIndexSavePolicy, "onError">;
   /** Clock and timers of the periodic sync and the sync state (default `systemWorld`). */
   readonly world?: World;
+  /**
+   * The database directory (servers): a `/webrtc-direct` listener keeps its
+   * certificate in `<directory>/webrtc-cert.json` (net/webrtc_cert.ts), so its
+   * address stays the same across restarts. Without it, a new one each start.
+   */
+  readonly directory?: string;
 }
 
 /**

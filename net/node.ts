@@ -57,6 +57,7 @@ import {
   type MuxerFactory,
   runtimeTransports,
   type TransportFactory,
+  type WebRtcCertificateInit,
 } from "./transports.ts";
 
 export { type Channel, FRAME_PIECE_BYTES, FRAME_PIECES_FLOOR, MAX_FRAME_BYTES } from "./channel.ts";
@@ -171,6 +172,8 @@ export interface NetNodeOptions {
    * (`net/relay.ts`).
    */
   relay?: boolean;
+  /** The WebRTC-Direct listener's certificate (servers; default: a new one at each start, net/webrtc_cert.ts). */
+  webrtcCertificate?: WebRtcCertificateInit;
   /** Milliseconds between mDNS queries (default 10 s). */
   mdnsInterval?: number;
   /**
@@ -214,7 +217,11 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   const runtime = runtimeName();
   await applyRuntimeShims(runtime);
   const defaults = options.transports === undefined || options.connectionEncrypters === undefined
-    ? await runtimeTransports(runtime, [...(options.listen ?? []), ...(options.bootstrap ?? [])])
+    ? await runtimeTransports(
+      runtime,
+      [...(options.listen ?? []), ...(options.bootstrap ?? [])],
+      options.webrtcCertificate,
+    )
     : undefined;
   const listen = options.listen ?? (options.transports === undefined ? defaults!.listen : []);
   const maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;

@@ -154,6 +154,7 @@ export async function serve(db: Database, options: ServeOptions = {}): Promise<S
         relay: options.relay ?? false,
         logger: log,
         world: options.world,
+        directory: options.memory ? undefined : options.path,
       });
     }
     const net = network;

@@ -51,9 +51,16 @@ const isWebRtcDirect = (addr: string): boolean => addr.includes("/webrtc-direct"
  * `node-datachannel` module, so servers load it only when asked to
  * (a `/webrtc-direct` listen or bootstrap address).
  */
-async function webRtcDirectTransport(): Promise<TransportFactory> {
+async function webRtcDirectTransport(certificate?: WebRtcCertificateInit): Promise<TransportFactory> {
   const { webRTCDirect } = await import("@libp2p/webrtc");
-  return webRTCDirect({ rtcConfiguration: { iceServers: [] } }) as TransportFactory;
+  return webRTCDirect({ rtcConfiguration: { iceServers: [] }, certificate }) as TransportFactory;
+}
+
+/** The listener's certificate (PEM key and certificate, and its hash), as `webRTCDirect({ certificate })` takes it. */
+export interface WebRtcCertificateInit {
+  readonly privateKey: string;
+  readonly pem: string;
+  readonly certhash: string;
 }
 
 /**
@@ -84,11 +91,14 @@ export const BROWSER_LISTEN: readonly string[] = ["/p2p-circuit", "/webrtc"];
  * through a circuit relay in browsers (which listen only on
  * {@link BROWSER_LISTEN}); TCP and WebSockets on servers, on loopback by
  * default, plus WebRTC-Direct when one of `addrs` (listen or bootstrap) is a
- * `/webrtc-direct` address.
+ * `/webrtc-direct` address. A server's WebRTC-Direct listener uses
+ * `certificate` when given (its address then keeps its certhash; default: a
+ * new one at each start).
  */
 export async function runtimeTransports(
   runtime: RuntimeName,
   addrs: readonly string[],
+  certificate?: WebRtcCertificateInit,
 ): Promise<RuntimeTransports> {
   const { webSockets } = await import("@libp2p/websockets");
   if (runtime === "browser") {
@@ -100,7 +110,7 @@ export async function runtimeTransports(
   }
   const { tcp } = await import("@libp2p/tcp");
   const transports: TransportFactory[] = [tcp(), webSockets()];
-  if (addrs.some(isWebRtcDirect)) transports.push(await webRtcDirectTransport());
+  if (addrs.some(isWebRtcDirect)) transports.push(await webRtcDirectTransport(certificate));
   return {
     transports,
     listen: ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"],

@@ -23,6 +23,14 @@ import {
   writeIdentityFile,
 } from "../storage/identity_file.ts";
 import { peerIdOf } from "../net/peer_key.ts";
+import {
+  CERT_RENEW_MS,
+  createWebRtcCertificate,
+  loadOrCreateWebRtcCertificate,
+  WEBRTC_CERT_FILE,
+} from "../net/webrtc_cert.ts";
+import { systemWorld } from "../core/world.ts";
+import { WEBRTC_HOST } from "./_peer_fixture.ts";
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -231,4 +239,77 @@ describe("peer id = identity key", () => {
     }
     assert.equal(ids.size, 2);
   });
+});
+
+describe("WebRTC-Direct certificate", () => {
+  it("is a DER certificate whose hash is its certhash, valid a year", async () => {
+    const cert = await createWebRtcCertificate();
+    const body = cert.pem.replace(/-----[A-Z ]+-----|\n/g, "");
+    const der = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+    assert.equal(der[0], 0x30);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+    const multihash = Uint8Array.from([0x12, 0x20, ...digest]);
+    const b64 = btoa(String.fromCharCode(...multihash)).replaceAll("+", "-").replaceAll("/", "_").replace(
+      /=+$/,
+      "",
+    );
+    assert.equal(cert.certhash, "u" + b64);
+    assert.match(cert.privateKey, /^-----BEGIN PRIVATE KEY-----\n/);
+    const year = cert.notAfter - Date.now();
+    assert.ok(year > 364 * 86400_000 && year <= 365 * 86400_000, String(year));
+  });
+
+  it("is kept in <dir>/webrtc-cert.json (0600) and replaced when about to expire or unreadable", async () => {
+    await withDir(async (dir) => {
+      const a = await loadOrCreateWebRtcCertificate(dir);
+      assert.equal(statSync(join(dir, WEBRTC_CERT_FILE)).mode & 0o777, 0o600);
+      assert.deepEqual(await loadOrCreateWebRtcCertificate(dir), a);
+      const later = { ...systemWorld, now: () => a.notAfter - CERT_RENEW_MS + 1 };
+      const renewed = await loadOrCreateWebRtcCertificate(dir, later);
+      assert.notEqual(renewed.certhash, a.certhash);
+      writeFileSync(join(dir, WEBRTC_CERT_FILE), "garbage");
+      assert.notEqual((await loadOrCreateWebRtcCertificate(dir)).certhash, renewed.certhash);
+    });
+  });
+
+  it(
+    "a node's /webrtc-direct address keeps its certhash across restarts, and peers dial it",
+    SLOW,
+    async () => {
+      await withDir(async (dir) => {
+        // WebRTC-Direct only: the peer below can reach the node no other way.
+        const listen = [`/ip4/${WEBRTC_HOST}/udp/0/webrtc-direct`];
+        const hashes: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const db = await open({ path: dir, network: { space: "identity-webrtc", listen } });
+          try {
+            const addr = db.network!.addrs().find((a) => a.includes("/webrtc-direct/"));
+            assert.ok(addr, db.network!.addrs().join(" "));
+            hashes.push(/\/certhash\/([^/]+)/.exec(addr)![1]);
+            if (i === 1) {
+              // The stored certificate serves DTLS: a peer reaches the node over it.
+              const peer = await open({
+                storage: "memory",
+                network: { space: "identity-webrtc", bootstrap: [addr] },
+              });
+              try {
+                await db.put("greeting", { text: "hi" });
+                for (let t = 0; t < 200 && (await peer.get("greeting")) === undefined; t++) {
+                  await new Promise((r) => setTimeout(r, 50));
+                }
+                assert.deepEqual(await peer.get("greeting"), { text: "hi" });
+              } finally {
+                await peer.close();
+              }
+            }
+          } finally {
+            await db.close();
+          }
+        }
+        assert.equal(hashes[0], hashes[1]);
+        const stored = JSON.parse(readFileSync(join(dir, WEBRTC_CERT_FILE), "utf8"));
+        assert.equal(stored.certhash, hashes[0]);
+      });
+    },
+  );
 });
