@@ -58,11 +58,25 @@ const serverModulesThrow = {
 /**
  * The server's SQLite engine needs a file system: the browser build answers `storage: "sqlite"`
  * (or a `path`) with a RangeError instead of carrying it. Browsers get SQLite through
- * `storage: "opfs"`, in its own worker file.
+ * `storage: "opfs"`, in its own worker file. Likewise the identity file of a directory
+ * (storage/identity_file.ts, with scrypt and the file calls): `open` reads it only on servers.
  */
 const noSqliteInBrowsers = {
   name: "no-sqlite-in-browsers",
   setup(build) {
+    build.onResolve(
+      { filter: /^\.\/storage\/identity_file\.ts$/ },
+      (a) =>
+        a.importer === path.join(ROOT, "mod.ts")
+          ? { path: "identity-file", namespace: "no-sqlite" }
+          : undefined,
+    );
+    build.onLoad({ filter: /^identity-file$/, namespace: "no-sqlite" }, () => ({
+      contents:
+        'export const PASSPHRASE_ENV = "LATTICE_PASSPHRASE"; export function loadOrCreateIdentity() ' +
+        '{ throw new RangeError("identity files need Deno, Bun or Node"); }',
+      loader: "js",
+    }));
     build.onResolve(
       { filter: /^\.\/sqlite\.ts$/ },
       (a) =>
@@ -70,7 +84,7 @@ const noSqliteInBrowsers = {
           ? { path: "sqlite", namespace: "no-sqlite" }
           : undefined,
     );
-    build.onLoad({ filter: /.*/, namespace: "no-sqlite" }, () => ({
+    build.onLoad({ filter: /^sqlite$/, namespace: "no-sqlite" }, () => ({
       contents: "export const SqliteStore = { open() { throw new RangeError(" +
         JSON.stringify('SQLite storage needs Deno, Bun or Node; in a browser use storage "memory"') +
         "); } };",

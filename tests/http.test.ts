@@ -280,6 +280,7 @@ describe("http api", () => {
     assert.deepEqual(Object.keys(body).sort(), [
       "addrs",
       "deferred",
+      "identity",
       "kernels",
       "nodes",
       "peerId",
@@ -288,6 +289,7 @@ describe("http api", () => {
       "storage",
       "version",
     ]);
+    assert.equal(body.identity, null); // a memory database has no key
     assert.equal(body.peerId, null);
     assert.deepEqual(body.addrs, []);
     assert.equal(body.peers, 1);
