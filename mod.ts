@@ -95,9 +95,10 @@ export interface OpenOptions {
    * {@link ExportedIdentity} (or its JSON text) to import. Without one, a
    * directory on Deno and Bun (SQLite storage) keeps its own in
    * `<path>/identity.json` (mode 0600), created on the first open and sealed
-   * with {@link OpenOptions.passphrase} when there is one; memory storage and
-   * browsers have none (unsigned writes under a random actor id, a new peer
-   * id at each open).
+   * with {@link OpenOptions.passphrase} when there is one; an OPFS database
+   * in a browser keeps a non-extractable key in IndexedDB; memory storage has
+   * none (unsigned writes under a random actor id, a new peer id at each
+   * open).
    */
   readonly identity?: Identity | ExportedIdentity | string;
   /**
@@ -258,12 +259,16 @@ function givenIdentity(x: Identity | ExportedIdentity | string): Promise<Identit
 }
 
 /**
- * The identity of a directory on a server (`<path>/identity.json`, created
- * on the first open), or `undefined` for memory storage and in browsers.
- * Loaded with `import()`: a program without a directory never reads it.
+ * The identity of a durable database, created on its first open: on a
+ * server `<path>/identity.json`, in a browser (OPFS) a key in IndexedDB
+ * (runtime/browser_identity.ts); `undefined` for memory storage. Loaded with
+ * `import()`: a program without a directory never reads either.
  */
 async function directoryIdentity(options: OpenOptions, durable: boolean): Promise<Identity | undefined> {
-  if (options.path === undefined || !durable || !isServerRuntime()) return undefined;
+  if (options.path === undefined || !durable) return undefined;
+  if (!isServerRuntime()) {
+    return await (await import("./runtime/browser_identity.ts")).loadOrCreateBrowserIdentity(options.path);
+  }
   const file = await import("./storage/identity_file.ts");
   const passphrase = options.passphrase ?? getEnv(file.PASSPHRASE_ENV);
   return (await file.loadOrCreateIdentity(options.path, passphrase)).identity;
