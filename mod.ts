@@ -28,6 +28,7 @@
  * @module
  */
 import { Database } from "./core/database.ts";
+import { type Identity, isIdentity } from "./core/trust/identity.ts";
 import {
   checkQueryBudget,
   DEFAULT_QUERY_BUDGET,
@@ -87,11 +88,12 @@ export interface OpenOptions {
    */
   readonly network?: false | NetworkOpenOptions;
   /**
-   * Not available yet: a persistent identity (signing key, peer key) for
-   * protected data. Any value is refused with a `RangeError`; today a
-   * replica's peer id is new at each `open`.
+   * The key that signs this replica's writes ({@link createIdentity}): its
+   * actor id is derived from it, every write is signed, and it may write
+   * its protected souls `~<id>/…`. Without one, writes are unsigned
+   * (public souls only).
    */
-  readonly identity?: undefined;
+  readonly identity?: Identity;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
   /** States further than this ahead of the local clock are refused, not deferred (ms, default 1 day). */
@@ -155,10 +157,8 @@ export interface OpenedDatabase extends Database {
  */
 export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (typeof options !== "object" || options === null) throw new TypeError("open takes an options object");
-  if (options.identity !== undefined) {
-    throw new RangeError(
-      "identity is not available yet in this version: omit it (a replica gets a new peer id at each open)",
-    );
+  if (options.identity !== undefined && !isIdentity(options.identity)) {
+    throw new TypeError("identity must be an Identity (createIdentity, importIdentity)");
   }
   const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
@@ -188,6 +188,8 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       queryBudget,
       world: options.world,
       embed: options.embed,
+      identity: options.identity,
+      space: network ? network.space : undefined,
     });
   } catch (e) {
     await store.close();
@@ -253,6 +255,24 @@ function withNetwork(db: Database, running: RunningNetwork | undefined): OpenedD
   return db as OpenedDatabase;
 }
 
+export { TrustError } from "./core/db/trust.ts";
+export type { TrustApi } from "./core/db/trust_api.ts";
+export {
+  type Certificate,
+  createCertificate,
+  type Grant,
+  readCertificate,
+} from "./core/trust/certificate.ts";
+export {
+  actorOf,
+  createIdentity,
+  type ExportedIdentity,
+  exportIdentity,
+  type Identity,
+  importIdentity,
+  isKeyActor,
+  verifySignature,
+} from "./core/trust/identity.ts";
 export {
   type ApplyOptions,
   type ApplyResult,
