@@ -91,7 +91,8 @@ export interface OpenOptions {
   readonly network?: false | NetworkOpenOptions;
   /**
    * The replica's identity: the Ed25519 key that signs its writes (its actor
-   * id is the key's) and is its libp2p peer id. An {@link Identity}, or an
+   * id is the key's; it may write its protected souls `~<id>/…`) and is its
+   * libp2p peer id. An {@link Identity}, or an
    * {@link ExportedIdentity} (or its JSON text) to import. Without one, a
    * directory on Deno and Bun (SQLite storage) keeps its own in
    * `<path>/identity.json` (mode 0600), created on the first open and sealed
@@ -208,6 +209,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       world: options.world,
       embed: options.embed,
       identity,
+      space: network ? network.space : undefined,
     });
   } catch (e) {
     await store.close();
@@ -306,6 +308,24 @@ function withNetwork(db: Database, running: RunningNetwork | undefined): OpenedD
   return db as OpenedDatabase;
 }
 
+export { TrustError } from "./core/db/trust.ts";
+export type { TrustApi } from "./core/db/trust_api.ts";
+export {
+  type Certificate,
+  createCertificate,
+  type Grant,
+  readCertificate,
+} from "./core/trust/certificate.ts";
+export {
+  actorOf,
+  createIdentity,
+  type ExportedIdentity,
+  exportIdentity,
+  type Identity,
+  importIdentity,
+  isKeyActor,
+  verifySignature,
+} from "./core/trust/identity.ts";
 export {
   type ApplyOptions,
   type ApplyResult,
@@ -368,15 +388,5 @@ export type {
 } from "./core/kernels/mod.ts";
 export { ID_BYTES } from "./core/kernels/mod.ts";
 export { VERSION } from "./version.ts";
-export {
-  actorOf,
-  createIdentity,
-  type ExportedIdentity,
-  exportIdentity,
-  type Identity,
-  importIdentity,
-  isKeyActor,
-  verifySignature,
-} from "./core/trust/identity.ts";
 export type { SharedDatabase, SharedStatus } from "./runtime/tabs.ts";
 export { systemWorld, type Timer, type World } from "./core/world.ts";

@@ -16,9 +16,12 @@
 import { Clock, hlcFromWords } from "./clock.ts";
 import type { Kernels } from "./kernels/types.ts";
 import { actorWords, type Op, opToRecord, recordToOp } from "./op.ts";
+import { Trust } from "./db/trust.ts";
+import { TrustApi } from "./db/trust_api.ts";
 import { checkField, checkSoul, flattenFields } from "./value.ts";
 import { isTombstone } from "./value_encoding.ts";
-import type { Store } from "./store.ts";
+import type { FieldRecord, Store } from "./store.ts";
+import type { Certificate } from "./trust/certificate.ts";
 import { StoredData, storeOf } from "./db/stored.ts";
 import { checkQueryBudget, type QueryBudget } from "./query_budget.ts";
 import { systemWorld, type World } from "./world.ts";
@@ -27,7 +30,7 @@ import { type ApplyOptions, checkSource, ForeignIntake } from "./db/apply.ts";
 import { ClockMark } from "./db/clock_mark.ts";
 import { type ApplyResult, CommitQueue, type WriteResult } from "./db/commit_queue.ts";
 import { checkDeferralOptions, Deferral, type DeferredStatus } from "./db/deferral.ts";
-import { exportOps, stateHash } from "./db/export.ts";
+import { stateHash } from "./db/export.ts";
 import { putRecords, tombstoneRecords } from "./db/local_write.ts";
 import { type Query, runQuery } from "./db/query.ts";
 import { checkListOptions, type Entry, type ListOptions } from "./db/read.ts";
@@ -84,6 +87,9 @@ export class Database extends StoredData {
   readonly #intake: ForeignIntake;
   readonly #vectors: Vectors;
   readonly #queryBudget: QueryBudget;
+  readonly #trust: Trust;
+  /** Identity, certificates and revocations (core/db/trust_api.ts). */
+  readonly trust: TrustApi;
 
   private constructor(
     store: Store,
@@ -102,6 +108,9 @@ export class Database extends StoredData {
     [this.#actorHi, this.#actorLo] = actorWords(actor);
     this.#world = options.world ?? systemWorld;
     this.#queryBudget = queryBudget;
+    const now = options.now ?? (() => this.#world.now());
+    this.#trust = new Trust(options.identity, kernels, options.space ?? "default", store, now);
+    this.trust = new TrustApi(this.#trust, (soul, data) => this.put(soul, data));
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
@@ -173,12 +182,31 @@ export class Database extends StoredData {
   #commitPut(soul: string, data: Record<string, unknown>): Promise<WriteResult> {
     this.check();
     const fields = flattenFields(soul, data);
+    const cert = this.#trust.certificateForPut(fields);
     const [stateHi, stateLo] = this.clock.tickWords();
     const records = putRecords(fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
-    return this.#queue.enqueue(true, records, NONE, NONE, {
-      soul,
-      state: hlcFromWords(stateHi, stateLo),
-    }) as Promise<WriteResult>;
+    return this.#commitLocal(records, { soul, state: hlcFromWords(stateHi, stateLo) }, cert);
+  }
+
+  /**
+   * Queues local records: at once without an identity (they win their merge:
+   * the clock was just ticked); signed first with one (core/db/trust.ts), and
+   * then merged, since a foreign op may pass their state while they wait.
+   */
+  #commitLocal(
+    records: FieldRecord[],
+    result: WriteResult,
+    cert: Certificate | undefined,
+  ): Promise<WriteResult> {
+    if (this.#trust.identity === undefined) {
+      return this.#queue.enqueue(true, records, NONE, NONE, result) as Promise<WriteResult>;
+    }
+    return this.#trust.sign(
+      records,
+      cert,
+      (signed) =>
+        this.#queue.enqueue(false, signed, NONE, NONE, result, undefined, true) as Promise<WriteResult>,
+    );
   }
 
   /**
@@ -203,10 +231,11 @@ export class Database extends StoredData {
     const fields = field !== undefined
       ? [field]
       : (await this.#store.readNode(soul)).filter((r) => !isTombstone(r.value)).map((r) => r.field);
+    const cert = this.#trust.certificateFor(soul, fields);
     const [stateHi, stateLo] = this.clock.tickWords();
     const result = { soul, state: hlcFromWords(stateHi, stateLo) };
     const records = tombstoneRecords(soul, fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
-    if (records.length > 0) await this.#queue.enqueue(true, records, NONE, NONE, result);
+    if (records.length > 0) await this.#commitLocal(records, result, cert);
     return result;
   }
 
@@ -235,7 +264,7 @@ export class Database extends StoredData {
     try {
       const source = options === undefined ? undefined : checkSource(options);
       this.check();
-      return this.#intake.apply(ops, source);
+      return this.#trust.admit(ops, source, this.#intake);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -270,8 +299,9 @@ export class Database extends StoredData {
    * await db.close();
    * ```
    */
-  idle(): Promise<void> {
-    return this.#queue.idle();
+  async idle(): Promise<void> {
+    await this.#trust.settled();
+    await this.#queue.idle();
   }
 
   /**
@@ -429,40 +459,6 @@ export class Database extends StoredData {
   // ---------------------------------------------------------------- replication
 
   /**
-   * One page of the ops this replica holds that were committed after `after`
-   * (a seq; default 0, everything): whole nodes at a time, about `limit` ops
-   * (default 10,000). While the result has a `cursor`, pass it back (with the
-   * same `after`) for the next page. After the last page, `seq` is the point
-   * the export has reached: the `after` of the next export.
-   *
-   * @example
-   * ```ts
-   * import { open } from "../mod.ts";
-   * const db = await open({ storage: "memory" });
-   * await db.put("alice", { name: "Alice", age: 30 });
-   * let after = 0; // what the consumer has
-   * const ops = [];
-   * for (let cursor: number | undefined, page; ; cursor = page.cursor) {
-   *   page = await db.exportOps({ after, cursor });
-   *   ops.push(...page.ops);
-   *   if (page.cursor === undefined) { after = page.seq; break; }
-   * }
-   * console.log(ops.length); // 2
-   * await db.close();
-   * ```
-   */
-  exportOps(
-    options: { after?: number; limit?: number; cursor?: number } = {},
-  ): Promise<{ ops: Op[]; seq: number; cursor?: number }> {
-    try {
-      this.check();
-      return exportOps(this.#store, options);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /**
    * SHA-256 (hex) of the replica's whole state, independent of the order ops arrived in.
    *
    * @example
@@ -497,6 +493,7 @@ export class Database extends StoredData {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.#trust.settled();
     await this.#queue.draining;
     this.markClosed();
     this.#deferral.close();

@@ -70,6 +70,13 @@ export interface GossipHooks {
   log(msg: string): void;
 }
 
+/**
+ * A check of every message on the topic (`NetNode.validate`): throwing, or
+ * returning a promise that rejects, refuses the message. `from` is the peer
+ * that sent it here.
+ */
+export type GossipCheck = (bytes: Uint8Array, from: string) => void | Promise<void>;
+
 type GossipMessage = { topic: string; data: Uint8Array; type: string; from?: PeerId };
 
 /** Publish, subscribe and validation on one space's topic. */
@@ -78,7 +85,7 @@ export class SpaceGossip {
   readonly #topic: string;
   readonly #hooks: GossipHooks;
   readonly #listeners = new Set<(bytes: Uint8Array, from: string) => void>();
-  readonly #checks = new Set<(bytes: Uint8Array) => void>();
+  readonly #checks = new Set<GossipCheck>();
   readonly #onGossip = (ev: CustomEvent<GossipMessage>): void => this.#deliver(ev.detail);
 
   constructor(pubsub: GossipSub, topic: string, hooks: GossipHooks) {
@@ -124,7 +131,7 @@ export class SpaceGossip {
   }
 
   /** Adds a check every message must pass (see `NetNode.validate`); returns a function that removes it. */
-  validate(check: (bytes: Uint8Array) => void): () => void {
+  validate(check: GossipCheck): () => void {
     this.#checks.add(check);
     return () => this.#checks.delete(check);
   }
@@ -140,18 +147,25 @@ export class SpaceGossip {
    * Charges the peer that sent it (the propagation source) and runs the
    * checks; Reject drops the message and lowers that peer's score.
    */
-  #validate(source: PeerId, msg: { data: Uint8Array }): TopicValidatorResult {
+  #validate(source: PeerId, msg: { data: Uint8Array }): TopicValidatorResult | Promise<TopicValidatorResult> {
     const from = source.toString();
     if (!this.#hooks.charge(from, msg.data.length)) return TopicValidatorResult.Reject;
+    let waits: Promise<void>[] | undefined;
     for (const check of this.#checks) {
       try {
-        check(msg.data);
+        const wait = check(msg.data, from);
+        if (wait !== undefined) (waits ??= []).push(wait);
       } catch (e) {
-        this.#hooks.log(`rejected gossip message from ${from}: ${(e as Error).message}`);
-        return TopicValidatorResult.Reject;
+        return this.#reject(from, e);
       }
     }
-    return TopicValidatorResult.Accept;
+    if (waits === undefined) return TopicValidatorResult.Accept;
+    return Promise.all(waits).then(() => TopicValidatorResult.Accept, (e) => this.#reject(from, e));
+  }
+
+  #reject(from: string, e: unknown): TopicValidatorResult {
+    this.#hooks.log(`rejected gossip message from ${from}: ${(e as Error).message}`);
+    return TopicValidatorResult.Reject;
   }
 
   #deliver(msg: GossipMessage): void {

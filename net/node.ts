@@ -40,7 +40,7 @@ import { runtimeName } from "../runtime/detect.ts";
 import { type Channel, MAX_FRAME_BYTES, openChannel } from "./channel.ts";
 import { withDeadline } from "./deadline.ts";
 import { SpaceDiscovery } from "./discovery.ts";
-import { SpaceGossip } from "./gossip.ts";
+import { type GossipCheck, SpaceGossip } from "./gossip.ts";
 import { applyRuntimeShims, releaseTimers } from "./libp2p_quirks.ts";
 import { startLibp2p } from "./libp2p_node.ts";
 import { type RelayStatus, relayStatus } from "./relay.ts";
@@ -102,10 +102,11 @@ export interface NetNode {
   /**
    * Adds a check that every gossip message on the space topic passes before
    * it is delivered to {@link onMessage} listeners or relayed to other peers:
-   * a check that throws rejects the message (not relayed, and the peer that
-   * sent it loses gossipsub score). Returns a function that removes it.
+   * a check that throws (or returns a promise that rejects) refuses the
+   * message (not relayed, and the peer that sent it loses gossipsub score).
+   * Returns a function that removes it.
    */
-  validate(check: (bytes: Uint8Array) => void): () => void;
+  validate(check: GossipCheck): () => void;
   /**
    * Disconnects `peer` and refuses it (the connection gater denies every
    * connection to or from it) for the cool-off period, logging `reason`

@@ -3,9 +3,11 @@
  * space topic; every message received on it is merged with `applyOps`, as
  * from its sender (ops it should not send are refused, counted and logged).
  * Before a message is merged or relayed to other members, the topic validator
- * decodes it and checks every op (`decodeOpRecords`): an invalid message is
- * rejected, so it goes no further than this node and its sender's gossip score
- * drops (`NetNode.validate`). The merge decodes it again: ~1 µs per op, small
+ * decodes it and checks every op (`decodeOpRecords`) and, where there is
+ * anything to check, its signatures and rights (core/trust/verify.ts): an
+ * invalid message is rejected, so it goes no further than this node and its
+ * sender's gossip score drops (`NetNode.validate`); a peer that keeps sending
+ * forged ops is disconnected and refused ({@link TRUST_OFFENCES}). The merge decodes it again: ~1 µs per op, small
  * beside the commit. Local commits are published as their records encoded
  * straight into the op encoding (`core/op_writer.ts`), never made op objects.
  *
@@ -19,6 +21,17 @@ import { decodeOpRecords } from "../core/op.ts";
 import { encodeRecordsAsOps } from "../core/op_writer.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { MAX_GOSSIP_BYTES, type NetNode } from "./node.ts";
+import { trustOf } from "../core/db/trust_api.ts";
+import { needsCheck } from "../core/trust/verify.ts";
+
+/**
+ * Gossip messages refused by the trust rules (a forged or badly signed op)
+ * a peer may send before it is disconnected and refused for the cool-off
+ * period. Refusals that depend on this replica's clock or knowledge (an
+ * expired or revoked certificate) do not count: an honest peer can relay
+ * what it accepted a moment earlier.
+ */
+export const TRUST_OFFENCES = 3;
 
 /** Options of {@link startReplication}. */
 export interface ReplicationOptions {
@@ -107,7 +120,26 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
     }
   });
 
-  const offCheck = node.validate((bytes) => void decodeOpRecords(bytes, MAX_GOSSIP_BYTES));
+  // Decoded and checked, signatures included, before the message is merged or relayed.
+  const trust = trustOf(db);
+  const offences = new Map<string, number>();
+  const offCheck = node.validate((bytes, from) => {
+    const records = decodeOpRecords(bytes, MAX_GOSSIP_BYTES);
+    if (!needsCheck(records)) return;
+    return trust.check(records).then((why) => {
+      const bad = why.find((w) => w !== undefined);
+      if (bad === undefined) return;
+      if (!bad.startsWith("certificate")) {
+        const n = (offences.get(from) ?? 0) + 1;
+        if (n < TRUST_OFFENCES) offences.set(from, n);
+        else {
+          offences.delete(from);
+          node.penalize(from, `sent ${n} gossip messages with ops refused by the trust rules (${bad})`);
+        }
+      }
+      throw new Error(`an op refused by the trust rules: ${bad}`);
+    });
+  });
   const offMessage = node.onMessage((bytes, from) => {
     if (stopped) return;
     // As from a peer: ops beyond the horizon or over its deferral quota are dropped, counted, logged.

@@ -20,6 +20,12 @@ import type { OpenedDatabase } from "../mod.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { prng, SEED } from "./_seed.ts";
 import { storeOf } from "../core/database.ts";
+import { createIdentity, loadKernels } from "../mod.ts";
+import { opToRecord, recordToOp } from "../core/op.ts";
+import { signRecords } from "../core/trust/signing.ts";
+
+/** The key of the batches' signed ops. */
+const SIGNER = await createIdentity();
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-parts-test-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -44,10 +50,10 @@ const stateAt = (ms: number, counter: number): string => {
 
 /**
  * 40,000 ops over 5,000 nodes, each (soul, field) once: values of every kind,
- * some signed, a few hours in the future (deferred), the rest in the past;
- * two actors. Order shuffled within runs of nodes so parts cut nodes apart.
+ * some signed (for real: they are verified), a few hours in the future (deferred), the rest in the past;
+ * three actors. Order shuffled within runs of nodes so parts cut nodes apart.
  */
-function bigBatch(seed: number): Op[] {
+async function bigBatch(seed: number): Promise<Op[]> {
   const rnd = prng(seed);
   const ops: Op[] = [];
   for (let n = 0; n < 5_000; n++) {
@@ -74,24 +80,34 @@ function bigBatch(seed: number): Op[] {
           future ? 3 * 3600_000 : soon ? 300_000 + k : -60_000 + Math.floor(rnd() * 50_000),
           Math.floor(rnd() * 100),
         ),
-        actor: rnd() < 0.5 ? "00000000000000aa" : "00000000000000bb",
-        ...(rnd() < 0.05 ? { sig: new Uint8Array([k & 255, 9]) } : {}),
+        actor: rnd() < 0.05 ? SIGNER.actor : rnd() < 0.5 ? "00000000000000aa" : "00000000000000bb",
       });
     }
   }
+  // The signer's ops signed for real (chunks of them share a signature, as a writer's commits do).
+  const mine = ops.flatMap((op, i) => op.actor === SIGNER.actor ? [i] : []);
+  const signed = await signRecords(
+    SIGNER,
+    await loadKernels(),
+    new TextEncoder().encode("default"),
+    mine.map((i) => opToRecord(ops[i])),
+  );
+  mine.forEach((i, j) => ops[i] = recordToOp(signed[j]));
   return ops;
 }
 
 describe("large foreign batches committed in parts", () => {
   it("give the state, counts, events and commits of the same batch merged whole", async () => {
-    const ops = bigBatch(SEED);
+    const ops = await bigBatch(SEED);
     // Some nodes are there before: half of their fields older than the batch's, half newer.
     const before: Op[] = [];
     for (let n = 0; n < 5_000; n += 3) {
       for (let f = 0; f < 8; f += 2) {
         const i = n * 8 + f;
         before.push({
-          ...ops[i],
+          soul: ops[i].soul,
+          field: ops[i].field,
+          actor: "00000000000000aa", // unsigned: a keyless writer's
           value: `old${i}`,
           state: stateAt(f % 4 === 0 ? -3600_000 : -5_000, 1),
         });
@@ -132,7 +148,7 @@ describe("large foreign batches committed in parts", () => {
   });
 
   it("a batch with a key twice is merged whole, with the same counts as on the memory store", async () => {
-    const ops = bigBatch(SEED + 1).slice(0, 36_000);
+    const ops = (await bigBatch(SEED + 1)).slice(0, 36_000);
     ops.push({ ...ops[5], state: stateAt(-1, 5) }, { ...ops[9], state: stateAt(-120_000, 0) });
     const disk = await open({ path: freshDir() });
     const mem = await open({ storage: "memory" });
@@ -148,7 +164,7 @@ describe("large foreign batches committed in parts", () => {
   });
 
   it("tells a batch out of soul order from one with a key twice, wherever the key comes again", async () => {
-    const ops = bigBatch(SEED + 5).slice(0, 36_000);
+    const ops = (await bigBatch(SEED + 5)).slice(0, 36_000);
     const swapped = [...ops.slice(18_000), ...ops.slice(0, 18_000)]; // out of soul order, no key twice
     const cases: [string, Op[], boolean][] = [
       ["out of order", swapped, true],
@@ -176,7 +192,7 @@ describe("large foreign batches committed in parts", () => {
   });
 
   it("takes the batch as it was when applyOps was called, whatever the caller changes after", async () => {
-    const ops = bigBatch(SEED + 3);
+    const ops = await bigBatch(SEED + 3);
     const copy = ops.map((op) => ({ ...op, ...(op.sig ? { sig: op.sig.slice() } : {}) }));
     const disk = await open({ path: freshDir() });
     const mem = await open({ storage: "memory" });
@@ -200,7 +216,7 @@ describe("large foreign batches committed in parts", () => {
   });
 
   it("an invalid op anywhere rejects the whole batch and stores nothing", async () => {
-    const ops = bigBatch(SEED + 2);
+    const ops = await bigBatch(SEED + 2);
     const dir = freshDir();
     const db = await open({ path: dir });
     try {

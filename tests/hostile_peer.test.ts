@@ -7,14 +7,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createLibp2p, type Libp2p } from "libp2p";
-import { noise, pureJsCrypto } from "@libp2p/noise";
-import { yamux } from "@libp2p/yamux";
-import { tcp } from "@libp2p/tcp";
-import { identify } from "@libp2p/identify";
-import { ping } from "@libp2p/ping";
-import { gossipsub } from "@libp2p/gossipsub";
-import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
@@ -28,7 +20,6 @@ import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
 import {
   createNetNode,
-  DHT_PROTOCOL,
   FRAME_PIECE_BYTES,
   FRAME_PIECES_FLOOR,
   type NetNode,
@@ -40,54 +31,10 @@ import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
 import { startReplication } from "../net/replicate.ts";
 import { startServe } from "./_serve.ts";
 import { ACTOR_A, stateOf } from "./_sync_fixture.ts";
+import { type Raw, rawNode, until } from "./_raw_node.ts";
 
 const SPACE = "hostile";
-const isBun = "Bun" in globalThis;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-// deno-lint-ignore no-explicit-any
-type Raw = Libp2p<any>;
-
-/** An attacker (or bystander): plain libp2p, with gossipsub and/or the Lattice DHT protocol if asked. */
-async function rawNode(services: { gossip?: boolean; dht?: boolean } = {}): Promise<Raw> {
-  return await createLibp2p({
-    addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
-    transports: [tcp()],
-    connectionEncrypters: [isBun ? noise({ crypto: pureJsCrypto }) : noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { inboundConnectionThreshold: 1000 },
-    services: {
-      identify: identify(),
-      ping: ping({ maxOutboundStreams: 4 }),
-      ...(services.gossip
-        ? {
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 200 }),
-        }
-        : {}),
-      ...(services.dht
-        ? {
-          dht: kadDHT({
-            protocol: DHT_PROTOCOL,
-            clientMode: false,
-            peerInfoMapper: passthroughMapper,
-            // The attacker accepts anything, so it sees whatever the victim kept and hands back.
-            validators: { lattice: () => {} },
-            selectors: { lattice: () => 0 },
-            allowQueryWithZeroPeers: true,
-          }),
-        }
-        : {}),
-    },
-  });
-}
 
 /** Unsigned LEB128, as Lattice channels frame. */
 function varint(n: number): Uint8Array {

@@ -73,7 +73,7 @@ function opSet(rand: () => number, n: number): Op[] {
       value: pick(values),
       state: (1_700_000_000_000 + Math.floor(rand() * 4)).toString(16).padStart(12, "0") +
         Math.floor(rand() * 3).toString(16).padStart(4, "0"),
-      actor: pick(["0000000000000001", "0000000000000002", "ffffffff00000000"]),
+      actor: pick(["0000000000000001", "0000000000000002", "7fffffff00000000"]),
     });
   }
   return ops;

@@ -122,7 +122,7 @@ describe("open({ world })", () => {
     };
     const db = await open({ storage: "memory", world });
     try {
-      assert.equal(db.actor, "2bababababababab"); // a keyless actor id has its top bit clear
+      assert.equal(db.actor, "2bababababababab"); // 0xab bytes, the top bit cleared (a keyless actor)
       const { state } = await db.put("x", { v: 1 });
       // The state's 48-bit ms is the world's now (or just after it), not the machine's.
       assert.equal(Math.floor(parseInt(state.slice(0, 12), 16) / 1000), Date.UTC(2030, 0, 1) / 1000);

@@ -1,9 +1,10 @@
 /** Anti-entropy sync: the item index, the message codec and range-based reconciliation sessions. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Database, open } from "../mod.ts";
+import { createIdentity, type Database, loadKernels, open } from "../mod.ts";
+import { signRecords } from "../core/trust/signing.ts";
 import { encode } from "../core/msgpack.ts";
-import { encodeOps, hex64ToBytes, type Op } from "../core/op.ts";
+import { encodeOps, hex64ToBytes, type Op, opToRecord, recordToOp } from "../core/op.ts";
 import {
   channelPair,
   decodeMessage,
@@ -259,12 +260,23 @@ describe("sync sessions", () => {
 
   it("sends batches encoded from records, as encodeOps wrote them, and merges received ones as bytes", async () => {
     // Signed and unsigned records, tombstones, unicode souls and fields, a value of every kind.
-    const sig = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const signer = await createIdentity();
     const state = (k: number) => stateOf(BASE_MS + 50 + k);
+    const [gone, link] =
+      (await signRecords(signer, await loadKernels(), new TextEncoder().encode("default"), [
+        opToRecord({ soul: "ノード/é", field: "gone", value: null, state: state(1), actor: signer.actor }),
+        opToRecord({
+          soul: "🌍",
+          field: "ŝtato",
+          value: { "#": "ノード/é" },
+          state: state(2),
+          actor: signer.actor,
+        }),
+      ])).map(recordToOp);
     const ops: Op[] = [
       { soul: "ノード/é", field: "名前", value: "Grüße 👋", state: state(0), actor: ACTOR_A },
-      { soul: "ノード/é", field: "gone", value: null, state: state(1), actor: ACTOR_A, sig },
-      { soul: "🌍", field: "ŝtato", value: { "#": "ノード/é" }, state: state(2), actor: ACTOR_B, sig },
+      gone,
+      link,
       { soul: "🌍", field: "n", value: -0.5, state: state(3), actor: ACTOR_B },
       { soul: "🌍", field: "tomb", value: null, state: state(4), actor: ACTOR_B },
       { soul: "🌍", field: "bin", value: new Uint8Array(40).fill(9), state: state(5), actor: ACTOR_A },

@@ -143,8 +143,12 @@ export class ForeignIntake {
 
   /** An encoded batch: decoded and checked as decodeOps does, straight into records. */
   #applyEncoded(ops: Uint8Array, source: string | undefined): Promise<ApplyResult> {
+    return this.applyRecords(decodeOpRecords(ops), source);
+  }
+
+  /** Records decoded from an encoded batch (`decodeOpRecords`: checked), merged as {@link apply} merges ops. */
+  applyRecords(records: FieldRecord[], source: string | undefined): Promise<ApplyResult> {
     const limit = this.#clock.futureLimit();
-    const records = decodeOpRecords(ops);
     let due = 0; // records before the first future one
     while (due < records.length && wordsMs(records[due].stateHi, records[due].stateLo) <= limit) due++;
     if (due === records.length) return this.#commit(records, NONE, 0, source); // nothing to defer (the rule)

@@ -85,6 +85,12 @@ interface Job extends MergeJob {
   readonly undefer: readonly number[];
   /** What a local write resolves with; a foreign job resolves with its {@link ApplyResult}. */
   readonly result: WriteResult | undefined;
+  /**
+   * Whether watchers and commit listeners hear of it as this replica's own
+   * writes: `local` ones, and signed local writes, which are merged as
+   * foreign ones are (see {@link CommitQueue.enqueue}).
+   */
+  readonly own: boolean;
   /** A large foreign batch whose records are made part by part as it is committed (no `records`). */
   readonly parts?: OpsInParts;
   readonly resolve: (r: WriteResult | ApplyResult) => void;
@@ -157,7 +163,10 @@ export class CommitQueue {
    * Queues a write for the next drain. The promise resolves once it is
    * committed, with `result` (a local write's) or else the job's
    * {@link ApplyResult}: writers get it from the drain, with no turn of
-   * their own after it.
+   * their own after it. `own` (default `local`) marks this replica's own
+   * writes for watchers: a local write signed after its state was taken
+   * (core/db/trust.ts) comes as `local` false, `own` true, since a foreign
+   * op may have passed its state meanwhile and it must be merged.
    */
   enqueue(
     local: boolean,
@@ -166,6 +175,7 @@ export class CommitQueue {
     undefer: readonly number[],
     result: WriteResult | undefined,
     parts?: OpsInParts,
+    own: boolean = local,
   ): Promise<WriteResult | ApplyResult> {
     const sync = this.#sync;
     if (
@@ -179,6 +189,7 @@ export class CommitQueue {
       RESOLVED.then(this.#turnEnded);
       const job = this.#nowJob;
       job.local = local, job.records = records, job.defer = defer, job.undefer = undefer, job.result = result;
+      job.own = own;
       try {
         this.#commitOneSync(job, sync);
         return Promise.resolve(this.#nowResult!);
@@ -189,7 +200,17 @@ export class CommitQueue {
         job.records = job.defer = job.undefer = NONE, job.result = undefined; // hold nothing of it
       }
     }
-    return this.#later({ local, records, defer, undefer, result, parts, resolve: rethrow, reject: rethrow });
+    return this.#later({
+      local,
+      records,
+      defer,
+      undefer,
+      result,
+      parts,
+      own,
+      resolve: rethrow,
+      reject: rethrow,
+    });
   }
 
   /**
@@ -226,6 +247,7 @@ export class CommitQueue {
     undefer: NONE,
     result: undefined,
     parts: undefined,
+    own: false,
     resolve: this.#takeNowResult,
     reject: rethrow,
   };
@@ -366,7 +388,7 @@ export class CommitQueue {
     if (mark !== undefined) this.#mark.keep(mark);
     answer(job, won.length, records.length);
     const report = this.#watchers.report();
-    this.#watchers.add(report, won, job.local);
+    this.#watchers.add(report, won, job.own);
     return report;
   }
 
@@ -388,7 +410,7 @@ export class CommitQueue {
       const job = jobs[i], won = wonPerJob[i];
       if (!job.local) this.#observeLatest(won);
       applied[i] = won.length;
-      this.#watchers.add({ events, committed }, won, job.local);
+      this.#watchers.add({ events, committed }, won, job.own);
     }
     const records = jobs.length === 1 ? wonPerJob[0] : commitOrder(wonPerJob);
     const batch: {

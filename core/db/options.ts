@@ -46,6 +46,12 @@ export interface DatabaseOptions {
    * actor id whose top bit is clear (public souls only).
    */
   readonly identity?: Identity;
+  /**
+   * The space the signed writes are for (default `default`): part of what
+   * each signature covers, so an op signed for one space is refused in
+   * another. `open` takes it from `network.space`.
+   */
+  readonly space?: string;
 }
 
 /**

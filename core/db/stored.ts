@@ -19,6 +19,8 @@ import {
   type ListOptions,
   readNodeData,
 } from "./read.ts";
+import { exportOps } from "./export.ts";
+import type { Op } from "../op.ts";
 
 /** Reads the store of a database (set by the class's static block: the store is private). */
 let storeOfData: (db: StoredData) => Store;
@@ -158,5 +160,41 @@ export class StoredData {
       );
     }
     return this.#store.writeAux(name, parts);
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  /**
+   * One page of the ops this replica holds that were committed after `after`
+   * (a seq; default 0, everything): whole nodes at a time, about `limit` ops
+   * (default 10,000). While the result has a `cursor`, pass it back (with the
+   * same `after`) for the next page. After the last page, `seq` is the point
+   * the export has reached: the `after` of the next export.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../../mod.ts";
+   * const db = await open({ storage: "memory" });
+   * await db.put("alice", { name: "Alice", age: 30 });
+   * let after = 0; // what the consumer has
+   * const ops = [];
+   * for (let cursor: number | undefined, page; ; cursor = page.cursor) {
+   *   page = await db.exportOps({ after, cursor });
+   *   ops.push(...page.ops);
+   *   if (page.cursor === undefined) { after = page.seq; break; }
+   * }
+   * console.log(ops.length); // 2
+   * await db.close();
+   * ```
+   */
+  exportOps(
+    options: { after?: number; limit?: number; cursor?: number } = {},
+  ): Promise<{ ops: Op[]; seq: number; cursor?: number }> {
+    try {
+      this.check();
+      return exportOps(this.#store, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }

@@ -20,6 +20,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex64 } from "../op.ts";
+import { systemWorld, type World } from "../world.ts";
 
 /** Bytes of an Ed25519 public key, secret seed and signature. */
 export const PUBLIC_KEY_BYTES = 32, SECRET_BYTES = 32, SIGNATURE_BYTES = 64;
@@ -149,7 +150,8 @@ async function fromSeed(seed: Uint8Array): Promise<KeyIdentity> {
 }
 
 /**
- * A new random identity.
+ * A new random identity (its secret from `world`'s randomness: a simulator
+ * passes its own; programs leave it out).
  *
  * @example
  * ```ts
@@ -158,8 +160,8 @@ async function fromSeed(seed: Uint8Array): Promise<KeyIdentity> {
  * console.log(me.id.length, isKeyActor(me.actor)); // 64 true
  * ```
  */
-export function createIdentity(): Promise<Identity> {
-  return fromSeed(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
+export function createIdentity(world: World = systemWorld): Promise<Identity> {
+  return fromSeed(world.randomBytes(new Uint8Array(SECRET_BYTES)));
 }
 
 /**

@@ -1,0 +1,129 @@
+// @server-only: real libp2p nodes on 127.0.0.1 TCP.
+/**
+ * The trust rules on the wire: a raw libp2p attacker connected to one
+ * Lattice replica (V) publishes forged ops on the space topic; another
+ * replica (B) is connected to V only. A forged op is not merged by V, not
+ * relayed to B, and after {@link TRUST_OFFENCES} such messages the attacker
+ * is disconnected, refused and logged. The control: a correctly signed op
+ * published by the same attacker is merged by V and relayed on to B (so B
+ * not seeing the forged ones means they were stopped, not lost).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
+import { createIdentity, createLogger, type Database, type Identity, loadKernels, type Op } from "../mod.ts";
+import { encodeOps, opToRecord, recordToOp } from "../core/op.ts";
+import { signRecords } from "../core/trust/signing.ts";
+import { type RunningNetwork, startNetwork } from "../net/network.ts";
+import { spaceTopic } from "../net/node.ts";
+import { TRUST_OFFENCES } from "../net/replicate.ts";
+import { Database as Db } from "../core/database.ts";
+import { openStore } from "../storage/open.ts";
+import { rawNode, until } from "./_raw_node.ts";
+import { stateOf } from "./_sync_fixture.ts";
+
+const SPACE = "trust-wire";
+
+interface Replica {
+  db: Database;
+  net: RunningNetwork;
+  lines: string[];
+}
+
+async function replica(bootstrap: string[] = []): Promise<Replica> {
+  const store = await openStore({ storage: "memory" });
+  const db = await Db.create({ store, kernels: await loadKernels(), space: SPACE });
+  const lines: string[] = [];
+  const net = await startNetwork(db, {
+    space: SPACE,
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+    bootstrap,
+    logger: createLogger({ level: "warn", write: (l) => lines.push(l) }),
+  });
+  return { db, net, lines };
+}
+
+/** `op` signed by `who` for this test's space. */
+async function signed(who: Identity, op: Omit<Op, "actor">): Promise<Op> {
+  const [r] = await signRecords(who, await loadKernels(), new TextEncoder().encode(SPACE), [
+    opToRecord({ ...op, actor: who.actor }),
+  ]);
+  return recordToOp(r);
+}
+
+describe("trust on the wire", () => {
+  it(
+    "forged gossip is neither merged nor relayed, and its sender is cut off",
+    { timeout: 60_000 },
+    async () => {
+      const v = await replica();
+      const b = await replica([v.net.addrs()[0]]);
+      const attacker = await rawNode({ gossip: true });
+      try {
+        const topic = await spaceTopic(SPACE);
+        const vId = peerIdFromString(v.net.peerId);
+        await until("B to connect to V", 15_000, () => b.net.peers().some((p) => p.id === v.net.peerId));
+        await attacker.dial(multiaddr(v.net.addrs()[0]));
+        await until(
+          "the attacker to see V subscribe",
+          15_000,
+          () =>
+            attacker.services.pubsub.getSubscribers(topic).some((p: { equals(x: unknown): boolean }) =>
+              p.equals(vId)
+            ),
+        );
+        const alice = await createIdentity();
+        // Control: alice's signed op, relayed by the attacker, reaches V and, through V, B.
+        const good = await signed(alice, {
+          soul: "doc",
+          field: "v",
+          value: "alice",
+          state: stateOf(Date.now() - 1000),
+        });
+        await attacker.services.pubsub.publish(topic, encodeOps([good]));
+        await until(
+          "B to get alice's signed op through V",
+          15_000,
+          async () => (await b.db.get("doc"))?.v === "alice",
+        );
+
+        // Forgeries under alice's name: unsigned, and with a signature moved to another value.
+        const later = stateOf(Date.now());
+        const forged: Op[] = [
+          { soul: "doc", field: "v", value: "forged-1", state: later, actor: alice.actor },
+          { ...good, value: "forged-2", state: later },
+          { ...good, soul: "doc2", value: "forged-3" },
+        ];
+        for (let i = 0; i < TRUST_OFFENCES && attacker.getConnections(vId).length > 0; i++) {
+          await attacker.services.pubsub.publish(topic, encodeOps([forged[i % forged.length]])).catch(
+            () => {},
+          );
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await until(
+          "the attacker to be disconnected",
+          10_000,
+          () => attacker.getConnections(vId).length === 0,
+        );
+        assert.equal(v.net.node.refused(attacker.peerId.toString()), true);
+        assert.ok(
+          v.lines.some((l) => l.includes(`peer=${attacker.peerId.toString()}`) && l.includes("trust rules")),
+          v.lines.join("\n"),
+        );
+        // Give any relay time to happen, then check neither replica holds a forgery.
+        await new Promise((r) => setTimeout(r, 1000));
+        for (const r of [v, b]) {
+          assert.deepEqual(await r.db.get("doc"), { v: "alice" });
+          assert.equal(await r.db.get("doc2"), undefined);
+        }
+      } finally {
+        await attacker.stop();
+        for (const r of [b, v]) {
+          await r.net.stop();
+          await r.db.close();
+        }
+      }
+    },
+  );
+});
