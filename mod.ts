@@ -109,6 +109,13 @@ export interface OpenOptions {
    * without it.
    */
   readonly passphrase?: string;
+  /**
+   * The space this replica's signed writes are for (signatures cover it;
+   * default: `network.space`, else `"default"`). For a replica whose network
+   * starts later, as `lattice serve --space NAME` starts it; with `network`
+   * it must be the same space.
+   */
+  readonly space?: string;
   /** States further than this ahead of the local clock are deferred (ms, default 10 min). */
   readonly maxDrift?: number;
   /** States further than this ahead of the local clock are refused, not deferred (ms, default 1 day). */
@@ -180,6 +187,16 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   }
   const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
+  if (options.space !== undefined) {
+    if (typeof options.space !== "string" || options.space === "") {
+      throw new TypeError("space must be a non-empty string");
+    }
+    if (network && network.space !== options.space) {
+      throw new RangeError(
+        `space ${JSON.stringify(options.space)} is not network.space ${JSON.stringify(network.space)}`,
+      );
+    }
+  }
   // Loaded only when asked for, so a program without a network never loads libp2p.
   const join = network ? await import("./net/join.ts") : undefined;
   if (network) {
@@ -209,7 +226,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
       world: options.world,
       embed: options.embed,
       identity,
-      space: network ? network.space : undefined,
+      space: options.space ?? (network ? network.space : undefined),
     });
   } catch (e) {
     await store.close();

@@ -29,9 +29,12 @@ export async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
   const hosts = (p.flags.get("allow-host") as string[] | undefined) ?? [];
   for (const o of corsOrigins) checkArgument("serve", "--cors-origin", () => checkCorsOrigin(o));
   for (const h of hosts) checkArgument("serve", "--allow-host", () => checkServedHost(h));
+  const space = p.flags.get("space") as string | undefined;
   let node: Awaited<ReturnType<typeof serve>>;
   try {
     const db = await open({
+      // Signatures cover the space: the node's writes are signed for the one it serves.
+      space: space ?? "default",
       path: memory ? undefined : ctx.path,
       storage: memory ? "memory" : "auto",
       lockCommand: "lattice serve",
@@ -41,7 +44,7 @@ export async function serveCommand(ctx: Context, p: Parsed): Promise<number> {
       memory,
       http,
       json: ctx.json,
-      space: p.flags.get("space") as string | undefined,
+      space,
       listen: (p.flags.get("listen") as string[] | undefined) ?? [],
       bootstrap: (p.flags.get("bootstrap") as string[] | undefined) ?? [],
       replication,

@@ -231,6 +231,34 @@ describe("peer id = identity key", () => {
     });
   });
 
+  it(
+    "a directory's node started later, as serve starts it, signs for the space it serves",
+    SLOW,
+    async () => {
+      await withDir(async (dir) => {
+        const { startNetwork } = await import("../net/network.ts");
+        const db = await open({ path: dir, space: "identity-later" });
+        const net = await startNetwork(db, { space: "identity-later", listen: [], bootstrap: [] });
+        const peer = await open({
+          storage: "memory",
+          network: { space: "identity-later", bootstrap: net.addrs() },
+        });
+        try {
+          await db.put("signed", { by: db.identity!.id });
+          for (let t = 0; t < 200 && (await peer.get("signed")) === undefined; t++) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          // Signed for another space, the peer would refuse it.
+          assert.deepEqual(await peer.get("signed"), { by: db.identity!.id });
+        } finally {
+          await peer.close();
+          await net.stop();
+          await db.close();
+        }
+      });
+    },
+  );
+
   it("a replica without an identity gets a new peer id at each open", SLOW, async () => {
     const ids = new Set<string>();
     for (let i = 0; i < 2; i++) {

@@ -66,6 +66,14 @@ describe("open() option checks", () => {
     );
   });
 
+  it("rejects a space that is empty or not network.space", async () => {
+    await assert.rejects(open({ storage: "memory", space: "" }), TypeError);
+    await assert.rejects(
+      open({ storage: "memory", space: "a", network: { space: "b" } }),
+      (e: Error) => e instanceof RangeError && /is not network.space/.test(e.message),
+    );
+  });
+
   it("rejects a passphrase that is not a string", async () => {
     await assert.rejects(
       open({ storage: "memory", passphrase: 42 as never }),
