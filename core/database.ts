@@ -110,7 +110,7 @@ export class Database extends StoredData {
     this.#queryBudget = queryBudget;
     const now = options.now ?? (() => this.#world.now());
     this.#trust = new Trust(options.identity, kernels, options.space ?? "default", store, now);
-    this.trust = new TrustApi(this.#trust, (soul, data) => this.put(soul, data));
+    this.trust = new TrustApi(this.#trust, this, this.#world);
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);

@@ -17,7 +17,8 @@ import {
   type Op,
   TrustError,
 } from "../mod.ts";
-import { encodeOps } from "../core/op.ts";
+import { encodeOps, recordToOp } from "../core/op.ts";
+import { storeOf } from "../core/database.ts";
 import { createCertificate } from "../core/trust/certificate.ts";
 import { openStore } from "../storage/open.ts";
 
@@ -222,5 +223,53 @@ describe("protected souls ~<key>/…", () => {
     // A grantee cannot un-revoke: the revocation soul is the owner's alone.
     await assert.rejects(writerC.put(`~${owner.id}/~revoked`, { x: false }), /only the owner/);
     for (const db of [a, writerB, writerC, bob2, bob3, bob4, b]) await db.close();
+  });
+});
+
+describe("private values", () => {
+  it("readers open them; other replicas hold and sync only ciphertext; rotation shuts removed readers out", async () => {
+    const alice = await createIdentity(), bob = await createIdentity(), eve = await createIdentity();
+    const a = await replica(alice), b = await replica(bob), e = await replica(eve), relay = await replica();
+    assert.equal(await a.trust.shareKey("notes", [bob.id]), 1);
+    await a.trust.putPrivate("diary/1", { text: "the secret plan", n: 42 }, "notes");
+    assert.deepEqual(await a.trust.getPrivate("diary/1"), { text: "the secret plan", n: 42 });
+    // A replica that only relays stores ciphertext: no plaintext in its storage.
+    await relay.applyOps(await opsOf(a), { source: "a" });
+    const stored = await storeOf(relay).readNode("diary/1");
+    assert.equal(stored.length, 2);
+    const plain = new TextEncoder().encode("the secret plan");
+    for (const r of stored) {
+      const bytes = r.value;
+      for (let i = 0; i + plain.length <= bytes.length; i++) {
+        assert.ok(!plain.every((x, j) => bytes[i + j] === x), "plaintext found in a relay's storage");
+      }
+    }
+    await assert.rejects(relay.trust.getPrivate("diary/1"), TrustError);
+    // Bob (a reader) gets it through the relay and opens it; Eve (not a reader) cannot.
+    for (const db of [b, e]) await db.applyOps(await opsOf(relay), { source: "relay" });
+    assert.deepEqual(await b.trust.getPrivate("diary/1"), { text: "the secret plan", n: 42 });
+    await assert.rejects(e.trust.getPrivate("diary/1"), /was not shared with this replica/);
+    // A sealed value moved to another field does not open.
+    const sealed = recordToOp(stored[0]); // written unsigned by a keyless replica into a field of its own
+    await b.applyOps([{
+      soul: sealed.soul,
+      field: "moved",
+      value: sealed.value,
+      state: sealed.state,
+      actor: "0000000000000009",
+    }]);
+    await assert.rejects(b.trust.getPrivate("diary/1"), /does not open/);
+    // Rotation without bob: he keeps what he could read, not what comes after.
+    assert.equal(await a.trust.shareKey("notes", []), 2);
+    await a.trust.putPrivate("diary/2", { text: "after bob left" }, "notes");
+    await b.applyOps(await opsOf(a), { source: "a" });
+    await assert.rejects(b.trust.getPrivate("diary/2"), /version 2 .* was not shared/);
+    assert.deepEqual(await a.trust.getPrivate("diary/2"), { text: "after bob left" });
+    // Only the owner writes its keyring: bob cannot add himself.
+    await assert.rejects(
+      b.put(`~${alice.id}/~keys/notes`, { [`2.${bob.id}`]: new Uint8Array(40) }),
+      TrustError,
+    );
+    for (const db of [a, b, e, relay]) await db.close();
   });
 });

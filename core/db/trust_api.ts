@@ -12,6 +12,9 @@ import type { Identity } from "../trust/identity.ts";
 import { revokedSoul } from "../trust/verify.ts";
 import type { WriteResult } from "./commit_queue.ts";
 import { type Trust, TrustError } from "./trust.ts";
+import { PrivateData } from "./private_data.ts";
+import type { NodeData, Value } from "../value.ts";
+import type { World } from "../world.ts";
 
 /** Reads the {@link Trust} behind a `db.trust` (set by the class's static block). */
 let trustOfApi: (api: TrustApi) => Trust;
@@ -50,10 +53,24 @@ export class TrustApi {
 
   readonly #trust: Trust;
   readonly #put: (soul: string, data: Record<string, unknown>) => Promise<WriteResult>;
+  readonly #private: PrivateData;
 
-  constructor(trust: Trust, put: (soul: string, data: Record<string, unknown>) => Promise<WriteResult>) {
+  constructor(
+    trust: Trust,
+    db: {
+      put(soul: string, data: Record<string, unknown>): Promise<WriteResult>;
+      get(soul: string): Promise<NodeData | undefined>;
+    },
+    world: World,
+  ) {
     this.#trust = trust;
-    this.#put = put;
+    this.#put = (soul, data) => db.put(soul, data);
+    this.#private = new PrivateData({
+      identity: () => trust.identity,
+      put: this.#put,
+      get: (soul) => db.get(soul),
+      world,
+    });
   }
 
   /** The key this database signs its writes with (`undefined`: unsigned writes, public souls only). */
@@ -105,5 +122,34 @@ export class TrustApi {
         new TypeError("revoke takes a certificate's bytes or its id (64 hex digits)"),
       );}
     return this.#put(revokedSoul(id.id), { [certId]: true });
+  }
+
+  /**
+   * Makes a new version of this replica's key `name` and shares it with
+   * `readers` (public key ids) and this replica, through X25519: the wrapped
+   * copies go to its protected soul `~<id>/~keys/<name>`, which replicates.
+   * Later `putPrivate(…, name)` calls use it. Called again with fewer
+   * readers it rotates the key: those left out cannot read later writes.
+   * Resolves with the new version.
+   */
+  shareKey(name: string, readers: readonly string[]): Promise<number> {
+    return this.#private.shareKey(name, readers);
+  }
+
+  /**
+   * Puts `data` with every field sealed (AES-256-GCM) under the current
+   * version of this replica's key `name`: replicas store and sync only the
+   * ciphertext. Souls, field names, states and sizes stay visible.
+   */
+  putPrivate(soul: string, data: Record<string, Value>, name: string): Promise<WriteResult> {
+    return this.#private.putPrivate(soul, data, name);
+  }
+
+  /**
+   * `get` with sealed fields opened (plain fields as they are); rejects with
+   * a `TrustError` when a field's key was not shared with this replica.
+   */
+  getPrivate(soul: string): Promise<NodeData | undefined> {
+    return this.#private.getPrivate(soul);
   }
 }
