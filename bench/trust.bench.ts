@@ -14,6 +14,9 @@
  *   signature per chunk of 64), ops made one put each (one signature per op:
  *   the worst case, bounded by one verification per op), and the same 100k
  *   unsigned. The issue's floor, 30,000 ops/s, is a limit on the bulk row.
+ * - **private put / get**: `putPrivate` (two fields sealed with AES-GCM, then
+ *   a signed put) beside a signed `put` of the same plain fields, and
+ *   `getPrivate` beside `get`.
  *
  * Run: `deno task bench trust`, `bun scripts/bench.ts trust`.
  *
@@ -109,6 +112,9 @@ export const suite: BenchSuite = {
 
     const signedDb = await open({ storage: "memory", identity: me });
     const plainDb = await open({ storage: "memory" });
+    await signedDb.trust.shareKey("bench", [(await createIdentity()).id]);
+    await signedDb.trust.putPrivate("sealed", { text: "a private value of some length", n: 1 }, "bench");
+    await signedDb.put("open", { text: "a private value of some length", n: 1 });
     let k = 0;
     return {
       cases: [
@@ -132,6 +138,25 @@ export const suite: BenchSuite = {
           impls: {
             signed: () => signedDb.put(`a/${k++}`, { k }),
             unsigned: () => plainDb.put(`b/${k++}`, { k }),
+          },
+        },
+        {
+          name: "private put (AES-GCM, awaited, signed)",
+          impls: {
+            private: () =>
+              signedDb.trust.putPrivate(
+                `s/${k++}`,
+                { text: "a private value of some length", n: k },
+                "bench",
+              ),
+            "signed put": () => signedDb.put(`o/${k++}`, { text: "a private value of some length", n: k }),
+          },
+        },
+        {
+          name: "private get",
+          impls: {
+            getPrivate: () => signedDb.trust.getPrivate("sealed"),
+            get: () => signedDb.get("open"),
           },
         },
         {
