@@ -29,6 +29,7 @@ import {
 import { withDeadline } from "./deadline.ts";
 import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
+import { syncManifest } from "./space_manifest.ts";
 
 /** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
@@ -201,8 +202,10 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const syncRound = () => {
     if (stopped) return;
     for (const p of node.peers()) void syncWith(p.id);
+    void syncManifest(db, node, (msg) => log.debug("trust", msg));
     timer = world.setTimer(syncRound, interval, true);
   };
+  void syncManifest(db, node, (msg) => log.debug("trust", msg));
   timer = world.setTimer(syncRound, interval, true);
 
   async function stop(): Promise<void> {

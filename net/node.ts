@@ -117,6 +117,14 @@ export interface NetNode {
   refused(peer: string): boolean;
   /** `peer`'s gossipsub score as this node sees it (0 for a peer it does not know). */
   gossipScore(peer: string): number;
+  /**
+   * Stores `value` under DHT `key` on the peers closest to it (each checks
+   * it with its record validator, net/dht_records.ts). Best effort: errors
+   * are logged, never thrown.
+   */
+  putRecord(key: Uint8Array, value: Uint8Array, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** The values the DHT holds under `key`, each checked by this node's validator (none when not found). */
+  getRecords(key: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Uint8Array[]>;
   stop(): Promise<void>;
 }
 
@@ -377,6 +385,22 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     penalize: (peer, reason) => guard.penalize(peer, reason),
     refused: (peer) => guard.refused(peer),
     gossipScore: (peer) => gossip.score(peer),
+    async putRecord(key, value, opts) {
+      await withDeadline(DIAL_TIMEOUT_MS, async (signal) => {
+        for await (const ev of libp2p.services.dht.put(key, value, { signal })) {
+          if (ev.name === "QUERY_ERROR") log(`putRecord: ${ev.error.message}`);
+        }
+      }, { signals: [opts?.signal, life.signal], world }).catch((e) => log(`putRecord failed: ${e.message}`));
+    },
+    async getRecords(key, opts) {
+      const out: Uint8Array[] = [];
+      await withDeadline(DIAL_TIMEOUT_MS, async (signal) => {
+        for await (const ev of libp2p.services.dht.get(key, { signal })) {
+          if (ev.name === "VALUE") out.push(ev.value);
+        }
+      }, { signals: [opts?.signal, life.signal], world }).catch(() => {}); // not found: none
+      return out;
+    },
     async stop() {
       if (timers.stopped) return;
       guard.stop();

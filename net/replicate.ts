@@ -22,7 +22,6 @@ import { encodeRecordsAsOps } from "../core/op_writer.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { MAX_GOSSIP_BYTES, type NetNode } from "./node.ts";
 import { trustOf } from "../core/db/trust_api.ts";
-import { needsCheck } from "../core/trust/verify.ts";
 
 /**
  * Gossip messages refused by the trust rules (a forged or badly signed op)
@@ -125,7 +124,7 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
   const offences = new Map<string, number>();
   const offCheck = node.validate((bytes, from) => {
     const records = decodeOpRecords(bytes, MAX_GOSSIP_BYTES);
-    if (!needsCheck(records)) return;
+    if (!trust.needsCheck(records)) return;
     return trust.check(records).then((why) => {
       const bad = why.find((w) => w !== undefined);
       if (bad === undefined) return;

@@ -273,3 +273,54 @@ describe("private values", () => {
     for (const db of [a, b, e, relay]) await db.close();
   });
 });
+
+describe("space manifests", () => {
+  it("a writers list admits only its writers; a newer manifest of the owner changes it; others are ignored", async () => {
+    const owner = await createIdentity(), w1 = await createIdentity(), w2 = await createIdentity();
+    const stranger = await createIdentity();
+    const o = await replica(owner), a = await replica(w1), b = await replica(w2), s = await replica(stranger);
+    const keyless = await replica(), member = await replica();
+    const m1 = await o.trust.createManifest({ writers: [w1.id], seq: 1 });
+    for (const db of [o, a, b, s, keyless, member]) assert.equal(await db.trust.useManifest(m1), true);
+    assert.deepEqual(member.trust.manifest?.writers, [w1.id]);
+    assert.equal(member.trust.manifest?.owner, owner.id);
+    // Listed writers and the owner write; the others cannot, locally or through a peer.
+    await a.put("doc", { by: "w1" });
+    await o.put("doc2", { by: "owner" });
+    assert.equal((await member.applyOps([...await opsOf(a), ...await opsOf(o)], { source: "p" })).applied, 2);
+    await assert.rejects(b.put("doc", { by: "w2" }), /not a writer of space/);
+    await assert.rejects(keyless.put("doc", { by: "keyless" }), /not a writer of space/);
+    const outside = await replica(w2); // w2's ops, written where no manifest holds
+    await outside.put("doc", { by: "w2" });
+    await refused(member, await opsOf(outside), /writer not in the space's manifest/);
+    const unsigned = {
+      soul: "doc",
+      field: "by",
+      value: "x",
+      state: (await opsOf(a))[0].state,
+      actor: "0000000000000003",
+    };
+    await refused(member, [unsigned], /unsigned op in a space with a writers list/);
+    // A manifest with a lower (or the same) seq is not adopted; one from another key never is.
+    const m0 = await o.trust.createManifest({ writers: "anyone", seq: 0 });
+    assert.equal(await member.trust.useManifest(m0), false);
+    const usurper = await s.trust.createManifest({ writers: "anyone", seq: 99 });
+    assert.equal(await member.trust.useManifest(usurper), false, "another owner's manifest");
+    assert.equal(member.trust.manifest?.seq, 1);
+    const damaged = m1.slice();
+    damaged[damaged.length - 1] ^= 1;
+    const fresh = await replica();
+    assert.equal(await fresh.trust.useManifest(damaged), false, "a manifest whose signature fails");
+    // A manifest of another space is not adopted.
+    const otherSpace = await replica(owner, "elsewhere");
+    assert.equal(
+      await fresh.trust.useManifest(await otherSpace.trust.createManifest({ writers: [], seq: 5 })),
+      false,
+    );
+    // The owner adds w2: its ops are accepted from then on.
+    const m2 = await o.trust.createManifest({ writers: [w1.id, w2.id], seq: 2 });
+    assert.equal(await member.trust.useManifest(m2), true);
+    assert.equal((await member.applyOps(await opsOf(outside), { source: "p" })).applied, 1);
+    for (const db of [o, a, b, s, keyless, member, outside, fresh, otherSpace]) await db.close();
+  });
+});

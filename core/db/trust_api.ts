@@ -10,6 +10,7 @@
 import { type Certificate, createCertificate, decodeCertificate, type Grant } from "../trust/certificate.ts";
 import type { Identity } from "../trust/identity.ts";
 import { revokedSoul } from "../trust/verify.ts";
+import { createManifest, type Manifest, type ManifestFields } from "../trust/manifest.ts";
 import type { WriteResult } from "./commit_queue.ts";
 import { type Trust, TrustError } from "./trust.ts";
 import { PrivateData } from "./private_data.ts";
@@ -151,5 +152,42 @@ export class TrustApi {
    */
   getPrivate(soul: string): Promise<NodeData | undefined> {
     return this.#private.getPrivate(soul);
+  }
+
+  /** The space's manifest in force (core/trust/manifest.ts), if any. */
+  get manifest(): Manifest | undefined {
+    return this.#trust.manifest;
+  }
+
+  /**
+   * A manifest for this database's space, signed by its key: who may write
+   * (key ids, or `"anyone"`), mode, replication factor and `seq` (higher
+   * than the one it replaces). Adopt it with {@link useManifest}; with a
+   * network, it is published to the DHT for the other members.
+   */
+  createManifest(fields: Omit<ManifestFields, "space">): Promise<Uint8Array> {
+    const id = this.#trust.identity;
+    if (id === undefined) {
+      return Promise.reject(new TrustError("createManifest needs an identity: open with one"));
+    }
+    try {
+      return createManifest(id, { ...fields, space: this.#trust.space });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Adopts a manifest of this space when its signature holds and it is newer
+   * than the one in force, from the same owner (the first one adopted pins
+   * the owner). From then on, in a space with a writers list, only they (and
+   * the owner) write: other ops are refused. Resolves with whether it was adopted.
+   */
+  useManifest(bytes: Uint8Array): Promise<boolean> {
+    try {
+      return this.#trust.useManifest(bytes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }

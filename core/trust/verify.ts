@@ -22,6 +22,7 @@
 import type { Kernels } from "../kernels/types.ts";
 import { type Certificate, ownerOf, readCertificate, refusal, REVOKED } from "./certificate.ts";
 import { actorOf, toHex, verifySignature } from "./identity.ts";
+import { type Manifest, mayWrite } from "./manifest.ts";
 import {
   chunkTree,
   leafHashes,
@@ -48,6 +49,8 @@ export interface TrustContext {
   now(): number;
   /** Whether the owner `issuer` revoked certificate `id` (its `~<issuer>/~revoked` holds `true` there). */
   revoked(issuer: string, id: string): Promise<boolean>;
+  /** The space's manifest, when it has one (core/trust/manifest.ts): with a writers list, only they write. */
+  manifest(): Manifest | undefined;
 }
 
 /** Whether any op of a batch needs the check (signed, under a key's actor id, or in a protected soul). */
@@ -88,12 +91,15 @@ export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Prom
   const signers: string[] = new Array(n);
   const signed: number[] = [];
   let lastKey: Uint8Array | undefined, lastHex = "", lastActorHi = 0, lastActorLo = 0;
+  const manifest = ctx.manifest();
+  const listed = manifest !== undefined && manifest.writers !== "anyone";
   for (let i = 0; i < n; i++) {
     const op = ops[i];
     const owner = op.soul.charCodeAt(0) === 0x7e ? ownerOf(op.soul) : undefined;
     if (op.sig === undefined) {
       if (op.actorHi >= 0x80000000) why[i] = "unsigned op under a key's actor id";
       else if (owner !== undefined) why[i] = "unsigned op in a protected soul";
+      else if (listed) why[i] = "unsigned op in a space with a writers list";
       continue;
     }
     const p = parseSig(op.sig);
@@ -107,6 +113,10 @@ export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Prom
     }
     if (op.actorHi !== lastActorHi || op.actorLo !== lastActorLo) {
       why[i] = "signed by a key that is not the actor's";
+      continue;
+    }
+    if (listed && !mayWrite(manifest, lastHex)) {
+      why[i] = "writer not in the space's manifest";
       continue;
     }
     if (owner !== undefined && owner !== lastHex && p.cert === undefined) {
