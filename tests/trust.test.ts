@@ -324,3 +324,55 @@ describe("space manifests", () => {
     for (const db of [o, a, b, s, keyless, member, outside, fresh, otherSpace]) await db.close();
   });
 });
+
+describe("malformed and early ops, from a peer", () => {
+  it("are refused before anything is stored or deferred, and the honest state is unchanged", async () => {
+    const alice = await createIdentity();
+    const a = await replica(alice), b = await replica();
+    await a.put("doc", { v: 1 });
+    const [good] = await opsOf(a);
+    await b.applyOps([good]);
+    const before = await b.stateHash();
+    const far = (Date.now() + 60 * 60_000) * 0x10000; // an hour ahead: beyond maxDrift (10 min)
+    const farState = Math.floor(far / 2 ** 32).toString(16).padStart(8, "0") +
+      (far >>> 0).toString(16).padStart(8, "0");
+    // Forged and early: refused by the trust check, never deferred.
+    const forged: Op = { soul: "doc", field: "v", value: 2, state: farState, actor: alice.actor };
+    const r = await b.applyOps([forged], { source: "peer" });
+    assert.deepEqual([r.applied, r.deferred, r.refused], [0, 0, 1]);
+    assert.equal(b.deferredStatus().count, 0, "a forged op is not kept aside");
+    // Signed and early (its writer's clock an hour ahead): kept aside, never applied early, as any op
+    // beyond maxDrift is.
+    const early = await Database.create({
+      store: await openStore({ storage: "memory" }),
+      kernels: await loadKernels(),
+      identity: alice,
+      now: () => Date.now() + 3_600_000,
+    });
+    await early.put("doc", { v: 3 });
+    const e = await b.applyOps(await opsOf(early), { source: "peer" });
+    assert.deepEqual([e.applied, e.deferred, e.refused ?? 0], [0, 1, 0]);
+    assert.equal(b.deferredStatus().count, 1);
+    assert.equal(await b.stateHash(), before, "nothing applied early");
+    // Malformed batches: the whole batch is refused, nothing stored.
+    const { encode } = await import("../core/msgpack.ts");
+    const deep: unknown = [[[[[[[[1]]]]]]]];
+    const st = new Uint8Array(8), ac = new Uint8Array(8);
+    const bad: [string, Uint8Array][] = [
+      ["deep nesting", encode([1, ["s", "f", deep, st, ac]] as never)],
+      ["a __proto__ key", encode([1, ["s", "f", { "__proto__": "x" }, st, ac]] as never)],
+      ["trailing bytes", Uint8Array.from([...encodeOps([good]), 0])],
+    ];
+    for (const [what, bytes] of bad) {
+      await assert.rejects(b.applyOps(bytes, { source: "peer" }), Error, what);
+    }
+    await assert.rejects(
+      b.applyOps(new Uint8Array(65 * 1024 * 1024), { source: "peer" }),
+      /exceeds|too large|limit/,
+      "an oversize batch",
+    );
+    assert.equal(await b.stateHash(), before);
+    assert.equal(b.deferredStatus().count, 1);
+    for (const db of [a, b, early]) await db.close();
+  });
+});
