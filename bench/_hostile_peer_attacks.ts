@@ -13,6 +13,7 @@ import { encodeOps, type Op } from "../core/op.ts";
 import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
 import { DHT_PROTOCOL } from "../net/node.ts";
 import { createIdentity } from "../core/trust/identity.ts";
+import { multiaddr } from "@multiformats/multiaddr";
 import {
   ANSWER_TIMEOUT_MS,
   type Attack,
@@ -222,7 +223,9 @@ export function forgedSignatures(sizes: HostileSizes): Attack {
       const t0 = performance.now();
       let sent = 0, refusedAt = -1;
       try {
-        for (; sent < sizes.gossipMessages; sent++) {
+        // As long as the garbage attack takes (200/s), refused or not: a refused publish waits for its redial.
+        const until = t0 + sizes.gossipMessages * 5 + 1000;
+        for (; sent < sizes.gossipMessages && performance.now() < until; sent++) {
           const ops: Op[] = [];
           for (let i = 0; i < 200; i++) {
             const sig = new Uint8Array(101);
@@ -236,11 +239,22 @@ export function forgedSignatures(sizes: HostileSizes): Attack {
               sig,
             });
           }
+          const bytes = encodeOps(ops);
+          if (refusedAt < 0 && sent > 0 && attacker.libp2p.getConnections().length === 0) refusedAt = sent;
+          if (refusedAt >= 0) {
+            // Refused: redial now and then, as an attacker would, and publish if it gets in.
+            const back = await attacker.libp2p.dial(multiaddr(ctx.victim.addr), {
+              signal: AbortSignal.timeout(1000),
+            })
+              .then(() => true, () => false);
+            if (back) await attacker.libp2p.services.pubsub.publish(attacker.topic, bytes).catch(() => {});
+            await sleep(200);
+            continue;
+          }
           try {
-            await attacker.publish(encodeOps(ops));
+            await attacker.publish(bytes);
           } catch {
-            if (refusedAt < 0) refusedAt = sent;
-            await sleep(100); // refused: try again, as an attacker would
+            refusedAt = sent;
           }
           if (sent % 20 === 19) await sleep(Math.max(0, (sent + 1) * 5 - (performance.now() - t0)));
         }

@@ -27,7 +27,14 @@ import { type Certificate, ownerOf, readCertificate, refusal } from "../trust/ce
 import type { Identity } from "../trust/identity.ts";
 import { type Manifest, mayWrite, readManifest } from "../trust/manifest.ts";
 import { signRecords } from "../trust/signing.ts";
-import { type Checked, checkOps, needsCheck, revokedSoul, type TrustContext } from "../trust/verify.ts";
+import {
+  type Checked,
+  checkOps,
+  type CheckOptions,
+  needsCheck,
+  revokedSoul,
+  type TrustContext,
+} from "../trust/verify.ts";
 
 /**
  * An op refused by the trust rules (unsigned where a signature is needed, a
@@ -280,8 +287,8 @@ export class Trust {
    * Why each op is refused, or undefined for an accepted one
    * (core/trust/verify.ts); `undefined` when none needed a look.
    */
-  check(ops: readonly Checked[]): Promise<(string | undefined)[]> {
-    return checkOps(this.#ctx, ops);
+  check(ops: readonly Checked[], options?: CheckOptions): Promise<(string | undefined)[]> {
+    return checkOps(this.#ctx, ops, options);
   }
 
   /** Whether the manifest in force lists the writers. */

@@ -29,7 +29,7 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { decodeValue, encodeValue } from "../value_encoding.ts";
 import type { Value } from "../value.ts";
-import { type World } from "../world.ts";
+import type { World } from "../world.ts";
 import { fromHex, type Identity, identitySecret, toHex } from "./identity.ts";
 
 const MAGIC = [0x4c, 0x50, 0x56, 1]; // "LPV" 1

@@ -84,7 +84,11 @@ interface Group {
  * Why each op of `ops` is refused (`undefined` for an accepted one): the
  * check above. Never throws for malformed input: it is a refusal.
  */
-export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Promise<(string | undefined)[]> {
+export async function checkOps(
+  ctx: TrustContext,
+  ops: readonly Checked[],
+  options: CheckOptions = {},
+): Promise<(string | undefined)[]> {
   const n = ops.length;
   const why: (string | undefined)[] = new Array(n).fill(undefined);
   const parts: (SigParts | undefined)[] = new Array(n);
@@ -177,16 +181,40 @@ export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Prom
       }
     }
   }
-  await Promise.all(Array.from(groups, async ([key, g]) => {
-    if (good.has(key)) return;
-    const ok = await verifySignature(g.parts.publicKey, g.parts.signature, rootMessage(g.root));
-    if (ok) {
-      if (good.size >= GOOD_MAX) good.clear();
-      good.add(key);
-    } else for (const i of g.ops) why[i] = "bad signature";
-  }));
+  // Verified VERIFY_BATCH at a time; with failFast, the first refusal ends the check (the batch is refused
+  // whole), so a message of forged signatures costs one batch, not one verification per op.
+  const todo = Array.from(groups).filter(([key]) => !good.has(key));
+  for (let start = 0; start < todo.length; start += VERIFY_BATCH) {
+    if (options.failFast && why.some((w) => w !== undefined)) {
+      for (let j = start; j < todo.length; j++) {
+        for (const i of todo[j][1].ops) why[i] ??= "not checked: the batch is refused";
+      }
+      return why;
+    }
+    await Promise.all(
+      todo.slice(start, start + VERIFY_BATCH).map(async ([key, g]) => {
+        const ok = await verifySignature(g.parts.publicKey, g.parts.signature, rootMessage(g.root));
+        if (ok) {
+          if (good.size >= GOOD_MAX) good.clear();
+          good.add(key);
+        } else for (const i of g.ops) why[i] = "bad signature";
+      }),
+    );
+  }
   await checkCertificates(ctx, ops, parts, signers, why);
   return why;
+}
+
+/** Signatures verified at once: the event loop gets a turn between batches. */
+const VERIFY_BATCH = 16;
+
+/** Options of {@link checkOps}. */
+export interface CheckOptions {
+  /**
+   * Stop at the first refused op (a gossip message is refused whole): the
+   * ops not reached are refused as unchecked.
+   */
+  readonly failFast?: boolean;
 }
 
 /** The certificate checks of signed ops in protected souls of other keys (see the module comment). */
