@@ -56,7 +56,7 @@ async function setup(ctx: SetupContext): Promise<BenchSetup> {
   const rounds: Record<BrowserEngine, BrowserRun>[] = [];
   let probe: OpfsProbe | undefined;
   try {
-    log(`chromium ${page.version}; building ${SIZES.apply} foreign ops in the page`);
+    log(`chromium ${page.version}, ${page.profile} profile; building ${SIZES.apply} foreign ops in the page`);
     await page.prepare(SIZES.apply);
     const tag = Math.random().toString(36).slice(2, 8);
     for (let r = 0; r < ROUNDS; r++) {
