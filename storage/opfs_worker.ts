@@ -127,14 +127,15 @@ async function open(name: string, durability: Durability): Promise<OpfsOpened> {
       preserveOnInitFailure: true,
     });
   } catch (e) {
-    throw new Error(
-      `Cannot open OPFS database ${JSON.stringify(name)}: it is open elsewhere (another tab or worker), ` +
-        `or OPFS refused it (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw refused(name, e);
   }
   let db: ReturnType<typeof configure> | undefined;
   try {
-    journal = await OpfsJournalFs.open(await databaseDir(name));
+    try {
+      journal = await OpfsJournalFs.open(await databaseDir(name));
+    } catch (e) {
+      throw refused(name, e); // its slots are held as exclusively as the pool's files
+    }
     db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, durability, 0);
     store = new OpfsSqlite(db, name, journal, JOURNAL_DIR);
   } catch (e) {
@@ -146,6 +147,14 @@ async function open(name: string, durability: Durability): Promise<OpfsOpened> {
     throw e;
   }
   return { sqliteVersion: sqlite3.version.libVersion, info: readInfo(db) };
+}
+
+/** The error of an open whose files another worker holds (or OPFS refused). */
+function refused(name: string, e: unknown): Error {
+  return new Error(
+    `Cannot open OPFS database ${JSON.stringify(name)}: it is open elsewhere (another tab or worker), ` +
+      `or OPFS refused it (${e instanceof Error ? e.message : String(e)})`,
+  );
 }
 
 /** The OPFS directory of database `name`, `.lattice/<name>` (the pool's, which it creates). */
