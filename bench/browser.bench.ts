@@ -32,7 +32,7 @@
  * Sizes: `LATTICE_BENCH_QUICK=1` runs a tenth of each (50 awaited puts, 1k
  * concurrent puts and gets, 10k ops) for development; `LATTICE_BENCH_ROUNDS`
  * sets the rounds (default 3). Chromium: LATTICE_CHROMIUM, else
- * /usr/bin/chromium. Progress goes to stderr. The whole run took 70–90 s on
+ * /usr/bin/chromium. Progress goes to stderr. The whole run took 67–110 s on
  * the shared 2-core machine.
  *
  * Run: `deno task bench browser [--json]`.
