@@ -6,8 +6,8 @@
  * the semantics are the server's, and the server's journal ahead of SQLite
  * (storage/sqlite_journaled.ts) over OPFS files (storage/opfs_journal.ts):
  *
- * - a commit is one frame appended to the journal and flushed (the sync
- *   access handle's `flush()`) before it resolves, whatever the durability,
+ * - a commit is one frame appended to the journal (with durability `power`
+ *   also flushed: the sync access handle's `flush()`) before it resolves,
  *   then held in memory; SQLite receives the journaled records in the
  *   background, many commits per transaction, and on close, `list`,
  *   `changes` and a direct commit. Batches of 16k records or more and
@@ -68,11 +68,13 @@ export class OpfsSqlite {
    * with its journal files in `fs` (directory `dir`); `name` names it in
    * errors. Replays what a crash left in the journal into SQLite first.
    */
-  constructor(db: SqlDriver, name: string, fs: JournaledFs, dir: string) {
+  constructor(db: SqlDriver, name: string, fs: JournaledFs, dir: string, power: boolean) {
     this.#db = db;
     const nodes = this.#nodes = new NodeTable(db, name);
-    // Every append flushed (`power` for the journal): the flush is what makes a frame durable here.
-    const journaled = this.#journaled = new Journaled(nodes, fs, dir, "/", true, systemWorld);
+    // As on a server: with `power` every frame is flushed before its commit resolves; with `process` the
+    // write alone (a sync access handle writes to the file through the operating system, so a crashed
+    // tab or worker loses nothing written; a power cut may lose what no flush reached).
+    const journaled = this.#journaled = new Journaled(nodes, fs, dir, "/", power, systemWorld);
     this.#seq = journaled.recover();
     this.#deferred = new DeferredTable(nodes);
     this.#reads = new NodeReads(nodes, journaled, this.#cache);

@@ -137,7 +137,7 @@ async function open(name: string, durability: Durability): Promise<OpfsOpened> {
       throw refused(name, e); // its slots are held as exclusively as the pool's files
     }
     db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, durability, 0);
-    store = new OpfsSqlite(db, name, journal, JOURNAL_DIR);
+    store = new OpfsSqlite(db, name, journal, JOURNAL_DIR, durability === "power");
   } catch (e) {
     try {
       db?.close();

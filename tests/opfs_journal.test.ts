@@ -138,12 +138,15 @@ describe("the OPFS store's journal over fake OPFS files", () => {
     crash(): void;
   }
 
-  /** The engine over `dir`'s journal and a SQLite file of its own (on disk: no power loss there). */
-  async function engine(dir: FakeDir, file: string): Promise<Engine> {
+  /**
+   * The engine over `dir`'s journal and a SQLite file of its own (on disk: no power loss there), with
+   * durability `power` (every frame flushed) unless `power` is false (`process`).
+   */
+  async function engine(dir: FakeDir, file: string, power = true): Promise<Engine> {
     const journal = await OpfsJournalFs.open(dir);
     const db = await connect(file, undefined, "process", 0);
     return {
-      store: new OpfsSqlite(db, "test", journal, JOURNAL_DIR),
+      store: new OpfsSqlite(db, "test", journal, JOURNAL_DIR, power),
       journal,
       crash() {
         db.close();
@@ -163,6 +166,19 @@ describe("the OPFS store's journal over fake OPFS files", () => {
       assert.equal(e.store.commit({ records: [record(i)] }), i + 1);
       e.crash();
       dir.powerLoss();
+    }
+  });
+
+  it("with durability process, writes each frame without a flush, and a crashed worker loses none", async () => {
+    const dir = new FakeDir(), file = path.join(tmp, `db-${++n}`);
+    for (let i = 0; i < 20; i++) {
+      const e = await engine(dir, file, false);
+      assert.equal(e.store.lastSeq(), i, "every commit returned before the crash is there");
+      const flushes = dir.slots().reduce((sum, f) => sum + f.flushes, 0);
+      assert.equal(e.store.commit({ records: [record(i)] }), i + 1);
+      const after = dir.slots().reduce((sum, f) => sum + f.flushes, 0);
+      if (i > 0) assert.equal(after, flushes, "no flush for a commit into a slot already started");
+      e.crash(); // the worker dies; the operating system keeps what was written (no power loss)
     }
   });
 
