@@ -4,6 +4,10 @@
  * until reached once; a member that disconnects (or that could not be
  * dialed) is redialed with a capped, jittered exponential backoff
  * (`net/backoff.ts`); every dial has a deadline and ends with the node.
+ * When the runtime says the network is back (a browser's `online` event),
+ * {@link Members.online} drops the waits: every member not connected and
+ * every bootstrap address not yet reached is dialed at once, with its
+ * backoff started over, instead of after a delay that grew while offline.
  * Members come from bootstrap, from DHT provider lookups and mDNS
  * (`net/discovery.ts`), and from dials the layer above asks for.
  *
@@ -118,6 +122,40 @@ export class Members {
     });
   }
 
+  /**
+   * The network is back: every member without a connection and every bootstrap
+   * address not yet reached is dialed now (its pending redial cancelled), and
+   * their backoffs start over. Returns how many dials it started.
+   */
+  online(): number {
+    if (this.#o.timers.stopped) return 0;
+    let dials = 0;
+    for (const [peer, m] of this.#members) {
+      m.attempt = 0;
+      if (m.timer === undefined) continue; // connected, or a dial already in flight
+      this.#o.timers.cancel(m.timer);
+      m.timer = undefined;
+      const id = peerIdFromString(peer);
+      if (this.#libp2p.getConnections(id).length > 0) continue;
+      dials++;
+      this.#o.log(`online: redial ${peer}`);
+      this.dial(id).catch((e) => {
+        this.#o.log(`redial ${peer} failed: ${(e as Error).message}`);
+        this.scheduleReconnect(peer);
+      });
+    }
+    for (const [addr, st] of this.#bootstrap) {
+      st.attempt = 0;
+      if (st.timer === undefined) continue; // its dial is in flight
+      this.#o.timers.cancel(st.timer);
+      st.timer = undefined;
+      dials++;
+      this.#o.log(`online: redial bootstrap ${addr}`);
+      this.#dialBootstrap(addr);
+    }
+    return dials;
+  }
+
   /** Dials each bootstrap address, retrying with backoff until it is reached once. */
   bootstrap(addrs: readonly string[]): void {
     for (const addr of addrs) {
@@ -136,7 +174,10 @@ export class Members {
       if (this.#o.timers.stopped) return;
       const delay = backoffDelay(this.#o.backoff, st.attempt++, this.#o.world);
       this.#o.log(`bootstrap ${addr} failed (${(e as Error).message}); retry in ${Math.round(delay)} ms`);
-      st.timer = this.#o.timers.later(delay, () => this.#dialBootstrap(addr));
+      st.timer = this.#o.timers.later(delay, () => {
+        st.timer = undefined;
+        this.#dialBootstrap(addr);
+      });
     });
   }
 }
