@@ -24,7 +24,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
 import { bundle } from "../scripts/test/bundle.mjs";
 import { startServer } from "../scripts/test/page_server.mjs";
-import type { Database } from "../mod.ts";
+import type { OpenedDatabase as Database } from "../mod.ts";
 import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
 
 /** Writes of the close and crash cases: the first AWAITED one after another, the rest in concurrent rounds. */
