@@ -49,6 +49,8 @@ export interface MembersOptions {
 interface Retry {
   attempt: number;
   timer?: Timer;
+  /** A member: it went (or could not be dialed) and is redialed until it connects. */
+  lost?: boolean;
 }
 
 /** Members and bootstrap addresses, dialed and redialed; see the module doc. */
@@ -101,6 +103,7 @@ export class Members {
     const m = this.#members.get(peer);
     if (m === undefined) return;
     m.attempt = 0;
+    m.lost = false;
     this.#o.timers.cancel(m.timer);
     m.timer = undefined;
   }
@@ -109,6 +112,7 @@ export class Members {
   scheduleReconnect(peer: string): void {
     const m = this.#members.get(peer);
     if (!m || m.timer || this.#o.timers.stopped) return;
+    m.lost = true;
     const delay = backoffDelay(this.#o.backoff, m.attempt++, this.#o.world);
     this.#o.log(`reconnect ${peer} in ${Math.round(delay)} ms (attempt ${m.attempt})`);
     m.timer = this.#o.timers.later(delay, () => {
@@ -123,16 +127,18 @@ export class Members {
   }
 
   /**
-   * The network is back: every member without a connection and every bootstrap
-   * address not yet reached is dialed now (its pending redial cancelled), and
-   * their backoffs start over. Returns how many dials it started.
+   * The network is back: every member being redialed is dialed now unless
+   * connected (its pending redial cancelled; when a redial of it is in flight,
+   * started while offline, libp2p joins the two), so is every bootstrap
+   * address waiting for its retry, and their backoffs start over. Returns how
+   * many dials it started.
    */
   online(): number {
     if (this.#o.timers.stopped) return 0;
     let dials = 0;
     for (const [peer, m] of this.#members) {
+      if (!m.lost) continue;
       m.attempt = 0;
-      if (m.timer === undefined) continue; // connected, or a dial already in flight
       this.#o.timers.cancel(m.timer);
       m.timer = undefined;
       const id = peerIdFromString(peer);
@@ -146,7 +152,7 @@ export class Members {
     }
     for (const [addr, st] of this.#bootstrap) {
       st.attempt = 0;
-      if (st.timer === undefined) continue; // its dial is in flight
+      if (st.timer === undefined) continue; // its dial is in flight, and retries when it fails
       this.#o.timers.cancel(st.timer);
       st.timer = undefined;
       dials++;

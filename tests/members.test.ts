@@ -2,9 +2,10 @@
  * net/members.ts: the redials of members and bootstrap addresses, on a world
  * of virtual time and a dialer that fails while "offline". Checked: failed
  * redials wait longer and longer; `online()` dials at once every member that
- * waits for a redial and every bootstrap address not yet reached, cancels
- * their pending timers and starts their backoffs over; a connected member is
- * left alone.
+ * is being redialed (waiting for its timer, or with a dial in flight) and
+ * every bootstrap address not yet reached, cancels their pending timers and
+ * starts their backoffs over; a connected member, and one only remembered
+ * (never lost), are left alone.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -49,13 +50,14 @@ function virtualWorld() {
   return { world, advance };
 }
 
-/** A dialer that refuses every dial while `offline`, and counts them by target. */
+/** A dialer that refuses every dial while `offline` (or leaves it hanging while `hang`), and counts them by target. */
 function fakeDialer(connected: Set<string>) {
-  const state = { offline: true, dials: [] as string[] };
+  const state = { offline: true, hang: false, dials: [] as string[] };
   const dialer: Dialer = {
     dial(target: PeerId | Multiaddr): Promise<Connection> {
       const name = target.toString();
       state.dials.push(name);
+      if (state.hang) return new Promise(() => {});
       if (state.offline) return Promise.reject(new Error("offline"));
       return Promise.resolve({ remotePeer: { toString: () => "server" } } as unknown as Connection);
     },
@@ -73,7 +75,7 @@ describe("Members", () => {
     const life = new AbortController();
     const connected = new Set<string>();
     const { dialer, state } = fakeDialer(connected);
-    const [gone, here] = [await peerId(), await peerId()];
+    const [gone, here, idle] = [await peerId(), await peerId(), await peerId()];
     const members = new Members(dialer, {
       world,
       timers,
@@ -85,6 +87,7 @@ describe("Members", () => {
     });
     members.remember(gone);
     members.remember(here);
+    members.remember(idle); // found, never connected nor lost: not ours to dial here
     connected.add(here);
     const addr = "/ip4/127.0.0.1/tcp/9/ws/p2p/" + gone;
     members.bootstrap([addr]);
@@ -141,5 +144,33 @@ describe("Members", () => {
     timers.stop();
     life.abort();
     assert.equal(members.online(), 0, "a stopped node dials nothing");
+  });
+
+  it("dials at online() a member whose redial, started while offline, is still in flight", async () => {
+    const { world, advance } = virtualWorld();
+    const timers = new TimerSet(world);
+    const life = new AbortController();
+    const { dialer, state } = fakeDialer(new Set());
+    const peer = await peerId();
+    const members = new Members(dialer, {
+      world,
+      timers,
+      life: life.signal,
+      backoff: { initial: 250, max: 30_000 },
+      maxMembers: 8,
+      self: "me",
+      log: () => {},
+    });
+    members.remember(peer);
+    members.scheduleReconnect(peer);
+    state.hang = true; // the redial below never answers (a dial cut off mid-way)
+    await advance(250);
+    assert.equal(state.dials.length, 1, "the redial is in flight, no timer waits");
+    state.hang = false;
+    state.offline = false;
+    assert.equal(members.online(), 1);
+    assert.equal(state.dials.length, 2);
+    timers.stop();
+    life.abort();
   });
 });
