@@ -43,7 +43,7 @@ const WRITES = 30;
  * How long A stays offline, in ms: long enough for its redial backoff (250 ms doubling, jittered)
  * to grow to seconds, so a reconnection within a second is the `online` event's doing.
  */
-const OFFLINE_MS = 15_000;
+const OFFLINE_MS = 10_000;
 
 /** What a page holds (globals set in it). */
 interface Held {
