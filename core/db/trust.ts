@@ -21,7 +21,7 @@ import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
 import { checkOp, decodeOpRecords, type Op, opToRecord } from "../op.ts";
 import type { ForeignIntake } from "./apply.ts";
-import type { ApplyResult } from "./commit_queue.ts";
+import type { ApplyResult, CommitQueue, WriteResult } from "./commit_queue.ts";
 import { decodeValue } from "../value_encoding.ts";
 import { type Certificate, ownerOf, readCertificate, refusal } from "../trust/certificate.ts";
 import type { Identity } from "../trust/identity.ts";
@@ -63,6 +63,7 @@ interface Pending {
 }
 
 const utf8 = new TextEncoder();
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Signing and checking for one database. */
 export class Trust {
@@ -247,6 +248,27 @@ export class Trust {
         queueMicrotask(this.#flush);
       }
     });
+  }
+
+  /**
+   * Queues local records: at once without an identity (they win their merge:
+   * the clock was just ticked); signed first with one, and then merged, since
+   * a foreign op may pass their state while they wait for the signature.
+   */
+  commitLocal(
+    queue: CommitQueue,
+    records: FieldRecord[],
+    result: WriteResult,
+    cert: Certificate | undefined,
+  ): Promise<WriteResult> {
+    if (this.#identity === undefined) {
+      return queue.enqueue(true, records, NONE, NONE, result) as Promise<WriteResult>;
+    }
+    return this.sign(
+      records,
+      cert,
+      (signed) => queue.enqueue(false, signed, NONE, NONE, result, undefined, true) as Promise<WriteResult>,
+    );
   }
 
   /** Runs `work` after the signing before it, then `then` with its records. */
