@@ -57,7 +57,6 @@ export type {
 export type { Condition } from "./db/query.ts";
 export type { DatabaseOptions };
 
-
 /**
  * The embedded graph database: what `open` returns, built from a store and kernels.
  *
