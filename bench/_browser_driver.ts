@@ -8,6 +8,14 @@
  * or /usr/bin/chromium; the flags of scripts/test/chromium_args.mjs) and
  * returns a {@link BrowserPage} whose calls run in one page. Not a suite.
  *
+ * The page runs in a persistent profile (a fresh user-data directory, removed
+ * after), as a browser user's pages do: there OPFS and IndexedDB are files on
+ * disk, and a sync access handle's `write()` is a system call (µs). A plain
+ * `browser.newContext()` is an incognito profile, whose OPFS lives in the
+ * browser process's memory: each sync-access-handle call is then a message to
+ * it (0.5–1 ms whatever its size, `flush()` free), which no user's database
+ * sees. `LATTICE_BENCH_INCOGNITO=1` measures that profile instead.
+ *
  * @module
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -15,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { Server } from "node:http";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { bundle } from "../scripts/test/bundle.mjs";
 import { startServer } from "../scripts/test/page_server.mjs";
 import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
@@ -29,6 +37,8 @@ const PAGE_BUNDLE = "bench-browser-page.js";
 export interface BrowserPage {
   /** Chromium's version. */
   readonly version: string;
+  /** `persistent` (a user's profile, on disk) or `incognito` (OPFS and IndexedDB in memory). */
+  readonly profile: "persistent" | "incognito";
   /** Builds the foreign ops in the page (outside any timing). */
   prepare(applyOps: number): Promise<number>;
   /** One run of every phase on `engine`, in fresh databases named after `tag`. */
@@ -50,9 +60,12 @@ function chromiumPath(): string {
 /** Bundles, serves and opens the page; `log` hears of browser errors. */
 export async function openBrowserPage(log: (line: string) => void): Promise<BrowserPage> {
   const dir = mkdtempSync(join(tmpdir(), "lattice-bench-browser-"));
+  const incognito = process.env.LATTICE_BENCH_INCOGNITO === "1";
   let server: Server | undefined;
   let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
   const close = async () => {
+    await context?.close().catch(() => {});
     await browser?.close().catch(() => {});
     if (server) {
       server.closeAllConnections?.();
@@ -69,22 +82,25 @@ export async function openBrowserPage(log: (line: string) => void): Promise<Brow
     if (error) throw new Error(`cannot bundle bench/_browser_page.ts:\n${error}`);
     const started = await startServer(dir) as { server: Server; url: string };
     server = started.server;
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: 60_000,
-    });
-    const page: Page = await (await browser.newContext()).newPage();
+    const launch = { executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS, timeout: 60_000 };
+    if (incognito) {
+      browser = await chromium.launch(launch);
+      context = await browser.newContext();
+    } else {
+      context = await chromium.launchPersistentContext(join(dir, "profile"), launch);
+      browser = context.browser() ?? undefined;
+    }
+    const page: Page = await context.newPage();
     page.on("console", (m) => {
       if (m.type() === "error" || m.type() === "warning") log(`[console.${m.type()}] ${m.text()}`);
     });
     page.on("pageerror", (e) => log(`[pageerror] ${e.message}`));
     await page.goto(`${started.url}/`, { timeout: 30_000 });
     const src = `/bundles/${PAGE_BUNDLE}`;
-    const version = browser.version();
+    const version = browser?.version() ?? await page.evaluate(() => navigator.userAgent);
     return {
       version,
+      profile: incognito ? "incognito" : "persistent",
       prepare: (n) =>
         page.evaluate(async ({ src, n }) => (await import(src)).prepare(n) as Promise<number>, { src, n }),
       run: (engine, sizes, tag) =>

@@ -3,11 +3,12 @@
  * side, bundled with bench/_browser_page.ts): how SQLite is set up in the
  * OPFS worker (journal mode, synchronous), and what the browser's own
  * primitives cost, timed in a throwaway dedicated worker on a fresh OPFS
- * file: `write` of 4 KiB through a sync access handle, the same followed by
- * `flush()`, and a message round trip to that worker; and awaited puts with
- * `durability: "process"` (`synchronous=NORMAL`: a WAL commit is not
- * flushed) beside `"power"` (`FULL`: flushed), to see what the flush adds.
- * Not a suite.
+ * file: appending through a sync access handle with `write()` alone and with
+ * `write()` + `flush()`, at the size of an awaited put's journal frame
+ * (128 B), 4 KiB, and a 2,000-op batch's frame (256 KiB); and a message round
+ * trip to that worker. Then awaited puts into a database opened with
+ * `durability: "process"` and `"power"` (each commit's journal frame is
+ * flushed either way; `power` also flushes SQLite's folds). Not a suite.
  *
  * @module
  */
@@ -15,16 +16,17 @@ import { open } from "../mod.ts";
 import { storeOf } from "../core/database.ts";
 import type { OpfsStore } from "../storage/opfs.ts";
 
+/** The sizes of the appends timed (bytes). */
+export const PROBE_SIZES = [128, 4096, 262_144] as const;
+
 /** The probe's figures (ms per call, medians are not needed: each is a mean over {@link CALLS}). */
 export interface OpfsProbe {
   readonly journalMode: string;
   readonly synchronous: string;
   readonly sqliteVersion: string;
-  /** ms per 4 KiB write growing the file, in place, in place + flush; per 64 KiB write in place. */
-  readonly growMs: number;
-  readonly writeMs: number;
-  readonly writeFlushMs: number;
-  readonly bigMs: number;
+  /** ms per append of each of {@link PROBE_SIZES}: `write()` alone, and `write()` + `flush()`. */
+  readonly writeMs: readonly number[];
+  readonly writeFlushMs: readonly number[];
   readonly roundTripMs: number;
   /** ms per awaited put, durability `process` and `power`. */
   readonly putProcessMs: number;
@@ -34,9 +36,8 @@ export interface OpfsProbe {
 const CALLS = 200;
 
 /**
- * The worker's code: times `CALLS` 4 KiB writes that grow the file, the same
- * writes again in place, in place each followed by `flush()`, and one
- * 64 KiB write in place `CALLS` times; then answers echoes.
+ * The worker's code: for each size, `CALLS` appends with `write()` alone,
+ * then `CALLS` with `write()` + `flush()`; then it answers echoes.
  */
 const WORKER = `
 onmessage = async (e) => {
@@ -44,15 +45,20 @@ onmessage = async (e) => {
   const root = await navigator.storage.getDirectory();
   const name = "bench-probe-" + Math.random().toString(36).slice(2);
   const sah = await (await root.getFileHandle(name, { create: true })).createSyncAccessHandle();
-  const buf = new Uint8Array(4096).fill(7), big = new Uint8Array(65536).fill(9);
-  const time = (fn) => { const t = performance.now(); for (let i = 0; i < ${CALLS}; i++) fn(i); return (performance.now() - t) / ${CALLS}; };
-  const growMs = time((i) => sah.write(buf, { at: i * 4096 }));
-  const writeMs = time((i) => sah.write(buf, { at: i * 4096 }));
-  const writeFlushMs = time((i) => { sah.write(buf, { at: i * 4096 }); sah.flush(); });
-  const bigMs = time(() => sah.write(big, { at: 0 }));
+  const time = (fn) => { const t = performance.now(); for (let i = 0; i < ${CALLS}; i++) fn(); return (performance.now() - t) / ${CALLS}; };
+  const writeMs = [], writeFlushMs = [];
+  for (const size of ${JSON.stringify(PROBE_SIZES)}) {
+    const buf = new Uint8Array(size).fill(7);
+    let at = 0;
+    sah.truncate(0);
+    writeMs.push(time(() => { sah.write(buf, { at }); at += size; }));
+    sah.truncate(0);
+    at = 0;
+    writeFlushMs.push(time(() => { sah.write(buf, { at }); at += size; sah.flush(); }));
+  }
   sah.close();
   await root.removeEntry(name);
-  postMessage({ growMs, writeMs, writeFlushMs, bigMs });
+  postMessage({ writeMs, writeFlushMs });
 };`;
 
 function answer(worker: Worker): Promise<unknown> {
@@ -84,7 +90,7 @@ export async function probeOpfs(path: string): Promise<OpfsProbe> {
   const worker = new Worker(url);
   try {
     worker.postMessage("start");
-    const prims = await answer(worker) as Pick<OpfsProbe, "growMs" | "writeMs" | "writeFlushMs" | "bigMs">;
+    const prims = await answer(worker) as Pick<OpfsProbe, "writeMs" | "writeFlushMs">;
     const t = performance.now();
     for (let i = 0; i < CALLS; i++) {
       const next = answer(worker);

@@ -23,6 +23,7 @@ import { BENCH_SIZES } from "./_hostile_kit.ts";
 import {
   deferredFlood,
   dhtRecordFlood,
+  forgedSignatures,
   gossipGarbage,
   slowFrames,
   syncDeflateBomb,
@@ -41,6 +42,7 @@ export function hostileAttacks(sizes: HostileSizes = BENCH_SIZES): Attack[] {
     deferredFlood(sizes),
     slowFrames(sizes),
     gossipGarbage(sizes),
+    forgedSignatures(sizes),
     dhtRecordFlood(sizes),
     sseFlood(sizes),
     sseFlood(sizes, 0),

@@ -12,6 +12,8 @@ import { formatHlc } from "../core/clock.ts";
 import { encodeOps, type Op } from "../core/op.ts";
 import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
 import { DHT_PROTOCOL } from "../net/node.ts";
+import { createIdentity } from "../core/trust/identity.ts";
+import { multiaddr } from "@multiformats/multiaddr";
 import {
   ANSWER_TIMEOUT_MS,
   type Attack,
@@ -196,6 +198,69 @@ export function gossipGarbage(sizes: HostileSizes): Attack {
           (still ? "still connected" : "disconnected by the victim");
       } catch (e) {
         return `stopped after ${sent} messages: ${(e as Error).message}`;
+      } finally {
+        await attacker.stop();
+      }
+    },
+  };
+}
+
+/**
+ * Gossip messages of ops that claim a key's actor id with signatures that do
+ * not hold (issue 16): each op its own random signature, so the victim pays
+ * one Ed25519 verification per op before it refuses the message. After
+ * {@link TRUST_OFFENCES} such messages the victim cuts the attacker off;
+ * it keeps redialing and publishing for the whole phase.
+ */
+export function forgedSignatures(sizes: HostileSizes): Attack {
+  return {
+    name: "forged signatures",
+    what:
+      `${sizes.gossipMessages} gossip messages of 200 ops with bad signatures under a key's actor id, 200/s`,
+    async run(ctx) {
+      const key = await createIdentity();
+      const attacker = await startAttacker(ctx.victim);
+      const t0 = performance.now();
+      let sent = 0, refusedAt = -1;
+      try {
+        // As long as the garbage attack takes (200/s), refused or not: a refused publish waits for its redial.
+        const until = t0 + sizes.gossipMessages * 5 + 1000;
+        for (; sent < sizes.gossipMessages && performance.now() < until; sent++) {
+          const ops: Op[] = [];
+          for (let i = 0; i < 200; i++) {
+            const sig = new Uint8Array(101);
+            sig[0] = 1, sig.set(key.publicKey, 1), crypto.getRandomValues(sig.subarray(33, 97)), sig[98] = 1;
+            ops.push({
+              soul: `forged/${sent}/${i}`,
+              field: "v",
+              value: i,
+              state: formatHlc(Date.now(), 0),
+              actor: key.actor,
+              sig,
+            });
+          }
+          const bytes = encodeOps(ops);
+          if (refusedAt < 0 && sent > 0 && attacker.libp2p.getConnections().length === 0) refusedAt = sent;
+          if (refusedAt >= 0) {
+            // Refused: redial now and then, as an attacker would, and publish if it gets in.
+            const back = await attacker.libp2p.dial(multiaddr(ctx.victim.addr), {
+              signal: AbortSignal.timeout(1000),
+            })
+              .then(() => true, () => false);
+            if (back) await attacker.libp2p.services.pubsub.publish(attacker.topic, bytes).catch(() => {});
+            await sleep(200);
+            continue;
+          }
+          try {
+            await attacker.publish(bytes);
+          } catch {
+            refusedAt = sent;
+          }
+          if (sent % 20 === 19) await sleep(Math.max(0, (sent + 1) * 5 - (performance.now() - t0)));
+        }
+        const still = attacker.libp2p.getConnections().length > 0;
+        return `${sent} messages in ${secs(performance.now() - t0)}; ` +
+          (refusedAt >= 0 ? `refused from message ${refusedAt}` : still ? "still connected" : "disconnected");
       } finally {
         await attacker.stop();
       }

@@ -20,8 +20,7 @@ import { Trust } from "./db/trust.ts";
 import { TrustApi } from "./db/trust_api.ts";
 import { checkField, checkSoul, flattenFields } from "./value.ts";
 import { isTombstone } from "./value_encoding.ts";
-import type { FieldRecord, Store } from "./store.ts";
-import type { Certificate } from "./trust/certificate.ts";
+import type { Store } from "./store.ts";
 import { StoredData, storeOf } from "./db/stored.ts";
 import { checkQueryBudget, type QueryBudget } from "./query_budget.ts";
 import { systemWorld, type World } from "./world.ts";
@@ -57,8 +56,6 @@ export type {
 };
 export type { Condition } from "./db/query.ts";
 export type { DatabaseOptions };
-
-const NONE: readonly never[] = Object.freeze([]);
 
 /**
  * The embedded graph database: what `open` returns, built from a store and kernels.
@@ -110,7 +107,7 @@ export class Database extends StoredData {
     this.#queryBudget = queryBudget;
     const now = options.now ?? (() => this.#world.now());
     this.#trust = new Trust(options.identity, kernels, options.space ?? "default", store, now);
-    this.trust = new TrustApi(this.#trust, (soul, data) => this.put(soul, data));
+    this.trust = new TrustApi(this.#trust, this, this.#world);
     this.#queue = new CommitQueue(store, kernels, clock, new ClockMark(clock, restoredMark), this.#watchers);
     this.#deferral = new Deferral(store, clock, this.#world, this.#queue, options);
     this.#intake = new ForeignIntake(clock, this.#queue, this.#deferral);
@@ -185,27 +182,11 @@ export class Database extends StoredData {
     const cert = this.#trust.certificateForPut(fields);
     const [stateHi, stateLo] = this.clock.tickWords();
     const records = putRecords(fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
-    return this.#commitLocal(records, { soul, state: hlcFromWords(stateHi, stateLo) }, cert);
-  }
-
-  /**
-   * Queues local records: at once without an identity (they win their merge:
-   * the clock was just ticked); signed first with one (core/db/trust.ts), and
-   * then merged, since a foreign op may pass their state while they wait.
-   */
-  #commitLocal(
-    records: FieldRecord[],
-    result: WriteResult,
-    cert: Certificate | undefined,
-  ): Promise<WriteResult> {
-    if (this.#trust.identity === undefined) {
-      return this.#queue.enqueue(true, records, NONE, NONE, result) as Promise<WriteResult>;
-    }
-    return this.#trust.sign(
+    return this.#trust.commitLocal(
+      this.#queue,
       records,
+      { soul, state: hlcFromWords(stateHi, stateLo) },
       cert,
-      (signed) =>
-        this.#queue.enqueue(false, signed, NONE, NONE, result, undefined, true) as Promise<WriteResult>,
     );
   }
 
@@ -235,7 +216,7 @@ export class Database extends StoredData {
     const [stateHi, stateLo] = this.clock.tickWords();
     const result = { soul, state: hlcFromWords(stateHi, stateLo) };
     const records = tombstoneRecords(soul, fields, stateHi, stateLo, this.#actorHi, this.#actorLo);
-    if (records.length > 0) await this.#commitLocal(records, result, cert);
+    if (records.length > 0) await this.#trust.commitLocal(this.#queue, records, result, cert);
     return result;
   }
 

@@ -71,6 +71,16 @@ export interface GossipHooks {
 }
 
 /**
+ * What a check throws to drop a message without holding it against its
+ * sender (gossipsub's Ignore: not delivered, not relayed, no score
+ * penalty): for messages that cannot be checked now, which anti-entropy
+ * brings again later.
+ */
+export class GossipIgnore extends Error {
+  override name = "GossipIgnore";
+}
+
+/**
  * A check of every message on the topic (`NetNode.validate`): throwing, or
  * returning a promise that rejects, refuses the message. `from` is the peer
  * that sent it here.
@@ -164,6 +174,10 @@ export class SpaceGossip {
   }
 
   #reject(from: string, e: unknown): TopicValidatorResult {
+    if (e instanceof GossipIgnore) {
+      this.#hooks.log(`ignored gossip message from ${from}: ${e.message}`);
+      return TopicValidatorResult.Ignore;
+    }
     this.#hooks.log(`rejected gossip message from ${from}: ${(e as Error).message}`);
     return TopicValidatorResult.Reject;
   }

@@ -4,6 +4,10 @@
  * until reached once; a member that disconnects (or that could not be
  * dialed) is redialed with a capped, jittered exponential backoff
  * (`net/backoff.ts`); every dial has a deadline and ends with the node.
+ * When the runtime says the network is back (a browser's `online` event),
+ * {@link Members.online} drops the waits: every member not connected and
+ * every bootstrap address not yet reached is dialed at once, with its
+ * backoff started over, instead of after a delay that grew while offline.
  * Members come from bootstrap, from DHT provider lookups and mDNS
  * (`net/discovery.ts`), and from dials the layer above asks for.
  *
@@ -45,6 +49,8 @@ export interface MembersOptions {
 interface Retry {
   attempt: number;
   timer?: Timer;
+  /** A member: it went (or could not be dialed) and is redialed until it connects. */
+  lost?: boolean;
 }
 
 /** Members and bootstrap addresses, dialed and redialed; see the module doc. */
@@ -97,6 +103,7 @@ export class Members {
     const m = this.#members.get(peer);
     if (m === undefined) return;
     m.attempt = 0;
+    m.lost = false;
     this.#o.timers.cancel(m.timer);
     m.timer = undefined;
   }
@@ -105,6 +112,7 @@ export class Members {
   scheduleReconnect(peer: string): void {
     const m = this.#members.get(peer);
     if (!m || m.timer || this.#o.timers.stopped) return;
+    m.lost = true;
     const delay = backoffDelay(this.#o.backoff, m.attempt++, this.#o.world);
     this.#o.log(`reconnect ${peer} in ${Math.round(delay)} ms (attempt ${m.attempt})`);
     m.timer = this.#o.timers.later(delay, () => {
@@ -116,6 +124,42 @@ export class Members {
         this.scheduleReconnect(peer);
       });
     });
+  }
+
+  /**
+   * The network is back: every member being redialed is dialed now unless
+   * connected (its pending redial cancelled; when a redial of it is in flight,
+   * started while offline, libp2p joins the two), so is every bootstrap
+   * address waiting for its retry, and their backoffs start over. Returns how
+   * many dials it started.
+   */
+  online(): number {
+    if (this.#o.timers.stopped) return 0;
+    let dials = 0;
+    for (const [peer, m] of this.#members) {
+      if (!m.lost) continue;
+      m.attempt = 0;
+      this.#o.timers.cancel(m.timer);
+      m.timer = undefined;
+      const id = peerIdFromString(peer);
+      if (this.#libp2p.getConnections(id).length > 0) continue;
+      dials++;
+      this.#o.log(`online: redial ${peer}`);
+      this.dial(id).catch((e) => {
+        this.#o.log(`redial ${peer} failed: ${(e as Error).message}`);
+        this.scheduleReconnect(peer);
+      });
+    }
+    for (const [addr, st] of this.#bootstrap) {
+      st.attempt = 0;
+      if (st.timer === undefined) continue; // its dial is in flight, and retries when it fails
+      this.#o.timers.cancel(st.timer);
+      st.timer = undefined;
+      dials++;
+      this.#o.log(`online: redial bootstrap ${addr}`);
+      this.#dialBootstrap(addr);
+    }
+    return dials;
   }
 
   /** Dials each bootstrap address, retrying with backoff until it is reached once. */
@@ -136,7 +180,10 @@ export class Members {
       if (this.#o.timers.stopped) return;
       const delay = backoffDelay(this.#o.backoff, st.attempt++, this.#o.world);
       this.#o.log(`bootstrap ${addr} failed (${(e as Error).message}); retry in ${Math.round(delay)} ms`);
-      st.timer = this.#o.timers.later(delay, () => this.#dialBootstrap(addr));
+      st.timer = this.#o.timers.later(delay, () => {
+        st.timer = undefined;
+        this.#dialBootstrap(addr);
+      });
     });
   }
 }

@@ -31,7 +31,7 @@ import { canListen, createNetNode, type NetNode } from "./node.ts";
 import { startReplication } from "./replicate.ts";
 import { peerKeyOf } from "./peer_key.ts";
 import { loadOrCreateWebRtcCertificate } from "./webrtc_cert.ts";
-import type { Identity } from "../core/trust/identity.ts";
+import { syncManifest } from "./space_manifest.ts";
 
 /** Listen address when none is given on a server: TCP on loopback, a free port (browsers only dial). */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0";
@@ -85,7 +85,7 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const world = options.world ?? systemWorld;
   const log: Logger = options.logger ?? createLogger({ world });
   // A database with an identity is that key on the network too: its peer id survives restarts.
-  const identity = (db as { readonly identity?: Identity }).identity;
+  const identity = db.trust.identity;
   // And its /webrtc-direct address (which carries the certificate's hash) too, when it has a directory.
   const webrtcCertificate =
     options.directory !== undefined && options.listen.some((a) => a.includes("/webrtc-direct"))
@@ -213,8 +213,10 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const syncRound = () => {
     if (stopped) return;
     for (const p of node.peers()) void syncWith(p.id);
+    void syncManifest(db, node, (msg) => log.debug("trust", msg));
     timer = world.setTimer(syncRound, interval, true);
   };
+  void syncManifest(db, node, (msg) => log.debug("trust", msg));
   timer = world.setTimer(syncRound, interval, true);
 
   async function stop(): Promise<void> {

@@ -6,7 +6,8 @@
  * A node joins one space: it subscribes to the space's gossip topic, provides
  * the space's CID in the DHT (`/lattice/kad/1.0.0`) and periodically looks up
  * the other providers and dials them. Members it has seen are redialed with a
- * capped, jittered exponential backoff after they disconnect.
+ * capped, jittered exponential backoff after they disconnect, and at once
+ * when a browser fires `online`.
  *
  * Every peer is untrusted (see `net/peer_budget.ts`): gossip is checked by a
  * topic validator before it is delivered or relayed (a rejected message is
@@ -118,6 +119,14 @@ export interface NetNode {
   refused(peer: string): boolean;
   /** `peer`'s gossipsub score as this node sees it (0 for a peer it does not know). */
   gossipScore(peer: string): number;
+  /**
+   * Stores `value` under DHT `key` on the peers closest to it (each checks
+   * it with its record validator, net/dht_records.ts). Best effort: errors
+   * are logged, never thrown.
+   */
+  putRecord(key: Uint8Array, value: Uint8Array, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** The values the DHT holds under `key`, each checked by this node's validator (none when not found). */
+  getRecords(key: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Uint8Array[]>;
   stop(): Promise<void>;
 }
 
@@ -324,6 +333,12 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
   gossip.start();
   members.bootstrap(options.bootstrap ?? []);
   discovery.start();
+  // A browser says when its network comes back: redial at once instead of after the grown backoff.
+  const events = runtime === "browser" ? globalThis as unknown as Partial<EventTarget> : undefined;
+  const onOnline = () => {
+    if (members.online() > 0) discovery.hurry();
+  };
+  events?.addEventListener?.("online", onOnline);
 
   const node: NetNode = {
     peerId: self,
@@ -384,11 +399,28 @@ export async function createNetNode(options: NetNodeOptions): Promise<NetNode> {
     penalize: (peer, reason) => guard.penalize(peer, reason),
     refused: (peer) => guard.refused(peer),
     gossipScore: (peer) => gossip.score(peer),
+    async putRecord(key, value, opts) {
+      await withDeadline(DIAL_TIMEOUT_MS, async (signal) => {
+        for await (const ev of libp2p.services.dht.put(key, value, { signal })) {
+          if (ev.name === "QUERY_ERROR") log(`putRecord: ${ev.error.message}`);
+        }
+      }, { signals: [opts?.signal, life.signal], world }).catch((e) => log(`putRecord failed: ${e.message}`));
+    },
+    async getRecords(key, opts) {
+      const out: Uint8Array[] = [];
+      await withDeadline(DIAL_TIMEOUT_MS, async (signal) => {
+        for await (const ev of libp2p.services.dht.get(key, { signal })) {
+          if (ev.name === "VALUE") out.push(ev.value);
+        }
+      }, { signals: [opts?.signal, life.signal], world }).catch(() => {}); // not found: none
+      return out;
+    },
     async stop() {
       if (timers.stopped) return;
       guard.stop();
       timers.stop();
       options.signal?.removeEventListener("abort", onAbort);
+      events?.removeEventListener?.("online", onOnline);
       life.abort();
       await discovery.stop();
       libp2p.removeEventListener("peer:connect", onConnect);

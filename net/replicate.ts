@@ -21,8 +21,8 @@ import { decodeOpRecords } from "../core/op.ts";
 import { encodeRecordsAsOps } from "../core/op_writer.ts";
 import type { FieldRecord } from "../core/store.ts";
 import { MAX_GOSSIP_BYTES, type NetNode } from "./node.ts";
+import { GossipIgnore } from "./gossip.ts";
 import { trustOf } from "../core/db/trust_api.ts";
-import { needsCheck } from "../core/trust/verify.ts";
 
 /**
  * Gossip messages refused by the trust rules (a forged or badly signed op)
@@ -32,6 +32,9 @@ import { needsCheck } from "../core/trust/verify.ts";
  * what it accepted a moment earlier.
  */
 export const TRUST_OFFENCES = 3;
+
+/** Gossip messages of one peer that may wait for their signature check; more are ignored (see below). */
+export const VERIFY_QUEUE = 8;
 
 /** Options of {@link startReplication}. */
 export interface ReplicationOptions {
@@ -121,12 +124,30 @@ export function startReplication(db: Database, node: NetNode, options: Replicati
   });
 
   // Decoded and checked, signatures included, before the message is merged or relayed.
+  // A peer's messages are checked one at a time, at most VERIFY_QUEUE waiting: the signatures of a
+  // flood cost the time of one check per message, and the third forged one cuts its sender off before
+  // the rest are looked at.
   const trust = trustOf(db);
   const offences = new Map<string, number>();
+  const queues = new Map<string, { tail: Promise<unknown>; waiting: number }>();
   const offCheck = node.validate((bytes, from) => {
     const records = decodeOpRecords(bytes, MAX_GOSSIP_BYTES);
-    if (!needsCheck(records)) return;
-    return trust.check(records).then((why) => {
+    if (!trust.needsCheck(records)) return;
+    let q = queues.get(from);
+    if (q === undefined) queues.set(from, q = { tail: Promise.resolve(), waiting: 0 });
+    if (q.waiting >= VERIFY_QUEUE) {
+      throw new GossipIgnore(`${q.waiting} messages of this peer wait for their signatures to be checked`);
+    }
+    const queue = q;
+    queue.waiting++;
+    const checked = queue.tail.then(() => {
+      if (node.refused(from)) throw new GossipIgnore("its sender was refused meanwhile");
+      return trust.check(records, { failFast: true });
+    });
+    queue.tail = checked.catch(() => {}).finally(() => {
+      if (--queue.waiting === 0) queues.delete(from);
+    });
+    return checked.then((why) => {
       const bad = why.find((w) => w !== undefined);
       if (bad === undefined) return;
       if (!bad.startsWith("certificate")) {

@@ -14,6 +14,13 @@
  * has committed it (its `put` resolved), so no resolved write is lost in a
  * hand-over; one in flight may run twice (an idempotent put or delete).
  *
+ * A client that goes says `bye` (on close, or when its page hides), and the
+ * owner drops the watches it kept for it. One that cannot (its page crashed,
+ * or was killed) is noticed through a Web Lock of its own,
+ * `lattice:<path>#<tab>`, held for its life: the owner asks for it when it
+ * first keeps a watch for that tab, is granted it once the browser let go of
+ * it with the tab, and then drops that tab's watches.
+ *
  * Where Web Locks or BroadcastChannel are missing (server runtimes, old
  * browsers), and for storage other than `opfs`, the database is this tab's
  * own, as `open` gives it (one opener).
@@ -139,6 +146,11 @@ async function sharedName(options: SharedOpenOptions): Promise<string | undefine
  */
 export class SharedDatabase {
   readonly #channel: BroadcastChannel | undefined;
+  /** The Web Locks and the shared lock's name, when shared. */
+  readonly #locks: LockManager | undefined;
+  readonly #name: string | undefined;
+  /** The tabs the owner keeps watches for and waits to see go (their locks asked for). */
+  readonly #clients = new Set<string>();
   readonly #open: () => Promise<Database>;
   readonly #world: World;
   /** This tab's name on the channel (random). */
@@ -157,8 +169,16 @@ export class SharedDatabase {
   readonly #abort: AbortController = new AbortController();
   #closed = false;
 
-  private constructor(channel: BroadcastChannel | undefined, open: () => Promise<Database>, world: World) {
+  private constructor(
+    channel: BroadcastChannel | undefined,
+    open: () => Promise<Database>,
+    world: World,
+    locks?: LockManager,
+    name?: string,
+  ) {
     this.#world = world;
+    this.#locks = locks;
+    this.#name = name;
     this.#id = Array.from(world.randomBytes(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join(
       "",
     );
@@ -187,7 +207,7 @@ export class SharedDatabase {
       return own;
     }
     const name = `lattice:${path}`;
-    const shared = new SharedDatabase(new BroadcastChannel(name), open, world);
+    const shared = new SharedDatabase(new BroadcastChannel(name), open, world, locks, name);
     let granted!: (got: boolean) => void;
     const got = new Promise<boolean>((resolve) => granted = resolve);
     void locks.request(name, { ifAvailable: true }, async (lock) => {
@@ -205,7 +225,15 @@ export class SharedDatabase {
       }
       return shared;
     }
-    // A client: in the lock's queue, to take over when the owner goes.
+    // A client: it holds a lock of its own while it lives, so that an owner sees it go even without a
+    // word (its page crashed). Held before any watch is sent: the owner's request for it must queue.
+    await new Promise<void>((held) => {
+      locks.request(`${name}#${shared.#id}`, {}, async () => {
+        held();
+        await shared.#held;
+      }).catch(() => held());
+    });
+    // In the lock's queue, to take over when the owner goes.
     locks.request(name, { signal: shared.#abort.signal }, async () => {
       if (shared.#closed) return;
       await shared.#takeOver(true).catch((e) => shared.#fail(e));
@@ -372,12 +400,7 @@ export class SharedDatabase {
         this.#served.delete(`${msg.from} ${msg.w}`);
         return;
       case "bye":
-        for (const [key, stop] of this.#served) {
-          if (key.startsWith(`${msg.from} `)) {
-            stop();
-            this.#served.delete(key);
-          }
-        }
+        this.#drop(msg.from);
         return;
       case "ans": {
         if (msg.to !== this.#id) return;
@@ -402,8 +425,30 @@ export class SharedDatabase {
     }
   }
 
+  /** Stops the watches kept for tab `client`, which went. */
+  #drop(client: string): void {
+    for (const [key, stop] of this.#served) {
+      if (key.startsWith(`${client} `)) {
+        stop();
+        this.#served.delete(key);
+      }
+    }
+  }
+
+  /** Waits (through tab `client`'s own lock, granted once it is gone) to drop its watches. */
+  #watchClient(client: string): void {
+    if (this.#locks === undefined || this.#clients.has(client)) return;
+    this.#clients.add(client);
+    this.#locks.request(`${this.#name}#${client}`, { signal: this.#abort.signal }, () => {
+      this.#clients.delete(client);
+      if (!this.#closed) this.#drop(client);
+      return Promise.resolve();
+    }).catch(() => {}); // aborted by close()
+  }
+
   /** Keeps watch `w` of tab `to`; with `after`, first replays what changed after that commit (at least once). */
   #serveWatch(db: Database, to: string, w: number, target: WatchTarget, after: number | undefined): void {
+    this.#watchClient(to);
     const key = `${to} ${w}`;
     this.#served.get(key)?.();
     const stop = db.watch(target, (c) => this.#post({ k: "ev", to, w, c }));

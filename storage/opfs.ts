@@ -54,9 +54,11 @@ export function hasOpfs(): boolean {
 /** Options of {@link OpfsStore.open}. */
 export interface OpfsStoreOptions {
   /**
-   * `process` (default): SQLite's `synchronous=NORMAL`, in WAL mode a commit is written to
-   * the WAL file but not flushed; `power`: `synchronous=FULL`, each commit flushed to disk
-   * before it resolves.
+   * Either way a commit resolves once its journal frame is written and flushed
+   * (storage/opfs_sqlite.ts). `process` (default): SQLite's `synchronous=NORMAL`, so
+   * the folds of the journal into SQLite (and batches of 16k records or more) are
+   * written but not flushed: a resolved commit survives the page, worker or browser
+   * being killed, as on a server; `power`: `synchronous=FULL`, those flushed too.
    */
   readonly durability?: Durability;
   /** Where a refused `navigator.storage.persist()` is reported (default: a logger at `LATTICE_LOG`'s level). */

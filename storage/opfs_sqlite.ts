@@ -3,17 +3,20 @@
  * (storage/opfs_worker.ts): the server's tables, statements, reads and
  * writes (storage/sqlite_nodes.ts, sqlite_reads.ts, sqlite_direct.ts,
  * sqlite_deferred.ts) over a connection the worker opened, so the schema and
- * the semantics are the server's — without what needs a file system beside
- * the database:
+ * the semantics are the server's, and the server's journal ahead of SQLite
+ * (storage/sqlite_journaled.ts) over OPFS files (storage/opfs_journal.ts):
  *
- * - no journal: every commit is one SQLite transaction, durable when it
- *   resolves (the server journals ahead of SQLite to save fsyncs; OPFS's
- *   `flush()` of a sync access handle is what a commit pays here). The reads
- *   still go through `Journaled`, whose memtable simply stays empty, over an
- *   in-memory file table for the journal file it creates and never writes.
- * - no directory LOCK: the `opfs-sahpool` VFS holds an exclusive handle on
- *   every file of its pool, so a second opener of the same database fails
- *   to install the pool (storage/opfs_worker.ts says so).
+ * - a commit is one frame appended to the journal (with durability `power`
+ *   also flushed: the sync access handle's `flush()`) before it resolves,
+ *   then held in memory; SQLite receives the journaled records in the
+ *   background, many commits per transaction, and on close, `list`,
+ *   `changes` and a direct commit. Batches of 16k records or more and
+ *   batches that defer ops go straight into SQLite, as on a server. On open,
+ *   what a crash left in the journal is replayed first; a torn last frame
+ *   (a commit that never resolved) is ignored.
+ * - no directory LOCK: the `opfs-sahpool` VFS and the journal hold exclusive
+ *   handles on every file they use, so a second opener of the same database
+ *   fails to get them (storage/opfs_worker.ts says so).
  * - no auxiliary data (`readAux`/`writeAux` are optional in the Store).
  *
  * Synchronous, like SqliteStore: the worker answers one call at a time.
@@ -25,7 +28,7 @@ import type { SqlDriver } from "./sqlite_driver.ts";
 import { DEFAULT_CACHE_BYTES, NodeCache } from "./node_cache.ts";
 import { DeferredTable } from "./sqlite_deferred.ts";
 import { DirectWriter } from "./sqlite_direct.ts";
-import { Journaled, type JournaledFs } from "./sqlite_journaled.ts";
+import { FOLD_RECORDS, Journaled, type JournaledFs } from "./sqlite_journaled.ts";
 import { NodeTable } from "./sqlite_nodes.ts";
 import { NodeReads } from "./sqlite_reads.ts";
 import { text } from "./sqlite_statements.ts";
@@ -36,10 +39,17 @@ import type {
   CommitBatch,
   DeferredOp,
   FieldKey,
+  FieldRecord,
   ListOptions,
   StoredRecord,
 } from "../core/store.ts";
 import type { NodeData } from "../core/value.ts";
+
+/** Batches of this many records or more skip the journal (as `SqliteStore`'s do). */
+const DIRECT_RECORDS = FOLD_RECORDS;
+
+const NO_RECORDS: readonly FieldRecord[] = Object.freeze([]);
+const NO_META: readonly [string, string][] = Object.freeze([]) as readonly never[];
 
 /** The Store calls the worker answers (all of `Store` but `engine`, `durable` and the aux data). */
 export class OpfsSqlite {
@@ -48,16 +58,24 @@ export class OpfsSqlite {
   #reads: NodeReads;
   #direct: DirectWriter;
   #deferred: DeferredTable;
+  #journaled: Journaled;
   #cache = new NodeCache(DEFAULT_CACHE_BYTES);
   #seq: number;
   #closed = false;
 
-  /** Over `db`, set up and migrated (storage/sqlite_connect.ts `configure`); `name` names it in errors. */
-  constructor(db: SqlDriver, name: string) {
+  /**
+   * Over `db`, set up and migrated (storage/sqlite_connect.ts `configure`),
+   * with its journal files in `fs` (directory `dir`); `name` names it in
+   * errors. Replays what a crash left in the journal into SQLite first.
+   */
+  constructor(db: SqlDriver, name: string, fs: JournaledFs, dir: string, power: boolean) {
     this.#db = db;
     const nodes = this.#nodes = new NodeTable(db, name);
-    const journaled = new Journaled(nodes, memoryFs(), "", "/", false, systemWorld);
-    this.#seq = journaled.recover(); // no journal files: the seq SQLite holds, and an empty memtable
+    // As on a server: with `power` every frame is flushed before its commit resolves; with `process` the
+    // write alone (a sync access handle writes to the file through the operating system, so a crashed
+    // tab or worker loses nothing written; a power cut may lose what no flush reached).
+    const journaled = this.#journaled = new Journaled(nodes, fs, dir, "/", power, systemWorld);
+    this.#seq = journaled.recover();
     this.#deferred = new DeferredTable(nodes);
     this.#reads = new NodeReads(nodes, journaled, this.#cache);
     this.#direct = new DirectWriter(nodes, this.#deferred, this.#cache);
@@ -78,13 +96,34 @@ export class OpfsSqlite {
     return this.#reads.fields(keys);
   }
 
-  /** One SQLite transaction: all of `batch` or none of it. */
+  /**
+   * Commits `batch` atomically: one journal frame, flushed before this
+   * returns; or, for {@link DIRECT_RECORDS} records or more and batches that
+   * defer or undefer ops, one SQLite transaction after everything journaled.
+   */
   commit(batch: CommitBatch): number {
     this.#open();
     checkBatch(batch);
-    const records = batch.records?.length ?? 0;
-    this.#direct.commit(batch, this.#seq + 1);
-    return this.#seq += records;
+    const records = batch.records ?? NO_RECORDS;
+    const first = this.#seq + 1;
+    const j = this.#journaled;
+    if (
+      records.length >= DIRECT_RECORDS || (batch.defer?.length ?? 0) > 0 ||
+      (batch.undefer?.length ?? 0) > 0 || j.foldError !== undefined
+    ) {
+      if (!j.foldWhenRoom()) throw j.heldError();
+      this.#direct.commit(batch, first);
+      return this.#seq = first - 1 + records.length;
+    }
+    const meta = batch.meta === undefined ? NO_META : Object.entries(batch.meta);
+    if (records.length === 0 && meta.length === 0) return this.#seq;
+    j.append(first, records, meta, this.#cache);
+    return this.#seq = first - 1 + records.length;
+  }
+
+  /** Records journaled but not yet folded into SQLite. */
+  get pending(): number {
+    return this.#journaled.pending;
   }
 
   list(options: ListOptions): string[] {
@@ -129,14 +168,30 @@ export class OpfsSqlite {
 
   getMeta(key: string): string | undefined {
     this.#open();
+    const j = this.#journaled;
+    const held = j.active.meta.get(key) ?? j.frozen?.mem.meta.get(key);
+    if (held !== undefined) return held;
     const row = this.#nodes.s.getMeta.get(key);
     return row === undefined ? undefined : text(row, "value", "value_raw");
   }
 
-  /** Closes the connection (idempotent). */
+  /**
+   * Folds the journal into SQLite and deletes its file (what cannot be folded
+   * stays in the journal, replayed on the next open), then closes the
+   * connection. Idempotent. The journal's files are the worker's to close.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    const j = this.#journaled;
+    j.closed = true;
+    try {
+      if (!j.foldWhenRoom()) throw j.heldError();
+      j.active.journal.remove();
+    } catch {
+      j.active.journal.close();
+      j.frozen?.mem.journal.close();
+    }
     try {
       this.#db.exec("PRAGMA optimize");
     } catch {
@@ -148,63 +203,4 @@ export class OpfsSqlite {
   #open(): void {
     if (this.#closed) throw closedError();
   }
-}
-
-/**
- * Files kept in memory, for the journal file `Journaled` creates and, with
- * every commit going straight to SQLite, never writes to.
- */
-function memoryFs(): JournaledFs {
-  const files = new Map<string, Uint8Array>();
-  const fds = new Map<number, string>();
-  let next = 3;
-  const path = (fd: number): string => {
-    const p = fds.get(fd);
-    if (p === undefined) throw new Error(`EBADF: bad file descriptor ${fd}`);
-    return p;
-  };
-  return {
-    openSync(p, flags) {
-      if (flags === "r" ? !files.has(p) : files.has(p)) {
-        throw Object.assign(new Error(`${flags === "r" ? "ENOENT" : "EEXIST"}: ${p}`), {
-          code: flags === "r" ? "ENOENT" : "EEXIST",
-        });
-      }
-      if (flags !== "r") files.set(p, new Uint8Array(0));
-      fds.set(next, p);
-      return next++;
-    },
-    writeSync(fd, buffer, offset, length) {
-      const p = path(fd), old = files.get(p) ?? new Uint8Array(0);
-      const grown = new Uint8Array(old.length + length);
-      grown.set(old);
-      grown.set(buffer.subarray(offset, offset + length), old.length);
-      files.set(p, grown);
-      return length;
-    },
-    readSync: () => 0,
-    ftruncateSync(fd, length) {
-      const p = path(fd);
-      files.set(p, (files.get(p) ?? new Uint8Array(0)).slice(0, length));
-    },
-    fdatasyncSync: () => {},
-    fsyncSync: () => {},
-    closeSync(fd) {
-      fds.delete(fd);
-    },
-    readFileSync(p) {
-      const f = files.get(p);
-      if (f === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-      return f;
-    },
-    readdirSync: () => [...files.keys()].map((p) => p.slice(p.lastIndexOf("/") + 1)),
-    unlinkSync(p) {
-      files.delete(p);
-    },
-    renameSync(from, to) {
-      const f = files.get(from);
-      if (f !== undefined) files.set(to, f);
-      files.delete(from);
-    },
-  };
 }

@@ -12,7 +12,10 @@
  * install it and is refused. The connection is the server's sqlite-wasm
  * driver (storage/sqlite_wasm.ts) with the server's pragmas and schema
  * (storage/sqlite_connect.ts `configure`), and the store the server's tables
- * without a journal (storage/opfs_sqlite.ts).
+ * and journal (storage/opfs_sqlite.ts), the journal's files in the same OPFS
+ * directory (`journal/slot-<k>`, storage/opfs_journal.ts), their handles
+ * opened after the pool's (so a second opener is refused by the pool first)
+ * and held until close.
  *
  * `sqlite3.wasm` comes embedded in the worker bundle (storage/_sqlite3_wasm.ts).
  *
@@ -20,6 +23,7 @@
  */
 import init from "@sqlite.org/sqlite-wasm";
 import { sqliteWasm } from "./_sqlite3_wasm.ts";
+import { type DirHandle, JOURNAL_DIR, OpfsJournalFs } from "./opfs_journal.ts";
 import { OpfsSqlite } from "./opfs_sqlite.ts";
 import type { OpfsAnswer, OpfsCall, OpfsOpened } from "./opfs_protocol.ts";
 import { toOpfsError } from "./opfs_protocol.ts";
@@ -55,6 +59,7 @@ const scope = globalThis as unknown as WorkerScope;
 
 let store: OpfsSqlite | undefined;
 let pool: Pool | undefined;
+let journal: OpfsJournalFs | undefined;
 /** Calls run one after another: `open` is asynchronous, the others are not. */
 let queue: Promise<void> = Promise.resolve();
 
@@ -122,14 +127,41 @@ async function open(name: string, durability: Durability): Promise<OpfsOpened> {
       preserveOnInitFailure: true,
     });
   } catch (e) {
-    throw new Error(
-      `Cannot open OPFS database ${JSON.stringify(name)}: it is open elsewhere (another tab or worker), ` +
-        `or OPFS refused it (${e instanceof Error ? e.message : String(e)})`,
-    );
+    throw refused(name, e);
   }
-  const db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, durability, 0);
-  store = new OpfsSqlite(db, name);
+  let db: ReturnType<typeof configure> | undefined;
+  try {
+    try {
+      journal = await OpfsJournalFs.open(await databaseDir(name));
+    } catch (e) {
+      throw refused(name, e); // its slots are held as exclusively as the pool's files
+    }
+    db = configure(openWasmSqliteOn(sqlite3, DB_FILE, pool.vfsName), name, durability, 0);
+    store = new OpfsSqlite(db, name, journal, JOURNAL_DIR, durability === "power");
+  } catch (e) {
+    try {
+      db?.close();
+    } finally {
+      release();
+    }
+    throw e;
+  }
   return { sqliteVersion: sqlite3.version.libVersion, info: readInfo(db) };
+}
+
+/** The error of an open whose files another worker holds (or OPFS refused). */
+function refused(name: string, e: unknown): Error {
+  return new Error(
+    `Cannot open OPFS database ${JSON.stringify(name)}: it is open elsewhere (another tab or worker), ` +
+      `or OPFS refused it (${e instanceof Error ? e.message : String(e)})`,
+  );
+}
+
+/** The OPFS directory of database `name`, `.lattice/<name>` (the pool's, which it creates). */
+async function databaseDir(name: string): Promise<DirHandle> {
+  const storage = (navigator as unknown as { storage: { getDirectory(): Promise<DirHandle> } }).storage;
+  const lattice = await (await storage.getDirectory()).getDirectoryHandle(".lattice", { create: true });
+  return await lattice.getDirectoryHandle(name, { create: true });
 }
 
 function close(): void {
@@ -137,7 +169,17 @@ function close(): void {
     store?.close();
   } finally {
     store = undefined;
-    pool?.pauseVfs(); // gives the files' handles back, so the database can be opened again at once
+    release();
+  }
+}
+
+/** Gives the files' handles back, so the database can be opened again at once. */
+function release(): void {
+  try {
+    journal?.close();
+  } finally {
+    journal = undefined;
+    pool?.pauseVfs();
     pool = undefined;
   }
 }

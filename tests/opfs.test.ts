@@ -4,7 +4,11 @@
  * data outlives close and open again in the same page; names are separate
  * databases; a second opener of an open database is refused; bad names are
  * refused; `navigator.storage.persist()` is asked at open and a refusal
- * logged. On a server runtime `opfs` is a RangeError that points to sqlite.
+ * logged. Commits go to the journal (storage/opfs_journal.ts): after the
+ * worker is killed without `close`, the journal's slots hold every resolved
+ * commit, a reopen replays them (a torn last frame ignored) and a clean
+ * close leaves the journal empty; also with a background fold under way when
+ * it is killed. On a server runtime `opfs` is a RangeError that points to sqlite.
  *
  * Not tested here: surviving a page reload (the runner runs each file in one
  * page load; a reload would end the test).
@@ -14,7 +18,11 @@ import assert from "node:assert/strict";
 import { open, openShared } from "../mod.ts";
 import { storeOf } from "../core/database.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
-import { OpfsStore } from "../storage/opfs.ts";
+import { OPFS_WORKER_FILE, OpfsStore } from "../storage/opfs.ts";
+import type { OpfsAnswer, OpfsMethod } from "../storage/opfs_protocol.ts";
+import { PREFIX_BYTES } from "../storage/opfs_journal.ts";
+import { readJournal } from "../storage/journal.ts";
+import type { FieldRecord } from "../core/store.ts";
 import { createLogger } from "../net/log.ts";
 
 if (isServerRuntime()) {
@@ -38,12 +46,7 @@ if (isServerRuntime()) {
   };
 
   after(async () => {
-    interface Dir {
-      getDirectoryHandle(name: string, options: { create: boolean }): Promise<Dir>;
-      removeEntry(name: string, options: { recursive: boolean }): Promise<void>;
-    }
-    const storage = (navigator as unknown as { storage: { getDirectory(): Promise<Dir> } }).storage;
-    const dir = await (await storage.getDirectory()).getDirectoryHandle(".lattice", { create: true });
+    const dir = await latticeDir();
     for (const name of used) await dir.removeEntry(name, { recursive: true }).catch(() => {});
   });
 
@@ -188,4 +191,164 @@ if (isServerRuntime()) {
       await assert.rejects(store.getMeta("x"), /closed/);
     });
   });
+
+  describe("opfs journal", () => {
+    it("replays the journal after its worker is killed without close; a torn last frame is ignored", async () => {
+      const path = fresh("crash");
+      const worker = rawWorker();
+      await worker.call("open", path, "process");
+      for (let i = 0; i < 50; i++) assert.equal(await worker.call("commit", { records: [record(i)] }), i + 1);
+      await worker.call("commit", { meta: { mark: "before the crash" } });
+      worker.kill(); // no close: what was committed is only in the journal
+
+      // Every resolved commit is a frame in the journal, not yet folded into SQLite.
+      const [slot] = (await journalSlots(path)).filter((s) => s.bytes.length > 0);
+      assert.ok(slot !== undefined, "a journal slot holds the commits");
+      const { frames, tornBytes } = readJournal(slot.bytes.subarray(PREFIX_BYTES));
+      assert.equal(tornBytes, 0);
+      assert.deepEqual(frames.map((f) => f.records.map((r) => r.soul)).flat(), souls(50));
+      assert.deepEqual(frames[frames.length - 1].meta, [["mark", "before the crash"]]);
+      // A frame the crash tore: its header promises more bytes than follow.
+      const torn = new Uint8Array(20);
+      new DataView(torn.buffer).setUint32(0, 4096, true);
+      await appendTo(slot.file, torn);
+
+      let store = await reopen(path);
+      assert.equal(await store.lastSeq(), 50);
+      assert.equal(await store.getMeta("mark"), "before the crash");
+      for (let i = 0; i < 50; i += 7) {
+        const [r] = await store.readNode(record(i).soul);
+        assert.deepEqual([r.field, r.value, r.seq], ["f", record(i).value, i + 1]);
+      }
+      assert.equal(await store.commit({ records: [record(50)] }), 51, "writes go on after the torn frame");
+      await store.close();
+      assert.deepEqual((await journalSlots(path)).map((s) => s.bytes.length).filter((n) => n > 0), []);
+      store = await OpfsStore.open(path);
+      assert.equal(await store.lastSeq(), 51);
+      assert.equal((await store.readNode(record(50).soul)).length, 1);
+      await store.close();
+    });
+
+    it("keeps every resolved commit when killed while a fold runs", async () => {
+      const path = fresh("crash-fold");
+      const worker = rawWorker();
+      await worker.call("open", path, "process");
+      const batches = 20, size = 1_000; // past the 16k records that start a background fold
+      for (let b = 0; b < batches; b++) {
+        const records: FieldRecord[] = [];
+        for (let i = b * size; i < (b + 1) * size; i++) records.push(record(i));
+        assert.equal(await worker.call("commit", { records }), (b + 1) * size);
+      }
+      worker.kill();
+      const store = await reopen(path);
+      assert.equal(await store.lastSeq(), batches * size);
+      assert.equal(await store.countLive(), batches * size);
+      for (let i = 0; i < batches * size; i += 997) {
+        const [r] = await store.readNode(record(i).soul);
+        assert.deepEqual([r.value, r.seq], [record(i).value, i + 1]);
+      }
+      await store.close();
+    });
+  });
+}
+
+const utf8 = new TextEncoder();
+
+/** Record `i` (the raw records the worker stores; the Database is not involved). */
+function record(i: number): FieldRecord {
+  return {
+    soul: `s/${String(i).padStart(6, "0")}`,
+    field: "f",
+    value: utf8.encode(`value ${i}`),
+    stateHi: 0,
+    stateLo: i + 1,
+    actorHi: 0,
+    actorLo: 7,
+  };
+}
+
+function souls(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => record(i).soul);
+}
+
+interface FileHandle {
+  readonly kind: "file";
+  readonly name: string;
+  getFile(): Promise<Blob>;
+  createWritable(o: { keepExistingData: boolean }): Promise<{
+    seek(at: number): Promise<void>;
+    write(b: Uint8Array): Promise<void>;
+    close(): Promise<void>;
+  }>;
+}
+interface Dir {
+  readonly kind: "directory";
+  getDirectoryHandle(name: string, options?: { create: boolean }): Promise<Dir>;
+  removeEntry(name: string, options: { recursive: boolean }): Promise<void>;
+  values(): AsyncIterable<FileHandle | Dir>;
+}
+
+async function latticeDir(): Promise<Dir> {
+  const storage = (navigator as unknown as { storage: { getDirectory(): Promise<Dir> } }).storage;
+  return await (await storage.getDirectory()).getDirectoryHandle(".lattice", { create: true });
+}
+
+/** The journal slots of database `path` and their bytes, read once no worker holds them. */
+async function journalSlots(path: string): Promise<{ file: FileHandle; bytes: Uint8Array }[]> {
+  const dir = await (await (await latticeDir()).getDirectoryHandle(path)).getDirectoryHandle("journal");
+  const out: { file: FileHandle; bytes: Uint8Array }[] = [];
+  for await (const entry of dir.values()) {
+    if (entry.kind !== "file") continue;
+    for (let tries = 0;; tries++) {
+      try { // refused while a worker holds the file's sync access handle
+        out.push({ file: entry, bytes: new Uint8Array(await (await entry.getFile()).arrayBuffer()) });
+        break;
+      } catch (e) {
+        if (tries >= 100) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  return out;
+}
+
+async function appendTo(file: FileHandle, bytes: Uint8Array): Promise<void> {
+  const size = (await file.getFile()).size;
+  const w = await file.createWritable({ keepExistingData: true });
+  await w.seek(size);
+  await w.write(bytes);
+  await w.close();
+}
+
+/** A worker of our own, spoken to in its protocol (storage/opfs_protocol.ts), that a test can kill. */
+function rawWorker(): { call(method: OpfsMethod, ...args: unknown[]): Promise<unknown>; kill(): void } {
+  const url = new URL(`${OPFS_WORKER_FILE}?opfs-disable&opfs-wl-disable`, import.meta.url);
+  const worker = new Worker(url, { type: "module" });
+  const pending = new Map<number, (a: OpfsAnswer) => void>();
+  let next = 1;
+  worker.onmessage = (e: MessageEvent<OpfsAnswer>) => pending.get(e.data.id)?.(e.data);
+  return {
+    call: (method, ...args) =>
+      new Promise((resolve, reject) => {
+        const id = next++;
+        pending.set(
+          id,
+          (a) => a.error === undefined ? resolve(a.value) : reject(new Error(a.error.message)),
+        );
+        worker.postMessage({ id, method, args });
+      }),
+    kill: () => worker.terminate(),
+  };
+}
+
+/** Opens `path` once the killed worker's handles are let go of (the browser does it soon after). */
+async function reopen(path: string): Promise<OpfsStore> {
+  for (let tries = 0;; tries++) {
+    try {
+      return await OpfsStore.open(path);
+    } catch (e) {
+      if (tries >= 100 || !/open elsewhere/.test(String(e))) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

@@ -9,7 +9,9 @@
  * another's get and watch); and when the owner's page is closed in the middle
  * of a stream of writes from another page, a waiting page takes over, no
  * write whose promise resolved is missing afterwards, none failed, and the
- * watches of both remaining pages got every one of them.
+ * watches of both remaining pages got every one of them. And when a client's
+ * page crashes (no `bye`), the owner stops sending it the changes its
+ * watches asked for.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -201,5 +203,65 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     }
     await b.evaluate(() => (globalThis as unknown as Tab).db.close());
     await c.evaluate(() => (globalThis as unknown as Tab).db.close());
+  });
+
+  it("stops serving the watches of a client whose page crashed", async () => {
+    const a = await tab("shared3", "x/");
+    // A page that only listens on the tabs' channel: it sees every change the owner sends to whom.
+    const spy = await context.newPage();
+    await spy.goto(url);
+    await spy.evaluate(() => {
+      const w = globalThis as unknown as {
+        heard: { k: string; to?: string; from?: string; soul?: string }[];
+      };
+      w.heard = [];
+      new BroadcastChannel("lattice:shared3").onmessage = (e) =>
+        w.heard.push({ k: e.data.k, to: e.data.to, from: e.data.from, soul: e.data.c?.soul });
+    });
+    type Heard = { heard: { k: string; to?: string; from?: string; soul?: string }[] };
+    const heard = () => spy.evaluate(() => (globalThis as unknown as Heard).heard);
+    const b = await tab("shared3", "x/");
+    const idB = (await heard()).find((m) => m.k === "watch")?.from;
+    assert.ok(idB, "B sent its watch");
+    const c = await tab("shared3", "x/"); // its watch is kept after B's: the owner sends B's changes first
+    const idC = (await heard()).filter((m) => m.k === "watch").map((m) => m.from).find((id) => id !== idB);
+    assert.ok(idC, "C sent its watch");
+    const put = (soul: string) =>
+      a.evaluate((soul) => (globalThis as unknown as Tab).db.put(soul, { n: 1 }).then(() => {}), soul);
+    /** Puts `soul` in A; whether the owner sent it to B, told once it reached C (sent after B's). */
+    const sentToB = async (soul: string) => {
+      await put(soul);
+      await spy.waitForFunction(
+        ([soul, idC]) =>
+          (globalThis as unknown as Heard).heard.some((m) => m.k === "ev" && m.to === idC && m.soul === soul),
+        [soul, idC] as const,
+        { timeout: WAIT },
+      );
+      return (await heard()).some((m) => m.k === "ev" && m.to === idB && m.soul === soul);
+    };
+    assert.equal(await sentToB("x/0"), true, "B's watch is served while B lives");
+    await b.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("x/0"), null, {
+      timeout: WAIT,
+    });
+
+    // B's renderer crashes: no pagehide, no bye.
+    const crashed = new Promise<void>((resolve) => b.once("crash", () => resolve()));
+    void (await context.newCDPSession(b)).send("Page.crash").catch(() => {});
+    await crashed;
+    let n = 1;
+    const until = Date.now() + WAIT;
+    while (await sentToB(`x/${n}`)) {
+      assert.ok(Date.now() < until, `the owner still sends changes to B's watch ${n} writes after its crash`);
+      n++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(`the owner dropped the crashed tab's watch after ${n - 1} more writes`);
+    assert.equal(await sentToB(`x/${n + 1}`), false, "and does not start again");
+    await c.waitForFunction((s) => (globalThis as unknown as Tab).seen.includes(s), `x/${n + 1}`, {
+      timeout: WAIT,
+    });
+    await c.evaluate(() => (globalThis as unknown as Tab).db.close());
+    await a.evaluate(() => (globalThis as unknown as Tab).db.close());
+    for (const page of [a, b, c, spy]) await page.close().catch(() => {});
   });
 });

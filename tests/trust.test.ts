@@ -17,7 +17,8 @@ import {
   type Op,
   TrustError,
 } from "../mod.ts";
-import { encodeOps } from "../core/op.ts";
+import { encodeOps, recordToOp } from "../core/op.ts";
+import { storeOf } from "../core/database.ts";
 import { createCertificate } from "../core/trust/certificate.ts";
 import { openStore } from "../storage/open.ts";
 
@@ -222,5 +223,156 @@ describe("protected souls ~<key>/…", () => {
     // A grantee cannot un-revoke: the revocation soul is the owner's alone.
     await assert.rejects(writerC.put(`~${owner.id}/~revoked`, { x: false }), /only the owner/);
     for (const db of [a, writerB, writerC, bob2, bob3, bob4, b]) await db.close();
+  });
+});
+
+describe("private values", () => {
+  it("readers open them; other replicas hold and sync only ciphertext; rotation shuts removed readers out", async () => {
+    const alice = await createIdentity(), bob = await createIdentity(), eve = await createIdentity();
+    const a = await replica(alice), b = await replica(bob), e = await replica(eve), relay = await replica();
+    assert.equal(await a.trust.shareKey("notes", [bob.id]), 1);
+    await a.trust.putPrivate("diary/1", { text: "the secret plan", n: 42 }, "notes");
+    assert.deepEqual(await a.trust.getPrivate("diary/1"), { text: "the secret plan", n: 42 });
+    // A replica that only relays stores ciphertext: no plaintext in its storage.
+    await relay.applyOps(await opsOf(a), { source: "a" });
+    const stored = await storeOf(relay).readNode("diary/1");
+    assert.equal(stored.length, 2);
+    const plain = new TextEncoder().encode("the secret plan");
+    for (const r of stored) {
+      const bytes = r.value;
+      for (let i = 0; i + plain.length <= bytes.length; i++) {
+        assert.ok(!plain.every((x, j) => bytes[i + j] === x), "plaintext found in a relay's storage");
+      }
+    }
+    await assert.rejects(relay.trust.getPrivate("diary/1"), TrustError);
+    // Bob (a reader) gets it through the relay and opens it; Eve (not a reader) cannot.
+    for (const db of [b, e]) await db.applyOps(await opsOf(relay), { source: "relay" });
+    assert.deepEqual(await b.trust.getPrivate("diary/1"), { text: "the secret plan", n: 42 });
+    await assert.rejects(e.trust.getPrivate("diary/1"), /was not shared with this replica/);
+    // A sealed value moved to another field does not open.
+    const sealed = recordToOp(stored[0]); // written unsigned by a keyless replica into a field of its own
+    await b.applyOps([{
+      soul: sealed.soul,
+      field: "moved",
+      value: sealed.value,
+      state: sealed.state,
+      actor: "0000000000000009",
+    }]);
+    await assert.rejects(b.trust.getPrivate("diary/1"), /does not open/);
+    // Rotation without bob: he keeps what he could read, not what comes after.
+    assert.equal(await a.trust.shareKey("notes", []), 2);
+    await a.trust.putPrivate("diary/2", { text: "after bob left" }, "notes");
+    await b.applyOps(await opsOf(a), { source: "a" });
+    await assert.rejects(b.trust.getPrivate("diary/2"), /version 2 .* was not shared/);
+    assert.deepEqual(await a.trust.getPrivate("diary/2"), { text: "after bob left" });
+    // Only the owner writes its keyring: bob cannot add himself.
+    await assert.rejects(
+      b.put(`~${alice.id}/~keys/notes`, { [`2.${bob.id}`]: new Uint8Array(40) }),
+      TrustError,
+    );
+    for (const db of [a, b, e, relay]) await db.close();
+  });
+});
+
+describe("space manifests", () => {
+  it("a writers list admits only its writers; a newer manifest of the owner changes it; others are ignored", async () => {
+    const owner = await createIdentity(), w1 = await createIdentity(), w2 = await createIdentity();
+    const stranger = await createIdentity();
+    const o = await replica(owner), a = await replica(w1), b = await replica(w2), s = await replica(stranger);
+    const keyless = await replica(), member = await replica();
+    const m1 = await o.trust.createManifest({ writers: [w1.id], seq: 1 });
+    for (const db of [o, a, b, s, keyless, member]) assert.equal(await db.trust.useManifest(m1), true);
+    assert.deepEqual(member.trust.manifest?.writers, [w1.id]);
+    assert.equal(member.trust.manifest?.owner, owner.id);
+    // Listed writers and the owner write; the others cannot, locally or through a peer.
+    await a.put("doc", { by: "w1" });
+    await o.put("doc2", { by: "owner" });
+    assert.equal((await member.applyOps([...await opsOf(a), ...await opsOf(o)], { source: "p" })).applied, 2);
+    await assert.rejects(b.put("doc", { by: "w2" }), /not a writer of space/);
+    await assert.rejects(keyless.put("doc", { by: "keyless" }), /not a writer of space/);
+    const outside = await replica(w2); // w2's ops, written where no manifest holds
+    await outside.put("doc", { by: "w2" });
+    await refused(member, await opsOf(outside), /writer not in the space's manifest/);
+    const unsigned = {
+      soul: "doc",
+      field: "by",
+      value: "x",
+      state: (await opsOf(a))[0].state,
+      actor: "0000000000000003",
+    };
+    await refused(member, [unsigned], /unsigned op in a space with a writers list/);
+    // A manifest with a lower (or the same) seq is not adopted; one from another key never is.
+    const m0 = await o.trust.createManifest({ writers: "anyone", seq: 0 });
+    assert.equal(await member.trust.useManifest(m0), false);
+    const usurper = await s.trust.createManifest({ writers: "anyone", seq: 99 });
+    assert.equal(await member.trust.useManifest(usurper), false, "another owner's manifest");
+    assert.equal(member.trust.manifest?.seq, 1);
+    const damaged = m1.slice();
+    damaged[damaged.length - 1] ^= 1;
+    const fresh = await replica();
+    assert.equal(await fresh.trust.useManifest(damaged), false, "a manifest whose signature fails");
+    // A manifest of another space is not adopted.
+    const otherSpace = await replica(owner, "elsewhere");
+    assert.equal(
+      await fresh.trust.useManifest(await otherSpace.trust.createManifest({ writers: [], seq: 5 })),
+      false,
+    );
+    // The owner adds w2: its ops are accepted from then on.
+    const m2 = await o.trust.createManifest({ writers: [w1.id, w2.id], seq: 2 });
+    assert.equal(await member.trust.useManifest(m2), true);
+    assert.equal((await member.applyOps(await opsOf(outside), { source: "p" })).applied, 1);
+    for (const db of [o, a, b, s, keyless, member, outside, fresh, otherSpace]) await db.close();
+  });
+});
+
+describe("malformed and early ops, from a peer", () => {
+  it("are refused before anything is stored or deferred, and the honest state is unchanged", async () => {
+    const alice = await createIdentity();
+    const a = await replica(alice), b = await replica();
+    await a.put("doc", { v: 1 });
+    const [good] = await opsOf(a);
+    await b.applyOps([good]);
+    const before = await b.stateHash();
+    const far = (Date.now() + 60 * 60_000) * 0x10000; // an hour ahead: beyond maxDrift (10 min)
+    const farState = Math.floor(far / 2 ** 32).toString(16).padStart(8, "0") +
+      (far >>> 0).toString(16).padStart(8, "0");
+    // Forged and early: refused by the trust check, never deferred.
+    const forged: Op = { soul: "doc", field: "v", value: 2, state: farState, actor: alice.actor };
+    const r = await b.applyOps([forged], { source: "peer" });
+    assert.deepEqual([r.applied, r.deferred, r.refused], [0, 0, 1]);
+    assert.equal(b.deferredStatus().count, 0, "a forged op is not kept aside");
+    // Signed and early (its writer's clock an hour ahead): kept aside, never applied early, as any op
+    // beyond maxDrift is.
+    const early = await Database.create({
+      store: await openStore({ storage: "memory" }),
+      kernels: await loadKernels(),
+      identity: alice,
+      now: () => Date.now() + 3_600_000,
+    });
+    await early.put("doc", { v: 3 });
+    const e = await b.applyOps(await opsOf(early), { source: "peer" });
+    assert.deepEqual([e.applied, e.deferred, e.refused ?? 0], [0, 1, 0]);
+    assert.equal(b.deferredStatus().count, 1);
+    assert.equal(await b.stateHash(), before, "nothing applied early");
+    // Malformed batches: the whole batch is refused, nothing stored.
+    const { encode } = await import("../core/msgpack.ts");
+    const deep: unknown = [[[[[[[[1]]]]]]]];
+    const st = new Uint8Array(8), ac = new Uint8Array(8);
+    const bad: [string, Uint8Array][] = [
+      ["deep nesting", encode([1, ["s", "f", deep, st, ac]] as never)],
+      ["a __proto__ key", encode([1, ["s", "f", { "__proto__": "x" }, st, ac]] as never)],
+      ["trailing bytes", Uint8Array.from([...encodeOps([good]), 0])],
+    ];
+    for (const [what, bytes] of bad) {
+      await assert.rejects(b.applyOps(bytes, { source: "peer" }), Error, what);
+    }
+    await assert.rejects(
+      b.applyOps(new Uint8Array(65 * 1024 * 1024), { source: "peer" }),
+      /exceeds|too large|limit/,
+      "an oversize batch",
+    );
+    assert.equal(await b.stateHash(), before);
+    assert.equal(b.deferredStatus().count, 1);
+    for (const db of [a, b, early]) await db.close();
   });
 });

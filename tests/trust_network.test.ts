@@ -31,14 +31,19 @@ interface Replica {
   lines: string[];
 }
 
-async function replica(bootstrap: string[] = []): Promise<Replica> {
+async function replica(
+  bootstrap: string[] = [],
+  identity?: Identity,
+  syncInterval?: number,
+): Promise<Replica> {
   const store = await openStore({ storage: "memory" });
-  const db = await Db.create({ store, kernels: await loadKernels(), space: SPACE });
+  const db = await Db.create({ store, kernels: await loadKernels(), space: SPACE, identity });
   const lines: string[] = [];
   const net = await startNetwork(db, {
     space: SPACE,
     listen: ["/ip4/127.0.0.1/tcp/0"],
     bootstrap,
+    syncInterval,
     logger: createLogger({ level: "warn", write: (l) => lines.push(l) }),
   });
   return { db, net, lines };
@@ -120,6 +125,42 @@ describe("trust on the wire", () => {
       } finally {
         await attacker.stop();
         for (const r of [b, v]) {
+          await r.net.stop();
+          await r.db.close();
+        }
+      }
+    },
+  );
+
+  it(
+    "a newer manifest of the space's owner reaches the members through the DHT",
+    { timeout: 60_000 },
+    async () => {
+      const owner = await createIdentity(), writer = await createIdentity();
+      const o = await replica([], owner, 300);
+      const m = await replica([o.net.addrs()[0]], undefined, 300);
+      try {
+        const first = await o.db.trust.createManifest({ writers: [owner.id], seq: 1 });
+        for (const r of [o, m]) assert.equal(await r.db.trust.useManifest(first), true);
+        // The owner adds a writer; only the owner is told directly.
+        assert.equal(
+          await o.db.trust.useManifest(
+            await o.db.trust.createManifest({ writers: [owner.id, writer.id], seq: 2 }),
+          ),
+          true,
+        );
+        await until(
+          "the member to adopt manifest 2 from the DHT",
+          30_000,
+          () => m.db.trust.manifest?.seq === 2,
+        );
+        assert.deepEqual(m.db.trust.manifest?.writers, [owner.id, writer.id]);
+        // The DHT keeps manifests only: another record under /lattice/ is refused by the owner's node.
+        const junk = new TextEncoder().encode("/lattice/space/" + "0".repeat(64));
+        await m.net.node.putRecord(junk, new Uint8Array([1, 2, 3]));
+        assert.deepEqual(await m.net.node.getRecords(junk), []);
+      } finally {
+        for (const r of [m, o]) {
           await r.net.stop();
           await r.db.close();
         }

@@ -21,12 +21,20 @@ import type { Kernels } from "../kernels/types.ts";
 import type { FieldRecord, Store } from "../store.ts";
 import { checkOp, decodeOpRecords, type Op, opToRecord } from "../op.ts";
 import type { ForeignIntake } from "./apply.ts";
-import type { ApplyResult } from "./commit_queue.ts";
+import type { ApplyResult, CommitQueue, WriteResult } from "./commit_queue.ts";
 import { decodeValue } from "../value_encoding.ts";
 import { type Certificate, ownerOf, readCertificate, refusal } from "../trust/certificate.ts";
 import type { Identity } from "../trust/identity.ts";
+import { type Manifest, mayWrite, readManifest } from "../trust/manifest.ts";
 import { signRecords } from "../trust/signing.ts";
-import { type Checked, checkOps, needsCheck, revokedSoul, type TrustContext } from "../trust/verify.ts";
+import {
+  type Checked,
+  checkOps,
+  type CheckOptions,
+  needsCheck,
+  revokedSoul,
+  type TrustContext,
+} from "../trust/verify.ts";
 
 /**
  * An op refused by the trust rules (unsigned where a signature is needed, a
@@ -55,6 +63,7 @@ interface Pending {
 }
 
 const utf8 = new TextEncoder();
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Signing and checking for one database. */
 export class Trust {
@@ -64,6 +73,9 @@ export class Trust {
   readonly #ctx: TrustContext;
   /** Certificates this replica writes with, by issuer. */
   readonly #certs = new Map<string, Certificate[]>();
+  /** The space's manifest in force, if any (core/trust/manifest.ts). */
+  #manifest: Manifest | undefined;
+  readonly #spaceName: string;
   #pending: Pending[] = [];
   #signing: Promise<void> = Promise.resolve();
   #scheduled = false;
@@ -78,6 +90,7 @@ export class Trust {
     this.#identity = identity;
     this.#kernels = kernels;
     this.#space = utf8.encode(space);
+    this.#spaceName = space;
     this.#ctx = {
       kernels,
       space: this.#space,
@@ -87,6 +100,7 @@ export class Trust {
         const r = records.find((x) => x.field === id);
         return r !== undefined && decodeValue(r.value) === true;
       },
+      manifest: () => this.#manifest,
     };
   }
 
@@ -127,6 +141,7 @@ export class Trust {
    * {@link TrustError} when it may not write there.
    */
   certificateFor(soul: string, fields: readonly string[]): Certificate | undefined {
+    this.#checkWriter();
     const owner = ownerOf(soul);
     if (owner === undefined) return undefined;
     const id = this.#identity;
@@ -145,11 +160,55 @@ export class Trust {
     throw new TrustError(`soul ${soul.slice(0, 80)} is protected by another key: ${why}`);
   }
 
+  /** The space the signed writes are for. */
+  get space(): string {
+    return this.#spaceName;
+  }
+
+  /** The space's manifest in force, if any. */
+  get manifest(): Manifest | undefined {
+    return this.#manifest;
+  }
+
+  /**
+   * Adopts the manifest in `bytes` when it is valid, for this space, and
+   * newer (higher `seq`) than the one in force, whose owner it must share:
+   * the first manifest adopted pins the space's owner. Resolves with whether
+   * it was adopted.
+   */
+  async useManifest(bytes: Uint8Array): Promise<boolean> {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError("a manifest is bytes (Uint8Array)");
+    const m = await readManifest(bytes, this.#spaceName);
+    const now = this.#manifest;
+    if (m === undefined || (now !== undefined && (m.owner !== now.owner || m.seq <= now.seq))) return false;
+    this.#manifest = m;
+    return true;
+  }
+
+  /** Throws a {@link TrustError} when the manifest in force does not let this replica write. */
+  #checkWriter(): void {
+    const m = this.#manifest;
+    if (m === undefined || m.writers === "anyone") return;
+    const id = this.#identity;
+    if (id === undefined || !mayWrite(m, id.id)) {
+      throw new TrustError(
+        `this replica is not a writer of space ${this.#spaceName} (its manifest lists the writers)`,
+      );
+    }
+  }
+
+  /** Whether `ops` need the trust check (see `needsCheck`; in a space with a writers list, always). */
+  needsCheck(ops: readonly Checked[]): boolean {
+    const m = this.#manifest;
+    return (m !== undefined && m.writers !== "anyone" && ops.length > 0) || needsCheck(ops);
+  }
+
   /**
    * {@link certificateFor} a put's lists (`[soul, field, value, ...]` per
    * node, as `flattenFields` gives them): one certificate must cover them all.
    */
   certificateForPut(lists: readonly (readonly unknown[])[]): Certificate | undefined {
+    this.#checkWriter();
     let cert: Certificate | undefined, first = true;
     for (const list of lists) {
       const soul = list[0] as string;
@@ -191,6 +250,27 @@ export class Trust {
     });
   }
 
+  /**
+   * Queues local records: at once without an identity (they win their merge:
+   * the clock was just ticked); signed first with one, and then merged, since
+   * a foreign op may pass their state while they wait for the signature.
+   */
+  commitLocal(
+    queue: CommitQueue,
+    records: FieldRecord[],
+    result: WriteResult,
+    cert: Certificate | undefined,
+  ): Promise<WriteResult> {
+    if (this.#identity === undefined) {
+      return queue.enqueue(true, records, NONE, NONE, result) as Promise<WriteResult>;
+    }
+    return this.sign(
+      records,
+      cert,
+      (signed) => queue.enqueue(false, signed, NONE, NONE, result, undefined, true) as Promise<WriteResult>,
+    );
+  }
+
   /** Runs `work` after the signing before it, then `then` with its records. */
   #inTurn<T>(work: () => Promise<FieldRecord[]>, then: (signed: FieldRecord[]) => Promise<T>): Promise<T> {
     const done = this.#signing.then(work).then(then);
@@ -229,8 +309,13 @@ export class Trust {
    * Why each op is refused, or undefined for an accepted one
    * (core/trust/verify.ts); `undefined` when none needed a look.
    */
-  check(ops: readonly Checked[]): Promise<(string | undefined)[]> {
-    return checkOps(this.#ctx, ops);
+  check(ops: readonly Checked[], options?: CheckOptions): Promise<(string | undefined)[]> {
+    return checkOps(this.#ctx, ops, options);
+  }
+
+  /** Whether the manifest in force lists the writers. */
+  #listed(): boolean {
+    return this.#manifest !== undefined && this.#manifest.writers !== "anyone";
   }
 
   /** Resolves once every local write handed to {@link sign} so far is signed and queued. */
@@ -252,13 +337,13 @@ export class Trust {
   ): Promise<ApplyResult> {
     if (ops instanceof Uint8Array) {
       const records = decodeOpRecords(ops);
-      if (!needsCheck(records)) return intake.applyRecords(records, source);
+      if (!this.needsCheck(records)) return intake.applyRecords(records, source);
       return this.check(records).then((why) => {
         const { kept, dropped } = keep(records, why, source);
         return intake.applyRecords(kept, source).then((r) => withRefused(r, dropped));
       });
     }
-    if (!Array.isArray(ops) || !opsNeedCheck(ops)) return intake.apply(ops, source);
+    if (!Array.isArray(ops) || (!opsNeedCheck(ops) && !this.#listed())) return intake.apply(ops, source);
     // Checked and copied now: the caller may change its ops once applyOps has returned.
     const records: FieldRecord[] = new Array(ops.length), copies: Op[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {

@@ -22,6 +22,7 @@
 import type { Kernels } from "../kernels/types.ts";
 import { type Certificate, ownerOf, readCertificate, refusal, REVOKED } from "./certificate.ts";
 import { actorOf, toHex, verifySignature } from "./identity.ts";
+import { type Manifest, mayWrite } from "./manifest.ts";
 import {
   chunkTree,
   leafHashes,
@@ -48,6 +49,8 @@ export interface TrustContext {
   now(): number;
   /** Whether the owner `issuer` revoked certificate `id` (its `~<issuer>/~revoked` holds `true` there). */
   revoked(issuer: string, id: string): Promise<boolean>;
+  /** The space's manifest, when it has one (core/trust/manifest.ts): with a writers list, only they write. */
+  manifest(): Manifest | undefined;
 }
 
 /** Whether any op of a batch needs the check (signed, under a key's actor id, or in a protected soul). */
@@ -81,19 +84,26 @@ interface Group {
  * Why each op of `ops` is refused (`undefined` for an accepted one): the
  * check above. Never throws for malformed input: it is a refusal.
  */
-export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Promise<(string | undefined)[]> {
+export async function checkOps(
+  ctx: TrustContext,
+  ops: readonly Checked[],
+  options: CheckOptions = {},
+): Promise<(string | undefined)[]> {
   const n = ops.length;
   const why: (string | undefined)[] = new Array(n).fill(undefined);
   const parts: (SigParts | undefined)[] = new Array(n);
   const signers: string[] = new Array(n);
   const signed: number[] = [];
   let lastKey: Uint8Array | undefined, lastHex = "", lastActorHi = 0, lastActorLo = 0;
+  const manifest = ctx.manifest();
+  const listed = manifest !== undefined && manifest.writers !== "anyone";
   for (let i = 0; i < n; i++) {
     const op = ops[i];
     const owner = op.soul.charCodeAt(0) === 0x7e ? ownerOf(op.soul) : undefined;
     if (op.sig === undefined) {
       if (op.actorHi >= 0x80000000) why[i] = "unsigned op under a key's actor id";
       else if (owner !== undefined) why[i] = "unsigned op in a protected soul";
+      else if (listed) why[i] = "unsigned op in a space with a writers list";
       continue;
     }
     const p = parseSig(op.sig);
@@ -107,6 +117,10 @@ export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Prom
     }
     if (op.actorHi !== lastActorHi || op.actorLo !== lastActorLo) {
       why[i] = "signed by a key that is not the actor's";
+      continue;
+    }
+    if (listed && !mayWrite(manifest, lastHex)) {
+      why[i] = "writer not in the space's manifest";
       continue;
     }
     if (owner !== undefined && owner !== lastHex && p.cert === undefined) {
@@ -167,16 +181,40 @@ export async function checkOps(ctx: TrustContext, ops: readonly Checked[]): Prom
       }
     }
   }
-  await Promise.all(Array.from(groups, async ([key, g]) => {
-    if (good.has(key)) return;
-    const ok = await verifySignature(g.parts.publicKey, g.parts.signature, rootMessage(g.root));
-    if (ok) {
-      if (good.size >= GOOD_MAX) good.clear();
-      good.add(key);
-    } else for (const i of g.ops) why[i] = "bad signature";
-  }));
+  // Verified VERIFY_BATCH at a time; with failFast, the first refusal ends the check (the batch is refused
+  // whole), so a message of forged signatures costs one batch, not one verification per op.
+  const todo = Array.from(groups).filter(([key]) => !good.has(key));
+  for (let start = 0; start < todo.length; start += VERIFY_BATCH) {
+    if (options.failFast && why.some((w) => w !== undefined)) {
+      for (let j = start; j < todo.length; j++) {
+        for (const i of todo[j][1].ops) why[i] ??= "not checked: the batch is refused";
+      }
+      return why;
+    }
+    await Promise.all(
+      todo.slice(start, start + VERIFY_BATCH).map(async ([key, g]) => {
+        const ok = await verifySignature(g.parts.publicKey, g.parts.signature, rootMessage(g.root));
+        if (ok) {
+          if (good.size >= GOOD_MAX) good.clear();
+          good.add(key);
+        } else for (const i of g.ops) why[i] = "bad signature";
+      }),
+    );
+  }
   await checkCertificates(ctx, ops, parts, signers, why);
   return why;
+}
+
+/** Signatures verified at once: the event loop gets a turn between batches. */
+const VERIFY_BATCH = 16;
+
+/** Options of {@link checkOps}. */
+export interface CheckOptions {
+  /**
+   * Stop at the first refused op (a gossip message is refused whole): the
+   * ops not reached are refused as unchecked.
+   */
+  readonly failFast?: boolean;
 }
 
 /** The certificate checks of signed ops in protected souls of other keys (see the module comment). */

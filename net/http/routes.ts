@@ -273,7 +273,7 @@ async function status(ctx: Context): Promise<unknown> {
     version: VERSION,
     deferred: ctx.db.deferredStatus(),
     // The public key (hex) of the identity that signs the node's writes, or null (mod.ts `open`).
-    identity: (ctx.db as { readonly identity?: { readonly id: string } }).identity?.id ?? null,
+    identity: ctx.db.trust.identity?.id ?? null,
     ...(extras.relay ? { relay: extras.relay } : {}),
   };
 }

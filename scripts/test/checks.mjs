@@ -27,7 +27,7 @@ const SOURCE_CHECKS = [
   ["import cycles", checkCycles],
   ["layers", checkLayers],
   ["World", checkWorld],
-  ["file size", checkFileSize],
+  ["file size", (root) => checkFileSize(root)], // (not given deno: its second parameter is the limit)
   ["examples", checkExamples],
 ];
 
