@@ -1,7 +1,8 @@
 /**
  * An attacker (or bystander) for network tests: a plain libp2p node, not a
- * Lattice one, so it can send what Lattice never would; and `until`, the
- * polling wait those tests share.
+ * Lattice one, so it can send what Lattice never would; and what those tests
+ * share: `until` (a polling wait), `send` and `varint` (writing frames on a
+ * raw stream).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { identify } from "@libp2p/identify";
 import { ping } from "@libp2p/ping";
 import { gossipsub } from "@libp2p/gossipsub";
 import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import type { Stream } from "@libp2p/interface";
 import { DHT_PROTOCOL } from "../net/node.ts";
 
 const isBun = "Bun" in globalThis;
@@ -64,4 +66,20 @@ export async function rawNode(services: { gossip?: boolean; dht?: boolean } = {}
         : {}),
     },
   });
+}
+
+/** Unsigned LEB128, as Lattice channels frame. */
+export function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+/** Writes `bytes` on `stream`, waiting for it to drain when it asks to. */
+export async function send(stream: Stream, bytes: Uint8Array): Promise<void> {
+  if (!stream.send(bytes)) await stream.onDrain();
 }

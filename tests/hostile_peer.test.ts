@@ -31,21 +31,10 @@ import { DEFAULT_PEER_LIMITS, type PeerLimits } from "../net/peer_budget.ts";
 import { startReplication } from "../net/replicate.ts";
 import { startServe } from "./_serve.ts";
 import { ACTOR_A, stateOf } from "./_sync_fixture.ts";
-import { type Raw, rawNode, until } from "./_raw_node.ts";
+import { type Raw, rawNode, send, until, varint } from "./_raw_node.ts";
 
 const SPACE = "hostile";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Unsigned LEB128, as Lattice channels frame. */
-function varint(n: number): Uint8Array {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Uint8Array.from(out);
-}
 
 /**
  * Whether `addr` refuses `node`: a dial may seem to succeed (the dialer
@@ -59,10 +48,6 @@ async function refuses(node: Raw, addr: string): Promise<boolean> {
   } catch {
     return true;
   }
-}
-
-async function send(stream: Stream, bytes: Uint8Array): Promise<void> {
-  if (!stream.send(bytes)) await stream.onDrain();
 }
 
 /** Resolves once the victim ends the stream (reads to its end; a reset counts as an end). */

@@ -20,7 +20,8 @@ import { spaceTopic } from "../net/node.ts";
 import { TRUST_OFFENCES } from "../net/replicate.ts";
 import { Database as Db } from "../core/database.ts";
 import { openStore } from "../storage/open.ts";
-import { rawNode, until } from "./_raw_node.ts";
+import { rawNode, send, until, varint } from "./_raw_node.ts";
+import { encodeMessage, encodeSyncFrame, SYNC_PROTOCOL } from "../core/sync/mod.ts";
 import { stateOf } from "./_sync_fixture.ts";
 
 const SPACE = "trust-wire";
@@ -167,4 +168,40 @@ describe("trust on the wire", () => {
       }
     },
   );
+
+  it("a peer that syncs forged ops is cut off after its first frame, and nothing of it is stored", {
+    timeout: 60_000,
+  }, async () => {
+    const v = await replica();
+    const attacker = await rawNode();
+    try {
+      const alice = await createIdentity();
+      const vId = peerIdFromString(v.net.peerId);
+      const stream = await attacker.dialProtocol(multiaddr(v.net.addrs()[0]), SYNC_PROTOCOL);
+      // Frames of 1,000 ops under alice's actor id, unsigned: each a forgery.
+      for (let f = 0; f < 20 && attacker.getConnections(vId).length > 0; f++) {
+        const ops = Array.from({ length: 1000 }, (_, i) => ({
+          soul: `forged/${f}/${i}`,
+          field: "v",
+          value: i,
+          state: stateOf(Date.now() - 1000),
+          actor: alice.actor,
+        }));
+        const frame = await encodeSyncFrame(encodeMessage({ type: "ops", ops }));
+        await send(stream, new Uint8Array([...varint(frame.length), ...frame])).catch(() => {});
+      }
+      await until("the attacker to be disconnected", 10_000, () => attacker.getConnections(vId).length === 0);
+      const id = attacker.peerId.toString();
+      assert.equal(v.net.node.refused(id), true);
+      assert.ok(
+        v.lines.some((l) => l.includes(`peer=${id}`) && l.includes("Sync refused")),
+        v.lines.join("\n"),
+      );
+      assert.equal(await v.db.countNodes(), 0, "nothing of the forgeries stored");
+    } finally {
+      await attacker.stop();
+      await v.net.stop();
+      await v.db.close();
+    }
+  });
 });
