@@ -31,6 +31,8 @@ import {
 } from "../net/webrtc_cert.ts";
 import { systemWorld } from "../core/world.ts";
 import { missingInterface, WEBRTC_HOST } from "./_peer_fixture.ts";
+import { webRtcCertCommand } from "./_webrtc_cert_child.ts";
+import { run } from "./_procs.ts";
 import { networkInterfaces } from "node:os";
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
@@ -311,35 +313,12 @@ describe("WebRTC-Direct certificate", () => {
       );
       if (!hasHost) assert.fail(missingInterface());
       await withDir(async (dir) => {
-        // WebRTC-Direct only: the peer below can reach the node no other way.
-        const listen = [`/ip4/${WEBRTC_HOST}/udp/0/webrtc-direct`];
-        const hashes: string[] = [];
-        for (let i = 0; i < 2; i++) {
-          const db = await open({ path: dir, network: { space: "identity-webrtc", listen } });
-          try {
-            const addr = db.network!.addrs().find((a) => a.includes("/webrtc-direct/"));
-            assert.ok(addr, db.network!.addrs().join(" "));
-            hashes.push(/\/certhash\/([^/]+)/.exec(addr)![1]);
-            if (i === 1) {
-              // The stored certificate serves DTLS: a peer reaches the node over it.
-              const peer = await open({
-                storage: "memory",
-                network: { space: "identity-webrtc", bootstrap: [addr] },
-              });
-              try {
-                await db.put("greeting", { text: "hi" });
-                for (let t = 0; t < 200 && (await peer.get("greeting")) === undefined; t++) {
-                  await new Promise((r) => setTimeout(r, 50));
-                }
-                assert.deepEqual(await peer.get("greeting"), { text: "hi" });
-              } finally {
-                await peer.close();
-              }
-            }
-          } finally {
-            await db.close();
-          }
-        }
+        // In a process of its own (see tests/_webrtc_cert_child.ts): two opens, a peer dialing the second.
+        const [cmd, args] = webRtcCertCommand([dir, WEBRTC_HOST]);
+        const r = await run(cmd, args, { timeoutMs: 50_000 });
+        assert.equal(r.code, 0, `the child failed:\n${r.stderr}\n${r.stdout}`);
+        const { hashes, got } = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+        assert.deepEqual(got, { text: "hi" }, "a peer reached the node over its stored certificate");
         assert.equal(hashes[0], hashes[1]);
         const stored = JSON.parse(readFileSync(join(dir, WEBRTC_CERT_FILE), "utf8"));
         assert.equal(stored.certhash, hashes[0]);
