@@ -213,10 +213,17 @@ export async function startNetwork(db: Database, options: NetworkOptions): Promi
   const syncRound = () => {
     if (stopped) return;
     for (const p of node.peers()) void syncWith(p.id);
-    void syncManifest(db, node, (msg) => log.debug("trust", msg));
+    manifestRound();
     timer = world.setTimer(syncRound, interval, true);
   };
-  void syncManifest(db, node, (msg) => log.debug("trust", msg));
+  // One manifest round at a time: a DHT query can outlast a short sync interval.
+  let manifests: Promise<void> | undefined;
+  const manifestRound = () => {
+    manifests ??= syncManifest(db, node, (msg) => log.debug("trust", msg)).finally(() =>
+      manifests = undefined
+    );
+  };
+  manifestRound();
   timer = world.setTimer(syncRound, interval, true);
 
   async function stop(): Promise<void> {
