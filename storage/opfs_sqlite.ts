@@ -185,13 +185,7 @@ export class OpfsSqlite {
     this.#closed = true;
     const j = this.#journaled;
     j.closed = true;
-    try {
-      if (!j.foldWhenRoom()) throw j.heldError();
-      j.active.journal.remove();
-    } catch {
-      j.active.journal.close();
-      j.frozen?.mem.journal.close();
-    }
+    j.closeJournal();
     try {
       this.#db.exec("PRAGMA optimize");
     } catch {

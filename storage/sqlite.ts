@@ -458,15 +458,7 @@ export class SqliteStore implements Store {
         this.#parts = false;
         this.#nodes.rollback();
       }
-      try {
-        // Everything journaled goes into SQLite, so the next open replays nothing.
-        if (!j.foldWhenRoom()) throw j.heldError();
-        j.active.journal.remove();
-      } catch {
-        // Whatever is left in the journal is safe there and replayed on the next open.
-        j.active.journal.close();
-        j.frozen?.mem.journal.close();
-      }
+      j.closeJournal();
       try {
         this.#db.exec("PRAGMA optimize");
       } catch {

@@ -373,6 +373,21 @@ export class Journaled {
   }
 
   /** The error of a write that needs what is journaled folded first, and cannot (see {@link foldWhenRoom}). */
+  /**
+   * At close: everything journaled goes into SQLite when the disk has room
+   * (the next open replays nothing) and the journal file is removed; else
+   * what is left stays safe in its files, replayed on the next open.
+   */
+  closeJournal(): void {
+    try {
+      if (!this.foldWhenRoom()) throw this.heldError();
+      this.active.journal.remove();
+    } catch {
+      this.active.journal.close();
+      this.frozen?.mem.journal.close();
+    }
+  }
+
   heldError(): DiskFullError {
     return heldError(this.#dir, foldNeed(this.active, this.frozen), this.#freeBytes?.(this.#dir));
   }
