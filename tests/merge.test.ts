@@ -15,7 +15,8 @@ import { hlcMs } from "../core/clock.ts";
 import { encodeValue } from "../core/value_encoding.ts";
 import type { Op } from "../core/op.ts";
 import { MemoryStore } from "../storage/memory.ts";
-import type { FieldRecord } from "../core/store.ts";
+import type { FieldRecord, Store } from "../core/store.ts";
+import { createIdentity, type Identity } from "../core/trust/identity.ts";
 import { fcParams, prng, SEED } from "./_seed.ts";
 
 const js = createJsKernels();
@@ -187,5 +188,104 @@ describe("convergence", () => {
       }
       for (const db of dbs) await db.close();
     }
+  });
+});
+
+/**
+ * A MemoryStore without its synchronous twins (so the Database awaits it, as
+ * it awaits SQLite's worker in a browser), counting its `readFields` calls.
+ */
+function awaitedStore(): Store & { reads: number } {
+  const mem = new MemoryStore();
+  const store = {
+    reads: 0,
+    engine: "memory",
+    durable: false,
+    readNode: (soul: string) => mem.readNode(soul),
+    readFields: (keys: Parameters<Store["readFields"]>[0]) => (store.reads++, mem.readFields(keys)),
+    commit: (batch: Parameters<Store["commit"]>[0]) => mem.commit(batch),
+    list: (options: Parameters<Store["list"]>[0]) => mem.list(options),
+    changes: (after: number, options: Parameters<Store["changes"]>[1]) => mem.changes(after, options),
+    lastSeq: () => mem.lastSeq(),
+    deferred: () => mem.deferred(),
+    getMeta: (key: string) => mem.getMeta(key),
+    close: () => mem.close(),
+  };
+  return store;
+}
+
+describe("local writes racing foreign ones in the commit queue", () => {
+  const T = 1_700_000_000_000;
+  /** A foreign op on doc.f stamped 5 s ahead of `T` (within maxDrift: merged, not deferred). */
+  async function laterForeignOp(): Promise<Op> {
+    const src = await Database.create({ store: new MemoryStore(), kernels: js, now: () => T + 5_000 });
+    await src.put("doc", { f: "foreign" });
+    const op = (await src.exportOps()).ops.find((o) => o.soul === "doc")!;
+    await src.close();
+    return op;
+  }
+  const cases: [string, () => MemoryStore | Store, boolean][] = [
+    ["memory store, keyless", () => new MemoryStore(), false],
+    ["awaited store, keyless", awaitedStore, false],
+    ["memory store, signed", () => new MemoryStore(), true],
+    ["awaited store, signed", awaitedStore, true],
+  ];
+  for (const [name, makeStore, signed] of cases) {
+    it(`${name}: a put made while a later foreign op waits in the queue is stamped after it`, async () => {
+      const foreign = await laterForeignOp();
+      const identity: Identity | undefined = signed ? await createIdentity() : undefined;
+      const a = await Database.create({ store: makeStore(), kernels: js, now: () => T, identity });
+      void a.put("warm", { w: 1 }); // the first write of the turn: committed at once, or under way
+      const applied = a.applyOps([foreign]);
+      const put = a.put("doc", { f: "local" });
+      await applied;
+      const { state } = await put;
+      assert.ok(state > foreign.state, `the local write (${state}) is stamped after ${foreign.state}`);
+      assert.deepEqual(await a.get("doc"), { f: "local" });
+      // A replica that got the foreign op first takes the local one too: they converge.
+      const b = await Database.create({ store: new MemoryStore(), kernels: js, now: () => T });
+      await b.applyOps([foreign]);
+      await b.applyOps((await a.exportOps()).ops);
+      assert.equal(await b.stateHash(), await a.stateHash());
+      await a.close();
+      await b.close();
+    });
+
+    it(`${name}: a later foreign op queued after a put (before it committed) wins`, async () => {
+      const foreign = await laterForeignOp();
+      const identity: Identity | undefined = signed ? await createIdentity() : undefined;
+      const a = await Database.create({ store: makeStore(), kernels: js, now: () => T, identity });
+      void a.put("warm", { w: 1 });
+      // Stamped before the foreign op is queued; a signed one is queued only once signed, after it.
+      const put = a.put("doc", { f: "local" });
+      const applied = a.applyOps([foreign]);
+      const [{ state }] = await Promise.all([put, applied]);
+      assert.ok(state < foreign.state);
+      assert.deepEqual(await a.get("doc"), { f: "foreign" });
+      await a.close();
+    });
+  }
+
+  it("a signed put nobody raced is stored without reading the store first, as an unsigned one is", async () => {
+    const store = awaitedStore();
+    const a = await Database.create({ store, kernels: js, identity: await createIdentity() });
+    const before = store.reads;
+    for (let i = 0; i < 20; i++) await a.put(`n${i}`, { i });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => a.put(`m${i}`, { i })));
+    assert.equal(store.reads, before, "no readFields for the database's own writes");
+    // Once a foreign op as late as a pending signed write was queued, that write is merged (read first).
+    const foreign = await Database.create({
+      store: new MemoryStore(),
+      kernels: js,
+      now: () => Date.now() + 5_000,
+    });
+    await foreign.put("x", { f: 1 });
+    const put = a.put("x", { f: 2 });
+    await a.applyOps((await foreign.exportOps()).ops);
+    await put;
+    assert.ok(store.reads > before, "the raced write was merged");
+    assert.deepEqual(await a.get("x"), { f: 1 });
+    await foreign.close();
+    await a.close();
   });
 });

@@ -164,9 +164,15 @@ export class CommitQueue {
    * committed, with `result` (a local write's) or else the job's
    * {@link ApplyResult}: writers get it from the drain, with no turn of
    * their own after it. `own` (default `local`) marks this replica's own
-   * writes for watchers: a local write signed after its state was taken
-   * (core/db/trust.ts) comes as `local` false, `own` true, since a foreign
-   * op may have passed its state meanwhile and it must be merged.
+   * writes for watchers.
+   *
+   * A foreign write moves the clock past its states as it is queued, not
+   * once it is committed: a local write stamped while it waits in the queue
+   * is then stamped after it, and wins against it as local writes do (it is
+   * stored without reading the store). A local write signed after its state
+   * was taken (core/db/trust.ts) comes as `local` false, `own` true: it is
+   * stored blind too unless a foreign write queued since has a state as late
+   * as its own, and merged then.
    */
   enqueue(
     local: boolean,
@@ -177,6 +183,8 @@ export class CommitQueue {
     parts?: OpsInParts,
     own: boolean = local,
   ): Promise<WriteResult | ApplyResult> {
+    if (!own) this.#observeQueued(records, parts);
+    else if (!local) local = this.#stampedAfterForeign(records);
     const sync = this.#sync;
     if (
       sync !== undefined && this.#draining === undefined && !this.#committedNow && parts === undefined &&
@@ -346,7 +354,6 @@ export class CommitQueue {
         for (let i = start; i < end; i++) if (deferred?.[i] !== 1) records.push(columnRecord(src, i));
         stored += records.length;
         const won = winners(records, store.readFieldsSync(records), this.#kernels);
-        this.#observeLatest(won);
         applied += won.length;
         watchers.add(report, won, false);
         commit.write(won);
@@ -376,7 +383,6 @@ export class CommitQueue {
     if (!job.local && records.length > 0) {
       if (repeatsKeys(records)) return this.#commitJobsSync([job], store);
       won = winners(records, store.readFieldsSync(records), this.#kernels);
-      this.#observeLatest(won);
     }
     const batch: CommitBatch & { meta?: Record<string, string> } = {
       records: won,
@@ -392,14 +398,45 @@ export class CommitQueue {
     return report;
   }
 
-  /** Moves the clock past the latest state of `records` (foreign ones that won). */
-  #observeLatest(records: readonly FieldRecord[]): void {
+  /** The latest state of a foreign write queued so far (-1 before the first): see {@link enqueue}. */
+  #foreignHi = -1;
+  #foreignLo = 0;
+
+  /** Moves the clock past the latest state of a foreign write being queued (`records`, or its `parts`). */
+  #observeQueued(records: readonly FieldRecord[], parts: OpsInParts | undefined): void {
     let h = -1, l = 0;
+    if (parts === undefined) {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        if (r.stateHi > h || (r.stateHi === h && r.stateLo > l)) h = r.stateHi, l = r.stateLo;
+      }
+    } else {
+      const { n, stateHi, stateLo, deferred } = parts;
+      for (let i = 0; i < n; i++) {
+        if (deferred?.[i] === 1) continue;
+        if (stateHi[i] > h || (stateHi[i] === h && stateLo[i] > l)) h = stateHi[i], l = stateLo[i];
+      }
+    }
+    if (h < 0) return;
+    this.#clock.observeWords(h, l);
+    if (h > this.#foreignHi || (h === this.#foreignHi && l > this.#foreignLo)) {
+      this.#foreignHi = h, this.#foreignLo = l;
+    }
+  }
+
+  /**
+   * Whether every one of a local write's `records` is stamped after the
+   * latest foreign state queued so far: then no foreign write can beat them
+   * (one queued before their stamp moved the clock past itself first; one
+   * queued since has an earlier state), and they are stored blind.
+   */
+  #stampedAfterForeign(records: readonly FieldRecord[]): boolean {
+    const h = this.#foreignHi, l = this.#foreignLo;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      if (r.stateHi > h || (r.stateHi === h && r.stateLo > l)) h = r.stateHi, l = r.stateLo;
+      if (r.stateHi < h || (r.stateHi === h && r.stateLo <= l)) return false;
     }
-    if (h >= 0) this.#clock.observeWords(h, l);
+    return true;
   }
 
   /** Everything a drain commits, counts and reports, decided before the store is asked to commit. */
@@ -408,7 +445,6 @@ export class CommitQueue {
     const { events, committed } = this.#watchers.report();
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i], won = wonPerJob[i];
-      if (!job.local) this.#observeLatest(won);
       applied[i] = won.length;
       this.#watchers.add({ events, committed }, won, job.own);
     }
