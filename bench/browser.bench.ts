@@ -17,12 +17,13 @@
  *
  * Targets, checked at the end (lattice opfs over idb-keyval): awaited put
  * ≥ 1×, concurrent put and bulk apply ≥ 10× (issue 15 asked ≥ 5× of awaited
- * puts: bench/_browser_report.ts says why that is out of reach with a flush
- * per commit). Then a probe of what bounds an OPFS commit
- * (bench/_browser_probe.ts): how SQLite is set up in the worker, the cost of
- * a sync-access-handle append with and without `flush()`, a worker round
- * trip, awaited puts with durability process and power, and the floor of an
- * awaited put they give.
+ * puts: bench/_browser_report.ts says why that is out of reach here). Then a
+ * probe of what bounds an awaited OPFS put (bench/_browser_probe.ts): how
+ * SQLite is set up in the worker, an awaited signed put traced in parts
+ * (signature, commit round trip, the rest) beside a keyless one and one with
+ * durability `power`, the browser's primitives (sync-access-handle appends
+ * with and without `flush()`, worker round trips with the worker awake and
+ * asleep, a WebCrypto signature), and the floor they give.
  *
  * The browser runs a persistent profile (bench/_browser_driver.ts: OPFS and
  * IndexedDB on disk, as a user's are); `LATTICE_BENCH_INCOGNITO=1` runs the
