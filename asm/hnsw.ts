@@ -267,8 +267,11 @@ function drainSorted(n: u32): void {
 
 /**
  * The heuristic over the `n` sorted keys at `cands`: keeps a candidate unless
- * a kept node is closer to it than the base is; at most `max` (fewer than
- * `max` candidates are all kept). Writes the picks to PICK; returns their count.
+ * a kept node is closer to it than the base is, or as close when that kept
+ * node is as far from the base as it is (copies of one vector must not keep
+ * each other: they would fill the lists and link only among themselves); at
+ * most `max` (fewer than `max` candidates are all kept). Writes the picks to
+ * PICK; returns their count.
  */
 function select(cands: usize, n: u32, max: u32): u32 {
   if (n < max) {
@@ -281,7 +284,9 @@ function select(cands: usize, n: u32, max: u32): u32 {
     const e = <u32> key, d = keyDist(key);
     let good = true;
     for (let j: u32 = 0; j < count; j++) {
-      if (between(e, <u32> load<u64>(PICK + (<usize> j << 3))) < d) {
+      const pick = load<u64>(PICK + (<usize> j << 3));
+      const b = between(e, <u32> pick);
+      if (b < d || (b == d && keyDist(pick) == d)) {
         good = false;
         break;
       }

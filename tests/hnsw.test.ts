@@ -300,6 +300,23 @@ describe(`HNSW kernel (${impls.map((k) => k.name).join(", ")}; seed ${SEED})`, (
     }
   });
 
+  it(`copies of one vector do not wall themselves off: distinct vectors added after them stay reachable (seed ${SEED})`, () => {
+    // 100 copies first (the entry point is one of them), then 300 distinct vectors. If copies kept
+    // each other as neighbours they would fill every list (m0 = 32) with copies: no link would leave
+    // the group, and a search entering it could reach nothing else.
+    const set = uniform(SEED, 301, 32);
+    for (const k of impls) {
+      const index = k.createHnsw({ dim: 32, metric: "l2", m: 16, exactBelow: 0, seed: 3 });
+      for (let i = 0; i < 100; i++) index.insert(i, set.rows[300]);
+      for (let i = 0; i < 300; i++) index.insert(100 + i, set.rows[i]);
+      const r = recall(index, set.rows.slice(0, 300), 1);
+      assert.ok(r >= 0.95, `${k.name}: recall@1 of the distinct vectors ${r}`);
+      assert.equal(index.search(set.rows[300], 10).ids.length, 10, "the copies are found too");
+      for (const id of index.search(set.rows[300], 10).ids) assert.ok(id < 100);
+      index.dispose();
+    }
+  });
+
   it("below exactBelow live vectors, search is exact", () => {
     const set = clustered(SEED, 600, 16, 4, 1);
     for (const k of impls) {

@@ -280,8 +280,12 @@ export class JsHnswEngine implements HnswEngine {
 
   /**
    * The heuristic: walks the `n` candidates (sorted best first) and keeps one
-   * unless a kept node is closer to it than the base is; stops at `max`.
-   * Fewer than `max` candidates are all kept. Writes the picks; returns their count.
+   * unless a kept node is closer to it than the base is, or as close when
+   * that kept node is as far from the base as it is (so copies of one vector
+   * do not keep each other and fill the list: a group of identical vectors
+   * would link only among itself, and no search could reach it); stops at
+   * `max`. Fewer than `max` candidates are all kept. Writes the picks;
+   * returns their count.
    */
   #select(ds: Float64Array, ns: Uint32Array, n: number, max: number): number {
     const pickD = this.#pickD, pickN = this.#pickN;
@@ -297,7 +301,8 @@ export class JsHnswEngine implements HnswEngine {
       const e = ns[i], d = ds[i];
       let good = true;
       for (let j = 0; j < count; j++) {
-        if (this.#between(e, pickN[j]) < d) {
+        const b = this.#between(e, pickN[j]);
+        if (b < d || (b === d && pickD[j] === d)) {
           good = false;
           break;
         }
