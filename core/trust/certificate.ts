@@ -26,7 +26,15 @@
  * @module
  */
 import { sha256 } from "@noble/hashes/sha2.js";
-import { type Identity, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, toHex, verifySignature } from "./identity.ts";
+import {
+  concatBytes,
+  type Identity,
+  keyIdBytes,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  toHex,
+  verifySignature,
+} from "./identity.ts";
 import { MAX_CERT_BYTES } from "./signing.ts";
 
 /** Most grantees in one certificate. */
@@ -89,22 +97,13 @@ export function ownerOf(soul: string): string | undefined {
   return /^[0-9a-f]{64}$/.test(id) ? id : undefined;
 }
 
-function fromHexKey(hex: string, what: string): Uint8Array {
-  if (typeof hex !== "string" || !/^[0-9a-f]{64}$/.test(hex)) {
-    throw new TypeError(`${what} must be a public key id: 64 lowercase hex digits`);
-  }
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** Checks a grant an issuer wants to sign; throws `TypeError`/`RangeError` naming the problem. */
 function checkGrant(issuer: string, g: Grant): void {
   if (typeof g !== "object" || g === null) throw new TypeError("a certificate grant is an object");
   if (!Array.isArray(g.grantees) || g.grantees.length === 0 || g.grantees.length > MAX_GRANTEES) {
     throw new RangeError(`a certificate names 1 to ${MAX_GRANTEES} grantees`);
   }
-  for (const k of g.grantees) fromHexKey(k, "a grantee");
+  for (const k of g.grantees) keyIdBytes(k, "a grantee");
   if (typeof g.prefix !== "string" || ownerOf(g.prefix) !== issuer) {
     throw new RangeError(`a certificate's prefix must lie under the issuer's souls ~${issuer}`);
   }
@@ -132,7 +131,7 @@ function checkGrant(issuer: string, g: Grant): void {
 export async function createCertificate(issuer: Identity, grant: Grant): Promise<Uint8Array> {
   checkGrant(issuer.id, grant);
   const parts: number[] = [1, ...issuer.publicKey, grant.grantees.length];
-  for (const k of grant.grantees) parts.push(...fromHexKey(k, "a grantee"));
+  for (const k of grant.grantees) parts.push(...keyIdBytes(k, "a grantee"));
   const pushText = (s: string) => {
     const b = utf8.encode(s);
     if (b.length > 0xffff) throw new RangeError("a certificate's prefix or field is too long");
@@ -146,17 +145,10 @@ export async function createCertificate(issuer: Identity, grant: Grant): Promise
   new DataView(expiry.buffer).setFloat64(0, grant.expires);
   parts.push(...expiry);
   const body = Uint8Array.from(parts);
-  const signature = await issuer.sign(concat(CERT_TAG, body));
-  const cert = concat(body, signature);
+  const signature = await issuer.sign(concatBytes(CERT_TAG, body));
+  const cert = concatBytes(body, signature);
   if (cert.length > MAX_CERT_BYTES) throw new RangeError(`a certificate is at most ${MAX_CERT_BYTES} bytes`);
   return cert;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** The fields of an encoded certificate, its signature not checked; undefined when malformed. */
@@ -228,7 +220,7 @@ export async function readCertificate(bytes: Uint8Array): Promise<Certificate | 
     ok = await verifySignature(
       bytes.subarray(1, 1 + PUBLIC_KEY_BYTES),
       bytes.subarray(bytes.length - SIGNATURE_BYTES),
-      concat(CERT_TAG, body),
+      concatBytes(CERT_TAG, body),
     );
     if (checked.size >= CHECKED_MAX) checked.clear();
     checked.set(c.id, ok);

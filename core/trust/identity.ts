@@ -344,6 +344,22 @@ export function fromHex(s: string): Uint8Array | undefined {
   return out;
 }
 
+/** The 32 bytes of a key id (`what` names it in the TypeError thrown for anything else). */
+export function keyIdBytes(id: unknown, what: string): Uint8Array {
+  if (typeof id !== "string" || id.length !== 64 || !/^[0-9a-f]{64}$/.test(id)) {
+    throw new TypeError(`${what} must be a public key id: 64 lowercase hex digits`);
+  }
+  return fromHex(id)!;
+}
+
+/** `a` then `b`, in a new array. */
+export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** Bytes → base64url without padding. */
 export function toBase64Url(b: Uint8Array): string {
   let s = "";

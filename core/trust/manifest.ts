@@ -19,7 +19,14 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { decode, encode, type MsgValue } from "../msgpack.ts";
-import { type Identity, SIGNATURE_BYTES, toHex, verifySignature } from "./identity.ts";
+import {
+  concatBytes,
+  type Identity,
+  keyIdBytes,
+  SIGNATURE_BYTES,
+  toHex,
+  verifySignature,
+} from "./identity.ts";
 
 /** Most writers a manifest lists. */
 export const MAX_WRITERS = 1024;
@@ -49,15 +56,6 @@ export interface Manifest extends Required<ManifestFields> {
   readonly bytes: Uint8Array;
 }
 
-function keyBytes(hex: string): Uint8Array {
-  if (typeof hex !== "string" || !/^[0-9a-f]{64}$/.test(hex)) {
-    throw new TypeError("a writer is a public key id: 64 lowercase hex digits");
-  }
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** A manifest of `fields`, signed by `owner`. Throws a `TypeError`/`RangeError` for bad fields. */
 export async function createManifest(owner: Identity, fields: ManifestFields): Promise<Uint8Array> {
   const { space, writers, seq } = fields;
@@ -75,21 +73,14 @@ export async function createManifest(owner: Identity, fields: ManifestFields): P
     1,
     space,
     owner.publicKey,
-    writers === "anyone" ? null : writers.map(keyBytes),
+    writers === "anyone" ? null : writers.map((w) => keyIdBytes(w, "a writer")),
     mode,
     replication,
     seq,
   ] as MsgValue);
-  const signature = await owner.sign(concat(TAG, body));
-  const out = concat(body, signature);
+  const signature = await owner.sign(concatBytes(TAG, body));
+  const out = concatBytes(body, signature);
   if (out.length > MAX_MANIFEST_BYTES) throw new RangeError("the manifest is too large");
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }
 
@@ -142,9 +133,9 @@ export async function readManifest(bytes: Uint8Array, space?: string): Promise<M
   if (m === undefined || (space !== undefined && m.space !== space)) return undefined;
   const body = bytes.subarray(0, bytes.length - SIGNATURE_BYTES);
   const ok = await verifySignature(
-    keyBytes(m.owner),
+    keyIdBytes(m.owner, "the owner"),
     bytes.subarray(bytes.length - SIGNATURE_BYTES),
-    concat(TAG, body),
+    concatBytes(TAG, body),
   );
   return ok ? m : undefined;
 }
