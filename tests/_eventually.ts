@@ -11,9 +11,9 @@
 const POLL_MS = 25;
 
 /**
- * Calls `fn` every few milliseconds until it returns something other than
- * `undefined` or `false`, and returns that; throws once `ms` have passed.
- * An error thrown by `fn` ends the wait at once.
+ * Calls `fn` every `pollMs` milliseconds (default 25) until it returns
+ * something other than `undefined` or `false`, and returns that; throws once
+ * `ms` have passed. An error thrown by `fn` ends the wait at once.
  *
  * @example
  * ```ts
@@ -26,12 +26,13 @@ export async function eventually<T>(
   what: string,
   fn: () => Promise<T | undefined> | T | undefined,
   ms = 20_000,
+  pollMs = POLL_MS,
 ): Promise<Exclude<T, false>> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined && v !== false) return v as Exclude<T, false>;
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }

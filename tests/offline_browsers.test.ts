@@ -33,6 +33,7 @@ import { startServer } from "../scripts/test/page_server.mjs";
 import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
 import type { OpenedDatabase } from "../mod.ts";
 import { type ServeProcess, startServe } from "./_serve.ts";
+import { eventually } from "./_eventually.ts";
 
 const SPACE = "offline-pages";
 /** Waits, in ms. */
@@ -87,15 +88,9 @@ async function tcpProxy(target: number) {
   };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | false | undefined>, ms = WAIT): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls `fn` every 100 ms (each poll evaluates in pages) until it returns something, for `ms`. */
+const waitFor = <T>(what: string, fn: () => Promise<T | false | undefined>, ms = WAIT) =>
+  eventually(what, fn, ms, 100);
 
 describe("a page that goes offline and comes back", { timeout: 180_000 }, () => {
   let dir = "";

@@ -22,6 +22,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
 import { ok, ROOT, run, which } from "./_procs.ts";
 import { type ServeProcess, startServe } from "./_serve.ts";
+import { eventually } from "./_eventually.ts";
 
 const SPACE = "relay-pages";
 /** Waits in the pages, in ms. */
@@ -82,15 +83,9 @@ function waitGet(page: Page, soul: string, ms = WAIT): Promise<unknown> {
 /** A WebRTC connection's remote address (`/webrtc/p2p/…`, or the relayed address it was dialed at). */
 const isWebRtc = (addr: string): boolean => /\/webrtc\/p2p\/\w+$/.test(addr);
 
-async function waitFor<T>(what: string, fn: () => Promise<T | false | undefined>, ms = WAIT): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls `fn` every 100 ms (each poll evaluates in pages) until it returns something, for `ms`. */
+const waitFor = <T>(what: string, fn: () => Promise<T | false | undefined>, ms = WAIT) =>
+  eventually(what, fn, ms, 100);
 
 describe("two pages through lattice serve --relay", { timeout: 240_000 }, () => {
   let tmp = "";
