@@ -374,7 +374,7 @@ export type {
   PeerSync,
   ReplicationMode,
 } from "./net/network_options.ts";
-export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./net/log.ts";
+export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./runtime/log.ts";
 export { LockedError, type LockHolder } from "./storage/lock.ts";
 export { DiskFullError } from "./storage/disk_full.ts";
 export {

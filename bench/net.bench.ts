@@ -35,7 +35,7 @@ import type { AddressInfo } from "node:net";
 import { type Database, type Op, open } from "../mod.ts";
 import { encodeOps } from "../core/op.ts";
 import { channelPair, SyncIndex, syncSession, type SyncStats } from "../core/sync/mod.ts";
-import { createLogger } from "../net/log.ts";
+import { createLogger } from "../runtime/log.ts";
 import { startNetwork, SYNC_INTERVAL_MS } from "../net/network.ts";
 import type { BenchCase, BenchSuite, SetupContext } from "../scripts/bench.ts";
 import { loadGun } from "./_local_child.ts";

@@ -95,7 +95,7 @@ import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import type { Database } from "../core/database.ts";
 import { systemWorld, type Timer, type World } from "../core/world.ts";
-import { type Logger, silentLogger } from "./log.ts";
+import { type Logger, silentLogger } from "../runtime/log.ts";
 import { checkToken, newToken } from "./token.ts";
 import type { Context, StatusExtras } from "./http/context.ts";
 import { destroy, sendError } from "./http/errors.ts";

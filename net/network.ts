@@ -18,7 +18,7 @@ import { SyncIndex } from "../core/sync/sync_index.ts";
 import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
 import { syncSession, type SyncStats } from "../core/sync/session.ts";
 import { systemWorld, type Timer } from "../core/world.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger } from "../runtime/log.ts";
 import {
   checkReplication,
   type Network,

@@ -9,7 +9,7 @@
  */
 import type { SyncIndexSavePolicy } from "../core/sync/saved_index.ts";
 import type { World } from "../core/world.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
 
 /**

@@ -45,7 +45,7 @@ import { type GossipCheck, SpaceGossip } from "./gossip.ts";
 import { applyRuntimeShims, releaseTimers } from "./libp2p_quirks.ts";
 import { startLibp2p } from "./libp2p_node.ts";
 import { type RelayStatus, relayStatus } from "./relay.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { DIAL_TIMEOUT_MS, Members } from "./members.ts";
 import { checkPeerLimits, PeerBudgets, type PeerLimits } from "./peer_budget.ts";
 import { PeerGuard } from "./peer_guard.ts";

@@ -15,7 +15,7 @@
 import type { Connection, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { ChannelGuard } from "./channel.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { PeerBudgets } from "./peer_budget.ts";
 import { systemWorld, type Timer, type World } from "../core/world.ts";
 

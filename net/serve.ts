@@ -35,7 +35,7 @@
 import type { Database } from "../core/database.ts";
 import type { World } from "../core/world.ts";
 import { startHttpApi, type StatusExtras } from "./http.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger } from "../runtime/log.ts";
 import type { RunningNetwork } from "./network.ts";
 import type { NetworkOptions } from "./network_options.ts";
 import { checkToken, ensureTokenFile } from "./token.ts";

@@ -24,7 +24,7 @@
  * @example
  * ```ts ignore
  * // bench/demo.bench.ts
- * import type { BenchSuite } from "../scripts/bench.ts";
+ * import type { BenchSuite } from "./bench.ts";
  * export const suite: BenchSuite = {
  *   description: "Array copies",
  *   setup: () => {

@@ -32,7 +32,7 @@ import type {
   StoredRecord,
 } from "../core/store.ts";
 import type { NodeData } from "../core/value.ts";
-import { createLogger, type Logger } from "../net/log.ts";
+import { createLogger, type Logger } from "../runtime/log.ts";
 
 /** The worker script's file name, beside the module holding this code. */
 export const OPFS_WORKER_FILE = "lattice-opfs-worker.js";

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { open } from "../mod.ts";
 import { AUX_NAME } from "../core/sync/saved_index.ts";
 import { startNetwork } from "../net/network.ts";
-import { createLogger } from "../net/log.ts";
+import { createLogger } from "../runtime/log.ts";
 import { runtimeName } from "../runtime/detect.ts";
 import { ACTOR_A, ACTOR_B, userOp } from "./_sync_fixture.ts";
 import { storeOf } from "../core/database.ts";

@@ -15,7 +15,7 @@ import { sha256 } from "multiformats/hashes/sha2";
 import { type Database, open } from "../mod.ts";
 import { encodeOps } from "../core/op.ts";
 import { encodeMessage, encodeSyncFrame, SYNC_PROTOCOL } from "../core/sync/mod.ts";
-import { createLogger } from "../net/log.ts";
+import { createLogger } from "../runtime/log.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 import { type RunningNetwork, startNetwork } from "../net/network.ts";
 import {

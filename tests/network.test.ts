@@ -10,7 +10,7 @@ import { open } from "../mod.ts";
 import type { Database } from "../core/database.ts";
 import { encodeOps } from "../core/op.ts";
 import { SYNC_PROTOCOL } from "../core/sync/protocol.ts";
-import { createLogger } from "../net/log.ts";
+import { createLogger } from "../runtime/log.ts";
 import { createNetNode } from "../net/node.ts";
 import { type PeerSync, startNetwork } from "../net/network.ts";
 import { prng, SEED } from "./_seed.ts";

@@ -23,7 +23,7 @@ import type { OpfsAnswer, OpfsMethod } from "../storage/opfs_protocol.ts";
 import { PREFIX_BYTES } from "../storage/opfs_journal.ts";
 import { readJournal } from "../storage/journal.ts";
 import type { FieldRecord } from "../core/store.ts";
-import { createLogger } from "../net/log.ts";
+import { createLogger } from "../runtime/log.ts";
 
 if (isServerRuntime()) {
   describe("opfs on a server runtime", () => {

@@ -10,7 +10,7 @@
 import type { ServerResponse } from "node:http";
 import type { Change, Database } from "../../core/database.ts";
 import type { World } from "../../core/world.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../runtime/log.ts";
 
 /** A connected peer as `GET /v1/peers` lists it; networking may add fields (sync state, latency, …). */
 export interface PeerInfo {

@@ -21,7 +21,7 @@
  * @module
  */
 import { systemWorld, type World } from "../core/world.ts";
-import { getEnv } from "../runtime/env.ts";
+import { getEnv } from "./env.ts";
 
 /**
  * Log levels, from the most verbose; `silent` logs nothing.
