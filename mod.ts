@@ -42,6 +42,7 @@ import type { RunningNetwork } from "./net/network.ts";
 import { type ExportedIdentity, type Identity, importIdentity, isIdentity } from "./core/trust/identity.ts";
 import { isServerRuntime } from "./runtime/detect.ts";
 import { getEnv } from "./runtime/env.ts";
+import { isLogger, type Logger } from "./runtime/log.ts";
 import type { World } from "./core/world.ts";
 import type { Embedder } from "./core/db/embedding.ts";
 import {
@@ -81,6 +82,12 @@ export interface OpenOptions {
   readonly durability?: "process" | "power";
   /** How this process is named in the directory's LOCK file (default: its command line). */
   readonly lockCommand?: string;
+  /**
+   * Where the database's own warnings go (`auto` storage falling back to
+   * memory in a browser without OPFS, a refused `navigator.storage.persist()`);
+   * default: `network.logger`, else a logger at `LATTICE_LOG`'s level.
+   */
+  readonly logger?: Logger;
   /**
    * Networking (default `false`: a local database). With options, `open`
    * joins the space's network once the database is open — libp2p, DHT
@@ -185,6 +192,9 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (options.passphrase !== undefined && typeof options.passphrase !== "string") {
     throw new TypeError("passphrase must be a string");
   }
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    throw new TypeError("logger must have debug, info, warn and error methods");
+  }
   const queryBudget = checkQueryBudget(options.queryBudget);
   const network = checkNetworkOptions(options.network);
   if (options.space !== undefined) {
@@ -210,6 +220,7 @@ export async function open(options: OpenOptions = {}): Promise<OpenedDatabase> {
     durability: options.durability,
     lockCommand: options.lockCommand,
     world: options.world,
+    logger: options.logger ?? (network ? network.logger : undefined),
   });
   let db: Database;
   let identity: Identity | undefined;

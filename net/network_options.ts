@@ -9,7 +9,7 @@
  */
 import type { SyncIndexSavePolicy } from "../core/sync/saved_index.ts";
 import type { World } from "../core/world.ts";
-import type { Logger } from "../runtime/log.ts";
+import { isLogger, type Logger } from "../runtime/log.ts";
 import { checkPeerLimits, type PeerLimits } from "./peer_budget.ts";
 
 /**
@@ -325,13 +325,7 @@ export function checkNetworkOptions(value: unknown): NetworkOptions | undefined 
     throw new TypeError(`network.signal must be an AbortSignal, got ${describe(signal)}`);
   }
   const logger = o.logger;
-  if (
-    logger !== undefined &&
-    (typeof logger !== "object" || logger === null ||
-      !["debug", "info", "warn", "error"].every((m) =>
-        typeof (logger as Record<string, unknown>)[m] === "function"
-      ))
-  ) {
+  if (logger !== undefined && !isLogger(logger)) {
     throw new TypeError("network.logger must have debug, info, warn and error methods");
   }
   const limits = o.limits === undefined ? undefined : checkPeerLimits(o.limits, "network.limits");

@@ -64,6 +64,12 @@ export interface Logger {
   error(scope: string, message: string, fields?: LogFields): void;
 }
 
+/** Whether `x` can serve as a {@link Logger}: it has the four methods (its `level` is not needed). */
+export function isLogger(x: unknown): x is Logger {
+  return typeof x === "object" && x !== null &&
+    ["debug", "info", "warn", "error"].every((m) => typeof (x as Record<string, unknown>)[m] === "function");
+}
+
 /**
  * Options of {@link createLogger}.
  *

@@ -86,6 +86,12 @@ export interface SharedStatus {
    * for other engines, or where the browser cannot tell.
    */
   readonly persisted: boolean | undefined;
+  /**
+   * Why the storage is memory although a durable one was asked for
+   * (`storage: "auto"` with a path, in a browser without OPFS or Workers:
+   * nothing is kept); absent otherwise.
+   */
+  readonly fallback?: string;
 }
 
 /** Runs call `m` on `db`; `list` answers an array (it crosses whole). */
@@ -109,8 +115,14 @@ export async function runCall(db: Database, m: TabMethod, a: readonly unknown[])
     case "countNodes":
       return await db.countNodes();
     case "status": {
-      const persisted = (storeOf(db) as { persisted?: boolean }).persisted;
-      return { owner: true, storage: db.storage, nodes: await db.countNodes(), persisted };
+      const store = storeOf(db) as { persisted?: boolean; fallback?: string };
+      const status: SharedStatus = {
+        owner: true,
+        storage: db.storage,
+        nodes: await db.countNodes(),
+        persisted: store.persisted,
+      };
+      return store.fallback === undefined ? status : { ...status, fallback: store.fallback };
     }
     default:
       throw new TypeError(`Unknown call ${JSON.stringify(m)}`);

@@ -31,6 +31,16 @@ import {
 export class MemoryStore implements Store {
   readonly engine = "memory";
   readonly durable = false;
+  /**
+   * Why this memory store stands in for the durable one that was asked for
+   * (`storage: "auto"` with a path, in a browser without OPFS or Workers:
+   * storage/open.ts); `undefined` when memory was what was asked for.
+   */
+  readonly fallback: string | undefined;
+
+  constructor(options: { readonly fallback?: string } = {}) {
+    this.fallback = options.fallback;
+  }
   #nodes = new Map<string, Map<string, StoredRecord>>();
   /** Souls by the seq of their last change, ascending (new seqs are always the largest). */
   #byChange = new Map<number, string>();

@@ -8,7 +8,8 @@
  *   on Deno and Node ≥ 22.5), else SQLite-WASM on a file-backed VFS.
  * - `auto`: `memory` without a path; with one, `sqlite` on a server runtime,
  *   `opfs` in a browser that has OPFS and Workers, else (a browser without
- *   them) `memory`, with a warning on the console: nothing will be kept.
+ *   them) `memory`, saying so: a warning on the logger, and the store's
+ *   `fallback` (nothing will be kept).
  * - `opfs` (browsers): a SQLite database in the Origin Private File System,
  *   held by a dedicated worker (storage/opfs.ts); `path` names it (default
  *   `lattice`). On a server runtime it is a RangeError: use `sqlite`.
@@ -19,6 +20,7 @@ import { MemoryStore } from "./memory.ts";
 import type { Store } from "../core/store.ts";
 import type { World } from "../core/world.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
+import { createLogger, type Logger } from "../runtime/log.ts";
 
 /**
  * Which engine to use.
@@ -53,6 +55,20 @@ export interface OpenStoreOptions {
   readonly lockCommand?: string;
   /** Clock, timers and randomness of the store (default: `systemWorld` of core/world.ts). */
   readonly world?: World;
+  /** Where warnings go (a memory fallback, refused persistent storage; default: a logger at `LATTICE_LOG`'s level). */
+  readonly logger?: Logger;
+}
+
+/**
+ * The memory store that `auto` falls back to in a browser without OPFS or
+ * Workers, saying so: a `warn` line on the logger, and the store's
+ * `fallback` (which `status` reports).
+ */
+function memoryInstead(path: string, logger: Logger | undefined): MemoryStore {
+  const fallback = "this browser has no OPFS or no Workers: the database is kept in memory only, " +
+    "and is gone when the page closes";
+  (logger ?? createLogger()).warn("storage", fallback, { database: path });
+  return new MemoryStore({ fallback });
 }
 
 /** Opens the store `options` ask for. Throws `RangeError` for an unknown engine or a missing path. */
@@ -65,12 +81,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
       if (options.path === undefined) return new MemoryStore();
       if (isServerRuntime()) return await openSqlite(options.path, options);
       if ((await import("./opfs.ts")).hasOpfs()) return await openOpfs(options.path, options);
-      console.warn(
-        `lattice: this browser has no OPFS or no Workers: the database ${
-          JSON.stringify(options.path)
-        } is kept in memory only (storage "memory"), and is gone when the page closes`,
-      );
-      return new MemoryStore();
+      return memoryInstead(options.path, options.logger);
     case "sqlite":
       if (options.path === undefined) throw new RangeError('storage "sqlite" needs a path');
       return await openSqlite(options.path, options);
@@ -96,5 +107,8 @@ async function openSqlite(path: string, options: OpenStoreOptions): Promise<Stor
 
 async function openOpfs(path: string | undefined, options: OpenStoreOptions): Promise<Store> {
   const { OpfsStore, OPFS_DEFAULT_NAME } = await import("./opfs.ts");
-  return await OpfsStore.open(path ?? OPFS_DEFAULT_NAME, { durability: options.durability });
+  return await OpfsStore.open(path ?? OPFS_DEFAULT_NAME, {
+    durability: options.durability,
+    logger: options.logger,
+  });
 }

@@ -1,12 +1,12 @@
 /**
- * The `network` and `identity` options of `open()`: bad values reject with a
+ * The `network`, `identity` and `logger` options of `open()`: bad values reject with a
  * clear `TypeError`/`RangeError` before anything starts, on every runtime
  * (in Chromium too: a page gets the same errors, plus one for `listen`,
  * since a browser cannot listen).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { open, systemWorld, type World } from "../mod.ts";
+import { createLogger, open, systemWorld, type World } from "../mod.ts";
 import { checkNetworkOptions } from "../net/network_options.ts";
 
 const isBrowser = !("Deno" in globalThis) && !("Bun" in globalThis) &&
@@ -79,6 +79,21 @@ describe("open() option checks", () => {
       open({ storage: "memory", passphrase: 42 as never }),
       (e: Error) => e instanceof TypeError && /passphrase must be a string/.test(e.message),
     );
+  });
+
+  it("rejects a logger without the four methods, and takes one that has them", async () => {
+    for (const logger of [null, "warn", { warn() {} }]) {
+      await assert.rejects(
+        open({ logger: logger as never }),
+        (e: Error) =>
+          e instanceof TypeError && /logger must have debug, info, warn and error/.test(e.message),
+      );
+    }
+    const lines: string[] = [];
+    const logger = createLogger({ write: (line) => lines.push(line) });
+    const db = await open({ storage: "memory", logger });
+    await db.close();
+    assert.deepEqual(lines, [], "a memory database has nothing to warn of");
   });
 
   it("rejects with the reason of an already aborted signal, before opening", async () => {

@@ -130,6 +130,33 @@ if (isServerRuntime()) {
       await first.close();
     });
 
+    it("auto falls back to memory where Workers are missing, and says so: the logger and status", async () => {
+      const g = globalThis as { Worker?: unknown };
+      const saved = g.Worker;
+      const lines: string[] = [];
+      const logger = createLogger({ level: "warn", write: (line) => lines.push(line) });
+      g.Worker = undefined; // as in a browser without module workers
+      try {
+        const db = await openShared({ path: fresh("no-workers"), logger });
+        const status = await db.status();
+        assert.equal(status.storage, "memory");
+        assert.match(status.fallback ?? "", /no OPFS or no Workers: the database is kept in memory only/);
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.match(
+          lines[0],
+          /warn storage: this browser has no OPFS or no Workers.*database=t-\w+-no-workers/,
+        );
+        await db.close();
+      } finally {
+        g.Worker = saved;
+      }
+      const db = await openShared({ path: fresh("with-workers"), logger });
+      const status = await db.status();
+      assert.equal(status.storage, "opfs");
+      assert.equal(status.fallback, undefined);
+      await db.close();
+    });
+
     it("keeps two names as two databases", async () => {
       const one = await open({ storage: "opfs", path: fresh("left") });
       const two = await open({ storage: "opfs", path: fresh("right") });
