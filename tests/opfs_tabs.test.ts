@@ -11,7 +11,8 @@
  * write whose promise resolved is missing afterwards, none failed, and the
  * watches of both remaining pages got every one of them. And when a client's
  * page crashes (no `bye`), the owner stops sending it the changes its
- * watches asked for.
+ * watches asked for. A dedicated worker of the origin shares the database
+ * the same way, and takes it over when the tabs are gone.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -27,6 +28,32 @@ import type { SharedDatabase } from "../mod.ts";
 import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
 
 const WAIT = 20_000;
+
+/**
+ * A dedicated worker of the origin that opens database `name` (from its URL's
+ * query) through `openShared`, watches `w/`, and answers `{ id, op, soul?,
+ * data? }` messages: put, get, status, seen, close.
+ */
+const TAB_WORKER = `
+import * as L from "./lattice.js";
+const name = new URL(import.meta.url).searchParams.get("name");
+const db = await L.openShared({ storage: "opfs", path: name });
+const seen = [];
+db.watch({ prefix: "w/" }, (c) => seen.push(c.soul));
+onmessage = async ({ data: m }) => {
+  try {
+    const value = m.op === "put" ? await db.put(m.soul, m.data)
+      : m.op === "get" ? await db.get(m.soul)
+      : m.op === "status" ? await db.status()
+      : m.op === "seen" ? seen.slice()
+      : (await db.close(), true);
+    postMessage({ id: m.id, value });
+  } catch (e) {
+    postMessage({ id: m.id, error: String(e) });
+  }
+};
+postMessage({ ready: true });
+`;
 
 /** What a page holds (globals set in it). */
 interface Tab {
@@ -50,6 +77,7 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     await buildOpfsWorker(esbuild, path.join(dir, OPFS_WORKER_FILE));
     const error = await bundle(esbuild, "mod.ts", path.join(dir, "lattice.js"));
     assert.equal(error, null);
+    fs.writeFileSync(path.join(dir, "tab_worker.js"), TAB_WORKER);
     const started = await startServer(dir);
     server = started.server;
     url = started.url;
@@ -203,6 +231,67 @@ describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
     }
     await b.evaluate(() => (globalThis as unknown as Tab).db.close());
     await c.evaluate(() => (globalThis as unknown as Tab).db.close());
+  });
+
+  it("shares the database with a dedicated worker of the origin, which takes over when the tab closes", async () => {
+    const a = await tab("shared4", "w/");
+    assert.equal((await status(a)).owner, true);
+    // A second page runs the worker; `ask` sends it one message and waits for its answer.
+    const b = await context.newPage();
+    b.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+    await b.goto(url);
+    await b.evaluate(async () => {
+      const worker = new Worker("/bundles/tab_worker.js?name=shared4", { type: "module" });
+      let next = 0;
+      const waiting = new Map<number, (m: { value?: unknown; error?: string }) => void>();
+      await new Promise<void>((resolve, reject) => {
+        worker.onerror = (e) => reject(new Error(e.message));
+        worker.onmessage = (e) => {
+          if (e.data.ready) resolve();
+          else waiting.get(e.data.id)?.(e.data);
+        };
+      });
+      (globalThis as unknown as Record<string, unknown>).ask = (op: string, soul?: string, data?: unknown) =>
+        new Promise((resolve, reject) => {
+          const id = next++;
+          waiting.set(id, (m) => m.error === undefined ? resolve(m.value) : reject(new Error(m.error)));
+          worker.postMessage({ id, op, soul, data });
+        });
+    });
+    const ask = (op: string, soul?: string, data?: unknown) =>
+      b.evaluate(
+        ([op, soul, data]) =>
+          (globalThis as unknown as { ask(o: unknown, s: unknown, d: unknown): Promise<unknown> }).ask(
+            op,
+            soul,
+            data,
+          ),
+        [op, soul, data] as const,
+      );
+    const ws = await ask("status") as { owner: boolean; storage: string };
+    assert.deepEqual([ws.owner, ws.storage], [false, "opfs"]);
+    await ask("put", "w/1", { by: "worker" });
+    await a.waitForFunction(() => (globalThis as unknown as Tab).seen.includes("w/1"), null, {
+      timeout: WAIT,
+    });
+    assert.deepEqual(await a.evaluate(() => (globalThis as unknown as Tab).db.get("w/1")), { by: "worker" });
+    await a.evaluate(() => (globalThis as unknown as Tab).db.put("w/2", { by: "tab" }));
+    const deadline = Date.now() + WAIT;
+    while (!(await ask("seen") as string[]).includes("w/2")) {
+      assert.ok(Date.now() < deadline, "the worker's watch saw the tab's write");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The tab closes: the worker takes the database over (its own OPFS worker inside it).
+    await a.close();
+    while (!(await ask("status") as { owner: boolean }).owner) {
+      assert.ok(Date.now() < deadline + WAIT, "the worker took over");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(await ask("get", "w/2"), { by: "tab" });
+    await ask("put", "w/3", { by: "worker, owner" });
+    assert.deepEqual(await ask("get", "w/3"), { by: "worker, owner" });
+    await ask("close");
+    await b.close();
   });
 
   it("stops serving the watches of a client whose page crashed", async () => {
