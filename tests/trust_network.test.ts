@@ -23,8 +23,9 @@ import { openStore } from "../storage/open.ts";
 import { rawNode, send, until, varint } from "./_raw_node.ts";
 import { encodeMessage, encodeSyncFrame, SYNC_PROTOCOL } from "../core/sync/mod.ts";
 import { stateOf } from "./_sync_fixture.ts";
-import { manifestDhtCommand } from "./_manifest_dht_child.ts";
-import { run } from "./_procs.ts";
+import { syncManifest } from "../net/space_manifest.ts";
+import { createManifest } from "../core/trust/manifest.ts";
+import type { NetNode } from "../net/node.ts";
 
 const SPACE = "trust-wire";
 
@@ -137,17 +138,57 @@ describe("trust on the wire", () => {
 
   it(
     "a newer manifest of the space's owner reaches the members through the DHT",
-    { timeout: 120_000 },
+    { timeout: 60_000 },
     async () => {
-      // In a process of its own (see tests/_manifest_dht_child.ts).
-      const [cmd, args] = manifestDhtCommand();
-      const r = await run(cmd, args, { timeoutMs: 100_000 });
-      assert.equal(r.code, 0, `the child failed:\n${r.stderr}\n${r.stdout}`);
-      const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-      assert.equal(out.writers.length, 2, "the member holds manifest 2, with the added writer");
-      assert.equal(out.junk, 0, "the DHT keeps manifests only: another /lattice/ record is refused");
+      const owner = await createIdentity(), writer = await createIdentity();
+      const o = await replica([], owner, 300);
+      const m = await replica([o.net.addrs()[0]], undefined, 300);
+      try {
+        const first = await o.db.trust.createManifest({ writers: [owner.id], seq: 1 });
+        for (const r of [o, m]) assert.equal(await r.db.trust.useManifest(first), true);
+        const second = await o.db.trust.createManifest({ writers: [owner.id, writer.id], seq: 2 });
+        assert.equal(await o.db.trust.useManifest(second), true);
+        await until("the member to adopt manifest 2", 20_000, () => m.db.trust.manifest?.seq === 2);
+        assert.deepEqual(m.db.trust.manifest?.writers, [owner.id, writer.id]);
+        // The DHT keeps manifests only: another /lattice/ record is refused.
+        const junk = new TextEncoder().encode("/lattice/space/" + "0".repeat(64));
+        await m.net.node.putRecord(junk, new Uint8Array([1, 2, 3]));
+        assert.equal((await m.net.node.getRecords(junk)).length, 0);
+      } finally {
+        for (const r of [m, o]) {
+          await r.net.stop();
+          await r.db.close();
+        }
+      }
     },
   );
+
+  it("a manifest round reads before it publishes: a member never puts back the manifest it held over a newer one", async () => {
+    // A DHT as its peers keep a key: the last record put wins, whatever its seq.
+    let held: Uint8Array | undefined;
+    const dht = {
+      space: SPACE,
+      putRecord: (_key: Uint8Array, value: Uint8Array) => (held = value, Promise.resolve()),
+      getRecords: () => Promise.resolve(held === undefined ? [] : [held]),
+    } as unknown as NetNode;
+    const owner = await createIdentity();
+    const m1 = await createManifest(owner, { space: SPACE, writers: [owner.id], seq: 1 });
+    const m2 = await createManifest(owner, { space: SPACE, writers: [owner.id], seq: 2 });
+    const member = await Db.create({
+      store: await openStore({ storage: "memory" }),
+      kernels: await loadKernels(),
+      space: SPACE,
+    });
+    try {
+      assert.equal(await member.trust.useManifest(m1), true);
+      held = m2; // the owner's round put it
+      await syncManifest(member, dht, () => {});
+      assert.equal(member.trust.manifest?.seq, 2, "the member adopted the owner's newer manifest");
+      assert.deepEqual(held, m2, "and left it in the DHT");
+    } finally {
+      await member.close();
+    }
+  });
 
   it("a peer that syncs forged ops is cut off after its first frame, and nothing of it is stored", {
     timeout: 60_000,
