@@ -16,16 +16,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import process from "node:process";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
-import { bundle } from "../scripts/test/bundle.mjs";
-import { startServer } from "../scripts/test/page_server.mjs";
+import type { BrowserContext, Page } from "playwright-core";
 import type { OpenedDatabase as Database } from "../mod.ts";
-import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
+import { type Pages, startPages } from "./_pages.ts";
 
 /** Writes of the close and crash cases: the first AWAITED one after another, the rest in concurrent rounds. */
 const N = 10_000;
@@ -41,32 +34,17 @@ interface Held {
 }
 
 describe("an OPFS database across reloads, closes and crashes", { timeout: 300_000 }, () => {
-  let browser: Browser | undefined;
+  let pages: Pages | undefined;
   let context: BrowserContext;
-  let server: { close(): void } | undefined;
   let url: string;
-  let dir: string;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-reload-"));
-    const esbuild = await import("esbuild");
-    await buildOpfsWorker(esbuild, path.join(dir, OPFS_WORKER_FILE));
-    const error = await bundle(esbuild, "mod.ts", path.join(dir, "lattice.js"));
-    assert.equal(error, null);
-    const started = await startServer(dir);
-    server = started.server;
-    url = started.url;
-    browser = await chromium.launch({
-      executablePath: process.env.LATTICE_CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS.filter((x) => x !== "--headless"),
-    });
-    context = await browser.newContext();
+    pages = await startPages("reload");
+    ({ context, url } = pages);
   });
 
   after(async () => {
-    await browser?.close();
-    server?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await pages?.close();
   });
 
   /** A new page of the origin with OPFS database `name` open as `db`. */

@@ -17,15 +17,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import process from "node:process";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { CHROMIUM_ARGS } from "../scripts/test/chromium_args.mjs";
-import { bundle } from "../scripts/test/bundle.mjs";
-import { startServer } from "../scripts/test/page_server.mjs";
+import type { BrowserContext, Page } from "playwright-core";
 import type { SharedDatabase } from "../mod.ts";
-import { buildOpfsWorker, OPFS_WORKER_FILE } from "../scripts/opfs-worker.mjs";
+import { type Pages, startPages } from "./_pages.ts";
 
 const WAIT = 20_000;
 
@@ -65,33 +60,18 @@ interface Tab {
 }
 
 describe("tabs sharing one OPFS database", { timeout: 240_000 }, () => {
-  let browser: Browser | undefined;
+  let pages: Pages | undefined;
   let context: BrowserContext;
-  let server: { close(): void } | undefined;
   let url: string;
-  let dir: string;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "lattice-tabs-"));
-    const esbuild = await import("esbuild");
-    await buildOpfsWorker(esbuild, path.join(dir, OPFS_WORKER_FILE));
-    const error = await bundle(esbuild, "mod.ts", path.join(dir, "lattice.js"));
-    assert.equal(error, null);
-    fs.writeFileSync(path.join(dir, "tab_worker.js"), TAB_WORKER);
-    const started = await startServer(dir);
-    server = started.server;
-    url = started.url;
-    browser = await chromium.launch({
-      executablePath: process.env.LATTICE_CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS.filter((x) => x !== "--headless"),
-    });
-    context = await browser.newContext();
+    pages = await startPages("tabs");
+    ({ context, url } = pages);
+    fs.writeFileSync(path.join(pages.dir, "tab_worker.js"), TAB_WORKER);
   });
 
   after(async () => {
-    await browser?.close();
-    server?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await pages?.close();
   });
 
   /** A page of the origin with database `name` open through `openShared`, and a watch of `prefix` into `seen`. */
