@@ -10,22 +10,29 @@
 import { privateKeyFromRaw, privateKeyToProtobuf, publicKeyFromRaw } from "@libp2p/crypto/keys";
 import { peerIdFromPublicKey } from "@libp2p/peer-id";
 import { type Identity, identitySecret } from "../core/trust/identity.ts";
+import type { TransportKey } from "../runtime/browser_identity.ts";
 
 /**
  * The libp2p private key (protobuf encoding, as `NetNodeOptions.privateKey`
- * takes it) of `identity`; `undefined` when its secret is not here (a signer
- * made elsewhere, which only signs): the node then gets a new key.
+ * takes it) of `identity`: its own, or, when its secret cannot be read (a
+ * browser's non-extractable key), the transport key it carries
+ * (runtime/browser_identity.ts `TransportKey`); `undefined` when it has
+ * neither (a signer made elsewhere, which only signs): the node then gets a
+ * new key.
  */
 export function peerKeyOf(identity: Identity): Uint8Array | undefined {
-  let seed: Uint8Array;
+  let seed: Uint8Array, publicKey = identity.publicKey;
   try {
     seed = identitySecret(identity);
   } catch {
-    return undefined;
+    const transport = (identity as { readonly transportKey?: TransportKey }).transportKey;
+    if (transport === undefined) return undefined;
+    seed = transport.seed;
+    publicKey = transport.publicKey;
   }
   const raw = new Uint8Array(64);
   raw.set(seed);
-  raw.set(identity.publicKey, 32);
+  raw.set(publicKey, 32);
   seed.fill(0);
   try {
     return privateKeyToProtobuf(privateKeyFromRaw(raw));

@@ -6,11 +6,14 @@
  *
  * Where WebCrypto has Ed25519 (Chromium ≥ 137, Firefox, Safari 17) the record
  * holds a non-extractable `CryptoKey`: the page's scripts can sign with it but
- * no script can read the secret out (so it cannot be exported, and the page's
- * libp2p peer id, which needs the raw key, stays new at each open; pages only
- * dial, so nothing addresses them by it). Elsewhere it holds the 32-byte seed
- * and signs with `@noble/curves` (core/trust/identity.ts). IndexedDB is the
- * origin's, like OPFS: no passphrase applies.
+ * no script can read the secret out (so it cannot be exported). libp2p needs
+ * the raw key of a peer id, so the record also holds a second Ed25519 key, a
+ * transport key for the peer id alone ({@link TransportKey}; it signs no op):
+ * the page keeps its peer id across reloads, and the pages that reached it
+ * through a relay can reach it again. Elsewhere the record holds the 32-byte
+ * seed, signs with `@noble/curves` (core/trust/identity.ts), and the identity
+ * is the peer id, as on a server. IndexedDB is the origin's, like OPFS: no
+ * passphrase applies.
  *
  * @module
  */
@@ -26,22 +29,43 @@ import {
 
 const DB_NAME = "lattice-identities", STORE = "keys";
 
-/** One stored identity: the public key, and a non-extractable key or (without WebCrypto Ed25519) the seed. */
+/**
+ * The libp2p key of an identity whose own secret cannot be read (a
+ * non-extractable WebCrypto key): its seed and public key
+ * (net/peer_key.ts makes the peer's key of them).
+ */
+export interface TransportKey {
+  readonly seed: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * One stored identity: the public key, and a non-extractable key with the
+ * transport key's seed and public key, or (without WebCrypto Ed25519) the seed.
+ */
 interface KeyRecord {
   readonly publicKey: Uint8Array;
   readonly key?: CryptoKey;
   readonly seed?: Uint8Array;
+  readonly transportSeed?: Uint8Array;
+  readonly transportPublicKey?: Uint8Array;
 }
 
-/** An identity whose secret is a non-extractable WebCrypto key. */
+/** An identity whose secret is a non-extractable WebCrypto key, with its {@link TransportKey}. */
 class StoredKeyIdentity implements Identity {
   readonly id: string;
   readonly actor: string;
   readonly #key: CryptoKey;
-  constructor(readonly publicKey: Uint8Array, key: CryptoKey) {
+  readonly #transport: TransportKey;
+  constructor(readonly publicKey: Uint8Array, key: CryptoKey, transport: TransportKey) {
     this.id = toHex(publicKey);
     this.actor = actorOf(publicKey);
     this.#key = key;
+    this.#transport = transport;
+  }
+  /** The key of this replica's peer id (a copy of the seed each time). */
+  get transportKey(): TransportKey {
+    return { seed: this.#transport.seed.slice(), publicKey: this.#transport.publicKey.slice() };
   }
   async sign(message: Uint8Array): Promise<Uint8Array> {
     return new Uint8Array(await crypto.subtle.sign("Ed25519", this.#key, message as Uint8Array<ArrayBuffer>));
@@ -58,6 +82,7 @@ interface IdbRequest<T> {
 interface IdbStore {
   get(key: string): IdbRequest<unknown>;
   add(value: unknown, key: string): IdbRequest<unknown>;
+  put(value: unknown, key: string): IdbRequest<unknown>;
   delete(key: string): IdbRequest<unknown>;
 }
 interface IdbDatabase {
@@ -97,15 +122,27 @@ async function newRecord(): Promise<KeyRecord> {
       "verify",
     ]) as CryptoKeyPair;
     const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-    return { publicKey, key: pair.privateKey };
+    return { publicKey, key: pair.privateKey, ...await newTransportKey() };
   } catch {
     const identity = await createIdentity();
     return { publicKey: identity.publicKey, seed: identitySecret(identity) };
   }
 }
 
+/** A transport key's fields of a record. */
+async function newTransportKey(): Promise<Pick<KeyRecord, "transportSeed" | "transportPublicKey">> {
+  const t = await createIdentity();
+  return { transportSeed: identitySecret(t), transportPublicKey: t.publicKey };
+}
+
 async function fromRecord(r: KeyRecord): Promise<Identity> {
-  if (r.key) return new StoredKeyIdentity(new Uint8Array(r.publicKey), r.key);
+  if (r.key) {
+    const transport = {
+      seed: new Uint8Array(r.transportSeed!),
+      publicKey: new Uint8Array(r.transportPublicKey!),
+    };
+    return new StoredKeyIdentity(new Uint8Array(r.publicKey), r.key, transport);
+  }
   return await importIdentity({
     type: "lattice-identity",
     version: 1,
@@ -122,6 +159,12 @@ export async function loadOrCreateBrowserIdentity(name: string): Promise<Identit
   const db = await openDb();
   try {
     const found = await request(db.transaction(STORE).objectStore(STORE).get(name)) as KeyRecord | undefined;
+    if (found?.key !== undefined && found.transportSeed === undefined) {
+      // Stored before records held a transport key: given one now, kept from here on.
+      const upgraded = { ...found, ...await newTransportKey() };
+      await request(db.transaction(STORE, "readwrite").objectStore(STORE).put(upgraded, name));
+      return await fromRecord(upgraded);
+    }
     if (found) return await fromRecord(found);
     const fresh = await newRecord();
     try {

@@ -2,7 +2,8 @@
  * The identity of a browser database (runtime/browser_identity.ts): an OPFS
  * database keeps a non-extractable Ed25519 key in IndexedDB, the same at
  * every open of that name, another for another name; it signs (verifiable
- * with its public key) and cannot be exported. On a server runtime, where
+ * with its public key) and cannot be exported; its peer id (a transport key
+ * beside it) is the same at every open too. On a server runtime, where
  * identities are files, the IndexedDB store is refused in one sentence.
  */
 import { after, describe, it } from "node:test";
@@ -10,6 +11,7 @@ import assert from "node:assert/strict";
 import { exportIdentity, isKeyActor, open, verifySignature } from "../mod.ts";
 import { isServerRuntime } from "../runtime/detect.ts";
 import { deleteBrowserIdentity, loadOrCreateBrowserIdentity } from "../runtime/browser_identity.ts";
+import { peerKeyOf } from "../net/peer_key.ts";
 
 if (isServerRuntime()) {
   describe("browser identity on a server runtime", () => {
@@ -70,6 +72,25 @@ if (isServerRuntime()) {
       assert.throws(() => exportIdentity(me), TypeError);
       const again = await loadOrCreateBrowserIdentity(used[used.length - 1]);
       assert.equal(again.id, me.id);
+    });
+
+    it("keeps its libp2p peer id across opens: a transport key beside the key no script can read", async () => {
+      const path = fresh("peer");
+      const one = await loadOrCreateBrowserIdentity(path);
+      const hex = (b: Uint8Array | undefined) =>
+        b === undefined ? "none" : Array.from(b, (x) => x.toString(16)).join();
+      const key = hex(peerKeyOf(one));
+      assert.notEqual(key, "none", "a peer key although the identity's secret cannot be read");
+      assert.equal(hex(peerKeyOf(await loadOrCreateBrowserIdentity(path))), key, "the same at the next load");
+      assert.notEqual(hex(peerKeyOf(await loadOrCreateBrowserIdentity(fresh("peer2")))), key);
+      // End to end: the peer id a page's network shows is the same after a reopen.
+      const network = { space: `peer-${run}`, bootstrap: [] };
+      const a = await open({ storage: "opfs", path: fresh("net"), network });
+      const peerId = a.network!.peerId;
+      await a.close();
+      const b = await open({ storage: "opfs", path: used[used.length - 1], network });
+      assert.equal(b.network!.peerId, peerId);
+      await b.close();
     });
 
     it("memory storage has none", async () => {
