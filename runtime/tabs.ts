@@ -386,7 +386,8 @@ export class SharedDatabase {
   }
 
   #hear(msg: TabMessage): void {
-    if (this.#closed) return;
+    // Another script of the origin may post anything on the channel: what is not a message is ignored.
+    if (this.#closed || typeof msg !== "object" || msg === null) return;
     const db = this.#db;
     switch (msg.k) {
       case "call":

@@ -60,4 +60,38 @@ describe("tabs sharing a database", () => {
     await z.close();
     await y.close();
   });
+
+  it("ignores what another script of the origin posts on the channel that is no message, and answers bad calls with errors", async () => {
+    const path = `t-${Math.random().toString(36).slice(2)}`;
+    const x = await SharedDatabase.start(path, memory);
+    const y = await SharedDatabase.start(path, memory);
+    const errors: unknown[] = [];
+    const onError = (e: Event) => errors.push((e as ErrorEvent).error ?? e);
+    globalThis.addEventListener?.("error", onError);
+    const stranger = new BroadcastChannel(`lattice:${path}`);
+    const answers: unknown[] = [];
+    stranger.onmessage = (e) => answers.push(e.data);
+    try {
+      for (const junk of [null, 42, "call", [], { k: "call", from: "s", id: 1, m: "put", a: null }]) {
+        stranger.postMessage(junk);
+      }
+      stranger.postMessage({ k: "call", from: "s", id: 2, m: "put", a: ["", { n: 1 }] });
+      for (let i = 0; i < 100 && answers.filter((a) => (a as { k?: string }).k === "ans").length < 2; i++) {
+        await tick();
+      }
+      const refused = answers.filter((a) => (a as { k?: string }).k === "ans") as {
+        id: number;
+        e?: unknown;
+      }[];
+      assert.deepEqual(refused.map((a) => [a.id, a.e !== undefined]).sort(), [[1, true], [2, true]]);
+      assert.deepEqual(errors, [], "nothing thrown in the owner's handler");
+      await y.put("k", { still: "served" });
+      assert.deepEqual(await x.get("k"), { still: "served" });
+    } finally {
+      globalThis.removeEventListener?.("error", onError);
+      stranger.close();
+      await y.close();
+      await x.close();
+    }
+  });
 });
