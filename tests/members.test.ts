@@ -68,6 +68,9 @@ function fakeDialer(connected: Set<string>) {
 
 const peerId = async () => peerIdFromPrivateKey(await generateKeyPair("Ed25519")).toString();
 
+/** The Members options of every case but its world, timers and life. */
+const OPTIONS = { backoff: { initial: 250, max: 30_000 }, maxMembers: 8, self: "me", log: () => {} };
+
 describe("Members", () => {
   it("redials with a growing backoff, and at once when online() says the network is back", async () => {
     const { world, advance } = virtualWorld();
@@ -76,15 +79,7 @@ describe("Members", () => {
     const connected = new Set<string>();
     const { dialer, state } = fakeDialer(connected);
     const [gone, here, idle] = [await peerId(), await peerId(), await peerId()];
-    const members = new Members(dialer, {
-      world,
-      timers,
-      life: life.signal,
-      backoff: { initial: 250, max: 30_000 },
-      maxMembers: 8,
-      self: "me",
-      log: () => {},
-    });
+    const members = new Members(dialer, { world, timers, life: life.signal, ...OPTIONS });
     members.remember(gone);
     members.remember(here);
     members.remember(idle); // found, never connected nor lost: not ours to dial here
@@ -123,15 +118,7 @@ describe("Members", () => {
     const life = new AbortController();
     const { dialer, state } = fakeDialer(new Set());
     const peer = await peerId();
-    const members = new Members(dialer, {
-      world,
-      timers,
-      life: life.signal,
-      backoff: { initial: 250, max: 30_000 },
-      maxMembers: 8,
-      self: "me",
-      log: () => {},
-    });
+    const members = new Members(dialer, { world, timers, life: life.signal, ...OPTIONS });
     members.remember(peer);
     members.scheduleReconnect(peer);
     await advance(120_000); // the delay is at its 30 s cap by now
@@ -152,15 +139,7 @@ describe("Members", () => {
     const life = new AbortController();
     const { dialer, state } = fakeDialer(new Set());
     const peer = await peerId();
-    const members = new Members(dialer, {
-      world,
-      timers,
-      life: life.signal,
-      backoff: { initial: 250, max: 30_000 },
-      maxMembers: 8,
-      self: "me",
-      log: () => {},
-    });
+    const members = new Members(dialer, { world, timers, life: life.signal, ...OPTIONS });
     members.remember(peer);
     members.scheduleReconnect(peer);
     state.hang = true; // the redial below never answers (a dial cut off mid-way)
