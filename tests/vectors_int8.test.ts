@@ -19,6 +19,7 @@ import { HnswNearest } from "../core/db/hnsw_nearest.ts";
 import { parseSpecs, sameSpec } from "../core/db/vector_spec.ts";
 import { SEED } from "./_seed.ts";
 import { clustered } from "./_vectors.ts";
+import { deleteAndMove } from "./_vector_churn.ts";
 
 console.log(`vectors_int8.test.ts seed ${SEED}`);
 const kernels = await selectKernels({ kernels: "auto" });
@@ -110,37 +111,7 @@ describe(`vector search on an int8 index (seed ${SEED})`, () => {
   });
 
   it("never returns deleted or overwritten vectors", async () => {
-    const far = new Float32Array(DIM).fill(0);
-    far[0] = -1;
-    const gone = new Set<string>(), moved = new Set<string>();
-    for (let i = 0; i < 300; i++) {
-      const soul = items[i * 7].soul;
-      if (i % 2 === 0) {
-        await db.delete(soul);
-        gone.add(soul);
-      } else {
-        await db.put(soul, { v: far });
-        moved.add(soul);
-      }
-    }
-    for (let i = 0; i < 300; i += 6) {
-      const vector = items[i * 7].v; // the old vector: its soul would rank first
-      for (const exact of [false, true]) {
-        const got = await db.search({ vector, k: 10, exact });
-        assert.equal(got.length, 10);
-        for (const r of got) {
-          assert.ok(!gone.has(r.soul), `${r.soul} was deleted`);
-          if (moved.has(r.soul)) assert.ok(r.score < 0.5, `${r.soul} comes back with its old vector`);
-        }
-      }
-    }
-    // The copies of `far` hang off the graph through the few nodes nearest to them (one, with seed
-    // 2072878857), and a query unlike any of the data may miss those at the default beam width (an
-    // approximate search's miss, not a lost vector): a wider beam, and the exact scan, find them.
-    for (const options of [{ ef: 200 }, { exact: true }]) {
-      const [best] = await db.search({ vector: far, k: 1, ...options });
-      assert.ok(moved.has(best.soul), "an overwritten vector is found at its new place");
-    }
+    await deleteAndMove(db, items, 300, 6, [{ exact: false }, { exact: true }]);
     await db.close();
   });
 
