@@ -252,8 +252,10 @@ export class Trust {
 
   /**
    * Queues local records: at once without an identity (they win their merge:
-   * the clock was just ticked); signed first with one, and then merged, since
-   * a foreign op may pass their state while they wait for the signature.
+   * the clock was just ticked); signed first with one, and then queued as
+   * `local` false, `own` true: the commit queue stores them blind unless a
+   * foreign op as late was queued while they waited for the signature, and
+   * merges them then (see `CommitQueue.enqueue`).
    */
   commitLocal(
     queue: CommitQueue,
